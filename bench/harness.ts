@@ -1,0 +1,36 @@
+/**
+ * Benchmark plumbing. Each bench/*.bench.ts exports `group` and `run(report)`;
+ * `report` prints one JSON object per line: {name, value, unit[, baseline, ratio]}.
+ */
+export interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: number;
+  ratio?: number;
+}
+
+export type Report = (r: BenchResult) => void;
+
+export interface BenchModule {
+  group: string;
+  run(report: Report): Promise<void> | void;
+}
+
+/** Median of the per-call time (ns) of `fn` over `rounds` rounds of `iters` calls. */
+export function timeNs(fn: (i: number) => void, iters: number, rounds = 7): number {
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iters; i++) fn(i);
+    const t1 = process.hrtime.bigint();
+    samples.push(Number(t1 - t0) / iters);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1]!;
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,11 @@
+import type { Command } from './command.js';
+import { UsageError } from './command.js';
+
+// Placeholder until its issue lands; replaced by the real command.
+export const command: Command = {
+  name: 'mtree',
+  summary: '',
+  run() {
+    throw new UsageError('not built yet', 1);
+  },
+};
