@@ -1,0 +1,266 @@
+/**
+ * Dispatch of one access to one I/O region (QEMU's memory_region_dispatch_*
+ * and access_with_adjusted_size).
+ *
+ * 1. Validity: the guest-visible size must lie in valid.min..valid.max, be
+ *    aligned unless valid.unaligned, and pass valid.accepts. Otherwise the
+ *    access fails with DECODE_ERROR, reads give all-ones, and no callback runs.
+ * 2. Reentrancy: if the region is guarded and its owner's guard is engaged,
+ *    the access fails with ACCESS_ERROR (counted, logged once per region).
+ * 3. Pieces: the access is carried out with callback accesses of
+ *    clamp(size, impl.min, impl.max) bytes. Without impl.unaligned the pieces
+ *    are naturally aligned and cover the access (so an unaligned or narrow
+ *    access is widened to the aligned pieces around it); with it, pieces start
+ *    at the access address. Each piece's value is laid out in memory order
+ *    by the device's endianness; the guest value is the access's bytes read
+ *    little-endian. Bytes of a widened write outside the access are zero
+ *    (as in QEMU: no read-modify-write, since reads can have side effects).
+ *    Results of the pieces are OR'd.
+ *
+ * Module state: a callback nesting depth indexing scratch buffers, so that an
+ * access made from inside a callback (DMA) never clobbers the outer one's.
+ */
+import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_OK, type MemTxAttrs, type MemTxResult } from './types.js';
+import type { MemoryRegion } from './region.js';
+
+/** Where dispatch leaves a read's value, and how it reports refusals. */
+export interface DispatchSink {
+  valLo: number;
+  valHi: number;
+  log(message: string): void;
+}
+
+let depth = 0;
+const pieceScratch: Uint8Array[] = [];
+const out32: Uint32Array[] = [];
+
+function scratchAt(d: number): Uint8Array {
+  let s = pieceScratch[d];
+  if (!s) {
+    s = new Uint8Array(32);
+    pieceScratch[d] = s;
+    out32[d] = new Uint32Array(1);
+  }
+  return s;
+}
+scratchAt(0);
+
+/** Current callback nesting depth (0 outside any device callback). */
+export function dispatchDepth(): number {
+  return depth;
+}
+
+/** All-ones for a value of `size` bytes, low half. */
+export function onesLo(size: number): number {
+  return size >= 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
+}
+
+function mask(v: number, size: number): number {
+  return size === 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
+}
+
+function swap(v: number, size: number): number {
+  if (size === 2) return ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
+  if (size === 4) return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+  return v;
+}
+
+let pieceVal = 0;
+
+function callRead(mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
+  const ops = mr.ops!;
+  const d = depth;
+  depth = d + 1;
+  try {
+    if (ops.readWithAttrs) {
+      scratchAt(d + 1);
+      const o = out32[d]!;
+      o[0] = 0;
+      const r = ops.readWithAttrs(off, size, attrs, o);
+      pieceVal = mask(o[0]!, size);
+      return r;
+    }
+    pieceVal = ops.read ? mask(ops.read(off, size, attrs), size) : 0;
+    return MEMTX_OK;
+  } finally {
+    depth = d;
+  }
+}
+
+function callWrite(mr: MemoryRegion, off: number, value: number, size: number, attrs: MemTxAttrs): MemTxResult {
+  const ops = mr.ops!;
+  const d = depth;
+  depth = d + 1;
+  try {
+    if (ops.writeWithAttrs) return ops.writeWithAttrs(off, value, size, attrs);
+    if (ops.write) ops.write(off, value, size, attrs);
+    return MEMTX_OK;
+  } finally {
+    depth = d;
+  }
+}
+
+function accessValid(mr: MemoryRegion, off: number, size: number, isWrite: boolean, attrs: MemTxAttrs): boolean {
+  if (size < mr.validMin || size > mr.validMax) return false;
+  if (!mr.validUnaligned && off % size !== 0) return false;
+  if (mr.hasAccepts && !mr.validAccepts(off, size, isWrite, attrs)) return false;
+  return true;
+}
+
+function refuse(sink: DispatchSink, mr: MemoryRegion): MemTxResult {
+  mr.reentrancyRefusals++;
+  mr.owner!.reentrancyGuard.refused++;
+  if (!mr.reentrancyLogged) {
+    mr.reentrancyLogged = true;
+    sink.log(
+      `memory: blocked re-entrant access to '${mr.name}' while device '${mr.owner!.name}' is handling an access ` +
+        `(reentrancy guard; logged once per region)`,
+    );
+  }
+  return MEMTX_ACCESS_ERROR;
+}
+
+/**
+ * Read `size` (1, 2, 4 or 8) bytes at offset `off` of I/O region `mr`. The
+ * value goes to sink.valLo / sink.valHi.
+ */
+export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
+  if (mr.ops === null || !accessValid(mr, off, size, false, attrs)) {
+    sink.valLo = onesLo(size);
+    sink.valHi = size === 8 ? 0xffffffff : 0;
+    return MEMTX_DECODE_ERROR;
+  }
+  let guard = null;
+  if (mr.guarded) {
+    guard = mr.owner!.reentrancyGuard;
+    if (guard.engaged) {
+      sink.valLo = onesLo(size);
+      sink.valHi = size === 8 ? 0xffffffff : 0;
+      return refuse(sink, mr);
+    }
+    guard.engaged = true;
+  }
+  try {
+    if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || off % size === 0)) {
+      const r = callRead(mr, off, size, attrs);
+      sink.valLo = mr.bigEndian ? swap(pieceVal, size) : pieceVal;
+      sink.valHi = 0;
+      return r;
+    }
+    return readPieces(sink, mr, off, size, attrs);
+  } finally {
+    if (guard) guard.engaged = false;
+  }
+}
+
+function pieceSize(mr: MemoryRegion, size: number): number {
+  return size < mr.implMin ? mr.implMin : size > mr.implMax ? mr.implMax : size;
+}
+
+function readPieces(sink: DispatchSink, mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
+  const ps = pieceSize(mr, size);
+  let start: number;
+  let end: number;
+  if (mr.implUnaligned) {
+    start = off;
+    end = off + Math.ceil(size / ps) * ps;
+  } else {
+    start = off - (off % ps);
+    end = Math.ceil((off + size) / ps) * ps;
+  }
+  const d = depth;
+  const buf = scratchAt(d);
+  const be = mr.bigEndian;
+  let r = MEMTX_OK;
+  for (let p = start; p < end; p += ps) {
+    r |= callRead(mr, p, ps, attrs);
+    const v = pieceVal;
+    const b = p - start;
+    for (let k = 0; k < ps; k++) buf[b + k] = (v >>> (8 * (be ? ps - 1 - k : k))) & 0xff;
+  }
+  const o = off - start;
+  let lo = 0;
+  const nlo = size < 4 ? size : 4;
+  for (let k = nlo - 1; k >= 0; k--) lo = (lo << 8) | buf[o + k]!;
+  let hi = 0;
+  if (size === 8) for (let k = 7; k >= 4; k--) hi = (hi << 8) | buf[o + k]!;
+  sink.valLo = lo >>> 0;
+  sink.valHi = hi >>> 0;
+  return r;
+}
+
+/** Write `size` bytes (value lo, and hi for 8 bytes) at offset `off` of I/O region `mr`. */
+export function dispatchWrite(
+  sink: DispatchSink,
+  mr: MemoryRegion,
+  off: number,
+  size: number,
+  lo: number,
+  hi: number,
+  attrs: MemTxAttrs,
+): MemTxResult {
+  if (mr.ops === null || !accessValid(mr, off, size, true, attrs)) return MEMTX_DECODE_ERROR;
+  let guard = null;
+  if (mr.guarded) {
+    guard = mr.owner!.reentrancyGuard;
+    if (guard.engaged) return refuse(sink, mr);
+    guard.engaged = true;
+  }
+  try {
+    if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || off % size === 0)) {
+      const v = mask(lo, size);
+      return callWrite(mr, off, mr.bigEndian ? swap(v, size) : v, size, attrs);
+    }
+    return writePieces(mr, off, size, lo, hi, attrs);
+  } finally {
+    if (guard) guard.engaged = false;
+  }
+}
+
+function writePieces(mr: MemoryRegion, off: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
+  const ps = pieceSize(mr, size);
+  let start: number;
+  let end: number;
+  if (mr.implUnaligned) {
+    start = off;
+    end = off + Math.ceil(size / ps) * ps;
+  } else {
+    start = off - (off % ps);
+    end = Math.ceil((off + size) / ps) * ps;
+  }
+  const d = depth;
+  const buf = scratchAt(d);
+  buf.fill(0, 0, end - start);
+  const o = off - start;
+  for (let k = 0; k < size; k++) buf[o + k] = k < 4 ? (lo >>> (8 * k)) & 0xff : (hi >>> (8 * (k - 4))) & 0xff;
+  const be = mr.bigEndian;
+  let r = MEMTX_OK;
+  for (let p = start; p < end; p += ps) {
+    const b = p - start;
+    let v = 0;
+    for (let k = 0; k < ps; k++) v |= buf[b + k]! << (8 * (be ? ps - 1 - k : k));
+    r |= callWrite(mr, p, v >>> 0, ps, attrs);
+  }
+  return r;
+}
+
+/**
+ * The largest access size to use at offset `off` of `mr` for `len` remaining
+ * bytes of a buffer access (QEMU's memory_access_size): at most valid.max,
+ * naturally aligned unless the device accepts unaligned accesses, a power of two.
+ */
+export function bufferAccessSize(mr: MemoryRegion, off: number, len: number): number {
+  let max = mr.validMax;
+  if (!mr.validUnaligned) {
+    let a = 1;
+    while (a < max && off % (a * 2) === 0) a *= 2;
+    max = a;
+  }
+  let l = len < max ? len : max;
+  // Round down to a power of two.
+  if (l >= 8) l = 8;
+  else if (l >= 4) l = 4;
+  else if (l >= 2) l = 2;
+  else l = 1;
+  return l;
+}

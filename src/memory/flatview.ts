@@ -1,0 +1,278 @@
+/**
+ * FlatView: the memory map of an address space flattened into sorted,
+ * non-overlapping ranges, each pointing at the region that answers there.
+ *
+ * Rendering follows QEMU's rules (render_memory_region): a disabled region
+ * renders nothing; an alias renders its target shifted by the alias offset;
+ * a region renders its subregions first, in order (higher priority first,
+ * among equal priorities the most recently added first), and then, if it
+ * terminates (is not a container or alias), fills the holes its subregions
+ * left. Ranges already placed are never overwritten, so an earlier
+ * (higher-priority) range hides later ones and holes let lower-priority
+ * siblings show through. Adjacent ranges of the same region with contiguous
+ * offsets and the same attributes are then merged.
+ *
+ * A FlatView is immutable once built: it may be read from any thread.
+ * Everything at or above 2^53 is clipped away (such addresses decode as unassigned).
+ */
+import { MemoryRegion, PHYS_ADDR_LIMIT } from './region.js';
+
+/** How dispatch treats a range (precomputed so the hot path switches on a small integer). */
+export const RANGE_RAM = 0;
+/** ROM, or RAM made read-only: reads direct, writes dropped and counted. */
+export const RANGE_ROM = 1;
+/** ROM device in romd mode: reads direct, writes to ops. */
+export const RANGE_ROMD = 2;
+export const RANGE_IO = 3;
+/** Reservation: mapped, but decodes like unassigned memory. */
+export const RANGE_RESERVED = 4;
+export const RANGE_IOMMU = 5;
+
+export class FlatRange {
+  /** Guest address of the first byte. */
+  readonly start: number;
+  readonly size: number;
+  /** start + size (exclusive). */
+  readonly end: number;
+  /** The region that answers accesses here (never an alias or container). */
+  readonly mr: MemoryRegion;
+  /** Offset of `start` within `mr`. */
+  readonly offsetInRegion: number;
+  readonly readonly: boolean;
+  readonly romd: boolean;
+  /** RANGE_* */
+  readonly kind: number;
+  /** For RAM, ROM and ROM devices: the backing bytes of exactly this range (bytes[0] is at `start`). */
+  readonly bytes: Uint8Array | null;
+  readonly dv: DataView | null;
+
+  constructor(start: number, size: number, mr: MemoryRegion, offsetInRegion: number, readonly: boolean, romd: boolean) {
+    this.start = start;
+    this.size = size;
+    this.end = start + size;
+    this.mr = mr;
+    this.offsetInRegion = offsetInRegion;
+    this.readonly = readonly;
+    this.romd = romd;
+    let kind: number;
+    switch (mr.kind) {
+      case 'ram':
+      case 'rom':
+        kind = readonly ? RANGE_ROM : RANGE_RAM;
+        break;
+      case 'romDevice':
+        kind = romd ? RANGE_ROMD : RANGE_IO;
+        break;
+      case 'reservation':
+        kind = RANGE_RESERVED;
+        break;
+      case 'iommu':
+        kind = RANGE_IOMMU;
+        break;
+      default:
+        kind = RANGE_IO;
+    }
+    this.kind = kind;
+    if (mr.kind === 'ram' || mr.kind === 'rom' || mr.kind === 'romDevice') {
+      const buf = mr.ramBuffer();
+      this.bytes = new Uint8Array(buf, offsetInRegion, size);
+      this.dv = new DataView(buf, offsetInRegion, size);
+    } else {
+      this.bytes = null;
+      this.dv = null;
+    }
+    Object.freeze(this);
+  }
+
+  /** QEMU's flatrange_equal. */
+  equals(o: FlatRange): boolean {
+    return (
+      this.start === o.start &&
+      this.size === o.size &&
+      this.mr === o.mr &&
+      this.offsetInRegion === o.offsetInRegion &&
+      this.readonly === o.readonly &&
+      this.romd === o.romd
+    );
+  }
+}
+
+interface RawRange {
+  start: number;
+  size: number;
+  mr: MemoryRegion;
+  off: number;
+  readonly: boolean;
+  romd: boolean;
+}
+
+/** First index whose range ends after `addr`. */
+function firstEndingAfter(out: RawRange[], addr: number): number {
+  let lo = 0;
+  let hi = out.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const r = out[mid]!;
+    if (r.start + r.size <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function render(out: RawRange[], mr: MemoryRegion, base: number, clipStart: number, clipEnd: number, readonly: boolean): void {
+  if (!mr.enabled) return;
+  base += mr.addr;
+  const s = Math.max(base, clipStart);
+  const e = Math.min(base + mr.size, clipEnd);
+  if (s >= e) return;
+  readonly = readonly || mr.readonly;
+  const alias = mr.alias;
+  if (alias) {
+    // The target's own addr is added back when it renders, as in QEMU.
+    render(out, alias, base - alias.addr - mr.aliasOffset, s, e, readonly);
+    return;
+  }
+  const subs = mr.subregions;
+  for (let k = 0; k < subs.length; k++) render(out, subs[k]!, base, s, e, readonly);
+  if (!mr.terminates) return;
+
+  let b = s;
+  let off = s - base;
+  let remain = e - s;
+  const romd = mr.romd;
+  let i = firstEndingAfter(out, b);
+  while (remain > 0 && i < out.length) {
+    const r = out[i]!;
+    if (b < r.start) {
+      const now = Math.min(remain, r.start - b);
+      out.splice(i, 0, { start: b, size: now, mr, off, readonly, romd });
+      i++;
+      b += now;
+      off += now;
+      remain -= now;
+      if (remain === 0) break;
+    }
+    const now = Math.min(remain, r.start + r.size - b);
+    b += now;
+    off += now;
+    remain -= now;
+    i++;
+  }
+  if (remain > 0) out.push({ start: b, size: remain, mr, off, readonly, romd });
+}
+
+/**
+ * The region whose rendering equals `root`'s (QEMU's
+ * memory_region_get_flatview_root): follow aliases that show their whole target
+ * at offset 0 and containers whose only enabled child covers them from 0.
+ * Null when nothing would render. Address spaces with the same effective root
+ * share one FlatView.
+ */
+export function effectiveRoot(root: MemoryRegion): MemoryRegion | null {
+  let mr = root;
+  while (mr.enabled) {
+    if (mr.alias) {
+      if (mr.aliasOffset === 0 && mr.size >= mr.alias.size) {
+        mr = mr.alias;
+        continue;
+      }
+    } else if (!mr.terminates) {
+      let found = 0;
+      let next: MemoryRegion | null = null;
+      for (const child of mr.subregions) {
+        if (!child.enabled) continue;
+        if (++found > 1) {
+          next = null;
+          break;
+        }
+        if (child.addr === 0 && mr.size >= child.size) next = child;
+      }
+      if (found === 0) return null;
+      if (next) {
+        mr = next;
+        continue;
+      }
+    }
+    return mr;
+  }
+  return null;
+}
+
+export class FlatView {
+  /** Publication number: strictly increases with every view published in this realm. */
+  readonly epoch: number;
+  /** The effective root this view was rendered from (null: empty). */
+  readonly root: MemoryRegion | null;
+  readonly ranges: readonly FlatRange[];
+  /** ranges[i].start, for binary search without touching the objects. */
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+
+  constructor(root: MemoryRegion | null, ranges: FlatRange[], epoch: number) {
+    this.root = root;
+    this.epoch = epoch;
+    this.ranges = Object.freeze(ranges);
+    const n = ranges.length;
+    this.starts = new Float64Array(n);
+    this.ends = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      this.starts[i] = ranges[i]!.start;
+      this.ends[i] = ranges[i]!.end;
+    }
+    Object.freeze(this);
+  }
+
+  /** Render `root` (an effective root, or null for an empty view). */
+  static render(root: MemoryRegion | null, epoch: number): FlatView {
+    const raw: RawRange[] = [];
+    if (root) render(raw, root, 0, 0, PHYS_ADDR_LIMIT, false);
+    const merged: FlatRange[] = [];
+    let cur: RawRange | null = null;
+    for (const r of raw) {
+      if (
+        cur &&
+        cur.mr === r.mr &&
+        cur.start + cur.size === r.start &&
+        cur.off + cur.size === r.off &&
+        cur.readonly === r.readonly &&
+        cur.romd === r.romd
+      ) {
+        cur.size += r.size;
+        continue;
+      }
+      if (cur) merged.push(new FlatRange(cur.start, cur.size, cur.mr, cur.off, cur.readonly, cur.romd));
+      cur = { ...r };
+    }
+    if (cur) merged.push(new FlatRange(cur.start, cur.size, cur.mr, cur.off, cur.readonly, cur.romd));
+    return new FlatView(root, merged, epoch);
+  }
+
+  /** Index of the range containing addr, or -1 (unassigned). addr must be a number; NaN gives -1. */
+  findIndex(addr: number): number {
+    const starts = this.starts;
+    let hi = starts.length - 1;
+    if (hi < 0 || !(addr >= starts[0]!)) return -1;
+    let lo = 0;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= addr) lo = mid;
+      else hi = mid - 1;
+    }
+    return addr < this.ends[lo]! ? lo : -1;
+  }
+
+  /** The range containing addr, or null. */
+  lookup(addr: number): FlatRange | null {
+    const i = this.findIndex(addr);
+    return i < 0 ? null : this.ranges[i]!;
+  }
+
+  /** Same ranges as `o` (range by range, QEMU's flatrange_equal). */
+  sameRanges(o: FlatView): boolean {
+    const a = this.ranges;
+    const b = o.ranges;
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!a[i]!.equals(b[i]!)) return false;
+    return true;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The device a region belongs to, and the reentrancy guard dispatch engages
+ * while that device's callbacks run.
+ *
+ * QEMU (8.1+) keeps one flag per device: while it is set, any access to one of
+ * the device's I/O regions is refused. That catches MMIO -> DMA -> own MMIO and
+ * bottom half -> DMA -> own MMIO loops, the source of a run of CVEs. The DMA
+ * layer engages the same guard around bottom halves and timers with
+ * `runGuarded`.
+ */
+export class ReentrancyGuard {
+  /** True while one of the owner's handlers (MMIO callback, bottom half, timer) runs. */
+  engaged = false;
+  /** Accesses refused because the guard was engaged. */
+  refused = 0;
+
+  /** Engage the guard; returns false (and counts) if it was already engaged. */
+  enter(): boolean {
+    if (this.engaged) {
+      this.refused++;
+      return false;
+    }
+    this.engaged = true;
+    return true;
+  }
+
+  exit(): void {
+    this.engaged = false;
+  }
+
+  /**
+   * Run `fn` with the guard engaged (for bottom halves and timers). If the guard
+   * is already engaged the handler still runs but nothing is released early.
+   */
+  runGuarded<T>(fn: () => T): T {
+    const entered = !this.engaged;
+    this.engaged = true;
+    try {
+      return fn();
+    } finally {
+      if (entered) this.engaged = false;
+    }
+  }
+}
+
+export interface DeviceOwner {
+  readonly name: string;
+  readonly reentrancyGuard: ReentrancyGuard;
+}
+
+/** A plain owner for devices that need nothing else. */
+export function deviceOwner(name: string): DeviceOwner {
+  return { name, reentrancyGuard: new ReentrancyGuard() };
+}
