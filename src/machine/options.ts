@@ -1,0 +1,255 @@
+/**
+ * QEMU-syntax machine options shared by `tsvmm run` and `tsvmm mtree`.
+ * Every option accepts one or two leading dashes, as QEMU's do. Errors throw
+ * OptionError with a one-line message naming the option; the CLI prints it
+ * and exits 1 before any guest runs.
+ */
+
+export class OptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
+export type SerialSpec =
+  | { kind: 'stdio' }
+  | { kind: 'none' }
+  | { kind: 'file'; path: string }
+  | { kind: 'tcp'; host: string; port: number; server: boolean; wait: boolean };
+
+export interface DeviceSpec {
+  driver: string;
+  props: Record<string, string>;
+}
+
+export interface RunConfig {
+  machine: 'virt';
+  ramSize: number;
+  smp: number;
+  bios?: string;
+  kernel?: string;
+  dtb?: string;
+  append?: string;
+  initrd?: string;
+  nographic: boolean;
+  serial: SerialSpec[];
+  drives: Record<string, string>[];
+  devices: DeviceSpec[];
+  accelThread: 'single' | 'multi';
+  /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
+  icountShift?: number;
+  log: Set<string>;
+  noReboot: boolean;
+  debugLocks: boolean;
+  /** Options this command does not handle (e.g. mtree's -f), in order. */
+  rest: string[];
+}
+
+export const MiB = 1024 * 1024;
+/** QEMU's virt defaults to 128 MiB; tsvmm defaults to the 256 MiB the reference transcripts use. */
+export const DEFAULT_RAM = 256 * MiB;
+/** RAM at 0x80000000 must stay below the 64-bit PCIe window at 0x400000000. */
+export const MAX_RAM = 0x400000000 - 0x80000000;
+export const MAX_SMP = 64;
+
+export const LOG_ITEMS = ['unimp', 'guest_errors', 'in_asm', 'cpu', 'exec', 'int', 'mmu', 'nochain'] as const;
+
+/** Parse a QEMU size: a number with an optional B/K/M/G/T suffix; a plain number means MiB (as for -m). */
+export function parseSize(text: string, defaultUnit = MiB): number | null {
+  const m = /^(\d+(?:\.\d+)?)([bkmgtBKMGT]?)(?:i?[bB])?$/.exec(text.trim());
+  if (!m) return null;
+  const units: Record<string, number> = { b: 1, k: 1024, m: MiB, g: 1024 * MiB, t: 1024 * 1024 * MiB };
+  const unit = m[2] ? units[m[2].toLowerCase()]! : defaultUnit;
+  const v = Math.round(Number(m[1]) * unit);
+  return Number.isSafeInteger(v) ? v : null;
+}
+
+/** Split QEMU's "a,key=value,b" into a positional first value and a property map. */
+export function parseKeyValues(text: string, implicitKey?: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  // ",," is an escaped comma in QEMU option values.
+  const parts = text.replace(/,,/g, '\u0000').split(',').map((p) => p.replace(/\u0000/g, ','));
+  parts.forEach((p, i) => {
+    if (p === '') return;
+    const eq = p.indexOf('=');
+    if (eq < 0) {
+      if (i === 0 && implicitKey) out[implicitKey] = p;
+      else out[p] = 'on';
+    } else out[p.slice(0, eq)] = p.slice(eq + 1);
+  });
+  return out;
+}
+
+export function parseSerial(text: string): SerialSpec {
+  if (text === 'stdio' || text === 'mon:stdio') return { kind: 'stdio' };
+  if (text === 'none' || text === 'null') return { kind: 'none' };
+  if (text.startsWith('file:')) {
+    const path = text.slice(5);
+    if (!path) throw new OptionError(`-serial ${text}: missing file name`);
+    return { kind: 'file', path };
+  }
+  if (text.startsWith('tcp:')) {
+    const [addr, ...flags] = text.slice(4).split(',');
+    const colon = addr!.lastIndexOf(':');
+    const host = colon >= 0 ? addr!.slice(0, colon) : '';
+    const portText = colon >= 0 ? addr!.slice(colon + 1) : addr!;
+    const port = Number(portText);
+    if (!/^\d+$/.test(portText) || port < 0 || port > 65535) throw new OptionError(`-serial ${text}: bad port '${portText}'`);
+    let server = false;
+    let wait = true;
+    for (const f of flags) {
+      if (f === 'server' || f === 'server=on') server = true;
+      else if (f === 'server=off') server = false;
+      else if (f === 'nowait' || f === 'wait=off') wait = false;
+      else if (f === 'wait=on' || f === 'wait') wait = true;
+      else throw new OptionError(`-serial ${text}: unknown flag '${f}'`);
+    }
+    if (!server) throw new OptionError(`-serial ${text}: only listening sockets are supported (add ',server')`);
+    return { kind: 'tcp', host: host || '0.0.0.0', port, server, wait };
+  }
+  throw new OptionError(`-serial ${text}: unsupported backend (use stdio, file:PATH, tcp::PORT,server or none)`);
+}
+
+/** Options taking an argument, and flags. */
+const WITH_ARG = new Set([
+  'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display', 'monitor',
+]);
+const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks']);
+
+/**
+ * Parse argv. `extraFlags` lets a command accept its own flags (mtree's -f);
+ * they are returned in `rest`.
+ */
+export function parseRunArgs(argv: string[], extraFlags: readonly string[] = []): RunConfig {
+  const cfg: RunConfig = {
+    machine: 'virt',
+    ramSize: DEFAULT_RAM,
+    smp: 1,
+    nographic: false,
+    serial: [],
+    drives: [],
+    devices: [],
+    accelThread: 'single',
+    log: new Set(),
+    noReboot: false,
+    debugLocks: false,
+    rest: [],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i]!;
+    if (!raw.startsWith('-') || raw === '-' || raw === '--') throw new OptionError(`unexpected argument '${raw}'`);
+    const name = raw.replace(/^--?/, '');
+    if (extraFlags.includes(name)) {
+      cfg.rest.push(raw);
+      continue;
+    }
+    if (FLAGS.has(name)) {
+      if (name === 'nographic') cfg.nographic = true;
+      else if (name === 'no-reboot') cfg.noReboot = true;
+      else cfg.debugLocks = true;
+      continue;
+    }
+    if (!WITH_ARG.has(name)) throw new OptionError(`unknown option '${raw}'`);
+    const val = argv[++i];
+    if (val === undefined) throw new OptionError(`option '${raw}' requires an argument`);
+    switch (name) {
+      case 'machine':
+      case 'M': {
+        const kv = parseKeyValues(val, 'type');
+        const type = kv.type;
+        if (type !== 'virt') throw new OptionError(`-machine ${val}: unsupported machine type '${type ?? ''}' (only 'virt' is available)`);
+        for (const k of Object.keys(kv)) {
+          if (k !== 'type') throw new OptionError(`-machine ${val}: unsupported property '${k}'`);
+        }
+        break;
+      }
+      case 'm': {
+        const kv = parseKeyValues(val, 'size');
+        const size = kv.size !== undefined ? parseSize(kv.size) : null;
+        if (size === null || size <= 0) throw new OptionError(`-m ${val}: invalid RAM size`);
+        if (size % 4096 !== 0) throw new OptionError(`-m ${val}: RAM size must be a multiple of 4 KiB`);
+        if (size < 16 * MiB) throw new OptionError(`-m ${val}: RAM size must be at least 16 MiB`);
+        if (size > MAX_RAM) throw new OptionError(`-m ${val}: RAM size exceeds the ${MAX_RAM / (1024 * MiB)} GiB the virt map allows`);
+        cfg.ramSize = size;
+        break;
+      }
+      case 'smp': {
+        const kv = parseKeyValues(val, 'cpus');
+        const t = kv.cpus ?? kv.maxcpus;
+        const n = t !== undefined && /^\d+$/.test(t) ? Number(t) : NaN;
+        if (!(n >= 1)) throw new OptionError(`-smp ${val}: invalid CPU count`);
+        if (n > MAX_SMP) throw new OptionError(`-smp ${val}: at most ${MAX_SMP} CPUs are supported`);
+        for (const k of Object.keys(kv)) {
+          if (!['cpus', 'maxcpus', 'sockets', 'cores', 'threads'].includes(k)) throw new OptionError(`-smp ${val}: unsupported property '${k}'`);
+        }
+        cfg.smp = n;
+        break;
+      }
+      case 'bios':
+        cfg.bios = val;
+        break;
+      case 'kernel':
+        cfg.kernel = val;
+        break;
+      case 'dtb':
+        cfg.dtb = val;
+        break;
+      case 'append':
+        cfg.append = val;
+        break;
+      case 'initrd':
+        cfg.initrd = val;
+        break;
+      case 'serial':
+        cfg.serial.push(parseSerial(val));
+        break;
+      case 'drive':
+        cfg.drives.push(parseKeyValues(val, 'file'));
+        break;
+      case 'device': {
+        const kv = parseKeyValues(val, 'driver');
+        const driver = kv.driver;
+        if (!driver) throw new OptionError(`-device ${val}: missing device name`);
+        delete kv.driver;
+        cfg.devices.push({ driver, props: kv });
+        break;
+      }
+      case 'accel': {
+        const kv = parseKeyValues(val, 'accel');
+        if (kv.accel !== 'tcg') throw new OptionError(`-accel ${val}: invalid accelerator '${kv.accel ?? ''}' (only tcg)`);
+        for (const [k, v] of Object.entries(kv)) {
+          if (k === 'accel') continue;
+          if (k === 'thread' && (v === 'single' || v === 'multi')) cfg.accelThread = v;
+          else throw new OptionError(`-accel ${val}: unsupported property '${k}=${v}'`);
+        }
+        break;
+      }
+      case 'icount': {
+        const kv = parseKeyValues(val, 'shift');
+        const shift = kv.shift;
+        if (shift === undefined || !/^\d+$/.test(shift) || Number(shift) > 10) {
+          throw new OptionError(`-icount ${val}: shift must be an integer 0..10 (2^shift ns per instruction)`);
+        }
+        for (const k of Object.keys(kv)) {
+          if (k !== 'shift' && k !== 'sleep') throw new OptionError(`-icount ${val}: unsupported property '${k}'`);
+        }
+        cfg.icountShift = Number(shift);
+        break;
+      }
+      case 'd':
+        for (const item of val.split(',')) {
+          if (!(LOG_ITEMS as readonly string[]).includes(item)) throw new OptionError(`-d ${val}: unknown log item '${item}'`);
+          cfg.log.add(item);
+        }
+        break;
+      case 'display':
+        if (val !== 'none') throw new OptionError(`-display ${val}: only 'none' is supported`);
+        break;
+      case 'monitor':
+        if (val !== 'none') throw new OptionError(`-monitor ${val}: only 'none' is supported`);
+        break;
+    }
+  }
+  return cfg;
+}

@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventLoop, type RunnableHart } from '../../src/machine/event-loop.js';
+
+/** A fake hart: spins `spinFor` instructions, then sleeps in WFI until woken. */
+class FakeHart implements RunnableHart {
+  executed = 0;
+  waiting = false;
+  stops = 0;
+  onRun: ((h: FakeHart, budget: number) => number) | null = null;
+  run(budget: number): number {
+    if (this.onRun) return this.onRun(this, budget);
+    if (this.waiting) return 0;
+    this.executed += budget;
+    return budget;
+  }
+  requestStop(): void {
+    this.stops++;
+  }
+}
+
+test('virtual clock: time advances with instructions, timers fire at their deadline', async () => {
+  const loop = new EventLoop({ clock: { kind: 'virtual', nsPerInsn: 2 }, quantum: 1000 });
+  const h = new FakeHart();
+  loop.addHart(h);
+  const fired: number[] = [];
+  const t = loop.newTimer(() => {
+    fired.push(loop.clock.now());
+    if (fired.length === 3) loop.requestExit(7);
+    else t.mod(loop.clock.now() + 5000);
+  });
+  t.mod(3001);
+  assert.equal(await loop.run(), 7);
+  // Budgets are clipped to the deadline, so each timer fires at the first instruction boundary at or after it.
+  assert.deepEqual(fired, [3002, 8002, 13002]);
+  assert.equal(h.executed * 2, loop.clock.now());
+});
+
+test('virtual clock warps to the next deadline when every hart waits in WFI', async () => {
+  const loop = new EventLoop({ clock: { kind: 'virtual', nsPerInsn: 1 }, quantum: 100 });
+  const h = new FakeHart();
+  h.onRun = (self, budget) => {
+    if (self.waiting) return 0;
+    self.executed += 10;
+    self.waiting = true; // executes 10 instructions, then WFI
+    return 10;
+  };
+  loop.addHart(h);
+  let at = -1;
+  loop.newTimer(() => {
+    at = loop.clock.now();
+    loop.requestExit(0);
+  }).mod(5_000_000_000);
+  const t0 = Date.now();
+  assert.equal(await loop.run(), 0);
+  assert.equal(at, 5_000_000_000);
+  assert.ok(Date.now() - t0 < 2000, 'no real waiting');
+});
+
+test('deterministic: two runs with the same program give the same timeline', async () => {
+  const trace = async (): Promise<number[]> => {
+    const loop = new EventLoop({ clock: { kind: 'virtual', nsPerInsn: 1 }, quantum: 333 });
+    const a = new FakeHart();
+    const b = new FakeHart();
+    loop.addHart(a);
+    loop.addHart(b);
+    const seen: number[] = [];
+    const t = loop.newTimer(() => {
+      seen.push(loop.clock.now(), a.executed, b.executed);
+      if (seen.length >= 15) loop.requestExit(0);
+      else t.mod(loop.clock.now() + 1234);
+    });
+    t.mod(1000);
+    await loop.run();
+    return seen;
+  };
+  assert.deepEqual(await trace(), await trace());
+});
+
+test('bottom halves run once between quanta and stop the running hart', async () => {
+  const loop = new EventLoop({ clock: { kind: 'virtual', nsPerInsn: 1 }, quantum: 100 });
+  let ran = 0;
+  const bh = loop.newBottomHalf(() => {
+    ran++;
+    if (ran === 2) loop.requestExit(3);
+  });
+  const h = new FakeHart();
+  let rounds = 0;
+  h.onRun = (self) => {
+    rounds++;
+    if (rounds <= 2) {
+      bh.schedule();
+      bh.schedule(); // idempotent while pending
+    }
+    return 10;
+  };
+  loop.addHart(h);
+  assert.equal(await loop.run(), 3);
+  assert.equal(ran, 2);
+  assert.equal(h.stops >= 2, true);
+});
+
+test('realtime mode: an idle machine sleeps until a timer, then a kick wakes it for input', async () => {
+  const loop = new EventLoop({ clock: { kind: 'realtime' }, quantum: 100 });
+  const h = new FakeHart();
+  h.waiting = true;
+  loop.addHart(h);
+  const start = loop.clock.now();
+  let firedAt = 0;
+  loop.newTimer(() => {
+    firedAt = loop.clock.now();
+    // Input arrives later from Node's event loop: a kick must wake the idle loop.
+    setTimeout(() => loop.requestExit(5), 20);
+  }).mod(start + 30e6);
+  assert.equal(await loop.run(), 5);
+  assert.ok(firedAt - start >= 30e6, `fired after ${(firedAt - start) / 1e6} ms`);
+});
+
+test('the loop yields to Node while harts spin', async () => {
+  const loop = new EventLoop({ clock: { kind: 'realtime' }, quantum: 1000, sliceMs: 2 });
+  loop.addHart(new FakeHart());
+  let ticks = 0;
+  const iv = setInterval(() => {
+    ticks++;
+    if (ticks === 5) loop.requestExit(0);
+  }, 1);
+  await loop.run();
+  clearInterval(iv);
+  assert.equal(ticks, 5);
+});
+
+test('errors from timers reach onError', async () => {
+  const loop = new EventLoop({ clock: { kind: 'virtual', nsPerInsn: 1 } });
+  loop.addHart(new FakeHart());
+  const errs: unknown[] = [];
+  loop.onError = (e) => {
+    errs.push(e);
+    loop.requestExit(1);
+  };
+  loop.newTimer(() => {
+    throw new Error('boom');
+  }).mod(10);
+  assert.equal(await loop.run(), 1);
+  assert.match(String(errs[0]), /boom/);
+});
