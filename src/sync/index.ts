@@ -1,0 +1,11 @@
+export * from './context.js';
+export * from './errors.js';
+export * from './sync-points.js';
+export * from './validator.js';
+export * from './env.js';
+export { LockBase, type LockOptions } from './lock-base.js';
+export * from './mutex.js';
+export * from './big-lock.js';
+export * from './rwlock.js';
+export * from './condvar.js';
+export * from './lifetime.js';
