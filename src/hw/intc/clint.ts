@@ -1,0 +1,176 @@
+/**
+ * SiFive CLINT as QEMU 7.2 builds it for `virt`: two ACLINT devices side by
+ * side, "riscv.aclint.swi" (MSIP words, 0x4000 bytes) and
+ * "riscv.aclint.mtimer" (mtimecmp per hart at 0, mtime at 0x7ff8; 0x8000
+ * bytes) mapped at base and base + 0x4000.
+ *
+ * mtime counts at 10 MHz from the scheduler's virtual clock:
+ * mtime = floor(ns / 100) + delta, where the guest writing mtime changes delta.
+ * MTIP follows mtime >= mtimecmp: it is evaluated on every mtimecmp/mtime write
+ * and a timer fires at the deadline. 64-bit registers are held as two 32-bit
+ * halves; values beyond 2^53 ticks lose precision in comparisons (about 28 years
+ * of guest time, so only a hostile or "never" value gets there, and "never" is
+ * what it means).
+ */
+import { MemoryRegion } from '../../memory/region.js';
+import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
+import type { MemoryRegionOps } from '../../memory/types.js';
+import type { Scheduler, Timer } from '../../machine/event-loop-types.js';
+
+/** What the CLINT and PLIC need of a hart: drive one bit of its mip. */
+export interface InterruptTarget {
+  setInterruptLevel(bit: number, level: boolean): void;
+}
+
+export const MIP_MSIP_BIT = 3;
+export const MIP_MTIP_BIT = 7;
+
+export const CLINT_SWI_SIZE = 0x4000;
+export const CLINT_MTIMER_SIZE = 0x8000;
+/** Offset of the mtimer region from the CLINT base. */
+export const CLINT_MTIMER_OFFSET = 0x4000;
+const MTIME_OFFSET = 0x7ff8;
+export const CLINT_TIMEBASE_HZ = 10_000_000;
+const NS_PER_TICK = 1e9 / CLINT_TIMEBASE_HZ;
+const TWO32 = 2 ** 32;
+/** Largest ns deadline the scheduler can hold. */
+const MAX_NS = Number.MAX_SAFE_INTEGER;
+
+export class Clint implements DeviceOwner {
+  readonly name = 'clint';
+  readonly reentrancyGuard = new ReentrancyGuard();
+  /** "riscv.aclint.swi", mapped at the CLINT base. */
+  readonly swi: MemoryRegion;
+  /** "riscv.aclint.mtimer", mapped at base + CLINT_MTIMER_OFFSET. */
+  readonly mtimer: MemoryRegion;
+
+  private readonly msip: Uint8Array;
+  private readonly cmpLo: Uint32Array;
+  private readonly cmpHi: Uint32Array;
+  private readonly mtip: Uint8Array;
+  private readonly timers: Timer[];
+  /** mtime minus the clock-derived tick count. */
+  private delta = 0;
+
+  constructor(
+    private readonly harts: readonly InterruptTarget[],
+    private readonly scheduler: Scheduler,
+  ) {
+    const n = harts.length;
+    this.msip = new Uint8Array(n);
+    this.cmpLo = new Uint32Array(n);
+    this.cmpHi = new Uint32Array(n);
+    this.mtip = new Uint8Array(n);
+    this.timers = harts.map((_, i) => scheduler.newTimer(() => this.updateTimer(i), this));
+
+    const swiOps: MemoryRegionOps = {
+      read: (off) => this.swiRead(off),
+      write: (off, v) => this.swiWrite(off, v),
+      valid: { min: 4, max: 4 },
+      impl: { min: 4, max: 4 },
+    };
+    const mtimerOps: MemoryRegionOps = {
+      read: (off) => this.mtimerRead(off),
+      write: (off, v) => this.mtimerWrite(off, v),
+      valid: { min: 4, max: 8 },
+      impl: { min: 4, max: 4 },
+    };
+    this.swi = MemoryRegion.io('riscv.aclint.swi', CLINT_SWI_SIZE, swiOps, { owner: this });
+    this.mtimer = MemoryRegion.io('riscv.aclint.mtimer', CLINT_MTIMER_SIZE, mtimerOps, { owner: this });
+    this.reset();
+  }
+
+  /** Current mtime in ticks (the harts' `time` CSR). */
+  mtime(): number {
+    return Math.floor(this.scheduler.clock.now() / NS_PER_TICK) + this.delta;
+  }
+
+  /** mtimecmp of a hart as a number (precision beyond 2^53 is lost). */
+  mtimecmp(hart: number): number {
+    return this.cmpHi[hart]! * TWO32 + this.cmpLo[hart]!;
+  }
+
+  /** Memory-map both regions into `container` at `base` (QEMU's layout). */
+  mapInto(container: MemoryRegion, base: number): void {
+    container.addSubregion(base, this.swi);
+    container.addSubregion(base + CLINT_MTIMER_OFFSET, this.mtimer);
+  }
+
+  reset(): void {
+    for (let i = 0; i < this.harts.length; i++) {
+      this.msip[i] = 0;
+      this.harts[i]!.setInterruptLevel(MIP_MSIP_BIT, false);
+      this.cmpLo[i] = 0;
+      this.cmpHi[i] = 0;
+      this.mtip[i] = 2; // unknown: force the first update to drive the line
+      this.updateTimer(i);
+    }
+  }
+
+  private swiRead(off: number): number {
+    const hart = off >>> 2;
+    if ((off & 3) !== 0 || hart >= this.harts.length) return 0;
+    return this.msip[hart]!;
+  }
+
+  private swiWrite(off: number, v: number): void {
+    const hart = off >>> 2;
+    if ((off & 3) !== 0 || hart >= this.harts.length) return;
+    const bit = v & 1;
+    if (bit !== this.msip[hart]) {
+      this.msip[hart] = bit;
+      this.harts[hart]!.setInterruptLevel(MIP_MSIP_BIT, bit === 1);
+    }
+  }
+
+  private mtimerRead(off: number): number {
+    if (off === MTIME_OFFSET || off === MTIME_OFFSET + 4) {
+      const t = this.mtime();
+      const hi = Math.floor(t / TWO32);
+      return off === MTIME_OFFSET ? (t - hi * TWO32) >>> 0 : hi >>> 0;
+    }
+    const hart = off >>> 3;
+    if ((off & 3) !== 0 || hart >= this.harts.length) return 0;
+    return off & 4 ? this.cmpHi[hart]! : this.cmpLo[hart]!;
+  }
+
+  private mtimerWrite(off: number, v: number): void {
+    v >>>= 0;
+    if (off === MTIME_OFFSET || off === MTIME_OFFSET + 4) {
+      const t = this.mtime();
+      const hi = Math.floor(t / TWO32);
+      const lo = (t - hi * TWO32) >>> 0;
+      const next = off === MTIME_OFFSET ? (hi >>> 0) * TWO32 + v : v * TWO32 + lo;
+      this.delta = next - Math.floor(this.scheduler.clock.now() / NS_PER_TICK);
+      for (let i = 0; i < this.harts.length; i++) this.updateTimer(i);
+      return;
+    }
+    const hart = off >>> 3;
+    if ((off & 3) !== 0 || hart >= this.harts.length) return;
+    if (off & 4) this.cmpHi[hart] = v;
+    else this.cmpLo[hart] = v;
+    this.updateTimer(hart);
+  }
+
+  /** Drive MTIP for a hart and arm its timer for the deadline if it lies ahead. */
+  private updateTimer(hart: number): void {
+    const cmp = this.mtimecmp(hart);
+    const now = this.mtime();
+    const timer = this.timers[hart]!;
+    let level: number;
+    if (now >= cmp) {
+      level = 1;
+      timer.del();
+    } else {
+      level = 0;
+      // First ns at which floor(ns / 100) + delta >= cmp.
+      const deadline = (cmp - this.delta) * NS_PER_TICK;
+      if (deadline <= MAX_NS) timer.mod(deadline);
+      else timer.del(); // beyond what the clock can reach: never
+    }
+    if (level !== this.mtip[hart]) {
+      this.mtip[hart] = level;
+      this.harts[hart]!.setInterruptLevel(MIP_MTIP_BIT, level === 1);
+    }
+  }
+}
