@@ -8,9 +8,22 @@
  * layer engages the same guard around bottom halves and timers with
  * `runGuarded`.
  */
+import { currentContext } from '../dma/guard.js';
+
 export class ReentrancyGuard {
-  /** True while one of the owner's handlers (MMIO callback, bottom half, timer) runs. */
-  engaged = false;
+  /**
+   * True while one of the owner's handlers (MMIO callback, bottom half, timer)
+   * runs in the current transaction. Per transaction, not per device: the
+   * engagement lives in the running task's DispatchContext (src/dma/guard.ts),
+   * so another task's access is not refused. Setting it engages/disengages.
+   */
+  get engaged(): boolean {
+    return currentContext().engaged(this);
+  }
+  set engaged(v: boolean) {
+    if (v) currentContext().push(this);
+    else currentContext().remove(this);
+  }
   /** Accesses refused because the guard was engaged. */
   refused = 0;
 
