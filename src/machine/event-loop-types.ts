@@ -1,3 +1,5 @@
+import type { ReentrancyGuard } from '../memory/owner.js';
+
 /**
  * Time and deferred work, as devices see it (QEMU's QEMUTimer, QEMUBH and
  * QEMU_CLOCK_VIRTUAL). Devices receive a Scheduler from the machine; they
@@ -22,9 +24,15 @@ export interface BottomHalf {
   cancel(): void;
 }
 
-/** The owner a timer or bottom half runs on behalf of (for the reentrancy guard). */
+/**
+ * The owner a timer or bottom half runs on behalf of. When it carries a
+ * reentrancy guard (every DeviceOwner does), the event loop runs the callback
+ * with that guard engaged, so BH -> DMA -> own MMIO is refused like
+ * MMIO -> DMA -> own MMIO.
+ */
 export interface WorkOwner {
   readonly name: string;
+  readonly reentrancyGuard?: ReentrancyGuard;
 }
 
 export interface Scheduler {

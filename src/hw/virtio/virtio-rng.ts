@@ -1,0 +1,34 @@
+import { randomFillSync } from 'node:crypto';
+import { VirtioDevice, VIRTIO_ID_RNG, type VirtioDeviceDeps } from './virtio-device.js';
+import type { Virtqueue } from './virtqueue.js';
+import { scatter } from './virtio-blk.js';
+
+/** Bytes handed out per request at most, so one huge buffer cannot stall a turn. */
+const MAX_PER_REQUEST = 64 * 1024;
+
+/** virtio-rng: fills the guest's buffers from the host's CSPRNG. */
+export class VirtioRng extends VirtioDevice {
+  readonly deviceId = VIRTIO_ID_RNG;
+  private readonly cfg = new Uint8Array(0);
+  bytesServed = 0;
+
+  constructor(deps: VirtioDeviceDeps) {
+    super('virtio-rng', deps, 1, 64);
+  }
+
+  get config(): Uint8Array {
+    return this.cfg;
+  }
+
+  protected handleQueue(q: Virtqueue): void {
+    for (let n = 0; n < this.batchLimit; n++) {
+      const elem = q.pop();
+      if (!elem) return;
+      const len = Math.min(elem.inLen, MAX_PER_REQUEST);
+      const buf = randomFillSync(new Uint8Array(len));
+      const ok = scatter(this.mem!, elem.in, buf);
+      if (ok) this.bytesServed += len;
+      this.complete(q, elem, ok ? len : 0);
+    }
+  }
+}
