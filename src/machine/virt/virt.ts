@@ -1,0 +1,368 @@
+/**
+ * The riscv64 `virt` board as QEMU 7.2 builds it: memory map, devices,
+ * interrupt wiring, device tree, reset ROM and firmware loading.
+ *
+ * Wiring (QEMU's): the CLINT drives each hart's MSIP/MTIP; PLIC context 2N
+ * drives hart N's MEIP and 2N+1 its SEIP; the UART is PLIC source 10, the RTC
+ * 11, virtio-mmio slot n source n+1, PCIe INTA-D 32-35.
+ *
+ * All harts live in this realm and run interleaved in quanta on the machine's
+ * EventLoop (see event-loop.ts); the harts-in-workers work parallelises them.
+ */
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { MemoryRegion, REGION_SIZE_MAX } from '../../memory/region.js';
+import { AddressSpace } from '../../memory/address-space.js';
+import { memoryTransaction } from '../../memory/transaction.js';
+import { Hart } from '../../cpu/riscv/hart.js';
+import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
+import { Plic } from '../../hw/intc/plic.js';
+import { Serial } from '../../hw/char/serial.js';
+import { NullBackend, type CharBackend } from '../../hw/char/chardev.js';
+import { SifiveTest, type ShutdownKind } from '../../hw/misc/sifive-test.js';
+import { EventLoop, type ClockMode, type RunnableHart } from '../event-loop.js';
+import type { BottomHalf } from '../event-loop-types.js';
+import { Fdt } from '../fdt.js';
+import {
+  LoaderError,
+  fdtLoadAddr,
+  initrdLoadAddr,
+  kernelStartAddr,
+  loadImage,
+  readImageFile,
+  type GuestWriter,
+} from '../loader.js';
+import { createVirtFdt, setChosenBootargs, setChosenInitrd, type VirtFdtHandles } from './fdt.js';
+import {
+  FDT_MAX_SIZE,
+  FLASH_BANK_SIZE,
+  FW_BASE,
+  PLIC_NUM_PRIORITIES,
+  PLIC_NUM_SOURCES,
+  UART0_IRQ,
+  VIRTIO_COUNT,
+  VIRTIO_IRQ,
+  VIRT_MEMMAP as M,
+} from './memmap.js';
+import { PcieWindows } from './pcie-windows.js';
+import { buildResetRom, RESET_VECTOR } from './reset-rom.js';
+import { standInFlash, standInFwCfg, standInRtc } from './stand-ins.js';
+import { VirtioMmioSlot } from './virtio-mmio-slot.js';
+
+/** Debian's firmware (packages u-boot-qemu and opensbi). */
+export const DEFAULT_UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
+export const DEFAULT_FW_DYNAMIC = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
+export const DEFAULT_FW_JUMP = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
+export const SMODE_UBOOT = '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin';
+
+export interface VirtOptions {
+  ramSize: number;
+  smp: number;
+  clock?: ClockMode;
+  /** Backend of the console UART (default: discards output, no input). */
+  serial?: CharBackend;
+  /** -d items (unimp, guest_errors, ...). */
+  log?: ReadonlySet<string>;
+  /** Where -d messages go (default stderr). */
+  logger?: (line: string) => void;
+  /** -no-reboot: a guest reset ends the run (exit 0) instead of restarting. */
+  noReboot?: boolean;
+  /** Instructions per hart per quantum. */
+  quantum?: number;
+  /** riscv,isa override (tests); default: what the harts implement. */
+  isa?: string;
+  /** 32 bytes for /chosen/rng-seed; default random (fixed zeros in deterministic mode). */
+  rngSeed?: Uint8Array;
+}
+
+export interface BootSpec {
+  /** Path, 'none', or undefined for QEMU's default (M-mode U-Boot; fw_dynamic when -kernel is given). */
+  bios?: string;
+  kernel?: string;
+  initrd?: string;
+  dtb?: string;
+  append?: string;
+}
+
+export interface BootInfo {
+  firmware: string | null;
+  firmwareEnd: number;
+  kernelEntry: number | null;
+  initrd: { start: number; end: number } | null;
+  fdtAddr: number;
+  startAddr: number;
+}
+
+/** A firmware/kernel problem found before the guest runs (one line for the CLI). */
+export class BootError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BootError';
+  }
+}
+
+/** Whether and why the run ended. */
+export type ExitReason = { kind: ShutdownKind | 'quit' | 'error'; code: number };
+
+const ISA = 'rv64imafdc_zicsr_zifencei_zihintpause_sstc';
+
+export class VirtMachine implements GuestWriter {
+  readonly system: MemoryRegion;
+  readonly as: AddressSpace;
+  readonly ram: MemoryRegion;
+  readonly mrom: MemoryRegion;
+  readonly loop: EventLoop;
+  readonly harts: Hart[] = [];
+  readonly clint: Clint;
+  readonly plic: Plic;
+  readonly serial: Serial;
+  readonly test: SifiveTest;
+  readonly virtio: VirtioMmioSlot[] = [];
+  readonly pcie: PcieWindows;
+  readonly flash: MemoryRegion[] = [];
+  readonly fdt: Fdt;
+  readonly fdtHandles: VirtFdtHandles;
+  readonly smp: number;
+  readonly ramSize: number;
+  exitReason: ExitReason | null = null;
+
+  private readonly ramBytes: Uint8Array;
+  private readonly noReboot: boolean;
+  private readonly logItems: ReadonlySet<string>;
+  private readonly logger: (line: string) => void;
+  /** Blobs re-copied into memory on every reset (QEMU's ROM blobs). */
+  private readonly blobs: { addr: number; bytes: Uint8Array }[] = [];
+  private bootFdt: Fdt;
+  private readonly resetBh: BottomHalf;
+
+  constructor(opts: VirtOptions) {
+    this.smp = opts.smp;
+    this.ramSize = opts.ramSize;
+    this.noReboot = opts.noReboot ?? false;
+    this.logItems = opts.log ?? new Set();
+    this.logger = opts.logger ?? ((l) => process.stderr.write(l + '\n'));
+    const clock = opts.clock ?? { kind: 'realtime' };
+    this.loop = new EventLoop({ clock, quantum: opts.quantum });
+
+    this.system = MemoryRegion.container('system', REGION_SIZE_MAX);
+    let ramBuf: SharedArrayBuffer;
+    try {
+      ramBuf = new SharedArrayBuffer(opts.ramSize);
+    } catch {
+      throw new BootError(`cannot allocate ${opts.ramSize / (1024 * 1024)} MiB of guest RAM`);
+    }
+    this.ram = MemoryRegion.ram('riscv_virt_board.ram', opts.ramSize, { buffer: ramBuf });
+    this.ramBytes = this.ram.ramBytes();
+    this.mrom = MemoryRegion.rom('riscv_virt_board.mrom', M.mrom.size);
+
+    // Harts first (the CLINT and PLIC drive their mip lines); their clock is the CLINT's mtime.
+    let clintRef: Clint | null = null;
+    const timeSource = (): number => (clintRef ? clintRef.mtime() : 0);
+    this.as = new AddressSpace(this.system, 'memory', { log: (m) => this.guestError(m) });
+    for (let i = 0; i < opts.smp; i++) this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource }));
+    // An interrupt line change may end an idle wait of the loop.
+    const targets: InterruptTarget[] = this.harts.map((h) => ({
+      setInterruptLevel: (bit: number, level: boolean) => {
+        h.setInterruptLevel(bit, level);
+        this.loop.kick();
+      },
+    }));
+    this.clint = new Clint(targets, this.loop);
+    clintRef = this.clint;
+    this.plic = new Plic(targets, { numSources: PLIC_NUM_SOURCES, numPriorities: PLIC_NUM_PRIORITIES });
+    for (const h of this.harts) this.loop.addHart(this.runnable(h));
+
+    this.serial = new Serial(this.plic.input(UART0_IRQ), opts.serial ?? new NullBackend());
+    this.test = new SifiveTest((kind, code) => this.shutdown(kind, code));
+    this.resetBh = this.loop.newBottomHalf(() => this.reset());
+
+    memoryTransaction(() => {
+      const s = this.system;
+      s.addSubregion(M.mrom.base, this.mrom);
+      s.addSubregion(M.test.base, this.test.mr);
+      s.addSubregion(M.rtc.base, standInRtc(() => Date.now() * 1e6));
+      this.clint.mapInto(s, M.clint.base);
+      s.addSubregion(M.plic.base, this.plic.mr);
+      s.addSubregion(M.uart0.base, this.serial.mr);
+      for (let n = 0; n < VIRTIO_COUNT; n++) {
+        this.virtio.push(new VirtioMmioSlot(n, M.virtio.base + n * M.virtio.size, VIRTIO_IRQ + n, s));
+      }
+      const fw = standInFwCfg();
+      s.addSubregion(M.fwCfg.base + 8, fw.ctl);
+      s.addSubregion(M.fwCfg.base, fw.data);
+      s.addSubregion(M.fwCfg.base + 16, fw.dma);
+      this.flash.push(standInFlash('virt.flash0', FLASH_BANK_SIZE), standInFlash('virt.flash1', FLASH_BANK_SIZE));
+      s.addSubregion(M.flash.base, this.flash[0]!);
+      s.addSubregion(M.flash.base + FLASH_BANK_SIZE, this.flash[1]!);
+      s.addSubregion(M.dram.base, this.ram);
+    });
+    this.pcie = new PcieWindows(this.system);
+
+    const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : new Uint8Array(randomBytes(32)));
+    const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa ?? ISA, mmuType: 'riscv,sv48', rngSeed });
+    this.fdt = built.fdt;
+    this.fdtHandles = built.handles;
+    this.bootFdt = this.fdt;
+  }
+
+  private runnable(h: Hart): RunnableHart {
+    const clint = (): Clint => this.clint;
+    const loop = this.loop;
+    return {
+      run: (budget: number) => h.run(budget),
+      get waiting() {
+        return h.waiting;
+      },
+      requestStop: () => h.requestStop(),
+      nextTimerDeadline: () => {
+        const t = h.nextTimerDeadline();
+        if (t === Infinity) return Infinity;
+        // stimecmp is in mtime ticks (100 ns); convert to the loop's clock.
+        return loop.clock.now() + Math.max(0, t - clint().mtime()) * 100;
+      },
+    };
+  }
+
+  private guestError(message: string): void {
+    if (this.logItems.has('guest_errors')) this.logger(message);
+  }
+
+  // ---- GuestWriter (firmware loading) ----
+
+  writeRam(addr: number, data: Uint8Array): boolean {
+    const off = addr - M.dram.base;
+    if (off < 0 || off + data.length > this.ramSize) return false;
+    this.ramBytes.set(data, off);
+    this.blobs.push({ addr, bytes: data.slice() });
+    return true;
+  }
+
+  zeroRam(addr: number, len: number): boolean {
+    const off = addr - M.dram.base;
+    if (off < 0 || off + len > this.ramSize) return false;
+    this.ramBytes.fill(0, off, off + len);
+    return true;
+  }
+
+  /**
+   * Load firmware, kernel, initrd and device tree as QEMU's virt does, and
+   * write the reset ROM. Throws BootError (one line) when anything is missing
+   * or corrupt.
+   */
+  boot(spec: BootSpec): BootInfo {
+    try {
+      return this.bootInner(spec);
+    } catch (e) {
+      if (e instanceof LoaderError) throw new BootError(e.message);
+      throw e;
+    }
+  }
+
+  private bootInner(spec: BootSpec): BootInfo {
+    let biosPath: string | null;
+    if (spec.bios === 'none') biosPath = null;
+    else if (spec.bios !== undefined) biosPath = spec.bios;
+    else if (spec.kernel !== undefined) {
+      biosPath = DEFAULT_FW_DYNAMIC;
+      if (!existsSync(biosPath)) {
+        throw new BootError(`default firmware '${biosPath}' is missing; install it with: apt-get install opensbi`);
+      }
+    } else {
+      biosPath = DEFAULT_UBOOT;
+      if (!existsSync(biosPath)) {
+        throw new BootError(`default firmware '${biosPath}' is missing; install it with: apt-get install u-boot-qemu`);
+      }
+    }
+
+    let firmwareEnd = FW_BASE;
+    let startAddr = FW_BASE;
+    if (biosPath) {
+      const fw = loadImage(this, readImageFile(biosPath, 'firmware'), FW_BASE, `firmware '${biosPath}'`);
+      if (fw.elf) startAddr = fw.entry;
+      firmwareEnd = fw.end;
+    }
+
+    let kernelEntry: number | null = null;
+    let initrd: { start: number; end: number } | null = null;
+    if (spec.kernel !== undefined) {
+      const kaddr = biosPath ? kernelStartAddr(firmwareEnd) : FW_BASE;
+      const k = loadImage(this, readImageFile(spec.kernel, 'kernel'), kaddr, `kernel '${spec.kernel}'`);
+      kernelEntry = k.entry;
+      if (!biosPath) startAddr = k.entry;
+      if (spec.initrd !== undefined) {
+        const bytes = readImageFile(spec.initrd, 'initrd');
+        const start = initrdLoadAddr(k.entry, this.ramSize);
+        if (!this.writeRam(start, bytes)) {
+          throw new BootError(`initrd '${spec.initrd}' (${bytes.length} bytes) does not fit in guest RAM at 0x${start.toString(16)}`);
+        }
+        initrd = { start, end: start + bytes.length };
+      }
+    } else if (spec.initrd !== undefined) {
+      throw new BootError('-initrd needs -kernel');
+    }
+
+    let fdt = this.fdt;
+    if (spec.dtb !== undefined) {
+      try {
+        fdt = Fdt.parse(readImageFile(spec.dtb, 'device tree'));
+      } catch (e) {
+        throw new BootError(`device tree '${spec.dtb}': ${(e as Error).message}`);
+      }
+    }
+    if (spec.append) setChosenBootargs(fdt, spec.append);
+    if (initrd) setChosenInitrd(fdt, initrd.start, initrd.end);
+    const blob = fdt.toBlob();
+    if (blob.length > FDT_MAX_SIZE) throw new BootError(`device tree is ${blob.length} bytes; at most ${FDT_MAX_SIZE} fit`);
+    const fdtAddr = fdtLoadAddr(M.dram.base, this.ramSize, FDT_MAX_SIZE);
+    if (!this.writeRam(fdtAddr, blob)) throw new BootError('device tree does not fit in guest RAM');
+    this.bootFdt = fdt;
+
+    const rom = buildResetRom({ startAddr, fdtAddr, nextAddr: kernelEntry ?? 0 });
+    this.mrom.ramBytes().set(rom, 0);
+    for (const h of this.harts) h.reset(RESET_VECTOR);
+    return { firmware: biosPath, firmwareEnd, kernelEntry, initrd, fdtAddr, startAddr };
+  }
+
+  /** The device tree handed to the guest (after -dtb/-append/-initrd edits). */
+  get deviceTree(): Fdt {
+    return this.bootFdt;
+  }
+
+  private shutdown(kind: ShutdownKind, code: number): void {
+    if (kind === 'reset' && !this.noReboot) {
+      // Not from inside the hart's instruction: stop it and reset from the loop.
+      this.harts.forEach((h) => h.requestStop());
+      this.resetBh.schedule();
+      return;
+    }
+    this.exitReason = { kind, code };
+    this.loop.requestExit(code);
+  }
+
+  /** System reset (QEMU's qemu_system_reset): devices, ROM blobs, harts at the reset vector. */
+  reset(): void {
+    // RAM keeps its contents across a reset (as in QEMU); ROM blobs are copied again.
+    for (const b of this.blobs) this.ramBytes.set(b.bytes, b.addr - M.dram.base);
+    this.clint.reset();
+    this.plic.reset();
+    this.serial.reset();
+    this.test.reset();
+    for (const h of this.harts) h.reset(RESET_VECTOR);
+  }
+
+  /** End the run from outside (Ctrl-A x, a signal). */
+  quit(code = 0): void {
+    if (!this.exitReason) this.exitReason = { kind: 'quit', code };
+    this.loop.requestExit(code);
+  }
+
+  /** Run until poweroff/fail/quit; resolves with the exit code. */
+  run(): Promise<number> {
+    this.loop.onError = (e) => {
+      this.exitReason = { kind: 'error', code: 1 };
+      this.logger(`tsvmm: ${(e as Error).message ?? String(e)}`);
+      this.loop.requestExit(1);
+    };
+    return this.loop.run();
+  }
+}
