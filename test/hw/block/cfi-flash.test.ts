@@ -1,0 +1,184 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CfiFlash, FlashError } from '../../../src/hw/block/cfi-flash.js';
+import { MemoryRegion } from '../../../src/memory/region.js';
+import { AddressSpace } from '../../../src/memory/address-space.js';
+import { MEMTX_OK, MEMTXATTRS_UNSPECIFIED } from '../../../src/memory/types.js';
+import { fuzzRegion, rd, wr } from '../misc/helpers.js';
+
+const BASE = 0x20000000;
+const MiB = 1024 * 1024;
+
+function machine(opts: Partial<ConstructorParameters<typeof CfiFlash>[0]> = {}) {
+  const root = MemoryRegion.container('system', 2 ** 40);
+  const flash = new CfiFlash({ name: 'virt.flash0', ...opts });
+  root.addSubregion(BASE, flash.mr);
+  const as = new AddressSpace(root, 'memory');
+  const load = (addr: number, size: number) => {
+    assert.equal(as.load(addr, size, MEMTXATTRS_UNSPECIFIED), MEMTX_OK);
+    return as.valLo >>> 0;
+  };
+  const store = (addr: number, size: number, v: number) => {
+    assert.equal(as.store(addr, size, v >>> 0, 0, MEMTXATTRS_UNSPECIFIED), MEMTX_OK);
+  };
+  return { flash, as, load, store };
+}
+
+/** U-Boot's flash_make_cmd: the command byte in each chip's low lane across the port. */
+function makeCmd(cmd: number, portwidth: number, chipwidth: number): number {
+  let v = 0;
+  for (let i = 0; i < portwidth; i++) if (i % chipwidth === 0) v |= cmd << (8 * i);
+  return v >>> 0;
+}
+
+/** A model of U-Boot's CFI probe (drivers/mtd/cfi_flash.c): port width 1..8, chip width x8..port. */
+function ubootProbe(m: ReturnType<typeof machine>) {
+  for (let pw = 1; pw <= 4; pw <<= 1) {
+    for (let cw = 1; cw <= pw; cw <<= 1) {
+      for (const qryAdr of [0x55, 0x555]) {
+        m.store(BASE, pw, makeCmd(0xf0, pw, cw));
+        m.store(BASE, pw, makeCmd(0xff, pw, cw));
+        m.store(BASE + qryAdr * pw, pw, makeCmd(0x98, pw, cw));
+        const ok = [0x51, 0x52, 0x59].every((c, i) => m.load(BASE + (0x10 + i) * pw, pw) === makeCmd(c, pw, cw));
+        if (ok) {
+          const byte = (off: number) => m.load(BASE + off * pw, 1); // flash_read_uchar, little-endian
+          const devSize = byte(0x27);
+          const regions = byte(0x2c);
+          const blocks = (byte(0x2d) | (byte(0x2e) << 8)) + 1;
+          const blockSize = ((byte(0x2f) | (byte(0x30) << 8)) * 256) * (pw / cw);
+          const cmdset = byte(0x13) | (byte(0x14) << 8);
+          const size = 2 ** devSize * (pw / cw);
+          // Intel command set: read manufacturer/device ID.
+          m.store(BASE, pw, makeCmd(0xff, pw, cw));
+          m.store(BASE, pw, makeCmd(0x90, pw, cw));
+          const manuf = byte(0);
+          const dev = byte(1);
+          m.store(BASE, pw, makeCmd(0xff, pw, cw));
+          return { pw, cw, size, regions, blocks, blockSize, cmdset, manuf, dev };
+        }
+      }
+    }
+  }
+  return null;
+}
+
+test('cfi-flash: romd device of 32 MiB named like QEMU', () => {
+  const { flash } = machine();
+  assert.equal(flash.mr.name, 'virt.flash0');
+  assert.equal(flash.mr.size, 32 * MiB);
+  assert.equal(flash.mr.typeName(), 'romd');
+});
+
+test('cfi-flash: unbacked flash reads as zeros (QEMU 7.2)', () => {
+  const m = machine();
+  assert.equal(m.load(BASE, 4), 0);
+  assert.equal(m.load(BASE + 32 * MiB - 4, 4), 0);
+});
+
+test('cfi-flash: U-Boot probe finds x16 chips on a 32-bit port, 32 MiB, 128 x 256 KiB, Intel 0x89/0x18', () => {
+  const m = machine();
+  const r = ubootProbe(m);
+  assert.ok(r, 'QRY found');
+  assert.deepEqual(r, { pw: 4, cw: 2, size: 32 * MiB, regions: 1, blocks: 128, blockSize: 256 * 1024, cmdset: 1, manuf: 0x89, dev: 0x18 });
+  assert.equal(m.flash.mr.typeName(), 'romd', 'back in read-array (romd) mode');
+});
+
+test('cfi-flash: query mode leaves romd and answers per device lane; 0xff returns', () => {
+  const m = machine();
+  m.store(BASE + 0x154, 4, 0x00980098);
+  assert.equal(m.flash.mr.typeName(), 'i/o');
+  assert.equal(m.load(BASE + 0x40, 4), 0x00510051);
+  assert.equal(m.load(BASE + 0x40, 2), 0x0051);
+  assert.equal(m.load(BASE + 0x9c, 4), 0x00180018, 'device size 2^24 per chip');
+  assert.equal(m.as.ldq(BASE + 0x40), 0x0052005200510051n, '8-byte read combines two query words');
+  m.store(BASE, 4, 0x00ff00ff);
+  assert.equal(m.flash.mr.typeName(), 'romd');
+});
+
+test('cfi-flash: word program, status, erase, clear status', () => {
+  const m = machine();
+  m.store(BASE + 0x100, 4, 0x00400040);
+  m.store(BASE + 0x100, 4, 0xdeadbeef);
+  assert.equal(m.load(BASE + 0x100, 4), 0x00800080, 'status: ready in both chips');
+  m.store(BASE, 4, 0x00ff00ff);
+  assert.equal(m.load(BASE + 0x100, 4), 0xdeadbeef);
+  // Block erase of the second 256 KiB block leaves the first alone.
+  m.store(BASE + 0x40000, 4, 0x00400040);
+  m.store(BASE + 0x40000, 4, 0x12345678);
+  m.store(BASE + 0x40010, 4, 0x00200020);
+  m.store(BASE + 0x40010, 4, 0x00d000d0);
+  assert.equal(m.load(BASE + 0x40010, 4) & 0x80, 0x80);
+  m.store(BASE, 4, 0x00ff00ff);
+  assert.equal(m.load(BASE + 0x40000, 4), 0xffffffff);
+  assert.equal(m.load(BASE + 0x7fffc, 4), 0xffffffff);
+  assert.equal(m.load(BASE + 0x80000, 4), 0);
+  assert.equal(m.load(BASE + 0x100, 4), 0xdeadbeef);
+  // A bad erase confirm sets error bits; read status, then clear.
+  m.store(BASE, 4, 0x00200020);
+  m.store(BASE, 4, 0x00330033);
+  m.store(BASE, 4, 0x00700070);
+  assert.equal(m.load(BASE, 4) & 0x30, 0x30);
+  m.store(BASE, 4, 0x00500050);
+  assert.equal(m.flash.mr.typeName(), 'romd');
+  m.store(BASE, 4, 0x00700070);
+  assert.equal(m.load(BASE, 4), 0);
+  m.store(BASE, 4, 0x00ff00ff);
+});
+
+test('cfi-flash: buffered write programs count+1 words and needs the confirm', () => {
+  const m = machine();
+  m.store(BASE + 0x200, 4, 0x00e800e8);
+  assert.equal(m.load(BASE + 0x200, 4) & 0x80, 0x80, 'buffer available');
+  m.store(BASE + 0x200, 4, 0x00030003); // 4 words
+  for (let i = 0; i < 4; i++) m.store(BASE + 0x200 + 4 * i, 4, 0x11111111 * (i + 1));
+  m.store(BASE + 0x200, 4, 0x00d000d0);
+  m.store(BASE, 4, 0x00ff00ff);
+  for (let i = 0; i < 4; i++) assert.equal(m.load(BASE + 0x200 + 4 * i, 4), (0x11111111 * (i + 1)) >>> 0);
+  assert.equal(m.load(BASE + 0x210, 4), 0);
+});
+
+test('cfi-flash: backing file is loaded and writes persist; wrong size is a typed error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-flash-'));
+  const path = join(dir, 'flash.img');
+  const img = new Uint8Array(32 * MiB);
+  img.set([1, 2, 3, 4], 0x1000);
+  writeFileSync(path, img);
+  const m = machine({ backingFile: path });
+  assert.equal(m.load(BASE + 0x1000, 4), 0x04030201);
+  m.store(BASE + 0x2000, 4, 0x00400040);
+  m.store(BASE + 0x2000, 4, 0xcafef00d);
+  m.store(BASE, 4, 0x00ff00ff);
+  m.flash.close();
+  const after = readFileSync(path);
+  assert.equal(after.readUInt32LE(0x2000), 0xcafef00d);
+  writeFileSync(join(dir, 'small.img'), new Uint8Array(100));
+  assert.throws(() => new CfiFlash({ name: 'virt.flash1', backingFile: join(dir, 'small.img') }), FlashError);
+  assert.throws(() => new CfiFlash({ name: 'x', backingFile: join(dir, 'missing.img') }), FlashError);
+});
+
+test('cfi-flash: read-only flash refuses program and erase', () => {
+  const m = machine({ readOnly: true });
+  m.store(BASE, 4, 0x00400040);
+  m.store(BASE, 4, 0x12345678);
+  assert.equal(m.load(BASE, 4) & 0x10, 0x10);
+  m.store(BASE, 4, 0x00ff00ff);
+  assert.equal(m.load(BASE, 4), 0);
+});
+
+test('cfi-flash: reset returns to read array; hostile command streams never throw', () => {
+  const m = machine();
+  m.store(BASE, 4, 0x00980098);
+  m.flash.reset();
+  assert.equal(m.flash.mr.typeName(), 'romd');
+  const mr = m.flash.mr;
+  // Drive the ops directly with random commands and data everywhere.
+  fuzzRegion(mr, 32 * MiB, 20000, 9);
+  for (const cmd of [0x10, 0x20, 0x28, 0x40, 0x50, 0x60, 0x70, 0x90, 0x98, 0xe8, 0xd0, 0x01, 0xff]) {
+    wr(mr, 32 * MiB - 4, cmd);
+    wr(mr, 32 * MiB - 4, 0xffffffff);
+    rd(mr, 32 * MiB - 4);
+  }
+});
