@@ -1,0 +1,142 @@
+/**
+ * Test support: assemble guest programs with Debian's riscv64-unknown-elf
+ * binutils (cached by content hash under os.tmpdir()), load them into RAM of a
+ * real AddressSpace at 0x80000000, and run a Hart until the program writes
+ * the finisher (0x5555 = pass, (code << 16) | 0x3333 = fail).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AddressSpace } from '../../src/memory/address-space.js';
+import { MemoryRegion } from '../../src/memory/region.js';
+import { Hart } from '../../src/cpu/riscv/hart.js';
+
+export const RAM_BASE = 0x80000000;
+export const FINISHER = 0x100000;
+/** Test device: write (bit << 1 | level) to raise/lower a mip line; read +8 = mtime low word. */
+export const IRQCTL = 0x2000000;
+export const MARCH = 'rv64imafdc_zicsr_zifencei_zihintpause';
+
+const asmDir = fileURLToPath(new URL('./asm/', import.meta.url));
+
+/** Macros every program gets: gp counts checks; `fail` reports gp as the failure code. */
+const PRELUDE = `
+.equ FINISHER, ${FINISHER}
+.equ IRQCTL, ${IRQCTL}
+.macro CHECK reg, val
+  addi gp, gp, 1
+  li t4, \\val
+  bne \\reg, t4, fail
+.endm
+.macro PASS
+  j pass
+.endm
+.section .text.init, "ax"
+.globl _start
+_start:
+  li gp, 0
+  j main
+.globl fail
+fail:
+  slli t6, gp, 16
+  li t5, 0x3333
+  or t6, t6, t5
+  li t5, FINISHER
+  sw t6, 0(t5)
+1: j 1b
+.globl pass
+pass:
+  li t6, 0x5555
+  li t5, FINISHER
+  sw t6, 0(t5)
+1: j 1b
+.text
+`;
+
+export function assemble(source: string, march = MARCH): Uint8Array {
+  const text = PRELUDE + source;
+  const hash = createHash('sha256').update(march).update('\0').update(text).digest('hex').slice(0, 32);
+  const dir = join(tmpdir(), 'tsvmm-asm-cache');
+  mkdirSync(dir, { recursive: true });
+  const bin = join(dir, `${hash}.bin`);
+  if (!existsSync(bin)) {
+    const base = join(dir, `${hash}.${process.pid}`);
+    writeFileSync(`${base}.S`, text);
+    execFileSync('riscv64-unknown-elf-as', [`-march=${march}`, '-mabi=lp64', '-o', `${base}.o`, `${base}.S`]);
+    execFileSync('riscv64-unknown-elf-ld', ['-Ttext=0x80000000', '--section-start=.text.init=0x80000000', '-e', '_start', '-o', `${base}.elf`, `${base}.o`]);
+    execFileSync('riscv64-unknown-elf-objcopy', ['-O', 'binary', `${base}.elf`, `${base}.bin`]);
+    renameSync(`${base}.bin`, bin);
+  }
+  return new Uint8Array(readFileSync(bin));
+}
+
+export function assembleFile(name: string): Uint8Array {
+  return assemble(readFileSync(join(asmDir, name), 'utf8'));
+}
+
+export interface GuestMachine {
+  hart: Hart;
+  as: AddressSpace;
+  ram: MemoryRegion;
+  /** 0 while running; 0x5555 or the fail word once written. */
+  result(): number;
+  mtime: { value: number };
+}
+
+export function makeMachine(image: Uint8Array, ramSize = 8 << 20): GuestMachine {
+  const root = MemoryRegion.container('system', 2 ** 40);
+  const ram = MemoryRegion.ram('ram', ramSize);
+  root.addSubregion(RAM_BASE, ram);
+  let finished = 0;
+  let hartRef: Hart | null = null;
+  const mtime = { value: 0 };
+  root.addSubregion(
+    FINISHER,
+    MemoryRegion.io('finisher', 0x1000, {
+      read: () => 0,
+      write: (_o, v) => {
+        finished = v;
+        hartRef?.requestStop();
+      },
+    }),
+  );
+  root.addSubregion(
+    IRQCTL,
+    MemoryRegion.io('irqctl', 0x10, {
+      read: (o) => (o === 8 ? mtime.value >>> 0 : 0),
+      write: (o, v) => {
+        if (o === 0) hartRef?.setInterruptLevel(v >>> 1, (v & 1) !== 0);
+        if (o === 8) mtime.value = v;
+      },
+    }),
+  );
+  const as = new AddressSpace(root, 'memory');
+  ram.ramBytes().set(image);
+  const hart = new Hart({ hartId: 0, mem: as, timeSource: () => mtime.value });
+  hartRef = hart;
+  hart.reset(RAM_BASE);
+  return { hart, as, ram, result: () => finished, mtime };
+}
+
+/** Run until the finisher is written (or the step limit); returns the finisher word (0 if never written). */
+export function runGuest(m: GuestMachine, maxSteps = 5_000_000): number {
+  while (m.result() === 0 && m.hart.steps < maxSteps) {
+    const n = m.hart.run(100_000);
+    if (n === 0 && m.hart.waiting) {
+      // Nothing will wake it: advance time to let a timer fire, else stop.
+      const d = m.hart.nextTimerDeadline();
+      if (d === Infinity) break;
+      m.mtime.value = Math.max(m.mtime.value, d);
+    }
+  }
+  return m.result();
+}
+
+export function describe(code: number, m: GuestMachine): string {
+  if (code === 0x5555) return 'pass';
+  if ((code & 0xffff) === 0x3333) return `fail at check #${code >>> 16} (pc=0x${m.hart.getPc().toString(16)})`;
+  return `no result (0x${code.toString(16)}) after ${m.hart.steps} steps, pc=0x${m.hart.getPc().toString(16)} mcause=${m.hart.mcause} mepc=0x${m.hart.mepc.toString(16)}`;
+}
