@@ -1,0 +1,34 @@
+// explore.schedules_per_s: complete explorer runs (fresh scenario, scheduler
+// and validator each) per second, PCT depth 3, on reference scenarios.
+import type { Report } from './harness.js';
+import { round } from './harness.js';
+import { explore } from '../src/explore/explorer.js';
+import { getScenario } from '../src/explore/scenarios/index.js';
+
+export const group = 'explore';
+
+const REFERENCE: readonly [string, string][] = [
+  ['classic-abba', 'shipped'],
+  ['classic-lost-wakeup', 'shipped'],
+  ['classic-atomicity', 'shipped'],
+];
+
+export async function run(report: Report): Promise<void> {
+  let first = true;
+  for (const [name, variant] of REFERENCE) {
+    const s = getScenario(name);
+    if (!s) continue;
+    await explore(s, variant, { strategy: 'pct', runs: 300, seed: 1 }); // warm-up
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await explore(s, variant, { strategy: 'pct', runs: 2000, seed: 1 + i });
+      if (r.failure) throw new Error(`${name} (${variant}) failed in the benchmark: ${r.failure.message}`);
+      samples.push((r.runs / r.elapsedMs) * 1000);
+    }
+    samples.sort((a, b) => a - b);
+    const v = round(samples[samples.length >> 1]!, 0);
+    if (first) report({ name: 'explore.schedules_per_s', value: v, unit: 'schedules/s' });
+    first = false;
+    report({ name: `explore.schedules_per_s.${name}`, value: v, unit: 'schedules/s' });
+  }
+}
