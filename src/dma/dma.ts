@@ -162,14 +162,15 @@ function rwIn(
     const i = view.findIndex(addr);
     if (i < 0) {
       // Unassigned: let the address space account for it (fills 0xff, DECODE_ERROR) up to the next range.
-      let n = len;
       const starts = view.starts;
-      for (let k = 0; k < starts.length; k++) {
-        if (starts[k]! > addr) {
-          n = Math.min(len, starts[k]! - addr);
-          break;
-        }
+      let lo = 0;
+      let hi = starts.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (starts[mid]! <= addr) lo = mid + 1;
+        else hi = mid;
       }
+      const n = lo < starts.length ? Math.min(len, starts[lo]! - addr) : len;
       r |= as.rw(addr, buf, off, n, isWrite, attrs);
       addr += n;
       off += n;

@@ -34,6 +34,7 @@ export const ADDR_LIMIT = 2 ** 53;
 /** True when [addr, addr + len) is a well-formed range below 2^53 (len may be 0). */
 export function validRange(addr: number, len: number): boolean {
   return (
-    Number.isInteger(addr) && Number.isInteger(len) && addr >= 0 && len >= 0 && addr + len <= ADDR_LIMIT
+    // Compare against LIMIT - len: addr + len could round to 2^53 exactly.
+    Number.isInteger(addr) && Number.isInteger(len) && addr >= 0 && len >= 0 && len <= ADDR_LIMIT && addr <= ADDR_LIMIT - len
   );
 }

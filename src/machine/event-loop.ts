@@ -14,6 +14,7 @@
  * `runHarts` with a coordinator but keeps the Scheduler API devices see.
  */
 import type { BottomHalf, Clock, Scheduler, Timer, WorkOwner } from './event-loop-types.js';
+import { runOnBehalf } from '../dma/guard.js';
 
 /** What the loop needs of a hart (src/cpu/riscv's Hart satisfies it). */
 export interface RunnableHart {
@@ -200,7 +201,7 @@ export class EventLoop implements Scheduler {
       due.deadline = Infinity;
       this.deadlineDirty = true;
       ran++;
-      this.invoke(due.cb);
+      this.invoke(due.cb, due.owner);
     }
     return ran;
   }
@@ -215,14 +216,15 @@ export class EventLoop implements Scheduler {
       if (!bh.scheduled) continue;
       bh.scheduled = false;
       ran++;
-      this.invoke(bh.cb);
+      this.invoke(bh.cb, bh.owner);
     }
     return ran;
   }
 
-  private invoke(cb: () => void): void {
+  private invoke(cb: () => void, owner?: WorkOwner): void {
     try {
-      cb();
+      // A device's timer or bottom half runs with its reentrancy guard engaged (src/dma/guard.ts).
+      runOnBehalf(owner, cb);
     } catch (e) {
       this.onError(e);
     }
