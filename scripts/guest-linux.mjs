@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// npm run guest:linux — builds a Linux guest into guests/linux/ (ignored by git)
+// from Debian's packages, the recipe in docs/guests.md:
+//   vmlinux    the kernel image from linux-image-riscv64 (Debian 13 "trixie", riscv64)
+//   initrd.gz  busybox-static, the modules the guest needs with their
+//              dependencies (from each module's own `depends=` field), and an init
+// Nothing here enters the repository; the packages come from Debian's archive
+// through a temporary apt configuration that leaves the host's apt untouched.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, chmodSync, statSync, symlinkSync } from 'node:fs';
+import { join, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const out = join(root, 'guests', 'linux');
+const work = join(out, '.work');
+const force = process.argv.includes('--force');
+
+const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4', 'crc32c_generic'];
+
+function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30, ...opts });
+}
+
+function need(cmd, pkg) {
+  try {
+    sh('sh', ['-c', `command -v ${cmd}`]);
+  } catch {
+    console.error(`guest:linux: '${cmd}' is missing; install it with: apt-get install ${pkg}`);
+    process.exit(1);
+  }
+}
+
+if (!force && existsSync(join(out, 'vmlinux')) && existsSync(join(out, 'initrd.gz'))) {
+  console.log(`guest:linux: ${out} is already built (use --force to rebuild)`);
+  process.exit(0);
+}
+need('apt-get', 'apt');
+need('dpkg-deb', 'dpkg');
+need('cpio', 'cpio');
+need('xz', 'xz-utils');
+need('gzip', 'gzip');
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(join(work, 'apt', 'lists', 'partial'), { recursive: true });
+mkdirSync(join(work, 'apt', 'cache', 'archives', 'partial'), { recursive: true });
+const sources = join(work, 'apt', 'sources.list');
+writeFileSync(sources, 'deb [arch=riscv64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main\n');
+writeFileSync(join(work, 'apt', 'status'), '');
+const apt = [
+  '-o', `Dir::Etc::sourcelist=${sources}`,
+  '-o', 'Dir::Etc::sourceparts=-',
+  '-o', 'APT::Architecture=riscv64',
+  '-o', 'APT::Architectures=riscv64',
+  '-o', `Dir::State::Lists=${join(work, 'apt', 'lists')}`,
+  '-o', `Dir::Cache=${join(work, 'apt', 'cache')}`,
+  '-o', `Dir::State::status=${join(work, 'apt', 'status')}`,
+  '-o', 'APT::Sandbox::User=root',
+  '-q',
+];
+console.log('guest:linux: reading the trixie riscv64 package lists');
+sh('apt-get', [...apt, 'update'], { stdio: ['ignore', 'ignore', 'inherit'] });
+const deps = sh('apt-cache', [...apt, 'depends', 'linux-image-riscv64']).toString();
+const kpkg = /Depends: (linux-image-[^\s]+-riscv64)/.exec(deps)?.[1];
+if (!kpkg) throw new Error(`cannot find the kernel package behind linux-image-riscv64:\n${deps}`);
+const dl = join(work, 'dl');
+mkdirSync(dl, { recursive: true });
+console.log(`guest:linux: downloading ${kpkg} and busybox-static`);
+sh('apt-get', [...apt, 'download', kpkg, 'busybox-static'], { cwd: dl, stdio: ['ignore', 'ignore', 'inherit'] });
+
+const x = join(work, 'x');
+for (const deb of readdirSync(dl)) sh('dpkg-deb', ['-x', join(dl, deb), x]);
+const boot = join(x, 'boot');
+const vmlinux = readdirSync(boot).find((f) => f.startsWith('vmlinux-') || f.startsWith('vmlinuz-'));
+if (!vmlinux) throw new Error('no kernel image in the package');
+const kver = vmlinux.replace(/^vmlinu[xz]-/, '');
+const modRoot = [join(x, 'usr', 'lib', 'modules', kver), join(x, 'lib', 'modules', kver)].find(existsSync);
+if (!modRoot) throw new Error('no modules directory in the package');
+
+// Index every module by name (file name with - and _ equivalent).
+const norm = (n) => n.replace(/-/g, '_');
+const byName = new Map();
+(function walk(d) {
+  for (const f of readdirSync(d)) {
+    const p = join(d, f);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (/\.ko(\.xz|\.zst|\.gz)?$/.test(f)) byName.set(norm(f.replace(/\.ko(\.xz|\.zst|\.gz)?$/, '')), p);
+  }
+})(modRoot);
+const builtin = new Set(readFileSync(join(modRoot, 'modules.builtin'), 'utf8').split('\n').filter(Boolean).map((l) => norm(basename(l, '.ko'))));
+
+function decompressed(p) {
+  if (p.endsWith('.xz')) return sh('xz', ['-dc', p]);
+  if (p.endsWith('.gz')) return sh('gzip', ['-dc', p]);
+  if (p.endsWith('.zst')) return sh('zstd', ['-dc', p]);
+  return readFileSync(p);
+}
+
+function modinfo(buf, key) {
+  // The .modinfo section is a run of NUL-terminated key=value strings.
+  const s = buf.toString('latin1');
+  const out = [];
+  const re = new RegExp(`(?:^|\\0)${key}=([^\\0]*)`, 'g');
+  for (let m; (m = re.exec(s)); ) out.push(m[1]);
+  return out;
+}
+
+// Dependency closure, in load order (dependencies first).
+const order = [];
+const seen = new Set();
+const blobs = new Map();
+function visit(name) {
+  name = norm(name);
+  if (seen.has(name) || builtin.has(name)) return;
+  seen.add(name);
+  const p = byName.get(name);
+  if (!p) throw new Error(`module ${name} not found in ${kpkg}`);
+  const buf = decompressed(p);
+  blobs.set(name, buf);
+  for (const d of modinfo(buf, 'depends').flatMap((v) => v.split(',')).filter(Boolean)) visit(d);
+  for (const sd of modinfo(buf, 'softdep')) {
+    for (const m of sd.replace(/^pre:\s*/, '').split(/\s+/).filter((t) => t && !t.includes(':'))) {
+      const alias = norm(m.replace(/^crypto-/, ''));
+      if (byName.has(alias) || byName.has(`${alias}_generic`)) visit(byName.has(alias) ? alias : `${alias}_generic`);
+    }
+  }
+  order.push(name);
+}
+for (const m of WANT_MODULES) visit(m);
+
+const rootfs = join(work, 'rootfs');
+for (const d of ['bin', 'sbin', 'dev', 'proc', 'sys', 'mnt', 'tmp', 'lib/modules', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
+copyFileSync([join(x, 'bin', 'busybox'), join(x, 'usr', 'bin', 'busybox')].find(existsSync), join(rootfs, 'bin', 'busybox'));
+chmodSync(join(rootfs, 'bin', 'busybox'), 0o755);
+symlinkSync('busybox', join(rootfs, 'bin', 'sh'));
+for (const name of order) writeFileSync(join(rootfs, 'lib', 'modules', `${name}.ko`), blobs.get(name));
+writeFileSync(join(rootfs, 'lib', 'modules', 'load-order'), order.join('\n') + '\n');
+writeFileSync(
+  join(rootfs, 'init'),
+  `#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m.ko 2>/dev/null; done
+mdev -s 2>/dev/null
+echo "tsvmm-guest-ready: $(uname -r) cpus=$(nproc)"
+exec setsid cttyhack sh
+`,
+);
+chmodSync(join(rootfs, 'init'), 0o755);
+
+mkdirSync(out, { recursive: true });
+copyFileSync(join(boot, vmlinux), join(out, 'vmlinux'));
+const list = sh('sh', ['-c', 'find . | sort'], { cwd: rootfs }).toString();
+const cpio = execFileSync('cpio', ['-o', '-H', 'newc', '--quiet', '-R', '0:0'], { cwd: rootfs, input: list, maxBuffer: 1 << 30 });
+writeFileSync(join(out, 'initrd.gz'), execFileSync('gzip', ['-9n'], { input: cpio, maxBuffer: 1 << 30 }));
+writeFileSync(join(out, 'manifest.txt'), `kernel ${kpkg} (${kver})\nmodules ${order.join(' ')}\n`);
+rmSync(work, { recursive: true, force: true });
+console.log(`guest:linux: built ${join(out, 'vmlinux')} and ${join(out, 'initrd.gz')} (modules: ${order.join(' ')})`);
