@@ -1,0 +1,352 @@
+/**
+ * A PCI bus: up to 256 functions, the PCI memory and I/O spaces their BARs
+ * decode into, INTx routing, MSI delivery, and the PCI domain lock.
+ *
+ * Locking (Xen vPCI's discipline, the answer to seed 001):
+ * - one reader-writer lock per PCI domain (`lock`), and one lock per function;
+ * - config reads, and writes to registers that cannot change the memory map,
+ *   take the domain lock for reading and then the function's lock;
+ * - writes that may change the memory map (command, BARs, expansion ROM)
+ *   take the domain lock for writing and no function lock at all: holding it
+ *   for writing excludes every other config access, so the mapping code may
+ *   read every function's BAR state without taking a second lock;
+ * - adding and removing functions take the domain lock for writing.
+ * No path ever holds two function locks, so the ABBA of seed 001 cannot be
+ * written. The function is looked up only after the lock is held, and a
+ * removed function answers all-ones and drops writes, so an access that was
+ * already on its way when the function was removed never reaches its state.
+ *
+ * Mapping: each BAR (and ROM) that decodes is a subregion of the bus's memory
+ * or I/O space, so the memory core composes overlapping BARs: a range stays
+ * mapped while any decoding BAR covers it and goes away when none does. When
+ * BARs overlap, the one with the lower requester id (bus, devfn) wins, and
+ * within a function the lower BAR index wins; the ROM loses to the BARs of
+ * its own function. All changes made by one config write happen in one
+ * memory transaction.
+ */
+import type { IrqLine } from '../irq.js';
+import { MemoryRegion } from '../../memory/region.js';
+import { memoryTransaction } from '../../memory/transaction.js';
+import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
+import { Mutex } from '../../sync/mutex.js';
+import { RwLock } from '../../sync/rwlock.js';
+import { BAR_UNMAPPED, PciError, type BarKind } from './bar.js';
+import { formatBdf, pciSlot } from './constants.js';
+import { ROM_SLOT, type PciBusPort, type PciDevice } from './device.js';
+
+/** Where message-signalled interrupts go (an interrupt controller's MSI doorbell). */
+export interface MsiSink {
+  deliver(address: number, data: number, requesterId: number): void;
+}
+
+/** An MSI sink for machines without an MSI controller: counts and drops. */
+export class DroppingMsiSink implements MsiSink {
+  dropped = 0;
+  deliver(): void {
+    this.dropped++;
+  }
+}
+
+/** The domain lock as the bus uses it (src/sync's RwLock satisfies it; the explorer may inject its own). */
+export interface PciDomainLock {
+  readSync(): void;
+  unlockRead(): void;
+  writeSync(): void;
+  unlockWrite(): void;
+  assertWriteHeld(): void;
+}
+
+/** A function's lock (src/sync's Mutex satisfies it). */
+export interface PciFunctionLock {
+  lockSync(): void;
+  unlock(): void;
+}
+
+export interface PciBusOptions {
+  readonly name?: string;
+  readonly number?: number;
+  /** PCI memory space: memory BARs and ROMs are subregions of it. */
+  readonly memory: MemoryRegion;
+  /** PCI I/O space (64 KiB). */
+  readonly io: MemoryRegion;
+  /** What bus-master DMA reaches (system memory, or an IOMMU region). */
+  readonly dmaRoot: MemoryRegion;
+  /** The bus's interrupt lines INTA..INTD after swizzling (the host's outputs). */
+  readonly intx?: readonly IrqLine[];
+  /** Which line a function's pin (0 = INTA) drives; default QEMU's swizzle (slot + pin) % 4. */
+  readonly mapIrq?: (devfn: number, pin: number) => number;
+  readonly msiSink?: MsiSink;
+  /** The lock environment (validator, task context); a realm environment by default. */
+  readonly syncEnv?: SyncEnv;
+  /** Replace the domain lock (the schedule explorer injects an instrumented one). */
+  readonly lock?: PciDomainLock;
+  readonly functionLock?: (dev: PciDevice) => PciFunctionLock;
+}
+
+/** One decoded BAR, as listed by PciBus.mappings(). */
+export interface PciMapping {
+  readonly dev: PciDevice;
+  readonly slot: number;
+  readonly kind: BarKind;
+  readonly address: number;
+  readonly size: number;
+  readonly priority: number;
+}
+
+/** Config offsets whose writes may change the memory map (type 0 header). */
+function touchesMapping(offset: number, size: number): boolean {
+  const end = offset + size;
+  return (offset < 0x06 && end > 0x04) || (offset < 0x28 && end > 0x10) || (offset < 0x34 && end > 0x30);
+}
+
+/** Priority of a BAR among all BARs of the domain: lower requester id, then lower slot, wins. */
+export function barPriority(requesterId: number, slot: number): number {
+  return 1 + 0x7ffff - (requesterId * 8 + slot);
+}
+
+function allOnes(size: number): number {
+  return size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+}
+
+export class PciBus implements PciBusPort {
+  readonly name: string;
+  readonly number: number;
+  readonly memory: MemoryRegion;
+  readonly io: MemoryRegion;
+  readonly dmaRoot: MemoryRegion;
+  readonly lock: PciDomainLock;
+  readonly msiSink: MsiSink;
+  /** BAR overlaps seen by the last mapping update (functions' BARs that share addresses with the updated one). */
+  lastOverlaps: { readonly a: string; readonly b: string }[] = [];
+
+  private readonly fns: (PciDevice | null)[] = new Array<PciDevice | null>(256).fill(null);
+  private readonly fnLocks = new Map<PciDevice, PciFunctionLock>();
+  private readonly intx: readonly IrqLine[];
+  private readonly intxCount = new Int32Array(4);
+  private readonly mapIrq: (devfn: number, pin: number) => number;
+  private readonly makeFnLock: (dev: PciDevice) => PciFunctionLock;
+
+  constructor(opts: PciBusOptions) {
+    this.name = opts.name ?? 'pcie.0';
+    this.number = opts.number ?? 0;
+    this.memory = opts.memory;
+    this.io = opts.io;
+    this.dmaRoot = opts.dmaRoot;
+    this.intx = opts.intx ?? [];
+    this.mapIrq = opts.mapIrq ?? ((devfn, pin) => (pciSlot(devfn) + pin) % 4);
+    this.msiSink = opts.msiSink ?? new DroppingMsiSink();
+    const env = opts.syncEnv ?? (opts.lock && opts.functionLock ? null : createRealmSyncEnv());
+    this.lock = opts.lock ?? new RwLock(env!, 'pci-domain', { name: `${this.name}.domain` });
+    this.makeFnLock = opts.functionLock ?? ((dev) => new Mutex(env!, 'pci-function', { name: `${dev.name}.lock`, orderKey: [dev.requesterId] }));
+  }
+
+  // ---- config space -------------------------------------------------------
+
+  /** Config read of `size` (1, 2 or 4) bytes; absent or removed functions read all-ones. */
+  configRead(devfn: number, offset: number, size: number): number {
+    if (!(devfn >= 0 && devfn < 256) || !(size === 1 || size === 2 || size === 4)) return allOnes(size);
+    this.lock.readSync();
+    try {
+      const dev = this.fns[devfn];
+      if (!dev || dev.removed) return allOnes(size);
+      const l = this.fnLocks.get(dev)!;
+      l.lockSync();
+      try {
+        return dev.configRead(offset, size);
+      } finally {
+        l.unlock();
+      }
+    } finally {
+      this.lock.unlockRead();
+    }
+  }
+
+  /** Config write; absent or removed functions drop it. */
+  configWrite(devfn: number, offset: number, size: number, value: number): void {
+    if (!(devfn >= 0 && devfn < 256) || !(size === 1 || size === 2 || size === 4)) return;
+    value >>>= 0;
+    if (touchesMapping(offset, size)) {
+      this.lock.writeSync();
+      try {
+        const dev = this.fns[devfn];
+        if (dev && !dev.removed) dev.configWrite(offset, size, value);
+      } finally {
+        this.lock.unlockWrite();
+      }
+      return;
+    }
+    this.lock.readSync();
+    try {
+      const dev = this.fns[devfn];
+      if (!dev || dev.removed) return;
+      const l = this.fnLocks.get(dev)!;
+      l.lockSync();
+      try {
+        dev.configWrite(offset, size, value);
+      } finally {
+        l.unlock();
+      }
+    } finally {
+      this.lock.unlockRead();
+    }
+  }
+
+  // ---- functions -------------------------------------------------------------
+
+  device(devfn: number): PciDevice | null {
+    return this.fns[devfn] ?? null;
+  }
+
+  devices(): PciDevice[] {
+    return this.fns.filter((d): d is PciDevice => d !== null);
+  }
+
+  /**
+   * Put `dev` on the bus at `devfn`, or at function 0 of the first free slot.
+   * Returns the devfn. Throws PciError if the slot is taken.
+   */
+  addDevice(dev: PciDevice, devfn?: number): number {
+    this.lock.writeSync();
+    try {
+      let at = devfn ?? -1;
+      if (at === -1) {
+        for (let d = 0; d < 256; d += 8) {
+          if (!this.fns[d]) {
+            at = d;
+            break;
+          }
+        }
+        if (at === -1) throw new PciError(`${this.name}: no free slot for ${dev.name}`);
+      }
+      if (!Number.isInteger(at) || at < 0 || at > 255) throw new PciError(`${this.name}: devfn ${at} out of range`);
+      if (this.fns[at]) throw new PciError(`${this.name}: ${formatBdf(this.number, at)} is taken by ${this.fns[at]!.name}`);
+      dev.attach(this, at, this.dmaRoot);
+      this.fns[at] = dev;
+      this.fnLocks.set(dev, this.makeFnLock(dev));
+      this.applyMappings(dev);
+      return at;
+    } finally {
+      this.lock.unlockWrite();
+    }
+  }
+
+  /**
+   * Remove `dev`: in one memory transaction its BARs are unmapped and its
+   * DMA is cut off; from then on its config space reads all-ones. Returns
+   * false if it was not on this bus.
+   */
+  removeDevice(dev: PciDevice): boolean {
+    this.lock.writeSync();
+    try {
+      if (dev.devfn < 0 || this.fns[dev.devfn] !== dev) return false;
+      this.fns[dev.devfn] = null;
+      memoryTransaction(() => {
+        dev.detach();
+        this.applyMappings(dev);
+      });
+      this.fnLocks.delete(dev);
+    } finally {
+      this.lock.unlockWrite();
+    }
+    dev.releaseDma();
+    return true;
+  }
+
+  // ---- mapping ---------------------------------------------------------------
+
+  /** PciBusPort: a function's command, BAR or ROM register changed. Needs the domain lock held for writing. */
+  updateMappings(dev: PciDevice): void {
+    this.lock.assertWriteHeld();
+    this.applyMappings(dev);
+  }
+
+  private spaceOf(kind: BarKind): MemoryRegion {
+    return kind === 'io' ? this.io : this.memory;
+  }
+
+  private applyMappings(dev: PciDevice): void {
+    const rid = (this.number << 8) | (dev.devfn & 0xff);
+    memoryTransaction(() => {
+      for (let slot = 0; slot <= ROM_SLOT; slot++) {
+        const bar = dev.bars[slot];
+        if (!bar) continue;
+        const target = dev.decodeBar(slot);
+        if (target === bar.mappedAt) continue;
+        const space = this.spaceOf(bar.kind);
+        if (bar.mappedAt !== BAR_UNMAPPED) space.removeSubregion(bar.region);
+        bar.mappedAt = BAR_UNMAPPED;
+        if (target !== BAR_UNMAPPED) {
+          space.addSubregion(target, bar.region, barPriority(rid, slot));
+          bar.mappedAt = target;
+        }
+      }
+    });
+    this.lastOverlaps = this.findOverlaps(dev);
+  }
+
+  /**
+   * Other functions' decoded BARs that overlap `dev`'s (read under the domain
+   * lock held for writing, without taking any function lock).
+   */
+  private findOverlaps(dev: PciDevice): { a: string; b: string }[] {
+    const out: { a: string; b: string }[] = [];
+    for (let s = 0; s <= ROM_SLOT; s++) {
+      const mine = dev.bars[s];
+      if (!mine || mine.mappedAt === BAR_UNMAPPED) continue;
+      const mineIo = mine.kind === 'io';
+      for (const other of this.fns) {
+        if (!other || other === dev) continue;
+        for (let t = 0; t <= ROM_SLOT; t++) {
+          const theirs = other.bars[t];
+          if (!theirs || theirs.mappedAt === BAR_UNMAPPED || (theirs.kind === 'io') !== mineIo) continue;
+          if (mine.mappedAt < theirs.mappedAt + theirs.size && theirs.mappedAt < mine.mappedAt + mine.size) {
+            out.push({ a: `${dev.bdf} ${slotName(s)}`, b: `${other.bdf} ${slotName(t)}` });
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Every decoded BAR on the bus, ordered by space and address. */
+  mappings(): PciMapping[] {
+    const out: PciMapping[] = [];
+    for (const dev of this.fns) {
+      if (!dev) continue;
+      for (let slot = 0; slot <= ROM_SLOT; slot++) {
+        const bar = dev.bars[slot];
+        if (!bar || bar.mappedAt === BAR_UNMAPPED) continue;
+        out.push({ dev, slot, kind: bar.kind, address: bar.mappedAt, size: bar.size, priority: barPriority(dev.requesterId, slot) });
+      }
+    }
+    return out.sort((x, y) => Number(x.kind === 'io') - Number(y.kind === 'io') || x.address - y.address);
+  }
+
+  // ---- interrupts --------------------------------------------------------------
+
+  /** PciBusPort: a function's effective INTx level changed. */
+  intxChanged(dev: PciDevice, level: boolean): void {
+    const pin = (dev.info.interruptPin ?? 0) - 1;
+    if (pin < 0) return;
+    const line = this.mapIrq(dev.devfn, pin) & 3;
+    const before = this.intxCount[line]! > 0;
+    this.intxCount[line] = this.intxCount[line]! + (level ? 1 : -1);
+    const after = this.intxCount[line]! > 0;
+    if (before !== after) this.intx[line]?.set(after);
+  }
+
+  /** Level of the bus's line `n` (0 = INTA after swizzling). */
+  intxLevel(n: number): boolean {
+    return (this.intxCount[n] ?? 0) > 0;
+  }
+
+  /** PciBusPort: deliver an MSI the function wrote (it has bus mastering on). */
+  deliverMsi(dev: PciDevice, address: number, data: number): void {
+    this.msiSink.deliver(address, data, dev.requesterId);
+  }
+}
+
+function slotName(slot: number): string {
+  return slot === ROM_SLOT ? 'ROM' : `BAR${slot}`;
+}
+

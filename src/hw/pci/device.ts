@@ -1,0 +1,434 @@
+/**
+ * A PCI function: its type 0 config header, BARs, expansion ROM, capability
+ * list, INTx pin and bus-master DMA address space.
+ *
+ * The function's registers live in a ConfigRegisters file. Registers whose
+ * writes change the memory map (command, BARs, ROM BAR) call back into the
+ * bus, which recomputes the mappings while holding the PCI domain lock for
+ * writing (see bus.ts); everything else is local to the function.
+ */
+import { AddressSpace } from '../../memory/address-space.js';
+import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
+import { MemoryRegion } from '../../memory/region.js';
+import { memoryTransaction } from '../../memory/transaction.js';
+import { memTxAttrs, type MemTxAttrs } from '../../memory/types.js';
+import { BAR_UNMAPPED, PciError, barAddress, barFlags, barHighMask, barLowMask, isPow2, romAddress, type BarKind, type BarSpec } from './bar.js';
+import { ConfigRegisters } from './config-regs.js';
+import {
+  PCIE_CONFIG_SPACE_SIZE,
+  PCI_BASE_ADDRESS_0,
+  PCI_BIST,
+  PCI_CACHE_LINE_SIZE,
+  PCI_CAPABILITY_LIST,
+  PCI_CARDBUS_CIS,
+  PCI_CLASS_DEVICE,
+  PCI_CLASS_PROG,
+  PCI_COMMAND,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_MASTER,
+  PCI_COMMAND_WRITABLE,
+  PCI_CONFIG_HEADER_END,
+  PCI_CONFIG_SPACE_SIZE,
+  PCI_DEVICE_ID,
+  PCI_HEADER_TYPE,
+  PCI_HEADER_TYPE_MULTI_FUNCTION,
+  PCI_INTERRUPT_LINE,
+  PCI_INTERRUPT_PIN,
+  PCI_LATENCY_TIMER,
+  PCI_MAX_LAT,
+  PCI_MIN_GNT,
+  PCI_NUM_REGIONS,
+  PCI_REVISION_ID,
+  PCI_ROM_ADDRESS,
+  PCI_ROM_ADDRESS_ENABLE,
+  PCI_STATUS,
+  PCI_STATUS_CAP_LIST,
+  PCI_STATUS_INTERRUPT,
+  PCI_STATUS_RW1C,
+  PCI_SUBSYSTEM_ID,
+  PCI_SUBSYSTEM_VENDOR_ID,
+  PCI_VENDOR_ID,
+  formatBdf,
+} from './constants.js';
+
+export interface PciDeviceInfo {
+  readonly name: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  /** base class << 16 | sub-class << 8 | programming interface. */
+  readonly classCode: number;
+  readonly revision?: number;
+  /** Default 0x1af4:0x1100, QEMU's default subsystem for its devices. */
+  readonly subsystemVendorId?: number;
+  readonly subsystemId?: number;
+  /** 0 = no INTx, 1..4 = INTA..INTD. */
+  readonly interruptPin?: 0 | 1 | 2 | 3 | 4;
+  /** A PCI Express function: 4 KiB config space (add the PCIe capability with addPcieCapability). */
+  readonly express?: boolean;
+  readonly multifunction?: boolean;
+}
+
+/** What a function needs from the bus it sits on (implemented by PciBus). */
+export interface PciBusPort {
+  readonly number: number;
+  /** Re-decode the function's BARs; called with the domain lock held for writing. */
+  updateMappings(dev: PciDevice): void;
+  /** The function's effective INTx level changed. */
+  intxChanged(dev: PciDevice, level: boolean): void;
+  /** Deliver a message-signalled interrupt written by the function (bus mastering already checked). */
+  deliverMsi(dev: PciDevice, address: number, data: number): void;
+}
+
+/** One BAR slot (0..5) or the expansion ROM (slot 6). */
+export interface BarSlot {
+  readonly slot: number;
+  readonly kind: BarKind;
+  readonly prefetchable: boolean;
+  readonly size: number;
+  readonly region: MemoryRegion;
+  /** Where it is mapped in its space right now, or BAR_UNMAPPED (maintained by the bus). */
+  mappedAt: number;
+}
+
+export const ROM_SLOT = 6;
+
+interface Capability {
+  readonly id: number;
+  readonly offset: number;
+  readonly size: number;
+}
+
+const DEFAULT_SUBSYSTEM_VENDOR = 0x1af4;
+const DEFAULT_SUBSYSTEM_ID = 0x1100;
+
+export class PciDevice implements DeviceOwner {
+  readonly name: string;
+  readonly reentrancyGuard = new ReentrancyGuard();
+  readonly info: PciDeviceInfo;
+  readonly config: ConfigRegisters;
+  /** BAR slots 0..5 and the ROM at 6; null where nothing is registered. */
+  readonly bars: (BarSlot | null)[] = [null, null, null, null, null, null, null];
+
+  bus: PciBusPort | null = null;
+  devfn = -1;
+  /** Set once the function is removed: config accesses read all-ones and drop writes from then on. */
+  removed = false;
+  /** The function's DMA view (QEMU's bus_master_as); null until it is on a bus. */
+  dmaAs: AddressSpace | null = null;
+  /** Attributes of the function's DMA (requester id = its BDF). */
+  dmaAttrs: MemTxAttrs = memTxAttrs({});
+  /** MSI writes dropped because bus mastering was off. */
+  msiDropped = 0;
+
+  private readonly caps: Capability[] = [];
+  private nextCapOffset = PCI_CONFIG_HEADER_END;
+  private busMasterContainer: MemoryRegion | null = null;
+  private busMasterAlias: MemoryRegion | null = null;
+  /** The level the device model drives on its pin. */
+  private intxLevel = false;
+  /** The level last reported to the bus (pin level gated by INTx disable). */
+  private intxAsserted = false;
+  /** Hooks consulted before INTx/MSI: MSI-X or MSI enabled suppress nothing here; devices decide. */
+
+  constructor(info: PciDeviceInfo) {
+    this.info = info;
+    this.name = info.name;
+    this.config = new ConfigRegisters(info.express ? PCIE_CONFIG_SPACE_SIZE : PCI_CONFIG_SPACE_SIZE);
+    this.buildHeader();
+  }
+
+  // ---- header ------------------------------------------------------------
+
+  private buildHeader(): void {
+    const c = this.config;
+    const i = this.info;
+    const ro16 = 0xffff;
+    const ro8 = 0xff;
+    c.add({ name: 'vendor', offset: PCI_VENDOR_ID, size: 2, reset: i.vendorId & 0xffff, ro: ro16 });
+    c.add({ name: 'device', offset: PCI_DEVICE_ID, size: 2, reset: i.deviceId & 0xffff, ro: ro16 });
+    c.add({
+      name: 'command',
+      offset: PCI_COMMAND,
+      size: 2,
+      ro: ~PCI_COMMAND_WRITABLE & 0xffff,
+      changed: (v, old) => this.commandChanged(v, old),
+    });
+    c.add({
+      name: 'status',
+      offset: PCI_STATUS,
+      size: 2,
+      rw1c: PCI_STATUS_RW1C,
+      ro: ~PCI_STATUS_RW1C & 0xffff,
+      read: (stored) =>
+        (stored & PCI_STATUS_RW1C) | (this.caps.length ? PCI_STATUS_CAP_LIST : 0) | (this.intxLevel ? PCI_STATUS_INTERRUPT : 0),
+    });
+    c.add({ name: 'revision', offset: PCI_REVISION_ID, size: 1, reset: (i.revision ?? 0) & 0xff, ro: ro8 });
+    c.add({ name: 'prog-if', offset: PCI_CLASS_PROG, size: 1, reset: i.classCode & 0xff, ro: ro8 });
+    c.add({ name: 'class', offset: PCI_CLASS_DEVICE, size: 2, reset: (i.classCode >>> 8) & 0xffff, ro: ro16 });
+    c.add({ name: 'cache-line', offset: PCI_CACHE_LINE_SIZE, size: 1 });
+    c.add({ name: 'latency', offset: PCI_LATENCY_TIMER, size: 1, ro: ro8 });
+    c.add({
+      name: 'header-type',
+      offset: PCI_HEADER_TYPE,
+      size: 1,
+      reset: i.multifunction ? PCI_HEADER_TYPE_MULTI_FUNCTION : 0,
+      ro: ro8,
+    });
+    c.add({ name: 'bist', offset: PCI_BIST, size: 1, ro: ro8 });
+    for (let n = 0; n < PCI_NUM_REGIONS; n++) {
+      c.add({
+        name: `bar${n}`,
+        offset: PCI_BASE_ADDRESS_0 + 4 * n,
+        size: 4,
+        write: (v) => this.barWrite(n, v),
+        changed: (v, old) => {
+          if (v !== old) this.remap();
+        },
+      });
+    }
+    c.add({ name: 'cardbus-cis', offset: PCI_CARDBUS_CIS, size: 4, ro: 0xffffffff });
+    c.add({
+      name: 'subsystem-vendor',
+      offset: PCI_SUBSYSTEM_VENDOR_ID,
+      size: 2,
+      reset: (i.subsystemVendorId ?? DEFAULT_SUBSYSTEM_VENDOR) & 0xffff,
+      ro: ro16,
+    });
+    c.add({ name: 'subsystem', offset: PCI_SUBSYSTEM_ID, size: 2, reset: (i.subsystemId ?? DEFAULT_SUBSYSTEM_ID) & 0xffff, ro: ro16 });
+    c.add({
+      name: 'rom',
+      offset: PCI_ROM_ADDRESS,
+      size: 4,
+      write: (v) => this.romWrite(v),
+      changed: (v, old) => {
+        if (v !== old) this.remap();
+      },
+    });
+    c.add({ name: 'cap-ptr', offset: PCI_CAPABILITY_LIST, size: 1, ro: ro8 });
+    c.add({ name: 'reserved-35', offset: 0x35, size: 1, ro: ro8 });
+    c.add({ name: 'reserved-36', offset: 0x36, size: 2, ro: ro16 });
+    c.add({ name: 'reserved-38', offset: 0x38, size: 4, ro: 0xffffffff });
+    c.add({ name: 'interrupt-line', offset: PCI_INTERRUPT_LINE, size: 1 });
+    c.add({ name: 'interrupt-pin', offset: PCI_INTERRUPT_PIN, size: 1, reset: i.interruptPin ?? 0, ro: ro8 });
+    c.add({ name: 'min-gnt', offset: PCI_MIN_GNT, size: 1, ro: ro8 });
+    c.add({ name: 'max-lat', offset: PCI_MAX_LAT, size: 1, ro: ro8 });
+    if (i.express) {
+      // Terminate the (empty) extended capability list so software reads a 0 header, not all-ones.
+      c.add({ name: 'ext-cap-end', offset: 0x100, size: 4, ro: 0xffffffff });
+    }
+  }
+
+  get command(): number {
+    return this.config.stored(PCI_COMMAND);
+  }
+
+  get busMasterEnabled(): boolean {
+    return (this.command & PCI_COMMAND_MASTER) !== 0;
+  }
+
+  /** PCI requester id (bus << 8 | devfn), -1 while not on a bus. */
+  get requesterId(): number {
+    return this.bus && this.devfn >= 0 ? (this.bus.number << 8) | this.devfn : -1;
+  }
+
+  get bdf(): string {
+    return this.bus ? formatBdf(this.bus.number, this.devfn) : '--:--.-';
+  }
+
+  // ---- BARs --------------------------------------------------------------
+
+  /** Register BAR `index` (before the function is put on a bus). A 64-bit BAR also takes index + 1. */
+  registerBar(index: number, spec: BarSpec): void {
+    if (this.bus) throw new PciError(`${this.name}: BARs must be registered before the function is on a bus`);
+    if (!Number.isInteger(index) || index < 0 || index >= PCI_NUM_REGIONS) throw new PciError(`${this.name}: BAR index ${index} out of range`);
+    const size = spec.region.size;
+    const min = spec.kind === 'io' ? 4 : 16;
+    if (!isPow2(size) || size < min) throw new PciError(`${this.name}: BAR${index} size ${size} must be a power of two >= ${min}`);
+    if (spec.kind === 'io' && size > 0x10000) throw new PciError(`${this.name}: I/O BAR${index} larger than the I/O space`);
+    if (spec.kind === 'mem32' && size > 2 ** 31) throw new PciError(`${this.name}: 32-bit BAR${index} of ${size} bytes`);
+    if (spec.kind === 'mem64' && (index === PCI_NUM_REGIONS - 1 || this.bars[index + 1])) {
+      throw new PciError(`${this.name}: 64-bit BAR${index} needs BAR${index + 1} free`);
+    }
+    if (this.bars[index] || this.isHighHalf(index)) throw new PciError(`${this.name}: BAR${index} already registered`);
+    if (spec.kind === 'io' && spec.prefetchable) throw new PciError(`${this.name}: I/O BAR${index} cannot be prefetchable`);
+    const slot: BarSlot = { slot: index, kind: spec.kind, prefetchable: !!spec.prefetchable, size, region: spec.region, mappedAt: BAR_UNMAPPED };
+    this.bars[index] = slot;
+    this.config.setStored(PCI_BASE_ADDRESS_0 + 4 * index, barFlags(spec.kind, slot.prefetchable));
+  }
+
+  /** Register the expansion ROM (a ROM region of a power-of-two size >= 2 KiB). */
+  registerRom(region: MemoryRegion): void {
+    if (this.bus) throw new PciError(`${this.name}: the ROM must be registered before the function is on a bus`);
+    if (!isPow2(region.size) || region.size < 0x800 || region.size > 2 ** 31) {
+      throw new PciError(`${this.name}: ROM size ${region.size} must be a power of two in [2 KiB, 2 GiB]`);
+    }
+    if (this.bars[ROM_SLOT]) throw new PciError(`${this.name}: ROM already registered`);
+    this.bars[ROM_SLOT] = { slot: ROM_SLOT, kind: 'mem32', prefetchable: false, size: region.size, region, mappedAt: BAR_UNMAPPED };
+  }
+
+  private isHighHalf(index: number): boolean {
+    return index > 0 && this.bars[index - 1]?.kind === 'mem64';
+  }
+
+  private barWrite(index: number, v: number): number {
+    const bar = this.bars[index];
+    if (bar) return ((v & barLowMask(bar.kind, bar.size)) | barFlags(bar.kind, bar.prefetchable)) >>> 0;
+    if (this.isHighHalf(index)) return (v & barHighMask(this.bars[index - 1]!.size)) >>> 0;
+    return 0;
+  }
+
+  private romWrite(v: number): number {
+    const rom = this.bars[ROM_SLOT];
+    if (!rom) return 0;
+    return ((v & ~(rom.size - 1) & ~0x7fe) | (v & PCI_ROM_ADDRESS_ENABLE)) >>> 0;
+  }
+
+  /**
+   * Where each registered BAR should be decoded given the current config
+   * registers (BAR_UNMAPPED if nowhere). Pure: reads registers only.
+   */
+  decodeBar(slot: number): number {
+    const bar = this.bars[slot];
+    if (!bar || this.removed) return BAR_UNMAPPED;
+    const cmd = this.command;
+    if (slot === ROM_SLOT) return romAddress(bar.size, cmd, this.config.stored(PCI_ROM_ADDRESS));
+    const lo = this.config.stored(PCI_BASE_ADDRESS_0 + 4 * slot);
+    const hi = bar.kind === 'mem64' ? this.config.stored(PCI_BASE_ADDRESS_0 + 4 * (slot + 1)) : 0;
+    return barAddress(bar.kind, bar.size, cmd, lo, hi);
+  }
+
+  private remap(): void {
+    if (this.bus && !this.removed) this.bus.updateMappings(this);
+  }
+
+  // ---- command register --------------------------------------------------
+
+  private commandChanged(v: number, old: number): void {
+    const changed = v ^ old;
+    if (changed & PCI_COMMAND_MASTER) this.busMasterAlias?.setEnabled((v & PCI_COMMAND_MASTER) !== 0);
+    if (changed & PCI_COMMAND_INTX_DISABLE) this.updateIntx();
+    if (changed & 0x3) this.remap();
+  }
+
+  // ---- capabilities ------------------------------------------------------
+
+  /**
+   * Append a capability of `size` bytes with id `id` to the list. The header
+   * (id, next) is registered here; `build(offset)` registers the rest, from
+   * offset + 2. Returns the capability's offset.
+   */
+  addCapability(id: number, size: number, build: (offset: number) => void): number {
+    if (this.bus) throw new PciError(`${this.name}: capabilities must be added before the function is on a bus`);
+    const offset = this.nextCapOffset;
+    const aligned = (size + 3) & ~3;
+    if (size < 2 || offset + aligned > PCI_CONFIG_SPACE_SIZE) throw new PciError(`${this.name}: capability 0x${id.toString(16)} does not fit`);
+    this.config.add({ name: `cap-${id.toString(16)}-id`, offset, size: 1, reset: id & 0xff, ro: 0xff });
+    this.config.add({ name: `cap-${id.toString(16)}-next`, offset: offset + 1, size: 1, ro: 0xff });
+    build(offset);
+    const prev = this.caps[this.caps.length - 1];
+    if (prev) this.config.setStored(prev.offset + 1, offset);
+    else this.config.setStored(PCI_CAPABILITY_LIST, offset);
+    this.caps.push({ id, offset, size });
+    this.nextCapOffset = offset + aligned;
+    return offset;
+  }
+
+  /** Offset of the first capability with this id, or 0. */
+  findCapability(id: number): number {
+    return this.caps.find((c) => c.id === id)?.offset ?? 0;
+  }
+
+  // ---- config access (called by the bus with the domain lock held) -------
+
+  configRead(offset: number, size: number): number {
+    if (this.removed) return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+    return this.config.read(offset, size);
+  }
+
+  configWrite(offset: number, size: number, value: number): void {
+    if (this.removed) return;
+    this.config.write(offset, size, value);
+  }
+
+  // ---- INTx --------------------------------------------------------------
+
+  /** Drive the function's INTx pin (level-triggered). A no-op for functions without a pin. */
+  setIntx(level: boolean): void {
+    if (!this.info.interruptPin) return;
+    this.intxLevel = level;
+    this.updateIntx();
+  }
+
+  get intxPinLevel(): boolean {
+    return this.intxLevel;
+  }
+
+  private updateIntx(): void {
+    const eff = this.intxLevel && !(this.command & PCI_COMMAND_INTX_DISABLE) && !this.removed && this.bus !== null;
+    if (eff === this.intxAsserted) return;
+    this.intxAsserted = eff;
+    this.bus?.intxChanged(this, eff);
+  }
+
+  // ---- MSI ---------------------------------------------------------------
+
+  /**
+   * Send a message-signalled interrupt. Like QEMU, the MSI write is a DMA
+   * write by the function, so it goes nowhere while bus mastering is off.
+   */
+  sendMsi(address: number, data: number): void {
+    if (!this.bus || this.removed) return;
+    if (!this.busMasterEnabled) {
+      this.msiDropped++;
+      return;
+    }
+    this.bus.deliverMsi(this, address, data);
+  }
+
+  // ---- life cycle (called by the bus) ------------------------------------
+
+  /** Put the function on `bus` at `devfn`; its DMA reaches `dmaRoot` while bus mastering is on. */
+  attach(bus: PciBusPort, devfn: number, dmaRoot: MemoryRegion): void {
+    if (this.bus || this.removed) throw new PciError(`${this.name}: already on a bus (or removed)`);
+    this.bus = bus;
+    this.devfn = devfn;
+    this.dmaAttrs = memTxAttrs({ requesterId: this.requesterId });
+    // QEMU's "bus master container" holding a "bus master" alias of the DMA root, enabled with BUS_MASTER.
+    const container = MemoryRegion.container('bus master container', dmaRoot.size);
+    const alias = MemoryRegion.alias('bus master', dmaRoot, 0, dmaRoot.size);
+    memoryTransaction(() => {
+      alias.setEnabled(this.busMasterEnabled);
+      container.addSubregion(0, alias);
+    });
+    this.busMasterContainer = container;
+    this.busMasterAlias = alias;
+    this.dmaAs = new AddressSpace(container, this.name);
+  }
+
+  /**
+   * Take the function off its bus (called by the bus inside a memory
+   * transaction, with the domain lock held for writing). From now on config
+   * accesses read all-ones, INTx is deasserted and DMA decodes to nothing.
+   */
+  detach(): void {
+    if (this.intxAsserted) {
+      this.intxAsserted = false;
+      this.bus?.intxChanged(this, false);
+    }
+    this.removed = true;
+    this.busMasterAlias?.setEnabled(false);
+    this.onRemoved();
+    this.bus = null;
+  }
+
+  /** Destroy the DMA address space of a removed function (outside any memory transaction). */
+  releaseDma(): void {
+    if (!this.removed) return;
+    this.dmaAs?.destroy();
+    this.dmaAs = null;
+    this.busMasterContainer = null;
+  }
+
+  /** Subclasses stop timers and bottom halves here. */
+  protected onRemoved(): void {}
+}
