@@ -216,13 +216,22 @@ function rwIommu(
   }
   while (len > 0) {
     const e = iommu.translateFor(iova, need, attrs.requesterId);
-    const pageEnd = e.iova + e.addrMask + 1;
-    const n = Math.min(len, pageEnd - iova);
+    let n = Math.min(len, e.iova + e.addrMask + 1 - iova);
     if ((e.perm & need) !== need) {
       if (!isWrite) buf.fill(0xff, off, off + n);
       r |= MEMTX_ACCESS_ERROR;
     } else {
-      r |= rwIn(e.targetAs, e.translatedAddr + (iova - e.iova), buf, off, n, isWrite, attrs, depth + 1);
+      // Coalesce following pages that continue the same target range (the common
+      // case: a buffer mapped contiguously), so a large transfer is one copy.
+      const target = e.targetAs;
+      const taddr = e.translatedAddr + (iova - e.iova);
+      while (n < len) {
+        const next = iova + n;
+        const f = iommu.lookup(next); // no fault here: the outer loop records it once
+        if (f.targetAs !== target || (f.perm & need) !== need || f.translatedAddr + (next - f.iova) !== taddr + n) break;
+        n += Math.min(len - n, f.iova + f.addrMask + 1 - next);
+      }
+      r |= rwIn(target, taddr, buf, off, n, isWrite, attrs, depth + 1);
     }
     iova += n;
     off += n;
