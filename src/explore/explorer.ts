@@ -111,6 +111,11 @@ export async function runOnce(scenario: Scenario, variant: string, chooser: Choo
       sched.fail(e instanceof InvariantViolation || (e instanceof Error && e.name === 'AssertionError') ? 'invariant' : 'exception', `at the end: ${msg}`);
     }
   }
+  try {
+    hooks.dispose?.();
+  } catch (e) {
+    sched.fail('exception', `scenario dispose: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const f = sched.failure;
   return {
     choices: sched.choices,

@@ -30,6 +30,12 @@ export interface ScenarioHooks {
   invariant?(): void;
   /** Checked once when every task has finished. */
   finish?(): void;
+  /**
+   * Called after every run, failed or not: release what the run registered in
+   * realm-wide state (e.g. destroy AddressSpaces, which the memory core keeps
+   * in a per-realm list).
+   */
+  dispose?(): void;
 }
 
 export interface Scenario {

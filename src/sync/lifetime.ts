@@ -125,7 +125,7 @@ export class Lifetime {
 
   private finish(): void {
     this.st = 'removed';
-    this.env.points.at('region-commit', `removed ${this.name}`);
+    this.env.points.at('removal', `${this.name} removed`);
     this.completion!.complete();
   }
 }

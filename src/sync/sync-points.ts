@@ -18,6 +18,7 @@ export type SyncPointKind =
   | 'iommu-invalidate'
   | 'region-commit'
   | 'irq-deliver'
+  | 'removal'
   | 'await';
 
 export interface SyncPoints {

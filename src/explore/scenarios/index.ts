@@ -6,8 +6,10 @@ import type { Scenario } from '../scenario.js';
 import { abba } from './classic/abba.js';
 import { atomicity } from './classic/atomicity.js';
 import { lostWakeup } from './classic/lost-wakeup.js';
+import { seed001BarMapping } from './seed001-bar-mapping.js';
+import { seed002RegionRemoval } from './seed002-region-removal.js';
 
-const SCENARIOS: readonly Scenario[] = [lostWakeup, abba, atomicity];
+const SCENARIOS: readonly Scenario[] = [lostWakeup, abba, atomicity, seed001BarMapping, seed002RegionRemoval];
 
 export function listScenarios(): readonly Scenario[] {
   return SCENARIOS;
