@@ -56,6 +56,8 @@ function scratch(): Uint8Array {
   return s;
 }
 
+const EMPTY_DV = new DataView(new SharedArrayBuffer(8));
+
 const defaultLog = (m: string): void => {
   process.stderr.write(m + '\n');
 };
@@ -86,7 +88,19 @@ export class AddressSpace implements PhysMemory {
   /** Guest accesses that hit no region at all. */
   unassignedAccesses = 0;
   private view: FlatView;
-  private mru = 0;
+  // Direct-access caches for load/store: the RAM (or, for loads, ROM) range of
+  // the last direct access. Reset whenever the view is replaced. A fractional
+  // address can only get here from a caller bug; it is truncated by DataView.
+  private rdStart = 0;
+  private rdLen = 0;
+  private rdView: DataView = EMPTY_DV;
+  private wrStart = 0;
+  private wrLen = 0;
+  private wrView: DataView = EMPTY_DV;
+  private ioStart = 0;
+  private ioLen = 0;
+  private ioMr: MemoryRegion | null = null;
+  private ioOffset = 0;
   private listeners: MemoryListener[] = [];
   private readonly logFn: (message: string) => void;
   private destroyed = false;
@@ -149,7 +163,7 @@ export class AddressSpace implements PhysMemory {
     for (const l of [...this.listeners].reverse()) this.removeListener(l);
     this.view = FlatView.render(null, ++publishedEpoch);
     this.epoch = publishedEpoch;
-    this.mru = 0;
+    this.resetCaches();
   }
 
   /** QEMU's address_space_update_topology_pass. */
@@ -185,6 +199,19 @@ export class AddressSpace implements PhysMemory {
     }
   }
 
+  private resetCaches(): void {
+    this.rdStart = 0;
+    this.rdLen = 0;
+    this.rdView = EMPTY_DV;
+    this.wrStart = 0;
+    this.wrLen = 0;
+    this.wrView = EMPTY_DV;
+    this.ioStart = 0;
+    this.ioLen = 0;
+    this.ioMr = null;
+    this.ioOffset = 0;
+  }
+
   private publish(next: FlatView, epoch: number): void {
     const old = this.view;
     if (this.listeners.length) {
@@ -193,7 +220,7 @@ export class AddressSpace implements PhysMemory {
     }
     this.view = next;
     this.epoch = epoch;
-    this.mru = 0;
+    this.resetCaches();
   }
 
   /** Re-render every address space (the outermost commit). */
@@ -241,75 +268,111 @@ export class AddressSpace implements PhysMemory {
   }
 
   load(addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
-    const view = this.view;
-    let i = this.mru;
-    if (!(addr >= view.starts[i]! && addr + size <= view.ends[i]!)) {
-      i = view.findIndex(addr);
-      if (i < 0 || addr + size > view.ends[i]! || Math.floor(addr) !== addr) return this.loadSlow(view, addr, size, attrs);
-      this.mru = i;
+    // Fast path: the RAM/ROM range of the last direct load (no view access).
+    const o = addr - this.rdStart;
+    if (o >= 0 && o + size <= this.rdLen) {
+      const dv = this.rdView;
+      if (size === 4) {
+        this.valLo = dv.getUint32(o, true);
+        this.valHi = 0;
+        return MEMTX_OK;
+      }
+      if (size === 8) {
+        this.valLo = dv.getUint32(o, true);
+        this.valHi = dv.getUint32(o + 4, true);
+        return MEMTX_OK;
+      }
+      if (size === 1) {
+        this.valLo = dv.getUint8(o);
+        this.valHi = 0;
+        return MEMTX_OK;
+      }
+      if (size === 2) {
+        this.valLo = dv.getUint16(o, true);
+        this.valHi = 0;
+        return MEMTX_OK;
+      }
     }
+    const io = addr - this.ioStart;
+    if (io >= 0 && io + size <= this.ioLen && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
+      return dispatchRead(this, this.ioMr!, io + this.ioOffset, size, attrs);
+    }
+    return this.loadRange(addr, size, attrs);
+  }
+
+  private loadRange(addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
+    const view = this.view;
+    const i = view.findIndex(addr);
+    if (i < 0 || addr + size > view.ends[i]! || Math.floor(addr) !== addr) return this.loadSlow(view, addr, size, attrs);
     const fr = view.ranges[i]!;
     const k = fr.kind;
     if (k <= RANGE_ROMD) {
-      const dv = fr.dv!;
-      const o = addr - fr.start;
-      switch (size) {
-        case 4:
-          this.valLo = dv.getUint32(o, true);
-          this.valHi = 0;
-          return MEMTX_OK;
-        case 8:
-          this.valLo = dv.getUint32(o, true);
-          this.valHi = dv.getUint32(o + 4, true);
-          return MEMTX_OK;
-        case 1:
-          this.valLo = dv.getUint8(o);
-          this.valHi = 0;
-          return MEMTX_OK;
-        case 2:
-          this.valLo = dv.getUint16(o, true);
-          this.valHi = 0;
-          return MEMTX_OK;
-      }
-      return this.loadSlow(view, addr, size, attrs);
+      if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return this.loadSlow(view, addr, size, attrs);
+      this.rdStart = fr.start;
+      this.rdLen = fr.size;
+      this.rdView = fr.dv!;
+      return this.load(addr, size, attrs);
     }
     if (k === RANGE_IO && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
+      this.cacheIo(fr);
       return dispatchRead(this, fr.mr, addr - fr.start + fr.offsetInRegion, size, attrs);
     }
     return this.loadSlow(view, addr, size, attrs);
   }
 
+  /** Remember an I/O range (reads and writes both dispatch to its ops). */
+  private cacheIo(fr: FlatRange): void {
+    if (fr.kind !== RANGE_IO) return;
+    this.ioStart = fr.start;
+    this.ioLen = fr.size;
+    this.ioMr = fr.mr;
+    this.ioOffset = fr.offsetInRegion;
+  }
+
   store(addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
-    const view = this.view;
-    let i = this.mru;
-    if (!(addr >= view.starts[i]! && addr + size <= view.ends[i]!)) {
-      i = view.findIndex(addr);
-      if (i < 0 || addr + size > view.ends[i]! || Math.floor(addr) !== addr) return this.storeSlow(view, addr, size, lo, hi, attrs);
-      this.mru = i;
+    const o = addr - this.wrStart;
+    if (o >= 0 && o + size <= this.wrLen) {
+      const dv = this.wrView;
+      if (size === 4) {
+        dv.setUint32(o, lo, true);
+        return MEMTX_OK;
+      }
+      if (size === 8) {
+        dv.setUint32(o, lo, true);
+        dv.setUint32(o + 4, hi, true);
+        return MEMTX_OK;
+      }
+      if (size === 1) {
+        dv.setUint8(o, lo);
+        return MEMTX_OK;
+      }
+      if (size === 2) {
+        dv.setUint16(o, lo, true);
+        return MEMTX_OK;
+      }
     }
+    const io = addr - this.ioStart;
+    if (io >= 0 && io + size <= this.ioLen && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
+      return dispatchWrite(this, this.ioMr!, io + this.ioOffset, size, lo, hi, attrs);
+    }
+    return this.storeRange(addr, size, lo, hi, attrs);
+  }
+
+  private storeRange(addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
+    const view = this.view;
+    const i = view.findIndex(addr);
+    if (i < 0 || addr + size > view.ends[i]! || Math.floor(addr) !== addr) return this.storeSlow(view, addr, size, lo, hi, attrs);
     const fr = view.ranges[i]!;
     const k = fr.kind;
     if (k === RANGE_RAM) {
-      const dv = fr.dv!;
-      const o = addr - fr.start;
-      switch (size) {
-        case 4:
-          dv.setUint32(o, lo, true);
-          return MEMTX_OK;
-        case 8:
-          dv.setUint32(o, lo, true);
-          dv.setUint32(o + 4, hi, true);
-          return MEMTX_OK;
-        case 1:
-          dv.setUint8(o, lo);
-          return MEMTX_OK;
-        case 2:
-          dv.setUint16(o, lo, true);
-          return MEMTX_OK;
-      }
-      return this.storeSlow(view, addr, size, lo, hi, attrs);
+      if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return this.storeSlow(view, addr, size, lo, hi, attrs);
+      this.wrStart = fr.start;
+      this.wrLen = fr.size;
+      this.wrView = fr.dv!;
+      return this.store(addr, size, lo, hi, attrs);
     }
     if ((k === RANGE_IO || k === RANGE_ROMD) && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
+      this.cacheIo(fr);
       return dispatchWrite(this, fr.mr, addr - fr.start + fr.offsetInRegion, size, lo, hi, attrs);
     }
     return this.storeSlow(view, addr, size, lo, hi, attrs);

@@ -30,6 +30,7 @@ export interface DispatchSink {
   log(message: string): void;
 }
 
+/** Callback nesting depth: 0 outside callbacks; callbacks of a level-d access run at d + 1. */
 let depth = 0;
 const pieceScratch: Uint8Array[] = [];
 const out32: Uint32Array[] = [];
@@ -67,37 +68,27 @@ function swap(v: number, size: number): number {
 
 let pieceVal = 0;
 
+/** Call the read callback at depth+1 (the caller maintains depth); value in pieceVal. */
 function callRead(mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
-  const ops = mr.ops!;
-  const d = depth;
-  depth = d + 1;
-  try {
-    if (ops.readWithAttrs) {
-      scratchAt(d + 1);
-      const o = out32[d]!;
-      o[0] = 0;
-      const r = ops.readWithAttrs(off, size, attrs, o);
-      pieceVal = mask(o[0]!, size);
-      return r;
-    }
-    pieceVal = ops.read ? mask(ops.read(off, size, attrs), size) : 0;
-    return MEMTX_OK;
-  } finally {
-    depth = d;
+  const rwa = mr.readWithAttrsFn;
+  if (rwa !== null) {
+    const o = out32[depth - 1]!;
+    o[0] = 0;
+    const r = rwa(off, size, attrs, o);
+    pieceVal = mask(o[0]!, size);
+    return r;
   }
+  const rf = mr.readFn;
+  pieceVal = rf !== null ? mask(rf(off, size, attrs), size) : 0;
+  return MEMTX_OK;
 }
 
 function callWrite(mr: MemoryRegion, off: number, value: number, size: number, attrs: MemTxAttrs): MemTxResult {
-  const ops = mr.ops!;
-  const d = depth;
-  depth = d + 1;
-  try {
-    if (ops.writeWithAttrs) return ops.writeWithAttrs(off, value, size, attrs);
-    if (ops.write) ops.write(off, value, size, attrs);
-    return MEMTX_OK;
-  } finally {
-    depth = d;
-  }
+  const wwa = mr.writeWithAttrsFn;
+  if (wwa !== null) return wwa(off, value, size, attrs);
+  const wf = mr.writeFn;
+  if (wf !== null) wf(off, value, size, attrs);
+  return MEMTX_OK;
 }
 
 function accessValid(mr: MemoryRegion, off: number, size: number, isWrite: boolean, attrs: MemTxAttrs): boolean {
@@ -140,6 +131,9 @@ export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, 
     }
     guard.engaged = true;
   }
+  const d = depth;
+  scratchAt(d + 1);
+  depth = d + 1;
   try {
     if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || off % size === 0)) {
       const r = callRead(mr, off, size, attrs);
@@ -147,8 +141,9 @@ export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, 
       sink.valHi = 0;
       return r;
     }
-    return readPieces(sink, mr, off, size, attrs);
+    return readPieces(sink, mr, off, size, attrs, d);
   } finally {
+    depth = d;
     if (guard) guard.engaged = false;
   }
 }
@@ -157,7 +152,7 @@ function pieceSize(mr: MemoryRegion, size: number): number {
   return size < mr.implMin ? mr.implMin : size > mr.implMax ? mr.implMax : size;
 }
 
-function readPieces(sink: DispatchSink, mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
+function readPieces(sink: DispatchSink, mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs, d: number): MemTxResult {
   const ps = pieceSize(mr, size);
   let start: number;
   let end: number;
@@ -168,7 +163,6 @@ function readPieces(sink: DispatchSink, mr: MemoryRegion, off: number, size: num
     start = off - (off % ps);
     end = Math.ceil((off + size) / ps) * ps;
   }
-  const d = depth;
   const buf = scratchAt(d);
   const be = mr.bigEndian;
   let r = MEMTX_OK;
@@ -206,18 +200,22 @@ export function dispatchWrite(
     if (guard.engaged) return refuse(sink, mr);
     guard.engaged = true;
   }
+  const d = depth;
+  scratchAt(d + 1);
+  depth = d + 1;
   try {
     if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || off % size === 0)) {
       const v = mask(lo, size);
       return callWrite(mr, off, mr.bigEndian ? swap(v, size) : v, size, attrs);
     }
-    return writePieces(mr, off, size, lo, hi, attrs);
+    return writePieces(mr, off, size, lo, hi, attrs, d);
   } finally {
+    depth = d;
     if (guard) guard.engaged = false;
   }
 }
 
-function writePieces(mr: MemoryRegion, off: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
+function writePieces(mr: MemoryRegion, off: number, size: number, lo: number, hi: number, attrs: MemTxAttrs, d: number): MemTxResult {
   const ps = pieceSize(mr, size);
   let start: number;
   let end: number;
@@ -228,7 +226,6 @@ function writePieces(mr: MemoryRegion, off: number, size: number, lo: number, hi
     start = off - (off % ps);
     end = Math.ceil((off + size) / ps) * ps;
   }
-  const d = depth;
   const buf = scratchAt(d);
   buf.fill(0, 0, end - start);
   const o = off - start;

@@ -166,11 +166,13 @@ function render(out: RawRange[], mr: MemoryRegion, base: number, clipStart: numb
  * memory_region_get_flatview_root): follow aliases that show their whole target
  * at offset 0 and containers whose only enabled child covers them from 0.
  * Null when nothing would render. Address spaces with the same effective root
- * share one FlatView.
+ * share one FlatView. Unlike QEMU we stop at read-only regions, whose flag
+ * would otherwise be lost.
  */
 export function effectiveRoot(root: MemoryRegion): MemoryRegion | null {
   let mr = root;
   while (mr.enabled) {
+    if (mr.readonly) return mr;
     if (mr.alias) {
       if (mr.aliasOffset === 0 && mr.size >= mr.alias.size) {
         mr = mr.alias;
@@ -198,6 +200,44 @@ export function effectiveRoot(root: MemoryRegion): MemoryRegion | null {
   return null;
 }
 
+const LEVEL_SHIFT = [43, 33, 23, 12];
+const LEVEL_SLOTS = [1024, 1024, 1024, 2048];
+
+class RadixBuilder {
+  readonly table: number[] = new Array<number>(LEVEL_SLOTS[0]!).fill(0);
+  readonly mixed: number[] = [];
+
+  insert(node: number, level: number, slotBase: number, start: number, end: number, idx: number): void {
+    const size = 2 ** LEVEL_SHIFT[level]!;
+    const first = Math.floor((start - slotBase) / size);
+    const last = Math.floor((end - 1 - slotBase) / size);
+    const t = this.table;
+    for (let s = first; s <= last; s++) {
+      const sStart = slotBase + s * size;
+      const sEnd = sStart + size;
+      const p = node + s;
+      if (start <= sStart && end >= sEnd) {
+        t[p] = idx + 1;
+      } else if (level === LEVEL_SHIFT.length - 1) {
+        if (t[p] === 0) {
+          this.mixed.push(idx, idx);
+          t[p] = -(this.mixed.length / 2);
+        } else {
+          this.mixed[2 * (-t[p]! - 1) + 1] = idx;
+        }
+      } else {
+        if (t[p] === 0) {
+          const off = t.length;
+          const n = LEVEL_SLOTS[level + 1]!;
+          for (let k = 0; k < n; k++) t.push(0);
+          t[p] = -(off + 1);
+        }
+        this.insert(-t[p]! - 1, level + 1, sStart, Math.max(start, sStart), Math.min(end, sEnd), idx);
+      }
+    }
+  }
+}
+
 export class FlatView {
   /** Publication number: strictly increases with every view published in this realm. */
   readonly epoch: number;
@@ -207,6 +247,15 @@ export class FlatView {
   /** ranges[i].start, for binary search without touching the objects. */
   readonly starts: Float64Array;
   readonly ends: Float64Array;
+  /**
+   * A four-level radix over the 53-bit address (10, 10, 10 and 11 bits, 4 KiB
+   * leaves), flattened into one Int32Array. Entry e: 0 = slot unassigned;
+   * e > 0 = slot wholly inside range e - 1; e < 0 = child node at offset
+   * -e - 1 (at the leaf level: mixed page number -e - 1, see `mixed`).
+   */
+  private readonly radix: Int32Array;
+  /** For each mixed page: first and last index of the ranges touching it. */
+  private readonly mixed: Int32Array;
 
   constructor(root: MemoryRegion | null, ranges: FlatRange[], epoch: number) {
     this.root = root;
@@ -219,13 +268,19 @@ export class FlatView {
       this.starts[i] = ranges[i]!.start;
       this.ends[i] = ranges[i]!.end;
     }
+    const b = new RadixBuilder();
+    for (let i = 0; i < n; i++) b.insert(0, 0, 0, ranges[i]!.start, ranges[i]!.end, i);
+    this.radix = Int32Array.from(b.table);
+    this.mixed = Int32Array.from(b.mixed);
     Object.freeze(this);
   }
 
   /** Render `root` (an effective root, or null for an empty view). */
   static render(root: MemoryRegion | null, epoch: number): FlatView {
     const raw: RawRange[] = [];
-    if (root) render(raw, root, 0, 0, PHYS_ADDR_LIMIT, false);
+    // The root is seen at address 0 even if it is also mapped somewhere as a
+    // subregion (QEMU would shift the view by the root's own offset).
+    if (root) render(raw, root, -root.addr, 0, PHYS_ADDR_LIMIT, false);
     const merged: FlatRange[] = [];
     let cur: RawRange | null = null;
     for (const r of raw) {
@@ -247,8 +302,42 @@ export class FlatView {
     return new FlatView(root, merged, epoch);
   }
 
-  /** Index of the range containing addr, or -1 (unassigned). addr must be a number; NaN gives -1. */
+  /**
+   * Index of the range containing addr, or -1 (unassigned). Four table loads
+   * in the common case; pages shared by several ranges (or partly unassigned)
+   * fall back to a binary search among the few ranges on that page.
+   */
   findIndex(addr: number): number {
+    if (!(addr >= 0 && addr < PHYS_ADDR_LIMIT)) return -1;
+    const hi = Math.floor(addr / 4294967296);
+    const lo = addr - hi * 4294967296;
+    const t = this.radix;
+    let e = t[hi >>> 11]!;
+    if (e >= 0) return e - 1;
+    e = t[-e - 1 + ((hi >>> 1) & 1023)]!;
+    if (e >= 0) return e - 1;
+    e = t[-e - 1 + (((hi & 1) << 9) | (lo >>> 23))]!;
+    if (e >= 0) return e - 1;
+    e = t[-e - 1 + ((lo >>> 12) & 2047)]!;
+    if (e >= 0) return e - 1;
+    return this.searchMixed(-e - 1, addr);
+  }
+
+  private searchMixed(m: number, addr: number): number {
+    let lo = this.mixed[2 * m]!;
+    let hi = this.mixed[2 * m + 1]!;
+    const starts = this.starts;
+    if (!(addr >= starts[lo]!)) return -1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= addr) lo = mid;
+      else hi = mid - 1;
+    }
+    return addr < this.ends[lo]! ? lo : -1;
+  }
+
+  /** Plain binary search over all ranges (the reference the radix is tested against). */
+  findIndexBinary(addr: number): number {
     const starts = this.starts;
     let hi = starts.length - 1;
     if (hi < 0 || !(addr >= starts[0]!)) return -1;

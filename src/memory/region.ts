@@ -95,6 +95,11 @@ export class MemoryRegion {
   readonly validUnaligned: boolean;
   readonly validAccepts: (offset: number, size: number, isWrite: boolean, attrs: MemTxAttrs) => boolean;
   readonly hasAccepts: boolean;
+  /** ops.read / ops.write bound to ops (null when absent), so dispatch makes no megamorphic lookups. */
+  readonly readFn: ((offset: number, size: number, attrs: MemTxAttrs) => number) | null;
+  readonly writeFn: ((offset: number, value: number, size: number, attrs: MemTxAttrs) => void) | null;
+  readonly readWithAttrsFn: ((offset: number, size: number, attrs: MemTxAttrs, out: Uint32Array) => number) | null;
+  readonly writeWithAttrsFn: ((offset: number, value: number, size: number, attrs: MemTxAttrs) => number) | null;
   readonly implMin: number;
   readonly implMax: number;
   readonly implUnaligned: boolean;
@@ -134,6 +139,10 @@ export class MemoryRegion {
     const accepts = ops?.valid?.accepts;
     this.hasAccepts = accepts !== undefined;
     this.validAccepts = accepts ? accepts.bind(ops!.valid) : noAccepts;
+    this.readFn = ops?.read ? ops.read.bind(ops) : null;
+    this.writeFn = ops?.write ? ops.write.bind(ops) : null;
+    this.readWithAttrsFn = ops?.readWithAttrs ? ops.readWithAttrs.bind(ops) : null;
+    this.writeWithAttrsFn = ops?.writeWithAttrs ? ops.writeWithAttrs.bind(ops) : null;
     this.implMin = ops?.impl?.min ?? 1;
     this.implMax = ops?.impl?.max ?? 4;
     this.implUnaligned = ops?.impl?.unaligned ?? false;
@@ -280,7 +289,7 @@ export class MemoryRegion {
     if (this.kind === 'alias') {
       throw new MemoryError(`memory region '${this.name}' is an alias and cannot have subregions`);
     }
-    if (offset + child.size > REGION_SIZE_MAX) {
+    if (child.size === REGION_SIZE_MAX && offset !== 0) {
       throw new MemoryError(`adding '${child.name}' at ${offset} to '${this.name}': end overflows 2^64`);
     }
     if (child.reaches(this, new Set())) {
@@ -316,7 +325,7 @@ export class MemoryRegion {
   setAddress(offset: number): void {
     checkOffset(`moving '${this.name}'`, offset);
     if (offset === this.addr) return;
-    if (offset + this.size > REGION_SIZE_MAX) {
+    if (this.size === REGION_SIZE_MAX && offset !== 0) {
       throw new MemoryError(`moving '${this.name}' to ${offset}: end overflows 2^64`);
     }
     this.mutate(() => {
@@ -332,7 +341,7 @@ export class MemoryRegion {
     if (this.backing && size > this.backing.byteLength) {
       throw new MemoryError(`memory region '${this.name}': size ${size} exceeds its ${this.backing.byteLength}-byte backing store`);
     }
-    if (this.addr + size > REGION_SIZE_MAX) {
+    if (size === REGION_SIZE_MAX && this.addr !== 0) {
       throw new MemoryError(`memory region '${this.name}': size ${size} at ${this.addr} overflows 2^64`);
     }
     if (size === this.size) return;
