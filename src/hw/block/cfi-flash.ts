@@ -10,8 +10,10 @@
  *
  * Query and ID addressing follow the bank geometry: byte offset >> 2 selects
  * the query/ID index, and each x16 device answers in its own half of the
- * 32-bit bus word, so U-Boot's probe (port width 4, chip width 2) finds "QRY"
- * and sizes the bank at 2 x 16 MiB.
+ * 32-bit bus word. Debian's U-Boot, probing this exactly as it probes QEMU's
+ * device, settles on a 16-bit port with one x16 chip and shifted addresses
+ * (`flinfo`: "CFI conformant flash (16 x 16)  Size: 16 MB in 128 Sectors"
+ * per bank), and the two banks make its "Flash: 32 MiB".
  *
  * Unbacked flash reads as zeros (QEMU 7.2 behaves the same: `xp` at
  * 0x20000000 on an unbacked virt shows 0x00000000). With a backing file,

@@ -34,30 +34,35 @@ function makeCmd(cmd: number, portwidth: number, chipwidth: number): number {
   return v >>> 0;
 }
 
-/** A model of U-Boot's CFI probe (drivers/mtd/cfi_flash.c): port width 1..8, chip width x8..port. */
+/**
+ * A model of U-Boot 2023.01's CFI probe (drivers/mtd/cfi_flash.c): port width 1..4, chip width x8..port,
+ * each first without and then with the address shift for chips wired with their LSB at A1 (chip_lsb).
+ */
 function ubootProbe(m: ReturnType<typeof machine>) {
   for (let pw = 1; pw <= 4; pw <<= 1) {
     for (let cw = 1; cw <= pw; cw <<= 1) {
-      for (const qryAdr of [0x55, 0x555]) {
-        m.store(BASE, pw, makeCmd(0xf0, pw, cw));
-        m.store(BASE, pw, makeCmd(0xff, pw, cw));
-        m.store(BASE + qryAdr * pw, pw, makeCmd(0x98, pw, cw));
-        const ok = [0x51, 0x52, 0x59].every((c, i) => m.load(BASE + (0x10 + i) * pw, pw) === makeCmd(c, pw, cw));
-        if (ok) {
-          const byte = (off: number) => m.load(BASE + off * pw, 1); // flash_read_uchar, little-endian
+      for (const lsb of [0, 1]) {
+        const addr = (off: number) => BASE + ((off * pw) << lsb);
+        for (const qryAdr of [0x55, 0x555]) {
+          m.store(addr(0), pw, makeCmd(0xf0, pw, cw));
+          m.store(addr(0), pw, makeCmd(0xff, pw, cw));
+          m.store(addr(qryAdr), pw, makeCmd(0x98, pw, cw));
+          const ok = [0x51, 0x52, 0x59].every((c, i) => m.load(addr(0x10 + i), pw) === makeCmd(c, pw, cw));
+          if (!ok) continue;
+          const byte = (off: number) => m.load(addr(off), 1); // flash_read_uchar, little-endian
           const devSize = byte(0x27);
           const regions = byte(0x2c);
           const blocks = (byte(0x2d) | (byte(0x2e) << 8)) + 1;
-          const blockSize = ((byte(0x2f) | (byte(0x30) << 8)) * 256) * (pw / cw);
+          const blockSize = (byte(0x2f) | (byte(0x30) << 8)) * 256 * (pw / cw);
           const cmdset = byte(0x13) | (byte(0x14) << 8);
           const size = 2 ** devSize * (pw / cw);
           // Intel command set: read manufacturer/device ID.
-          m.store(BASE, pw, makeCmd(0xff, pw, cw));
-          m.store(BASE, pw, makeCmd(0x90, pw, cw));
+          m.store(addr(0), pw, makeCmd(0xff, pw, cw));
+          m.store(addr(0), pw, makeCmd(0x90, pw, cw));
           const manuf = byte(0);
           const dev = byte(1);
-          m.store(BASE, pw, makeCmd(0xff, pw, cw));
-          return { pw, cw, size, regions, blocks, blockSize, cmdset, manuf, dev };
+          m.store(addr(0), pw, makeCmd(0xff, pw, cw));
+          return { pw, cw, lsb, size, regions, blocks, blockSize, cmdset, manuf, dev };
         }
       }
     }
@@ -78,11 +83,13 @@ test('cfi-flash: unbacked flash reads as zeros (QEMU 7.2)', () => {
   assert.equal(m.load(BASE + 32 * MiB - 4, 4), 0);
 });
 
-test('cfi-flash: U-Boot probe finds x16 chips on a 32-bit port, 32 MiB, 128 x 256 KiB, Intel 0x89/0x18', () => {
+test('cfi-flash: U-Boot probe sees what it sees on QEMU: "16 x 16", 16 MB in 128 sectors, Intel 0x89/0x18', () => {
+  // QEMU 7.2 + Debian U-Boot `flinfo`: "Bank # 1: CFI conformant flash (16 x 16)  Size: 16 MB in 128 Sectors";
+  // two banks make the banner's "Flash: 32 MiB".
   const m = machine();
   const r = ubootProbe(m);
   assert.ok(r, 'QRY found');
-  assert.deepEqual(r, { pw: 4, cw: 2, size: 32 * MiB, regions: 1, blocks: 128, blockSize: 256 * 1024, cmdset: 1, manuf: 0x89, dev: 0x18 });
+  assert.deepEqual(r, { pw: 2, cw: 2, lsb: 1, size: 16 * MiB, regions: 1, blocks: 128, blockSize: 128 * 1024, cmdset: 1, manuf: 0x89, dev: 0x18 });
   assert.equal(m.flash.mr.typeName(), 'romd', 'back in read-array (romd) mode');
 });
 
