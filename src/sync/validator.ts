@@ -135,6 +135,7 @@ export class LockValidator {
   private readonly nodeIds = new Map<string, number>();
   private readonly nodeNames: string[] = [];
   private readonly edges: Map<number, Edge>[] = [];
+  private readonly inEdges: number[][] = [];
   private readonly usage: Usage[] = [];
   private readonly held = new Map<number, Held[]>();
   private readonly reportedKeys = new Set<string>();
@@ -181,6 +182,7 @@ export class LockValidator {
       this.nodeIds.set(key, id);
       this.nodeNames.push(key);
       this.edges.push(new Map());
+      this.inEdges.push([]);
       this.usage.push({ usedIn: 0, enabledIn: 0, reported: 0, usedSite: [], enabledSite: [] });
     }
     return id;
@@ -239,9 +241,11 @@ export class LockValidator {
       const out = this.edges[h.node]!;
       let e = out.get(node);
       if (e && e.types & t) continue;
+      const fresh = !e;
       if (!e) {
         e = { types: 0, first: [undefined, undefined, undefined, undefined] };
         out.set(node, e);
+        this.inEdges[node]!.push(h.node);
       }
       e.types |= t;
       const rec: LockReportEdge = {
@@ -255,7 +259,69 @@ export class LockValidator {
       e.first[bitIndex(t)] = rec;
       const cycle = this.findCycle(h.node, node, t);
       if (cycle) this.reportCycle(task, lock, mode, site(), cycle, rec);
+      if (fresh) for (const c of CTX_LIST) this.checkDependencyContext(task, lock, mode, site(), c, h.node, node);
     }
+  }
+
+  /**
+   * Lockdep's "safe -> unsafe" rule: if a lock used in context c (c-safe, its
+   * holder runs with c masked or is c itself) can be held while waiting for a
+   * lock that is taken elsewhere with c enabled (c-unsafe), then c can
+   * interrupt that other holder and wait for the first lock: a deadlock across
+   * two CPUs. Checked along dependency paths, when an edge or a usage bit is new.
+   */
+  private checkDependencyContext(task: TaskState, lock: LockIdentity, mode: AcquireMode, site: string, c: (typeof CTX_LIST)[number], from: number, to: number): void {
+    const b = CTX_BITS[c];
+    const safe = this.reach(from, b, 'usedIn', this.inEdgeList);
+    if (safe === null) return;
+    const unsafe = this.reach(to, b, 'enabledIn', this.outEdgeList);
+    if (unsafe === null) return;
+    this.reportSafeUnsafe(task, lock, mode, site, c, safe, unsafe);
+  }
+
+  private readonly inEdgeList = (n: number): Iterable<number> => this.inEdges[n]!;
+  private readonly outEdgeList = (n: number): Iterable<number> => this.edges[n]!.keys();
+
+  /** The first node reachable from `start` (inclusive) through `next` whose usage has bit b in `field`. */
+  private reach(start: number, b: number, field: 'usedIn' | 'enabledIn', next: (n: number) => Iterable<number>): number | null {
+    const seen = new Set<number>([start]);
+    const queue = [start];
+    for (let i = 0; i < queue.length; i++) {
+      const n = queue[i]!;
+      if (this.usage[n]![field] & b) return n;
+      for (const m of next(n)) {
+        if (seen.has(m)) continue;
+        seen.add(m);
+        queue.push(m);
+      }
+    }
+    return null;
+  }
+
+  private reportSafeUnsafe(task: TaskState, lock: LockIdentity, mode: AcquireMode, site: string, c: string, safe: number, unsafe: number): void {
+    const key = `dep:${c}:${safe}:${unsafe}`;
+    if (this.reportedKeys.has(key)) return;
+    this.reportedKeys.add(key);
+    const b = CTX_BITS[c as (typeof CTX_LIST)[number]];
+    const held = this.heldSnapshot(task);
+    const s = this.nodeNames[safe]!;
+    const u = this.nodeNames[unsafe]!;
+    const summary = `${c}-safe -> ${c}-unsafe lock order: ${s} (used in ${c} context) can be held while waiting for ${u} (taken with ${c} enabled)`;
+    this.emit({
+      kind: 'context',
+      summary,
+      classes: [s, u],
+      edges: [],
+      closing: { lock: lock.name, className: lock.className, mode, site, task: task.name },
+      held,
+      text: [
+        `lockdep: ${summary}`,
+        `  ${s} used in ${c} context at ${this.usage[safe]!.usedSite[b]}`,
+        `  ${u} taken with ${c} enabled at ${this.usage[unsafe]!.enabledSite[b]}`,
+        `  dependency completed by ${task.name} acquiring ${lock.name} at ${site}`,
+        ...heldLines(held),
+      ].join('\n'),
+    });
   }
 
   /** Record a successful acquisition (blocking or trylock). */
@@ -406,11 +472,14 @@ export class LockValidator {
   private checkContext(task: TaskState, lock: LockIdentity, mode: AcquireMode, node: number, site: string | undefined): void {
     const u = this.usage[node]!;
     const ctx = task.context;
+    let newUsed = 0;
+    let newEnabled = 0;
     if (ctx !== 'process') {
       const b = CTX_BITS[ctx];
       if (!(u.usedIn & b)) {
         u.usedIn |= b;
         u.usedSite[b] = site ?? shortStack();
+        newUsed = b;
       }
     }
     for (const c of CTX_LIST) {
@@ -419,6 +488,21 @@ export class LockValidator {
       if (task.preemptibleBy(c)) {
         u.enabledIn |= b;
         u.enabledSite[b] = `${site ?? shortStack()} (${task.name} in ${ctx} context, ${c} enabled)`;
+        newEnabled |= b;
+      }
+    }
+    if (newUsed | newEnabled) {
+      const s = site ?? '(no site label)';
+      for (const c of CTX_LIST) {
+        const b = CTX_BITS[c];
+        if (newUsed & b) {
+          const unsafe = this.reach(node, b, 'enabledIn', this.outEdgeList);
+          if (unsafe !== null && unsafe !== node) this.reportSafeUnsafe(task, lock, mode, s, c, node, unsafe);
+        }
+        if (newEnabled & b) {
+          const safe = this.reach(node, b, 'usedIn', this.inEdgeList);
+          if (safe !== null && safe !== node) this.reportSafeUnsafe(task, lock, mode, s, c, safe, node);
+        }
       }
     }
     const bad = u.usedIn & u.enabledIn & ~u.reported;

@@ -374,3 +374,53 @@ test('an uncontended lock/unlock pair with validation on costs microseconds, not
   const perPair = ((performance.now() - t0) * 1000) / n;
   assert.ok(perPair < 20, `${perPair.toFixed(2)} us per pair`);
 });
+
+test('context rules along dependencies: an irq-safe lock held while waiting for an irq-unsafe one', () => {
+  // Three orders of discovery: edge last, irq usage last, unsafe usage last.
+  const orders = [
+    ['irq', 'unsafe', 'edge'],
+    ['edge', 'unsafe', 'irq'],
+    ['irq', 'edge', 'unsafe'],
+  ] as const;
+  for (const order of orders) {
+    const { env, t, reports } = makeEnv();
+    const a = new Mutex(env, 'A');
+    const b = new Mutex(env, 'B');
+    const task = t.all[0]!;
+    const steps = {
+      irq: () => {
+        task.context = 'irq';
+        a.lockSync({ site: 'irq handler takes A' });
+        a.unlock();
+        task.context = 'process';
+      },
+      edge: () => {
+        const prev = maskContexts(task, MASK_IRQ);
+        a.lockSync({ site: 'A with irq off' });
+        b.lockSync({ site: 'then B' });
+        b.unlock();
+        a.unlock();
+        restoreContexts(task, prev);
+      },
+      unsafe: () => {
+        b.lockSync({ site: 'B with irq on' });
+        b.unlock();
+      },
+    };
+    for (const s of order) steps[s]();
+    assert.equal(reports.length, 1, order.join(','));
+    assert.equal(reports[0]!.kind, 'context');
+    assert.match(reports[0]!.summary, /irq-safe -> irq-unsafe lock order: A .* B/);
+  }
+  // No report when B is never taken with irq enabled.
+  const { env, t, reports } = makeEnv();
+  const a = new Mutex(env, 'A');
+  const b = new Mutex(env, 'B');
+  const task = t.all[0]!;
+  task.context = 'irq';
+  a.lockSync();
+  b.lockSync();
+  b.unlock();
+  a.unlock();
+  assert.equal(reports.length, 0);
+});
