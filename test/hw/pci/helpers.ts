@@ -120,3 +120,9 @@ export function makeRig(): Rig {
   };
   return { system, ram, as, host, sink, irqLevels, sched: new ManualScheduler(), cfgRead, cfgWrite };
 }
+
+/** Tear a rig down so its address spaces stop being re-rendered (property tests build many). */
+export function disposeRig(r: Rig): void {
+  for (const d of r.host.bus.devices()) r.host.removeDevice(d);
+  r.as.destroy();
+}
