@@ -42,6 +42,15 @@ export class TaskState {
     this.context = defaultContextOf(kind);
   }
 
+  /** MASK_* bits of the contexts that could preempt this task right now. */
+  preemptMask(): number {
+    const m = this.masked;
+    if (m & MASK_IRQ) return 0;
+    const rank = CONTEXT_RANK[this.context];
+    if (rank >= 2) return 0;
+    return rank === 1 ? MASK_IRQ : MASK_IRQ | ((MASK_BH | MASK_TIMER) & ~m);
+  }
+
   /** Whether a context of kind `c` could preempt this task right now. */
   preemptibleBy(c: Exclude<ExecContext, 'process'>): boolean {
     if (CONTEXT_RANK[c] <= CONTEXT_RANK[this.context]) return false;

@@ -214,24 +214,25 @@ export class LockValidator {
     const list = this.held.get(task.id);
     if (!list || list.length === 0) return;
     const node = this.nodeOf(lock.className, opts?.subclass);
-    let stack: string | undefined;
-    const site = (): string => opts?.site ?? (stack ??= shortStack());
+    // No closure here: tsx's keepNames wraps every function expression, which
+    // would cost microseconds per acquisition.
+    let siteStr: string | undefined = opts?.site;
 
     for (const h of list) {
       if (h.node !== node) continue;
       if (h.lock === lock) {
         if (mode === 'read-recursive' && h.mode !== 'write') continue;
-        this.reportSameClass('AA', task, lock, mode, site(), h, `recursive acquisition of ${lock.name} (${describeMode(mode)}) while it is held (${describeMode(h.mode)}): self-deadlock`);
+        this.reportSameClass('AA', task, lock, mode, (siteStr ??= shortStack()), h, `recursive acquisition of ${lock.name} (${describeMode(mode)}) while it is held (${describeMode(h.mode)}): self-deadlock`);
         return;
       }
       if (opts?.nestLock && this.holds(task, opts.nestLock)) continue;
       if (mode === 'read-recursive' && h.mode !== 'write') continue;
       if (lock.orderKey && h.lock.orderKey) {
         if (compareKeys(lock.orderKey, h.lock.orderKey) > 0) continue;
-        this.reportSameClass('order', task, lock, mode, site(), h, `${lock.name} [${lock.orderKey.join(':')}] acquired while holding ${h.lock.name} [${h.lock.orderKey.join(':')}] of the same class: order keys must increase`);
+        this.reportSameClass('order', task, lock, mode, (siteStr ??= shortStack()), h, `${lock.name} [${lock.orderKey.join(':')}] acquired while holding ${h.lock.name} [${h.lock.orderKey.join(':')}] of the same class: order keys must increase`);
         return;
       }
-      this.reportSameClass('AA', task, lock, mode, site(), h, `possible recursive locking: ${lock.name} acquired while holding ${h.lock.name} of the same class ${this.nodeNames[node]} without a subclass, nest lock or order key`);
+      this.reportSameClass('AA', task, lock, mode, (siteStr ??= shortStack()), h, `possible recursive locking: ${lock.name} acquired while holding ${h.lock.name} of the same class ${this.nodeNames[node]} without a subclass, nest lock or order key`);
       return;
     }
 
@@ -253,13 +254,13 @@ export class LockValidator {
         to: this.nodeNames[node]!,
         type: TYPE_NAMES[bitIndex(t)]!,
         heldSite: h.site ?? `(${h.lock.name}: no site label)`,
-        site: site(),
+        site: (siteStr ??= shortStack()),
         task: task.name,
       };
       e.first[bitIndex(t)] = rec;
       const cycle = this.findCycle(h.node, node, t);
-      if (cycle) this.reportCycle(task, lock, mode, site(), cycle, rec);
-      if (fresh) for (const c of CTX_LIST) this.checkDependencyContext(task, lock, mode, site(), c, h.node, node);
+      if (cycle) this.reportCycle(task, lock, mode, siteStr, cycle, rec);
+      if (fresh) for (const c of CTX_LIST) this.checkDependencyContext(task, lock, mode, siteStr, c, h.node, node);
     }
   }
 
@@ -337,7 +338,12 @@ export class LockValidator {
     if (!this.on) return true;
     const l = this.held.get(task.id);
     if (!l) return false;
-    for (let i = l.length - 1; i >= 0; i--) {
+    const last = l.length - 1;
+    if (last >= 0 && l[last]!.lock === lock) {
+      l.pop();
+      return true;
+    }
+    for (let i = last - 1; i >= 0; i--) {
       if (l[i]!.lock === lock) {
         l.splice(i, 1);
         return true;
@@ -472,6 +478,10 @@ export class LockValidator {
   private checkContext(task: TaskState, lock: LockIdentity, mode: AcquireMode, node: number, site: string | undefined): void {
     const u = this.usage[node]!;
     const ctx = task.context;
+    // Fast path: nothing new to learn about this class's usage (CTX_BITS match MASK_*).
+    const pm = task.preemptMask();
+    const ub = ctx === 'process' ? 0 : CTX_BITS[ctx];
+    if ((u.enabledIn & pm) === pm && (u.usedIn & ub) === ub) return;
     let newUsed = 0;
     let newEnabled = 0;
     if (ctx !== 'process') {
