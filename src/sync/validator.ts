@@ -136,6 +136,8 @@ export class LockValidator {
   private readonly nodeNames: string[] = [];
   private readonly edges: Map<number, Edge>[] = [];
   private readonly inEdges: number[][] = [];
+  /** OR of every class's usedIn bits: the dependency context rule is skipped while no lock was used in c. */
+  private anyUsed = 0;
   private readonly usage: Usage[] = [];
   private readonly held = new Map<number, Held[]>();
   private readonly reportedKeys = new Set<string>();
@@ -273,6 +275,7 @@ export class LockValidator {
    */
   private checkDependencyContext(task: TaskState, lock: LockIdentity, mode: AcquireMode, site: string, c: (typeof CTX_LIST)[number], from: number, to: number): void {
     const b = CTX_BITS[c];
+    if (!(this.anyUsed & b)) return;
     const safe = this.reach(from, b, 'usedIn', this.inEdgeList);
     if (safe === null) return;
     const unsafe = this.reach(to, b, 'enabledIn', this.outEdgeList);
@@ -490,6 +493,7 @@ export class LockValidator {
         u.usedIn |= b;
         u.usedSite[b] = site ?? shortStack();
         newUsed = b;
+        this.anyUsed |= b;
       }
     }
     for (const c of CTX_LIST) {
@@ -509,7 +513,7 @@ export class LockValidator {
           const unsafe = this.reach(node, b, 'enabledIn', this.outEdgeList);
           if (unsafe !== null && unsafe !== node) this.reportSafeUnsafe(task, lock, mode, s, c, node, unsafe);
         }
-        if (newEnabled & b) {
+        if (newEnabled & b && this.anyUsed & b) {
           const safe = this.reach(node, b, 'usedIn', this.inEdgeList);
           if (safe !== null && safe !== node) this.reportSafeUnsafe(task, lock, mode, s, c, safe, node);
         }
