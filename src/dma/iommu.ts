@@ -268,7 +268,9 @@ export abstract class Iommu implements IOMMUMemoryRegionOps {
 
   /** IOMMUMemoryRegionOps.translate: a lookup that records a fault when `flag` is not permitted. */
   translate(addr: number, flag: IOMMUAccessFlags, iommuIdx: number): IOMMUTLBEntry {
-    return this.translateFor(addr, flag, iommuIdx);
+    // The memory core passes an IOMMU index, not a requester: faults from that path have requester -1.
+    void iommuIdx;
+    return this.translateFor(addr, flag, -1);
   }
 
   /** Translate on behalf of `requesterId`, recording a fault when `flag` is not permitted. */
