@@ -66,6 +66,50 @@ export class RawFile {
     });
   }
 
+  /** Scatter read: fill `bufs` in order from `offset` (zero-filled past end of file). */
+  readv(bufs: Uint8Array[], offset: number): Promise<void> {
+    return this.vectored(bufs, offset, false);
+  }
+
+  /** Gather write of `bufs` in order at `offset`. */
+  writev(bufs: Uint8Array[], offset: number): Promise<void> {
+    if (this.readonly) return Promise.reject(new BlockError('image is read-only'));
+    return this.vectored(bufs, offset, true);
+  }
+
+  private vectored(bufs: Uint8Array[], offset: number, write: boolean): Promise<void> {
+    // readv/writev may transfer less than asked: resume from where they stopped.
+    let list = bufs.filter((b) => b.length > 0);
+    return new Promise((resolve, reject) => {
+      const step = (pos: number): void => {
+        if (list.length === 0) return resolve();
+        const cb = (err: NodeJS.ErrnoException | null, n: number): void => {
+          if (err) return reject(err);
+          if (n === 0) {
+            if (write) return reject(new BlockError('short write'));
+            for (const b of list) b.fill(0);
+            return resolve();
+          }
+          let left = n;
+          while (left > 0 && list.length) {
+            const head = list[0]!;
+            if (head.length <= left) {
+              left -= head.length;
+              list.shift();
+            } else {
+              list[0] = head.subarray(left);
+              left = 0;
+            }
+          }
+          step(pos + n);
+        };
+        if (write) fs.writev(this.fd, list, pos, cb);
+        else fs.readv(this.fd, list, pos, cb);
+      };
+      step(offset);
+    });
+  }
+
   write(buf: Uint8Array, offset: number): Promise<void> {
     if (this.readonly) return Promise.reject(new BlockError('image is read-only'));
     return new Promise((resolve, reject) => {

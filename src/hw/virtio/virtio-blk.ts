@@ -1,5 +1,8 @@
 import { MEMTX_OK } from '../../memory/types.js';
 import type { RawFile } from '../../block/raw-file.js';
+import { dmaBlkIo, type DmaTransfer } from '../../dma/block-io.js';
+import { DMA_DIRECTION_FROM_DEVICE, DMA_DIRECTION_TO_DEVICE } from '../../dma/dma.js';
+import { SgList } from '../../dma/sglist.js';
 import type { DmaMemory } from './guest-mem.js';
 import { VirtioDevice, VIRTIO_ID_BLOCK, type VirtioDeviceDeps } from './virtio-device.js';
 import type { Segment, VirtqElement, Virtqueue } from './virtqueue.js';
@@ -46,6 +49,7 @@ export class VirtioBlk extends VirtioDevice {
   /** Bumped on reset: completions of requests from before the reset are dropped. */
   private generation = 0;
   private readonly inflightWrites = new Set<Promise<void>>();
+  private readonly transfers = new Set<DmaTransfer>();
   inflight = 0;
   /** Requests completed with each status (tests, `info`). */
   readonly stats = { ok: 0, ioerr: 0, unsupp: 0 };
@@ -83,6 +87,28 @@ export class VirtioBlk extends VirtioDevice {
 
   protected override resetDevice(): void {
     this.generation++;
+    // Stop in-flight transfers before their next chunk; nothing more reaches guest memory through bounce buffers.
+    for (const t of this.transfers) t.cancel();
+    this.transfers.clear();
+  }
+
+  /**
+   * Move the data of a read or write between the image and the guest's
+   * buffers with QEMU's dma_blk_io: RAM is mapped and handed to readv/writev
+   * directly (no copy), anything else goes through the bounce budget.
+   */
+  private transfer(segs: Segment[], offset: number, toGuest: boolean): Promise<boolean> {
+    const sg = new SgList(this.mem!, this.attrs);
+    for (const s of segs) if (!sg.add(s.addr, s.len)) return Promise.resolve(false);
+    const img = this.image;
+    const t = dmaBlkIo(sg, offset, toGuest ? DMA_DIRECTION_FROM_DEVICE : DMA_DIRECTION_TO_DEVICE, (iov, off) =>
+      toGuest ? img.readv(iov, off) : img.writev(iov, off),
+    );
+    this.transfers.add(t);
+    return t.done.then((r) => {
+      this.transfers.delete(t);
+      return r.status === 'ok';
+    });
   }
 
   protected handleQueue(q: Virtqueue): void {
@@ -121,27 +147,16 @@ export class VirtioBlk extends VirtioDevice {
     switch (type) {
       case VIRTIO_BLK_T_IN: {
         if (dataInLen % SECTOR !== 0 || dataInLen > MAX_REQUEST_BYTES || !inRange(dataInLen)) return fail(VIRTIO_BLK_S_IOERR);
-        const buf = new Uint8Array(dataInLen);
-        img.read(buf, sector * SECTOR).then(
-          () => {
-            if (gen !== this.generation) return this.drop();
-            const ok = scatter(mem, dataIn, buf);
-            this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, ok ? dataInLen : 0, gen);
-          },
-          () => fail(VIRTIO_BLK_S_IOERR),
+        this.transfer(dataIn, sector * SECTOR, true).then((ok) =>
+          this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, ok ? dataInLen : 0, gen),
         );
         return;
       }
       case VIRTIO_BLK_T_OUT: {
         if (img.readonly || dataOutLen % SECTOR !== 0 || dataOutLen > MAX_REQUEST_BYTES || !inRange(dataOutLen)) return fail(VIRTIO_BLK_S_IOERR);
-        const data = gather(mem, elem.out, 16, dataOutLen);
-        if (!data) return fail(VIRTIO_BLK_S_IOERR);
-        const p = img.write(data, sector * SECTOR);
-        this.trackWrite(p);
-        p.then(
-          () => this.finish(q, elem, VIRTIO_BLK_S_OK, 0, gen),
-          () => fail(VIRTIO_BLK_S_IOERR),
-        );
+        const p = this.transfer(skip(elem.out, 16), sector * SECTOR, false);
+        this.trackWrite(p.then(() => undefined));
+        p.then((ok) => this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, 0, gen));
         return;
       }
       case VIRTIO_BLK_T_FLUSH: {
@@ -190,10 +205,6 @@ export class VirtioBlk extends VirtioDevice {
     void t.then(() => this.inflightWrites.delete(t));
   }
 
-  private drop(): void {
-    this.inflight--;
-  }
-
   private finish(q: Virtqueue, elem: VirtqElement, status: number, written: number, gen: number): void {
     this.inflight--;
     if (gen !== this.generation) return; // the device was reset meanwhile: the request is gone
@@ -218,6 +229,20 @@ function statusAddr(elem: VirtqElement): number {
     if (s.len > 0) return s.addr + s.len - 1;
   }
   return -1;
+}
+
+/** A segment list without its first `n` bytes. */
+function skip(segs: Segment[], n: number): Segment[] {
+  const out: Segment[] = [];
+  for (const s of segs) {
+    if (n >= s.len) {
+      n -= s.len;
+      continue;
+    }
+    out.push({ addr: s.addr + n, len: s.len - n });
+    n = 0;
+  }
+  return out;
 }
 
 /** The first `len` bytes of a segment list. */

@@ -1,7 +1,7 @@
 import type { MemTxAttrs } from '../../memory/types.js';
 import { MEMTXATTRS_UNSPECIFIED } from '../../memory/types.js';
 import type { BottomHalf, Scheduler, WorkOwner } from '../../machine/event-loop-types.js';
-import type { DmaMemory } from './guest-mem.js';
+import type { AddressSpace } from '../../memory/address-space.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import { Virtqueue } from './virtqueue.js';
 
@@ -83,7 +83,7 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
   readonly guestErrors: string[] = [];
 
   protected transport: VirtioTransport | null = null;
-  protected mem: DmaMemory | null = null;
+  protected mem: AddressSpace | null = null;
   protected attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED;
   private readonly bh: BottomHalf;
   private readonly kicked = new Set<number>();
@@ -94,7 +94,7 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
   constructor(
     readonly name: string,
     deps: VirtioDeviceDeps,
-    private readonly numQueues: number,
+    readonly numQueues: number,
     private readonly queueMax = 256,
   ) {
     this.scheduler = deps.scheduler;
@@ -104,7 +104,7 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
   }
 
   /** Bind to a transport and the address space the device DMAs through. */
-  realize(transport: VirtioTransport & DeviceOwner, mem: DmaMemory, attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED): void {
+  realize(transport: VirtioTransport & DeviceOwner, mem: AddressSpace, attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED): void {
     this.transport = transport;
     this.reentrancyGuard = transport.reentrancyGuard;
     this.mem = mem;

@@ -2,7 +2,7 @@ import type { MemoryRegionOps } from '../../memory/types.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import type { IrqLine } from '../irq.js';
-import type { DmaMemory } from './guest-mem.js';
+import type { AddressSpace } from '../../memory/address-space.js';
 import type { VirtioDevice, VirtioTransport } from './virtio-device.js';
 import { VIRTIO_F_VERSION_1, VIRTIO_STATUS_FEATURES_OK } from './virtio-device.js';
 
@@ -70,7 +70,7 @@ export class VirtioMmio implements VirtioTransport, DeviceOwner {
 
   constructor(
     private readonly irq: IrqLine,
-    private readonly mem: DmaMemory,
+    private readonly mem: AddressSpace,
     readonly legacy: boolean,
   ) {
     this.ops = {
