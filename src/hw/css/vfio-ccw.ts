@@ -604,6 +604,13 @@ export class VfioCcwGuestBackend implements SubchannelBackend {
   private startGen = 0;
   private haltGen = 0;
   private clearGen = 0;
+  /**
+   * cc 2 given because the layer below refused, not because the guest's own
+   * subchannel state said so: a condition code the architecture would not give.
+   */
+  refusals = 0;
+  /** Shipped: a guest HSCH met a start whose final status the host already had. */
+  private haltAbsorbed = false;
 
   constructor(private readonly vfio: VfioCcw) {
     vfio.onIoRegion = (r) => this.onReport(r);
@@ -622,17 +629,29 @@ export class VfioCcwGuestBackend implements SubchannelBackend {
       case EIO:
         return 3;
       default:
+        this.refusals++;
         return 2;
     }
   }
 
   halt(_sch: Subchannel): Cc {
     const r = this.vfio.asyncRequest('halt');
+    this.haltAbsorbed = false;
     if (r.ret === VFIO_OK) {
       this.haltGen = this.vfio.lastGen;
       return 0;
     }
-    return r.ret === ENODEV || r.ret === EIO ? 3 : 2;
+    if (r.ret === ENODEV || r.ret === EIO) return 3;
+    if (this.vfio.variant === 'shipped' && r.ret === EBUSY) {
+      // The host already has the start's final status (not yet reflected to the guest): the
+      // guest's subchannel is start-active without status, so HSCH is cc 0, and the start's
+      // status will arrive with the halt function indicated.
+      this.haltGen = 0;
+      this.haltAbsorbed = true;
+      return 0;
+    }
+    this.refusals++;
+    return 2;
   }
 
   clear(sch: Subchannel): Cc {
@@ -658,23 +677,32 @@ export class VfioCcwGuestBackend implements SubchannelBackend {
     if (!sch) return;
     const fc = sch.scsw.fc;
     const guestFunction = fc & FC_CLEAR ? 'clear' : fc & FC_HALT ? 'halt' : fc & FC_START ? 'start' : 'none';
+    let absorbed = false;
     if (this.vfio.variant === 'naive') {
       // Nothing outstanding in the guest's view (its clear was emulated): nothing to present.
       if (guestFunction === 'none') return;
     } else {
       const a = r.attribution;
+      absorbed = a.fn === 'start' && a.gen === this.startGen && guestFunction === 'halt' && this.haltAbsorbed;
       const wanted =
+        absorbed ||
         (a.fn === 'clear' && a.gen === this.clearGen && guestFunction === 'clear') ||
         (a.fn === 'halt' && a.gen === this.haltGen && guestFunction === 'halt') ||
         (a.fn === 'start' && a.gen === this.startGen && guestFunction === 'start');
       if (!wanted) return;
     }
     const answers = r.truth ? `${r.truth.fn}#${r.truth.opId}` : 'unsolicited';
-    const correct = r.truth !== null && r.truth.fn === guestFunction && r.correct && r.attribution.fn === guestFunction;
+    const answered = absorbed ? 'start' : guestFunction;
+    const correct = r.truth !== null && r.truth.fn === answered && r.correct && r.attribution.fn === answered;
     const fn = guestFunction as StatusTag['fn'];
     const tag: StatusTag = { fn, opId: sch.ops[fn] };
     this.delivered.push({ seq: ++this.seq, fc: fcName(r.irb.scsw.fc), guestFunction, answers, correct });
-    sch.presentIrb({ ...r.irb, scsw: copyScsw(r.irb.scsw) }, tag);
+    const scsw = copyScsw(r.irb.scsw);
+    if (absorbed) {
+      scsw.fc |= FC_HALT;
+      this.haltAbsorbed = false;
+    }
+    sch.presentIrb({ ...r.irb, scsw }, tag);
   }
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CCW_FLAG_CC, CS_PROGRAM_CHECK, FC_CLEAR, FC_START, SC_ALERT, SC_PRIMARY, SC_SECONDARY, SC_STATUS_PEND } from '../../../src/hw/css/bits.js';
+import { CCW_FLAG_CC, CS_PROGRAM_CHECK, FC_CLEAR, FC_HALT, FC_START, SC_ALERT, SC_PRIMARY, SC_SECONDARY, SC_STATUS_PEND } from '../../../src/hw/css/bits.js';
 import { ArrayGuestMemory } from '../../../src/hw/css/guest-memory.js';
 import { orb } from '../../../src/hw/css/schib.js';
 import { StoreDevice, STORE_CMD_WRITE } from '../../../src/hw/css/store-device.js';
@@ -347,4 +347,35 @@ test('naive: two IRBs before io_todo runs lose the first (single IRB slot)', () 
   assert.equal(s.wq.size, 1);
   s.wq.drain();
   assert.equal(s.pt.vfio.lostIrbs, 1);
+});
+
+test('shipped: guest HSCH after the host finished the start is cc 0; the start status arrives with halt indicated', () => {
+  const s = setup('shipped');
+  assert.equal(s.pt.guest.ssch(s.o), 0);
+  s.channel.drain(); // host start done, its status not yet reflected to the guest
+  assert.equal(s.pt.guest.hsch(), 0, 'guest sees a start-active subchannel without status: cc 0');
+  s.irqs.drain();
+  s.wq.drain();
+  const t = s.pt.guest.tsch();
+  assert.equal(t.cc, 0);
+  assert.equal(t.irb.scsw.fc, FC_START | FC_HALT);
+  assert.ok(t.irb.scsw.sc & SC_PRIMARY);
+  assert.deepEqual(s.pt.checkInvariants(), []);
+  assert.equal(s.pt.guest.ssch(s.o), 0, 'subchannel usable again');
+});
+
+test('shipped: guest HSCH while the host start is still pending halts it; the program is freed by the halt IRB', () => {
+  const s = setup('shipped');
+  assert.equal(s.pt.guest.ssch(s.o), 0);
+  assert.equal(s.pt.guest.hsch(), 0);
+  s.channel.drain();
+  s.irqs.drain();
+  s.wq.drain();
+  const t = s.pt.guest.tsch();
+  assert.equal(t.cc, 0);
+  assert.equal(t.irb.scsw.fc, FC_START | FC_HALT);
+  assert.equal(s.pt.vfio.cp, null);
+  assert.equal(s.pt.vfio.state, 'IDLE');
+  assert.deepEqual(s.dev.written, []);
+  assert.deepEqual(s.pt.checkInvariants(), []);
 });
