@@ -133,6 +133,7 @@ class PendingInvalidation implements InvalidationCompletion {
 
   finish(s: InvalidationStatus): void {
     this.status = s;
+    this.iommu.syncPoints.at('iommu-invalidate', `${this.iommu.name} invalidation ${s}`);
     this.timer?.del();
     if (this.hostTimer) clearTimeout(this.hostTimer);
     this.iommu.invalidationFinished(this);
@@ -338,7 +339,6 @@ export abstract class Iommu implements IOMMUMemoryRegionOps {
   trackMapping(iova: number, length: number, requesterId: number): IommuMapping {
     const m = new IommuMapping(iova, length, requesterId);
     this.mappings.add(m);
-    this.syncPoints.at('dma-map', `${this.name} map 0x${iova.toString(16)}+${length}`);
     return m;
   }
 
@@ -355,7 +355,6 @@ export abstract class Iommu implements IOMMUMemoryRegionOps {
       this.revokedWrites++;
       this.recordFault(m.iova, IOMMU_WO, 'revoked', m.requesterId);
     }
-    this.syncPoints.at('dma-unmap', `${this.name} unmap 0x${m.iova.toString(16)}+${m.length}`);
     return ok;
   }
 

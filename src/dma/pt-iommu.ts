@@ -17,8 +17,22 @@
  */
 import type { AddressSpace } from '../memory/address-space.js';
 import { MEMTX_OK, MEMTXATTRS_UNSPECIFIED, memTxAttrs, type MemTxAttrs } from '../memory/types.js';
+import { MemoryRegion } from '../memory/region.js';
+import type { DeviceOwner } from '../memory/owner.js';
+import type { IrqLine } from '../hw/irq.js';
 import { DmaError } from './errors.js';
-import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO, Iommu, type IOMMUTLBEntry, type IommuOptions } from './iommu.js';
+import {
+  IOMMU_NONE,
+  IOMMU_RO,
+  IOMMU_RW,
+  IOMMU_WO,
+  Iommu,
+  type IOMMUAccessFlags,
+  type IOMMUTLBEntry,
+  type IommuFaultReason,
+  type IommuOptions,
+  type InvalidationCompletion,
+} from './iommu.js';
 
 export type PtIommuMode = 'block' | 'bypass' | 'translate';
 
@@ -41,11 +55,40 @@ function indexAt(iova: number, level: number): number {
   return Math.floor(iova / LEVEL_SIZE[level]!) % 512;
 }
 
+/** Guest-visible registers (32-bit, little-endian) of `PtIommu.createRegisters`. */
+export const PTI_REG_ID = 0x00;
+export const PTI_REG_MODE = 0x04; // 0 block, 1 bypass, 2 translate; a write applies it (and invalidates all)
+export const PTI_REG_ROOT_LO = 0x08;
+export const PTI_REG_ROOT_HI = 0x0c;
+export const PTI_REG_INV_ADDR_LO = 0x10;
+export const PTI_REG_INV_ADDR_HI = 0x14;
+export const PTI_REG_INV_LEN = 0x18; // bytes; 0 = everything
+export const PTI_REG_INV_CMD = 0x1c; // write 1: invalidate [INV_ADDR, INV_ADDR + INV_LEN)
+export const PTI_REG_INV_STATUS = 0x20; // 1 while any invalidation is pending; else 0 (complete) or 2 (last one revoked mappings)
+export const PTI_REG_FAULT_COUNT = 0x24;
+export const PTI_REG_FAULT_IOVA_LO = 0x28;
+export const PTI_REG_FAULT_IOVA_HI = 0x2c;
+export const PTI_REG_FAULT_INFO = 0x30; // reason | access << 8 | requester << 16 (last fault)
+export const PTI_REG_FAULT_ACK = 0x34; // write anything: lower the fault interrupt
+export const PTI_ID = 0x7074_0001;
+export const PTI_REGS_SIZE = 0x100;
+
+const MODES: readonly PtIommuMode[] = ['block', 'bypass', 'translate'];
+const REASON_CODES: Readonly<Record<IommuFaultReason, number>> = { 'not-present': 1, permission: 2, 'walk-error': 3, revoked: 4 };
+
 export class PtIommu extends Iommu {
   mode: PtIommuMode = 'block';
   /** Physical address of the top-level table. */
   root = 0;
   private readonly walkAttrs: MemTxAttrs;
+  // Register state (createRegisters).
+  private regRoot = 0;
+  private invAddr = 0;
+  private invLen = 0;
+  private lastInv: InvalidationCompletion | null = null;
+  private lastFaultIova = 0;
+  private lastFaultInfo = 0;
+  private faultIrq: IrqLine | null = null;
 
   constructor(
     name: string,
@@ -66,6 +109,103 @@ export class PtIommu extends Iommu {
     this.mode = mode;
     this.root = root;
     return this.invalidateAll();
+  }
+
+  override recordFault(iova: number, access: IOMMUAccessFlags, reason: IommuFaultReason, requesterId: number): void {
+    super.recordFault(iova, access, reason, requesterId);
+    this.lastFaultIova = iova;
+    this.lastFaultInfo = (REASON_CODES[reason] | ((access & 3) << 8) | ((requesterId & 0xffff) << 16)) >>> 0;
+    this.faultIrq?.set(true);
+  }
+
+  /**
+   * The guest-visible register block (PTI_REG_*), for guests and tests that
+   * drive the IOMMU through MMIO. The guest's invalidation protocol: write the
+   * range, write INV_CMD, poll INV_STATUS until it is not 1. A non-1 status is
+   * the barrier of iommu.ts: every mapping through an old translation is gone.
+   * Faults raise `irq` (level) until FAULT_ACK is written.
+   */
+  createRegisters(opts: { owner?: DeviceOwner; irq?: IrqLine } = {}): MemoryRegion {
+    this.faultIrq = opts.irq ?? null;
+    return MemoryRegion.io(
+      `${this.name}-regs`,
+      PTI_REGS_SIZE,
+      {
+        read: (off) => this.regRead(off),
+        write: (off, v) => this.regWrite(off, v),
+        valid: { min: 4, max: 4 },
+      },
+      { owner: opts.owner },
+    );
+  }
+
+  private regRead(off: number): number {
+    switch (off) {
+      case PTI_REG_ID:
+        return PTI_ID;
+      case PTI_REG_MODE:
+        return MODES.indexOf(this.mode);
+      case PTI_REG_ROOT_LO:
+        return this.regRoot % TWO32 >>> 0;
+      case PTI_REG_ROOT_HI:
+        return Math.floor(this.regRoot / TWO32) >>> 0;
+      case PTI_REG_INV_ADDR_LO:
+        return this.invAddr % TWO32 >>> 0;
+      case PTI_REG_INV_ADDR_HI:
+        return Math.floor(this.invAddr / TWO32) >>> 0;
+      case PTI_REG_INV_LEN:
+        return this.invLen;
+      case PTI_REG_INV_STATUS:
+        if (this.pendingInvalidations > 0) return 1;
+        return this.lastInv?.status === 'revoked' ? 2 : 0;
+      case PTI_REG_FAULT_COUNT:
+        return this.faultCount >>> 0;
+      case PTI_REG_FAULT_IOVA_LO:
+        return this.lastFaultIova % TWO32 >>> 0;
+      case PTI_REG_FAULT_IOVA_HI:
+        return Math.floor(this.lastFaultIova / TWO32) >>> 0;
+      case PTI_REG_FAULT_INFO:
+        return this.lastFaultInfo;
+      default:
+        return 0;
+    }
+  }
+
+  private regWrite(off: number, v: number): void {
+    switch (off) {
+      case PTI_REG_MODE: {
+        const mode = MODES[v];
+        // Guest values never throw: an unknown mode or a misaligned root blocks everything.
+        const ok = mode !== undefined && (mode !== 'translate' || this.regRoot % 4096 === 0);
+        this.lastInv = this.configure(ok ? mode : 'block', ok ? this.regRoot : 0);
+        return;
+      }
+      case PTI_REG_ROOT_LO:
+        this.regRoot = Math.floor(this.regRoot / TWO32) * TWO32 + v;
+        return;
+      case PTI_REG_ROOT_HI:
+        this.regRoot = (v & 0x1fffff) * TWO32 + (this.regRoot % TWO32);
+        return;
+      case PTI_REG_INV_ADDR_LO:
+        this.invAddr = Math.floor(this.invAddr / TWO32) * TWO32 + v;
+        return;
+      case PTI_REG_INV_ADDR_HI:
+        this.invAddr = (v & 0x1fffff) * TWO32 + (this.invAddr % TWO32);
+        return;
+      case PTI_REG_INV_LEN:
+        this.invLen = v;
+        return;
+      case PTI_REG_INV_CMD:
+        if (v !== 1) return;
+        this.lastInv =
+          this.invLen === 0 || this.invAddr >= IOVA_LIMIT
+            ? this.invalidateAll()
+            : this.invalidate(this.invAddr, Math.min(this.invLen, IOVA_LIMIT - this.invAddr));
+        return;
+      case PTI_REG_FAULT_ACK:
+        this.faultIrq?.set(false);
+        return;
+    }
   }
 
   private readPte(addr: number): boolean {
