@@ -46,20 +46,27 @@ export class CpArena implements CssMemory {
   }
 
   free(base: number): void {
-    const a = this.allocs.find((x) => x.base === base);
-    if (!a) return;
+    const a = this.locate(base, 1);
+    if (!a || a.base !== base) return;
     if (a.freed) this.doubleFree.push(a.owner);
     a.freed = true;
   }
 
   isLive(base: number): boolean {
-    const a = this.allocs.find((x) => x.base === base);
-    return a !== undefined && !a.freed;
+    const a = this.locate(base, 1);
+    return a !== null && a.base === base && !a.freed;
   }
 
+  /** Allocations are made at increasing addresses, so the list is sorted: binary search. */
   private locate(addr: number, len: number): Allocation | null {
-    for (const a of this.allocs) {
-      if (addr >= a.base && addr + len <= a.base + a.bytes.length) return a;
+    let lo = 0;
+    let hi = this.allocs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const a = this.allocs[mid]!;
+      if (addr < a.base) hi = mid - 1;
+      else if (addr >= a.base + a.bytes.length) lo = mid + 1;
+      else return addr + len <= a.base + a.bytes.length ? a : null;
     }
     return null;
   }

@@ -5,6 +5,8 @@
  * they post it, and whoever owns the queue (the machine's bottom halves, a
  * test, the schedule explorer) decides when, and in which order, it runs.
  */
+import type { BottomHalf, Scheduler, WorkOwner } from '../../machine/event-loop-types.js';
+
 export interface CssWorkQueue {
   post(label: string, work: () => void): void;
 }
@@ -69,5 +71,42 @@ export class ManualWorkQueue implements CssWorkQueue {
     let n = 0;
     while (n < limit && this.runNext()) n++;
     return n;
+  }
+}
+
+/**
+ * The machine's way: posted work runs in FIFO order from one bottom half, a
+ * bounded batch per invocation (re-scheduling itself for the rest) so a
+ * storm of channel work never starves the event loop.
+ */
+export class BottomHalfWorkQueue implements CssWorkQueue {
+  private readonly items: PostedWork[] = [];
+  private readonly bh: BottomHalf;
+  private seq = 0;
+
+  constructor(
+    scheduler: Scheduler,
+    owner?: WorkOwner,
+    private readonly batch = 64,
+  ) {
+    this.bh = scheduler.newBottomHalf(() => this.run(), owner);
+  }
+
+  post(label: string, work: () => void): void {
+    this.items.push({ seq: this.seq++, label, run: work });
+    this.bh.schedule();
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  private run(): void {
+    for (let n = 0; n < this.batch; n++) {
+      const w = this.items.shift();
+      if (!w) return;
+      w.run();
+    }
+    if (this.items.length > 0) this.bh.schedule();
   }
 }
