@@ -146,6 +146,8 @@ export class VirtioBlk extends VirtioDevice {
 
     switch (type) {
       case VIRTIO_BLK_T_IN: {
+        // Data must be device-writable: a read whose buffer the driver marked readable fails.
+        if (dataOutLen !== 0 || dataInLen === 0) return fail(VIRTIO_BLK_S_IOERR);
         if (dataInLen % SECTOR !== 0 || dataInLen > MAX_REQUEST_BYTES || !inRange(dataInLen)) return fail(VIRTIO_BLK_S_IOERR);
         this.transfer(dataIn, sector * SECTOR, true).then((ok) =>
           this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, ok ? dataInLen : 0, gen),
@@ -153,6 +155,7 @@ export class VirtioBlk extends VirtioDevice {
         return;
       }
       case VIRTIO_BLK_T_OUT: {
+        if (dataInLen !== 0 || dataOutLen === 0) return fail(VIRTIO_BLK_S_IOERR);
         if (img.readonly || dataOutLen % SECTOR !== 0 || dataOutLen > MAX_REQUEST_BYTES || !inRange(dataOutLen)) return fail(VIRTIO_BLK_S_IOERR);
         const p = this.transfer(skip(elem.out, 16), sector * SECTOR, false);
         this.trackWrite(p.then(() => undefined));

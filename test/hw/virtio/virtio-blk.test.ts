@@ -140,11 +140,15 @@ test('virtio-blk: out-of-range sectors, read-only images and buffers outside RAM
   assert.equal(rig.as.ldub(STATUS), 1, 'data buffer in unassigned space');
 
   header(rig, HDR, VIRTIO_BLK_T_IN, 0);
+  await request(rig, q, [{ addr: HDR, len: 16 }, { addr: DATA, len: 512 }, { addr: STATUS, len: 1, write: true }]);
+  assert.equal(rig.as.ldub(STATUS), 1, 'read into a device-readable buffer');
+
+  header(rig, HDR, VIRTIO_BLK_T_IN, 0);
   rig.as.stb(STATUS, 0xff);
   await request(rig, q, [{ addr: HDR, len: 16 }, { addr: DATA, len: 512, write: true }, { addr: STATUS, len: 1, write: true }]);
   assert.equal(rig.as.ldub(STATUS), 0, 'a good request after the bad ones');
   assert.equal(status(rig, 0) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
-  assert.deepEqual(blk.stats, { ok: 1, ioerr: 3, unsupp: 0 });
+  assert.deepEqual(blk.stats, { ok: 1, ioerr: 4, unsupp: 0 });
 });
 
 test('RawFile: missing and non-writable images give clear errors', () => {
