@@ -25,7 +25,7 @@ import { MemoryRegion } from '../memory/region.js';
 import type { DeviceOwner } from '../memory/owner.js';
 import type { Scheduler, Timer } from '../machine/event-loop-types.js';
 import { NO_SYNC_POINTS, type SyncPoints } from '../sync/sync-points.js';
-import { DmaError, stderrLog, type LogSink } from './errors.js';
+import { DmaError, stderrLog, validRange, type LogSink } from './errors.js';
 
 export { IOMMU_NONE, IOMMU_RO, IOMMU_WO, IOMMU_RW };
 export type { IOMMUAccessFlags, IOMMUTLBEntry };
@@ -392,6 +392,11 @@ export abstract class Iommu implements IOMMUMemoryRegionOps {
    * obtained in the range is unmapped, or when the revoke timeout revokes them.
    */
   invalidate(start: number, length: number, opts: { timeoutNs?: number } = {}): InvalidationCompletion {
+    if (!validRange(start, length)) {
+      // A malformed range cannot be honoured partially: invalidate everything (always safe).
+      start = 0;
+      length = this.region.size;
+    }
     const end = start + length; // exclusive
     this.generation++;
     this.syncPoints.at('iommu-invalidate', `${this.name} invalidate 0x${start.toString(16)}+${length}`);
