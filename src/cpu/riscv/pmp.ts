@@ -28,6 +28,8 @@ const PMPADDR_MAX = 2 ** 54;
 export class Pmp {
   readonly cfg: Uint8Array;
   readonly addr: Float64Array;
+  /** pmpaddr as written (54 bits): Float64 cannot hold 2^54 - 1, which OpenSBI writes and reads back. */
+  private readonly addrBits: BigUint64Array;
   private readonly start: Float64Array;
   private readonly end: Float64Array;
   /** True when some entry is enabled (A != OFF). */
@@ -38,6 +40,7 @@ export class Pmp {
   constructor(readonly count: number) {
     this.cfg = new Uint8Array(count);
     this.addr = new Float64Array(count);
+    this.addrBits = new BigUint64Array(count);
     this.start = new Float64Array(count);
     this.end = new Float64Array(count);
   }
@@ -45,6 +48,7 @@ export class Pmp {
   reset(): void {
     this.cfg.fill(0);
     this.addr.fill(0);
+    this.addrBits.fill(0n);
     this.recompute();
   }
 
@@ -70,14 +74,15 @@ export class Pmp {
   }
 
   readAddr(i: number): bigint {
-    return BigInt(this.addr[i]!);
+    return this.addrBits[i]!;
   }
 
   writeAddr(i: number, value: bigint): void {
     if (this.cfg[i]! & PMP_L) return;
     // A locked TOR entry also locks the address below it.
     if (i + 1 < this.count && (this.cfg[i + 1]! & PMP_L) && ((this.cfg[i + 1]! >> PMP_A_SHIFT) & 3) === A_TOR) return;
-    this.addr[i] = Number(value & ((1n << 54n) - 1n));
+    this.addrBits[i] = value & ((1n << 54n) - 1n);
+    this.addr[i] = Number(this.addrBits[i]!);
     this.recompute();
   }
 
@@ -97,17 +102,16 @@ export class Pmp {
         s = pa * 4;
         e = s + 4;
       } else if (a === A_NAPOT) {
+        // Exact bit arithmetic: a Float64 pmpaddr rounds 2^54 - 1 (the whole space) up to 2^54.
+        const bits = this.addrBits[i]!;
         let t = 0;
-        let v = pa;
-        while (t < 54 && v % 2 === 1) {
-          v = (v - 1) / 2;
-          t++;
-        }
+        while (t < 54 && ((bits >> BigInt(t)) & 1n) === 1n) t++;
         if (t >= 54) {
           s = 0;
           e = PMPADDR_MAX * 4;
         } else {
-          s = (pa - (2 ** t - 1)) * 4;
+          const base = (bits >> BigInt(t + 1)) << BigInt(t + 1);
+          s = Number(base) * 4;
           e = s + 2 ** (t + 3);
         }
       }
