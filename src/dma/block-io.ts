@@ -17,8 +17,16 @@
  *   async DMA still cannot reach the device's registers (the guard).
  */
 import { MEMTX_OK, type MemTxResult } from '../memory/types.js';
-import { NO_SYNC_POINTS, type SyncPoints } from '../sync/sync-points.js';
-import { DMA_DIRECTION_FROM_DEVICE, dmaMap, dmaUnmap, registerMapClient, type DmaDirection, type DmaMapping } from './dma.js';
+import type { SyncPoints } from '../sync/sync-points.js';
+import {
+  DMA_DIRECTION_FROM_DEVICE,
+  dmaMap,
+  dmaSyncPoints,
+  dmaUnmap,
+  registerMapClient,
+  type DmaDirection,
+  type DmaMapping,
+} from './dma.js';
 import { DmaError } from './errors.js';
 import { currentContext, withContext } from './guard.js';
 import type { SgList } from './sglist.js';
@@ -52,6 +60,7 @@ export interface DmaTransferOptions {
   /** Most bytes mapped at once (default 128 KiB). */
   maxChunk?: number;
   onComplete?: (r: DmaTransferResult) => void;
+  /** Where the transfer yields to the schedule explorer (default: the address space's, see configureDma). */
   syncPoints?: SyncPoints;
 }
 
@@ -110,7 +119,7 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
   if (!Number.isInteger(maxChunk) || maxChunk <= 0) {
     throw new DmaError('bad-config', `maxChunk must be a positive integer, got ${maxChunk}`);
   }
-  const sync = opts.syncPoints ?? NO_SYNC_POINTS;
+  const sync = opts.syncPoints ?? dmaSyncPoints(sg.as);
   const ctx = currentContext().fork('dma-blk-io');
   const isWrite = dir === DMA_DIRECTION_FROM_DEVICE;
   const as = sg.as;
@@ -156,7 +165,7 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
       }
       let ioError: unknown = null;
       try {
-        await sync.yield('await', 'dma-blk-io backend');
+        await sync.yield('dma-map', 'dma-blk-io chunk mapped');
         await io(
           maps.map((m) => m.bytes),
           offset + bytes,
@@ -171,6 +180,7 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
         for (const m of maps) result |= dmaUnmap(as, m, keep ? m.length : 0);
       });
       maps.length = 0;
+      await sync.yield('dma-unmap', 'dma-blk-io chunk unmapped');
       if (t.cancelled) return { status: 'cancelled', result, bytes, error: t.signal.reason };
       if (ioError !== null) return { status: 'error', result, bytes, error: ioError };
       bytes += total;
@@ -178,7 +188,7 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
         return { status: 'error', result, bytes, error: new DmaError('bad-range', 'DMA map or write-back failed') };
       }
     }
-    sync.at('dma-complete', `dma-blk-io ${bytes} bytes`);
+    await sync.yield('dma-complete', `dma-blk-io ${bytes} bytes`);
     return { status: 'ok', result, bytes };
   };
   return new Transfer(run, opts.onComplete);

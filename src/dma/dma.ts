@@ -117,6 +117,11 @@ export function configureDma(as: AddressSpace, opts: DmaOptions): void {
   if (opts.syncPoints) s.syncPoints = opts.syncPoints;
 }
 
+/** The sync points an address space's DMA announces itself to (configureDma). */
+export function dmaSyncPoints(as: AddressSpace): SyncPoints {
+  return stateOf(as).syncPoints;
+}
+
 /** Counters of an address space's DMA state (for tests, `info`, and reports). */
 export function dmaStats(as: AddressSpace): {
   bounceBudget: number;

@@ -5,7 +5,9 @@ import { AddressSpace } from '../../src/memory/address-space.js';
 import { MEMTX_ACCESS_ERROR, MEMTX_OK } from '../../src/memory/types.js';
 import { EventLoop } from '../../src/machine/event-loop.js';
 import { DispatchContext, currentContext, runOnBehalf, withContext } from '../../src/dma/guard.js';
-import { dmaWrite } from '../../src/dma/dma.js';
+import { DMA_DIRECTION_FROM_DEVICE, configureDma, dmaWrite } from '../../src/dma/dma.js';
+import { SgList } from '../../src/dma/sglist.js';
+import { dmaBlkIo } from '../../src/dma/block-io.js';
 import { TestDmaDevice, REG_CMD, REG_DST, REG_LEN, REG_SCRATCH, REG_SRC, REG_STATUS } from './test-device.js';
 
 const RAM = 0x8000_0000;
@@ -134,5 +136,35 @@ test('a region may opt out only with a reason; runOnBehalf without a guarded own
   assert.equal(a.scratch, 3);
   assert.equal(runOnBehalf({ name: 'plain' }, () => 42), 42);
   assert.equal(runOnBehalf(undefined, () => 43), 43);
+  as.destroy();
+});
+
+test('an async block transfer started by a bottom half stays in its transaction: its later chunks cannot reach the device', async () => {
+  const { as, loop, a, ram } = setup();
+  configureDma(as, { bounceBudget: 4 });
+  const sg = new SgList(as);
+  sg.add(RAM + 0x200, 4);
+  sg.add(BAR_A + REG_SCRATCH, 4); // a later chunk aims at the device itself
+  let transfer: ReturnType<typeof dmaBlkIo> | null = null;
+  const bh = loop.newBottomHalf(() => {
+    transfer = dmaBlkIo(sg, 0, DMA_DIRECTION_FROM_DEVICE, async (iov) => {
+      await new Promise((r) => setImmediate(r));
+      for (const v of iov) v.fill(0x3c);
+    }, { maxChunk: 4 });
+  }, a.owner);
+  bh.schedule();
+  loop.runBottomHalves();
+  assert.equal(currentContext().chainDepth, 0, 'the bottom half itself has finished');
+  const r = await transfer!.done;
+  assert.equal(ram[0x200], 0x3c, 'the RAM chunk landed');
+  assert.equal(r.status, 'error');
+  assert.equal(r.result, MEMTX_ACCESS_ERROR, "the write-back into the device's own register was refused");
+  assert.equal(a.scratch, 0);
+  // The same transfer started by a vCPU (no device engaged) reaches the register.
+  const ok = await dmaBlkIo(sg, 0, DMA_DIRECTION_FROM_DEVICE, async (iov) => {
+    for (const v of iov) v.fill(0x3c);
+  }, { maxChunk: 4 }).done;
+  assert.equal(ok.status, 'ok');
+  assert.equal(a.scratch, 0x3c3c3c3c);
   as.destroy();
 });
