@@ -47,19 +47,27 @@ export class DroppingMsiSink implements MsiSink {
   }
 }
 
-/** The domain lock as the bus uses it (src/sync's RwLock satisfies it; the explorer may inject its own). */
+/**
+ * The domain lock as the bus uses it (src/sync's RwLock satisfies it; the
+ * explorer may inject its own). The awaiting forms, when present, are used by
+ * the *Async bus operations so that a schedule explorer can park a task at
+ * the acquisition and run others meanwhile.
+ */
 export interface PciDomainLock {
   readSync(): void;
   unlockRead(): void;
   writeSync(): void;
   unlockWrite(): void;
   assertWriteHeld(): void;
+  read?(): Promise<void>;
+  write?(): Promise<void>;
 }
 
 /** A function's lock (src/sync's Mutex satisfies it). */
 export interface PciFunctionLock {
   lockSync(): void;
   unlock(): void;
+  lock?(): Promise<void>;
 }
 
 export interface PciBusOptions {
@@ -104,6 +112,10 @@ export function barPriority(requesterId: number, slot: number): number {
   return 1 + 0x7ffff - (requesterId * 8 + slot);
 }
 
+function validAccess(devfn: number, size: number): boolean {
+  return devfn >= 0 && devfn < 256 && Number.isInteger(devfn) && (size === 1 || size === 2 || size === 4);
+}
+
 function allOnes(size: number): number {
   return size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1;
 }
@@ -144,11 +156,11 @@ export class PciBus implements PciBusPort {
 
   /** Config read of `size` (1, 2 or 4) bytes; absent or removed functions read all-ones. */
   configRead(devfn: number, offset: number, size: number): number {
-    if (!(devfn >= 0 && devfn < 256) || !(size === 1 || size === 2 || size === 4)) return allOnes(size);
+    if (!validAccess(devfn, size)) return allOnes(size);
     this.lock.readSync();
     try {
-      const dev = this.fns[devfn];
-      if (!dev || dev.removed) return allOnes(size);
+      const dev = this.live(devfn);
+      if (!dev) return allOnes(size);
       const l = this.fnLocks.get(dev)!;
       l.lockSync();
       try {
@@ -163,13 +175,12 @@ export class PciBus implements PciBusPort {
 
   /** Config write; absent or removed functions drop it. */
   configWrite(devfn: number, offset: number, size: number, value: number): void {
-    if (!(devfn >= 0 && devfn < 256) || !(size === 1 || size === 2 || size === 4)) return;
+    if (!validAccess(devfn, size)) return;
     value >>>= 0;
     if (touchesMapping(offset, size)) {
       this.lock.writeSync();
       try {
-        const dev = this.fns[devfn];
-        if (dev && !dev.removed) dev.configWrite(offset, size, value);
+        this.live(devfn)?.configWrite(offset, size, value);
       } finally {
         this.lock.unlockWrite();
       }
@@ -177,8 +188,8 @@ export class PciBus implements PciBusPort {
     }
     this.lock.readSync();
     try {
-      const dev = this.fns[devfn];
-      if (!dev || dev.removed) return;
+      const dev = this.live(devfn);
+      if (!dev) return;
       const l = this.fnLocks.get(dev)!;
       l.lockSync();
       try {
@@ -189,6 +200,73 @@ export class PciBus implements PciBusPort {
     } finally {
       this.lock.unlockRead();
     }
+  }
+
+  /**
+   * configRead with awaiting lock acquisitions (sync points under the schedule
+   * explorer). Same semantics: the function is looked up only once the domain
+   * lock is held.
+   */
+  async configReadAsync(devfn: number, offset: number, size: number): Promise<number> {
+    if (!validAccess(devfn, size)) return allOnes(size);
+    await this.readLock();
+    try {
+      const dev = this.live(devfn);
+      if (!dev) return allOnes(size);
+      const l = this.fnLocks.get(dev)!;
+      if (l.lock) await l.lock();
+      else l.lockSync();
+      try {
+        return dev.configRead(offset, size);
+      } finally {
+        l.unlock();
+      }
+    } finally {
+      this.lock.unlockRead();
+    }
+  }
+
+  /** configWrite with awaiting lock acquisitions. */
+  async configWriteAsync(devfn: number, offset: number, size: number, value: number): Promise<void> {
+    if (!validAccess(devfn, size)) return;
+    value >>>= 0;
+    if (touchesMapping(offset, size)) {
+      await this.writeLock();
+      try {
+        this.live(devfn)?.configWrite(offset, size, value);
+      } finally {
+        this.lock.unlockWrite();
+      }
+      return;
+    }
+    await this.readLock();
+    try {
+      const dev = this.live(devfn);
+      if (!dev) return;
+      const l = this.fnLocks.get(dev)!;
+      if (l.lock) await l.lock();
+      else l.lockSync();
+      try {
+        dev.configWrite(offset, size, value);
+      } finally {
+        l.unlock();
+      }
+    } finally {
+      this.lock.unlockRead();
+    }
+  }
+
+  private live(devfn: number): PciDevice | null {
+    const dev = this.fns[devfn];
+    return dev && !dev.removed ? dev : null;
+  }
+
+  private readLock(): Promise<void> | void {
+    return this.lock.read ? this.lock.read() : this.lock.readSync();
+  }
+
+  private writeLock(): Promise<void> | void {
+    return this.lock.write ? this.lock.write() : this.lock.writeSync();
   }
 
   // ---- functions -------------------------------------------------------------
@@ -237,18 +315,37 @@ export class PciBus implements PciBusPort {
    */
   removeDevice(dev: PciDevice): boolean {
     this.lock.writeSync();
+    let done: boolean;
     try {
-      if (dev.devfn < 0 || this.fns[dev.devfn] !== dev) return false;
-      this.fns[dev.devfn] = null;
-      memoryTransaction(() => {
-        dev.detach();
-        this.applyMappings(dev);
-      });
-      this.fnLocks.delete(dev);
+      done = this.removeLocked(dev);
     } finally {
       this.lock.unlockWrite();
     }
-    dev.releaseDma();
+    if (done) dev.releaseDma();
+    return done;
+  }
+
+  /** removeDevice with an awaiting acquisition of the domain lock. */
+  async removeDeviceAsync(dev: PciDevice): Promise<boolean> {
+    await this.writeLock();
+    let done: boolean;
+    try {
+      done = this.removeLocked(dev);
+    } finally {
+      this.lock.unlockWrite();
+    }
+    if (done) dev.releaseDma();
+    return done;
+  }
+
+  private removeLocked(dev: PciDevice): boolean {
+    if (dev.devfn < 0 || this.fns[dev.devfn] !== dev) return false;
+    this.fns[dev.devfn] = null;
+    memoryTransaction(() => {
+      dev.detach();
+      this.applyMappings(dev);
+    });
+    this.fnLocks.delete(dev);
     return true;
   }
 
