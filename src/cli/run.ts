@@ -1,11 +1,122 @@
+/**
+ * `tsvmm run`: build the virt machine from QEMU-style options, load firmware,
+ * attach the console, run until the guest powers off, and exit with its code.
+ * Every setup error (options, firmware, devices, backends) is one line on
+ * stderr and exit code 1, before any guest instruction runs.
+ */
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
+import { OptionError, parseRunArgs, type RunConfig, type SerialSpec } from '../machine/options.js';
+import { BootError, VirtMachine } from '../machine/virt/virt.js';
+import { DeviceSpecError, checkDeviceNames, deviceHelp, plugDevices } from '../machine/virt/devices.js';
+import {
+  CharDevSpecError,
+  FileBackend,
+  NullBackend,
+  StdioBackend,
+  TcpServerBackend,
+  type CharBackend,
+} from '../hw/char/chardev.js';
 
-// Placeholder until its issue lands; replaced by the real command.
+const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dashes)
+  -machine virt | -M virt     the board (QEMU 7.2's riscv64 virt)
+  -m SIZE                     RAM, e.g. 256M, 1G, or a number of MiB (default 256M)
+  -smp N                      harts (default 1)
+  -bios FILE|none             firmware (default: Debian's M-mode U-Boot; with -kernel, OpenSBI fw_dynamic)
+  -kernel FILE -initrd FILE -append CMDLINE -dtb FILE
+  -nographic                  console on stdio (the default: tsvmm has no display)
+  -serial stdio|file:PATH|tcp::PORT,server[,nowait]|none
+  -drive ... -device NAME[,props]   (-device help lists devices)
+  -accel tcg[,thread=single|multi]
+  -icount shift=N             deterministic virtual clock: 2^N ns per instruction
+  -d unimp,guest_errors       log guest errors to stderr
+  -no-reboot                  exit when the guest resets
+Console: Ctrl-A x quits, Ctrl-A h helps (when stdin is a terminal).`;
+
+function openBackend(spec: SerialSpec, onQuit: () => void): CharBackend {
+  switch (spec.kind) {
+    case 'stdio':
+      return new StdioBackend({ onQuit });
+    case 'none':
+      return new NullBackend();
+    case 'file':
+      return new FileBackend(spec.path);
+    case 'tcp':
+      return new TcpServerBackend(spec.port);
+  }
+}
+
+function parse(argv: string[]): RunConfig {
+  try {
+    return parseRunArgs(argv);
+  } catch (e) {
+    if (e instanceof OptionError) throw new UsageError(e.message, 1);
+    throw e;
+  }
+}
+
+export async function runMachine(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help') || argv.includes('-help')) {
+    console.log(HELP);
+    return 0;
+  }
+  const cfg = parse(argv);
+  if (cfg.devices.some((d) => d.driver === 'help')) {
+    console.log(deviceHelp());
+    return 0;
+  }
+  try {
+    checkDeviceNames(cfg.devices.map((d) => d.driver));
+  } catch (e) {
+    if (e instanceof DeviceSpecError) throw new UsageError(e.message, 1);
+    throw e;
+  }
+  const drives = new Map<string, Record<string, string>>();
+  cfg.drives.forEach((d, i) => drives.set(d.id ?? `drive${i}`, d));
+
+  let machine: VirtMachine | null = null;
+  const serialSpec: SerialSpec = cfg.serial[0] ?? { kind: 'stdio' };
+  let backend: CharBackend | null = null;
+  try {
+    backend = openBackend(serialSpec, () => machine?.quit(0));
+    machine = new VirtMachine({
+      ramSize: cfg.ramSize,
+      smp: cfg.smp,
+      clock: cfg.icountShift !== undefined ? { kind: 'virtual', nsPerInsn: 2 ** cfg.icountShift } : { kind: 'realtime' },
+      log: cfg.log,
+      noReboot: cfg.noReboot,
+      serial: backend,
+    });
+    machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
+    plugDevices({ machine, drives }, cfg.devices);
+    if (backend instanceof TcpServerBackend) {
+      const port = await backend.listening;
+      if (serialSpec.kind === 'tcp' && serialSpec.wait) {
+        process.stderr.write(`tsvmm: waiting for connection on tcp:127.0.0.1:${port},server\n`);
+        await backend.clientConnected;
+      }
+    }
+  } catch (e) {
+    backend?.close();
+    if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError) throw new UsageError(e.message, 1);
+    throw e;
+  }
+
+  const onSignal = (): void => machine!.quit(0);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
+  try {
+    return await machine!.run();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+    backend!.flush();
+    backend!.close();
+  }
+}
+
 export const command: Command = {
   name: 'run',
-  summary: '',
-  run() {
-    throw new UsageError('not built yet', 1);
-  },
+  summary: 'run a machine (QEMU-style options)',
+  run: runMachine,
 };
