@@ -342,6 +342,7 @@ const REFUSED_BOUNCE = new DmaMapRefused(MEMTX_OK, true, 'bounce budget exhauste
 const REFUSED_SHADOW = new DmaMapRefused(MEMTX_OK, true, 'shadow limit reached');
 const REFUSED_UNASSIGNED = new DmaMapRefused(MEMTX_DECODE_ERROR, false, 'unassigned address');
 const REFUSED_IOMMU = new DmaMapRefused(MEMTX_ACCESS_ERROR, false, 'IOMMU fault');
+const REFUSED_MEMORY_ONLY = new DmaMapRefused(MEMTX_ACCESS_ERROR, false, 'not memory (memoryOnly attributes)');
 const REFUSED_DEPTH = new DmaMapRefused(MEMTX_ACCESS_ERROR, false, 'IOMMUs nested too deep');
 
 /**
@@ -417,6 +418,7 @@ function bounce(
   unassigned: boolean,
 ): DmaMapResult {
   if (unassigned) return REFUSED_UNASSIGNED;
+  if (attrs.memoryOnly) return REFUSED_MEMORY_ONLY;
   const avail = st.bounceBudget - st.bounceUsed;
   if (avail <= 0) {
     st.exhausted++;

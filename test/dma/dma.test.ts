@@ -162,6 +162,9 @@ test('map of I/O bounces: read mappings are filled at map, write mappings writte
   assert.equal(dmaUnmap(as, w, 6), MEMTX_OK);
   assert.deepEqual(Array.from(regs.subarray(0, 8)), [0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 7, 8]);
   assert.equal(dmaStats(as).bounceUsed, 0);
+  // memoryOnly attributes refuse to bounce I/O.
+  const mo = dmaMap(as, IO, 4, false, memTxAttrs({ memoryOnly: true }));
+  assert.ok(!mo.ok && mo.result === MEMTX_ACCESS_ERROR);
   // Unassigned addresses cannot be mapped at all.
   const u = dmaMap(as, 0x2000_0000, 4, true);
   assert.ok(!u.ok && u.result === MEMTX_DECODE_ERROR && !u.retry);
