@@ -92,8 +92,8 @@ function callWrite(mr: MemoryRegion, off: number, value: number, size: number, a
 }
 
 function accessValid(mr: MemoryRegion, off: number, size: number, isWrite: boolean, attrs: MemTxAttrs): boolean {
-  if (size < mr.validMin || size > mr.validMax) return false;
-  if (!mr.validUnaligned && off % size !== 0) return false;
+  if (size < mr.validMin || size > mr.validMax || (size & (size - 1)) !== 0) return false;
+  if (!mr.validUnaligned && (off & (size - 1)) !== 0) return false;
   if (mr.hasAccepts && !mr.validAccepts(off, size, isWrite, attrs)) return false;
   return true;
 }
@@ -135,7 +135,7 @@ export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, 
   scratchAt(d + 1);
   depth = d + 1;
   try {
-    if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || off % size === 0)) {
+    if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || (off & (size - 1)) === 0)) {
       const r = callRead(mr, off, size, attrs);
       sink.valLo = mr.bigEndian ? swap(pieceVal, size) : pieceVal;
       sink.valHi = 0;
@@ -160,7 +160,7 @@ function readPieces(sink: DispatchSink, mr: MemoryRegion, off: number, size: num
     start = off;
     end = off + Math.ceil(size / ps) * ps;
   } else {
-    start = off - (off % ps);
+    start = off - (off & (ps - 1));
     end = Math.ceil((off + size) / ps) * ps;
   }
   const buf = scratchAt(d);
@@ -204,7 +204,7 @@ export function dispatchWrite(
   scratchAt(d + 1);
   depth = d + 1;
   try {
-    if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || off % size === 0)) {
+    if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || (off & (size - 1)) === 0)) {
       const v = mask(lo, size);
       return callWrite(mr, off, mr.bigEndian ? swap(v, size) : v, size, attrs);
     }
@@ -223,7 +223,7 @@ function writePieces(mr: MemoryRegion, off: number, size: number, lo: number, hi
     start = off;
     end = off + Math.ceil(size / ps) * ps;
   } else {
-    start = off - (off % ps);
+    start = off - (off & (ps - 1));
     end = Math.ceil((off + size) / ps) * ps;
   }
   const buf = scratchAt(d);
@@ -250,7 +250,8 @@ export function bufferAccessSize(mr: MemoryRegion, off: number, len: number): nu
   let max = mr.validMax;
   if (!mr.validUnaligned) {
     let a = 1;
-    while (a < max && off % (a * 2) === 0) a *= 2;
+    // Sizes are powers of two and offsets integers < 2^53: & sees the low bits exactly.
+    while (a < max && (off & (a * 2 - 1)) === 0) a *= 2;
     max = a;
   }
   let l = len < max ? len : max;

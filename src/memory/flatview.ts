@@ -200,8 +200,8 @@ export function effectiveRoot(root: MemoryRegion): MemoryRegion | null {
   return null;
 }
 
-const LEVEL_SHIFT = [43, 33, 23, 12];
-const LEVEL_SLOTS = [1024, 1024, 1024, 2048];
+const LEVEL_SHIFT = [43, 33, 23, 12, 6];
+const LEVEL_SLOTS = [1024, 1024, 1024, 2048, 64];
 
 class RadixBuilder {
   readonly table: number[] = new Array<number>(LEVEL_SLOTS[0]!).fill(0);
@@ -248,13 +248,14 @@ export class FlatView {
   readonly starts: Float64Array;
   readonly ends: Float64Array;
   /**
-   * A four-level radix over the 53-bit address (10, 10, 10 and 11 bits, 4 KiB
-   * leaves), flattened into one Int32Array. Entry e: 0 = slot unassigned;
-   * e > 0 = slot wholly inside range e - 1; e < 0 = child node at offset
-   * -e - 1 (at the leaf level: mixed page number -e - 1, see `mixed`).
+   * A five-level radix over the 53-bit address (10, 10, 10, 11 and 6 bits:
+   * 4 KiB pages split into 64-byte leaf slots), flattened into one Int32Array.
+   * Entry e: 0 = slot unassigned; e > 0 = slot wholly inside range e - 1;
+   * e < 0 = child node at offset -e - 1 (at the leaf level: mixed slot number
+   * -e - 1, see `mixed`). Nodes exist only where a range boundary falls.
    */
   private readonly radix: Int32Array;
-  /** For each mixed page: first and last index of the ranges touching it. */
+  /** For each mixed leaf slot: first and last index of the ranges touching it. */
   private readonly mixed: Int32Array;
 
   constructor(root: MemoryRegion | null, ranges: FlatRange[], epoch: number) {
@@ -303,9 +304,9 @@ export class FlatView {
   }
 
   /**
-   * Index of the range containing addr, or -1 (unassigned). Four table loads
-   * in the common case; pages shared by several ranges (or partly unassigned)
-   * fall back to a binary search among the few ranges on that page.
+   * Index of the range containing addr, or -1 (unassigned). At most five table
+   * loads; a 64-byte slot shared by several ranges (or partly unassigned)
+   * falls back to a binary search among the few ranges touching it.
    */
   findIndex(addr: number): number {
     if (!(addr >= 0 && addr < PHYS_ADDR_LIMIT)) return -1;
@@ -319,6 +320,8 @@ export class FlatView {
     e = t[-e - 1 + (((hi & 1) << 9) | (lo >>> 23))]!;
     if (e >= 0) return e - 1;
     e = t[-e - 1 + ((lo >>> 12) & 2047)]!;
+    if (e >= 0) return e - 1;
+    e = t[-e - 1 + ((lo >>> 6) & 63)]!;
     if (e >= 0) return e - 1;
     return this.searchMixed(-e - 1, addr);
   }

@@ -37,6 +37,7 @@ function checkView(t: RandomTree, view: FlatView): void {
     assert.equal(fr.mr, want.mr, `address ${addr}: ${fr.mr.name} vs ${want.mr.name}`);
     assert.equal(fr.offsetInRegion + (addr - fr.start), want.offset, `address ${addr}: offset`);
     assert.equal(fr.readonly, want.readonly, `address ${addr}: readonly`);
+    assert.equal(fr.romd, want.mr.romd, `address ${addr}: romd`);
   }
 }
 
@@ -109,7 +110,8 @@ function mutate(t: RandomTree, r: (n: number) => number): void {
         if (mr.kind === 'alias') mr.setAliasOffset(r(0x100));
         break;
       case 4:
-        mr.setReadonly(!mr.readonly);
+        if (mr.kind === 'romDevice' && r(2)) mr.setRomdMode(!mr.romd);
+        else mr.setReadonly(!mr.readonly);
         break;
       case 5:
         if (mr.parent) mr.parent.removeSubregion(mr);

@@ -82,7 +82,11 @@ export function randomTree(seed: number): RandomTree {
     let mr: MemoryRegion;
     if (k === 0) mr = MemoryRegion.ram(`ram${i}`, size);
     else if (k === 1) mr = MemoryRegion.io(`io${i}`, size, ops);
-    else if (k === 2) mr = r(2) ? MemoryRegion.rom(`rom${i}`, size) : MemoryRegion.reservation(`res${i}`, size);
+    else if (k === 2) {
+      const j = r(3);
+      mr = j === 0 ? MemoryRegion.rom(`rom${i}`, size) : j === 1 ? MemoryRegion.reservation(`res${i}`, size) : MemoryRegion.romDevice(`romd${i}`, size, ops);
+      if (mr.kind === 'romDevice' && r(2)) mr.setRomdMode(false);
+    }
     else if (k === 3 && regions.length > 0) {
       const t = regions[r(regions.length)]!;
       mr = MemoryRegion.alias(`alias${i}`, t, r(t.size + 8), size);
