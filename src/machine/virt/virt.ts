@@ -20,6 +20,10 @@ import { Plic } from '../../hw/intc/plic.js';
 import { Serial } from '../../hw/char/serial.js';
 import { NullBackend, type CharBackend } from '../../hw/char/chardev.js';
 import { SifiveTest, type ShutdownKind } from '../../hw/misc/sifive-test.js';
+import { CfiFlash } from '../../hw/block/cfi-flash.js';
+import { GoldfishRtc, hostWallClockNs } from '../../hw/rtc/goldfish-rtc.js';
+import { FwCfg, FW_CFG_NB_CPUS, FW_CFG_RAM_SIZE } from '../../hw/nvram/fw-cfg.js';
+import { createGpexHost, type GpexHost } from '../../hw/pci/gpex.js';
 import { EventLoop, type ClockMode, type RunnableHart } from '../event-loop.js';
 import type { BottomHalf } from '../event-loop-types.js';
 import { Fdt } from '../fdt.js';
@@ -37,6 +41,9 @@ import {
   FDT_MAX_SIZE,
   FLASH_BANK_SIZE,
   FW_BASE,
+  PCIE_IRQ,
+  PCI_NUM_PINS,
+  RTC_IRQ,
   PLIC_NUM_PRIORITIES,
   PLIC_NUM_SOURCES,
   UART0_IRQ,
@@ -46,7 +53,6 @@ import {
 } from './memmap.js';
 import { PcieWindows } from './pcie-windows.js';
 import { buildResetRom, RESET_VECTOR } from './reset-rom.js';
-import { standInFlash, standInFwCfg, standInRtc } from './stand-ins.js';
 import { VirtioMmioSlot } from './virtio-mmio-slot.js';
 
 /** Debian's firmware (packages u-boot-qemu and opensbi). */
@@ -119,7 +125,10 @@ export class VirtMachine implements GuestWriter {
   readonly test: SifiveTest;
   readonly virtio: VirtioMmioSlot[] = [];
   readonly pcie: PcieWindows;
-  readonly flash: MemoryRegion[] = [];
+  readonly gpex: GpexHost;
+  readonly flash: CfiFlash[] = [];
+  readonly rtc: GoldfishRtc;
+  readonly fwCfg: FwCfg;
   readonly fdt: Fdt;
   readonly fdtHandles: VirtFdtHandles;
   readonly smp: number;
@@ -176,27 +185,36 @@ export class VirtMachine implements GuestWriter {
     this.test = new SifiveTest((kind, code) => this.shutdown(kind, code));
     this.resetBh = this.loop.newBottomHalf(() => this.reset());
 
+    this.rtc = new GoldfishRtc(
+      this.plic.input(RTC_IRQ),
+      this.loop,
+      clock.kind === 'virtual' ? () => this.loop.clock.now() : hostWallClockNs,
+    );
+    this.fwCfg = new FwCfg(this.as);
+    this.fwCfg.addI16(FW_CFG_NB_CPUS, opts.smp);
+    this.fwCfg.addI64(FW_CFG_RAM_SIZE, opts.ramSize);
+    this.flash.push(new CfiFlash({ name: 'virt.flash0' }), new CfiFlash({ name: 'virt.flash1' }));
+
     memoryTransaction(() => {
       const s = this.system;
       s.addSubregion(M.mrom.base, this.mrom);
       s.addSubregion(M.test.base, this.test.mr);
-      s.addSubregion(M.rtc.base, standInRtc(() => Date.now() * 1e6));
+      s.addSubregion(M.rtc.base, this.rtc.mr);
       this.clint.mapInto(s, M.clint.base);
       s.addSubregion(M.plic.base, this.plic.mr);
       s.addSubregion(M.uart0.base, this.serial.mr);
       for (let n = 0; n < VIRTIO_COUNT; n++) {
         this.virtio.push(new VirtioMmioSlot(n, M.virtio.base + n * M.virtio.size, VIRTIO_IRQ + n, s));
       }
-      const fw = standInFwCfg();
-      s.addSubregion(M.fwCfg.base + 8, fw.ctl);
-      s.addSubregion(M.fwCfg.base, fw.data);
-      s.addSubregion(M.fwCfg.base + 16, fw.dma);
-      this.flash.push(standInFlash('virt.flash0', FLASH_BANK_SIZE), standInFlash('virt.flash1', FLASH_BANK_SIZE));
-      s.addSubregion(M.flash.base, this.flash[0]!);
-      s.addSubregion(M.flash.base + FLASH_BANK_SIZE, this.flash[1]!);
+      this.fwCfg.mapInto(s, M.fwCfg.base);
+      s.addSubregion(M.flash.base, this.flash[0]!.mr);
+      s.addSubregion(M.flash.base + FLASH_BANK_SIZE, this.flash[1]!.mr);
       s.addSubregion(M.dram.base, this.ram);
     });
     this.pcie = new PcieWindows(this.system);
+    const intx = [];
+    for (let i = 0; i < PCI_NUM_PINS; i++) intx.push(this.plic.input(PCIE_IRQ + i));
+    this.gpex = createGpexHost({ dmaRoot: this.system, ecam: this.pcie.ecam, memory: this.pcie.mmio, io: this.pcie.ioport, irqs: intx });
 
     const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : new Uint8Array(randomBytes(32)));
     const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa ?? ISA, mmuType: 'riscv,sv48', rngSeed });
@@ -347,6 +365,10 @@ export class VirtMachine implements GuestWriter {
     this.plic.reset();
     this.serial.reset();
     this.test.reset();
+    this.rtc.reset();
+    this.fwCfg.reset();
+    for (const f of this.flash) f.reset();
+    this.gpex.reset();
     for (const h of this.harts) h.reset(RESET_VECTOR);
   }
 
