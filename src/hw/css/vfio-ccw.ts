@@ -84,6 +84,7 @@ export const EINVAL = -22;
 export interface ChannelProgramCopy {
   readonly gen: number;
   readonly guestCpa: number;
+  readonly guestOrb: Orb;
   readonly base: number;
   /** Guest address of each translated CCW, by index. */
   readonly guestAddrs: readonly number[];
@@ -316,7 +317,9 @@ export class VfioCcw {
   }
 
   private issue(cp: ChannelProgramCopy): number {
-    const hostOrb: Orb = { intParm: cp.gen, key: 0, suspend: false, streaming: false, modification: false, synchronization: false, format1: true, prefetch: true, initialStatus: false, addrLimit: false, suppressSuspendedInt: false, transportMode: false, idaw2: false, idaw2k: false, lpm: 0xff, ils: true, midaw: false, extension: false, cpa: cp.base };
+    // The guest's ORB with the copy's address, format 1 (the copy is format 1), our generation as
+    // interruption parameter, and no suspend (not passed through).
+    const hostOrb: Orb = { ...cp.guestOrb, intParm: cp.gen, format1: true, suspend: false, cpa: cp.base };
     const cc = this.host.ssch(hostOrb);
     if (cc === 0) {
       cp.hostOpId = this.host.startOpId;
@@ -510,7 +513,12 @@ export class VfioCcw {
         if (!(c.flags & (CCW_FLAG_CC | CCW_FLAG_CD))) break;
         a += 8;
         if (index.has(a)) {
-          links.push({ at: ccws.length, target: a });
+          // Continue into the copy with a TIC of our own; if the CCW there is itself a TIC, go to its
+          // target instead, so the copy never holds a TIC to a TIC the guest's program did not have.
+          const there = ccws[index.get(a)!]!;
+          const target = isTic(there.cmd) ? there.cda >>> 0 : a;
+          if (!index.has(target)) pendingTargets.push(target);
+          links.push({ at: ccws.length, target });
           ccws.push({ cmd: 0x08, flags: 0, count: 0, cda: 0 });
           addrs.push(a);
           break;
@@ -531,7 +539,7 @@ export class VfioCcw {
       }
       this.arena.write(base + i * 8, encodeCcw1(out));
     }
-    return { gen, guestCpa: orb.cpa >>> 0, base, guestAddrs: addrs, hostOpId: 0, freed: false };
+    return { gen, guestCpa: orb.cpa >>> 0, guestOrb: orb, base, guestAddrs: addrs, hostOpId: 0, freed: false };
   }
 
   /** Translate the IRB's CCW address back to the guest's program (reads the cp). */

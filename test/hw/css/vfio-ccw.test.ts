@@ -379,3 +379,22 @@ test('shipped: guest HSCH while the host start is still pending halts it; the pr
   assert.deepEqual(s.dev.written, []);
   assert.deepEqual(s.pt.checkInvariants(), []);
 });
+
+test('passthrough: chains linked by TICs are copied faithfully and the CCW address maps back', () => {
+  const s = setup('shipped');
+  // 0x3000: W(1) -CC-> TIC 0x3100 ; 0x3100: W(1) -CC-> 0x3108 W(1)
+  s.mem.write(0x2100, new Uint8Array([7, 8, 9]));
+  ccw1(s.mem, 0x3000, STORE_CMD_WRITE, CCW_FLAG_CC, 1, 0x2100);
+  ccw1(s.mem, 0x3008, 0x08, 0, 0, 0x3100);
+  ccw1(s.mem, 0x3100, STORE_CMD_WRITE, CCW_FLAG_CC, 1, 0x2101);
+  ccw1(s.mem, 0x3108, STORE_CMD_WRITE, 0, 1, 0x2102);
+  assert.equal(s.pt.guest.ssch(orb({ cpa: 0x3000 })), 0);
+  s.channel.drain();
+  s.irqs.drain();
+  s.wq.drain();
+  const t = s.pt.guest.tsch();
+  assert.equal(t.cc, 0);
+  assert.equal(t.irb.scsw.cstat, 0);
+  assert.equal(t.irb.scsw.cpa, 0x3110, 'CCW address of the guest program');
+  assert.deepEqual(s.dev.written, [7, 8, 9]);
+});
