@@ -242,6 +242,16 @@ export class EduDevice extends PciDevice {
     if (cmd & DMA_IRQ) this.raiseIrq(EDU_DMA_IRQ);
   }
 
+  protected override onReset(): void {
+    this.dmaTimer.del();
+    this.factBh.cancel();
+    this.addr4 = 0;
+    this.fact = 0;
+    this.status = 0;
+    this.irqStatus = 0;
+    this.dma.fill(0);
+  }
+
   protected override onRemoved(): void {
     this.dmaTimer.del();
     this.factBh.cancel();

@@ -349,6 +349,22 @@ export class PciBus implements PciBusPort {
     return true;
   }
 
+  /** System reset: every function back to its reset state, all BARs unmapped, in one memory transaction. */
+  reset(): void {
+    this.lock.writeSync();
+    try {
+      memoryTransaction(() => {
+        for (const dev of this.fns) {
+          if (!dev) continue;
+          dev.resetFunction();
+          this.applyMappings(dev);
+        }
+      });
+    } finally {
+      this.lock.unlockWrite();
+    }
+  }
+
   // ---- mapping ---------------------------------------------------------------
 
   /** PciBusPort: a function's command, BAR or ROM register changed. Needs the domain lock held for writing. */

@@ -67,6 +67,7 @@ interface Reg {
   /** Bits whose stored value a write replaces. */
   readonly rwMask: number;
   value: number;
+  resetValue: number;
 }
 
 function fullMask(size: number): number {
@@ -143,6 +144,7 @@ export class ConfigRegisters {
       readMask: (full & ~(rsvdp | rsvdz)) >>> 0,
       rwMask: (full & ~(ro | rw1c | rsvdp | rsvdz)) >>> 0,
       value: reset >>> 0,
+      resetValue: reset >>> 0,
     };
     this.regs.push(reg);
     const idx = this.regs.length;
@@ -163,6 +165,17 @@ export class ConfigRegisters {
   setStored(offset: number, value: number): void {
     const r = this.regAt(offset);
     r.value = (value & r.full) >>> 0;
+  }
+
+  /** Sets both the stored and the reset value of the register at `offset` (device setup). */
+  setResetValue(offset: number, value: number): void {
+    const r = this.regAt(offset);
+    r.value = r.resetValue = (value & r.full) >>> 0;
+  }
+
+  /** Restore every register's reset value (no hooks run). */
+  reset(): void {
+    for (const r of this.regs) r.value = r.resetValue;
   }
 
   /** The value the guest reads from the whole register at `offset`. */

@@ -253,7 +253,7 @@ export class PciDevice implements DeviceOwner {
     if (spec.kind === 'io' && spec.prefetchable) throw new PciError(`${this.name}: I/O BAR${index} cannot be prefetchable`);
     const slot: BarSlot = { slot: index, kind: spec.kind, prefetchable: !!spec.prefetchable, size, region: spec.region, mappedAt: BAR_UNMAPPED };
     this.bars[index] = slot;
-    this.config.setStored(PCI_BASE_ADDRESS_0 + 4 * index, barFlags(spec.kind, slot.prefetchable));
+    this.config.setResetValue(PCI_BASE_ADDRESS_0 + 4 * index, barFlags(spec.kind, slot.prefetchable));
   }
 
   /** Register the expansion ROM (a ROM region of a power-of-two size >= 2 KiB). */
@@ -326,8 +326,8 @@ export class PciDevice implements DeviceOwner {
     this.config.add({ name: `cap-${id.toString(16)}-next`, offset: offset + 1, size: 1, ro: 0xff });
     build(offset);
     const prev = this.caps[this.caps.length - 1];
-    if (prev) this.config.setStored(prev.offset + 1, offset);
-    else this.config.setStored(PCI_CAPABILITY_LIST, offset);
+    if (prev) this.config.setResetValue(prev.offset + 1, offset);
+    else this.config.setResetValue(PCI_CAPABILITY_LIST, offset);
     this.caps.push({ id, offset, size });
     this.nextCapOffset = offset + aligned;
     return offset;
@@ -431,4 +431,29 @@ export class PciDevice implements DeviceOwner {
 
   /** Subclasses stop timers and bottom halves here. */
   protected onRemoved(): void {}
+
+  private readonly resetHooks: (() => void)[] = [];
+
+  /** Run `fn` on every function reset (capabilities clear their own state). */
+  addResetHook(fn: () => void): void {
+    this.resetHooks.push(fn);
+  }
+
+  /**
+   * Function reset (system reset): registers back to their reset values, INTx
+   * low, capability and device state cleared. Called by the bus, which then
+   * re-decodes the BARs (all off: the command register is 0).
+   */
+  resetFunction(): void {
+    if (this.removed) return;
+    this.config.reset();
+    this.busMasterAlias?.setEnabled(false);
+    for (const h of this.resetHooks) h();
+    this.onReset();
+    this.intxLevel = false;
+    this.updateIntx();
+  }
+
+  /** Subclasses clear their device state here. */
+  protected onReset(): void {}
 }

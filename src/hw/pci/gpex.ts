@@ -147,6 +147,11 @@ export class GpexHost {
     return this.bus.removeDevice(dev);
   }
 
+  /** System reset (the machine calls this on reboot): every function to its reset state. */
+  reset(): void {
+    this.bus.reset();
+  }
+
   private decode(off: number, size: number): number {
     // Returns devfn << 12 | register, or -1 for anything but bus 0 / a bad access.
     if (off % size !== 0 || !(size === 1 || size === 2 || size === 4)) {

@@ -81,6 +81,9 @@ export class MsiCapability {
         c.add({ name: 'msi-pending', offset: base + this.maskOffset + 4, size: 4, ro: 0xffffffff, read: () => this.pending >>> 0 });
       }
     });
+    dev.addResetHook(() => {
+      this.pending = 0;
+    });
   }
 
   private get flags(): number {

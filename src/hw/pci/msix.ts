@@ -78,6 +78,11 @@ export class MsixCapability {
     this.table = new Uint32Array(n * 4);
     for (let i = 0; i < n; i++) this.table[i * 4 + 3] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
     this.pending = new Uint8Array(n);
+    dev.addResetHook(() => {
+      this.table.fill(0);
+      for (let i = 0; i < n; i++) this.table[i * 4 + 3] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
+      this.pending.fill(0);
+    });
 
     this.tableRegion = MemoryRegion.io(
       'msix-table',

@@ -107,3 +107,33 @@ test('setup errors are typed', () => {
   assert.throws(() => r.host.addDevice(other, 8), PciError);
   void AddressSpace;
 });
+
+test('system reset returns every function to its reset state and unmaps everything in one go', async () => {
+  const { MsiCapability } = await import('../../../src/hw/pci/msi.js');
+  const r = makeRig();
+  const dev = new PciDevice({ name: 'rst', vendorId: 0x1234, deviceId: 9, classCode: 0, interruptPin: 1 });
+  dev.registerBar(2, { kind: 'mem64', prefetchable: true, region: MemoryRegion.io('rst-bar', 0x1000, { read: () => 7 }) });
+  const msi = new MsiCapability(dev, { vectors: 2, perVectorMask: true });
+  const fn = r.host.addDevice(dev);
+  r.cfgWrite(fn, 0x18, 4, 0x40004000);
+  r.cfgWrite(fn, 4, 2, 0x6);
+  r.cfgWrite(fn, 0x3c, 1, 0x21);
+  r.cfgWrite(fn, msi.offset + 2, 2, 1);
+  r.cfgWrite(fn, msi.offset + 0x10, 4, 1);
+  msi.notify(0);
+  assert.equal(msi.isPending(0), true);
+  dev.setIntx(true);
+  assert.equal(r.as.ldl(0x40004000), 7);
+  assert.equal(r.irqLevels[1], true);
+  r.host.reset();
+  assert.equal(r.cfgRead(fn, 4, 2), 0);
+  assert.equal(r.cfgRead(fn, 0x18, 4), 0xc, 'BAR back to its type bits');
+  assert.equal(r.cfgRead(fn, 0x3c, 1), 0);
+  assert.equal(r.cfgRead(fn, msi.offset + 2, 2) & 1, 0, 'MSI disabled');
+  assert.equal(msi.isPending(0), false);
+  assert.equal(r.cfgRead(fn, 0x34, 1), msi.offset, 'capability list survives');
+  assert.equal(r.as.ldl(0x40004000), 0xffffffff);
+  assert.equal(r.irqLevels[1], false);
+  assert.equal(r.host.bus.mappings().length, 0);
+  assert.equal(r.cfgRead(0, 0, 4), 0x00081b36);
+});
