@@ -20,7 +20,7 @@
  * without touching the memory core's class. It dies with the address space.
  */
 import type { AddressSpace } from '../memory/address-space.js';
-import { FlatView, RANGE_IOMMU, RANGE_RAM, RANGE_ROM, RANGE_ROMD } from '../memory/flatview.js';
+import { FlatView, RANGE_IOMMU, RANGE_RAM, RANGE_RESERVED, RANGE_ROM, RANGE_ROMD } from '../memory/flatview.js';
 import { IOMMU_RO, IOMMU_WO } from '../memory/iommu.js';
 import {
   MEMTX_ACCESS_ERROR,
@@ -386,7 +386,8 @@ function mapIn(
 ): DmaMapResult {
   const view = as.flatView();
   const fr = view.lookup(addr);
-  if (!fr) return via ? REFUSED_UNASSIGNED : bounce(st, origin, addr, len, isWrite, attrs, true);
+  // A reservation decodes like unassigned memory: nothing to map.
+  if (!fr || fr.kind === RANGE_RESERVED) return REFUSED_UNASSIGNED;
   const k = fr.kind;
   const n = Math.min(len, fr.end - addr);
   if (k === RANGE_IOMMU && fr.mr.iommuOps instanceof Iommu) {
@@ -405,7 +406,7 @@ function mapIn(
     const o = addr - fr.start;
     return new DmaMapping(origin, busAddr, fr.bytes!.subarray(o, o + n), isWrite, 'direct', attrs, null, 0, null, null);
   }
-  return bounce(st, origin, addr, len, isWrite, attrs, false);
+  return bounce(st, origin, addr, len, isWrite, attrs);
 }
 
 function bounce(
@@ -415,9 +416,7 @@ function bounce(
   len: number,
   isWrite: boolean,
   attrs: MemTxAttrs,
-  unassigned: boolean,
 ): DmaMapResult {
-  if (unassigned) return REFUSED_UNASSIGNED;
   if (attrs.memoryOnly) return REFUSED_MEMORY_ONLY;
   const avail = st.bounceBudget - st.bounceUsed;
   if (avail <= 0) {
