@@ -15,6 +15,7 @@ const REFERENCE: readonly [string, string][] = [
   ['classic-atomicity', 'shipped'],
   ['seed000-nested-dma', 'shipped'],
   ['seed001-bar-mapping', 'shipped'],
+  ['seed001-pci-bus', 'shipped'],
   ['seed002-region-removal', 'shipped'],
   ['seed003-subchannel-clear-start', 'shipped'],
   ['seed004-iommu-invalidation', 'shipped'],

@@ -121,7 +121,11 @@ function compareKeys(a: readonly number[], b: readonly number[]): number {
 
 /** A short call stack outside src/sync, for reports when no site label was given. */
 export function shortStack(): string {
+  // A few frames only: with source maps on (tsx), each frame costs microseconds.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 8;
   const raw = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
   const lines = raw
     .split('\n')
     .slice(1)

@@ -7,11 +7,12 @@ import { abba } from './classic/abba.js';
 import { atomicity } from './classic/atomicity.js';
 import { lostWakeup } from './classic/lost-wakeup.js';
 import { seed001BarMapping } from './seed001-bar-mapping.js';
+import { seed001PciBus } from './seed001-pci-bus.js';
 import { seed002RegionRemoval } from './seed002-region-removal.js';
 import { seed000NestedDma } from './seed000-nested-dma.js';
 import { seed004IommuInvalidation } from './seed004-iommu-invalidation.js';
 
-const SCENARIOS: readonly Scenario[] = [lostWakeup, abba, atomicity, seed000NestedDma, seed001BarMapping, seed002RegionRemoval, seed004IommuInvalidation];
+const SCENARIOS: readonly Scenario[] = [lostWakeup, abba, atomicity, seed000NestedDma, seed001BarMapping, seed001PciBus, seed002RegionRemoval, seed004IommuInvalidation];
 
 export function listScenarios(): readonly Scenario[] {
   return SCENARIOS;
