@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { ConsoleSession } from './console-session.js';
+
+const REF = new URL('../../../shared/reference/qemu-virt/', import.meta.url);
+function reference(name: string): string {
+  try {
+    return readFileSync(new URL(name, REF), 'utf8');
+  } catch {
+    return readFileSync(`/work/shared/reference/qemu-virt/${name}`, 'utf8');
+  }
+}
+
+/** The banner lines the acceptance criteria compare with QEMU's transcript. */
+function bannerLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .filter((l) => /^(Model|DRAM|Flash|In|Out|Err):/.test(l))
+    .slice(0, 6)
+    .map((l) => l.trimEnd());
+}
+
+test("Debian's M-mode U-Boot boots to a prompt, runs commands and powers off (exit 0)", { timeout: 180_000 }, async () => {
+  const s = ConsoleSession.tsvmm(['-machine', 'virt', '-m', '256M', '-nographic']);
+  try {
+    await s.expect(/Hit any key to stop autoboot/);
+    s.send(' ');
+    await s.expect(/=> /);
+    s.send('version\r');
+    await s.expect(/GNU ld[^\n]*\n[\s\S]*?=> /);
+    s.send('bdinfo\r');
+    await s.expect(/devicetree\s+= board[\s\S]*?=> /);
+    s.send('cpu list\r');
+    await s.expect(/0: cpu@0\s+rv64[^\n]*\n[\s\S]*?=> /);
+    s.send('dm tree\r');
+    await s.expect(/pci_generic_ecam[\s\S]*sifive_clint[\s\S]*?=> /);
+    s.send('poweroff\r');
+    assert.equal(await s.exited, 0, s.stderr);
+  } finally {
+    s.kill();
+  }
+  const out = s.output;
+  assert.deepEqual(bannerLines(out), bannerLines(reference('uboot-mmode-virtio-mmio.txt')));
+  assert.match(out, /U-Boot 2023\.01\+dfsg-2\+deb12u3/);
+  // bdinfo: the same DRAM bank, flash and relocation as under QEMU.
+  for (const line of ['-> start    = 0x0000000080000000', '-> size     = 0x0000000010000000', 'flashstart  = 0x0000000020000000', 'flashsize   = 0x0000000002000000']) {
+    assert.ok(out.includes(line), `bdinfo shows ${line}`);
+  }
+  // dm tree lists the same devices as QEMU's (minus the virtio-blk disk the reference had attached).
+  for (const dev of ['cfi_flash             |-- flash@20000000', 'ns16550_serial        |   |-- serial@10000000', 'virtio-mmio           |   |-- virtio_mmio@10001000', 'pci_generic_drv       |   |   `-- pci_0:0.0']) {
+    assert.ok(out.includes(dev), `dm tree shows ${dev}`);
+  }
+  assert.equal(s.stderr, '');
+});
+
+test('OpenSBI fw_jump + S-mode U-Boot boots to the prompt and powers off (exit 0)', { timeout: 180_000 }, async () => {
+  const s = ConsoleSession.tsvmm([
+    '-machine', 'virt', '-m', '256M', '-nographic',
+    '-bios', '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin',
+    '-kernel', '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin',
+  ]);
+  try {
+    await s.expect(/Hit any key to stop autoboot/);
+    s.send(' ');
+    await s.expect(/=> /);
+    s.send('poweroff\r');
+    assert.equal(await s.exited, 0, s.stderr);
+  } finally {
+    s.kill();
+  }
+  const out = s.output;
+  for (const line of [
+    'Platform Name             : riscv-virtio,qemu',
+    'Platform HART Count       : 1',
+    'Platform Timer Device     : aclint-mtimer @ 10000000Hz',
+    'Platform Console Device   : uart8250',
+    'Platform Shutdown Device  : sifive_test',
+    'Domain0 Next Address      : 0x0000000080200000',
+    'Boot HART ISA Extensions  : time,sstc',
+    'Boot HART PMP Count       : 16',
+    'Boot HART PMP Granularity : 4',
+    'Boot HART PMP Address Bits: 54',
+  ]) {
+    assert.ok(out.includes(line), `OpenSBI banner shows '${line}'`);
+  }
+  assert.match(out, /Boot HART Base ISA\s+: rv64imafdc/);
+  assert.deepEqual(bannerLines(out), bannerLines(reference('uboot-smode-opensbi-virtio-mmio.txt')));
+  assert.match(out, /Working FDT set to 8f735950/);
+});
