@@ -42,6 +42,7 @@ export const FW_CFG_UUID = 0x0002;
 export const FW_CFG_RAM_SIZE = 0x0003;
 export const FW_CFG_NOGRAPHIC = 0x0004;
 export const FW_CFG_NB_CPUS = 0x0005;
+export const FW_CFG_BOOT_MENU = 0x000e;
 export const FW_CFG_MAX_CPUS = 0x000f;
 export const FW_CFG_FILE_DIR = 0x0019;
 export const FW_CFG_FILE_FIRST = 0x0020;
@@ -303,4 +304,27 @@ export class FwCfg implements DeviceOwner {
     new DataView(b.buffer).setUint32(0, status & DMA_CTL_ERROR, false);
     this.dma!.write(addr, b);
   }
+}
+
+export interface VirtFwCfgDefaults {
+  cpus: number;
+  nographic: boolean;
+}
+
+/**
+ * The items QEMU 7.2's riscv virt exposes without extra options (read back
+ * from a guest under QEMU): UUID (16 zero bytes), NOGRAPHIC, NB_CPUS and
+ * BOOT_MENU as LE16, and the files "bios-geometry" and "bootorder" (empty)
+ * and "etc/boot-fail-wait" (LE32 -1: no reboot timeout).
+ */
+export function addVirtFwCfgDefaults(fw: FwCfg, d: VirtFwCfgDefaults): void {
+  fw.setItem(FW_CFG_UUID, new Uint8Array(16));
+  fw.addI16(FW_CFG_NOGRAPHIC, d.nographic ? 1 : 0);
+  fw.addI16(FW_CFG_NB_CPUS, d.cpus);
+  fw.addI16(FW_CFG_BOOT_MENU, 0);
+  fw.addFile('bios-geometry', new Uint8Array(0));
+  fw.addFile('bootorder', new Uint8Array(0));
+  const wait = new Uint8Array(4);
+  new DataView(wait.buffer).setInt32(0, -1, true);
+  fw.addFile('etc/boot-fail-wait', wait);
 }

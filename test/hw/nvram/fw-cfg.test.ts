@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FwCfg, FwCfgError, FW_CFG_FILE_DIR, FW_CFG_NB_CPUS, FW_CFG_RAM_SIZE } from '../../../src/hw/nvram/fw-cfg.js';
+import {
+  FwCfg, FwCfgError, FW_CFG_FILE_DIR, FW_CFG_NB_CPUS, FW_CFG_RAM_SIZE, addVirtFwCfgDefaults,
+} from '../../../src/hw/nvram/fw-cfg.js';
 import { MemoryRegion } from '../../../src/memory/region.js';
 import { AddressSpace } from '../../../src/memory/address-space.js';
 import { fuzzRegion } from '../misc/helpers.js';
@@ -169,4 +171,25 @@ test('fw-cfg: hostile DMA (unmapped descriptor, huge lengths, own registers) fai
   fuzzRegion(fw.data, 8, 5000, 31);
   fuzzRegion(fw.ctl, 2, 5000, 32);
   assert.ok(fw.dmaErrors >= 2);
+});
+
+test('fw-cfg: virt defaults match what a guest reads from QEMU 7.2 (-smp 2 -nographic)', () => {
+  const { fw, select, readBytes } = make();
+  addVirtFwCfgDefaults(fw, { cpus: 2, nographic: true });
+  select(FW_CFG_FILE_DIR);
+  const dir = readBytes(4 + 64 * 3);
+  const names: string[] = [];
+  for (let i = 0; i < be32(dir, 0); i++) {
+    const o = 4 + 64 * i;
+    const n = dir.subarray(o + 8, o + 64);
+    names.push(`${be32(dir, o)} 0x${((dir[o + 4]! << 8) | dir[o + 5]!).toString(16)} ${new TextDecoder().decode(n.subarray(0, n.indexOf(0)))}`);
+  }
+  // Recorded from a bare-metal program dumping fw_cfg under qemu-system-riscv64 -M virt -smp 2 -nographic.
+  assert.deepEqual(names, ['0 0x20 bios-geometry', '0 0x21 bootorder', '4 0x22 etc/boot-fail-wait']);
+  const hex = (k: number) => { select(k); return Buffer.from(readBytes(8)).toString('hex'); };
+  assert.equal(hex(0x00), '51454d5500000000');
+  assert.equal(hex(0x01), '0300000000000000');
+  assert.equal(hex(0x04), '0100000000000000');
+  assert.equal(hex(0x05), '0200000000000000');
+  assert.equal(hex(0x22), 'ffffffff00000000');
 });
