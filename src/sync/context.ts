@@ -63,6 +63,8 @@ export class TaskState {
 export interface TaskContext {
   /** True in the explorer: blocking parks the task and other tasks run. */
   readonly cooperative: boolean;
+  /** True when only one task ever runs (a realm's own context): per-task bookkeeping can be skipped. */
+  readonly singleTask?: boolean;
   current(): TaskState;
   /** A synchronisation point: the explorer may switch tasks here; real code returns undefined. */
   syncPoint(label: string): Promise<void> | undefined;
@@ -80,6 +82,7 @@ export interface TaskContext {
  */
 export class RealmTaskContext implements TaskContext {
   readonly cooperative = false;
+  readonly singleTask = true;
   private readonly task: TaskState;
 
   constructor(name = 'main') {

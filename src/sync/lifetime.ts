@@ -58,11 +58,15 @@ export class Lifetime {
   private readonly perTask = new Map<number, number>();
   private completion: RemovalCompletion | null = null;
   private reported = false;
+  /** One task only (a realm's context): every access in flight is the caller's own. */
+  private readonly single: boolean;
 
   constructor(
     private readonly env: SyncEnv,
     readonly name: string,
-  ) {}
+  ) {
+    this.single = env.tasks.singleTask === true;
+  }
 
   get state(): LifetimeState {
     return this.st;
@@ -76,6 +80,7 @@ export class Lifetime {
   tryEnter(): boolean {
     if (this.st !== 'live') return false;
     this.count++;
+    if (this.single) return true;
     const id = this.env.tasks.current().id;
     this.perTask.set(id, (this.perTask.get(id) ?? 0) + 1);
     return true;
@@ -83,6 +88,11 @@ export class Lifetime {
 
   /** End an access begun by a successful tryEnter(). */
   exit(): void {
+    if (this.single) {
+      if (this.count === 0) throw new Error(`Lifetime ${this.name}: exit() without a matching tryEnter()`);
+      if (--this.count === 0 && this.st === 'removing') this.finish();
+      return;
+    }
     const id = this.env.tasks.current().id;
     const n = this.perTask.get(id) ?? 0;
     if (n === 0 || this.count === 0) throw new Error(`Lifetime ${this.name}: exit() without a matching tryEnter() by ${this.env.tasks.current().name}`);
@@ -93,6 +103,7 @@ export class Lifetime {
 
   /** Whether the current task is inside an access to this object. */
   enteredByCurrent(): boolean {
+    if (this.single) return this.count > 0;
     return this.perTask.has(this.env.tasks.current().id);
   }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Lifetime } from '../../src/sync/lifetime.js';
 import { SelfWaitError } from '../../src/sync/errors.js';
 import { makeEnv } from './helpers.js';
+import { createRealmSyncEnv } from '../../src/sync/env.js';
 
 test('removal with nothing in flight completes at once', async () => {
   const { env } = makeEnv();
@@ -71,5 +72,20 @@ test('use after removal is reported in debug mode only, once', () => {
 test('exit without enter is an error', () => {
   const { env } = makeEnv();
   const lt = new Lifetime(env, 'x');
+  assert.throws(() => lt.exit(), /without a matching tryEnter/);
+});
+
+test('in a realm (one task) the same rules hold without per-task bookkeeping', async () => {
+  const env = createRealmSyncEnv({ debug: true, log: () => {} });
+  const lt = new Lifetime(env, 'uart');
+  assert.equal(lt.tryEnter(), true);
+  assert.equal(lt.tryEnter(), true);
+  const c = lt.remove();
+  assert.equal(c.deferred, true);
+  await assert.rejects(c.wait(), SelfWaitError);
+  lt.exit();
+  assert.equal(c.done, false);
+  lt.exit();
+  assert.equal(c.done, true);
   assert.throws(() => lt.exit(), /without a matching tryEnter/);
 });
