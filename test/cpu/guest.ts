@@ -38,7 +38,21 @@ const PRELUDE = `
 .globl _start
 _start:
   li gp, 0
+  la t5, unexpected_trap
+  csrw mtvec, t5
   j main
+.align 2
+.globl unexpected_trap
+unexpected_trap:
+  csrr t6, mcause
+  li t5, 0x8000
+  or t6, t6, t5
+  slli t6, t6, 16
+  li t5, 0x3333
+  or t6, t6, t5
+  li t5, FINISHER
+  sw t6, 0(t5)
+1: j 1b
 .globl fail
 fail:
   slli t6, gp, 16
@@ -58,7 +72,7 @@ pass:
 
 export function assemble(source: string, march = MARCH): Uint8Array {
   const text = PRELUDE + source;
-  const hash = createHash('sha256').update(march).update('\0').update(text).digest('hex').slice(0, 32);
+  const hash = createHash('sha256').update('v2 no-relax').update(march).update('\0').update(text).digest('hex').slice(0, 32);
   const dir = join(tmpdir(), 'tsvmm-asm-cache');
   mkdirSync(dir, { recursive: true });
   const bin = join(dir, `${hash}.bin`);
@@ -66,7 +80,7 @@ export function assemble(source: string, march = MARCH): Uint8Array {
     const base = join(dir, `${hash}.${process.pid}`);
     writeFileSync(`${base}.S`, text);
     execFileSync('riscv64-unknown-elf-as', [`-march=${march}`, '-mabi=lp64', '-o', `${base}.o`, `${base}.S`]);
-    execFileSync('riscv64-unknown-elf-ld', ['-Ttext=0x80000000', '--section-start=.text.init=0x80000000', '-e', '_start', '-o', `${base}.elf`, `${base}.o`]);
+    execFileSync('riscv64-unknown-elf-ld', ['--no-relax', '-Ttext=0x80000000', '--section-start=.text.init=0x80000000', '-e', '_start', '-o', `${base}.elf`, `${base}.o`]);
     execFileSync('riscv64-unknown-elf-objcopy', ['-O', 'binary', `${base}.elf`, `${base}.bin`]);
     renameSync(`${base}.bin`, bin);
   }
@@ -137,6 +151,8 @@ export function runGuest(m: GuestMachine, maxSteps = 5_000_000): number {
 
 export function describe(code: number, m: GuestMachine): string {
   if (code === 0x5555) return 'pass';
+  if ((code & 0xffff) === 0x3333 && code & 0x80000000)
+    return `unexpected trap cause ${(code >>> 16) & 0x7fff} mepc=0x${m.hart.mepc.toString(16)} mtval=0x${m.hart.mtval.toString(16)}`;
   if ((code & 0xffff) === 0x3333) return `fail at check #${code >>> 16} (pc=0x${m.hart.getPc().toString(16)})`;
   return `no result (0x${code.toString(16)}) after ${m.hart.steps} steps, pc=0x${m.hart.getPc().toString(16)} mcause=${m.hart.mcause} mepc=0x${m.hart.mepc.toString(16)}`;
 }

@@ -1,7 +1,58 @@
 import type { MemTxAttrs, PhysMemory } from '../../memory/types.js';
 import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
-import * as C from './constants.js';
-import { PRV_M, PRV_S, PRV_U } from './constants.js';
+import {
+  PRV_M,
+  PRV_S,
+  PRV_U,
+  ALL_INTERRUPTS,
+  CAUSE_BREAKPOINT,
+  CAUSE_FETCH_ACCESS,
+  CAUSE_FETCH_PAGE_FAULT,
+  CAUSE_ILLEGAL_INSTRUCTION,
+  CAUSE_LOAD_ACCESS,
+  CAUSE_LOAD_PAGE_FAULT,
+  CAUSE_MACHINE_ECALL,
+  CAUSE_MISALIGNED_LOAD,
+  CAUSE_MISALIGNED_STORE,
+  CAUSE_STORE_ACCESS,
+  CAUSE_STORE_PAGE_FAULT,
+  CAUSE_SUPERVISOR_ECALL,
+  CAUSE_USER_ECALL,
+  DELEGABLE_EXCEPTIONS,
+  HPM_COUNTERS,
+  IRQ_M_EXT,
+  IRQ_M_SOFT,
+  IRQ_M_TIMER,
+  IRQ_S_EXT,
+  IRQ_S_SOFT,
+  IRQ_S_TIMER,
+  MENVCFG_FIOM,
+  MENVCFG_STCE,
+  MIP_MEIP,
+  MIP_MSIP,
+  MIP_MTIP,
+  MIP_SEIP,
+  MIP_SSIP,
+  MIP_STIP,
+  MISA_VALUE,
+  MSTATUS_FS,
+  MSTATUS_MIE,
+  MSTATUS_MPIE,
+  MSTATUS_MPP,
+  MSTATUS_MPP_SHIFT,
+  MSTATUS_MPRV,
+  MSTATUS_MXR,
+  MSTATUS_SIE,
+  MSTATUS_SPIE,
+  MSTATUS_SPP,
+  MSTATUS_SUM,
+  MSTATUS_TSR,
+  MSTATUS_TVM,
+  MSTATUS_TW,
+  MSTATUS_WMASK,
+  SSTATUS_MASK,
+  S_INTERRUPTS,
+} from './constants.js';
 import { ACC_EXEC, ACC_READ, ACC_WRITE, Pmp } from './pmp.js';
 import { rvcTable } from './rvc.js';
 import { executeFp } from './fpu.js';
@@ -93,7 +144,7 @@ export class Hart {
   // --- CSR state ---
   mstatus = 0; // low 32 bits; UXL/SXL/SD derived
   fcsr = 0; // frm << 5 | fflags
-  misa = C.MISA_VALUE;
+  misa = MISA_VALUE;
   mtvec = 0n;
   stvec = 0n;
   mepc = 0n;
@@ -246,17 +297,17 @@ export class Hart {
 
   /** mtime tick at which this hart's own timer (Sstc stimecmp) fires; Infinity if none is armed. */
   nextTimerDeadline(): number {
-    if (!this.sstc || (this.menvcfg & C.MENVCFG_STCE) === 0n) return Infinity;
+    if (!this.sstc || (this.menvcfg & MENVCFG_STCE) === 0n) return Infinity;
     return this.stimecmpNum;
   }
 
   /** Current mip value: software bits, device lines, and the Sstc comparator. */
   readMip(): number {
     let v = this.mipSw | this.mipHw;
-    if (this.sstc && (this.menvcfg & C.MENVCFG_STCE) !== 0n) {
-      v &= ~C.MIP_STIP;
-      if (this.timeSource() >= this.stimecmpNum) v |= C.MIP_STIP;
-      v |= this.mipHw & C.MIP_STIP;
+    if (this.sstc && (this.menvcfg & MENVCFG_STCE) !== 0n) {
+      v &= ~MIP_STIP;
+      if (this.timeSource() >= this.stimecmpNum) v |= MIP_STIP;
+      v |= this.mipHw & MIP_STIP;
     }
     return v;
   }
@@ -307,21 +358,21 @@ export class Hart {
     const pending = this.readMip() & this.mie;
     if (pending === 0) return;
     const mIrq = pending & ~this.mideleg;
-    const mEnabled = this.priv < PRV_M || (this.mstatus & C.MSTATUS_MIE) !== 0;
+    const mEnabled = this.priv < PRV_M || (this.mstatus & MSTATUS_MIE) !== 0;
     let irqs = mEnabled ? mIrq : 0;
     if (irqs === 0) {
       const sIrq = pending & this.mideleg;
-      const sEnabled = this.priv < PRV_S || (this.priv === PRV_S && (this.mstatus & C.MSTATUS_SIE) !== 0);
+      const sEnabled = this.priv < PRV_S || (this.priv === PRV_S && (this.mstatus & MSTATUS_SIE) !== 0);
       irqs = sEnabled ? sIrq : 0;
       if (irqs === 0) return;
     }
     let cause: number;
-    if (irqs & C.MIP_MEIP) cause = C.IRQ_M_EXT;
-    else if (irqs & C.MIP_MSIP) cause = C.IRQ_M_SOFT;
-    else if (irqs & C.MIP_MTIP) cause = C.IRQ_M_TIMER;
-    else if (irqs & C.MIP_SEIP) cause = C.IRQ_S_EXT;
-    else if (irqs & C.MIP_SSIP) cause = C.IRQ_S_SOFT;
-    else if (irqs & C.MIP_STIP) cause = C.IRQ_S_TIMER;
+    if (irqs & MIP_MEIP) cause = IRQ_M_EXT;
+    else if (irqs & MIP_MSIP) cause = IRQ_M_SOFT;
+    else if (irqs & MIP_MTIP) cause = IRQ_M_TIMER;
+    else if (irqs & MIP_SEIP) cause = IRQ_S_EXT;
+    else if (irqs & MIP_SSIP) cause = IRQ_S_SOFT;
+    else if (irqs & MIP_STIP) cause = IRQ_S_TIMER;
     else cause = 31 - Math.clz32(irqs);
     this.enterTrap(cause, true, 0n);
   }
@@ -339,18 +390,18 @@ export class Hart {
       this.scause = causeVal;
       this.sepc = epc;
       this.stval = tval;
-      s = (s & ~C.MSTATUS_SPP) | (this.priv === PRV_S ? C.MSTATUS_SPP : 0);
-      s = (s & ~C.MSTATUS_SPIE) | ((s & C.MSTATUS_SIE) !== 0 ? C.MSTATUS_SPIE : 0);
-      s &= ~C.MSTATUS_SIE;
+      s = (s & ~MSTATUS_SPP) | (this.priv === PRV_S ? MSTATUS_SPP : 0);
+      s = (s & ~MSTATUS_SPIE) | ((s & MSTATUS_SIE) !== 0 ? MSTATUS_SPIE : 0);
+      s &= ~MSTATUS_SIE;
       this.priv = PRV_S;
       vec = this.stvec;
     } else {
       this.mcause = causeVal;
       this.mepc = epc;
       this.mtval = tval;
-      s = (s & ~C.MSTATUS_MPP) | (this.priv << C.MSTATUS_MPP_SHIFT);
-      s = (s & ~C.MSTATUS_MPIE) | ((s & C.MSTATUS_MIE) !== 0 ? C.MSTATUS_MPIE : 0);
-      s &= ~C.MSTATUS_MIE;
+      s = (s & ~MSTATUS_MPP) | (this.priv << MSTATUS_MPP_SHIFT);
+      s = (s & ~MSTATUS_MPIE) | ((s & MSTATUS_MIE) !== 0 ? MSTATUS_MPIE : 0);
+      s &= ~MSTATUS_MIE;
       this.priv = PRV_M;
       vec = this.mtvec;
     }
@@ -369,7 +420,7 @@ export class Hart {
   }
 
   illegal(insnBits: number): never {
-    return this.raise(C.CAUSE_ILLEGAL_INSTRUCTION, BigInt(insnBits >>> 0));
+    return this.raise(CAUSE_ILLEGAL_INSTRUCTION, BigInt(insnBits >>> 0));
   }
 
   /** The interpreter loop: runs until `end` steps or an exit request. */
@@ -387,6 +438,7 @@ export class Hart {
     const wDv = this.wDv;
     while (this.steps < end) {
       if (this.exitRequest) return;
+      this.steps++;
       const pc = this.pc;
       let insn: number;
       const off = pc - this.fetchBase;
@@ -397,12 +449,8 @@ export class Hart {
         const h = insn & 0xffff;
         insn = rvc[h]!;
         ilen = 2;
-        if (insn === 0) {
-          this.steps++;
-          this.illegal(h);
-        }
+        if (insn === 0) this.illegal(h);
       }
-      this.steps++;
       const rd = (insn >> 7) & 31;
       const rs1 = (insn >> 15) & 31;
       switch (insn & 0x7f) {
@@ -939,7 +987,7 @@ export class Hart {
       case 0x4b:
       case 0x4f:
       case 0x53:
-        if ((this.mstatus & C.MSTATUS_FS) === 0) this.illegalInsn(insn, ilen);
+        if ((this.mstatus & MSTATUS_FS) === 0) this.illegalInsn(insn, ilen);
         if (!executeFp(this, insn)) this.illegalInsn(insn, ilen);
         this.pc = pc + ilen;
         return;
@@ -950,7 +998,7 @@ export class Hart {
 
   /** Mark the FP state dirty (mstatus.FS = 3, which also sets SD). */
   fpDirty(): void {
-    this.mstatus |= C.MSTATUS_FS;
+    this.mstatus |= MSTATUS_FS;
   }
 
   private execSystem(insn: number, ilen: number, pc: number): void {
@@ -959,22 +1007,24 @@ export class Hart {
       switch (insn) {
         case 0x00000073: {
           const cause =
-            this.priv === PRV_U ? C.CAUSE_USER_ECALL : this.priv === PRV_S ? C.CAUSE_SUPERVISOR_ECALL : C.CAUSE_MACHINE_ECALL;
-          this.raise(cause, 0n);
+            this.priv === PRV_U ? CAUSE_USER_ECALL : this.priv === PRV_S ? CAUSE_SUPERVISOR_ECALL : CAUSE_MACHINE_ECALL;
+          this.enterTrap(cause, false, 0n);
+          this.exitRequest = true;
           return;
         }
         case 0x00100073:
-          this.raise(C.CAUSE_BREAKPOINT, 0n);
+          this.enterTrap(CAUSE_BREAKPOINT, false, 0n);
+          this.exitRequest = true;
           return;
         case 0x30200073: {
           // mret
           if (this.priv !== PRV_M) this.illegalInsn(insn, ilen);
           let s = this.mstatus;
-          const mpp = (s >> C.MSTATUS_MPP_SHIFT) & 3;
-          s = (s & ~C.MSTATUS_MIE) | ((s & C.MSTATUS_MPIE) !== 0 ? C.MSTATUS_MIE : 0);
-          s |= C.MSTATUS_MPIE;
-          s &= ~C.MSTATUS_MPP;
-          if (mpp !== PRV_M) s &= ~C.MSTATUS_MPRV;
+          const mpp = (s >> MSTATUS_MPP_SHIFT) & 3;
+          s = (s & ~MSTATUS_MIE) | ((s & MSTATUS_MPIE) !== 0 ? MSTATUS_MIE : 0);
+          s |= MSTATUS_MPIE;
+          s &= ~MSTATUS_MPP;
+          if (mpp !== PRV_M) s &= ~MSTATUS_MPRV;
           this.mstatus = s;
           this.priv = mpp;
           this.pc = Number(BigInt.asIntN(64, this.mepc));
@@ -984,14 +1034,14 @@ export class Hart {
         }
         case 0x10200073: {
           // sret
-          if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & C.MSTATUS_TSR) !== 0))
+          if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & MSTATUS_TSR) !== 0))
             this.illegalInsn(insn, ilen);
           let s = this.mstatus;
-          const spp = (s & C.MSTATUS_SPP) !== 0 ? PRV_S : PRV_U;
-          s = (s & ~C.MSTATUS_SIE) | ((s & C.MSTATUS_SPIE) !== 0 ? C.MSTATUS_SIE : 0);
-          s |= C.MSTATUS_SPIE;
-          s &= ~C.MSTATUS_SPP;
-          s &= ~C.MSTATUS_MPRV;
+          const spp = (s & MSTATUS_SPP) !== 0 ? PRV_S : PRV_U;
+          s = (s & ~MSTATUS_SIE) | ((s & MSTATUS_SPIE) !== 0 ? MSTATUS_SIE : 0);
+          s |= MSTATUS_SPIE;
+          s &= ~MSTATUS_SPP;
+          s &= ~MSTATUS_MPRV;
           this.mstatus = s;
           this.priv = spp;
           this.pc = Number(BigInt.asIntN(64, this.sepc));
@@ -1001,7 +1051,7 @@ export class Hart {
         }
         case 0x10500073: {
           // wfi
-          if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & C.MSTATUS_TW) !== 0))
+          if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & MSTATUS_TW) !== 0))
             this.illegalInsn(insn, ilen);
           this.pc = pc + ilen;
           if ((this.readMip() & this.mie) === 0) {
@@ -1013,7 +1063,7 @@ export class Hart {
         default:
           if ((insn & 0xfe007fff) === 0x12000073) {
             // sfence.vma
-            if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & C.MSTATUS_TVM) !== 0))
+            if (this.priv === PRV_U || (this.priv === PRV_S && (this.mstatus & MSTATUS_TVM) !== 0))
               this.illegalInsn(insn, ilen);
             // Any form flushes everything: a superset of what each variant requires.
             this.flushTlb();
@@ -1057,12 +1107,12 @@ export class Hart {
 
   private mstatusValue(): bigint {
     let v = BigInt(this.mstatus >>> 0) | (2n << 32n) | (2n << 34n);
-    if ((this.mstatus & C.MSTATUS_FS) === C.MSTATUS_FS) v |= 1n << 63n;
+    if ((this.mstatus & MSTATUS_FS) === MSTATUS_FS) v |= 1n << 63n;
     return v;
   }
 
   private requireFs(insn: number, ilen: number): void {
-    if ((this.mstatus & C.MSTATUS_FS) === 0) this.illegalInsn(insn, ilen);
+    if ((this.mstatus & MSTATUS_FS) === 0) this.illegalInsn(insn, ilen);
   }
 
   /** Read a CSR; absent or inaccessible CSRs raise illegal instruction. */
@@ -1087,7 +1137,7 @@ export class Hart {
         return u64(Math.floor(this.timeSource()));
       // supervisor
       case 0x100:
-        return this.mstatusValue() & (BigInt(C.SSTATUS_MASK) | (3n << 32n) | (1n << 63n));
+        return this.mstatusValue() & (BigInt(SSTATUS_MASK) | (3n << 32n) | (1n << 63n));
       case 0x104:
         return BigInt(this.mie & this.mideleg);
       case 0x105:
@@ -1110,7 +1160,7 @@ export class Hart {
         this.requireSstc(insn, ilen);
         return this.stimecmp;
       case 0x180:
-        if (this.priv === PRV_S && (this.mstatus & C.MSTATUS_TVM) !== 0) this.illegalInsn(insn, ilen);
+        if (this.priv === PRV_S && (this.mstatus & MSTATUS_TVM) !== 0) this.illegalInsn(insn, ilen);
         return this.satp;
       // machine
       case 0xf11:
@@ -1160,8 +1210,8 @@ export class Hart {
     }
     if (csr >= 0x3b0 && csr < 0x3b0 + this.pmp.count && csr < 0x3c0) return this.pmp.readAddr(csr - 0x3b0);
     if (csr >= 0x323 && csr <= 0x33f) return this.mhpmevent[csr - 0x320]!;
-    if (csr >= 0xb03 && csr < 0xb03 + C.HPM_COUNTERS) return this.mhpmcounter[csr - 0xb00]!;
-    if (csr >= 0xc03 && csr < 0xc03 + C.HPM_COUNTERS) {
+    if (csr >= 0xb03 && csr < 0xb03 + HPM_COUNTERS) return this.mhpmcounter[csr - 0xb00]!;
+    if (csr >= 0xc03 && csr < 0xc03 + HPM_COUNTERS) {
       if (!this.counterAllowed(csr - 0xc00)) this.illegalInsn(insn, ilen);
       return this.mhpmcounter[csr - 0xc00]!;
     }
@@ -1171,7 +1221,7 @@ export class Hart {
   private requireSstc(insn: number, ilen: number): void {
     if (!this.sstc) this.illegalInsn(insn, ilen);
     if (this.priv === PRV_M) return;
-    if ((this.mcounteren & 2) === 0 || (this.menvcfg & C.MENVCFG_STCE) === 0n) this.illegalInsn(insn, ilen);
+    if ((this.mcounteren & 2) === 0 || (this.menvcfg & MENVCFG_STCE) === 0n) this.illegalInsn(insn, ilen);
   }
 
   private readCycle(): bigint {
@@ -1196,13 +1246,13 @@ export class Hart {
         this.fpDirty();
         return;
       case 0x100: {
-        const m = C.SSTATUS_MASK;
+        const m = SSTATUS_MASK;
         this.mstatus = (this.mstatus & ~m) | (Number(v & 0xffffffffn) & m);
         this.flushTlb();
         return;
       }
       case 0x104: {
-        const m = this.mideleg & C.S_INTERRUPTS;
+        const m = this.mideleg & S_INTERRUPTS;
         this.mie = (this.mie & ~m) | (Number(v & 0xffffn) & m);
         return;
       }
@@ -1228,7 +1278,7 @@ export class Hart {
         this.stval = v;
         return;
       case 0x144: {
-        const m = this.mideleg & C.MIP_SSIP;
+        const m = this.mideleg & MIP_SSIP;
         this.mipSw = (this.mipSw & ~m) | (Number(v & 0xffffn) & m);
         return;
       }
@@ -1237,7 +1287,7 @@ export class Hart {
         this.stimecmpNum = v >= 1n << 53n ? Infinity : Number(v);
         return;
       case 0x180: {
-        if (this.priv === PRV_S && (this.mstatus & C.MSTATUS_TVM) !== 0) this.illegalInsn(insn, ilen);
+        if (this.priv === PRV_S && (this.mstatus & MSTATUS_TVM) !== 0) this.illegalInsn(insn, ilen);
         const mode = Number(v >> 60n);
         if (mode !== 0 && mode !== 8 && mode !== 9) return; // unsupported modes: write ignored
         this.satp = mode === 0 ? 0n : v & ((0xfn << 60n) | (0xffffn << 44n) | ((1n << 44n) - 1n));
@@ -1247,22 +1297,22 @@ export class Hart {
         return;
       }
       case 0x300: {
-        let nv = Number(v & 0xffffffffn) & C.MSTATUS_WMASK;
-        if (((nv >> C.MSTATUS_MPP_SHIFT) & 3) === 2) nv &= ~C.MSTATUS_MPP; // reserved MPP -> U
-        this.mstatus = (this.mstatus & ~C.MSTATUS_WMASK) | nv;
+        let nv = Number(v & 0xffffffffn) & MSTATUS_WMASK;
+        if (((nv >> MSTATUS_MPP_SHIFT) & 3) === 2) nv &= ~MSTATUS_MPP; // reserved MPP -> U
+        this.mstatus = (this.mstatus & ~MSTATUS_WMASK) | nv;
         this.flushTlb();
         return;
       }
       case 0x301:
         return; // misa is read-only here, as on QEMU's default CPUs
       case 0x302:
-        this.medeleg = Number(v & BigInt(C.DELEGABLE_EXCEPTIONS));
+        this.medeleg = Number(v & BigInt(DELEGABLE_EXCEPTIONS));
         return;
       case 0x303:
-        this.mideleg = Number(v & BigInt(C.S_INTERRUPTS));
+        this.mideleg = Number(v & BigInt(S_INTERRUPTS));
         return;
       case 0x304:
-        this.mie = Number(v & BigInt(C.ALL_INTERRUPTS));
+        this.mie = Number(v & BigInt(ALL_INTERRUPTS));
         return;
       case 0x305:
         if ((v & 3n) < 2n) this.mtvec = v;
@@ -1271,10 +1321,10 @@ export class Hart {
         this.mcounteren = Number(v & 0xffffffffn) | 0;
         return;
       case 0x30a:
-        this.menvcfg = v & (C.MENVCFG_FIOM | (this.sstc ? C.MENVCFG_STCE : 0n));
+        this.menvcfg = v & (MENVCFG_FIOM | (this.sstc ? MENVCFG_STCE : 0n));
         return;
       case 0x320:
-        this.mcountinhibit = Number(v & BigInt(0x5 | (((1 << C.HPM_COUNTERS) - 1) << 3)));
+        this.mcountinhibit = Number(v & BigInt(0x5 | (((1 << HPM_COUNTERS) - 1) << 3)));
         return;
       case 0x340:
         this.mscratch = v;
@@ -1289,8 +1339,8 @@ export class Hart {
         this.mtval = v;
         return;
       case 0x344: {
-        let m = C.MIP_SSIP | C.MIP_SEIP;
-        if (!this.sstc || (this.menvcfg & C.MENVCFG_STCE) === 0n) m |= C.MIP_STIP;
+        let m = MIP_SSIP | MIP_SEIP;
+        if (!this.sstc || (this.menvcfg & MENVCFG_STCE) === 0n) m |= MIP_STIP;
         this.mipSw = (this.mipSw & ~m) | (Number(v & 0xffffn) & m);
         return;
       }
@@ -1324,7 +1374,7 @@ export class Hart {
       this.mhpmevent[csr - 0x320] = v;
       return;
     }
-    if (csr >= 0xb03 && csr < 0xb03 + C.HPM_COUNTERS) {
+    if (csr >= 0xb03 && csr < 0xb03 + HPM_COUNTERS) {
       this.mhpmcounter[csr - 0xb00] = v;
       return;
     }
@@ -1357,22 +1407,22 @@ export class Hart {
 
   /** Privilege used for data accesses (MPRV). */
   private dataPriv(): number {
-    if (this.priv === PRV_M && (this.mstatus & C.MSTATUS_MPRV) !== 0) return (this.mstatus >> C.MSTATUS_MPP_SHIFT) & 3;
+    if (this.priv === PRV_M && (this.mstatus & MSTATUS_MPRV) !== 0) return (this.mstatus >> MSTATUS_MPP_SHIFT) & 3;
     return this.priv;
   }
 
   private fault(acc: number, page: boolean, lo: number, hi: number): never {
     const cause = page
       ? acc === ACC_READ
-        ? C.CAUSE_LOAD_PAGE_FAULT
+        ? CAUSE_LOAD_PAGE_FAULT
         : acc === ACC_WRITE
-          ? C.CAUSE_STORE_PAGE_FAULT
-          : C.CAUSE_FETCH_PAGE_FAULT
+          ? CAUSE_STORE_PAGE_FAULT
+          : CAUSE_FETCH_PAGE_FAULT
       : acc === ACC_READ
-        ? C.CAUSE_LOAD_ACCESS
+        ? CAUSE_LOAD_ACCESS
         : acc === ACC_WRITE
-          ? C.CAUSE_STORE_ACCESS
-          : C.CAUSE_FETCH_ACCESS;
+          ? CAUSE_STORE_ACCESS
+          : CAUSE_FETCH_ACCESS;
     return this.raise(cause, toU64(lo, hi));
   }
 
@@ -1412,8 +1462,8 @@ export class Hart {
     const top = hi >> (vaBits - 1 - 32);
     if (top !== 0 && top !== -1) this.fault(acc, true, lo, hi);
     let a = this.satpPpnAddr;
-    const mxr = (this.mstatus & C.MSTATUS_MXR) !== 0;
-    const sum = (this.mstatus & C.MSTATUS_SUM) !== 0;
+    const mxr = (this.mstatus & MSTATUS_MXR) !== 0;
+    const sum = (this.mstatus & MSTATUS_SUM) !== 0;
     for (let level = levels - 1; level >= 0; level--) {
       let vpn: number;
       if (level === 0) vpn = (lo >>> 12) & 511;
@@ -1624,7 +1674,7 @@ export class Hart {
     if (f5 === 2) {
       // LR
       if (rs2 !== 0) this.illegalInsn(insn, ilen);
-      if (misaligned) this.raise(C.CAUSE_MISALIGNED_LOAD, toU64(lo, hi));
+      if (misaligned) this.raise(CAUSE_MISALIGNED_LOAD, toU64(lo, hi));
       const pa = this.translate(lo, hi, ACC_READ, size);
       this.physRead(pa, size, lo, hi, ACC_READ);
       this.resAddr = pa;
@@ -1635,7 +1685,7 @@ export class Hart {
     }
     const known = f5 === 3 || f5 === 1 || f5 === 0 || f5 === 4 || f5 === 0xc || f5 === 8 || f5 === 0x10 || f5 === 0x14 || f5 === 0x18 || f5 === 0x1c;
     if (!known) this.illegalInsn(insn, ilen);
-    if (misaligned) this.raise(C.CAUSE_MISALIGNED_STORE, toU64(lo, hi));
+    if (misaligned) this.raise(CAUSE_MISALIGNED_STORE, toU64(lo, hi));
     const pa = this.translate(lo, hi, ACC_WRITE, size);
     const blo = this.xlo[rs2]!;
     const bhi = this.xhi[rs2]!;
