@@ -364,3 +364,67 @@ test('IOMMU regions translate into a target address space', () => {
   dma.destroy();
   target.destroy();
 });
+
+test('guest accesses never throw, whatever the address, size or value', async () => {
+  const fc = (await import('fast-check')).default;
+  const { randomTree } = await import('./model.js');
+  fc.assert(
+    fc.property(
+      fc.integer(),
+      fc.array(
+        fc.tuple(
+          fc.oneof(fc.integer({ min: -16, max: 0x220 }), fc.constantFrom(NaN, Infinity, -Infinity, 0.5, 2 ** 53 - 1, 2 ** 53, 2 ** 64, -(2 ** 53))),
+          fc.constantFrom(0, 1, 2, 3, 4, 5, 8, 16, -1, 1.5, NaN),
+          fc.integer({ min: 0, max: 0xffffffff }),
+          fc.integer({ min: 0, max: 40 }),
+          fc.boolean(),
+        ),
+        { maxLength: 40 },
+      ),
+      (seed, accesses) => {
+        const t = randomTree(seed);
+        const as = new AddressSpace(t.root, 'fuzz', quiet);
+        try {
+          for (const [addr, size, v, len, memOnly] of accesses) {
+            const attrs = memOnly ? memTxAttrs({ memoryOnly: true }) : U;
+            const results = [
+              as.load(addr, size, attrs),
+              as.store(addr, size, v, v, attrs),
+              as.read(addr, new Uint8Array(len), attrs),
+              as.write(addr, new Uint8Array(len).fill(v & 0xff), attrs),
+            ];
+            for (const r of results) assert.ok(Number.isInteger(r) && r >= 0 && r <= 7);
+            assert.ok(as.valLo >= 0 && as.valLo <= 0xffffffff && Number.isInteger(as.valLo));
+            const p = as.ramPtr(addr, size, memOnly);
+            if (p) assert.ok(p.offset >= 0 && p.offset + size <= p.bytes.length);
+          }
+        } finally {
+          as.destroy();
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test('an access keeps the view it started with when a callback changes the map', () => {
+  const sys = MemoryRegion.container('sys', 0x10000);
+  const ram = MemoryRegion.ram('ram', 0x10);
+  ram.ramBytes().fill(0x77);
+  const io = MemoryRegion.io('unplugger', 4, {
+    read: () => {
+      sys.removeSubregion(ram); // commits and publishes at once
+      return 0x01010101;
+    },
+  });
+  sys.addSubregion(0x100, io);
+  sys.addSubregion(0x104, ram);
+  const as = new AddressSpace(sys, 'inflight', quiet);
+  const e = as.epoch;
+  const buf = new Uint8Array(8);
+  assert.equal(as.read(0x100, buf), MEMTX_OK);
+  assert.deepEqual([...buf], [1, 1, 1, 1, 0x77, 0x77, 0x77, 0x77]);
+  assert.ok(as.epoch > e, 'the removal was published');
+  assert.equal(as.read(0x104, new Uint8Array(4)), MEMTX_DECODE_ERROR, 'later accesses see the new view');
+  as.destroy();
+});
