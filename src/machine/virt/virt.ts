@@ -88,6 +88,8 @@ export interface BootSpec {
   initrd?: string;
   dtb?: string;
   append?: string;
+  /** Override the default firmware paths (tests). */
+  defaults?: { uboot?: string; fwDynamic?: string };
 }
 
 export interface BootInfo {
@@ -281,12 +283,12 @@ export class VirtMachine implements GuestWriter {
     if (spec.bios === 'none') biosPath = null;
     else if (spec.bios !== undefined) biosPath = spec.bios;
     else if (spec.kernel !== undefined) {
-      biosPath = DEFAULT_FW_DYNAMIC;
+      biosPath = spec.defaults?.fwDynamic ?? DEFAULT_FW_DYNAMIC;
       if (!existsSync(biosPath)) {
         throw new BootError(`default firmware '${biosPath}' is missing; install it with: apt-get install opensbi`);
       }
     } else {
-      biosPath = DEFAULT_UBOOT;
+      biosPath = spec.defaults?.uboot ?? DEFAULT_UBOOT;
       if (!existsSync(biosPath)) {
         throw new BootError(`default firmware '${biosPath}' is missing; install it with: apt-get install u-boot-qemu`);
       }
