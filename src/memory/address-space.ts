@@ -56,6 +56,10 @@ function scratch(): Uint8Array {
   return s;
 }
 
+/** Nesting of IOMMU translations (realm state); deeper chains fail with ACCESS_ERROR. */
+let iommuDepth = 0;
+const MAX_IOMMU_DEPTH = 8;
+
 const EMPTY_DV = new DataView(new SharedArrayBuffer(8));
 
 const defaultLog = (m: string): void => {
@@ -527,20 +531,30 @@ export class AddressSpace implements PhysMemory {
     let regOff = addr - fr.start + fr.offsetInRegion;
     let r = MEMTX_OK;
     const need = isWrite ? IOMMU_WO : IOMMU_RO;
-    while (n > 0) {
-      const e = ops.translate(regOff, need, 0);
-      const pageEnd = e.iova + e.addrMask + 1;
-      if ((e.perm & need) === 0 || !(regOff >= e.iova && regOff < pageEnd)) {
-        if (!isWrite) buf.fill(0xff, off, off + n);
-        return r | MEMTX_ACCESS_ERROR;
-      }
-      const l = Math.min(n, pageEnd - regOff);
-      r |= e.targetAs.rw(e.translatedAddr + (regOff - e.iova), buf, off, l, isWrite, attrs);
-      regOff += l;
-      off += l;
-      n -= l;
+    // A translation into an address space that leads back here would recurse forever.
+    if (iommuDepth >= MAX_IOMMU_DEPTH) {
+      if (!isWrite) buf.fill(0xff, off, off + n);
+      return MEMTX_ACCESS_ERROR;
     }
-    return r;
+    iommuDepth++;
+    try {
+      while (n > 0) {
+        const e = ops.translate(regOff, need, 0);
+        const pageEnd = e.iova + e.addrMask + 1;
+        if ((e.perm & need) === 0 || !(regOff >= e.iova && regOff < pageEnd)) {
+          if (!isWrite) buf.fill(0xff, off, off + n);
+          return r | MEMTX_ACCESS_ERROR;
+        }
+        const l = Math.min(n, pageEnd - regOff);
+        r |= e.targetAs.rw(e.translatedAddr + (regOff - e.iova), buf, off, l, isWrite, attrs);
+        regOff += l;
+        off += l;
+        n -= l;
+      }
+      return r;
+    } finally {
+      iommuDepth--;
+    }
   }
 
   // ---------------------------------------------------------------- helpers (not for hot paths)

@@ -428,3 +428,15 @@ test('an access keeps the view it started with when a callback changes the map',
   assert.equal(as.read(0x104, new Uint8Array(4)), MEMTX_DECODE_ERROR, 'later accesses see the new view');
   as.destroy();
 });
+
+test('an IOMMU translating back into itself fails instead of recursing forever', () => {
+  const root = MemoryRegion.container('loop', 0x10000);
+  let as!: AddressSpace;
+  root.addSubregion(0, MemoryRegion.iommu('self', 0x10000, {
+    translate: (addr): IOMMUTLBEntry => ({ targetAs: as, iova: addr - (addr % 0x1000), translatedAddr: addr - (addr % 0x1000), addrMask: 0xfff, perm: IOMMU_RW }),
+  }));
+  as = new AddressSpace(root, 'loop', quiet);
+  assert.equal(as.load(0x10, 4, U), MEMTX_ACCESS_ERROR);
+  assert.equal(as.valLo, 0xffffffff);
+  as.destroy();
+});
