@@ -17,7 +17,7 @@ export type TaskStatus = 'runnable' | 'blocked' | 'done';
 export class ExploreTask extends TaskState {
   status: TaskStatus = 'runnable';
   /** Where the task is parked (its last sync point). */
-  label = 'start';
+  override label = 'start';
   waitReason = '';
   ready: (() => boolean) | null = null;
   resume: (() => void) | null = null;

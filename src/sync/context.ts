@@ -34,6 +34,8 @@ export class TaskState {
   /** Contexts disabled by this task (MASK_* bits); masking irq also masks bh and timer. */
   masked = 0;
   context: ExecContext;
+  /** The explorer's last sync point for this task (empty in real code): a cheap site for reports. */
+  label = '';
   constructor(
     readonly id: number,
     readonly name: string,

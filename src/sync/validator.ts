@@ -336,7 +336,8 @@ export class LockValidator {
   acquired(task: TaskState, lock: LockIdentity, mode: AcquireMode, opts?: AcquireOptions): void {
     if (!this.on) return;
     const node = this.nodeOf(lock.className, opts?.subclass);
-    this.heldList(task).push({ lock, node, mode, site: opts?.site });
+    const site = opts?.site ?? (task.label ? `${task.name} after sync point '${task.label}'` : undefined);
+    this.heldList(task).push({ lock, node, mode, site });
     this.checkContext(task, lock, mode, node, opts?.site);
   }
 
