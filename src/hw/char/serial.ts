@@ -61,10 +61,6 @@ const LSR_INT_ANY = 0x1e; // OE | PE | FE | BI
 const LSR_THRE = 0x20;
 const LSR_TEMT = 0x40;
 
-const MSR_DCTS = 0x01;
-const MSR_DDSR = 0x02;
-const MSR_TERI = 0x04;
-const MSR_DDCD = 0x08;
 const MSR_CTS = 0x10;
 const MSR_DSR = 0x20;
 const MSR_RI = 0x40;
@@ -258,8 +254,8 @@ export class Serial implements DeviceOwner, CharFrontend {
       case IIR_FCR: {
         const oldFe = this.fcr & FCR_FE;
         if ((v & FCR_FE) !== oldFe || v & FCR_RFR) this.rxClear();
-        // FCR_XFR would clear the TX FIFO, which is always empty here.
-        void FCR_XFR;
+        // Clearing the (always empty) TX FIFO re-arms the THRE interrupt, as in QEMU.
+        if (v & FCR_XFR) this.thrPending = true;
         this.fcr = v & 0xc9;
         this.update();
         this.backend.acceptInput();
@@ -285,26 +281,21 @@ export class Serial implements DeviceOwner, CharFrontend {
     }
   }
 
-  /** MSR follows MCR in loopback; otherwise it shows an idle, connected line. */
+  /**
+   * MSR follows MCR in loopback; otherwise it shows an idle, connected line.
+   * Like QEMU, switching between the two produces no delta bits (no host modem
+   * lines are tracked), so the modem status interrupt never fires.
+   */
   private updateModemStatus(): void {
-    const old = this.msr;
-    let lines: number;
     if (this.mcr & MCR_LOOP) {
-      lines =
+      this.msr =
         (this.mcr & MCR_RTS ? MSR_CTS : 0) |
         (this.mcr & MCR_DTR ? MSR_DSR : 0) |
         (this.mcr & MCR_OUT1 ? MSR_RI : 0) |
         (this.mcr & MCR_OUT2 ? MSR_DCD : 0);
     } else {
-      lines = MSR_IDLE;
+      this.msr = MSR_IDLE;
     }
-    const changed = (old ^ lines) & 0xf0;
-    let delta = old & MSR_DELTA;
-    if (changed & MSR_CTS) delta |= MSR_DCTS;
-    if (changed & MSR_DSR) delta |= MSR_DDSR;
-    if (changed & MSR_DCD) delta |= MSR_DDCD;
-    if (changed & MSR_RI && !(lines & MSR_RI)) delta |= MSR_TERI; // trailing edge only
-    this.msr = lines | delta;
   }
 
   private interruptId(): number {

@@ -8,11 +8,11 @@
  * context enable bits at 0x2000 + 0x80*ctx; per context threshold at
  * 0x200000 + 0x1000*ctx and claim/complete 4 bytes further.
  *
- * Gateway semantics for level-triggered inputs: an input at high level is
- * pending; claiming a source clears its pending bit and holds it claimed, so it
- * cannot be delivered again until the guest completes it; on completion a
- * source whose input is still high becomes pending again. An input that drops
- * before being claimed stops being pending (as in QEMU).
+ * Gateway semantics: an input driven high latches the source's pending bit,
+ * which stays set until a claim even if the input drops again (QEMU 7.2 does
+ * the same); claiming clears the pending bit and holds the source claimed, so
+ * it cannot be delivered again until the guest completes it; on completion a
+ * source whose input is still high becomes pending again at once.
  */
 import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
@@ -115,10 +115,8 @@ export class Plic implements DeviceOwner {
   private setInput(src: number, lvl: boolean): void {
     if (src === 0) return;
     this.level[src] = lvl ? 1 : 0;
-    const w = src >>> 5;
-    const bit = 1 << (src & 31);
-    if (lvl) this.pending[w]! |= bit;
-    else this.pending[w]! &= ~bit;
+    if (!lvl) return;
+    this.pending[src >>> 5]! |= 1 << (src & 31);
     this.update();
   }
 
@@ -166,8 +164,8 @@ export class Plic implements DeviceOwner {
       const ctx = Math.floor((off - ENABLE_BASE) / ENABLE_STRIDE);
       const w = ((off - ENABLE_BASE) % ENABLE_STRIDE) >>> 2;
       if (ctx >= this.numContexts || w >= this.words) return;
+      // Bit 0 (source 0) is writable, as in QEMU; source 0 never becomes pending, so it is inert.
       let mask = 0xffffffff;
-      if (w === 0) mask &= ~1; // source 0 does not exist
       const top = this.numSources - w * 32;
       if (top < 32) mask &= (1 << top) - 1;
       this.enable[ctx * this.words + w] = (v & mask) >>> 0;

@@ -22,7 +22,7 @@ class Model {
   set(s: number, l: boolean) {
     if (s === 0) return;
     this.level[s] = l;
-    this.pending[s] = l;
+    if (l) this.pending[s] = true;
   }
   best(ctx: number): number {
     let best = 0;
