@@ -303,6 +303,24 @@ export class MemoryRegion {
     });
   }
 
+  /**
+   * Like addSubregion at priority 0, but the caller asserts the child overlaps
+   * no existing subregion (QEMU's non-overlapping memory_region_add_subregion):
+   * an overlap throws MemoryError instead of being resolved by priority.
+   */
+  addSubregionNoOverlap(offset: number, child: MemoryRegion): void {
+    checkOffset(`adding '${child.name}' to '${this.name}'`, offset);
+    const end = offset + child.size;
+    for (const s of this.subregions) {
+      if (offset < s.addr + s.size && s.addr < end) {
+        throw new MemoryError(
+          `adding '${child.name}' at 0x${offset.toString(16)} to '${this.name}': overlaps '${s.name}' at 0x${s.addr.toString(16)}`,
+        );
+      }
+    }
+    this.addSubregion(offset, child, 0);
+  }
+
   removeSubregion(child: MemoryRegion): void {
     if (child.parent !== this) {
       throw new MemoryError(`memory region '${child.name}' is not a subregion of '${this.name}'`);

@@ -242,6 +242,11 @@ test('setup errors throw MemoryError at the call', () => {
   assert.throws(() => MemoryRegion.io('bad', 4, { impl: { max: 8 } }), MemoryError);
   assert.throws(() => MemoryRegion.io('bad', 4, { valid: { min: 3 } }), MemoryError);
   assert.throws(() => ram.disableReentrancyGuard(''), MemoryError);
+  const excl = MemoryRegion.container('excl', 0x1000);
+  excl.addSubregionNoOverlap(0x100, MemoryRegion.io('u0', 8, {}));
+  excl.addSubregionNoOverlap(0x108, MemoryRegion.io('u1', 8, {}));
+  assert.throws(() => excl.addSubregionNoOverlap(0x104, MemoryRegion.io('u2', 8, {})), /overlaps 'u0'/);
+  assert.equal(excl.subregions.length, 2);
 });
 
 test('nested transactions publish once, at the outermost commit', () => {
