@@ -5,6 +5,7 @@
  * machine or the CLI changes. Unknown names are rejected before the guest runs.
  */
 import type { VirtMachine } from './virt.js';
+import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 
 export class DeviceSpecError extends Error {
   constructor(message: string) {
@@ -24,7 +25,7 @@ export interface DeviceFactory {
   plug(ctx: DevicePlugContext, props: Readonly<Record<string, string>>): void;
 }
 
-export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = {};
+export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES };
 
 export function deviceHelp(): string {
   const names = Object.keys(VIRT_DEVICES).sort();

@@ -216,7 +216,8 @@ export class VirtMachine implements GuestWriter {
     this.pcie = new PcieWindows(this.system);
     const intx = [];
     for (let i = 0; i < PCI_NUM_PINS; i++) intx.push(this.plic.input(PCIE_IRQ + i));
-    this.gpex = createGpexHost({ dmaRoot: this.system, ecam: this.pcie.ecam, memory: this.pcie.mmio, io: this.pcie.ioport, irqs: intx });
+    this.gpex = createGpexHost({ dmaRoot: this.system, memory: this.pcie.mmio, io: this.pcie.ioport, irqs: intx });
+    this.pcie.mapEcam(this.gpex.ecam);
 
     const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : new Uint8Array(randomBytes(32)));
     const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa ?? ISA, mmuType: 'riscv,sv48', rngSeed });

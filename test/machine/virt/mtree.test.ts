@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mtreeMain } from '../../../src/cli/mtree.js';
+import { buildVirtForMtree, MtreeOptionError } from '../../../src/machine/virt/mtree.js';
+
+function referenceFlat(): string {
+  let text: string;
+  try {
+    text = readFileSync(new URL('../../../../shared/reference/qemu-virt/qemu-monitor-mmio.txt', import.meta.url), 'utf8');
+  } catch {
+    text = readFileSync('/work/shared/reference/qemu-virt/qemu-monitor-mmio.txt', 'utf8');
+  }
+  const start = text.indexOf('FlatView #0');
+  const end = text.indexOf('(qemu) info qtree');
+  return text.slice(start, end).trimEnd();
+}
+
+async function mtree(argv: string[]): Promise<string> {
+  let out = '';
+  const code = await mtreeMain(argv, buildVirtForMtree, (s) => (out += s));
+  assert.equal(code, 0);
+  return out;
+}
+
+test("mtree -f -machine virt -m 256M lists exactly QEMU 7.2's flat ranges", async () => {
+  const out = await mtree(['-f', '-machine', 'virt', '-m', '256M']);
+  assert.equal(out.trimEnd(), referenceFlat());
+});
+
+test('the RAM range follows -m and every hart gets a cpu-memory address space', async () => {
+  const out = await mtree(['-f', '-M', 'virt', '-m', '1G', '-smp', '2']);
+  assert.match(out, /0000000080000000-00000000bfffffff \(prio 0, ram\): riscv_virt_board\.ram/);
+  assert.match(out, /AS "cpu-memory-1", root: system/);
+});
+
+test('the region tree shows the board structure (aliases for the PCIe windows)', async () => {
+  const out = await mtree(['-machine', 'virt', '-m', '256M']);
+  assert.match(out, /address-space: memory/);
+  assert.match(out, /alias pcie-ecam @pcie-mmcfg-mmio/);
+  assert.match(out, /alias pcie-mmio @gpex_mmio_window 0000000040000000-000000007fffffff/);
+});
+
+test('bad machine options are rejected', async () => {
+  await assert.rejects(buildVirtForMtree(['-m', 'x']), MtreeOptionError);
+  await assert.rejects(buildVirtForMtree(['-machine', 'pc']), /unsupported machine type/);
+});
