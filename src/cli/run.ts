@@ -9,6 +9,7 @@ import { UsageError } from './command.js';
 import { OptionError, parseRunArgs, type RunConfig, type SerialSpec } from '../machine/options.js';
 import { BootError, VirtMachine } from '../machine/virt/virt.js';
 import { DeviceSpecError, checkDeviceNames, deviceHelp, plugDevices } from '../machine/virt/devices.js';
+import { plugDriveShortcuts } from '../hw/virtio/virt-devices.js';
 import {
   CharDevSpecError,
   FileBackend,
@@ -89,6 +90,7 @@ export async function runMachine(argv: string[]): Promise<number> {
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
     plugDevices({ machine, drives }, cfg.devices);
+    plugDriveShortcuts({ machine, drives });
     if (backend instanceof TcpServerBackend) {
       const port = await backend.listening;
       if (serialSpec.kind === 'tcp' && serialSpec.wait) {
