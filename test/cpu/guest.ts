@@ -34,12 +34,16 @@ const PRELUDE = `
 .macro PASS
   j pass
 .endm
-.section .text.init, "ax"
+.text
 .globl _start
 _start:
   li gp, 0
   la t5, unexpected_trap
   csrw mtvec, t5
+  li t5, -1
+  csrw pmpaddr0, t5
+  li t5, 0x1f
+  csrw pmpcfg0, t5
   j main
 .align 2
 .globl unexpected_trap
@@ -72,7 +76,7 @@ pass:
 
 export function assemble(source: string, march = MARCH): Uint8Array {
   const text = PRELUDE + source;
-  const hash = createHash('sha256').update('v2 no-relax').update(march).update('\0').update(text).digest('hex').slice(0, 32);
+  const hash = createHash('sha256').update('v4').update(march).update('\0').update(text).digest('hex').slice(0, 32);
   const dir = join(tmpdir(), 'tsvmm-asm-cache');
   mkdirSync(dir, { recursive: true });
   const bin = join(dir, `${hash}.bin`);
@@ -80,7 +84,7 @@ export function assemble(source: string, march = MARCH): Uint8Array {
     const base = join(dir, `${hash}.${process.pid}`);
     writeFileSync(`${base}.S`, text);
     execFileSync('riscv64-unknown-elf-as', [`-march=${march}`, '-mabi=lp64', '-o', `${base}.o`, `${base}.S`]);
-    execFileSync('riscv64-unknown-elf-ld', ['--no-relax', '-Ttext=0x80000000', '--section-start=.text.init=0x80000000', '-e', '_start', '-o', `${base}.elf`, `${base}.o`]);
+    execFileSync('riscv64-unknown-elf-ld', ['--no-relax', '-Ttext=0x80000000', '-e', '_start', '-o', `${base}.elf`, `${base}.o`]);
     execFileSync('riscv64-unknown-elf-objcopy', ['-O', 'binary', `${base}.elf`, `${base}.bin`]);
     renameSync(`${base}.bin`, bin);
   }

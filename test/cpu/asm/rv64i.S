@@ -170,12 +170,10 @@ main:
   j fail
 10:
   la a5, 11f
+  addi a5, a5, 4
   jalr ra, -4(a5)
   j fail
-  j 12f
 11:
-  j fail
-12:
   # jalr with rd == rs1
   la a5, 13f
   jalr a5, 0(a5)
