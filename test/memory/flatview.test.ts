@@ -245,7 +245,7 @@ test('setup errors throw MemoryError at the call', () => {
   const excl = MemoryRegion.container('excl', 0x1000);
   excl.addSubregionNoOverlap(0x100, MemoryRegion.io('u0', 8, {}));
   excl.addSubregionNoOverlap(0x108, MemoryRegion.io('u1', 8, {}));
-  assert.throws(() => excl.addSubregionNoOverlap(0x104, MemoryRegion.io('u2', 8, {})), /overlaps 'u0'/);
+  assert.throws(() => excl.addSubregionNoOverlap(0x104, MemoryRegion.io('u2', 8, {})), /overlaps 'u[01]'/);
   assert.equal(excl.subregions.length, 2);
 });
 
