@@ -18,7 +18,13 @@ export type MtreeBuilder = (argv: string[]) => Promise<AddressSpace[]>;
 
 /** A small machine shaped like QEMU's virt (sizes reduced): every region kind `info mtree` shows. */
 export async function buildDemoMachine(argv: string[]): Promise<AddressSpace[]> {
-  if (argv.length) throw new UsageError(`unknown option '${argv[0]}' (the demo machine takes no options)`);
+  if (argv.length) {
+    throw new UsageError(
+      argv[0] === '-machine' || argv[0] === '-M'
+        ? 'machine options need the virt machine, which this build does not have yet; run `tsvmm mtree [-f]` for the demo machine'
+        : `unknown option '${argv[0]}' (the demo machine takes no options)`,
+    );
+  }
   const noop = { read: () => 0, write: () => {} };
   const system = MemoryRegion.container('system', REGION_SIZE_MAX);
   const io = MemoryRegion.io('io', 0x10000, noop);
