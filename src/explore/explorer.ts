@@ -4,7 +4,7 @@
  */
 import type { SyncEnv } from '../sync/env.js';
 import { LockValidator } from '../sync/validator.js';
-import { encodeSchedule, decodeSchedule } from './replay.js';
+import { decodeReplay, encodeSchedule, scheduleTag } from './replay.js';
 import type { Scenario, ScenarioHooks, ScenarioRun } from './scenario.js';
 import { InvariantViolation, Scheduler, type Chooser, type FailureKind } from './scheduler.js';
 import { DfsStrategy, PctStrategy, RandomStrategy, ReplayStrategy, type Strategy } from './strategy.js';
@@ -123,7 +123,7 @@ export async function runOnce(scenario: Scenario, variant: string, chooser: Choo
       ? {
           kind: f.kind,
           message: f.message,
-          replay: encodeSchedule(sched.choices),
+          replay: encodeSchedule(sched.choices, scheduleTag(scenario.name, variant)),
           run: runIndex,
           steps: sched.steps,
           tasks: sched.describeTasks(),
@@ -134,8 +134,14 @@ export async function runOnce(scenario: Scenario, variant: string, chooser: Choo
   };
 }
 
-function makeStrategy(scenario: Scenario, opts: ExploreOptions): Strategy {
-  if (opts.replay !== undefined) return new ReplayStrategy(decodeSchedule(opts.replay));
+function makeStrategy(scenario: Scenario, variant: string, opts: ExploreOptions): Strategy {
+  if (opts.replay !== undefined) {
+    const d = decodeReplay(opts.replay);
+    if (d.tag !== null && d.tag !== scheduleTag(scenario.name, variant)) {
+      throw new ExploreUsageError(`replay string was recorded on another scenario or variant (tag ${d.tag}, ${scenario.name} ${variant} is ${scheduleTag(scenario.name, variant)})`);
+    }
+    return new ReplayStrategy(d.choices);
+  }
   const seed = opts.seed ?? 1;
   switch (opts.strategy) {
     case 'random':
@@ -154,7 +160,7 @@ export async function explore(scenario: Scenario, variant: string, opts: Explore
   if (opts.depth !== undefined && (!Number.isInteger(opts.depth) || opts.depth < 1)) throw new ExploreUsageError('--depth must be a positive integer');
   if (opts.runs !== undefined && (!Number.isInteger(opts.runs) || opts.runs < 1)) throw new ExploreUsageError('--runs must be a positive integer');
   if (opts.preemptions !== undefined && (!Number.isInteger(opts.preemptions) || opts.preemptions < 0)) throw new ExploreUsageError('--preemptions must be a non-negative integer');
-  const strategy = makeStrategy(scenario, opts);
+  const strategy = makeStrategy(scenario, variant, opts);
   const runs = opts.replay !== undefined ? 1 : (opts.runs ?? 1000);
   const t0 = performance.now();
   let done = 0;

@@ -39,6 +39,7 @@ test('usage errors exit 2 with a clear message', () => {
     [['classic-abba', '--variant', 'weird', '--strategy', 'pct'], /no variant 'weird'/],
     [['classic-abba', '--variant', 'naive', '--replay', 'garbage'], /malformed replay string/],
     [['classic-abba', '--variant', 'naive', '--replay', 's1:7x3'], /does not fit/],
+    [['classic-abba', '--variant', 'shipped', '--replay', 's1:0x3@00000000'], /another scenario or variant/],
     [['classic-abba', '--variant', 'naive', '--strategy', 'pct', '--runs', 'many'], /--runs needs/],
     [['classic-abba', '--strategy', 'pct'], /missing --variant/],
     [['classic-abba', '--variant', 'naive', '--frob'], /unknown option/],

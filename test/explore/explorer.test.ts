@@ -219,8 +219,22 @@ test('replay strings: encode/decode round-trip and malformed input', () => {
   assert.equal(encodeSchedule(c), 's1:0x3-1-2x2-0');
   assert.deepEqual(decodeSchedule('s1:0x3-1-2x2-0'), c);
   assert.deepEqual(decodeSchedule('s1:'), []);
-  for (const bad of ['', 'x', 's2:0', 's1:a', 's1:0x', 's1:0x0', 's1:1--2', 's1:0x99999999999'])
+  assert.equal(encodeSchedule(c, 'deadbeef'), 's1:0x3-1-2x2-0@deadbeef');
+  assert.deepEqual(decodeSchedule('s1:0x3-1-2x2-0@deadbeef'), c);
+  for (const bad of ['', 'x', 's2:0', 's1:a', 's1:0x', 's1:0x0', 's1:1--2', 's1:0x99999999999', 's1:0@xyz', 's1:0@1234'])
     assert.throws(() => decodeSchedule(bad), ReplayFormatError, bad);
+});
+
+test('a replay string recorded on one scenario or variant is refused by another', async () => {
+  const r = await explore(scenario('classic-atomicity'), 'naive', { strategy: 'dfs' });
+  assert.ok(r.failure);
+  assert.match(r.failure.replay, /@[0-9a-f]{8}$/);
+  await assert.rejects(explore(scenario('classic-atomicity'), 'shipped', { strategy: 'dfs', replay: r.failure.replay }), /another scenario or variant/);
+  await assert.rejects(explore(scenario('classic-abba'), 'naive', { strategy: 'dfs', replay: r.failure.replay }), /another scenario or variant/);
+  // Without the tag, the schedule alone is accepted.
+  const bare = r.failure.replay.replace(/@.*$/, '');
+  const again = await explore(scenario('classic-atomicity'), 'naive', { strategy: 'dfs', replay: bare });
+  assert.equal(again.failure?.message, r.failure.message);
 });
 
 test('every registered scenario has a unique name and naive/shipped variants', () => {

@@ -1,0 +1,198 @@
+/**
+ * Seed 003 (vfio-ccw, "Fix interrupt handling for HALT/CLEAR"): CLEAR
+ * SUBCHANNEL, the host interruption for the clear, a START SUBCHANNEL the
+ * host accepts, and only then the deferred interrupt work (io_todo) for the
+ * clear's IRB. The seed's code takes that IRB as the end of START's channel
+ * program: it frees the program while the host channel still has to run it
+ * and reports the clear's status as START's completion.
+ *
+ * Built on the real channel subsystem (src/hw/css): the guest issues I/O
+ * instructions through a ChannelSubsystem (ORB and IRB in guest storage,
+ * interruptions accepted with TPI) on a pass-through subchannel
+ * (VfioCcwPassthrough: user-space backend, the vfio-ccw FSM, the host
+ * subchannel with its channel and a device). Every piece of asynchronous work
+ * the components post becomes its own explorer task, so the explorer decides
+ * when the host channel performs a function ('iothread'), when a host I/O
+ * interruption is delivered ('irq') and when io_todo runs ('bh'); the guest
+ * is a vCPU. A guest instruction is atomic; the guest yields between them.
+ *
+ * The guest: SSCH (program A), CSCH to cancel it, wait for the clear's
+ * interruption, TSCH, SSCH (program B, retried as a driver retries), wait for
+ * START's interruption, TSCH.
+ *
+ * naive (the seed's code path, with the emulated clear of early pass-through):
+ * START B's program is freed by the clear's IRB, the host channel fetches the
+ * freed program, and the clear's status is presented as START's completion.
+ * shipped: no IRB is ever applied to or presented for a function it does not
+ * answer, and every condition code the guest sees is the one the
+ * architecture gives for the state of the guest's own subchannel.
+ */
+import { DS_CHANNEL_END, DS_DEVICE_END, FC_CLEAR, FC_START, SC_PRIMARY, SC_SECONDARY, SC_STATUS_PEND, fcName, type Cc, type IoInstResult } from '../../hw/css/bits.js';
+import { encodeCcw1 } from '../../hw/css/channel-program.js';
+import { ChannelSubsystem } from '../../hw/css/css.js';
+import { ArrayGuestMemory } from '../../hw/css/guest-memory.js';
+import { decodeIrb, encodeOrb, IRB_SIZE, orb, schidWord, type Irb } from '../../hw/css/schib.js';
+import { StoreDevice, STORE_CMD_WRITE } from '../../hw/css/store-device.js';
+import { VfioCcwPassthrough, type VfioCcwVariant } from '../../hw/css/vfio-ccw.js';
+import type { CssWorkQueue } from '../../hw/css/work-queue.js';
+import type { TaskKind } from '../../sync/context.js';
+import type { Scenario } from '../scenario.js';
+
+// Guest storage layout.
+const PROG_A = 0x1000;
+const PROG_B = 0x1100;
+const DATA_A = 0x2000;
+const DATA_B = 0x2100;
+const ORB_A = 0x3000;
+const ORB_B = 0x3010;
+const IRB_ADDR = 0x3100;
+const BYTES_A = [0xa1, 0xa2, 0xa3, 0xa4];
+const BYTES_B = [0xb1, 0xb2, 0xb3, 0xb4];
+const SCHID = schidWord(0, 0);
+/** SSCH refusals the guest driver retries before giving up (only a non-architectural layer refuses). */
+const SSCH_RETRIES = 8;
+
+export const seed003SubchannelClearStart: Scenario = {
+  name: 'seed003-subchannel-clear-start',
+  description: 'vfio-ccw: CSCH -> host interrupt -> SSCH accepted -> deferred interrupt work; no IRB for the wrong function',
+  variants: ['naive', 'shipped'],
+  buggy: ['naive'],
+  stepsHint: 25,
+  maxSteps: 2000,
+  setup(run) {
+    const { sched, env } = run;
+    const mem = new ArrayGuestMemory(0x10000);
+    mem.write(PROG_A, encodeCcw1({ cmd: STORE_CMD_WRITE, flags: 0, count: 4, cda: DATA_A }));
+    mem.write(PROG_B, encodeCcw1({ cmd: STORE_CMD_WRITE, flags: 0, count: 4, cda: DATA_B }));
+    mem.write(DATA_A, new Uint8Array(BYTES_A));
+    mem.write(DATA_B, new Uint8Array(BYTES_B));
+    mem.write(ORB_A, encodeOrb(orb({ cpa: PROG_A, intParm: 0xa })));
+    mem.write(ORB_B, encodeOrb(orb({ cpa: PROG_B, intParm: 0xb })));
+    const device = new StoreDevice();
+
+    // Each posted item is a task of its own: the explorer picks when it runs. `progress` counts
+    // the items run, which is all a guest that was refused can wait for.
+    let progress = 0;
+    const queue = (kind: TaskKind): CssWorkQueue => ({
+      post: (label, work) =>
+        sched.spawn(label, kind, async () => {
+          work();
+          progress++;
+        }),
+    });
+    const pt = new VfioCcwPassthrough({
+      variant: run.variant as VfioCcwVariant,
+      guestMemory: mem,
+      device,
+      channel: queue('iothread'),
+      hostInterrupts: queue('irq'),
+      workqueue: queue('bh'),
+    });
+    const css = new ChannelSubsystem(mem);
+    css.attach(pt.guest);
+    const sch = pt.guest;
+
+    /** Condition codes the guest saw that the architecture would not give (checked at the end of the run). */
+    const ccBreaches: string[] = [];
+    const startIrb: { a: Irb | null; again: Irb | null } = { a: null, again: null };
+
+    /**
+     * Issue one guest instruction. `expected` is the condition code the architecture gives for
+     * the guest subchannel's state just before it; any other is recorded.
+     */
+    const instr = (what: string, expected: Cc, exec: () => IoInstResult): Cc => {
+      const before = `FC=${fcName(sch.scsw.fc)}, status ${sch.statusPending ? '' : 'not '}pending`;
+      const r = exec();
+      if (r.kind === 'exception') throw new Error(`guest ${what}: unexpected ${r.exception} exception`);
+      if (r.cc !== expected) ccBreaches.push(`guest ${what} got cc ${r.cc} where the architecture gives cc ${expected} (guest subchannel ${before})`);
+      return r.cc;
+    };
+    // SSCH: cc 3 not operational, cc 1 status pending, cc 2 a function in progress, else cc 0.
+    const ssch = (what: string, orbAddr: number): Cc =>
+      instr(what, sch.notOperational ? 3 : sch.statusPending ? 1 : sch.scsw.fc !== 0 ? 2 : 0, () => css.ssch(SCHID, orbAddr));
+    const tsch = (what: string): { cc: Cc; irb: Irb } => {
+      const cc = instr(what, sch.statusPending ? 0 : 1, () => css.tsch(SCHID, IRB_ADDR));
+      const buf = new Uint8Array(IRB_SIZE);
+      mem.read(IRB_ADDR, buf);
+      return { cc, irb: decodeIrb(buf) };
+    };
+    /** Block until an I/O interruption is pending, accept it (TPI) and store its status (TSCH). */
+    const interruption = async (what: string): Promise<Irb> => {
+      await env.tasks.waitUntil(`I/O interruption (${what})`, () => css.pendingInterruptions > 0);
+      const i = css.tpi();
+      run.check(i !== null && i.schno === sch.schno, `TPI found no interruption for ${what}`);
+      const t = tsch(`TSCH after the ${what} interruption`);
+      run.check(t.cc === 0, `TSCH for ${what}: cc ${t.cc}`);
+      return t.irb;
+    };
+
+    /** SSCH, retried as a driver retries: after TSCH on cc 1, after the busy function or a while on cc 2. */
+    const start = async (what: string, orbAddr: number): Promise<void> => {
+      for (let tries = 0; ; tries++) {
+        const cc = ssch(`SSCH (${what})`, orbAddr);
+        if (cc === 0) return;
+        run.check(tries < SSCH_RETRIES && cc !== 3, `SSCH (${what}) never accepted (last cc ${cc})`);
+        if (cc === 1) {
+          tsch(`TSCH to clear status before retrying SSCH (${what})`);
+        } else {
+          // Busy: wait for the interruption that ends the function in progress, or, when refused
+          // by the layer below, for anything at all to happen there (a blocking wait, so that
+          // no schedule spins; if nothing can happen any more, that is a deadlock to report).
+          const seen = progress;
+          await env.tasks.waitUntil(`SSCH (${what}) busy`, () => sch.statusPending || progress !== seen);
+        }
+        await sched.yield(`guest: retry SSCH (${what})`);
+      }
+    };
+    const clear = async (what: string): Promise<void> => {
+      instr(`CSCH (${what})`, 0, () => css.csch(SCHID));
+      await sched.yield(`guest: CSCH (${what}) issued`);
+      const irb = await interruption(`clear (${what})`);
+      run.check(irb.scsw.fc === FC_CLEAR && irb.scsw.sc === SC_STATUS_PEND, `the interruption after CSCH (${what}) is not the clear's: FC=${fcName(irb.scsw.fc)} SC=${irb.scsw.sc.toString(16)}`);
+      await sched.yield(`guest: clear (${what}) status stored`);
+    };
+
+    sched.spawn('vcpu0', 'vcpu', async () => {
+      // The seed's window: a clear of the idle subchannel, then a start.
+      await clear('idle subchannel');
+      await start('program A', ORB_A);
+      await sched.yield('guest: SSCH (program A) accepted');
+      startIrb.a = await interruption('start A');
+      // The same with a start in flight: CSCH cancels program B wherever it is, then program A again.
+      await start('program B', ORB_B);
+      await sched.yield('guest: SSCH (program B) accepted');
+      await clear('cancel program B');
+      await start('program A again', ORB_A);
+      await sched.yield('guest: SSCH (program A again) accepted');
+      startIrb.again = await interruption('start A again');
+    });
+
+    return {
+      invariant() {
+        const v = pt.checkInvariants();
+        if (v.length > 0) run.check(false, v.join('; '));
+      },
+      finish() {
+        for (const [what, irb] of [['program A', startIrb.a], ['program A again', startIrb.again]] as const) {
+          run.check(irb !== null, `START (${what}) never completed in the guest`);
+          const sw = irb!.scsw;
+          run.check(sw.fc === FC_START, `START (${what}) answered by an interruption with FC=${fcName(sw.fc)}`);
+          run.check(
+            sw.sc === (SC_PRIMARY | SC_SECONDARY | SC_STATUS_PEND) && sw.dstat === (DS_CHANNEL_END | DS_DEVICE_END) && sw.cstat === 0,
+            `START (${what}) did not end normally: SC=${sw.sc.toString(16)} DS=${sw.dstat.toString(16)} CS=${sw.cstat.toString(16)}`,
+          );
+          run.check(sw.cpa === PROG_A + 8, `START (${what}): CCW address 0x${sw.cpa.toString(16)} is not in the guest's program A`);
+        }
+        // Program A ran twice; program B's bytes may or may not have gone before the clear.
+        const w = device.written.join(',');
+        const a = BYTES_A.join(',');
+        const ok = w === `${a},${a}` || w === `${a},${BYTES_B.join(',')},${a}`;
+        run.check(ok, `the device saw [${w}]: not program A, (program B,) program A`);
+        const wrong = pt.guestInterrupts.filter((g) => !g.correct);
+        run.check(wrong.length === 0, `guest interrupts answering another function: ${wrong.map((g) => `${g.guestFunction}<-${g.answers}`).join(', ')}`);
+        run.check(!sch.statusPending && sch.scsw.fc === 0, 'the guest subchannel is not idle at the end');
+        run.check(ccBreaches.length === 0, ccBreaches.join('; '));
+      },
+    };
+  },
+};
