@@ -483,8 +483,13 @@ export class AddressSpace implements PhysMemory {
     const k = fr.kind;
     const o = addr - fr.start;
     if (k === RANGE_RAM || (!isWrite && (k === RANGE_ROM || k === RANGE_ROMD))) {
-      if (isWrite) fr.bytes!.set(n === buf.length ? buf : buf.subarray(off, off + n), o);
-      else buf.set(fr.bytes!.subarray(o, o + n), off);
+      const bytes = fr.bytes!;
+      if (n <= 32) {
+        // Small copies (descriptors, headers): a loop beats allocating a subarray.
+        if (isWrite) for (let b = 0; b < n; b++) bytes[o + b] = buf[off + b]!;
+        else for (let b = 0; b < n; b++) buf[off + b] = bytes[o + b]!;
+      } else if (isWrite) bytes.set(n === buf.length ? buf : buf.subarray(off, off + n), o);
+      else buf.set(bytes.subarray(o, o + n), off);
       return MEMTX_OK;
     }
     if (k === RANGE_ROM) {
