@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawFile, BlockError } from '../../../src/block/raw-file.js';
@@ -154,11 +155,14 @@ test('virtio-blk: out-of-range sectors, read-only images and buffers outside RAM
 test('RawFile: missing and non-writable images give clear errors', () => {
   assert.throws(() => new RawFile(join(dir, 'nope.raw')), (e: unknown) => e instanceof BlockError && /no such file/.test(e.message));
   const p = image(512);
-  chmodSync(p, 0o444);
-  if (process.getuid?.() !== 0) {
+  // An immutable file refuses writers even to root.
+  execFileSync('chattr', ['+i', p]);
+  try {
     assert.throws(() => new RawFile(p), (e: unknown) => e instanceof BlockError && /readonly=on/.test(e.message));
+    assert.equal(new RawFile(p, { readonly: true }).size, 512);
+  } finally {
+    execFileSync('chattr', ['-i', p]);
   }
-  assert.equal(new RawFile(p, { readonly: true }).size, 512);
 });
 
 test('virtio-rng fills the buffer; a broken blk queue does not stop it', async () => {
