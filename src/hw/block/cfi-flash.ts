@@ -230,10 +230,21 @@ export class CfiFlash implements DeviceOwner {
     this.mr.setRomdMode(true);
   }
 
-  private fail(bits: number): void {
-    this.status |= bits;
+  /** An unsupported command or sequence: back to read array. Like QEMU, no status error bits are set. */
+  private fail(): void {
     this.errors++;
     this.readArray();
+  }
+
+  private eraseBlock(off: number): void {
+    if (this.readOnly) {
+      this.status |= STATUS_ERASE_ERR;
+      this.errors++;
+      return;
+    }
+    const base = off - (off % this.sectorLength);
+    this.storage.fill(0xff, base, base + this.sectorLength);
+    this.persist(base, this.sectorLength);
   }
 
   private persist(off: number, len: number): void {
@@ -276,9 +287,18 @@ export class CfiFlash implements DeviceOwner {
             return;
           case 0x10:
           case 0x40: // word program
-          case 0x20:
-          case 0x28: // block erase (confirm follows)
           case 0x60: // lock/unlock (confirm follows)
+          case 0x98: // CFI query: only read array (0xff) leaves it
+            this.cmd = cmd;
+            this.wcycle = 1;
+            return;
+          case 0x20:
+          case 0x28:
+            // Block erase. QEMU 7.2 erases when the setup command arrives and
+            // the confirm only completes the sequence; we do the same, so a
+            // guest sending a bad confirm sees QEMU's result.
+            this.eraseBlock(off);
+            this.status |= STATUS_READY;
             this.cmd = cmd;
             this.wcycle = 1;
             return;
@@ -293,11 +313,10 @@ export class CfiFlash implements DeviceOwner {
             return;
           case 0x70: // read status
           case 0x90: // read identifier
-          case 0x98: // CFI query
             this.cmd = cmd;
             return;
           default:
-            this.fail(0);
+            this.fail();
             return;
         }
       case 1:
@@ -310,36 +329,29 @@ export class CfiFlash implements DeviceOwner {
             return;
           case 0x20:
           case 0x28:
-            if (cmd !== 0xd0) {
-              this.fail(STATUS_ERASE_ERR | STATUS_PROGRAM_ERR);
-              return;
-            }
-            if (this.readOnly) {
-              this.status |= STATUS_ERASE_ERR;
-              this.errors++;
+            if (cmd === 0xd0) {
+              this.status |= STATUS_READY;
+              this.wcycle = 0;
             } else {
-              const base = off - (off % this.sectorLength);
-              this.storage.fill(0xff, base, base + this.sectorLength);
-              this.persist(base, this.sectorLength);
+              this.fail(); // 0xff or a bad confirm: back to read array
             }
-            this.status |= STATUS_READY;
-            this.wcycle = 0;
             return;
+          case 0x98:
+            if (cmd === 0xff) this.readArray();
+            return; // anything else is ignored: the chip stays in query mode
           case 0x60:
             if (cmd === 0xd0 || cmd === 0x01) {
               this.status |= STATUS_READY; // locking is not emulated: blocks are always unlocked
               this.wcycle = 0;
-            } else if (cmd === 0xff) {
-              this.readArray();
             } else {
-              this.fail(0);
+              this.fail();
             }
             return;
           case 0xe8: {
             // Word count - 1, per device.
             const count = value & (this.deviceWidth === 4 ? 0xffffffff : (1 << (this.deviceWidth * 8)) - 1);
             if (count >= this.writeBlockWords) {
-              this.fail(STATUS_PROGRAM_ERR);
+              this.fail();
               return;
             }
             this.counter = count;
@@ -347,7 +359,7 @@ export class CfiFlash implements DeviceOwner {
             return;
           }
           default:
-            this.fail(0);
+            this.fail();
             return;
         }
       case 2:
@@ -362,11 +374,11 @@ export class CfiFlash implements DeviceOwner {
           this.wcycle = 0;
           this.status |= STATUS_READY;
         } else {
-          this.fail(STATUS_PROGRAM_ERR);
+          this.fail();
         }
         return;
       default:
-        this.fail(0);
+        this.fail();
     }
   }
 }
