@@ -388,6 +388,20 @@ export class VirtMachine implements GuestWriter {
       this.logger(`tsvmm: ${(e as Error).message ?? String(e)}`);
       this.loop.requestExit(1);
     };
-    return this.loop.run();
+    return this.loop.run().then((code) => {
+      this.reportGuestErrors();
+      return code;
+    });
+  }
+
+  /**
+   * -d guest_errors / unimp: the memory core counts accesses to unassigned
+   * space and writes to ROM without logging each (they are on the hot path);
+   * the machine reports the totals when the run ends.
+   */
+  private reportGuestErrors(): void {
+    if (!this.logItems.has('guest_errors') && !this.logItems.has('unimp')) return;
+    const rom = this.mrom.ignoredWrites;
+    this.logger(`tsvmm: guest accesses to unassigned addresses: ${this.as.unassignedAccesses}; writes to ROM ignored: ${rom}`);
   }
 }
