@@ -32,7 +32,7 @@ import { Mutex } from '../../sync/mutex.js';
 import { RwLock } from '../../sync/rwlock.js';
 import { BAR_UNMAPPED, PciError, type BarKind } from './bar.js';
 import { formatBdf, pciSlot } from './constants.js';
-import { ROM_SLOT, type PciBusPort, type PciDevice } from './device.js';
+import { LAST_SLOT, ROM_SLOT, type PciBusPort, type PciDevice } from './device.js';
 
 /** Where message-signalled interrupts go (an interrupt controller's MSI doorbell). */
 export interface MsiSink {
@@ -72,7 +72,8 @@ export interface PciFunctionLock {
 
 export interface PciBusOptions {
   readonly name?: string;
-  readonly number?: number;
+  /** Bus number: fixed (root bus: 0) or read from a bridge's secondary bus number register. */
+  readonly number?: number | (() => number);
   /** PCI memory space: memory BARs and ROMs are subregions of it. */
   readonly memory: MemoryRegion;
   /** PCI I/O space (64 KiB). */
@@ -91,7 +92,7 @@ export interface PciBusOptions {
   readonly functionLock?: (dev: PciDevice) => PciFunctionLock;
 }
 
-/** One decoded BAR, as listed by PciBus.mappings(). */
+/** One decoded BAR or bridge window, as listed by PciBus.mappings(). */
 export interface PciMapping {
   readonly dev: PciDevice;
   readonly slot: number;
@@ -101,15 +102,22 @@ export interface PciMapping {
   readonly priority: number;
 }
 
-/** Config offsets whose writes may change the memory map (type 0 header). */
+/**
+ * Config offsets whose writes may change the memory map: command, the BARs
+ * and (type 1) bus numbers and forwarding windows (0x10-0x33), and the ROM
+ * BAR (0x30 in type 0, 0x38 in type 1).
+ */
 function touchesMapping(offset: number, size: number): boolean {
   const end = offset + size;
-  return (offset < 0x06 && end > 0x04) || (offset < 0x28 && end > 0x10) || (offset < 0x34 && end > 0x30);
+  return (offset < 0x06 && end > 0x04) || (offset < 0x34 && end > 0x10) || (offset < 0x3c && end > 0x38);
 }
 
-/** Priority of a BAR among all BARs of the domain: lower requester id, then lower slot, wins. */
-export function barPriority(requesterId: number, slot: number): number {
-  return 1 + 0x7ffff - (requesterId * 8 + slot);
+/**
+ * Priority of a decoding slot among the subregions of one bus's space: lower
+ * devfn wins, then lower slot (BARs 0-5, ROM 6, bridge windows 7-9).
+ */
+export function barPriority(devfn: number, slot: number): number {
+  return 1 + 0xfff - ((devfn & 0xff) * 16 + slot);
 }
 
 function validAccess(devfn: number, size: number): boolean {
@@ -120,27 +128,36 @@ function allOnes(size: number): number {
   return size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1;
 }
 
+function slotName(slot: number): string {
+  if (slot === ROM_SLOT) return 'ROM';
+  if (slot > ROM_SLOT) return ['I/O window', 'memory window', 'prefetchable window'][slot - ROM_SLOT - 1]!;
+  return `BAR${slot}`;
+}
+
 export class PciBus implements PciBusPort {
   readonly name: string;
-  readonly number: number;
   readonly memory: MemoryRegion;
   readonly io: MemoryRegion;
   readonly dmaRoot: MemoryRegion;
+  /** The PCI domain's lock, shared by every bus of the domain. */
   readonly lock: PciDomainLock;
   readonly msiSink: MsiSink;
-  /** BAR overlaps seen by the last mapping update (functions' BARs that share addresses with the updated one). */
+  /** Makes each function's lock (shared by every bus of the domain). */
+  readonly functionLockFactory: (dev: PciDevice) => PciFunctionLock;
+  /** Overlaps seen by the last mapping update (functions' BARs that share addresses with the updated one). */
   lastOverlaps: { readonly a: string; readonly b: string }[] = [];
 
+  private readonly numberOf: () => number;
   private readonly fns: (PciDevice | null)[] = new Array<PciDevice | null>(256).fill(null);
   private readonly fnLocks = new Map<PciDevice, PciFunctionLock>();
   private readonly intx: readonly IrqLine[];
   private readonly intxCount = new Int32Array(4);
   private readonly mapIrq: (devfn: number, pin: number) => number;
-  private readonly makeFnLock: (dev: PciDevice) => PciFunctionLock;
 
   constructor(opts: PciBusOptions) {
     this.name = opts.name ?? 'pcie.0';
-    this.number = opts.number ?? 0;
+    const n = opts.number ?? 0;
+    this.numberOf = typeof n === 'function' ? n : () => n;
     this.memory = opts.memory;
     this.io = opts.io;
     this.dmaRoot = opts.dmaRoot;
@@ -149,38 +166,34 @@ export class PciBus implements PciBusPort {
     this.msiSink = opts.msiSink ?? new DroppingMsiSink();
     const env = opts.syncEnv ?? (opts.lock && opts.functionLock ? null : createRealmSyncEnv());
     this.lock = opts.lock ?? new RwLock(env!, 'pci-domain', { name: `${this.name}.domain` });
-    this.makeFnLock = opts.functionLock ?? ((dev) => new Mutex(env!, 'pci-function', { name: `${dev.name}.lock`, orderKey: [dev.requesterId] }));
+    this.functionLockFactory =
+      opts.functionLock ?? ((dev) => new Mutex(env!, 'pci-function', { name: `${dev.name}.lock`, orderKey: [dev.requesterId] }));
+  }
+
+  get number(): number {
+    return this.numberOf();
   }
 
   // ---- config space -------------------------------------------------------
 
-  /** Config read of `size` (1, 2 or 4) bytes; absent or removed functions read all-ones. */
+  /** Config read of `size` (1, 2 or 4) bytes on this bus; absent or removed functions read all-ones. */
   configRead(devfn: number, offset: number, size: number): number {
     if (!validAccess(devfn, size)) return allOnes(size);
     this.lock.readSync();
     try {
-      const dev = this.live(devfn);
-      if (!dev) return allOnes(size);
-      const l = this.fnLocks.get(dev)!;
-      l.lockSync();
-      try {
-        return dev.configRead(offset, size);
-      } finally {
-        l.unlock();
-      }
+      return this.readLocked(devfn, offset, size);
     } finally {
       this.lock.unlockRead();
     }
   }
 
-  /** Config write; absent or removed functions drop it. */
+  /** Config write on this bus; absent or removed functions drop it. */
   configWrite(devfn: number, offset: number, size: number, value: number): void {
     if (!validAccess(devfn, size)) return;
-    value >>>= 0;
     if (touchesMapping(offset, size)) {
       this.lock.writeSync();
       try {
-        this.live(devfn)?.configWrite(offset, size, value);
+        this.live(devfn)?.configWrite(offset, size, value >>> 0);
       } finally {
         this.lock.unlockWrite();
       }
@@ -188,15 +201,43 @@ export class PciBus implements PciBusPort {
     }
     this.lock.readSync();
     try {
-      const dev = this.live(devfn);
-      if (!dev) return;
-      const l = this.fnLocks.get(dev)!;
-      l.lockSync();
+      this.writeLocked(devfn, offset, size, value >>> 0);
+    } finally {
+      this.lock.unlockRead();
+    }
+  }
+
+  /**
+   * Config read addressed by bus number (what ECAM decodes): routed through
+   * the bridges whose secondary..subordinate range holds `busNo`. Buses no
+   * bridge forwards to read all-ones.
+   */
+  configReadBdf(busNo: number, devfn: number, offset: number, size: number): number {
+    if (!validAccess(devfn, size)) return allOnes(size);
+    this.lock.readSync();
+    try {
+      const bus = this.route(busNo);
+      return bus ? bus.readLocked(devfn, offset, size) : allOnes(size);
+    } finally {
+      this.lock.unlockRead();
+    }
+  }
+
+  /** Config write addressed by bus number; see configReadBdf. */
+  configWriteBdf(busNo: number, devfn: number, offset: number, size: number, value: number): void {
+    if (!validAccess(devfn, size)) return;
+    if (touchesMapping(offset, size)) {
+      this.lock.writeSync();
       try {
-        dev.configWrite(offset, size, value);
+        this.route(busNo)?.live(devfn)?.configWrite(offset, size, value >>> 0);
       } finally {
-        l.unlock();
+        this.lock.unlockWrite();
       }
+      return;
+    }
+    this.lock.readSync();
+    try {
+      this.route(busNo)?.writeLocked(devfn, offset, size, value >>> 0);
     } finally {
       this.lock.unlockRead();
     }
@@ -256,6 +297,44 @@ export class PciBus implements PciBusPort {
     }
   }
 
+  /** The bus that config cycles for bus `busNo` reach from here (domain lock held). */
+  private route(busNo: number): PciBus | null {
+    if (!Number.isInteger(busNo) || busNo < 0 || busNo > 255) return null;
+    if (busNo === this.number) return this;
+    for (const dev of this.fns) {
+      const sec = dev?.secondaryBus;
+      if (!dev || dev.removed || !(sec instanceof PciBus)) continue;
+      const first = dev.config.stored(0x19);
+      const last = dev.config.stored(0x1a);
+      if (first !== 0 && first <= busNo && busNo <= last) return sec.route(busNo);
+    }
+    return null;
+  }
+
+  private readLocked(devfn: number, offset: number, size: number): number {
+    const dev = this.live(devfn);
+    if (!dev) return allOnes(size);
+    const l = this.fnLocks.get(dev)!;
+    l.lockSync();
+    try {
+      return dev.configRead(offset, size);
+    } finally {
+      l.unlock();
+    }
+  }
+
+  private writeLocked(devfn: number, offset: number, size: number, value: number): void {
+    const dev = this.live(devfn);
+    if (!dev) return;
+    const l = this.fnLocks.get(dev)!;
+    l.lockSync();
+    try {
+      dev.configWrite(offset, size, value);
+    } finally {
+      l.unlock();
+    }
+  }
+
   private live(devfn: number): PciDevice | null {
     const dev = this.fns[devfn];
     return dev && !dev.removed ? dev : null;
@@ -300,7 +379,7 @@ export class PciBus implements PciBusPort {
       if (this.fns[at]) throw new PciError(`${this.name}: ${formatBdf(this.number, at)} is taken by ${this.fns[at]!.name}`);
       dev.attach(this, at, this.dmaRoot);
       this.fns[at] = dev;
-      this.fnLocks.set(dev, this.makeFnLock(dev));
+      this.fnLocks.set(dev, this.functionLockFactory(dev));
       this.applyMappings(dev);
       return at;
     } finally {
@@ -309,65 +388,69 @@ export class PciBus implements PciBusPort {
   }
 
   /**
-   * Remove `dev`: in one memory transaction its BARs are unmapped and its
-   * DMA is cut off; from then on its config space reads all-ones. Returns
-   * false if it was not on this bus.
+   * Remove `dev` (and, for a bridge, everything behind it): in one memory
+   * transaction its BARs are unmapped and its DMA is cut off; from then on its
+   * config space reads all-ones. Returns false if it was not on this bus.
    */
   removeDevice(dev: PciDevice): boolean {
     this.lock.writeSync();
-    let done: boolean;
+    const gone: PciDevice[] = [];
     try {
-      done = this.removeLocked(dev);
+      memoryTransaction(() => this.removeLocked(dev, gone));
     } finally {
       this.lock.unlockWrite();
     }
-    if (done) dev.releaseDma();
-    return done;
+    for (const d of gone) d.releaseDma();
+    return gone.length > 0;
   }
 
   /** removeDevice with an awaiting acquisition of the domain lock. */
   async removeDeviceAsync(dev: PciDevice): Promise<boolean> {
     await this.writeLock();
-    let done: boolean;
+    const gone: PciDevice[] = [];
     try {
-      done = this.removeLocked(dev);
+      memoryTransaction(() => this.removeLocked(dev, gone));
     } finally {
       this.lock.unlockWrite();
     }
-    if (done) dev.releaseDma();
-    return done;
+    for (const d of gone) d.releaseDma();
+    return gone.length > 0;
   }
 
-  private removeLocked(dev: PciDevice): boolean {
-    if (dev.devfn < 0 || this.fns[dev.devfn] !== dev) return false;
+  private removeLocked(dev: PciDevice, gone: PciDevice[]): void {
+    if (dev.devfn < 0 || this.fns[dev.devfn] !== dev) return;
+    const sec = dev.secondaryBus;
+    if (sec instanceof PciBus) for (const child of sec.devices()) sec.removeLocked(child, gone);
     this.fns[dev.devfn] = null;
-    memoryTransaction(() => {
-      dev.detach();
-      this.applyMappings(dev);
-    });
+    dev.detach();
+    this.applyMappings(dev);
     this.fnLocks.delete(dev);
-    return true;
+    gone.push(dev);
   }
 
-  /** System reset: every function back to its reset state, all BARs unmapped, in one memory transaction. */
+  /** System reset: every function (behind bridges too) back to its reset state, all BARs unmapped, in one memory transaction. */
   reset(): void {
     this.lock.writeSync();
     try {
-      memoryTransaction(() => {
-        for (const dev of this.fns) {
-          if (!dev) continue;
-          dev.resetFunction();
-          this.applyMappings(dev);
-        }
-      });
+      memoryTransaction(() => this.resetLocked());
     } finally {
       this.lock.unlockWrite();
+    }
+  }
+
+  private resetLocked(): void {
+    for (const dev of this.fns) {
+      if (!dev) continue;
+      dev.resetFunction();
+      this.applyMappings(dev);
+      const sec = dev.secondaryBus;
+      if (sec instanceof PciBus) sec.resetLocked();
     }
   }
 
   // ---- mapping ---------------------------------------------------------------
 
-  /** PciBusPort: a function's command, BAR or ROM register changed. Needs the domain lock held for writing. */
+  /** PciBusPort: a function's command, BAR, ROM or window registers changed. Needs the domain lock held for writing. */
   updateMappings(dev: PciDevice): void {
     this.lock.assertWriteHeld();
     this.applyMappings(dev);
@@ -378,19 +461,21 @@ export class PciBus implements PciBusPort {
   }
 
   private applyMappings(dev: PciDevice): void {
-    const rid = (this.number << 8) | (dev.devfn & 0xff);
     memoryTransaction(() => {
-      for (let slot = 0; slot <= ROM_SLOT; slot++) {
+      for (let slot = 0; slot <= LAST_SLOT; slot++) {
         const bar = dev.bars[slot];
         if (!bar) continue;
-        const target = dev.decodeBar(slot);
-        if (target === bar.mappedAt) continue;
+        const d = dev.decodeSlot(slot);
+        const target = d ? d.address : BAR_UNMAPPED;
+        if (target === bar.mappedAt && (!d || d.size === bar.size)) continue;
         const space = this.spaceOf(bar.kind);
         if (bar.mappedAt !== BAR_UNMAPPED) space.removeSubregion(bar.region);
         bar.mappedAt = BAR_UNMAPPED;
-        if (target !== BAR_UNMAPPED) {
-          space.addSubregion(target, bar.region, barPriority(rid, slot));
-          bar.mappedAt = target;
+        if (d) {
+          dev.prepareSlot(slot, d);
+          bar.size = d.size;
+          space.addSubregion(d.address, bar.region, barPriority(dev.devfn, slot));
+          bar.mappedAt = d.address;
         }
       }
     });
@@ -403,13 +488,13 @@ export class PciBus implements PciBusPort {
    */
   private findOverlaps(dev: PciDevice): { a: string; b: string }[] {
     const out: { a: string; b: string }[] = [];
-    for (let s = 0; s <= ROM_SLOT; s++) {
+    for (let s = 0; s <= LAST_SLOT; s++) {
       const mine = dev.bars[s];
       if (!mine || mine.mappedAt === BAR_UNMAPPED) continue;
       const mineIo = mine.kind === 'io';
       for (const other of this.fns) {
         if (!other || other === dev) continue;
-        for (let t = 0; t <= ROM_SLOT; t++) {
+        for (let t = 0; t <= LAST_SLOT; t++) {
           const theirs = other.bars[t];
           if (!theirs || theirs.mappedAt === BAR_UNMAPPED || (theirs.kind === 'io') !== mineIo) continue;
           if (mine.mappedAt < theirs.mappedAt + theirs.size && theirs.mappedAt < mine.mappedAt + mine.size) {
@@ -421,15 +506,15 @@ export class PciBus implements PciBusPort {
     return out;
   }
 
-  /** Every decoded BAR on the bus, ordered by space and address. */
+  /** Every decoded BAR and window on this bus, ordered by space and address. */
   mappings(): PciMapping[] {
     const out: PciMapping[] = [];
     for (const dev of this.fns) {
       if (!dev) continue;
-      for (let slot = 0; slot <= ROM_SLOT; slot++) {
+      for (let slot = 0; slot <= LAST_SLOT; slot++) {
         const bar = dev.bars[slot];
         if (!bar || bar.mappedAt === BAR_UNMAPPED) continue;
-        out.push({ dev, slot, kind: bar.kind, address: bar.mappedAt, size: bar.size, priority: barPriority(dev.requesterId, slot) });
+        out.push({ dev, slot, kind: bar.kind, address: bar.mappedAt, size: bar.size, priority: barPriority(dev.devfn, slot) });
       }
     }
     return out.sort((x, y) => Number(x.kind === 'io') - Number(y.kind === 'io') || x.address - y.address);
@@ -440,8 +525,12 @@ export class PciBus implements PciBusPort {
   /** PciBusPort: a function's effective INTx level changed. */
   intxChanged(dev: PciDevice, level: boolean): void {
     const pin = (dev.info.interruptPin ?? 0) - 1;
-    if (pin < 0) return;
-    const line = this.mapIrq(dev.devfn, pin) & 3;
+    if (pin >= 0) this.pinChanged(dev.devfn, pin, level);
+  }
+
+  /** One source on pin `pin` (0 = INTA) of function `devfn` went up or down (bridges forward their secondary lines here). */
+  pinChanged(devfn: number, pin: number, level: boolean): void {
+    const line = this.mapIrq(devfn, pin) & 3;
     const before = this.intxCount[line]! > 0;
     this.intxCount[line] = this.intxCount[line]! + (level ? 1 : -1);
     const after = this.intxCount[line]! > 0;
@@ -458,8 +547,3 @@ export class PciBus implements PciBusPort {
     this.msiSink.deliver(address, data, dev.requesterId);
   }
 }
-
-function slotName(slot: number): string {
-  return slot === ROM_SLOT ? 'ROM' : `BAR${slot}`;
-}
-

@@ -66,10 +66,13 @@ export interface PciDeviceInfo {
   /** A PCI Express function: 4 KiB config space (add the PCIe capability with addPcieCapability). */
   readonly express?: boolean;
   readonly multifunction?: boolean;
+  /** 0 (default): an endpoint; 1: a PCI-to-PCI bridge header (use PciBridge). */
+  readonly headerType?: 0 | 1;
 }
 
 /** What a function needs from the bus it sits on (implemented by PciBus). */
 export interface PciBusPort {
+  /** The bus number (0 for the root bus; a bridge's secondary bus number register otherwise). */
   readonly number: number;
   /** Re-decode the function's BARs; called with the domain lock held for writing. */
   updateMappings(dev: PciDevice): void;
@@ -79,18 +82,32 @@ export interface PciBusPort {
   deliverMsi(dev: PciDevice, address: number, data: number): void;
 }
 
-/** One BAR slot (0..5) or the expansion ROM (slot 6). */
+/**
+ * One decoding slot: BARs 0..5, the expansion ROM (6), and on bridges the
+ * I/O (7), memory (8) and prefetchable memory (9) forwarding windows.
+ */
 export interface BarSlot {
   readonly slot: number;
   readonly kind: BarKind;
   readonly prefetchable: boolean;
-  readonly size: number;
+  /** BAR size; for windows, the size currently mapped. */
+  size: number;
   readonly region: MemoryRegion;
   /** Where it is mapped in its space right now, or BAR_UNMAPPED (maintained by the bus). */
   mappedAt: number;
 }
 
 export const ROM_SLOT = 6;
+export const IO_WINDOW_SLOT = 7;
+export const MEM_WINDOW_SLOT = 8;
+export const PREF_WINDOW_SLOT = 9;
+export const LAST_SLOT = 9;
+
+/** Where a slot should decode: address and size, or null. */
+export interface SlotDecode {
+  readonly address: number;
+  readonly size: number;
+}
 
 interface Capability {
   readonly id: number;
@@ -107,7 +124,11 @@ export class PciDevice implements DeviceOwner {
   readonly info: PciDeviceInfo;
   readonly config: ConfigRegisters;
   /** BAR slots 0..5 and the ROM at 6; null where nothing is registered. */
-  readonly bars: (BarSlot | null)[] = [null, null, null, null, null, null, null];
+  readonly bars: (BarSlot | null)[] = [null, null, null, null, null, null, null, null, null, null];
+  /** Type 0 or 1 (bridge) header. */
+  readonly headerType: 0 | 1;
+  /** Config offset of the expansion ROM BAR (0x30 in type 0, 0x38 in type 1). */
+  readonly romOffset: number;
 
   bus: PciBusPort | null = null;
   devfn = -1;
@@ -133,6 +154,8 @@ export class PciDevice implements DeviceOwner {
   constructor(info: PciDeviceInfo) {
     this.info = info;
     this.name = info.name;
+    this.headerType = info.headerType ?? 0;
+    this.romOffset = this.headerType === 1 ? 0x38 : PCI_ROM_ADDRESS;
     this.config = new ConfigRegisters(info.express ? PCIE_CONFIG_SPACE_SIZE : PCI_CONFIG_SPACE_SIZE);
     this.buildHeader();
   }
@@ -171,11 +194,12 @@ export class PciDevice implements DeviceOwner {
       name: 'header-type',
       offset: PCI_HEADER_TYPE,
       size: 1,
-      reset: i.multifunction ? PCI_HEADER_TYPE_MULTI_FUNCTION : 0,
+      reset: (i.multifunction ? PCI_HEADER_TYPE_MULTI_FUNCTION : 0) | this.headerType,
       ro: ro8,
     });
     c.add({ name: 'bist', offset: PCI_BIST, size: 1, ro: ro8 });
-    for (let n = 0; n < PCI_NUM_REGIONS; n++) {
+    const nBars = this.headerType === 1 ? 2 : PCI_NUM_REGIONS;
+    for (let n = 0; n < nBars; n++) {
       c.add({
         name: `bar${n}`,
         offset: PCI_BASE_ADDRESS_0 + 4 * n,
@@ -186,18 +210,21 @@ export class PciDevice implements DeviceOwner {
         },
       });
     }
-    c.add({ name: 'cardbus-cis', offset: PCI_CARDBUS_CIS, size: 4, ro: 0xffffffff });
-    c.add({
-      name: 'subsystem-vendor',
-      offset: PCI_SUBSYSTEM_VENDOR_ID,
-      size: 2,
-      reset: (i.subsystemVendorId ?? DEFAULT_SUBSYSTEM_VENDOR) & 0xffff,
-      ro: ro16,
-    });
-    c.add({ name: 'subsystem', offset: PCI_SUBSYSTEM_ID, size: 2, reset: (i.subsystemId ?? DEFAULT_SUBSYSTEM_ID) & 0xffff, ro: ro16 });
+    if (this.headerType === 0) {
+      c.add({ name: 'cardbus-cis', offset: PCI_CARDBUS_CIS, size: 4, ro: 0xffffffff });
+      c.add({
+        name: 'subsystem-vendor',
+        offset: PCI_SUBSYSTEM_VENDOR_ID,
+        size: 2,
+        reset: (i.subsystemVendorId ?? DEFAULT_SUBSYSTEM_VENDOR) & 0xffff,
+        ro: ro16,
+      });
+      c.add({ name: 'subsystem', offset: PCI_SUBSYSTEM_ID, size: 2, reset: (i.subsystemId ?? DEFAULT_SUBSYSTEM_ID) & 0xffff, ro: ro16 });
+      c.add({ name: 'reserved-38', offset: 0x38, size: 4, ro: 0xffffffff });
+    }
     c.add({
       name: 'rom',
-      offset: PCI_ROM_ADDRESS,
+      offset: this.romOffset,
       size: 4,
       write: (v) => this.romWrite(v),
       changed: (v, old) => {
@@ -207,11 +234,12 @@ export class PciDevice implements DeviceOwner {
     c.add({ name: 'cap-ptr', offset: PCI_CAPABILITY_LIST, size: 1, ro: ro8 });
     c.add({ name: 'reserved-35', offset: 0x35, size: 1, ro: ro8 });
     c.add({ name: 'reserved-36', offset: 0x36, size: 2, ro: ro16 });
-    c.add({ name: 'reserved-38', offset: 0x38, size: 4, ro: 0xffffffff });
     c.add({ name: 'interrupt-line', offset: PCI_INTERRUPT_LINE, size: 1 });
     c.add({ name: 'interrupt-pin', offset: PCI_INTERRUPT_PIN, size: 1, reset: i.interruptPin ?? 0, ro: ro8 });
-    c.add({ name: 'min-gnt', offset: PCI_MIN_GNT, size: 1, ro: ro8 });
-    c.add({ name: 'max-lat', offset: PCI_MAX_LAT, size: 1, ro: ro8 });
+    if (this.headerType === 0) {
+      c.add({ name: 'min-gnt', offset: PCI_MIN_GNT, size: 1, ro: ro8 });
+      c.add({ name: 'max-lat', offset: PCI_MAX_LAT, size: 1, ro: ro8 });
+    }
     if (i.express) {
       // Terminate the (empty) extended capability list so software reads a 0 header, not all-ones.
       c.add({ name: 'ext-cap-end', offset: 0x100, size: 4, ro: 0xffffffff });
@@ -240,13 +268,14 @@ export class PciDevice implements DeviceOwner {
   /** Register BAR `index` (before the function is put on a bus). A 64-bit BAR also takes index + 1. */
   registerBar(index: number, spec: BarSpec): void {
     if (this.bus) throw new PciError(`${this.name}: BARs must be registered before the function is on a bus`);
-    if (!Number.isInteger(index) || index < 0 || index >= PCI_NUM_REGIONS) throw new PciError(`${this.name}: BAR index ${index} out of range`);
+    const nBars = this.headerType === 1 ? 2 : PCI_NUM_REGIONS;
+    if (!Number.isInteger(index) || index < 0 || index >= nBars) throw new PciError(`${this.name}: BAR index ${index} out of range`);
     const size = spec.region.size;
     const min = spec.kind === 'io' ? 4 : 16;
     if (!isPow2(size) || size < min) throw new PciError(`${this.name}: BAR${index} size ${size} must be a power of two >= ${min}`);
     if (spec.kind === 'io' && size > 0x10000) throw new PciError(`${this.name}: I/O BAR${index} larger than the I/O space`);
     if (spec.kind === 'mem32' && size > 2 ** 31) throw new PciError(`${this.name}: 32-bit BAR${index} of ${size} bytes`);
-    if (spec.kind === 'mem64' && (index === PCI_NUM_REGIONS - 1 || this.bars[index + 1])) {
+    if (spec.kind === 'mem64' && (index === nBars - 1 || this.bars[index + 1])) {
       throw new PciError(`${this.name}: 64-bit BAR${index} needs BAR${index + 1} free`);
     }
     if (this.bars[index] || this.isHighHalf(index)) throw new PciError(`${this.name}: BAR${index} already registered`);
@@ -284,20 +313,44 @@ export class PciDevice implements DeviceOwner {
   }
 
   /**
-   * Where each registered BAR should be decoded given the current config
-   * registers (BAR_UNMAPPED if nowhere). Pure: reads registers only.
+   * Where slot `slot` should decode given the current config registers, or
+   * null. Pure: reads registers only. Bridges add their windows (slots 7..9).
    */
-  decodeBar(slot: number): number {
+  decodeSlot(slot: number): SlotDecode | null {
     const bar = this.bars[slot];
-    if (!bar || this.removed) return BAR_UNMAPPED;
+    if (!bar || this.removed) return null;
+    if (slot > ROM_SLOT) return this.decodeWindow(slot);
     const cmd = this.command;
-    if (slot === ROM_SLOT) return romAddress(bar.size, cmd, this.config.stored(PCI_ROM_ADDRESS));
-    const lo = this.config.stored(PCI_BASE_ADDRESS_0 + 4 * slot);
-    const hi = bar.kind === 'mem64' ? this.config.stored(PCI_BASE_ADDRESS_0 + 4 * (slot + 1)) : 0;
-    return barAddress(bar.kind, bar.size, cmd, lo, hi);
+    let addr: number;
+    if (slot === ROM_SLOT) {
+      addr = romAddress(bar.size, cmd, this.config.stored(this.romOffset));
+    } else {
+      const lo = this.config.stored(PCI_BASE_ADDRESS_0 + 4 * slot);
+      const hi = bar.kind === 'mem64' ? this.config.stored(PCI_BASE_ADDRESS_0 + 4 * (slot + 1)) : 0;
+      addr = barAddress(bar.kind, bar.size, cmd, lo, hi);
+    }
+    return addr === BAR_UNMAPPED ? null : { address: addr, size: bar.size };
   }
 
-  private remap(): void {
+  /** Where BAR/ROM slot `slot` decodes, or BAR_UNMAPPED. */
+  decodeBar(slot: number): number {
+    return this.decodeSlot(slot)?.address ?? BAR_UNMAPPED;
+  }
+
+  /** Bridges: where forwarding window `slot` (7..9) decodes. */
+  protected decodeWindow(_slot: number): SlotDecode | null {
+    return null;
+  }
+
+  /** Called by the bus before mapping slot `slot` at a new place (bridges resize their window aliases). */
+  prepareSlot(_slot: number, _d: SlotDecode): void {}
+
+  /** Bridges: the secondary bus behind this function. */
+  get secondaryBus(): PciBusPort | null {
+    return null;
+  }
+
+  protected remap(): void {
     if (this.bus && !this.removed) this.bus.updateMappings(this);
   }
 

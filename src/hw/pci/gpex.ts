@@ -5,9 +5,10 @@
  * 00:00.0 (1b36:0008, class 0x0600, subsystem 1af4:1100).
  *
  * ECAM: offset = bus << 20 | devfn << 12 | register; 1-, 2- and 4-byte
- * naturally aligned accesses. Only bus 0 exists (no PCI-to-PCI bridges yet):
- * every other bus, every absent function, and registers past a function's
- * config space read all-ones and drop writes, without a bus error.
+ * naturally aligned accesses. Bus 0 is the root bus; other buses are reached
+ * through PCI-to-PCI bridges (bridge.ts) by their secondary..subordinate
+ * ranges. Buses no bridge forwards to, absent functions, and registers past a
+ * function's config space read all-ones and drop writes, without a bus error.
  *
  * Accesses to the I/O and memory windows that hit no BAR read all-ones and
  * drop writes (QEMU's allow-unmapped-accesses=true, the virt default).
@@ -152,26 +153,20 @@ export class GpexHost {
     this.bus.reset();
   }
 
-  private decode(off: number, size: number): number {
-    // Returns devfn << 12 | register, or -1 for anything but bus 0 / a bad access.
+  private ecamRead(off: number, size: number): number {
     if (off % size !== 0 || !(size === 1 || size === 2 || size === 4)) {
       this.badEcamAccesses++;
-      return -1;
+      return size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1;
     }
-    if (off >>> 20 !== this.bus.number) return -1;
-    return off & 0xfffff;
-  }
-
-  private ecamRead(off: number, size: number): number {
-    const d = this.decode(off, size);
-    if (d < 0) return size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1;
-    return this.bus.configRead(d >>> 12, d & 0xfff, size);
+    return this.bus.configReadBdf(off >>> 20, (off >>> 12) & 0xff, off & 0xfff, size);
   }
 
   private ecamWrite(off: number, val: number, size: number): void {
-    const d = this.decode(off, size);
-    if (d < 0) return;
-    this.bus.configWrite(d >>> 12, d & 0xfff, size, val);
+    if (off % size !== 0 || !(size === 1 || size === 2 || size === 4)) {
+      this.badEcamAccesses++;
+      return;
+    }
+    this.bus.configWriteBdf(off >>> 20, (off >>> 12) & 0xff, off & 0xfff, size, val);
   }
 }
 

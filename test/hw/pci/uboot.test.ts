@@ -7,18 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtMachine } from '../../../src/machine/virt/virt.js';
 import { PipeBackend } from '../../../src/hw/char/chardev.js';
-import { createGpexHost, type GpexHost } from '../../../src/hw/pci/gpex.js';
 import { createEdu } from '../../../src/hw/misc/edu.js';
 
 test('U-Boot `pci` shows the host bridge as QEMU does and the edu device at 00.01.00', { timeout: 120_000 }, async () => {
   const serial = new PipeBackend();
   const m = new VirtMachine({ ramSize: 256 * 1024 * 1024, smp: 1, serial, clock: { kind: 'virtual', nsPerInsn: 1 } });
   m.boot({});
-  // Use the board's host when it has one; otherwise wire ours to its windows and PLIC inputs 32-35.
-  const host: GpexHost =
-    (m as unknown as { pci?: GpexHost }).pci ??
-    createGpexHost({ ecam: m.pcie.ecam, memory: m.pcie.mmio, io: m.pcie.ioport, dmaRoot: m.system, irqs: [32, 33, 34, 35].map((n) => m.plic.input(n)) });
-  host.addDevice(createEdu({ scheduler: m.loop }));
+  // What `-device edu` does: plug the device into the board's gpex host.
+  m.gpex.addDevice(createEdu({ scheduler: m.loop }));
   const cmds = ['pci', 'pci long', 'pci enum', 'pci bar 00.01.00', 'md.l 0x40000000 1'];
   let text = '';
   let stopped = false;
