@@ -6,6 +6,7 @@
  */
 import type { VirtMachine } from './virt.js';
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
+import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
 
 export class DeviceSpecError extends Error {
   constructor(message: string) {
@@ -25,7 +26,7 @@ export interface DeviceFactory {
   plug(ctx: DevicePlugContext, props: Readonly<Record<string, string>>): void;
 }
 
-export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES };
+export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES, ...PCI_VIRT_DEVICES };
 
 export function deviceHelp(): string {
   const names = Object.keys(VIRT_DEVICES).sort();
