@@ -77,6 +77,7 @@ export const command: Command = {
   name: 'mtree',
   summary: "print a machine's memory regions like QEMU's `info mtree [-f]`",
   run(argv) {
-    return mtreeMain(argv);
+    // The virt machine (src/machine/virt/mtree.ts) takes the same options as `tsvmm run`.
+    return mtreeMain(argv, async (a) => (await import('../machine/virt/mtree.js')).buildVirtForMtree(a));
   },
 };

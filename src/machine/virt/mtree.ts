@@ -3,14 +3,16 @@
  * `tsvmm run` takes (without loading firmware or running anything) and
  * returns its address spaces in the order QEMU's `info mtree` prints them.
  */
+import { UsageError } from '../../cli/command.js';
 import { AddressSpace } from '../../memory/address-space.js';
 import { MemoryRegion, REGION_SIZE_MAX } from '../../memory/region.js';
 import { OptionError, parseRunArgs } from '../options.js';
 import { VirtMachine } from './virt.js';
 
-export class MtreeOptionError extends Error {
+/** A bad machine option: printed by the CLI as one line, exit 1. */
+export class MtreeOptionError extends UsageError {
   constructor(message: string) {
-    super(message);
+    super(message, 1);
     this.name = 'MtreeOptionError';
   }
 }

@@ -45,3 +45,15 @@ test('bad machine options are rejected', async () => {
   await assert.rejects(buildVirtForMtree(['-m', 'x']), MtreeOptionError);
   await assert.rejects(buildVirtForMtree(['-machine', 'pc']), /unsupported machine type/);
 });
+
+test('tsvmm mtree -f -machine virt -m 256M (the CLI) prints the same flat views', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const bin = fileURLToPath(new URL('../../../bin/tsvmm', import.meta.url));
+  const r = spawnSync(process.execPath, [bin, 'mtree', '-f', '-machine', 'virt', '-m', '256M'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trimEnd(), referenceFlat());
+  const bad = spawnSync(process.execPath, [bin, 'mtree', '-m', 'lots'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^tsvmm mtree: -m lots: invalid RAM size\n$/);
+});
