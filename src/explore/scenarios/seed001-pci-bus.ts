@@ -28,7 +28,7 @@ const PROBES = [0x10000, 0x11000, 0x20000];
 
 export const seed001PciBus: Scenario = {
   name: 'seed001-pci-bus',
-  description: "the shipped seed 001 design on the real PCI bus (async operations): overlapping BAR updates, config reads and hot-unplug",
+  description: 'the shipped seed 001 design on the real PCI bus (async operations): overlapping BAR updates, config reads and hot-unplug',
   variants: ['shipped'],
   buggy: [],
   stepsHint: 16,

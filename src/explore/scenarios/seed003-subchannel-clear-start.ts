@@ -164,7 +164,6 @@ export const seed003SubchannelClearStart: Scenario = {
       await sched.yield('guest: SSCH (program A) accepted');
       startIrb.a = await interruption('start A');
       // The same with a start in flight: CSCH cancels program B wherever it is, then program A again.
-      if (process.env.P1ONLY) { startIrb.again = startIrb.a; device.written.push(...BYTES_A); return; }
       await start('program B', ORB_B);
       await sched.yield('guest: SSCH (program B) accepted');
       await clear('cancel program B');
