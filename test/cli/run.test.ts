@@ -160,3 +160,58 @@ test('a missing default firmware says how to install it', () => {
     (e: unknown) => e instanceof BootError && /apt-get install opensbi/.test(e.message),
   );
 });
+
+test('on a terminal the console is raw and Ctrl-A h / Ctrl-A x work (via script(1) for a pty)', { timeout: 120_000 }, async () => {
+  const { ConsoleSession, TSVMM_BIN } = await import('../machine/console-session.js');
+  const s = new ConsoleSession('script', ['-qfec', `${process.execPath} ${TSVMM_BIN} run -m 64M`, '/dev/null']);
+  try {
+    await s.expect(/Hit any key to stop autoboot/);
+    s.send(' ');
+    await s.expect(/=> /);
+    s.send('\x01h');
+    await s.expect(/Ctrl-A x\s+quit the emulator/);
+    s.send('\x01x');
+    await s.expect(/terminating on signal from console/);
+    assert.equal(await s.exited, 0);
+  } finally {
+    s.kill();
+  }
+});
+
+test('-serial tcp::0,server waits for a client, then the console runs over the socket', { timeout: 60_000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { connect } = await import('node:net');
+  const fw = firmware(`
+  .text
+  li t0, 0x10000000
+1: lbu t1, 5(t0)        # LSR: wait for a received byte
+  andi t1, t1, 1
+  beqz t1, 1b
+  lbu t1, 0(t0)         # echo it back, then power off
+  sb t1, 0(t0)
+  li t0, 0x100000
+  li t1, 0x5555
+  sw t1, 0(t0)
+`);
+  const child = spawn(process.execPath, [bin, 'run', '-bios', fw, '-serial', 'tcp::0,server'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => {
+      stderr += d;
+      const m = /waiting for connection on tcp:127\.0\.0\.1:(\d+),server/.exec(stderr);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', () => reject(new Error(`exited early: ${stderr}`)));
+  });
+  const sock = connect(port, '127.0.0.1');
+  let got = '';
+  sock.setEncoding('latin1');
+  sock.on('data', (d: string) => (got += d));
+  sock.on('error', () => {});
+  sock.write('Z');
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  sock.destroy();
+  assert.equal(code, 0);
+  assert.equal(got, 'Z');
+});
