@@ -136,14 +136,14 @@ export class PciDevice implements DeviceOwner {
   removed = false;
   /** The function's DMA view (QEMU's bus_master_as); null until it is on a bus. */
   dmaAs: AddressSpace | null = null;
-  /** Attributes of the function's DMA (requester id = its BDF). */
-  dmaAttrs: MemTxAttrs = memTxAttrs({});
+  private attrsCache: MemTxAttrs = memTxAttrs({});
   /** MSI writes dropped because bus mastering was off. */
   msiDropped = 0;
 
   private readonly caps: Capability[] = [];
   private nextCapOffset = PCI_CONFIG_HEADER_END;
-  private busMasterContainer: MemoryRegion | null = null;
+  /** Root of the DMA address space; bridges hand it to their secondary bus as its DMA root. */
+  protected busMasterContainer: MemoryRegion | null = null;
   private busMasterAlias: MemoryRegion | null = null;
   /** The level the device model drives on its pin. */
   private intxLevel = false;
@@ -257,6 +257,16 @@ export class PciDevice implements DeviceOwner {
   /** PCI requester id (bus << 8 | devfn), -1 while not on a bus. */
   get requesterId(): number {
     return this.bus && this.devfn >= 0 ? (this.bus.number << 8) | this.devfn : -1;
+  }
+
+  /**
+   * Attributes of the function's DMA: the requester id is its BDF, which
+   * changes when firmware renumbers the bus behind a bridge.
+   */
+  get dmaAttrs(): MemTxAttrs {
+    const rid = this.requesterId;
+    if (this.attrsCache.requesterId !== rid) this.attrsCache = memTxAttrs({ requesterId: rid });
+    return this.attrsCache;
   }
 
   get bdf(): string {
@@ -445,7 +455,6 @@ export class PciDevice implements DeviceOwner {
     if (this.bus || this.removed) throw new PciError(`${this.name}: already on a bus (or removed)`);
     this.bus = bus;
     this.devfn = devfn;
-    this.dmaAttrs = memTxAttrs({ requesterId: this.requesterId });
     // QEMU's "bus master container" holding a "bus master" alias of the DMA root, enabled with BUS_MASTER.
     const container = MemoryRegion.container('bus master container', dmaRoot.size);
     const alias = MemoryRegion.alias('bus master', dmaRoot, 0, dmaRoot.size);
