@@ -7,7 +7,9 @@
  * - realtime: host monotonic time since the machine was created (QEMU without -icount).
  * - virtual (deterministic, QEMU's -icount shift=N): time advances by
  *   nsPerInsn for every instruction the harts execute, and when every hart
- *   waits in WFI it jumps straight to the next timer deadline. The same guest,
+ *   waits in WFI it jumps straight to the next timer deadline. As in QEMU's
+ *   round-robin icount, all harts share one instruction count, so the clock
+ *   never goes backwards as the loop moves from hart to hart. The same guest,
  *   given the same input at the same instruction counts, then sees the same times.
  *
  * Single-threaded by design (one realm); the harts-in-workers work replaces
@@ -26,6 +28,8 @@ export interface RunnableHart {
   requestStop(): void;
   /** Virtual-clock ns of the hart's own next timer event (Sstc), or Infinity. Optional. */
   nextTimerDeadline?(): number;
+  /** Instructions executed so far by the `run` in progress (lets the virtual clock move inside a quantum). Optional. */
+  progress?(): number;
 }
 
 export type ClockMode = { kind: 'realtime' } | { kind: 'virtual'; nsPerInsn: number };
@@ -136,9 +140,15 @@ export class EventLoop implements Scheduler {
     this.hostNow = opts.hostNowNs ?? hrNow;
     this.hostStart = this.hostNow();
     const self = this;
+    const nsPerInsn = opts.clock.kind === 'virtual' ? opts.clock.nsPerInsn : 0;
     this.clock =
       opts.clock.kind === 'virtual'
-        ? { now: () => self.virtNs }
+        ? {
+            now: () => {
+              const r = self.running;
+              return r && r.progress ? self.virtNs + r.progress() * nsPerInsn : self.virtNs;
+            },
+          }
         : { now: () => Math.floor(self.hostNow() - self.hostStart) };
   }
 
@@ -258,7 +268,6 @@ export class EventLoop implements Scheduler {
    * hart executed instructions.
    */
   runRound(): boolean {
-    let maxExec = 0;
     let any = false;
     for (let i = 0; i < this.harts.length && !this.stopped; i++) {
       const h = this.harts[i]!;
@@ -282,11 +291,13 @@ export class EventLoop implements Scheduler {
       }
       this.running = null;
       if (n > 0) any = true;
-      if (n > maxExec) maxExec = n;
       this.instructions += n;
+      if (this.mode.kind === 'virtual') {
+        this.virtNs += n * this.mode.nsPerInsn;
+        // Timers due now fire before the next hart runs, at the instruction count they were due.
+        this.runTimers();
+      }
     }
-    // Harts in one round run "at the same time": virtual time moves by the longest quantum.
-    if (this.mode.kind === 'virtual') this.virtNs += maxExec * this.mode.nsPerInsn;
     this.runTimers();
     this.runBottomHalves();
     return any;

@@ -143,3 +143,31 @@ test('errors from timers reach onError', async () => {
   assert.equal(await loop.run(), 1);
   assert.match(String(errs[0]), /boom/);
 });
+
+test('virtual clock moves inside a quantum and never goes backwards across harts', async () => {
+  const loop = new EventLoop({ clock: { kind: 'virtual', nsPerInsn: 4 }, quantum: 100 });
+  const seen: number[] = [];
+  const mk = (): RunnableHart => {
+    let done = 0;
+    return {
+      waiting: false,
+      requestStop() {},
+      progress: () => done,
+      run(budget: number): number {
+        // Read the clock after every 25 instructions, like a guest polling mtime.
+        for (done = 0; done < budget; ) {
+          done += Math.min(25, budget - done);
+          seen.push(loop.clock.now());
+        }
+        return budget;
+      },
+    };
+  };
+  loop.addHart(mk());
+  loop.addHart(mk());
+  loop.newTimer(() => loop.requestExit(0)).mod(4000);
+  await loop.run();
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `clock went from ${seen[i - 1]} to ${seen[i]}`);
+  assert.equal(seen[0], 100);
+  assert.equal(loop.clock.now(), loop.instructions * 4);
+});

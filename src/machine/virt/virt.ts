@@ -229,8 +229,13 @@ export class VirtMachine implements GuestWriter {
   private runnable(h: Hart): RunnableHart {
     const clint = (): Clint => this.clint;
     const loop = this.loop;
+    let start = 0;
     return {
-      run: (budget: number) => h.run(budget),
+      run: (budget: number) => {
+        start = h.steps;
+        return h.run(budget);
+      },
+      progress: () => h.steps - start,
       get waiting() {
         return h.waiting;
       },
