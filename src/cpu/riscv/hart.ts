@@ -436,25 +436,41 @@ export class Hart {
     const wTagHi = this.wTagHi;
     const wOff = this.wOff;
     const wDv = this.wDv;
-    while (this.steps < end) {
-      if (this.exitRequest) return;
-      this.steps++;
-      const pc = this.pc;
+    // pc and steps live in locals; they are written back before anything that may trap or
+    // look at them (slow paths, system instructions) and when the loop exits.
+    let pc = this.pc;
+    let steps = this.steps;
+    let fBase = this.fetchBase;
+    let fDv = this.fetchDv;
+    let fOff = this.fetchOff;
+    while (steps < end) {
+      steps++;
       let insn: number;
-      const off = pc - this.fetchBase;
-      if (off >= 0 && off <= 4092) insn = this.fetchDv.getInt32(this.fetchOff + off, true);
-      else insn = this.fetchSlow(pc);
+      const off = pc - fBase;
+      if (off >= 0 && off <= 4092) insn = fDv.getInt32(fOff + off, true);
+      else {
+        this.pc = pc;
+        this.steps = steps;
+        insn = this.fetchSlow(pc);
+        fBase = this.fetchBase;
+        fDv = this.fetchDv;
+        fOff = this.fetchOff;
+      }
       let ilen = 4;
       if ((insn & 3) !== 3) {
         const h = insn & 0xffff;
         insn = rvc[h]!;
         ilen = 2;
-        if (insn === 0) this.illegal(h);
+        if (insn === 0) {
+          this.pc = pc;
+          this.steps = steps;
+          this.illegal(h);
+        }
       }
       const rd = (insn >> 7) & 31;
       const rs1 = (insn >> 15) & 31;
-      switch (insn & 0x7f) {
-        case 0x13: {
+      switch ((insn >> 2) & 31) {
+        case 4: {
           // OP-IMM
           const f3 = (insn >> 12) & 7;
           const imm = insn >> 20;
@@ -470,7 +486,7 @@ export class Hart {
               break;
             }
             case 1: {
-              if (insn >>> 26 !== 0) this.illegalInsn(insn, ilen);
+              if (insn >>> 26 !== 0) { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
               const sh = imm & 63;
               if (sh === 0) {
                 lo = alo;
@@ -525,7 +541,7 @@ export class Hart {
                   lo = ahi >> (sh - 32);
                   hi = ahi >> 31;
                 }
-              } else this.illegalInsn(insn, ilen);
+              } else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
               break;
             }
             case 6:
@@ -541,10 +557,10 @@ export class Hart {
             xlo[rd] = lo;
             xhi[rd] = hi;
           }
-          this.pc = pc + ilen;
+          pc = pc + ilen;
           break;
         }
-        case 0x33: {
+        case 12: {
           // OP
           const rs2 = (insn >> 20) & 31;
           const f7 = insn >>> 25;
@@ -631,18 +647,18 @@ export class Hart {
             this.mulDiv(f3, alo, ahi, blo, bhi);
             lo = this.tLo;
             hi = this.tHi;
-          } else this.illegalInsn(insn, ilen);
+          } else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           if (rd !== 0) {
             xlo[rd] = lo;
             xhi[rd] = hi;
           }
-          this.pc = pc + ilen;
+          pc = pc + ilen;
           break;
         }
-        case 0x03: {
+        case 0: {
           // LOAD
           const f3 = (insn >> 12) & 7;
-          if (f3 === 7) this.illegalInsn(insn, ilen);
+          if (f3 === 7) { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           const imm = insn >> 20;
           const s = (xlo[rs1]! >>> 0) + imm;
           const lo = s | 0;
@@ -686,21 +702,31 @@ export class Hart {
                 break;
             }
           } else {
+            this.pc = pc;
+            this.steps = steps;
             this.loadSlow(lo, hi, f3);
             vlo = this.tLo;
             vhi = this.tHi;
+            if (this.exitRequest || fBase !== this.fetchBase) {
+              if (rd !== 0) {
+                xlo[rd] = vlo;
+                xhi[rd] = vhi;
+              }
+              this.pc = pc + ilen;
+              return;
+            }
           }
           if (rd !== 0) {
             xlo[rd] = vlo;
             xhi[rd] = vhi;
           }
-          this.pc = pc + ilen;
+          pc = pc + ilen;
           break;
         }
-        case 0x23: {
+        case 8: {
           // STORE
           const f3 = (insn >> 12) & 7;
-          if (f3 > 3) this.illegalInsn(insn, ilen);
+          if (f3 > 3) { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           const rs2 = (insn >> 20) & 31;
           const imm = ((insn >> 25) << 5) | ((insn >> 7) & 31);
           const s = (xlo[rs1]! >>> 0) + imm;
@@ -727,11 +753,19 @@ export class Hart {
                 dv.setInt32(a + 4, xhi[rs2]!, true);
                 break;
             }
-          } else this.storeSlow(lo, hi, 1 << f3, xlo[rs2]!, xhi[rs2]!);
-          this.pc = pc + ilen;
+          } else {
+            this.pc = pc;
+            this.steps = steps;
+            this.storeSlow(lo, hi, 1 << f3, xlo[rs2]!, xhi[rs2]!);
+            if (this.exitRequest || fBase !== this.fetchBase) {
+              this.pc = pc + ilen;
+              return;
+            }
+          }
+          pc = pc + ilen;
           break;
         }
-        case 0x63: {
+        case 24: {
           // BRANCH
           const rs2 = (insn >> 20) & 31;
           const f3 = (insn >> 12) & 7;
@@ -758,16 +792,16 @@ export class Hart {
               taken = !(ahi >>> 0 < bhi >>> 0 || (ahi === bhi && xlo[rs1]! >>> 0 < xlo[rs2]! >>> 0));
               break;
             default:
-              this.illegalInsn(insn, ilen);
+              { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           }
           if (taken) {
             const imm =
               ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);
-            this.pc = pc + imm;
-          } else this.pc = pc + ilen;
+            pc = pc + imm;
+          } else pc = pc + ilen;
           break;
         }
-        case 0x6f: {
+        case 27: {
           // JAL
           const imm =
             ((insn >> 31) << 20) | (insn & 0xff000) | (((insn >> 20) & 1) << 11) | (((insn >> 21) & 0x3ff) << 1);
@@ -776,12 +810,12 @@ export class Hart {
             xlo[rd] = link | 0;
             xhi[rd] = Math.floor(link / TWO32) | 0;
           }
-          this.pc = pc + imm;
+          pc = pc + imm;
           break;
         }
-        case 0x67: {
+        case 25: {
           // JALR
-          if (((insn >> 12) & 7) !== 0) this.illegalInsn(insn, ilen);
+          if (((insn >> 12) & 7) !== 0) { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           const imm = insn >> 20;
           const s = (xlo[rs1]! >>> 0) + imm;
           const hi = (xhi[rs1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
@@ -791,30 +825,30 @@ export class Hart {
             xlo[rd] = link | 0;
             xhi[rd] = Math.floor(link / TWO32) | 0;
           }
-          this.pc = target;
+          pc = target;
           break;
         }
-        case 0x37: {
+        case 13: {
           // LUI
           if (rd !== 0) {
             const v = insn & 0xfffff000;
             xlo[rd] = v;
             xhi[rd] = v >> 31;
           }
-          this.pc = pc + ilen;
+          pc = pc + ilen;
           break;
         }
-        case 0x17: {
+        case 5: {
           // AUIPC
           if (rd !== 0) {
             const v = pc + (insn & 0xfffff000);
             xlo[rd] = v | 0;
             xhi[rd] = Math.floor(v / TWO32) | 0;
           }
-          this.pc = pc + ilen;
+          pc = pc + ilen;
           break;
         }
-        case 0x1b: {
+        case 6: {
           // OP-IMM-32
           const f3 = (insn >> 12) & 7;
           const a = xlo[rs1]!;
@@ -823,15 +857,15 @@ export class Hart {
           else if (f3 === 1 && insn >>> 25 === 0) v = a << ((insn >> 20) & 31);
           else if (f3 === 5 && insn >>> 25 === 0) v = a >>> ((insn >> 20) & 31);
           else if (f3 === 5 && insn >>> 25 === 0x20) v = a >> ((insn >> 20) & 31);
-          else this.illegalInsn(insn, ilen);
+          else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           if (rd !== 0) {
             xlo[rd] = v;
             xhi[rd] = v >> 31;
           }
-          this.pc = pc + ilen;
+          pc = pc + ilen;
           break;
         }
-        case 0x3b: {
+        case 14: {
           // OP-32
           const f3 = (insn >> 12) & 7;
           const f7 = insn >>> 25;
@@ -842,26 +876,33 @@ export class Hart {
             if (f3 === 0) v = (a + b) | 0;
             else if (f3 === 1) v = a << (b & 31);
             else if (f3 === 5) v = a >>> (b & 31);
-            else this.illegalInsn(insn, ilen);
+            else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           } else if (f7 === 0x20) {
             if (f3 === 0) v = (a - b) | 0;
             else if (f3 === 5) v = a >> (b & 31);
-            else this.illegalInsn(insn, ilen);
+            else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           } else if (f7 === 1) {
+            this.pc = pc;
+            this.steps = steps;
             v = this.mulDivW(f3, a, b, insn, ilen);
-          } else this.illegalInsn(insn, ilen);
+          } else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
           if (rd !== 0) {
             xlo[rd] = v;
             xhi[rd] = v >> 31;
           }
-          this.pc = pc + ilen;
+          pc = pc + ilen;
           break;
         }
         default:
+          this.pc = pc;
+          this.steps = steps;
           this.execOther(insn, ilen, pc);
-          break;
+          // System instructions change pc, privilege, translation or interrupt state.
+          return;
       }
     }
+    this.pc = pc;
+    this.steps = steps;
   }
 
   /** Illegal instruction with tval = the original encoding (16 bits for compressed). */
@@ -898,6 +939,38 @@ export class Hart {
       this.tLo = lo;
       this.tHi = hi;
       return;
+    }
+    if (f3 >= 4 && ahi >= -0x100000 && ahi < 0x100000 && bhi >= -0x100000 && bhi < 0x100000) {
+      // Both operands fit in 53 bits: exact double arithmetic (the common case in firmware).
+      const signed = f3 === 4 || f3 === 6;
+      if (signed || (ahi >= 0 && bhi >= 0)) {
+        const a = ahi * TWO32 + (alo >>> 0);
+        const b = bhi * TWO32 + (blo >>> 0);
+        let q: number;
+        let r: number;
+        if (b === 0) {
+          q = -1;
+          r = a;
+        } else {
+          const ua = Math.abs(a);
+          const ub = Math.abs(b);
+          q = Math.floor(ua / ub);
+          r = ua - q * ub;
+          if (r < 0) {
+            q--;
+            r += ub;
+          } else if (r >= ub) {
+            q++;
+            r -= ub;
+          }
+          if (a < 0 !== b < 0) q = -q;
+          if (a < 0) r = -r;
+        }
+        const v = f3 === 4 || f3 === 5 ? q : r;
+        this.tLo = v | 0;
+        this.tHi = Math.floor(v / TWO32) | 0;
+        return;
+      }
     }
     const a = (BigInt(ahi) << 32n) | BigInt(alo >>> 0); // signed
     const b = (BigInt(bhi) << 32n) | BigInt(blo >>> 0);

@@ -98,4 +98,41 @@ main:
   CHECK a2, 0x123456789abcdef / 0x12345
   rem a2, a0, a1
   CHECK a2, 0x123456789abcdef % 0x12345
+  # the 53-bit fast path and its boundaries
+  li a0, 0x000fffffffffffff
+  li a1, 3
+  divu a2, a0, a1
+  CHECK a2, 0x0005555555555555
+  remu a2, a0, a1
+  CHECK a2, 0
+  li a0, -0x000fffffffffffff
+  div a2, a0, a1
+  CHECK a2, -0x0005555555555555
+  li a1, -7
+  li a0, 0x000ffffffffffff0
+  div a2, a0, a1
+  CHECK a2, 0x000ffffffffffff0 / -7
+  rem a2, a0, a1
+  CHECK a2, 0x000ffffffffffff0 % -7
+  li a0, -0x000ffffffffffff1
+  rem a2, a0, a1
+  CHECK a2, -0x000ffffffffffff1 % -7
+  divu a2, a0, a1        # large unsigned values take the exact path
+  CHECK a2, 0
+  remu a2, a0, a1
+  CHECK a2, -0x000ffffffffffff1
+  li a0, 0x0010000000000001
+  li a1, 0x0010000000000000
+  divu a2, a0, a1
+  CHECK a2, 1
+  remu a2, a0, a1
+  CHECK a2, 1
+  li a0, 0x000ffffffffffffe
+  li a1, 0x000fffffffffffff
+  divu a2, a0, a1
+  CHECK a2, 0
+  div a2, a1, a0
+  CHECK a2, 1
+  rem a2, a1, a0
+  CHECK a2, 1
   PASS
