@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { VirtMachine } from '../../../src/machine/virt/virt.js';
 import { PipeBackend } from '../../../src/hw/char/chardev.js';
 import { createEdu } from '../../../src/hw/misc/edu.js';
+import { PciBridge } from '../../../src/hw/pci/bridge.js';
 
 test('U-Boot `pci` shows the host bridge as QEMU does and the edu device at 00.01.00', { timeout: 120_000 }, async () => {
   const serial = new PipeBackend();
@@ -72,4 +73,49 @@ test('U-Boot `pci` shows the host bridge as QEMU does and the edu device at 00.0
   assert.deepEqual(lines.slice(at, at + qemuHostBridge.length), qemuHostBridge);
   assert.ok(lines.some((l) => /^ 0 {3}0x0000000040000000 {2}0x0000000000100000 {2}32 {5}MEM$/.test(l)), 'pci bar shows BAR0');
   assert.ok(lines.includes('40000000: 010000ed                             ....'), 'md.l reads the edu ID');
+});
+
+/** Boot U-Boot, stop autoboot, run `cmds`, quit; returns the console text. */
+async function uboot(m: VirtMachine, serial: PipeBackend, cmds: string[]): Promise<string> {
+  let text = '';
+  let stopped = false;
+  serial.onOutput((b) => {
+    text += String.fromCharCode(b);
+    if (!stopped && text.includes('Hit any key')) {
+      stopped = true;
+      serial.feed('\n');
+    }
+    if (text.endsWith('=> ')) {
+      const c = cmds.shift();
+      if (c) setImmediate(() => serial.feed(c + '\n'));
+      else m.quit(0);
+    }
+  });
+  const guard = setTimeout(() => m.quit(2), 100_000);
+  const code = await m.run();
+  clearTimeout(guard);
+  assert.equal(code, 0, text.slice(-2000));
+  return text.replace(/\r/g, '');
+}
+
+test('U-Boot enumerates a PCI-to-PCI bridge: numbers bus 1, opens a window, reaches the edu behind it', { timeout: 120_000 }, async () => {
+  const serial = new PipeBackend();
+  const m = new VirtMachine({ ramSize: 256 * 1024 * 1024, smp: 1, serial, clock: { kind: 'virtual', nsPerInsn: 1 } });
+  m.boot({});
+  const br = new PciBridge();
+  m.gpex.addDevice(br);
+  const behind = createEdu({ scheduler: m.loop });
+  br.addDevice(behind);
+  const text = await uboot(m, serial, ['pci', 'pci header 00.01.00', 'pci bar 01.00.00']);
+  const lines = text.split('\n').map((l) => l.trimEnd());
+  assert.ok(lines.includes('00.01.00   0x1b36     0x0001     Bridge device           0x04'));
+  assert.ok(lines.includes('01.00.00   0x1234     0x11e8     Build before PCI Rev2.0 0xff'));
+  assert.ok(lines.includes('  secondary bus number =        0x01'));
+  assert.ok(lines.includes('  subordinate bus number =      0x01'));
+  const bar = lines.map((l) => /^ 0 {3}0x([0-9a-f]{16}) {2}0x0000000000100000 {2}32 {5}MEM$/.exec(l)).find((x) => x);
+  assert.ok(bar, 'BAR0 of 01:00.0 assigned');
+  const addr = parseInt(bar[1]!, 16);
+  // What U-Boot programmed is live: the CPU reaches the edu through the bridge's window.
+  assert.equal(m.as.ldl(addr), 0x010000ed);
+  assert.equal(behind.requesterId, 0x100);
 });
