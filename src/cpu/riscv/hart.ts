@@ -897,8 +897,11 @@ export class Hart {
           this.pc = pc;
           this.steps = steps;
           this.execOther(insn, ilen, pc);
-          // System instructions change pc, privilege, translation or interrupt state.
-          return;
+          pc = this.pc;
+          // System instructions that change privilege, translation or interrupt state ask for
+          // an exit (exitRequest) or drop the fetch page; fences, AMOs and FP just continue.
+          if (this.exitRequest || fBase !== this.fetchBase) return;
+          break;
       }
     }
     this.pc = pc;
