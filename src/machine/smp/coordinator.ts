@@ -1,0 +1,389 @@
+/**
+ * The main realm's side of SMP: harts in worker realms.
+ *
+ * The coordinator owns the shared control block, spawns one worker per hart
+ * with guest RAM shared, publishes a flat-view snapshot on every change of
+ * the system address space (and retires devices that left the map after the
+ * grace period), answers the harts' device requests from the main realm's
+ * mailbox, drives the event loop's timers and bottom halves while the harts
+ * run, and turns a worker that throws or dies into a machine stop that names
+ * the hart and its PC.
+ *
+ * The main realm never blocks on a hart: interrupt lines are shared words
+ * (Atomics.or/and plus a wake-up), grace periods are polled, and pausing the
+ * harts (for a reset) is awaited asynchronously while requests keep being
+ * served.
+ */
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { AddressSpace } from '../../memory/address-space.js';
+import type { MemoryListener } from '../../memory/listener.js';
+import type { MemoryRegion } from '../../memory/region.js';
+import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
+import type { InterruptTarget } from '../../hw/intc/clint.js';
+import { GracePeriods } from './epoch.js';
+import { HomeDevices } from './home-devices.js';
+import { MailboxServer } from './mailbox.js';
+import type { HartWorkerData, HartWorkerMessage } from './hart-worker.js';
+import {
+  CMD_NONE,
+  CMD_PAUSE,
+  CMD_RESET,
+  CMD_STOP,
+  F_CMD_ARG,
+  F_PC,
+  F_STEPS,
+  G_EPOCH,
+  G_STOP,
+  GF_CLOCK_BASE_NS,
+  GF_MTIME_DELTA,
+  HART_PAUSED,
+  MAIN_REALM,
+  REALM_EXITED,
+  REALM_RUNNING,
+  SmpShared,
+  W_ALIVE,
+  W_CMD,
+  W_MIP,
+  W_STATE,
+  hartRealm,
+} from './shared.js';
+import { serializeFlatView, type SnapshotData } from './snapshot.js';
+
+/** What the coordinator drives in the main realm (EventLoop satisfies it). */
+export interface DrivenLoop {
+  readonly clock: { now(): number };
+  readonly isStopped: boolean;
+  runTimers(): number;
+  runBottomHalves(): number;
+  nextDeadline(): number;
+}
+
+export interface SmpCoordinatorOptions {
+  /** The harts' address space (the machine's system memory). */
+  as: AddressSpace;
+  harts: number;
+  /** Extra realms (I/O threads) numbered after the harts; default 0. */
+  ioThreads?: number;
+  log?: (line: string) => void;
+  /** Instructions per hart quantum (between boundary checks); default 8192. */
+  quantum?: number;
+  env?: SyncEnv;
+}
+
+export class SmpError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SmpError';
+  }
+}
+
+const hrNow = (): number => {
+  const [s, ns] = process.hrtime();
+  return s * 1e9 + ns;
+};
+
+const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
+const HART_ENTRY = new URL('./hart-worker.ts', import.meta.url);
+
+/** A hart's interrupt lines as seen by the CLINT and PLIC in the main realm. */
+class SharedHartLines implements InterruptTarget {
+  private readonly idx: number;
+  constructor(
+    private readonly shared: SmpShared,
+    private readonly realm: number,
+  ) {
+    this.idx = shared.w(realm, W_MIP);
+  }
+
+  setInterruptLevel(bit: number, level: boolean): void {
+    const m = 1 << bit;
+    const old = level ? Atomics.or(this.shared.i32, this.idx, m) : Atomics.and(this.shared.i32, this.idx, ~m);
+    if (((old & m) !== 0) !== level) this.shared.kick(this.realm);
+  }
+}
+
+export class SmpCoordinator {
+  readonly shared: SmpShared;
+  readonly harts: number;
+  /** Interrupt targets for the CLINT and PLIC, one per hart. */
+  readonly lines: readonly InterruptTarget[];
+  readonly home: HomeDevices;
+  readonly grace: GracePeriods;
+  readonly server: MailboxServer;
+  /** Called once when a realm fails (the machine stops with this message). */
+  onFatal: (message: string) => void = () => {};
+  failure: string | null = null;
+
+  private readonly as: AddressSpace;
+  private readonly log: (line: string) => void;
+  private readonly quantum: number;
+  private readonly workers: (Worker | null)[] = [];
+  private readonly ports: MessagePort[] = [];
+  private readonly exited: Promise<void>[] = [];
+  private snapshot: SnapshotData;
+  private readonly listener: MemoryListener;
+  private clockNow: () => number = () => 0;
+  private mtime: (() => number) | null = null;
+  private started = false;
+  private stopping = false;
+
+  constructor(opts: SmpCoordinatorOptions) {
+    const n = opts.harts;
+    if (!(Number.isInteger(n) && n >= 1 && n <= 512)) throw new SmpError(`SMP: ${n} harts`);
+    this.harts = n;
+    this.as = opts.as;
+    this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
+    this.quantum = opts.quantum ?? 8192;
+    const realms = 1 + n + (opts.ioThreads ?? 0);
+    this.shared = SmpShared.create(realms);
+    const lines: InterruptTarget[] = [];
+    for (let h = 0; h < n; h++) lines.push(new SharedHartLines(this.shared, hartRealm(h)));
+    this.lines = lines;
+    const readers: number[] = [];
+    for (let r = 1; r < realms; r++) readers.push(r);
+    this.grace = new GracePeriods(this.shared, readers);
+    this.home = new HomeDevices({ realm: MAIN_REALM, env: opts.env ?? createRealmSyncEnv(), addressSpace: this.as, log: this.log });
+    this.server = new MailboxServer(this.shared, MAIN_REALM, this.home);
+    this.shared.store(MAIN_REALM, W_ALIVE, REALM_RUNNING);
+    this.snapshot = this.serialize();
+    Atomics.store(this.shared.i32, G_EPOCH, this.snapshot.epoch);
+    this.listener = { commit: () => this.maybePublish() };
+    this.as.addListener(this.listener);
+  }
+
+  /** The machine clock (ns) and the CLINT's mtime, from which hart realms derive their `time` CSR. */
+  attachClock(clockNowNs: () => number, mtime: () => number): void {
+    this.clockNow = clockNowNs;
+    this.mtime = mtime;
+    this.updateClock();
+  }
+
+  /** The current snapshot (as published to the hart realms). */
+  get currentSnapshot(): SnapshotData {
+    return this.snapshot;
+  }
+
+  private serialize(): SnapshotData {
+    const snap = serializeFlatView(this.as.flatView(), this.as.epoch, this.home);
+    return snap;
+  }
+
+  private maybePublish(): void {
+    if (this.as.epoch === this.snapshot.epoch) return;
+    const snap = this.serialize();
+    this.snapshot = snap;
+    // Post first, then publish the epoch: a realm that sees the epoch finds the message.
+    for (const p of this.ports) p.postMessage({ kind: 'snapshot', data: snap });
+    this.grace.publish(snap.epoch);
+    const live = new Set<number>();
+    for (let i = 0; i < snap.dev.length; i++) if (snap.realm[i] === MAIN_REALM && snap.dev[i]! >= 0) live.add(snap.dev[i]!);
+    this.home.sweep(live, snap.epoch, this.grace);
+  }
+
+  /** Publish the clock base and mtime offset (after anything that may have written mtime). */
+  private updateClock(): void {
+    const mt = this.mtime;
+    if (mt === null) return;
+    const f64 = this.shared.f64;
+    for (let tries = 0; tries < 4; tries++) {
+      const h0 = hrNow();
+      const c0 = this.clockNow();
+      const m = mt();
+      const c1 = this.clockNow();
+      if (Math.floor(c0 / 100) !== Math.floor(c1 / 100)) continue;
+      f64[GF_CLOCK_BASE_NS] = h0 - c0;
+      f64[GF_MTIME_DELTA] = m - Math.floor(c0 / 100);
+      return;
+    }
+  }
+
+  /** Spawn the hart workers, each starting at `resetPc`; resolves when all run. */
+  async start(resetPc: number): Promise<void> {
+    if (this.started) throw new SmpError('SMP: already started');
+    this.started = true;
+    this.updateClock();
+    const running: Promise<void>[] = [];
+    for (let h = 0; h < this.harts; h++) {
+      const { port1, port2 } = new MessageChannel();
+      this.ports.push(port1);
+      const data: HartWorkerData = {
+        entry: HART_ENTRY.href,
+        shared: this.shared.buffer,
+        realms: this.shared.realms,
+        hart: h,
+        port: port2,
+        snapshot: this.snapshot,
+        resetPc,
+        quantum: this.quantum,
+      };
+      const w = new Worker(BOOTSTRAP, { workerData: data, transferList: [port2] });
+      this.workers.push(w);
+      const realm = hartRealm(h);
+      w.on('message', (m: HartWorkerMessage) => {
+        if (m.kind === 'error') this.fail(m.message);
+      });
+      w.on('error', (e) => this.fail(`hart ${h}: worker failed: ${e.message}${this.pcText(h)}`));
+      this.exited.push(
+        new Promise<void>((resolve) => {
+          w.on('exit', (code) => {
+            this.shared.store(realm, W_ALIVE, REALM_EXITED);
+            this.workers[h] = null;
+            if (!this.stopping && this.failure === null) {
+              this.fail(`hart ${h}: worker exited (code ${code})${this.pcText(h)}`);
+            }
+            resolve();
+          });
+        }),
+      );
+      running.push(this.until(() => this.shared.load(realm, W_ALIVE) !== 0, `hart ${h} to start`));
+    }
+    await Promise.all(running);
+  }
+
+  private pcText(h: number): string {
+    const pc = this.shared.f64[this.shared.f(hartRealm(h), F_PC)]!;
+    return ` at pc=0x${BigInt.asUintN(64, BigInt(Math.trunc(pc))).toString(16)}`;
+  }
+
+  /** The PC a hart had at its last quantum boundary. */
+  hartPc(h: number): number {
+    return this.shared.f64[this.shared.f(hartRealm(h), F_PC)]!;
+  }
+
+  /** Instructions a hart has executed (at its last quantum boundary). */
+  hartSteps(h: number): number {
+    return this.shared.f64[this.shared.f(hartRealm(h), F_STEPS)]!;
+  }
+
+  private fail(message: string): void {
+    if (this.failure !== null || this.stopping) return;
+    this.failure = message;
+    // Nobody may stay blocked on a failed machine: every wait checks the stop flag.
+    Atomics.store(this.shared.i32, G_STOP, 1);
+    for (let r = 0; r < this.shared.realms; r++) this.shared.kick(r);
+    this.onFatal(message);
+  }
+
+  /** Wait (serving requests meanwhile) until cond holds; rejects after timeoutMs. */
+  private async until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (this.failure !== null) throw new SmpError(this.failure);
+      if (Date.now() > end) throw new SmpError(`SMP: timed out waiting for ${what}`);
+      this.poll();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  /** Serve pending requests, complete grace periods; returns the work done. */
+  poll(): number {
+    let n = 0;
+    if (this.server.pending()) {
+      n = this.server.poll();
+      // A served write may have changed mtime.
+      this.updateClock();
+    }
+    if (this.grace.waiting > 0) n += this.grace.poll();
+    return n;
+  }
+
+  /** Resolves once no realm can reach `mr` (see HomeDevices.whenUnreachable). */
+  whenUnreachable(mr: MemoryRegion): Promise<void> {
+    return this.home.whenUnreachable(mr);
+  }
+
+  /** Stop every hart at its next quantum boundary; resolves when all are paused (requests are served meanwhile). */
+  async pauseAll(): Promise<void> {
+    for (let h = 0; h < this.harts; h++) {
+      const r = hartRealm(h);
+      this.shared.store(r, W_CMD, CMD_PAUSE);
+      this.shared.kick(r);
+    }
+    await this.until(() => {
+      for (let h = 0; h < this.harts; h++) {
+        const r = hartRealm(h);
+        if (this.shared.load(r, W_ALIVE) === REALM_RUNNING && this.shared.load(r, W_STATE) !== HART_PAUSED) return false;
+      }
+      return true;
+    }, 'harts to pause');
+  }
+
+  /** Reset every hart to `pc` and let it run (after pauseAll, for a system reset). */
+  resetHarts(pc: number): void {
+    for (let h = 0; h < this.harts; h++) {
+      const r = hartRealm(h);
+      this.shared.f64[this.shared.f(r, F_CMD_ARG)] = pc;
+      this.shared.store(r, W_CMD, CMD_RESET);
+      this.shared.kick(r);
+    }
+  }
+
+  /** Let paused harts continue. */
+  resumeAll(): void {
+    for (let h = 0; h < this.harts; h++) {
+      const r = hartRealm(h);
+      Atomics.compareExchange(this.shared.i32, this.shared.w(r, W_CMD), CMD_PAUSE, CMD_NONE);
+      this.shared.kick(r);
+    }
+  }
+
+  /** Wake the main realm's idle wait (input arrived, a bottom half was scheduled, exit requested). */
+  wake(): void {
+    this.shared.kick(MAIN_REALM);
+  }
+
+  /**
+   * Run the main realm while the harts run: answer requests, run timers and
+   * bottom halves, sleep on the doorbell when idle. Returns when the loop is
+   * stopped or a realm failed.
+   */
+  async drive(loop: DrivenLoop, opts: { spinUs?: number; sliceMs?: number; maxIdleMs?: number } = {}): Promise<void> {
+    const spinNs = (opts.spinUs ?? 100) * 1000;
+    const sliceNs = (opts.sliceMs ?? 4) * 1e6;
+    const maxIdleMs = opts.maxIdleMs ?? 50;
+    let lastWork = hrNow();
+    let sliceStart = lastWork;
+    while (!loop.isStopped && this.failure === null) {
+      let work = this.poll();
+      work += loop.runTimers();
+      work += loop.runBottomHalves();
+      if (loop.isStopped || this.failure !== null) break;
+      const now = hrNow();
+      if (work > 0) lastWork = now;
+      if (now - sliceStart >= sliceNs) {
+        await new Promise<void>((r) => setImmediate(r));
+        sliceStart = hrNow();
+        continue;
+      }
+      if (now - lastWork < spinNs) continue;
+      const d = loop.nextDeadline();
+      let ms = maxIdleMs;
+      if (d !== Infinity) ms = Math.min(ms, Math.max(0, (d - loop.clock.now()) / 1e6));
+      if (this.grace.waiting > 0) ms = Math.min(ms, 1);
+      await this.server.waitAsync(ms);
+      sliceStart = hrNow();
+    }
+  }
+
+  /** Stop every hart realm; resolves when all workers have exited (terminating stragglers). */
+  async stop(timeoutMs = 2000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    Atomics.store(this.shared.i32, G_STOP, 1);
+    for (let h = 0; h < this.harts; h++) {
+      this.shared.store(hartRealm(h), W_CMD, CMD_STOP);
+      this.shared.kick(hartRealm(h));
+    }
+    const all = Promise.all(this.exited);
+    let done = false;
+    void all.then(() => (done = true));
+    const end = Date.now() + timeoutMs;
+    while (!done && Date.now() < end) {
+      this.server.poll();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    for (const w of this.workers) if (w) await w.terminate();
+    for (const p of this.ports) p.close();
+    this.as.removeListener(this.listener);
+  }
+}

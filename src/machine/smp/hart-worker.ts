@@ -1,0 +1,171 @@
+/**
+ * A hart realm: one Hart running in a worker thread on the shared guest RAM.
+ *
+ * Between quanta (and only there, where no access is in flight) the realm
+ * adopts the newest flat-view snapshot and acknowledges its epoch, copies the
+ * device-driven mip lines from shared memory into the hart, and obeys
+ * commands (pause, reset, stop). In WFI it sleeps on its kick word until an
+ * interrupt line, a command or a new epoch wakes it, or its own Sstc deadline
+ * passes. Devices are reached through the mailbox (realm-memory.ts).
+ *
+ * A throw out of the hart (an emulator bug) is reported to the main realm
+ * with the hart and its PC, and the worker exits with code 1.
+ */
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { Hart } from '../../cpu/riscv/hart.js';
+import { MailboxClient } from './mailbox.js';
+import { RealmPhysMemory } from './realm-memory.js';
+import {
+  CMD_NONE,
+  CMD_PAUSE,
+  CMD_RESET,
+  CMD_STOP,
+  F_CMD_ARG,
+  F_PC,
+  F_STEPS,
+  GF_CLOCK_BASE_NS,
+  GF_MTIME_DELTA,
+  HART_PAUSED,
+  HART_RUNNING,
+  HART_STOPPED,
+  HART_WFI,
+  REALM_EXITED,
+  REALM_RUNNING,
+  SmpShared,
+  W_ACK,
+  W_ALIVE,
+  W_CMD,
+  W_KICK,
+  W_MIP,
+  W_STATE,
+  hartRealm,
+} from './shared.js';
+import { SnapshotView, type SnapshotData } from './snapshot.js';
+
+export interface HartWorkerData {
+  entry: string;
+  shared: SharedArrayBuffer;
+  realms: number;
+  hart: number;
+  port: MessagePort;
+  snapshot: SnapshotData;
+  resetPc: number;
+  /** Instructions per quantum between boundary checks. */
+  quantum: number;
+}
+
+/** Messages a hart worker posts to its parent. */
+export type HartWorkerMessage =
+  | { kind: 'error'; hart: number; message: string }
+  | { kind: 'stopped'; hart: number; pc: number; steps: number };
+
+const hrNow = (): number => {
+  const [s, ns] = process.hrtime();
+  return s * 1e9 + ns;
+};
+
+function main(d: HartWorkerData): void {
+  const sh = new SmpShared(d.shared, d.realms);
+  const i32 = sh.i32;
+  const f64 = sh.f64;
+  const realm = hartRealm(d.hart);
+  const log = (l: string): void => {
+    process.stderr.write(l + '\n');
+  };
+  const client = new MailboxClient(sh, realm, { deviceRealm: false, log });
+  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot), client);
+  const baseIdx = GF_CLOCK_BASE_NS;
+  const deltaIdx = GF_MTIME_DELTA;
+  // mtime as the CLINT computes it: floor(machine clock ns / 100) + delta.
+  const timeSource = (): number => Math.floor((hrNow() - f64[baseIdx]!) / 100) + f64[deltaIdx]!;
+  const hart = new Hart({ hartId: d.hart, mem, timeSource });
+  hart.reset(d.resetPc);
+
+  const kickIdx = sh.w(realm, W_KICK);
+  const mipIdx = sh.w(realm, W_MIP);
+  const cmdIdx = sh.w(realm, W_CMD);
+  const stateIdx = sh.w(realm, W_STATE);
+  const pcIdx = sh.f(realm, F_PC);
+  const stepsIdx = sh.f(realm, F_STEPS);
+  let mipSeen = 0;
+
+  const syncMip = (): void => {
+    const m = Atomics.load(i32, mipIdx);
+    let diff = m ^ mipSeen;
+    mipSeen = m;
+    while (diff !== 0) {
+      const bit = 31 - Math.clz32(diff);
+      diff &= ~(1 << bit);
+      hart.setInterruptLevel(bit, ((m >>> bit) & 1) !== 0);
+    }
+  };
+
+  mem.afterRequest = syncMip;
+
+  const adopt = (): void => {
+    let latest: SnapshotData | null = null;
+    for (let m = receiveMessageOnPort(d.port); m !== undefined; m = receiveMessageOnPort(d.port)) {
+      latest = (m.message as { data: SnapshotData }).data;
+    }
+    if (latest !== null && latest.epoch > mem.epoch) mem.adopt(new SnapshotView(latest));
+    Atomics.store(i32, sh.w(realm, W_ACK), mem.epoch);
+  };
+
+  Atomics.store(i32, sh.w(realm, W_ACK), mem.epoch);
+  Atomics.store(i32, sh.w(realm, W_ALIVE), REALM_RUNNING);
+  Atomics.store(i32, stateIdx, HART_RUNNING);
+
+  for (;;) {
+    const cmd = Atomics.load(i32, cmdIdx);
+    if (cmd === CMD_STOP || sh.stopping) break;
+    if (sh.publishedEpoch() !== mem.epoch) adopt();
+    if (cmd === CMD_PAUSE) {
+      Atomics.store(i32, stateIdx, HART_PAUSED);
+      const k = Atomics.load(i32, kickIdx);
+      if (Atomics.load(i32, cmdIdx) === CMD_PAUSE && !sh.stopping) Atomics.wait(i32, kickIdx, k, 100);
+      continue;
+    }
+    if (cmd === CMD_RESET) {
+      hart.reset(f64[sh.f(realm, F_CMD_ARG)]!);
+      mipSeen = 0;
+      Atomics.compareExchange(i32, cmdIdx, CMD_RESET, CMD_NONE);
+    }
+    Atomics.store(i32, stateIdx, HART_RUNNING);
+    syncMip();
+    hart.run(d.quantum);
+    f64[pcIdx] = hart.pc;
+    f64[stepsIdx] = hart.steps;
+    if (hart.waiting) {
+      const k = Atomics.load(i32, kickIdx);
+      syncMip();
+      if (!hart.waiting || Atomics.load(i32, cmdIdx) !== CMD_NONE || sh.publishedEpoch() !== mem.epoch) continue;
+      let ms = 100;
+      const dl = hart.nextTimerDeadline();
+      if (dl !== Infinity) ms = Math.min(ms, Math.max(0, (dl - timeSource()) / 10_000));
+      if (ms <= 0) continue;
+      Atomics.store(i32, stateIdx, HART_WFI);
+      Atomics.wait(i32, kickIdx, k, ms);
+    }
+  }
+  Atomics.store(i32, stateIdx, HART_STOPPED);
+  Atomics.store(i32, sh.w(realm, W_ALIVE), REALM_EXITED);
+  const msg: HartWorkerMessage = { kind: 'stopped', hart: d.hart, pc: hart.pc, steps: hart.steps };
+  parentPort?.postMessage(msg);
+  d.port.close();
+}
+
+const data = workerData as HartWorkerData;
+try {
+  main(data);
+} catch (e) {
+  const sh = new SmpShared(data.shared, data.realms);
+  const realm = hartRealm(data.hart);
+  const pc = sh.f64[sh.f(realm, F_PC)]!;
+  const text = e instanceof Error ? e.message : String(e);
+  const message = /^hart \d+:/.test(text) ? text : `hart ${data.hart}: ${text} (last pc=0x${BigInt.asUintN(64, BigInt(pc)).toString(16)})`;
+  Atomics.store(sh.i32, sh.w(realm, W_ALIVE), REALM_EXITED);
+  const msg: HartWorkerMessage = { kind: 'error', hart: data.hart, message };
+  parentPort?.postMessage(msg);
+  data.port.close();
+  process.exitCode = 1;
+}

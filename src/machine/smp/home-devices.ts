@@ -1,0 +1,158 @@
+/**
+ * The devices a realm is home to, as other realms reach them: region ids for
+ * snapshots, the request handler behind the realm's mailbox, and retirement
+ * of regions that left the map.
+ *
+ * A request names (device id, region offset) as resolved in the requester's
+ * snapshot, so an access that started against an old view completes against
+ * the region it found there (QEMU's RCU-held flat views do the same). Each id
+ * is guarded by a Lifetime: once a region has left the map and the grace
+ * period of the epoch that removed it has ended, its lifetime is removed, and
+ * a request still carrying the id (only possible from a buggy requester) is
+ * answered as unassigned: all-ones and MEMTX_DECODE_ERROR, no handler call.
+ */
+import { dispatchRead, dispatchWrite, onesLo, type DispatchSink } from '../../memory/dispatch.js';
+import type { MemoryRegion } from '../../memory/region.js';
+import { MEMTX_DECODE_ERROR, type MemTxAttrs, type MemTxResult, type PhysMemory } from '../../memory/types.js';
+import { Lifetime } from '../../sync/lifetime.js';
+import type { SyncEnv } from '../../sync/env.js';
+import type { GracePeriods } from './epoch.js';
+import type { ReplySink, RequestHandler } from './mailbox.js';
+import { OP_ADDR_READ, OP_ADDR_WRITE, OP_DEV_READ, OP_DEV_WRITE } from './shared.js';
+import type { DeviceHome, DeviceHomes } from './snapshot.js';
+
+interface Entry {
+  readonly id: number;
+  readonly mr: MemoryRegion;
+  readonly lifetime: Lifetime;
+  /** Epoch at which the region left the map (retirement pending), or -1 while mapped. */
+  leftAt: number;
+  /** Resolved when the entry is retired (nothing can reach the region any more). */
+  readonly waiters: (() => void)[];
+}
+
+export interface HomeDevicesOptions {
+  realm: number;
+  env: SyncEnv;
+  /** The realm's own view, for address-based requests (IOMMU ranges); null if none. */
+  addressSpace?: PhysMemory | null;
+  log?: (line: string) => void;
+}
+
+export class HomeDevices implements RequestHandler, DeviceHomes {
+  readonly realm: number;
+  /** Requests answered as unassigned because their device was retired. */
+  staleRequests = 0;
+  private readonly env: SyncEnv;
+  private readonly as: PhysMemory | null;
+  private readonly entries: (Entry | null)[] = [];
+  private readonly byRegion = new Map<MemoryRegion, Entry>();
+  private readonly remote = new Map<MemoryRegion, DeviceHome>();
+  private readonly sink: DispatchSink;
+
+  constructor(opts: HomeDevicesOptions) {
+    this.realm = opts.realm;
+    this.env = opts.env;
+    this.as = opts.addressSpace ?? null;
+    const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+    this.sink = { valLo: 0, valHi: 0, log };
+  }
+
+  /** Declare that `mr` (a proxy in this realm's map) is answered by another realm's device. */
+  setRemote(mr: MemoryRegion, home: DeviceHome): void {
+    this.remote.set(mr, home);
+  }
+
+  /** The id of a local region (registered on first sight), or the remote home of a proxy. */
+  locate(mr: MemoryRegion): DeviceHome {
+    const r = this.remote.get(mr);
+    if (r) return r;
+    return { realm: this.realm, dev: this.register(mr).id };
+  }
+
+  private register(mr: MemoryRegion): Entry {
+    let e = this.byRegion.get(mr);
+    if (e && e.lifetime.state === 'live') {
+      e.leftAt = -1;
+      return e;
+    }
+    e = { id: this.entries.length, mr, lifetime: new Lifetime(this.env, `region '${mr.name}'`), leftAt: -1, waiters: [] };
+    this.entries.push(e);
+    this.byRegion.set(mr, e);
+    return e;
+  }
+
+  /** Region of a live id (tests, reports). */
+  regionOf(id: number): MemoryRegion | null {
+    const e = this.entries[id];
+    return e && e.lifetime.state === 'live' ? e.mr : null;
+  }
+
+  serve(op: number, dev: number, offset: number, size: number, lo: number, hi: number, attrs: MemTxAttrs, _requester: number, out: ReplySink): MemTxResult {
+    const sink = this.sink;
+    if (op === OP_ADDR_READ || op === OP_ADDR_WRITE) {
+      const as = this.as;
+      if (as === null) return this.unassigned(size, out);
+      if (op === OP_ADDR_WRITE) return as.store(offset, size, lo, hi, attrs);
+      const r = as.load(offset, size, attrs);
+      out.valLo = as.valLo;
+      out.valHi = as.valHi;
+      return r;
+    }
+    const e = this.entries[dev];
+    if (e === undefined || e === null || !e.lifetime.tryEnter()) {
+      this.staleRequests++;
+      return this.unassigned(size, out);
+    }
+    try {
+      if (op === OP_DEV_WRITE) return dispatchWrite(sink, e.mr, offset, size, lo, hi, attrs);
+      if (op !== OP_DEV_READ) return this.unassigned(size, out);
+      sink.valLo = 0;
+      sink.valHi = 0;
+      const r = dispatchRead(sink, e.mr, offset, size, attrs);
+      out.valLo = sink.valLo;
+      out.valHi = sink.valHi;
+      return r;
+    } finally {
+      e.lifetime.exit();
+    }
+  }
+
+  private unassigned(size: number, out: ReplySink): MemTxResult {
+    out.valLo = onesLo(size);
+    out.valHi = size === 8 ? 0xffffffff : 0;
+    return MEMTX_DECODE_ERROR;
+  }
+
+  /**
+   * After publishing `epoch` whose snapshot names the ids in `live`: every
+   * other live entry left the map at `epoch`; retire it once that epoch's
+   * grace period ends (unless it came back meanwhile).
+   */
+  sweep(live: ReadonlySet<number>, epoch: number, grace: GracePeriods): void {
+    for (const e of this.entries) {
+      if (e === null || live.has(e.id)) continue;
+      if (e.leftAt >= 0 || e.lifetime.state !== 'live') continue;
+      e.leftAt = epoch;
+      grace.after(epoch, () => {
+        if (e.leftAt !== epoch) return; // re-mapped meanwhile
+        e.lifetime.remove().onDone(() => {
+          this.entries[e.id] = null;
+          if (this.byRegion.get(e.mr) === e) this.byRegion.delete(e.mr);
+          for (const w of e.waiters.splice(0)) w();
+        });
+      });
+    }
+  }
+
+  /**
+   * Resolves once no realm can reach `mr` any more: it is not in the map, the
+   * grace period of the epoch that removed it has ended, and no request is in
+   * flight in it. Resolves at once for a region other realms never saw.
+   */
+  whenUnreachable(mr: MemoryRegion): Promise<void> {
+    const e = this.byRegion.get(mr);
+    if (!e || e.lifetime.state === 'removed') return Promise.resolve();
+    return new Promise((resolve) => e.waiters.push(resolve));
+  }
+}

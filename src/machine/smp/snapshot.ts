@@ -1,0 +1,151 @@
+/**
+ * Flat-view snapshots that cross realms.
+ *
+ * A FlatView (src/memory/flatview.ts) holds MemoryRegion objects, which live
+ * in the realm that built the map. Another realm gets a serialized copy: the
+ * sorted ranges as typed arrays (start, end, kind, which RAM buffer and where
+ * in it, which device in which home realm and at what region offset) plus the
+ * SharedArrayBuffers that back RAM and ROM. Buffers are shared, not copied, so
+ * a hart realm reads and writes guest RAM directly; devices are named by
+ * (home realm, device id) and reached through that realm's mailbox.
+ *
+ * A snapshot is immutable and carries the epoch it was published at; see
+ * epoch.ts for when an old one may be dropped.
+ */
+import type { FlatView } from '../../memory/flatview.js';
+import { RANGE_IO, RANGE_IOMMU, RANGE_RAM, RANGE_RESERVED, RANGE_ROM, RANGE_ROMD } from '../../memory/flatview.js';
+import type { MemoryRegion } from '../../memory/region.js';
+
+/** Range kinds in a snapshot (same numbering as the memory core's RANGE_*). */
+export const SNAP_RAM = RANGE_RAM;
+export const SNAP_ROM = RANGE_ROM;
+export const SNAP_ROMD = RANGE_ROMD;
+export const SNAP_IO = RANGE_IO;
+export const SNAP_RESERVED = RANGE_RESERVED;
+export const SNAP_IOMMU = RANGE_IOMMU;
+
+/** The structured-clone form of a snapshot (what postMessage carries). */
+export interface SnapshotData {
+  readonly epoch: number;
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+  readonly kinds: Uint8Array;
+  /** Index into `buffers` for RAM/ROM/ROMD ranges, else -1. */
+  readonly buf: Int32Array;
+  /** Byte offset within that buffer of the range's first byte. */
+  readonly bufOff: Float64Array;
+  /** Home realm of the device answering I/O (and ROMD writes, IOMMU ranges). */
+  readonly realm: Int32Array;
+  /** Device id within its home realm (-1 for IOMMU ranges: served by address). */
+  readonly dev: Int32Array;
+  /** Offset within the device's region of the range's first byte. */
+  readonly devOff: Float64Array;
+  readonly buffers: readonly SharedArrayBuffer[];
+  /** Region names, for reports and tests. */
+  readonly names: readonly string[];
+}
+
+/** Where a device region lives: its home realm and its id there. */
+export interface DeviceHome {
+  readonly realm: number;
+  readonly dev: number;
+}
+
+/** Assigns (realm, id) to the I/O regions a view contains. */
+export interface DeviceHomes {
+  locate(mr: MemoryRegion): DeviceHome;
+}
+
+/** Serialize `view` as published at `epoch`. O(ranges); the typed arrays are fresh. */
+export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHomes): SnapshotData {
+  const ranges = view.ranges;
+  const n = ranges.length;
+  const starts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  const kinds = new Uint8Array(n);
+  const buf = new Int32Array(n).fill(-1);
+  const bufOff = new Float64Array(n);
+  const realm = new Int32Array(n).fill(-1);
+  const dev = new Int32Array(n).fill(-1);
+  const devOff = new Float64Array(n);
+  const buffers: SharedArrayBuffer[] = [];
+  const names: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const fr = ranges[i]!;
+    starts[i] = fr.start;
+    ends[i] = fr.end;
+    kinds[i] = fr.kind;
+    names.push(fr.mr.name);
+    devOff[i] = fr.offsetInRegion;
+    if (fr.bytes !== null) {
+      const b = fr.mr.ramBuffer();
+      let bi = buffers.indexOf(b);
+      if (bi < 0) bi = buffers.push(b) - 1;
+      buf[i] = bi;
+      bufOff[i] = fr.offsetInRegion;
+    }
+    if (fr.kind === RANGE_IO || fr.kind === RANGE_ROMD) {
+      const h = homes.locate(fr.mr);
+      realm[i] = h.realm;
+      dev[i] = h.dev;
+    } else if (fr.kind === RANGE_IOMMU) {
+      realm[i] = 0;
+    }
+  }
+  return { epoch, starts, ends, kinds, buf, bufOff, realm, dev, devOff, buffers, names };
+}
+
+const EMPTY = new Uint8Array(new SharedArrayBuffer(8));
+
+/**
+ * A snapshot adopted by a realm: the arrays plus a typed view of each RAM
+ * range (made once at adoption, never per access).
+ */
+export class SnapshotView {
+  readonly epoch: number;
+  readonly data: SnapshotData;
+  readonly count: number;
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+  readonly kinds: Uint8Array;
+  /** Per range: the bytes of exactly that range (RAM/ROM/ROMD), else an empty array. */
+  readonly bytes: Uint8Array[];
+  readonly dvs: DataView[];
+
+  constructor(data: SnapshotData) {
+    this.data = data;
+    this.epoch = data.epoch;
+    this.count = data.starts.length;
+    this.starts = data.starts;
+    this.ends = data.ends;
+    this.kinds = data.kinds;
+    this.bytes = [];
+    this.dvs = [];
+    for (let i = 0; i < this.count; i++) {
+      const bi = data.buf[i]!;
+      if (bi >= 0) {
+        const b = data.buffers[bi]!;
+        const len = data.ends[i]! - data.starts[i]!;
+        this.bytes.push(new Uint8Array(b, data.bufOff[i]!, len));
+        this.dvs.push(new DataView(b, data.bufOff[i]!, len));
+      } else {
+        this.bytes.push(EMPTY);
+        this.dvs.push(new DataView(EMPTY.buffer));
+      }
+    }
+  }
+
+  /** Index of the range containing addr, or -1 (binary search; callers cache the last range). */
+  findIndex(addr: number): number {
+    const starts = this.starts;
+    let hi = this.count - 1;
+    if (hi < 0 || !(addr >= starts[0]!)) return -1;
+    let lo = 0;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= addr) lo = mid;
+      else hi = mid - 1;
+    }
+    return addr < this.ends[lo]! ? lo : -1;
+  }
+}
