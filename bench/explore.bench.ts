@@ -4,6 +4,8 @@ import type { Report } from './harness.js';
 import { round } from './harness.js';
 import { explore } from '../src/explore/explorer.js';
 import { getScenario } from '../src/explore/scenarios/index.js';
+import { BigLock, Mutex, createRealmSyncEnv } from '../src/sync/index.js';
+import { timeNs } from './harness.js';
 
 export const group = 'explore';
 
@@ -39,4 +41,18 @@ export async function run(report: Report): Promise<void> {
     first = false;
     report({ name: `explore.schedules_per_s.${name}`, value: v, unit: 'schedules/s' });
   }
+  report({ name: 'explore.validator_lock_pair_ns', value: round(validatorPairNs(), 1), unit: 'ns' });
+}
+
+/** The validator's cost on real code's hot path: big lock + device mutex, uncontended, validation on. */
+export function validatorPairNs(): number {
+  const env = createRealmSyncEnv({ debugLocks: true });
+  const big = new BigLock(env);
+  const dev = new Mutex(env, 'dev');
+  return timeNs(() => {
+    big.lockSync();
+    dev.lockSync();
+    dev.unlock();
+    big.unlock();
+  }, 20000);
 }

@@ -359,20 +359,24 @@ test('the validator can be disabled and re-enabled', () => {
   assert.equal(reports.length, 1);
 });
 
-test('an uncontended lock/unlock pair with validation on costs microseconds, not more', () => {
-  const { env } = makeEnv();
+test('repeating the same lock order adds no dependencies and no reports (the steady state is lookups only)', () => {
+  // The cost itself is a benchmark (explore.validator_lock_pair_ns); here: nothing accumulates per acquisition.
+  const { env, reports } = makeEnv();
   const big = new BigLock(env);
   const dev = new Mutex(env, 'dev');
-  const n = 20000;
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
+  big.lockSync();
+  dev.lockSync();
+  dev.unlock();
+  big.unlock();
+  const edges = env.validator.edgeCount;
+  for (let i = 0; i < 20000; i++) {
     big.lockSync();
     dev.lockSync();
     dev.unlock();
     big.unlock();
   }
-  const perPair = ((performance.now() - t0) * 1000) / n;
-  assert.ok(perPair < 20, `${perPair.toFixed(2)} us per pair`);
+  assert.equal(env.validator.edgeCount, edges);
+  assert.equal(reports.length, 0);
 });
 
 test('context rules along dependencies: an irq-safe lock held while waiting for an irq-unsafe one', () => {
