@@ -225,15 +225,17 @@ test('underflow: tininess after rounding, subnormal results, exact subnormals ra
   expect('mul', 64, RNE, [D_MINSUB, D(0.25)], 0n, UF | NX);
   // a result that rounds up to the smallest normal: tiny before rounding, not after
   // (1 - 2^-54) * 2^-1022 rounds (unbounded) to 2^-1022: not tiny, NX only.
-  const justBelow = D((1 - 2 ** -53) * 2 ** -1021); // (2 - 2^-52) * 2^-1022 / 2 ... built below
-  void justBelow;
   // x = (2^53 - 1) * 2^-1075 exact in the product below: largest subnormal + half ulp.
   expect('mul', 64, RNE, [0x000fffffffffffffn, D(1 + 2 ** -52)], D_MINNORM, NX);
   expect('mul', 64, RTZ, [0x000fffffffffffffn, D(1 + 2 ** -52)], 0x000fffffffffffffn, UF | NX);
   expect('mul', 32, RNE, [0x007fffffn, S(1 + 2 ** -23)], S_MINNORM, NX);
   expect('mul', 32, RTZ, [0x007fffffn, S(1 + 2 ** -23)], 0x007fffffn, UF | NX);
-  // (2^24 - 1)/2^24 * 2^-126 would round to 2^-126 unbounded only with enough weight:
-  // 0x7fffff * (1 + 2^-24) = just under min normal by less than half a 24-bit ulp -> not tiny.
+  // (1 - 2^-p) * 2^emin: a tie that rounds up to the smallest normal with the
+  // format's exponent range, but is exact (so tiny) with an unbounded one: UF.
+  expect('mul', 32, RNE, [S(1 - 2 ** -24), S_MINNORM], S_MINNORM, UF | NX);
+  expect('mul', 64, RNE, [D(1 - 2 ** -53), D_MINNORM], D_MINNORM, UF | NX);
+  expect('mul', 32, RMM, [S(1 - 2 ** -24), S_MINNORM], S_MINNORM, UF | NX);
+  expect('mul', 64, RUP, [D(1 - 2 ** -53), D_MINNORM], D_MINNORM, UF | NX);
 });
 
 test('ties and rounding modes on halfway cases', () => {
@@ -291,6 +293,10 @@ test('fused multiply-add rounds once', () => {
   const a = D(1 + 2 ** -30);
   expect('fmsub', 64, RNE, [a, a, D(1)], D(2 ** -29 + 2 ** -60), 0);
   expect('fmadd', 32, RNE, [S(1 + 2 ** -12), S(1 + 2 ** -12), S(-1)], S(2 ** -11 + 2 ** -24), 0);
+  // binary32: the exact sum is just above a tie; rounding it to double first would
+  // land on the tie and round to even (down).
+  expect('fmadd', 32, RNE, [S(1 + 2 ** -12), S(1 + 2 ** -12), S(2 ** -80)], S(1 + 2 ** -11 + 2 ** -23), NX);
+  expect('fmadd', 32, RNE, [S(1 + 2 ** -12), S(1 + 2 ** -12), S(-(2 ** -80))], S(1 + 2 ** -11), NX);
   // 0.1 * 10 - 1 = 2^-54 exactly in binary64 (the product is not 1)
   expect('fmadd', 64, RNE, [D(0.1), D(10), D(-1)], D(2 ** -54), 0);
   expect('fnmadd', 64, RNE, [D(0.1), D(10), D(-1)], D(-(2 ** -54)), 0);
