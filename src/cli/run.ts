@@ -73,7 +73,21 @@ export async function runMachine(argv: string[]): Promise<number> {
     throw e;
   }
   const drives = new Map<string, Record<string, string>>();
-  cfg.drives.forEach((d, i) => drives.set(d.id ?? `drive${i}`, d));
+  // -drive if=pflash[,unit=N] backs a flash bank (QEMU's virt takes two); the others go to devices.
+  const pflash: ({ file: string; readOnly?: boolean } | undefined)[] = [];
+  let nextPflash = 0;
+  for (const [i, d] of cfg.drives.entries()) {
+    if (d.if !== 'pflash') {
+      drives.set(d.id ?? `drive${i}`, d);
+      continue;
+    }
+    const unit = d.unit !== undefined ? Number(d.unit) : nextPflash;
+    if (!(unit === 0 || unit === 1) || pflash[unit]) throw new UsageError(`-drive if=pflash: unit ${d.unit ?? unit} is not a free flash bank (0 or 1)`, 1);
+    if (!d.file) throw new UsageError('-drive if=pflash: missing file=', 1);
+    if (d.format !== undefined && d.format !== 'raw') throw new UsageError(`-drive if=pflash: format '${d.format}' is not supported (raw only)`, 1);
+    pflash[unit] = { file: d.file, readOnly: d.readonly === 'on' };
+    nextPflash = unit + 1;
+  }
 
   let machine: VirtMachine | null = null;
   const serialSpec: SerialSpec = cfg.serial[0] ?? { kind: 'stdio' };
@@ -87,6 +101,7 @@ export async function runMachine(argv: string[]): Promise<number> {
       log: cfg.log,
       noReboot: cfg.noReboot,
       serial: backend,
+      pflash,
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
     plugDevices({ machine, drives }, cfg.devices);

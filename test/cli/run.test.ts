@@ -215,3 +215,24 @@ test('-serial tcp::0,server waits for a client, then the console runs over the s
   assert.equal(code, 0);
   assert.equal(got, 'Z');
 });
+
+test('-drive if=pflash backs a flash bank; a wrong-sized image is one clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-run-'));
+  const img = join(dir, 'flash1.img');
+  const bytes = new Uint8Array(32 * MiB);
+  bytes.set([0x33, 0x33, 0x2a, 0x00]); // (42 << 16) | 0x3333, little-endian
+  writeFileSync(img, bytes);
+  const fw = firmware(`
+  .text
+  li t0, 0x22000000     # bank 1
+  lw t1, 0(t0)
+  li t0, 0x100000
+  sw t1, 0(t0)
+`);
+  assert.equal(run(['-bios', fw, '-serial', 'none', '-drive', `if=pflash,unit=1,file=${img},format=raw`]).status, 42);
+  const small = join(dir, 'small.img');
+  writeFileSync(small, new Uint8Array(4096));
+  const r = run(['-bios', fw, '-drive', `if=pflash,file=${small}`]);
+  assert.equal(r.status, 1);
+  assert.match(oneLine(r.stderr), /virt\.flash0: .* requires exactly 33554432 bytes/);
+});

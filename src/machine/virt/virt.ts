@@ -20,7 +20,7 @@ import { Plic } from '../../hw/intc/plic.js';
 import { Serial } from '../../hw/char/serial.js';
 import { NullBackend, type CharBackend } from '../../hw/char/chardev.js';
 import { SifiveTest, type ShutdownKind } from '../../hw/misc/sifive-test.js';
-import { CfiFlash } from '../../hw/block/cfi-flash.js';
+import { CfiFlash, FlashError } from '../../hw/block/cfi-flash.js';
 import { GoldfishRtc, hostWallClockNs } from '../../hw/rtc/goldfish-rtc.js';
 import { FwCfg, FW_CFG_NB_CPUS, FW_CFG_RAM_SIZE } from '../../hw/nvram/fw-cfg.js';
 import { createGpexHost, type GpexHost } from '../../hw/pci/gpex.js';
@@ -79,6 +79,8 @@ export interface VirtOptions {
   isa?: string;
   /** 32 bytes for /chosen/rng-seed; default random (fixed zeros in deterministic mode). */
   rngSeed?: Uint8Array;
+  /** Backing files of the two flash banks (QEMU's -drive if=pflash,unit=0|1); each exactly 32 MiB. */
+  pflash?: readonly ({ file: string; readOnly?: boolean } | undefined)[];
 }
 
 export interface BootSpec {
@@ -195,7 +197,15 @@ export class VirtMachine implements GuestWriter {
     this.fwCfg = new FwCfg(this.as);
     this.fwCfg.addI16(FW_CFG_NB_CPUS, opts.smp);
     this.fwCfg.addI64(FW_CFG_RAM_SIZE, opts.ramSize);
-    this.flash.push(new CfiFlash({ name: 'virt.flash0' }), new CfiFlash({ name: 'virt.flash1' }));
+    for (let unit = 0; unit < 2; unit++) {
+      const backing = opts.pflash?.[unit];
+      try {
+        this.flash.push(new CfiFlash({ name: `virt.flash${unit}`, backingFile: backing?.file, readOnly: backing?.readOnly }));
+      } catch (e) {
+        if (e instanceof FlashError) throw new BootError(e.message);
+        throw e;
+      }
+    }
 
     memoryTransaction(() => {
       const s = this.system;
@@ -394,6 +404,7 @@ export class VirtMachine implements GuestWriter {
       this.loop.requestExit(1);
     };
     return this.loop.run().then((code) => {
+      for (const f of this.flash) f.close();
       this.reportGuestErrors();
       return code;
     });
