@@ -69,3 +69,18 @@ test('seed003 shipped: 500 PCT depth-3 schedules and every DFS schedule within p
   assert.equal(dfs.exhausted, true);
   assert.ok(dfs.runs > 100, `DFS explored ${dfs.runs} schedules`);
 });
+
+test('seed003-vfio-regions: naive is caught in the seed window at the region interface; shipped passes PCT and DFS bound 2', async () => {
+  const s = getScenario('seed003-vfio-regions');
+  assert.ok(s);
+  const naive = await explore(s, 'naive', { strategy: 'pct', depth: 3, runs: 500, seed: 1 });
+  assert.ok(naive.failure, 'naive variant not caught');
+  assert.match(naive.failure.message, /IRB with FC=clear answering host clear#\d+ applied to cp gen \d+/);
+  const again = await explore(s, 'naive', { strategy: 'pct', replay: naive.failure.replay });
+  assert.equal(again.failure?.message, naive.failure.message);
+  const pct = await explore(s, 'shipped', { strategy: 'pct', depth: 3, runs: 500, seed: 11 });
+  assert.equal(pct.failure, null, pct.failure?.message);
+  const dfs = await explore(s, 'shipped', { strategy: 'dfs', preemptions: 2, runs: 50_000 });
+  assert.equal(dfs.failure, null, dfs.failure?.message);
+  assert.equal(dfs.exhausted, true);
+});
