@@ -15,6 +15,13 @@
  * - When the bounce budget is exhausted, dmaMap returns a retryable refusal and
  *   the caller registers with registerMapClient to be told when to retry.
  *
+ * - A mapping holds its target region alive (QEMU: a region holds its owner
+ *   alive while a view or an in-flight map references it): the region's
+ *   destroy() completes only after the mapping is unmapped. A mapping made
+ *   through an address space that has an owner (a device's DMA view) holds
+ *   that device too, so unrealize(device) waits for its mappings. Mapping
+ *   into a region (or for a device) being removed is refused.
+ *
  * Per-address-space DMA state (budget, map clients, log) is kept in a WeakMap
  * keyed by the AddressSpace: the equivalent of QEMU's fields in AddressSpace,
  * without touching the memory core's class. It dies with the address space.
@@ -22,6 +29,7 @@
 import type { AddressSpace } from '../memory/address-space.js';
 import { FlatView, RANGE_IOMMU, RANGE_RAM, RANGE_RESERVED, RANGE_ROM, RANGE_ROMD } from '../memory/flatview.js';
 import { IOMMU_RO, IOMMU_WO } from '../memory/iommu.js';
+import { ownerLifetime, type LifetimeTracker } from '../memory/lifetime.js';
 import {
   MEMTX_ACCESS_ERROR,
   MEMTX_DECODE_ERROR,
@@ -303,6 +311,10 @@ export class DmaMapping {
   readonly ok = true;
   /** False once unmapped. */
   live = true;
+  /** @internal The target region's tracker, held until unmap. */
+  heldRegion: LifetimeTracker | null = null;
+  /** @internal The mapping device's tracker (the address space's owner), held until unmap. */
+  heldOwner: LifetimeTracker | null = null;
   /** @internal */ constructor(
     readonly as: AddressSpace,
     /** Guest (bus) address the mapping starts at. */
@@ -344,6 +356,8 @@ const REFUSED_UNASSIGNED = new DmaMapRefused(MEMTX_DECODE_ERROR, false, 'unassig
 const REFUSED_IOMMU = new DmaMapRefused(MEMTX_ACCESS_ERROR, false, 'IOMMU fault');
 const REFUSED_MEMORY_ONLY = new DmaMapRefused(MEMTX_ACCESS_ERROR, false, 'not memory (memoryOnly attributes)');
 const REFUSED_DEPTH = new DmaMapRefused(MEMTX_ACCESS_ERROR, false, 'IOMMUs nested too deep');
+const REFUSED_REMOVED = new DmaMapRefused(MEMTX_DECODE_ERROR, false, 'target region is being removed');
+const REFUSED_OWNER_REMOVED = new DmaMapRefused(MEMTX_ACCESS_ERROR, false, 'device is being unrealized');
 
 /**
  * QEMU's address_space_map. Map [addr, addr + len) of `as` for the device to
@@ -364,8 +378,15 @@ export function dmaMap(
     return REFUSED_BAD_RANGE;
   }
   if (len === 0) return REFUSED_EMPTY;
+  let ot: LifetimeTracker | null = null;
+  if (as.owner !== null) {
+    ot = ownerLifetime(as.owner);
+    if (!ot.hold()) return REFUSED_OWNER_REMOVED;
+  }
   const m = mapIn(st, as, as, addr, addr, len, isWrite, attrs, 0, null);
+  if (!m.ok) ot?.release();
   if (m.ok) {
+    m.heldOwner = ot;
     st.live++;
     st.syncPoints.at('dma-map', `${as.name} map 0x${addr.toString(16)}+${m.length} ${m.kind}`);
   }
@@ -401,12 +422,18 @@ function mapIn(
     // The outermost IOMMU is the one whose invalidations the mapping must honour.
     return mapIn(st, origin, e.targetAs, busAddr, e.translatedAddr + (iova - e.iova), l, isWrite, attrs, depth + 1, via ?? { iommu, iova });
   }
-  if (via) return shadow(st, origin, busAddr, as, addr, n, isWrite, attrs, via.iommu, via.iova);
-  if (k === RANGE_RAM || (!isWrite && (k === RANGE_ROM || k === RANGE_ROMD))) {
+  // The mapping holds the region it lands in until unmap.
+  const held = fr.mr.tracker;
+  if (!held.hold()) return REFUSED_REMOVED;
+  let m: DmaMapResult;
+  if (via) m = shadow(st, origin, busAddr, as, addr, n, isWrite, attrs, via.iommu, via.iova);
+  else if (k === RANGE_RAM || (!isWrite && (k === RANGE_ROM || k === RANGE_ROMD))) {
     const o = addr - fr.start;
-    return new DmaMapping(origin, busAddr, fr.bytes!.subarray(o, o + n), isWrite, 'direct', attrs, null, 0, null, null);
-  }
-  return bounce(st, origin, addr, len, isWrite, attrs);
+    m = new DmaMapping(origin, busAddr, fr.bytes!.subarray(o, o + n), isWrite, 'direct', attrs, null, 0, null, null);
+  } else m = bounce(st, origin, addr, len, isWrite, attrs);
+  if (m.ok) m.heldRegion = held;
+  else held.release();
+  return m;
 }
 
 function bounce(
@@ -535,5 +562,8 @@ export function dmaUnmap(as: AddressSpace, m: DmaMapping, accessLen: number): Me
     scheduleClients(st);
   }
   st.syncPoints.at('dma-unmap', `${as.name} unmap 0x${m.addr.toString(16)}+${m.length} ${m.kind}`);
+  // Last: a removal waiting on this mapping may complete (and free the target) now.
+  m.heldRegion?.release();
+  m.heldOwner?.release();
   return r;
 }

@@ -24,6 +24,7 @@ import {
 } from './flatview.js';
 import { IOMMU_RO, IOMMU_WO } from './iommu.js';
 import type { MemoryListener, MemoryRegionSection } from './listener.js';
+import type { DeviceOwner } from './owner.js';
 import { MemoryRegion, PHYS_ADDR_LIMIT } from './region.js';
 import { setTopologyUpdater } from './transaction.js';
 import {
@@ -40,6 +41,11 @@ import {
 export interface AddressSpaceOptions {
   /** Where guest-error messages go (reentrancy refusals). Default: stderr. */
   log?: (message: string) => void;
+  /**
+   * The device whose DMA view this is (a PCI function's bus-master space):
+   * DMA mappings made through it hold the device alive (see lifetime.ts).
+   */
+  owner?: DeviceOwner;
 }
 
 const spaces: AddressSpace[] = [];
@@ -85,6 +91,8 @@ function isAddr(addr: number): boolean {
 export class AddressSpace implements PhysMemory {
   readonly name: string;
   readonly root: MemoryRegion;
+  /** The device whose DMA view this is, if any (AddressSpaceOptions.owner). */
+  readonly owner: DeviceOwner | null;
   /** Changes (increases) whenever this address space's view is replaced. */
   epoch: number;
   valLo = 0;
@@ -113,6 +121,7 @@ export class AddressSpace implements PhysMemory {
     this.root = root;
     this.name = name;
     this.logFn = opts.log ?? defaultLog;
+    this.owner = opts.owner ?? null;
     const eroot = effectiveRoot(root);
     let view: FlatView | null = null;
     for (const other of spaces) {
@@ -532,6 +541,22 @@ export class AddressSpace implements PhysMemory {
   }
 
   private rwIommu(fr: FlatRange, addr: number, buf: Uint8Array, off: number, n: number, isWrite: boolean, attrs: MemTxAttrs): MemTxResult {
+    // The IOMMU's translate() is device code: the access enters its region like dispatch does.
+    const lt = fr.mr.lifetime;
+    if (!lt.tryEnter()) {
+      fr.mr.tracker.check('iommu translate');
+      if (!isWrite) buf.fill(0xff, off, off + n);
+      this.unassignedAccesses++;
+      return MEMTX_DECODE_ERROR;
+    }
+    try {
+      return this.rwIommuEntered(fr, addr, buf, off, n, isWrite, attrs);
+    } finally {
+      lt.exit();
+    }
+  }
+
+  private rwIommuEntered(fr: FlatRange, addr: number, buf: Uint8Array, off: number, n: number, isWrite: boolean, attrs: MemTxAttrs): MemTxResult {
     const ops = fr.mr.iommuOps!;
     let regOff = addr - fr.start + fr.offsetInRegion;
     let r = MEMTX_OK;

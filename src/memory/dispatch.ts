@@ -5,6 +5,12 @@
  * 1. Validity: the guest-visible size must lie in valid.min..valid.max, be
  *    aligned unless valid.unaligned, and pass valid.accepts. Otherwise the
  *    access fails with DECODE_ERROR, reads give all-ones, and no callback runs.
+ * 0. Lifetime: the access enters the region's Lifetime before any device
+ *    code (even `valid.accepts`) runs, and exits it when the callbacks
+ *    return. A region being destroyed (or destroyed) refuses: the access
+ *    decodes as unassigned (all-ones, DECODE_ERROR) and no callback runs; one
+ *    that reaches a region whose removal already completed came through a
+ *    stale reference and is reported in debug mode (see lifetime.ts).
  * 2. Reentrancy: if the region is guarded and its owner's guard is engaged,
  *    the access fails with ACCESS_ERROR (counted, logged once per region).
  * 3. Pieces: the access is carried out with callback accesses of
@@ -98,6 +104,14 @@ function accessValid(mr: MemoryRegion, off: number, size: number, isWrite: boole
   return true;
 }
 
+/** The region is being removed or gone: decode as unassigned; report a stale reference in debug mode. */
+function removedRead(sink: DispatchSink, mr: MemoryRegion, size: number): MemTxResult {
+  mr.tracker.check('dispatch');
+  sink.valLo = onesLo(size);
+  sink.valHi = size === 8 ? 0xffffffff : 0;
+  return MEMTX_DECODE_ERROR;
+}
+
 function refuse(sink: DispatchSink, mr: MemoryRegion): MemTxResult {
   mr.reentrancyRefusals++;
   mr.owner!.reentrancyGuard.refused++;
@@ -116,25 +130,29 @@ function refuse(sink: DispatchSink, mr: MemoryRegion): MemTxResult {
  * value goes to sink.valLo / sink.valHi.
  */
 export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
-  if (mr.ops === null || !accessValid(mr, off, size, false, attrs)) {
-    sink.valLo = onesLo(size);
-    sink.valHi = size === 8 ? 0xffffffff : 0;
-    return MEMTX_DECODE_ERROR;
-  }
+  const lt = mr.lifetime;
+  if (mr.ops === null) return unassignedRead(sink, size);
+  if (!lt.tryEnter()) return removedRead(sink, mr, size);
   let guard = null;
-  if (mr.guarded) {
-    guard = mr.owner!.reentrancyGuard;
-    if (guard.engaged) {
+  const d = depth;
+  try {
+    if (!accessValid(mr, off, size, false, attrs)) {
       sink.valLo = onesLo(size);
       sink.valHi = size === 8 ? 0xffffffff : 0;
-      return refuse(sink, mr);
+      return MEMTX_DECODE_ERROR;
     }
-    guard.engaged = true;
-  }
-  const d = depth;
-  scratchAt(d + 1);
-  depth = d + 1;
-  try {
+    if (mr.guarded) {
+      const g = mr.owner!.reentrancyGuard;
+      if (g.engaged) {
+        sink.valLo = onesLo(size);
+        sink.valHi = size === 8 ? 0xffffffff : 0;
+        return refuse(sink, mr);
+      }
+      g.engaged = true;
+      guard = g;
+    }
+    scratchAt(d + 1);
+    depth = d + 1;
     if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || (off & (size - 1)) === 0)) {
       const r = callRead(mr, off, size, attrs);
       sink.valLo = mr.bigEndian ? swap(pieceVal, size) : pieceVal;
@@ -145,7 +163,15 @@ export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, 
   } finally {
     depth = d;
     if (guard) guard.engaged = false;
+    lt.exit();
   }
+}
+
+/** A region without ops (a reservation reached directly): unassigned. */
+function unassignedRead(sink: DispatchSink, size: number): MemTxResult {
+  sink.valLo = onesLo(size);
+  sink.valHi = size === 8 ? 0xffffffff : 0;
+  return MEMTX_DECODE_ERROR;
 }
 
 function pieceSize(mr: MemoryRegion, size: number): number {
@@ -193,17 +219,24 @@ export function dispatchWrite(
   hi: number,
   attrs: MemTxAttrs,
 ): MemTxResult {
-  if (mr.ops === null || !accessValid(mr, off, size, true, attrs)) return MEMTX_DECODE_ERROR;
-  let guard = null;
-  if (mr.guarded) {
-    guard = mr.owner!.reentrancyGuard;
-    if (guard.engaged) return refuse(sink, mr);
-    guard.engaged = true;
+  if (mr.ops === null) return MEMTX_DECODE_ERROR;
+  const lt = mr.lifetime;
+  if (!lt.tryEnter()) {
+    mr.tracker.check('dispatch');
+    return MEMTX_DECODE_ERROR;
   }
+  let guard = null;
   const d = depth;
-  scratchAt(d + 1);
-  depth = d + 1;
   try {
+    if (!accessValid(mr, off, size, true, attrs)) return MEMTX_DECODE_ERROR;
+    if (mr.guarded) {
+      const g = mr.owner!.reentrancyGuard;
+      if (g.engaged) return refuse(sink, mr);
+      g.engaged = true;
+      guard = g;
+    }
+    scratchAt(d + 1);
+    depth = d + 1;
     if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || (off & (size - 1)) === 0)) {
       const v = mask(lo, size);
       return callWrite(mr, off, mr.bigEndian ? swap(v, size) : v, size, attrs);
@@ -212,6 +245,7 @@ export function dispatchWrite(
   } finally {
     depth = d;
     if (guard) guard.engaged = false;
+    lt.exit();
   }
 }
 

@@ -9,6 +9,7 @@
  * `runGuarded`.
  */
 import { currentContext } from '../dma/guard.js';
+import type { SyncEnv } from '../sync/env.js';
 
 export class ReentrancyGuard {
   /**
@@ -59,6 +60,11 @@ export class ReentrancyGuard {
 export interface DeviceOwner {
   readonly name: string;
   readonly reentrancyGuard: ReentrancyGuard;
+  /**
+   * The env the device's lifetime tracker (and its regions', when built after
+   * it is set) uses; the realm's (memorySyncEnv) when absent. See lifetime.ts.
+   */
+  readonly syncEnv?: SyncEnv;
 }
 
 /** A plain owner for devices that need nothing else. */

@@ -13,7 +13,10 @@
  * address space" containers); anything at or above 2^53 is never rendered.
  */
 import { MemoryError } from './errors.js';
+import type { SyncEnv } from '../sync/env.js';
+import type { Lifetime } from '../sync/lifetime.js';
 import type { IOMMUMemoryRegionOps } from './iommu.js';
+import { LifetimeTracker, memorySyncEnv, registerOwnedRegion, type Completion } from './lifetime.js';
 import type { DeviceOwner } from './owner.js';
 import { beginTransaction, commitTransaction, markUpdatePending } from './transaction.js';
 import type { MemTxAttrs, MemoryRegionOps } from './types.js';
@@ -27,6 +30,8 @@ export const REGION_SIZE_MAX = 2 ** 64;
 
 export interface RegionOptions {
   owner?: DeviceOwner;
+  /** Env of the region's lifetime tracker (default: the owner's, else the realm's; see lifetime.ts). */
+  syncEnv?: SyncEnv;
 }
 
 export interface RamOptions extends RegionOptions {
@@ -75,6 +80,11 @@ export class MemoryRegion {
   readonly iommuOps: IOMMUMemoryRegionOps | null;
   /** Set by disableReentrancyGuard. */
   reentrancyGuardDisabledReason: string | null = null;
+  /** In-flight accesses and DMA mappings; see destroy() and lifetime.ts. */
+  readonly tracker: LifetimeTracker;
+  /** tracker.lifetime, as a plain field: dispatch enters it around every callback. */
+  readonly lifetime: Lifetime;
+  private isDestroyed = false;
 
   /** Guest writes dropped because the target was ROM / read-only. */
   ignoredWrites = 0;
@@ -114,6 +124,7 @@ export class MemoryRegion {
     size: number,
     opts: {
       owner?: DeviceOwner;
+      syncEnv?: SyncEnv;
       ops?: MemoryRegionOps | null;
       iommuOps?: IOMMUMemoryRegionOps | null;
       alias?: MemoryRegion | null;
@@ -130,6 +141,11 @@ export class MemoryRegion {
     this.alias = opts.alias ?? null;
     this.backing = opts.backing ?? null;
     this.bytesView = this.backing ? new Uint8Array(this.backing, 0, size) : null;
+    const owner = this.owner;
+    const env = opts.syncEnv ?? owner?.syncEnv ?? null;
+    this.tracker = new LifetimeTracker(env ? () => env : memorySyncEnv, `region '${name}'`);
+    this.lifetime = this.tracker.lifetime;
+    if (owner) registerOwnedRegion(owner, this);
 
     this.guarded = this.owner !== null && (kind === 'io' || kind === 'iommu');
     const ops = this.ops;
@@ -176,12 +192,12 @@ export class MemoryRegion {
   }
 
   static ram(name: string, size: number, opts: RamOptions = {}): MemoryRegion {
-    return new MemoryRegion('ram', name, size, { owner: opts.owner, backing: MemoryRegion.backingFor(name, size, opts.buffer) });
+    return new MemoryRegion('ram', name, size, { owner: opts.owner, syncEnv: opts.syncEnv, backing: MemoryRegion.backingFor(name, size, opts.buffer) });
   }
 
   /** Read-only RAM; guest writes are dropped and counted in ignoredWrites. */
   static rom(name: string, size: number, opts: RamOptions = {}): MemoryRegion {
-    const mr = new MemoryRegion('rom', name, size, { owner: opts.owner, backing: MemoryRegion.backingFor(name, size, opts.buffer) });
+    const mr = new MemoryRegion('rom', name, size, { owner: opts.owner, syncEnv: opts.syncEnv, backing: MemoryRegion.backingFor(name, size, opts.buffer) });
     mr.readonly = true;
     return mr;
   }
@@ -190,6 +206,7 @@ export class MemoryRegion {
   static romDevice(name: string, size: number, ops: MemoryRegionOps, opts: RamOptions = {}): MemoryRegion {
     const mr = new MemoryRegion('romDevice', name, size, {
       owner: opts.owner,
+      syncEnv: opts.syncEnv,
       ops,
       backing: MemoryRegion.backingFor(name, size, opts.buffer),
     });
@@ -198,29 +215,29 @@ export class MemoryRegion {
   }
 
   static io(name: string, size: number, ops: MemoryRegionOps, opts: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion('io', name, size, { owner: opts.owner, ops });
+    return new MemoryRegion('io', name, size, { owner: opts.owner, syncEnv: opts.syncEnv, ops });
   }
 
   /** I/O region without ops: claims the range (it shows in the map) but decodes like unassigned memory. */
   static reservation(name: string, size: number, opts: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion('reservation', name, size, { owner: opts.owner });
+    return new MemoryRegion('reservation', name, size, { owner: opts.owner, syncEnv: opts.syncEnv });
   }
 
   static container(name: string, size: number, opts: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion('container', name, size, { owner: opts.owner });
+    return new MemoryRegion('container', name, size, { owner: opts.owner, syncEnv: opts.syncEnv });
   }
 
   static alias(name: string, target: MemoryRegion, offset: number, size: number, opts: RegionOptions = {}): MemoryRegion {
     checkOffset(`alias '${name}'`, offset);
     // Aliases of aliases are allowed (as in QEMU); no cycle can arise here
     // because nothing refers to the new alias yet (addSubregion checks later edges).
-    const mr = new MemoryRegion('alias', name, size, { owner: opts.owner, alias: target });
+    const mr = new MemoryRegion('alias', name, size, { owner: opts.owner, syncEnv: opts.syncEnv, alias: target });
     mr.aliasOffset = offset;
     return mr;
   }
 
   static iommu(name: string, size: number, ops: IOMMUMemoryRegionOps, opts: RegionOptions = {}): MemoryRegion {
-    return new MemoryRegion('iommu', name, size, { owner: opts.owner, iommuOps: ops });
+    return new MemoryRegion('iommu', name, size, { owner: opts.owner, syncEnv: opts.syncEnv, iommuOps: ops });
   }
 
   /** Whether the region renders itself into the flat view (QEMU's `terminates`). */
@@ -280,6 +297,9 @@ export class MemoryRegion {
 
   addSubregion(offset: number, child: MemoryRegion, priority = 0): void {
     checkOffset(`adding '${child.name}' to '${this.name}'`, offset);
+    if (child.isDestroyed || this.isDestroyed) {
+      throw new MemoryError(`adding '${child.name}' to '${this.name}': ${child.isDestroyed ? child.name : this.name} was destroyed`);
+    }
     if (!Number.isInteger(priority)) {
       throw new MemoryError(`adding '${child.name}' to '${this.name}': priority ${priority} must be an integer`);
     }
@@ -330,6 +350,39 @@ export class MemoryRegion {
       this.subregions.splice(i, 1);
       child.parent = null;
     });
+  }
+
+  /** Whether destroy() (or unrealize of its owner) was called. */
+  get destroyed(): boolean {
+    return this.isDestroyed;
+  }
+
+  /**
+   * Remove the region for good (QEMU's object_unparent of a region): it is
+   * taken out of its parent (one commit, unless inside a transaction), then
+   * its lifetime stops new accesses and DMA mappings, which from then on
+   * decode as unassigned (reads all-ones, MEMTX_DECODE_ERROR; aliases still
+   * pointing at it decode the same way). The completion is done when every
+   * access that had entered the region has returned and every DMA mapping
+   * into it has been unmapped; free what the callbacks use in `onDone`.
+   * Called from inside one of the region's own callbacks, it is `deferred`
+   * and completes when that callback returns (never wait() on it there:
+   * SelfWaitError). A destroyed region cannot be added again. Idempotent.
+   * Subregions of a destroyed container are not destroyed (they have their
+   * own owners); they just stop being mapped through it.
+   */
+  destroy(): Completion {
+    const c = this.tracker.completion;
+    if (c) return c;
+    this.detachForDestroy();
+    return this.tracker.remove();
+  }
+
+  /** @internal Mark destroyed and leave the parent (used by destroy() and unrealize()). */
+  detachForDestroy(): void {
+    if (this.isDestroyed) return;
+    this.isDestroyed = true;
+    if (this.parent) this.parent.removeSubregion(this);
   }
 
   setEnabled(enabled: boolean): void {
