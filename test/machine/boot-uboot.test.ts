@@ -88,3 +88,34 @@ test('OpenSBI fw_jump + S-mode U-Boot boots to the prompt and powers off (exit 0
   assert.deepEqual(bannerLines(out), bannerLines(reference('uboot-smode-opensbi-virtio-mmio.txt')));
   assert.match(out, /Working FDT set to 8f735950/);
 });
+
+test('-kernel without -bios uses OpenSBI fw_dynamic; -append and -initrd reach /chosen', { timeout: 180_000 }, async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const initrd = join(mkdtempSync(join(tmpdir(), 'tsvmm-initrd-')), 'initrd.img');
+  writeFileSync(initrd, new Uint8Array(0x1234).fill(0xa5));
+  const s = ConsoleSession.tsvmm([
+    '-m', '256M', '-kernel', '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin',
+    '-append', 'console=ttyS0 tsvmm=1', '-initrd', initrd,
+  ]);
+  try {
+    await s.expect(/Domain0 Next Address\s+: 0x0000000080200000/);
+    await s.expect(/Hit any key to stop autoboot/);
+    s.send(' ');
+    await s.expect(/=> /);
+    s.send('fdt addr ${fdtcontroladdr}; fdt print /chosen\r');
+    await s.expect(/stdout-path[\s\S]*?=> /);
+    s.send('md.b 0x88200000 4\r');
+    await s.expect(/88200000: a5 a5 a5 a5[\s\S]*?=> /);
+    s.send('poweroff\r');
+    assert.equal(await s.exited, 0, s.stderr);
+  } finally {
+    s.kill();
+  }
+  assert.match(s.output, /Domain0 Next Arg1\s+: 0x000000008fe00000/);
+  assert.match(s.output, /bootargs = "console=ttyS0 tsvmm=1"/);
+  // The kernel is at 0x80200000, so the initrd goes to 0x80200000 + 128 MiB (QEMU's rule).
+  assert.match(s.output, /linux,initrd-start = <0x00000000 0x88200000>/);
+  assert.match(s.output, /linux,initrd-end = <0x00000000 0x88201234>/);
+});
