@@ -187,11 +187,11 @@ export class Hart {
   /** Tags: virtual page number bits 12..43 in tagLo, address bits 32..63 in tagHi. */
   private readonly rTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
   private readonly rTagHi = new Int32Array(TLB_SIZE);
-  private readonly rOff = new Float64Array(TLB_SIZE);
+  private readonly rOff = new Int32Array(TLB_SIZE);
   private readonly rDv: DataView[] = [];
   private readonly wTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
   private readonly wTagHi = new Int32Array(TLB_SIZE);
-  private readonly wOff = new Float64Array(TLB_SIZE);
+  private readonly wOff = new Int32Array(TLB_SIZE);
   private readonly wDv: DataView[] = [];
   /** The page instructions are fetched from: virtual base (as pc number), view and offset. */
   private fetchBase = NaN;
@@ -447,7 +447,7 @@ export class Hart {
       steps++;
       let insn: number;
       const off = pc - fBase;
-      if (off >= 0 && off <= 4092) insn = fDv.getInt32(fOff + off, true);
+      if (off >= 0 && off <= 4092) insn = fDv.getInt32((fOff + off) | 0, true);
       else {
         this.pc = pc;
         this.steps = steps;
@@ -670,7 +670,7 @@ export class Hart {
           let vhi: number;
           if (rTagLo[idx] === vpn && rTagHi[idx] === hi && po <= 4088) {
             const dv = rDv[idx]!;
-            const a = rOff[idx]! + po;
+            const a = (rOff[idx]! + po) | 0;
             switch (f3) {
               case 0:
                 vlo = dv.getInt8(a);
@@ -737,7 +737,7 @@ export class Hart {
           const po = lo & 0xfff;
           if (wTagLo[idx] === vpn && wTagHi[idx] === hi && po <= 4088) {
             const dv = wDv[idx]!;
-            const a = wOff[idx]! + po;
+            const a = (wOff[idx]! + po) | 0;
             switch (f3) {
               case 0:
                 dv.setInt8(a, xlo[rs2]!);
@@ -1595,6 +1595,8 @@ export class Hart {
     if (rp === null) return false;
     const v = this.viewsOf(rp.bytes);
     const off = rp.bytes.byteOffset + rp.offset;
+    // TLB offsets are int32: RAM beyond 2 GiB into its buffer is reached through the slow path.
+    if (off + 4096 > 0x7fffffff) return false;
     const idx = (lo >>> 12) & TLB_MASK;
     if (acc === ACC_WRITE) {
       this.wTagLo[idx] = lo >>> 12;
