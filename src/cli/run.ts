@@ -120,13 +120,16 @@ export async function runMachine(argv: string[]): Promise<number> {
   }
 
   const onSignal = (): void => machine!.quit(0);
+  // QEMU ends the run on these signals with exit code 0; the console is restored on the way out.
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
+  process.once('SIGINT', onSignal);
   try {
     return await machine!.run();
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
+    process.off('SIGINT', onSignal);
     backend!.flush();
     backend!.close();
   }
