@@ -17,12 +17,15 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { AddressSpace } from '../../memory/address-space.js';
 import type { MemoryListener } from '../../memory/listener.js';
-import type { MemoryRegion } from '../../memory/region.js';
 import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
 import type { InterruptTarget } from '../../hw/intc/clint.js';
 import { GracePeriods } from './epoch.js';
 import { HomeDevices } from './home-devices.js';
-import { MailboxServer } from './mailbox.js';
+import { MailboxClient, MailboxServer } from './mailbox.js';
+import type { IoThreadReady } from './io-thread-types.js';
+import type { IoThreadWorkerData } from './io-thread-worker.js';
+import { MemoryRegion as Region } from '../../memory/region.js';
+import { type MemTxAttrs, type MemTxResult } from '../../memory/types.js';
 import type { HartWorkerData, HartWorkerMessage } from './hart-worker.js';
 import {
   CMD_NONE,
@@ -32,22 +35,25 @@ import {
   F_CMD_ARG,
   F_PC,
   F_STEPS,
-  G_EPOCH,
   G_STOP,
   GF_CLOCK_BASE_NS,
   GF_MTIME_DELTA,
   HART_PAUSED,
+  OP_DEV_READ,
+  OP_DEV_WRITE,
   MAIN_REALM,
   REALM_EXITED,
   REALM_RUNNING,
   SmpShared,
+  W_ACK,
   W_ALIVE,
   W_CMD,
   W_MIP,
   W_STATE,
   hartRealm,
 } from './shared.js';
-import { serializeFlatView, type SnapshotData } from './snapshot.js';
+import type { SnapshotData } from './snapshot.js';
+import { SnapshotPublisher } from './publisher.js';
 
 /** What the coordinator drives in the main realm (EventLoop satisfies it). */
 export interface DrivenLoop {
@@ -84,6 +90,7 @@ const hrNow = (): number => {
 
 const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
 const HART_ENTRY = new URL('./hart-worker.ts', import.meta.url);
+const IO_ENTRY = new URL('./io-thread-worker.ts', import.meta.url);
 
 /** A hart's interrupt lines as seen by the CLINT and PLIC in the main realm. */
 class SharedHartLines implements InterruptTarget {
@@ -120,16 +127,19 @@ export class SmpCoordinator {
   private readonly workers: (Worker | null)[] = [];
   private readonly ports: MessagePort[] = [];
   private readonly exited: Promise<void>[] = [];
-  private snapshot: SnapshotData;
+  readonly publisher: SnapshotPublisher;
   private readonly listener: MemoryListener;
   private clockNow: () => number = () => 0;
   private mtime: (() => number) | null = null;
   private started = false;
+  private readonly ioThreads: number;
+  private mainClient: MailboxClient | null = null;
   private stopping = false;
 
   constructor(opts: SmpCoordinatorOptions) {
     const n = opts.harts;
-    if (!(Number.isInteger(n) && n >= 1 && n <= 512)) throw new SmpError(`SMP: ${n} harts`);
+    if (!(Number.isInteger(n) && n >= 0 && n <= 512)) throw new SmpError(`SMP: ${n} harts`);
+    this.ioThreads = opts.ioThreads ?? 0;
     this.harts = n;
     this.as = opts.as;
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
@@ -145,9 +155,11 @@ export class SmpCoordinator {
     this.home = new HomeDevices({ realm: MAIN_REALM, env: opts.env ?? createRealmSyncEnv(), addressSpace: this.as, log: this.log });
     this.server = new MailboxServer(this.shared, MAIN_REALM, this.home);
     this.shared.store(MAIN_REALM, W_ALIVE, REALM_RUNNING);
-    this.snapshot = this.serialize();
-    Atomics.store(this.shared.i32, G_EPOCH, this.snapshot.epoch);
-    this.listener = { commit: () => this.maybePublish() };
+    this.publisher = new SnapshotPublisher(this.as, this.home, this.grace, this.shared);
+    this.publisher.sinks.push((snap) => {
+      for (const p of this.ports) p.postMessage({ kind: 'snapshot', data: snap });
+    });
+    this.listener = { commit: () => this.publisher.maybePublish() };
     this.as.addListener(this.listener);
   }
 
@@ -158,26 +170,9 @@ export class SmpCoordinator {
     this.updateClock();
   }
 
-  /** The current snapshot (as published to the hart realms). */
+  /** The current snapshot (as published to the other realms). */
   get currentSnapshot(): SnapshotData {
-    return this.snapshot;
-  }
-
-  private serialize(): SnapshotData {
-    const snap = serializeFlatView(this.as.flatView(), this.as.epoch, this.home);
-    return snap;
-  }
-
-  private maybePublish(): void {
-    if (this.as.epoch === this.snapshot.epoch) return;
-    const snap = this.serialize();
-    this.snapshot = snap;
-    // Post first, then publish the epoch: a realm that sees the epoch finds the message.
-    for (const p of this.ports) p.postMessage({ kind: 'snapshot', data: snap });
-    this.grace.publish(snap.epoch);
-    const live = new Set<number>();
-    for (let i = 0; i < snap.dev.length; i++) if (snap.realm[i] === MAIN_REALM && snap.dev[i]! >= 0) live.add(snap.dev[i]!);
-    this.home.sweep(live, snap.epoch, this.grace);
+    return this.publisher.current;
   }
 
   /** Publish the clock base and mtime offset (after anything that may have written mtime). */
@@ -212,13 +207,15 @@ export class SmpCoordinator {
         realms: this.shared.realms,
         hart: h,
         port: port2,
-        snapshot: this.snapshot,
+        snapshot: this.publisher.current,
         resetPc,
         quantum: this.quantum,
       };
+      const realm = hartRealm(h);
+      // The worker holds this snapshot from birth: grace periods count it from now.
+      this.shared.store(realm, W_ACK, data.snapshot.epoch);
       const w = new Worker(BOOTSTRAP, { workerData: data, transferList: [port2] });
       this.workers.push(w);
-      const realm = hartRealm(h);
       w.on('message', (m: HartWorkerMessage) => {
         if (m.kind === 'error') this.fail(m.message);
       });
@@ -288,8 +285,77 @@ export class SmpCoordinator {
   }
 
   /** Resolves once no realm can reach `mr` (see HomeDevices.whenUnreachable). */
-  whenUnreachable(mr: MemoryRegion): Promise<void> {
+  whenUnreachable(mr: Region): Promise<void> {
     return this.home.whenUnreachable(mr);
+  }
+
+  /**
+   * Start I/O-thread realm `index` (0-based, numbered after the harts), load
+   * `moduleUrl` there (an IoThreadModule) and return a proxy region per
+   * device it created, keyed by name. Map the proxies like any region: hart
+   * realms reach the device directly through the I/O thread's mailbox; main
+   * realm accesses through the proxy block until the I/O thread answers.
+   */
+  async startIoThread(index: number, moduleUrl: string, options: Record<string, unknown> = {}): Promise<Map<string, Region>> {
+    if (!(Number.isInteger(index) && index >= 0 && index < this.ioThreads)) throw new SmpError(`SMP: no I/O thread ${index}`);
+    const realm = 1 + this.harts + index;
+    const { port1, port2 } = new MessageChannel();
+    this.ports.push(port1);
+    const data: IoThreadWorkerData = {
+      entry: IO_ENTRY.href,
+      shared: this.shared.buffer,
+      realms: this.shared.realms,
+      realm,
+      port: port2,
+      snapshot: this.publisher.current,
+      module: moduleUrl,
+      options,
+    };
+    this.shared.store(realm, W_ACK, data.snapshot.epoch);
+    const w = new Worker(BOOTSTRAP, { workerData: data, transferList: [port2] });
+    this.workers.push(w);
+    const ready = new Promise<IoThreadReady>((resolve, reject) => {
+      w.on('message', (m: IoThreadReady | { kind: 'error'; message: string }) => {
+        if (m.kind === 'ready') resolve(m);
+        else {
+          reject(new SmpError(m.message));
+          this.fail(m.message);
+        }
+      });
+      w.on('error', (e) => {
+        reject(e);
+        this.fail(`I/O thread realm ${realm}: ${e.message}`);
+      });
+    });
+    this.exited.push(
+      new Promise<void>((resolve) => {
+        w.on('exit', (code) => {
+          this.shared.store(realm, W_ALIVE, REALM_EXITED);
+          if (!this.stopping && this.failure === null) this.fail(`I/O thread realm ${realm}: worker exited (code ${code})`);
+          resolve();
+        });
+      }),
+    );
+    const r = await ready;
+    if (this.mainClient === null) this.mainClient = new MailboxClient(this.shared, MAIN_REALM, { deviceRealm: true, log: this.log });
+    const client = this.mainClient;
+    const out = new Map<string, Region>();
+    for (const dev of r.devices) {
+      const proxy = Region.io(dev.name, dev.size, {
+        readWithAttrs: (off: number, size: number, attrs: MemTxAttrs, o: Uint32Array): MemTxResult => {
+          const res = client.request(realm, OP_DEV_READ, dev.dev, off, size, 0, 0, attrs);
+          o[0] = client.valLo;
+          return res;
+        },
+        writeWithAttrs: (off: number, value: number, size: number, attrs: MemTxAttrs): MemTxResult =>
+          client.request(realm, OP_DEV_WRITE, dev.dev, off, size, value, 0, attrs),
+        valid: { min: 1, max: 8, unaligned: true },
+        impl: { min: 1, max: 4, unaligned: true },
+      });
+      this.home.setRemote(proxy, { realm, dev: dev.dev });
+      out.set(dev.name, proxy);
+    }
+    return out;
   }
 
   /** Stop every hart at its next quantum boundary; resolves when all are paused (requests are served meanwhile). */

@@ -8,8 +8,9 @@
  * for epoch E ends when every reader that can still hold a snapshot has
  * acknowledged E or later: from then on nothing anywhere can reach a range
  * that E removed, so the device behind it may be retired. Readers that have
- * exited hold nothing and are skipped; readers not yet started are waited
- * for (their first snapshot may be older).
+ * exited hold nothing and are skipped, and so are realms never given a
+ * snapshot (W_ACK still 0: epochs start at 1); a realm being spawned has its
+ * W_ACK set to the epoch of the snapshot it is spawned with, before it runs.
  *
  * The main realm never blocks on a grace period: completions are polled from
  * its loop (a hart may be waiting for the main realm to answer its request
@@ -46,6 +47,7 @@ export class GracePeriods {
     for (const r of this.readers) {
       if (sh.load(r, W_ALIVE) === REALM_EXITED) continue;
       const a = sh.load(r, W_ACK);
+      if (a === 0) continue;
       if (a < m) m = a;
     }
     return m;

@@ -155,6 +155,10 @@ function main(d: HartWorkerData): void {
 }
 
 const data = workerData as HartWorkerData;
+process.on('exit', () => {
+  const sh = new SmpShared(data.shared, data.realms);
+  Atomics.store(sh.i32, sh.w(hartRealm(data.hart), W_ALIVE), REALM_EXITED);
+});
 try {
   main(data);
 } catch (e) {

@@ -58,6 +58,13 @@ export interface MailboxClientOptions {
   spin?: number;
   /** Sleep slice in ms between liveness checks (default 50). */
   waitSliceMs?: number;
+  /**
+   * Give up on a live but silent target after this long (MEMTX_ERROR and a
+   * log line). Default: 10 s for device realms (a thread blocked on a peer
+   * cannot see that peer's exit event), unbounded for hart realms (the main
+   * realm always answers eventually; if it dies the process dies).
+   */
+  maxWaitMs?: number;
 }
 
 /** Atomics.waitAsync (Node 16+; ES2024, so not in the ES2022 lib typings). */
@@ -69,8 +76,21 @@ export function attrBits(a: MemTxAttrs): number {
   return (a.secure ? ATTR_SECURE : 0) | (a.user ? ATTR_USER : 0) | (a.memoryOnly ? ATTR_MEMORY_ONLY : 0);
 }
 
+/**
+ * How a realm sends a synchronous request to another realm: the mailbox
+ * (MailboxClient) between threads, or a direct call when realms are simulated
+ * in one thread (the schedule explorer).
+ */
+export interface RequestPort {
+  /** The requesting realm's number. */
+  readonly self: number;
+  readonly valLo: number;
+  readonly valHi: number;
+  request(target: number, op: number, dev: number, offset: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult;
+}
+
 /** Requester side: one per realm (its own slot). */
-export class MailboxClient {
+export class MailboxClient implements RequestPort {
   valLo = 0;
   valHi = 0;
   /** Requests refused because they would close a wait-for cycle. */
@@ -86,6 +106,7 @@ export class MailboxClient {
   private readonly spin: number;
   private readonly sliceMs: number;
   private readonly log: (line: string) => void;
+  private readonly maxWaitMs: number;
   private loggedCycle = false;
   private loggedOrder = false;
   private seq = 0;
@@ -101,6 +122,7 @@ export class MailboxClient {
     this.spin = opts.spin ?? 4000;
     this.sliceMs = opts.waitSliceMs ?? 50;
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
+    this.maxWaitMs = opts.maxWaitMs ?? (opts.deviceRealm ? 10_000 : Infinity);
   }
 
   /**
@@ -166,12 +188,18 @@ export class MailboxClient {
     for (let n = this.spin; st !== REQ_REPLIED && n > 0; n--) st = Atomics.load(i32, stIdx);
     if (st !== REQ_REPLIED) {
       Atomics.store(i32, b + W_REQ_SLEEPING, 1);
+      let waited = 0;
       for (;;) {
         st = Atomics.load(i32, stIdx);
         if (st === REQ_REPLIED) break;
         const r = Atomics.wait(i32, stIdx, st, this.sliceMs);
         if (r !== 'timed-out') continue;
-        const alive = Atomics.load(i32, sh.w(target, W_ALIVE)) === REALM_RUNNING;
+        waited += this.sliceMs;
+        let alive = Atomics.load(i32, sh.w(target, W_ALIVE)) === REALM_RUNNING;
+        if (alive && waited >= this.maxWaitMs) {
+          alive = false;
+          this.log(`smp: realm ${target} did not answer realm ${self} within ${this.maxWaitMs} ms; request failed`);
+        }
         if (!alive || sh.stopping) {
           // Not yet claimed: take the request back. Claimed by a dead server: it will never answer.
           if (Atomics.compareExchange(i32, stIdx, REQ_POSTED, REQ_IDLE) === REQ_POSTED || !alive) {

@@ -12,7 +12,7 @@
  * anything but RAM/ROM fail with MEMTX_ACCESS_ERROR.
  */
 import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_OK, type MemTxAttrs, type MemTxResult, type PhysMemory, type RamPtr } from '../../memory/types.js';
-import type { MailboxClient, ReplySink, RequestHandler } from './mailbox.js';
+import type { ReplySink, RequestHandler, RequestPort } from './mailbox.js';
 import { OP_ADDR_READ, OP_ADDR_WRITE, OP_DEV_READ, OP_DEV_WRITE } from './shared.js';
 import { SNAP_IO, SNAP_IOMMU, SNAP_RAM, SNAP_ROM, SNAP_ROMD, SnapshotView } from './snapshot.js';
 
@@ -42,7 +42,7 @@ export class RealmPhysMemory implements PhysMemory, ReplySink {
 
   constructor(
     view: SnapshotView,
-    private readonly client: MailboxClient,
+    private readonly client: RequestPort,
     /** This realm's own devices (an I/O thread's), dispatched without a request; null for hart realms. */
     private readonly local: RequestHandler | null = null,
   ) {
