@@ -20,6 +20,7 @@ const REFERENCE: readonly [string, string][] = [
   ['seed001-pci-bus', 'shipped'],
   ['seed002-region-removal', 'shipped'],
   ['seed003-subchannel-clear-start', 'shipped'],
+  ['seed003-vfio-regions', 'shipped'],
   ['seed004-iommu-invalidation', 'shipped'],
 ];
 
