@@ -6,8 +6,9 @@
  * - one reader-writer lock per PCI domain (`lock`), and one lock per function;
  * - config reads, and writes to registers that cannot change the memory map,
  *   take the domain lock for reading and then the function's lock;
- * - writes that may change the memory map (command, BARs, expansion ROM)
- *   take the domain lock for writing and no function lock at all: holding it
+ * - writes that may change the memory map or the routing (command, BARs,
+ *   expansion ROM, a bridge's bus numbers and windows) take the domain lock
+ *   for writing and no function lock at all: holding it
  *   for writing excludes every other config access, so the mapping code may
  *   read every function's BAR state without taking a second lock;
  * - adding and removing functions take the domain lock for writing.
@@ -19,10 +20,9 @@
  * Mapping: each BAR (and ROM) that decodes is a subregion of the bus's memory
  * or I/O space, so the memory core composes overlapping BARs: a range stays
  * mapped while any decoding BAR covers it and goes away when none does. When
- * BARs overlap, the one with the lower requester id (bus, devfn) wins, and
- * within a function the lower BAR index wins; the ROM loses to the BARs of
- * its own function. All changes made by one config write happen in one
- * memory transaction.
+ * BARs on a bus overlap, the lower devfn wins, then the lower slot (BARs 0-5,
+ * ROM 6, bridge windows 7-9). All changes made by one config write happen in
+ * one memory transaction.
  */
 import type { IrqLine } from '../irq.js';
 import { MemoryRegion } from '../../memory/region.js';

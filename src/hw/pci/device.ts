@@ -149,7 +149,6 @@ export class PciDevice implements DeviceOwner {
   private intxLevel = false;
   /** The level last reported to the bus (pin level gated by INTx disable). */
   private intxAsserted = false;
-  /** Hooks consulted before INTx/MSI: MSI-X or MSI enabled suppress nothing here; devices decide. */
 
   constructor(info: PciDeviceInfo) {
     this.info = info;
