@@ -247,6 +247,7 @@ export class Hart {
     this.mscratch = this.sscratch = 0n;
     this.medeleg = this.mideleg = this.mie = this.mipSw = 0;
     this.mcounteren = this.scounteren = this.mcountinhibit = 0;
+    this.cycleOffset = this.instretOffset = 0n;
     this.menvcfg = this.senvcfg = 0n;
     this.satp = 0n;
     this.satpMode = 0;
@@ -1301,10 +1302,29 @@ export class Hart {
   }
 
   private readCycle(): bigint {
+    if (this.mcountinhibit & 1) return this.cycleFrozen;
     return BigInt.asUintN(64, BigInt(this.steps) + this.cycleOffset);
   }
   private readInstret(): bigint {
+    if (this.mcountinhibit & 4) return this.instretFrozen;
     return BigInt.asUintN(64, BigInt(this.instret) + this.instretOffset);
+  }
+  /** Values of mcycle/minstret while mcountinhibit.CY/IR hold them. */
+  private cycleFrozen = 0n;
+  private instretFrozen = 0n;
+
+  private writeCountInhibit(v: number): void {
+    const old = this.mcountinhibit;
+    // Freeze or resume counting at the current value; the CSR instruction itself still counts.
+    if ((v & 1) !== (old & 1)) {
+      if (v & 1) this.cycleFrozen = this.readCycle();
+      else this.cycleOffset = this.cycleFrozen - BigInt(this.steps) - 1n;
+    }
+    if ((v & 4) !== (old & 4)) {
+      if (v & 4) this.instretFrozen = this.readInstret();
+      else this.instretOffset = this.instretFrozen - BigInt(this.instret) - 1n;
+    }
+    this.mcountinhibit = v;
   }
 
   csrWrite(csr: number, v: bigint, insn: number, ilen: number): void {
@@ -1400,7 +1420,7 @@ export class Hart {
         this.menvcfg = v & (MENVCFG_FIOM | (this.sstc ? MENVCFG_STCE : 0n));
         return;
       case 0x320:
-        this.mcountinhibit = Number(v & BigInt(0x5 | (((1 << HPM_COUNTERS) - 1) << 3)));
+        this.writeCountInhibit(Number(v & BigInt(0x5 | (((1 << HPM_COUNTERS) - 1) << 3))));
         return;
       case 0x340:
         this.mscratch = v;
@@ -1426,10 +1446,13 @@ export class Hart {
         this.flushTlb();
         return;
       case 0xb00:
+        if (this.mcountinhibit & 1) this.cycleFrozen = v;
         this.cycleOffset = v - BigInt(this.steps) - 1n;
         return;
       case 0xb02:
-        // The csr instruction itself retires after the write.
+        // The write replaces this instruction's own increment (already counted in steps): the
+        // next instruction reads v.
+        if (this.mcountinhibit & 4) this.instretFrozen = v;
         this.instretOffset = v - BigInt(this.instret) - 1n;
         return;
       case 0xf11:

@@ -153,6 +153,30 @@ main:
   csrr a1, mcountinhibit
   CHECK a1, 0x7fffd
   csrw mcountinhibit, zero
+  # mcountinhibit.IR/CY freeze minstret/mcycle; clearing resumes from the frozen value
+  li a0, 5
+  csrw mcountinhibit, a0
+  csrr a1, minstret
+  nop
+  nop
+  csrr a2, minstret
+  sub a3, a2, a1
+  CHECK a3, 0
+  csrr a1, mcycle
+  nop
+  csrr a2, mcycle
+  sub a3, a2, a1
+  CHECK a3, 0
+  csrr a1, minstret
+  csrw mcountinhibit, zero
+  csrr a2, minstret
+  sub a3, a2, a1
+  CHECK a3, 0
+  csrr a2, minstret
+  sub a3, a2, a1
+  addi gp, gp, 1
+  beqz a3, fail          # counting again
+  li a0, -1
   csrw mcounteren, a0
   csrr a1, mcounteren
   CHECK a1, 0xffffffff
