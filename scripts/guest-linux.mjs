@@ -15,8 +15,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const out = join(root, 'guests', 'linux');
 const work = join(out, '.work');
 const force = process.argv.includes('--force');
+// Bumped when the recipe changes, so a stale guests/linux is rebuilt.
+const RECIPE = 3;
 
 const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4', 'crc32c_generic'];
+// Loaded when the kernel package has them (QEMU's pvpanic-pci device reports panics).
+const OPTIONAL_MODULES = ['pvpanic_pci'];
 
 function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30, ...opts });
@@ -31,7 +35,9 @@ function need(cmd, pkg) {
   }
 }
 
-if (!force && existsSync(join(out, 'vmlinux')) && existsSync(join(out, 'initrd.gz'))) {
+const manifest = join(out, 'manifest.txt');
+const current = existsSync(manifest) && readFileSync(manifest, 'utf8').includes(`recipe ${RECIPE}\n`);
+if (!force && current && existsSync(join(out, 'vmlinux')) && existsSync(join(out, 'initrd.gz'))) {
   console.log(`guest:linux: ${out} is already built (use --force to rebuild)`);
   process.exit(0);
 }
@@ -96,6 +102,21 @@ function decompressed(p) {
   return readFileSync(p);
 }
 
+// Debian signs its modules; the kernel then hashes every module it loads
+// (sha256 over the whole file) before checking the signature. Interpreted,
+// that costs minutes for ext4, and Debian's kernel does not enforce signatures
+// without Secure Boot, so the signature is cut off: the kernel logs once that
+// it is tainted ('E') and loads the module. The trailer is the signature, a
+// 12-byte descriptor whose last field is the big-endian signature length, and
+// the magic string.
+const SIG_MAGIC = Buffer.from('~Module signature appended~\n');
+function unsigned(buf) {
+  if (buf.length < SIG_MAGIC.length + 12 || !buf.subarray(buf.length - SIG_MAGIC.length).equals(SIG_MAGIC)) return buf;
+  const desc = buf.length - SIG_MAGIC.length - 12;
+  const sigLen = buf.readUInt32BE(desc + 8);
+  return buf.subarray(0, desc - sigLen);
+}
+
 function modinfo(buf, key) {
   // The .modinfo section is a run of NUL-terminated key=value strings.
   const s = buf.toString('latin1');
@@ -115,7 +136,7 @@ function visit(name) {
   seen.add(name);
   const p = byName.get(name);
   if (!p) throw new Error(`module ${name} not found in ${kpkg}`);
-  const buf = decompressed(p);
+  const buf = unsigned(decompressed(p));
   blobs.set(name, buf);
   for (const d of modinfo(buf, 'depends').flatMap((v) => v.split(',')).filter(Boolean)) visit(d);
   for (const sd of modinfo(buf, 'softdep')) {
@@ -127,6 +148,7 @@ function visit(name) {
   order.push(name);
 }
 for (const m of WANT_MODULES) visit(m);
+for (const m of OPTIONAL_MODULES) if (byName.has(norm(m)) && !builtin.has(norm(m))) visit(m);
 
 const rootfs = join(work, 'rootfs');
 for (const d of ['bin', 'sbin', 'dev', 'proc', 'sys', 'mnt', 'tmp', 'lib/modules', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
@@ -153,9 +175,12 @@ chmodSync(join(rootfs, 'init'), 0o755);
 
 mkdirSync(out, { recursive: true });
 copyFileSync(join(boot, vmlinux), join(out, 'vmlinux'));
+// The kernel's configuration, for finding out what is built in (not loaded by anything).
+const config = readdirSync(boot).find((f) => f.startsWith('config-'));
+if (config) copyFileSync(join(boot, config), join(out, 'config'));
 const list = sh('sh', ['-c', 'find . | sort'], { cwd: rootfs }).toString();
 const cpio = execFileSync('cpio', ['-o', '-H', 'newc', '--quiet', '-R', '0:0'], { cwd: rootfs, input: list, maxBuffer: 1 << 30 });
 writeFileSync(join(out, 'initrd.gz'), execFileSync('gzip', ['-9n'], { input: cpio, maxBuffer: 1 << 30 }));
-writeFileSync(join(out, 'manifest.txt'), `kernel ${kpkg} (${kver})\nmodules ${order.join(' ')}\n`);
+writeFileSync(join(out, 'manifest.txt'), `recipe ${RECIPE}\nkernel ${kpkg} (${kver})\nmodules ${order.join(' ')}\n`);
 rmSync(work, { recursive: true, force: true });
 console.log(`guest:linux: built ${join(out, 'vmlinux')} and ${join(out, 'initrd.gz')} (modules: ${order.join(' ')})`);

@@ -1,0 +1,62 @@
+/**
+ * linux.boot_to_shell_s: wall time from process start to the guest's ready
+ * line (`tsvmm-guest-ready:`, printed by the init just before the shell
+ * starts) for the guest `npm run guest:linux` builds, on `virt -m 512M
+ * -smp 1`, console through pipes; the guest is then powered off. QEMU
+ * (qemu-system-riscv64) boots the same kernel and initramfs in the same run
+ * as the baseline when installed. One run each: a tsvmm boot takes minutes.
+ */
+import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Report } from './harness.js';
+import { round } from './harness.js';
+
+export const group = 'linux';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const TSVMM = `${ROOT}bin/tsvmm`;
+const VMLINUX = `${ROOT}guests/linux/vmlinux`;
+const INITRD = `${ROOT}guests/linux/initrd.gz`;
+const QEMU = '/usr/bin/qemu-system-riscv64';
+const LIMIT_S = 1200;
+
+function timeToReady(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    let result = -1;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd}: no ready line within ${LIMIT_S} s; output tail:\n${out.slice(-600)}`));
+    }, LIMIT_S * 1000);
+    child.stdout.setEncoding('latin1');
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      if (result < 0 && out.includes('tsvmm-guest-ready:')) {
+        result = Number(process.hrtime.bigint() - t0) / 1e9;
+        child.stdin.write('\npoweroff -f\n');
+        // QEMU's poweroff goes through the same syscon; kill if it lingers.
+        setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      if (result < 0) reject(new Error(`${cmd} exited before the ready line:\n${out.slice(-600)}`));
+      else resolve(result);
+    });
+  });
+}
+
+export async function run(report: Report): Promise<void> {
+  execFileSync(process.execPath, [`${ROOT}scripts/guest-linux.mjs`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const common = ['-machine', 'virt', '-m', '512M', '-smp', '1', '-kernel', VMLINUX, '-initrd', INITRD, '-append', 'console=ttyS0', '-nographic'];
+  const ours = await timeToReady(process.execPath, [TSVMM, 'run', ...common]);
+  if (existsSync(QEMU)) {
+    const qemu = await timeToReady(QEMU, common);
+    report({ name: 'linux.boot_to_shell_s', value: round(ours, 1), unit: 's', baseline: round(qemu, 2), ratio: round(ours / qemu, 1) });
+  } else {
+    report({ name: 'linux.boot_to_shell_s', value: round(ours, 1), unit: 's' });
+  }
+}
