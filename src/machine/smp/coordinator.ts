@@ -74,6 +74,8 @@ export interface SmpCoordinatorOptions {
   /** Instructions per hart quantum (between boundary checks); default 8192. */
   quantum?: number;
   env?: SyncEnv;
+  /** Failure-handling tests: make one hart's worker throw after this many instructions. */
+  faultInjection?: { hart: number; afterSteps: number };
 }
 
 export class SmpError extends Error {
@@ -133,6 +135,7 @@ export class SmpCoordinator {
   private mtime: (() => number) | null = null;
   private started = false;
   private readonly ioThreads: number;
+  private readonly faultInjection: { hart: number; afterSteps: number } | null;
   private mainClient: MailboxClient | null = null;
   private stopping = false;
 
@@ -140,6 +143,7 @@ export class SmpCoordinator {
     const n = opts.harts;
     if (!(Number.isInteger(n) && n >= 0 && n <= 512)) throw new SmpError(`SMP: ${n} harts`);
     this.ioThreads = opts.ioThreads ?? 0;
+    this.faultInjection = opts.faultInjection ?? null;
     this.harts = n;
     this.as = opts.as;
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
@@ -192,7 +196,7 @@ export class SmpCoordinator {
     }
   }
 
-  /** Spawn the hart workers, each starting at `resetPc`; resolves when all run. */
+  /** Spawn the hart workers, each starting at `resetPc`; resolves when all run (or one failed: see onFatal). */
   async start(resetPc: number): Promise<void> {
     if (this.started) throw new SmpError('SMP: already started');
     this.started = true;
@@ -210,6 +214,7 @@ export class SmpCoordinator {
         snapshot: this.publisher.current,
         resetPc,
         quantum: this.quantum,
+        faultAfterSteps: this.faultInjection?.hart === h ? this.faultInjection.afterSteps : undefined,
       };
       const realm = hartRealm(h);
       // The worker holds this snapshot from birth: grace periods count it from now.
@@ -234,7 +239,12 @@ export class SmpCoordinator {
       );
       running.push(this.until(() => this.shared.load(realm, W_ALIVE) !== 0, `hart ${h} to start`));
     }
-    await Promise.all(running);
+    try {
+      await Promise.all(running);
+    } catch (e) {
+      // A realm that failed while starting has already stopped the machine (onFatal).
+      if (this.failure === null) throw e;
+    }
   }
 
   private pcText(h: number): string {
@@ -445,11 +455,14 @@ export class SmpCoordinator {
     void all.then(() => (done = true));
     const end = Date.now() + timeoutMs;
     while (!done && Date.now() < end) {
-      this.server.poll();
+      this.poll();
       await new Promise((r) => setTimeout(r, 1));
     }
     for (const w of this.workers) if (w) await w.terminate();
+    for (let r = 1; r < this.shared.realms; r++) this.shared.store(r, W_ALIVE, REALM_EXITED);
     for (const p of this.ports) p.close();
+    // No reader is left: every pending grace period (and the retirements behind it) completes.
+    this.grace.poll();
     this.as.removeListener(this.listener);
   }
 }

@@ -52,6 +52,8 @@ export interface HartWorkerData {
   resetPc: number;
   /** Instructions per quantum between boundary checks. */
   quantum: number;
+  /** Failure-handling tests: throw an emulator error once the hart has run this many instructions. */
+  faultAfterSteps?: number;
 }
 
 /** Messages a hart worker posts to its parent. */
@@ -135,6 +137,7 @@ function main(d: HartWorkerData): void {
     hart.run(d.quantum);
     f64[pcIdx] = hart.pc;
     f64[stepsIdx] = hart.steps;
+    if (d.faultAfterSteps !== undefined && hart.steps >= d.faultAfterSteps) throw new Error('injected fault');
     if (hart.waiting) {
       const k = Atomics.load(i32, kickIdx);
       syncMip();

@@ -23,3 +23,12 @@ test('a spinlock in guest code keeps a plain read-modify-write exact, nobody els
 test('message passing with CLINT IPIs across hart realms (WFI wakes on MSIP)', { timeout: 60_000 }, async () => {
   await expectPass('smp-ipi.S', { ROUNDS: 200 });
 });
+
+test('a hart worker that throws stops the machine with an error naming the hart and its PC; nothing stays blocked', { timeout: 60_000 }, async () => {
+  const b = makeSmpBoard(2, smpProgram('smp-amo.S', { NHARTS: 2, ITERS: 50_000_000 }), 8 << 20, { hart: 1, afterSteps: 100_000 });
+  const t0 = Date.now();
+  const r = await runSmp(b);
+  assert.equal(r, 0, 'the guest did not finish');
+  assert.match(b.logs.join('\n'), /^hart 1: injected fault \(last pc=0x800000[0-9a-f]{2}\)$/m);
+  assert.ok(Date.now() - t0 < 30_000);
+});

@@ -33,14 +33,19 @@ export function smpProgram(file: string, defs: Record<string, number>): Uint8Arr
   return assemble(equ + src);
 }
 
-export function makeSmpBoard(harts: number, image: Uint8Array, ramSize = 8 << 20): SmpBoard {
+export function makeSmpBoard(
+  harts: number,
+  image: Uint8Array,
+  ramSize = 8 << 20,
+  faultInjection?: { hart: number; afterSteps: number },
+): SmpBoard {
   const system = MemoryRegion.container('system', 2 ** 40);
   const ram = MemoryRegion.ram('ram', ramSize, { buffer: new SharedArrayBuffer(ramSize) });
   const loop = new EventLoop({ clock: { kind: 'realtime' } });
   let finished = 0;
   const logs: string[] = [];
   const as = new AddressSpace(system, 'memory', { log: (m) => logs.push(m) });
-  const smp = new SmpCoordinator({ as, harts, log: (l) => logs.push(l) });
+  const smp = new SmpCoordinator({ as, harts, log: (l) => logs.push(l), faultInjection });
   const clint = new Clint(smp.lines, loop);
   memoryTransaction(() => {
     system.addSubregion(RAM_BASE, ram);
