@@ -1163,7 +1163,10 @@ export class Hart {
     if (writes && readOnly) this.illegalInsn(insn, ilen);
     const old = this.csrRead(csr, insn, ilen);
     if (writes) {
-      const nv = op === 1 ? src : op === 2 ? old | src : old & ~src;
+      // CSRRS/CSRRC on mip modify the software-writable SEIP bit, not the OR with the PLIC line
+      // (priv. spec 3.1.9), so a set of another bit does not latch a device's SEIP.
+      const base = csr === 0x344 ? (old & ~BigInt(MIP_SEIP)) | BigInt(this.mipSw & MIP_SEIP) : old;
+      const nv = op === 1 ? src : op === 2 ? base | src : base & ~src;
       this.csrWrite(csr, BigInt.asUintN(64, nv), insn, ilen);
     }
     if (rd !== 0) this.setX(rd, old);

@@ -262,7 +262,64 @@ ssi_h:
 m_back:
   csrr a0, mcause
   CHECK a0, 9
-  csrw mideleg, zero
+  # ---- S-level priority: SEI > SSI > STI, all delegated, taken in S
+  li t0, 0x222
+  csrw mideleg, t0
+  csrw mie, t0
+  li t0, (9 << 1) | 1
+  sw t0, 0(s0)           # SEIP line
+  li t0, 0x22
+  csrs mip, t0           # SSIP, STIP (software-writable while menvcfg.STCE = 0)
+  SET_STVEC sprio_h
+  li t0, 0x1800
+  csrc mstatus, t0
+  li t0, 0x0800
+  csrs mstatus, t0
+  csrsi mstatus, 2       # SIE: taken as soon as we are in S
+  la t0, sprio_s
+  csrw mepc, t0
+  SET_MTVEC m_back2
+  li s3, 0
+  mret
+sprio_s:
+  nop
+  CHECK s3, 0x090105
+  ecall
+.align 2
+sprio_h:
+  csrr a0, scause
+  bgez a0, fail
+  slli a0, a0, 1
+  srli a0, a0, 1
+  slli s3, s3, 8
+  or s3, s3, a0
+  li t1, 9
+  bne a0, t1, 1f
+  li t0, (9 << 1)        # lower the SEIP line
+  sw t0, 0(s0)
+  sret
+1:li t1, 1
+  bne a0, t1, 2f
+  csrci sip, 2
+  sret
+2:li t0, 0x20            # STIP: only M can clear it
+  ecall
+  sret
+.align 2
+m_back2:
+  csrr a0, mcause
+  li t1, 9
+  addi gp, gp, 1
+  bne a0, t1, fail
+  csrr a0, mepc
+  la t1, sprio_h
+  bltu a0, t1, 4f        # the final ecall from sprio_s
+  li t0, 0x20            # ecall from the STI handler: clear STIP for it
+  csrc mip, t0
+  addi a0, a0, 4
+  csrw mepc, a0
+  mret
+4:csrw mideleg, zero
   # ---- WFI wakes on the Sstc timer (STIP, not delegated: taken in M)
   li t0, 0x8000000000000000
   csrw menvcfg, t0
