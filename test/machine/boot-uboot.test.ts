@@ -119,3 +119,24 @@ test('-kernel without -bios uses OpenSBI fw_dynamic; -append and -initrd reach /
   assert.match(s.output, /linux,initrd-start = <0x00000000 0x88200000>/);
   assert.match(s.output, /linux,initrd-end = <0x00000000 0x88201234>/);
 });
+
+test('-icount: two autoboot runs print the same transcript (deterministic virtual clock)', { timeout: 180_000 }, async () => {
+  const transcript = async (): Promise<string> => {
+    // 2^10 ns per instruction: U-Boot's 2 s countdown passes in about 2 M instructions.
+    const s = ConsoleSession.tsvmm(['-m', '256M', '-icount', 'shift=10']);
+    try {
+      // The countdown redraws with backspaces; after it, bootcmd tries every device and returns to the prompt.
+      await s.expect(/Hit any key to stop autoboot:[\s\S]*scanning bus[\s\S]*No ethernet found\.\r?\n=> /, 120_000);
+      const upToPrompt = s.output;
+      s.send('poweroff\r');
+      assert.equal(await s.exited, 0, s.stderr);
+      return upToPrompt;
+    } finally {
+      s.kill();
+    }
+  };
+  const a = await transcript();
+  const b = await transcript();
+  assert.equal(a, b);
+  assert.match(a, /No ethernet found\.\r?\n=> $/);
+});
