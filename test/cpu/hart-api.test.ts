@@ -112,3 +112,34 @@ main:
   runGuest(m);
   assert.ok(h.instret > 0 && h.instret <= h.cycle);
 });
+
+test('random code in every privilege mode never throws out of run()', () => {
+  let seed = 12345;
+  const next = (): number => {
+    seed ^= seed << 13;
+    seed >>>= 0;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    seed >>>= 0;
+    return seed;
+  };
+  for (let round = 0; round < 6; round++) {
+    const image = new Uint8Array(1 << 16);
+    const dv = new DataView(image.buffer);
+    for (let i = 0; i < image.length; i += 4) dv.setUint32(i, next(), true);
+    const m = makeMachine(image, 1 << 20);
+    const h = m.hart;
+    for (let r = 1; r < 32; r++) {
+      // Mostly pointers into RAM so loads, stores, AMOs and jumps land somewhere interesting.
+      const k = next() % 3;
+      h.setX(r, k === 0 ? BigInt(RAM_BASE + (next() % (1 << 16))) : k === 1 ? BigInt(next()) : (BigInt(next()) << 32n) | BigInt(next()));
+    }
+    h.mtvec = BigInt(RAM_BASE + (next() % (1 << 16))) & ~3n;
+    h.stvec = BigInt(RAM_BASE + (next() % (1 << 16))) & ~3n;
+    h.priv = round % 3 === 0 ? 3 : round % 3 === 1 ? 1 : 0;
+    h.mstatus = 0x6000;
+    assert.doesNotThrow(() => {
+      for (let i = 0; i < 10 && !h.waiting; i++) h.run(5000);
+    });
+  }
+});

@@ -457,15 +457,16 @@ export class Hart {
         fDv = this.fetchDv;
         fOff = this.fetchOff;
       }
+      const raw = insn;
       let ilen = 4;
       if ((insn & 3) !== 3) {
-        const h = insn & 0xffff;
-        insn = rvc[h]!;
+        insn = rvc[insn & 0xffff]!;
         ilen = 2;
         if (insn === 0) {
           this.pc = pc;
           this.steps = steps;
-          this.illegal(h);
+          this.trapIllegal(raw & 0xffff);
+          return;
         }
       }
       const rd = (insn >> 7) & 31;
@@ -487,7 +488,7 @@ export class Hart {
               break;
             }
             case 1: {
-              if (insn >>> 26 !== 0) { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+              if (insn >>> 26 !== 0) { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
               const sh = imm & 63;
               if (sh === 0) {
                 lo = alo;
@@ -542,7 +543,7 @@ export class Hart {
                   lo = ahi >> (sh - 32);
                   hi = ahi >> 31;
                 }
-              } else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+              } else { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
               break;
             }
             case 6:
@@ -648,7 +649,7 @@ export class Hart {
             this.mulDiv(f3, alo, ahi, blo, bhi);
             lo = this.tLo;
             hi = this.tHi;
-          } else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+          } else { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           if (rd !== 0) {
             xlo[rd] = lo;
             xhi[rd] = hi;
@@ -659,7 +660,7 @@ export class Hart {
         case 0: {
           // LOAD
           const f3 = (insn >> 12) & 7;
-          if (f3 === 7) { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+          if (f3 === 7) { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           const imm = insn >> 20;
           const s = (xlo[rs1]! >>> 0) + imm;
           const lo = s | 0;
@@ -727,7 +728,7 @@ export class Hart {
         case 8: {
           // STORE
           const f3 = (insn >> 12) & 7;
-          if (f3 > 3) { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+          if (f3 > 3) { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           const rs2 = (insn >> 20) & 31;
           const imm = ((insn >> 25) << 5) | ((insn >> 7) & 31);
           const s = (xlo[rs1]! >>> 0) + imm;
@@ -793,7 +794,7 @@ export class Hart {
               taken = !(ahi >>> 0 < bhi >>> 0 || (ahi === bhi && xlo[rs1]! >>> 0 < xlo[rs2]! >>> 0));
               break;
             default:
-              { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+              { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           }
           if (taken) {
             const imm =
@@ -816,7 +817,7 @@ export class Hart {
         }
         case 25: {
           // JALR
-          if (((insn >> 12) & 7) !== 0) { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+          if (((insn >> 12) & 7) !== 0) { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           const imm = insn >> 20;
           const s = (xlo[rs1]! >>> 0) + imm;
           const hi = (xhi[rs1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
@@ -858,7 +859,7 @@ export class Hart {
           else if (f3 === 1 && insn >>> 25 === 0) v = a << ((insn >> 20) & 31);
           else if (f3 === 5 && insn >>> 25 === 0) v = a >>> ((insn >> 20) & 31);
           else if (f3 === 5 && insn >>> 25 === 0x20) v = a >> ((insn >> 20) & 31);
-          else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+          else { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           if (rd !== 0) {
             xlo[rd] = v;
             xhi[rd] = v >> 31;
@@ -877,16 +878,17 @@ export class Hart {
             if (f3 === 0) v = (a + b) | 0;
             else if (f3 === 1) v = a << (b & 31);
             else if (f3 === 5) v = a >>> (b & 31);
-            else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+            else { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           } else if (f7 === 0x20) {
             if (f3 === 0) v = (a - b) | 0;
             else if (f3 === 5) v = a >> (b & 31);
-            else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+            else { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           } else if (f7 === 1) {
             this.pc = pc;
             this.steps = steps;
+            this.curRaw = raw;
             v = this.mulDivW(f3, a, b, insn, ilen);
-          } else { this.pc = pc; this.steps = steps; this.illegalInsn(insn, ilen); }
+          } else { this.pc = pc; this.steps = steps; this.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
           if (rd !== 0) {
             xlo[rd] = v;
             xhi[rd] = v >> 31;
@@ -897,6 +899,7 @@ export class Hart {
         default:
           this.pc = pc;
           this.steps = steps;
+          this.curRaw = raw;
           this.execOther(insn, ilen, pc);
           pc = this.pc;
           // System instructions that change privilege, translation or interrupt state ask for
@@ -909,28 +912,17 @@ export class Hart {
     this.steps = steps;
   }
 
-  /** Illegal instruction with tval = the original encoding (16 bits for compressed). */
+  /** The fetched encoding of the instruction being executed out of line (for illegal-instruction tval). */
+  private curRaw = 0;
+
+  /** Illegal instruction with tval = the original encoding (16 bits for compressed), then unwind. */
   illegalInsn(insn: number, ilen: number): never {
-    if (ilen === 2) {
-      // Recover the original parcel for tval, as QEMU reports it.
-      return this.illegal(this.refetch16());
-    }
-    return this.illegal(insn);
+    return this.illegal(ilen === 2 ? this.curRaw & 0xffff : insn);
   }
 
-  private refetch16(): number {
-    const { lo, hi } = this.pcHalves(this.pc);
-    try {
-      const pa = this.translate(lo, hi, ACC_EXEC);
-      if (this.mem.load(pa, 2, this.attrs) === MEMTX_OK) return this.mem.valLo & 0xffff;
-    } catch (e) {
-      if (e !== TRAP) throw e;
-    }
-    return 0;
-  }
-
-  private pcHalves(pc: number): { lo: number; hi: number } {
-    return { lo: pc | 0, hi: Math.floor(pc / TWO32) | 0 };
+  /** Enter the illegal-instruction trap without unwinding (the interpreter loop returns itself). */
+  private trapIllegal(bits: number): void {
+    this.enterTrap(CAUSE_ILLEGAL_INSTRUCTION, false, BigInt(bits >>> 0));
   }
 
   // ------------------------------------------------------------------ M extension
