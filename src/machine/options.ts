@@ -49,8 +49,14 @@ export interface RunConfig {
 export const MiB = 1024 * 1024;
 /** QEMU's virt defaults to 128 MiB; tsvmm defaults to the 256 MiB the reference transcripts use. */
 export const DEFAULT_RAM = 256 * MiB;
-/** RAM at 0x80000000 must stay below the 64-bit PCIe window at 0x400000000. */
-export const MAX_RAM = 0x400000000 - 0x80000000;
+/** RAM at 0x80000000 must stay below the 64-bit PCIe window at 0x400000000 (14 GiB). */
+export const MAX_RAM_MAP = 0x400000000 - 0x80000000;
+/**
+ * What the harts can address today: they index guest RAM with 32-bit signed
+ * offsets (TLB entries, Atomics indices), so RAM must stay below 2 GiB until
+ * src/cpu/riscv lifts that; then this becomes MAX_RAM_MAP.
+ */
+export const MAX_RAM = 2047 * MiB;
 export const MAX_SMP = 64;
 
 /** The -d items tsvmm implements (QEMU has more; others are rejected rather than silently ignored). */
@@ -171,7 +177,8 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         if (size === null || size <= 0) throw new OptionError(`-m ${val}: invalid RAM size`);
         if (size % 4096 !== 0) throw new OptionError(`-m ${val}: RAM size must be a multiple of 4 KiB`);
         if (size < 16 * MiB) throw new OptionError(`-m ${val}: RAM size must be at least 16 MiB`);
-        if (size > MAX_RAM) throw new OptionError(`-m ${val}: RAM size exceeds the ${MAX_RAM / (1024 * MiB)} GiB the virt map allows`);
+        if (size > MAX_RAM_MAP) throw new OptionError(`-m ${val}: RAM size exceeds the ${MAX_RAM_MAP / (1024 * MiB)} GiB the virt map allows`);
+        if (size > MAX_RAM) throw new OptionError(`-m ${val}: at most ${MAX_RAM / MiB} MiB of RAM are supported by tsvmm's harts for now`);
         cfg.ramSize = size;
         break;
       }
