@@ -92,3 +92,27 @@ test('R-type integer ops match a BigInt reference on random and edge operands', 
     }
   }
 });
+
+test('64-bit dividends with divisors below 2^32 (the long-division path) match BigInt', () => {
+  const root = MemoryRegion.container('system', 2 ** 40);
+  const ram = MemoryRegion.ram('ram', 1 << 16);
+  root.addSubregion(0x80000000, ram);
+  const as = new AddressSpace(root, 'memory');
+  const hart = new Hart({ hartId: 0, mem: as, timeSource: () => 0 });
+  const dv = new DataView(ram.ramBytes().buffer, ram.ramBytes().byteOffset);
+  const next = rng(2024);
+  const divs = OPS.filter(([n]) => ['div', 'divu', 'rem', 'remu'].includes(n));
+  for (const [name, f7, f3, op, ref] of divs) {
+    dv.setInt32(0, (f7 << 25) | (2 << 20) | (1 << 15) | (f3 << 12) | (3 << 7) | op, true);
+    for (let i = 0; i < 3000; i++) {
+      const a = i % 50 === 0 ? EDGES[next() % EDGES.length]! : (BigInt(next()) << 32n) | BigInt(next());
+      const k = next() % 4;
+      const b = k === 0 ? BigInt(next() % 16) - 8n : k === 1 ? BigInt(next() | 0) : k === 2 ? BigInt(next()) : -BigInt(next());
+      hart.reset(0x80000000);
+      hart.setX(1, a);
+      hart.setX(2, b);
+      hart.run(1);
+      assert.equal(hart.getX(3), u64(ref(a, b)), `${name} ${u64(a).toString(16)}, ${u64(b).toString(16)}`);
+    }
+  }
+});

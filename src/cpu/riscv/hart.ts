@@ -968,6 +968,48 @@ export class Hart {
         return;
       }
     }
+    if (f3 >= 4) {
+      // Divisors below 2^32 (printf's divide-by-10 of 64-bit values): exact 16-bit long division.
+      const signed = f3 === 4 || f3 === 6;
+      const bNeg = signed && bhi < 0;
+      const bmHi = bNeg ? ~bhi + (blo === 0 ? 1 : 0) : bhi;
+      const bmLo = bNeg ? -blo | 0 : blo;
+      if (bmHi === 0 && bmLo !== 0) {
+        const aNeg = signed && ahi < 0;
+        const amHi = aNeg ? (~ahi + (alo === 0 ? 1 : 0)) | 0 : ahi;
+        const amLo = aNeg ? -alo | 0 : alo;
+        const b = bmLo >>> 0;
+        const hiU = amHi >>> 0;
+        const qh = Math.floor(hiU / b);
+        let r = hiU - qh * b;
+        let t = r * 65536 + (amLo >>> 16);
+        const q1 = Math.floor(t / b);
+        r = t - q1 * b;
+        t = r * 65536 + (amLo & 0xffff);
+        const q0 = Math.floor(t / b);
+        r = t - q0 * b;
+        let lo: number;
+        let hi: number;
+        if (f3 === 4 || f3 === 5) {
+          lo = (q1 * 65536 + q0) | 0;
+          hi = qh | 0;
+          if (aNeg !== bNeg) {
+            hi = (~hi + (lo === 0 ? 1 : 0)) | 0;
+            lo = -lo | 0;
+          }
+        } else {
+          lo = r | 0;
+          hi = 0;
+          if (aNeg && r !== 0) {
+            lo = -lo | 0;
+            hi = -1;
+          }
+        }
+        this.tLo = lo;
+        this.tHi = hi;
+        return;
+      }
+    }
     const a = (BigInt(ahi) << 32n) | BigInt(alo >>> 0); // signed
     const b = (BigInt(bhi) << 32n) | BigInt(blo >>> 0);
     const au = BigInt.asUintN(64, a);
