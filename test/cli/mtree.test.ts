@@ -8,8 +8,9 @@ import { formatMtree } from '../../src/memory/mtree-format.js';
 import { MemoryRegion, REGION_SIZE_MAX } from '../../src/memory/region.js';
 import { memoryTransaction } from '../../src/memory/transaction.js';
 import { mtreeMain } from '../../src/cli/mtree.js';
+import { qemuVirtPath } from '../helpers/reference.js';
 
-const reference = '/work/shared/reference/qemu-virt/qemu-monitor-mmio.txt';
+const reference = qemuVirtPath('qemu-monitor-mmio.txt');
 const bin = fileURLToPath(new URL('../../bin/tsvmm', import.meta.url));
 const quiet = { log: (): void => {} };
 

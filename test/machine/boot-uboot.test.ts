@@ -2,14 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ConsoleSession } from './console-session.js';
+import { qemuVirt } from '../helpers/reference.js';
 
-const REF = new URL('../../../shared/reference/qemu-virt/', import.meta.url);
 function reference(name: string): string {
-  try {
-    return readFileSync(new URL(name, REF), 'utf8');
-  } catch {
-    return readFileSync(`/work/shared/reference/qemu-virt/${name}`, 'utf8');
-  }
+  return qemuVirt(name);
 }
 
 /** The banner lines the acceptance criteria compare with QEMU's transcript. */

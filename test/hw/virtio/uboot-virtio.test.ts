@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestConsole } from '../../helpers/console.js';
+import { qemuVirtPath } from '../../helpers/reference.js';
 
 const PROMPT = /\n=> /;
-const REF = new URL('../../../../shared/reference/qemu-virt/', import.meta.url);
 
 function crc32(buf: Uint8Array): number {
   let c = ~0;
@@ -23,8 +23,8 @@ function crc32(buf: Uint8Array): number {
 function fatImage(): { dir: string; img: string; hello: Buffer; readme: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-uboot-virtio-'));
   const img = join(dir, 'disk.img');
-  const hello = readFileSync(new URL('hello.txt', REF));
-  const readme = readFileSync(new URL('readme.txt', REF));
+  const hello = readFileSync(qemuVirtPath('hello.txt'));
+  const readme = readFileSync(qemuVirtPath('readme.txt'));
   writeFileSync(join(dir, 'hello.txt'), hello);
   writeFileSync(join(dir, 'readme.txt'), readme);
   execFileSync('mkfs.vfat', ['-C', img, '8192'], { stdio: 'ignore' });

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Fdt } from '../../../src/machine/fdt.js';
 import { createVirtFdt } from '../../../src/machine/virt/fdt.js';
+import { qemuVirtPath } from '../../helpers/reference.js';
 
-const REF = '/work/shared/reference/qemu-virt/virt.dts';
+const REF = qemuVirtPath('virt.dts');
 const refPath = new URL('../../../../shared/reference/qemu-virt/virt.dts', import.meta.url);
 
 function tmp(name: string, data: Uint8Array | string): string {

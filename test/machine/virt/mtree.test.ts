@@ -2,15 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mtreeMain } from '../../../src/cli/mtree.js';
+import { qemuVirt } from '../../helpers/reference.js';
 import { buildVirtForMtree, MtreeOptionError } from '../../../src/machine/virt/mtree.js';
 
 function referenceFlat(): string {
-  let text: string;
-  try {
-    text = readFileSync(new URL('../../../../shared/reference/qemu-virt/qemu-monitor-mmio.txt', import.meta.url), 'utf8');
-  } catch {
-    text = readFileSync('/work/shared/reference/qemu-virt/qemu-monitor-mmio.txt', 'utf8');
-  }
+  const text = qemuVirt('qemu-monitor-mmio.txt');
   const start = text.indexOf('FlatView #0');
   const end = text.indexOf('(qemu) info qtree');
   return text.slice(start, end).trimEnd();
