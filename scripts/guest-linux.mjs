@@ -16,7 +16,7 @@ const out = join(root, 'guests', 'linux');
 const work = join(out, '.work');
 const force = process.argv.includes('--force');
 // Bumped when the recipe changes, so a stale guests/linux is rebuilt.
-const RECIPE = 3;
+const RECIPE = 4;
 
 const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4', 'crc32c_generic'];
 // Loaded when the kernel package has them (QEMU's pvpanic-pci device reports panics).
@@ -178,6 +178,9 @@ copyFileSync(join(boot, vmlinux), join(out, 'vmlinux'));
 // The kernel's configuration, for finding out what is built in (not loaded by anything).
 const config = readdirSync(boot).find((f) => f.startsWith('config-'));
 if (config) copyFileSync(join(boot, config), join(out, 'config'));
+// Kernel symbols, for turning guest PCs into function names when profiling.
+const sysmap = readdirSync(boot).find((f) => f.startsWith('System.map-'));
+if (sysmap) copyFileSync(join(boot, sysmap), join(out, 'System.map'));
 const list = sh('sh', ['-c', 'find . | sort'], { cwd: rootfs }).toString();
 const cpio = execFileSync('cpio', ['-o', '-H', 'newc', '--quiet', '-R', '0:0'], { cwd: rootfs, input: list, maxBuffer: 1 << 30 });
 writeFileSync(join(out, 'initrd.gz'), execFileSync('gzip', ['-9n'], { input: cpio, maxBuffer: 1 << 30 }));

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { GuestConsole } from '../helpers/console.js';
 import { ensureGuest, linuxArgs, md5, rawImage, readAt, READY, Shell } from './guest.js';
 
-const BOOT_MS = 600_000;
+const BOOT_MS = 1_200_000;
 
 /** awk's answers computed with the host's IEEE doubles, in the same order. */
 function awkExpected(): string {
