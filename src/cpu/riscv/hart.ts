@@ -94,7 +94,7 @@ class TrapTaken {
 }
 const TRAP = new TrapTaken();
 
-const TLB_SIZE = 256;
+const TLB_SIZE = 1024;
 const TLB_MASK = TLB_SIZE - 1;
 const TWO32 = 4294967296;
 const NO_PAGE = -1;
@@ -193,6 +193,18 @@ export class Hart {
   private readonly wTagHi = new Int32Array(TLB_SIZE);
   private readonly wOff = new Int32Array(TLB_SIZE);
   private readonly wDv: DataView[] = [];
+  /** I/O TLBs: virtual page -> physical page for MMIO pages (no RAM view), so device accesses skip the walk. */
+  private readonly rioTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
+  private readonly rioTagHi = new Int32Array(TLB_SIZE);
+  private readonly rioPa = new Float64Array(TLB_SIZE);
+  private readonly wioTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
+  private readonly wioTagHi = new Int32Array(TLB_SIZE);
+  private readonly wioPa = new Float64Array(TLB_SIZE);
+  /** Instruction TLB: pages recently fetched from, so jumps between pages avoid a walk and a fill. */
+  private readonly xTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
+  private readonly xTagHi = new Int32Array(TLB_SIZE);
+  private readonly xOff = new Int32Array(TLB_SIZE);
+  private readonly xDv: DataView[] = [];
   /** The page instructions are fetched from: virtual base (as pc number), view and offset. */
   private fetchBase = NaN;
   private fetchDv: DataView;
@@ -218,6 +230,7 @@ export class Hart {
     for (let i = 0; i < TLB_SIZE; i++) {
       this.rDv.push(dummy);
       this.wDv.push(dummy);
+      this.xDv.push(dummy);
     }
     this.reset(0);
   }
@@ -1523,6 +1536,9 @@ export class Hart {
   flushTlb(): void {
     this.rTagLo.fill(NO_PAGE);
     this.wTagLo.fill(NO_PAGE);
+    this.xTagLo.fill(NO_PAGE);
+    this.rioTagLo.fill(NO_PAGE);
+    this.wioTagLo.fill(NO_PAGE);
     this.fetchBase = NaN;
     this.epoch = this.mem.epoch;
   }
@@ -1669,6 +1685,10 @@ export class Hart {
       this.rOff[idx] = off;
       this.rDv[idx] = v.dv;
     } else {
+      this.xTagLo[idx] = lo >>> 12;
+      this.xTagHi[idx] = hi;
+      this.xOff[idx] = off;
+      this.xDv[idx] = v.dv;
       this.fetchBase = hi * TWO32 + ((lo & ~0xfff) >>> 0);
       this.fetchOff = off;
       this.fetchDv = v.dv;
@@ -1680,6 +1700,15 @@ export class Hart {
   private fetchSlow(pc: number): number {
     const lo = pc | 0;
     const hi = Math.floor(pc / TWO32) | 0;
+    const vpn = lo >>> 12;
+    const idx = vpn & TLB_MASK;
+    const po = lo & 0xfff;
+    if (this.xTagLo[idx] === vpn && this.xTagHi[idx] === hi && po <= 4092) {
+      this.fetchBase = hi * TWO32 + ((lo & ~0xfff) >>> 0);
+      this.fetchOff = this.xOff[idx]!;
+      this.fetchDv = this.xDv[idx]!;
+      return this.fetchDv.getInt32(this.fetchOff + po, true);
+    }
     const pa = this.translate(lo, hi, ACC_EXEC, 2);
     if (this.mem.epoch !== this.epoch) this.flushTlb();
     let low: number;
@@ -1746,11 +1775,24 @@ export class Hart {
       this.tHi = vhi;
       return;
     }
-    const pa = this.translate(lo, hi, ACC_READ, size);
-    if (this.fill(lo, hi, pa, ACC_READ)) {
-      const idx = (lo >>> 12) & TLB_MASK;
-      const dv = this.rDv[idx]!;
-      const a = this.rOff[idx]! + (lo & 0xfff);
+    const vpn = lo >>> 12;
+    const ii = vpn & TLB_MASK;
+    let pa: number;
+    let ram = this.rTagLo[ii] === vpn && this.rTagHi[ii] === hi;
+    if (ram) pa = 0;
+    else if (this.rioTagLo[ii] === vpn && this.rioTagHi[ii] === hi) pa = this.rioPa[ii]! + (lo & 0xfff);
+    else {
+      pa = this.translate(lo, hi, ACC_READ, size);
+      ram = this.fill(lo, hi, pa, ACC_READ);
+      if (!ram && this.lastCacheable) {
+        this.rioTagLo[ii] = vpn;
+        this.rioTagHi[ii] = hi;
+        this.rioPa[ii] = pa - (lo & 0xfff);
+      }
+    }
+    if (ram) {
+      const dv = this.rDv[ii]!;
+      const a = this.rOff[ii]! + (lo & 0xfff);
       this.tLo = size === 1 ? dv.getUint8(a) : size === 2 ? dv.getUint16(a, true) : dv.getInt32(a, true);
       this.tHi = size === 8 ? dv.getInt32(a + 4, true) : 0;
       return;
@@ -1777,11 +1819,24 @@ export class Hart {
       }
       return;
     }
-    const pa = this.translate(lo, hi, ACC_WRITE, size);
-    if (this.fill(lo, hi, pa, ACC_WRITE)) {
-      const idx = (lo >>> 12) & TLB_MASK;
-      const dv = this.wDv[idx]!;
-      const a = this.wOff[idx]! + (lo & 0xfff);
+    const vpn = lo >>> 12;
+    const ii = vpn & TLB_MASK;
+    let pa: number;
+    let ram = this.wTagLo[ii] === vpn && this.wTagHi[ii] === hi;
+    if (ram) pa = 0;
+    else if (this.wioTagLo[ii] === vpn && this.wioTagHi[ii] === hi) pa = this.wioPa[ii]! + (lo & 0xfff);
+    else {
+      pa = this.translate(lo, hi, ACC_WRITE, size);
+      ram = this.fill(lo, hi, pa, ACC_WRITE);
+      if (!ram && this.lastCacheable) {
+        this.wioTagLo[ii] = vpn;
+        this.wioTagHi[ii] = hi;
+        this.wioPa[ii] = pa - (lo & 0xfff);
+      }
+    }
+    if (ram) {
+      const dv = this.wDv[ii]!;
+      const a = this.wOff[ii]! + (lo & 0xfff);
       if (size === 1) dv.setUint8(a, vlo & 0xff);
       else if (size === 2) dv.setUint16(a, vlo & 0xffff, true);
       else {
