@@ -102,8 +102,6 @@ function main(d: HartWorkerData): void {
     }
   };
 
-  mem.afterRequest = syncMip;
-
   const adopt = (): void => {
     let latest: SnapshotData | null = null;
     for (let m = receiveMessageOnPort(d.port); m !== undefined; m = receiveMessageOnPort(d.port)) {
@@ -111,6 +109,16 @@ function main(d: HartWorkerData): void {
     }
     if (latest !== null && latest.epoch > mem.epoch) mem.adopt(new SnapshotView(latest));
     Atomics.store(i32, sh.w(realm, W_ACK), mem.epoch);
+  };
+
+  // After a device request: the device may have changed this hart's lines
+  // (clearing its own MSIP) or the memory map (a flash leaving romd mode).
+  // The access is complete and the hart re-checks mem.epoch right after it
+  // (dropping its TLB), so the new map applies from the next access on, as
+  // for a hart in the main realm; other harts adopt it at their boundary.
+  mem.afterRequest = (): void => {
+    syncMip();
+    if (sh.publishedEpoch() !== mem.epoch) adopt();
   };
 
   Atomics.store(i32, sh.w(realm, W_ACK), mem.epoch);

@@ -145,6 +145,12 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
     }
   }
 
+  /** Whether some realm may still reach `mr` (false once it was retired, or if it was never published). */
+  reachable(mr: MemoryRegion): boolean {
+    const e = this.byRegion.get(mr);
+    return e !== undefined && e.lifetime.state !== 'removed';
+  }
+
   /**
    * Resolves once no realm can reach `mr` any more: it is not in the map, the
    * grace period of the epoch that removed it has ended, and no request is in
