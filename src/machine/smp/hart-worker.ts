@@ -150,10 +150,12 @@ function main(d: HartWorkerData): void {
       const k = Atomics.load(i32, kickIdx);
       syncMip();
       if (!hart.waiting || Atomics.load(i32, cmdIdx) !== CMD_NONE || sh.publishedEpoch() !== mem.epoch) continue;
+      // Sleep until the hart's own Sstc deadline if one lies ahead (one that has
+      // passed is already pending, and masked, or run() would have woken).
       let ms = 100;
       const dl = hart.nextTimerDeadline();
-      if (dl !== Infinity) ms = Math.min(ms, Math.max(0, (dl - timeSource()) / 10_000));
-      if (ms <= 0) continue;
+      const now = timeSource();
+      if (dl > now && dl !== Infinity) ms = Math.min(ms, (dl - now) / 10_000);
       Atomics.store(i32, stateIdx, HART_WFI);
       Atomics.wait(i32, kickIdx, k, ms);
     }
