@@ -52,11 +52,12 @@ export const DEFAULT_RAM = 256 * MiB;
 /** RAM at 0x80000000 must stay below the 64-bit PCIe window at 0x400000000 (14 GiB). */
 export const MAX_RAM_MAP = 0x400000000 - 0x80000000;
 /**
- * What the harts can address today: they index guest RAM with 32-bit signed
- * offsets (TLB entries, Atomics indices), so RAM must stay below 2 GiB until
- * src/cpu/riscv lifts that; then this becomes MAX_RAM_MAP.
+ * One RAM block is one SharedArrayBuffer seen through one Uint8Array, and
+ * Node 20's typed arrays stop at 2^32 elements: 4 GiB until RAM is split into
+ * several blocks. (The harts view RAM in 1 GiB windows, so they have no limit
+ * of their own.)
  */
-export const MAX_RAM = 2047 * MiB;
+export const MAX_RAM = 4096 * MiB;
 export const MAX_SMP = 64;
 
 /** The -d items tsvmm implements (QEMU has more; others are rejected rather than silently ignored). */
@@ -178,7 +179,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         if (size % 4096 !== 0) throw new OptionError(`-m ${val}: RAM size must be a multiple of 4 KiB`);
         if (size < 16 * MiB) throw new OptionError(`-m ${val}: RAM size must be at least 16 MiB`);
         if (size > MAX_RAM_MAP) throw new OptionError(`-m ${val}: RAM size exceeds the ${MAX_RAM_MAP / (1024 * MiB)} GiB the virt map allows`);
-        if (size > MAX_RAM) throw new OptionError(`-m ${val}: at most ${MAX_RAM / MiB} MiB of RAM are supported by tsvmm's harts for now`);
+        if (size > MAX_RAM) throw new OptionError(`-m ${val}: at most ${MAX_RAM / MiB} MiB of RAM are supported (one RAM block)`);
         cfg.ramSize = size;
         break;
       }

@@ -45,7 +45,7 @@ test('bad input: unknown options, bad sizes and counts, wrong machine', () => {
     [['-m', '0'], /invalid RAM size/],
     [['-m', '1M'], /at least 16 MiB/],
     [['-m', '64G'], /exceeds/],
-    [['-m', '2G'], /at most 2047 MiB/],
+    [['-m', '5G'], /at most 4096 MiB/],
     [['-smp', '0'], /invalid CPU count/],
     [['-smp', 'x'], /invalid CPU count/],
     [['-smp', '1000'], /at most/],

@@ -209,7 +209,8 @@ export class Hart {
   private fetchBase = NaN;
   private fetchDv: DataView;
   private fetchOff = 0;
-  private readonly views = new WeakMap<ArrayBufferLike, { dv: DataView; i32: Int32Array; i64: BigInt64Array | null }>();
+  /** Views of RAM buffers, one per 1 GiB window so offsets stay int32 and typed-array lengths stay valid for any RAM size. */
+  private readonly views = new WeakMap<ArrayBufferLike, RamWindow[]>();
   private readonly attrs: MemTxAttrs;
   private readonly rvc: Int32Array;
 
@@ -1543,16 +1544,26 @@ export class Hart {
     this.epoch = this.mem.epoch;
   }
 
-  private viewsOf(bytes: Uint8Array): { dv: DataView; i32: Int32Array; i64: BigInt64Array | null } {
-    let v = this.views.get(bytes.buffer);
+  /** The window of `bytes`' buffer holding byte offset `at` of that buffer. */
+  private viewsOf(bytes: Uint8Array, at: number): RamWindow {
+    const buf = bytes.buffer;
+    let ws = this.views.get(buf);
+    if (ws === undefined) {
+      ws = [];
+      this.views.set(buf, ws);
+    }
+    const w = Math.floor(at / RAM_WINDOW);
+    let v = ws[w];
     if (v === undefined) {
-      const buf = bytes.buffer;
+      const base = w * RAM_WINDOW;
+      const len = Math.min(RAM_WINDOW, buf.byteLength - base);
       v = {
-        dv: new DataView(buf),
-        i32: new Int32Array(buf, 0, buf.byteLength >> 2),
-        i64: new BigInt64Array(buf, 0, buf.byteLength >> 3),
+        base,
+        dv: new DataView(buf, base, len),
+        i32: new Int32Array(buf, base, Math.floor(len / 4)),
+        i64: new BigInt64Array(buf, base, Math.floor(len / 8)),
       };
-      this.views.set(buf, v);
+      ws[w] = v;
     }
     return v;
   }
@@ -1669,10 +1680,11 @@ export class Hart {
     const page = pa - (pa % 4096);
     const rp = this.mem.ramPtr(page, 4096, acc === ACC_WRITE);
     if (rp === null) return false;
-    const v = this.viewsOf(rp.bytes);
-    const off = rp.bytes.byteOffset + rp.offset;
-    // TLB offsets are int32: RAM beyond 2 GiB into its buffer is reached through the slow path.
-    if (off + 4096 > 0x7fffffff) return false;
+    const at = rp.bytes.byteOffset + rp.offset;
+    const v = this.viewsOf(rp.bytes, at);
+    // Pages never straddle a window (RAM blocks are page aligned in their buffers), so page offsets fit int32.
+    if (at - v.base + 4096 > v.dv.byteLength) return false;
+    const off = at - v.base;
     const idx = (lo >>> 12) & TLB_MASK;
     if (acc === ACC_WRITE) {
       this.wTagLo[idx] = lo >>> 12;
@@ -1955,8 +1967,9 @@ export class Hart {
   private physRead(pa: number, size: number, lo: number, hi: number, acc: number): void {
     const rp = this.mem.ramPtr(pa, size, acc === ACC_WRITE);
     if (rp !== null) {
-      const v = this.viewsOf(rp.bytes);
-      const a = rp.bytes.byteOffset + rp.offset;
+      const at = rp.bytes.byteOffset + rp.offset;
+      const v = this.viewsOf(rp.bytes, at);
+      const a = at - v.base;
       this.tLo = Atomics.load(v.i32, a >> 2);
       this.tHi = size === 8 ? Atomics.load(v.i32, (a >> 2) + 1) : 0;
       return;
@@ -1970,10 +1983,11 @@ export class Hart {
   private physCas(pa: number, size: number, elo: number, ehi: number, nlo: number, nhi: number, lo: number, hi: number): boolean {
     const rp = this.mem.ramPtr(pa, size, true);
     if (rp !== null) {
-      const v = this.viewsOf(rp.bytes);
-      const a = rp.bytes.byteOffset + rp.offset;
+      const at = rp.bytes.byteOffset + rp.offset;
+      const v = this.viewsOf(rp.bytes, at);
+      const a = at - v.base;
       if (size === 4) return Atomics.compareExchange(v.i32, a >> 2, elo, nlo) === elo;
-      const i64 = v.i64!;
+      const i64 = v.i64;
       const exp = BigInt.asIntN(64, toU64(elo, ehi));
       return Atomics.compareExchange(i64, a >> 3, exp, BigInt.asIntN(64, toU64(nlo, nhi))) === exp;
     }
@@ -1983,6 +1997,17 @@ export class Hart {
     return true;
   }
 }
+
+/** A view of one window of a RAM buffer; TLB offsets and Atomics indices are relative to `base`. */
+interface RamWindow {
+  readonly base: number;
+  readonly dv: DataView;
+  readonly i32: Int32Array;
+  readonly i64: BigInt64Array;
+}
+
+/** 1 GiB: offsets within a window (plus a page) stay below 2^31. */
+const RAM_WINDOW = 2 ** 30;
 
 /** High 32 bits of the unsigned product of two 32-bit values. */
 function mulhu32(a: number, b: number): number {
