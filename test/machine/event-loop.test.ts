@@ -50,11 +50,10 @@ test('virtual clock warps to the next deadline when every hart waits in WFI', as
   loop.newTimer(() => {
     at = loop.clock.now();
     loop.requestExit(0);
-  }).mod(5_000_000_000);
-  const t0 = Date.now();
+  }).mod(3_600_000_000_000);
+  // An hour of guest time: had the loop waited in host time, the test would time out.
   assert.equal(await loop.run(), 0);
-  assert.equal(at, 5_000_000_000);
-  assert.ok(Date.now() - t0 < 2000, 'no real waiting');
+  assert.equal(at, 3_600_000_000_000);
 });
 
 test('deterministic: two runs with the same program give the same timeline', async () => {
