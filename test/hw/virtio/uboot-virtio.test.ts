@@ -32,10 +32,16 @@ function fatImage(): { dir: string; img: string; hello: Buffer; readme: Buffer }
   return { dir, img, hello, readme };
 }
 
-for (const transport of ['virtio-blk-device', 'virtio-blk-pci'] as const) {
-  test(`U-Boot reads and writes a FAT image over ${transport}`, { timeout: 180_000 }, async () => {
+const SETUPS = [
+  { name: 'virtio-blk-device', pci: false, args: (img: string) => ['-drive', `file=${img},if=none,format=raw,id=d0`, '-device', 'virtio-blk-device,drive=d0'] },
+  { name: 'virtio-blk-pci', pci: true, args: (img: string) => ['-drive', `file=${img},if=none,format=raw,id=d0`, '-device', 'virtio-blk-pci,drive=d0'] },
+  { name: '-drive if=virtio', pci: true, args: (img: string) => ['-drive', `file=${img},if=virtio,format=raw`] },
+] as const;
+
+for (const setup of SETUPS) {
+  test(`U-Boot reads and writes a FAT image over ${setup.name}`, { timeout: 180_000 }, async () => {
     const { dir, img, hello } = fatImage();
-    const g = GuestConsole.run(['-machine', 'virt', '-m', '256M', '-nographic', '-drive', `file=${img},if=none,format=raw,id=d0`, '-device', `${transport},drive=d0`]);
+    const g = GuestConsole.run(['-machine', 'virt', '-m', '256M', '-nographic', ...setup.args(img)]);
     try {
       await g.expect('Hit any key to stop autoboot');
       g.send(' ');
@@ -43,7 +49,7 @@ for (const transport of ['virtio-blk-device', 'virtio-blk-pci'] as const) {
       g.line('virtio scan; virtio info');
       const info = await g.expect(PROMPT);
       // QEMU's transcripts: the mmio transport reports vendor "QEMU", U-Boot's legacy PCI driver the subsystem vendor.
-      assert.match(info, transport === 'virtio-blk-pci' ? /Device 0: 1af4 VirtIO Block Device/ : /Device 0: QEMU VirtIO Block Device/);
+      assert.match(info, setup.pci ? /Device 0: 1af4 VirtIO Block Device/ : /Device 0: QEMU VirtIO Block Device/);
       assert.match(info, /Capacity: 8\.0 MB = 0\.0 GB \(16384 x 512\)/);
 
       g.line('ls virtio 0');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, truncateSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,4 +193,50 @@ test('virtio-rng fills the buffer; a broken blk queue does not stop it', async (
   rig.as.read(DATA + 0x8000, got);
   assert.ok(got.some((x) => x !== 0));
   assert.deepEqual(qr.takeUsed()[0], [0, 64]);
+});
+
+test('virtio-blk: images larger than 4 GiB (sparse) are addressed past the 32-bit sector boundary', async () => {
+  const rig = makeRig(1, false);
+  const path = join(dir, `big${n++}.raw`);
+  writeFileSync(path, new Uint8Array(0));
+  truncateSync(path, 5 * 2 ** 30);
+  const blk = new VirtioBlk(deps(rig), new RawFile(path));
+  rig.transports[0]!.plug(blk);
+  assert.equal(mmioRead(rig.as, MMIO_BASE, 0x100), (5 * 2 ** 30 / 512) >>> 0, 'capacity low word');
+  assert.equal(mmioRead(rig.as, MMIO_BASE, 0x104), 0, 'capacity high word');
+  const q = initDevice(rig, 0, RING);
+  const sector = 4.5 * 2 ** 30 / 512; // 4.5 GiB into the image
+  rig.as.write(DATA, new Uint8Array(512).fill(0x77));
+  header(rig, HDR, VIRTIO_BLK_T_OUT, sector);
+  await request(rig, q, [{ addr: HDR, len: 16 }, { addr: DATA, len: 512 }, { addr: STATUS, len: 1, write: true }]);
+  assert.equal(rig.as.ldub(STATUS), 0);
+  const fd = openSync(path, 'r');
+  const back = Buffer.alloc(512);
+  readSync(fd, back, 0, 512, sector * 512);
+  closeSync(fd);
+  assert.ok(back.every((b) => b === 0x77), 'the bytes are 4.5 GiB into the host file');
+});
+
+test('virtio-blk: a host I/O error fails that request with IOERR and the device goes on', async () => {
+  class FlakyFile extends RawFile {
+    failNext = true;
+    override readv(bufs: Uint8Array[], offset: number): Promise<void> {
+      if (this.failNext) {
+        this.failNext = false;
+        return Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' }));
+      }
+      return super.readv(bufs, offset);
+    }
+  }
+  const rig = makeRig(1, false);
+  const blk = new VirtioBlk(deps(rig), new FlakyFile(image(8192, (b) => b.fill(9))));
+  rig.transports[0]!.plug(blk);
+  const q = initDevice(rig, 0, RING);
+  header(rig, HDR, VIRTIO_BLK_T_IN, 0);
+  await request(rig, q, [{ addr: HDR, len: 16 }, { addr: DATA, len: 512, write: true }, { addr: STATUS, len: 1, write: true }]);
+  assert.equal(rig.as.ldub(STATUS), 1, 'IOERR');
+  await request(rig, q, [{ addr: HDR, len: 16 }, { addr: DATA, len: 512, write: true }, { addr: STATUS, len: 1, write: true }]);
+  assert.equal(rig.as.ldub(STATUS), 0);
+  assert.equal(rig.as.ldub(DATA), 9);
+  assert.equal(status(rig, 0) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
 });
