@@ -576,7 +576,22 @@ export class SoftFloat {
     if (c === Infinity || c === -Infinity) return c; // the product is finite, even if p overflowed
     // Is the product exactly a double? (binary32 products always are.)
     let exactProduct = a === 0 || b === 0 || fmt === Fmt.S;
-    if (!exactProduct && inSafeRange(a) && inSafeRange(b) && inSafeRange(p)) exactProduct = twoProdErr(a, b, p) === 0;
+    if (!exactProduct && inSafeRange(a) && inSafeRange(b) && inSafeRange(p)) {
+      const e = twoProdErr(a, b, p);
+      exactProduct = e === 0;
+      if (!exactProduct && rm === RM_RNE && (c === 0 || inSafeRange(c))) {
+        // a*b + c = p + e + c = s + t + e exactly (TwoProduct, TwoSum). When
+        // t + e is exact too, the value is the sum of two doubles s + u, and
+        // one rounding of that sum is the correctly rounded result.
+        const s = p + c;
+        const t = twoSumErr(p, c, s);
+        const u = t + e;
+        if (twoSumErr(t, e, u) === 0) {
+          const r = s + u;
+          if (inSafeRange(r)) return this.nearest(r, twoSumErr(s, u, r) !== 0, Fmt.D);
+        }
+      }
+    }
     if (exactProduct) {
       if (p === 0) {
         // (+-0) + c: exact unless c is zero, where the sum-of-zeros sign rule applies.
