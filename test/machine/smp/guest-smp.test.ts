@@ -32,3 +32,12 @@ test('a hart worker that throws stops the machine with an error naming the hart 
   assert.match(b.logs.join('\n'), /^hart 1: injected fault \(last pc=0x800000[0-9a-f]{2}\)$/m);
   assert.ok(Date.now() - t0 < 30_000);
 });
+
+test('hart realms reach a device living in an I/O-thread realm directly (values and requester ids)', { timeout: 60_000 }, async () => {
+  const b = makeSmpBoard(2, smpProgram('smp-iothread.S', { NHARTS: 2 }), 8 << 20, undefined, 1);
+  const devs = await b.smp.startIoThread(0, new URL('./fixtures/io-devices.ts', import.meta.url).href, { kind: 'regs' });
+  b.system.addSubregion(0x10000000, devs.get('regs')!);
+  const r = await runSmp(b);
+  assert.equal(r, 0x5555, `finisher 0x${r.toString(16)}; logs: ${b.logs.join(' | ')}`);
+  assert.equal(b.smp.server.served, 1, 'only the finisher write went through the main realm');
+});

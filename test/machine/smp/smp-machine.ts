@@ -38,6 +38,7 @@ export function makeSmpBoard(
   image: Uint8Array,
   ramSize = 8 << 20,
   faultInjection?: { hart: number; afterSteps: number },
+  ioThreads = 0,
 ): SmpBoard {
   const system = MemoryRegion.container('system', 2 ** 40);
   const ram = MemoryRegion.ram('ram', ramSize, { buffer: new SharedArrayBuffer(ramSize) });
@@ -45,7 +46,7 @@ export function makeSmpBoard(
   let finished = 0;
   const logs: string[] = [];
   const as = new AddressSpace(system, 'memory', { log: (m) => logs.push(m) });
-  const smp = new SmpCoordinator({ as, harts, log: (l) => logs.push(l), faultInjection });
+  const smp = new SmpCoordinator({ as, harts, log: (l) => logs.push(l), faultInjection, ioThreads });
   const clint = new Clint(smp.lines, loop);
   memoryTransaction(() => {
     system.addSubregion(RAM_BASE, ram);
