@@ -35,6 +35,7 @@ import {
   F_CMD_ARG,
   F_PC,
   F_STEPS,
+  F_UNASSIGNED,
   G_STOP,
   GF_CLOCK_BASE_NS,
   GF_MTIME_DELTA,
@@ -255,6 +256,13 @@ export class SmpCoordinator {
   /** The PC a hart had at its last quantum boundary. */
   hartPc(h: number): number {
     return this.shared.f64[this.shared.f(hartRealm(h), F_PC)]!;
+  }
+
+  /** Accesses to unassigned addresses made by the hart realms (at their last boundaries). */
+  unassignedAccesses(): number {
+    let n = 0;
+    for (let h = 0; h < this.harts; h++) n += this.shared.f64[this.shared.f(hartRealm(h), F_UNASSIGNED)]!;
+    return n;
   }
 
   /** Instructions a hart has executed (at its last quantum boundary). */

@@ -23,6 +23,7 @@ import {
   F_CMD_ARG,
   F_PC,
   F_STEPS,
+  F_UNASSIGNED,
   GF_CLOCK_BASE_NS,
   GF_MTIME_DELTA,
   HART_PAUSED,
@@ -89,6 +90,7 @@ function main(d: HartWorkerData): void {
   const stateIdx = sh.w(realm, W_STATE);
   const pcIdx = sh.f(realm, F_PC);
   const stepsIdx = sh.f(realm, F_STEPS);
+  const unassignedIdx = sh.f(realm, F_UNASSIGNED);
   let mipSeen = 0;
 
   const syncMip = (): void => {
@@ -145,6 +147,7 @@ function main(d: HartWorkerData): void {
     hart.run(d.quantum);
     f64[pcIdx] = hart.pc;
     f64[stepsIdx] = hart.steps;
+    f64[unassignedIdx] = mem.unassignedAccesses;
     if (d.faultAfterSteps !== undefined && hart.steps >= d.faultAfterSteps) throw new Error('injected fault');
     if (hart.waiting) {
       const k = Atomics.load(i32, kickIdx);

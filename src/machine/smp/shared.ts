@@ -58,6 +58,8 @@ export const F_PC = 1;
 export const F_STEPS = 2;
 /** Hart realms: the argument of W_CMD (the reset PC). */
 export const F_CMD_ARG = 3;
+/** Accesses of this realm to unassigned addresses (for -d guest_errors), at the last boundary. */
+export const F_UNASSIGNED = 4;
 
 // ---- global words (realm -1 region at the start)
 export const G_I32 = 16;

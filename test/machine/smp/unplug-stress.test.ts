@@ -44,4 +44,5 @@ test('a device unplugged while two hart realms hammer it: no dispatch after reti
   assert.equal(calls, callsAtRetirement);
   assert.ok(calls >= 2000, `the device was busy before the unplug (${calls} reads)`);
   assert.equal(b.smp.home.staleRequests, 0);
+  assert.ok(b.smp.unassignedAccesses() >= 2 * 1000, 'each hart read the unplugged address as unassigned');
 });
