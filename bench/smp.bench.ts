@@ -2,7 +2,8 @@
 // smp.speedup_2harts: a CPU-bound guest loop (test/cpu/asm/smp-spin.S) on 2
 //   harts in worker realms, each doing the work 1 hart does alone (also in a
 //   worker): speedup = 2 * T(1 hart) / T(2 harts), T measured by the guest's
-//   own start/end marks (worker start-up excluded). Goal >= 1.7 on 2 cores.
+//   own start/end marks (worker start-up excluded), best of two runs each.
+//   Goal >= 1.7 on 2 cores.
 // smp.mmio_roundtrip_us: median interval between consecutive reads of a
 //   main-realm device register by a hart realm (test/cpu/asm/smp-mmio.S): one
 //   mailbox round trip plus a few guest instructions. Goal <= 5 us.
@@ -62,10 +63,12 @@ async function roundtrip(reads: number): Promise<number> {
 }
 
 export async function run(report: Report): Promise<void> {
-  const iters = 10_000_000;
+  const iters = 30_000_000;
   await spin(1, iters / 20); // warm the assembler cache
-  const t1 = await spin(1, iters);
-  const t2 = await spin(2, iters);
+  // Best of two runs each: the CI box is shared, and a co-scheduled process
+  // steals a core for seconds at a time.
+  const t1 = Math.min(await spin(1, iters), await spin(1, iters));
+  const t2 = Math.min(await spin(2, iters), await spin(2, iters));
   report({ name: 'smp.spin_1hart_s', value: round(t1 / 1e9), unit: 's' });
   report({ name: 'smp.spin_2harts_s', value: round(t2 / 1e9), unit: 's' });
   report({ name: 'smp.speedup_2harts', value: round((2 * t1) / t2), unit: 'x' });
