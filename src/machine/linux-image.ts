@@ -12,7 +12,7 @@
  * file: a truncated download fails that test.
  *
  * Initramfs: gzip data must decompress completely; a bare newc cpio archive
- * must run to its TRAILER!!! entry.
+ * must run to its TRAILER!!! entry; programs in it must be RISC-V ELF.
  */
 import { gunzipSync } from 'node:zlib';
 
@@ -75,6 +75,23 @@ function isNewc(b: Uint8Array): boolean {
   return m === '070701' || m === '070702';
 }
 
+const ELF_MACHINES: Record<number, string> = { 3: 'x86', 8: 'MIPS', 20: 'PowerPC', 21: 'PowerPC64', 22: 's390', 40: 'ARM', 62: 'x86-64', 183: 'arm64', 258: 'LoongArch' };
+
+/**
+ * An initramfs built for another architecture is caught by its programs: an
+ * ELF executable or shared object (firmware blobs for other processors
+ * excepted) must be RISC-V.
+ */
+function checkProgram(data: Uint8Array, path: string, name: string): void {
+  if (data.length < 20 || data[0] !== 0x7f || data[1] !== 0x45 || data[2] !== 0x4c || data[3] !== 0x46) return;
+  if (/^(\.\/)?(usr\/)?lib\/firmware\//.test(path)) return;
+  const type = data[16]! | (data[17]! << 8);
+  const machine = data[18]! | (data[19]! << 8);
+  if ((type === 2 || type === 3) && machine !== 243) {
+    throw new ImageCheckError(`${name}: '${path}' is a program for ${ELF_MACHINES[machine] ?? `ELF machine ${machine}`}, not RISC-V`);
+  }
+}
+
 /** Walk newc headers (110 bytes, 4-byte aligned name and data) to the trailer. */
 function checkCpio(b: Uint8Array, name: string): void {
   let off = 0;
@@ -91,6 +108,7 @@ function checkCpio(b: Uint8Array, name: string): void {
     const next = (dataOff + filesize + 3) & ~3;
     if (entry === 'TRAILER!!!') return;
     if (dataOff + filesize > b.length) throw new ImageCheckError(`${name}: truncated cpio archive (entry '${entry}')`);
+    checkProgram(b.subarray(dataOff, dataOff + filesize), entry, name);
     off = next;
   }
 }

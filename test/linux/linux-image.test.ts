@@ -32,7 +32,7 @@ function newc(files: [string, string][]): Uint8Array {
   };
   for (const [n, d] of files) entry(n, d);
   entry('TRAILER!!!', '');
-  return new TextEncoder().encode(parts.join(''));
+  return new Uint8Array(Buffer.from(parts.join(''), 'latin1'));
 }
 
 test('kernel images: whole RISC-V EFI images pass; truncated and foreign ones are named', () => {
@@ -58,4 +58,9 @@ test('initramfs: gzip and cpio must be complete', () => {
   assert.throws(() => checkInitrd(gz.subarray(0, gz.length - 10), 'i'), /truncated or corrupt gzip/);
   assert.throws(() => checkInitrd(gzipSync(cpio.subarray(0, 60)), 'i'), /truncated cpio/);
   checkInitrd(new Uint8Array([1, 2, 3]), 'opaque');
+  // programs must be RISC-V (e_type EXEC/DYN, e_machine 243)
+  const elf = (machine: number, type = 2): string => '\x7fELF' + '\x02\x01\x01' + '\0'.repeat(9) + String.fromCharCode(type, 0, machine & 0xff, machine >> 8) + '\0'.repeat(44);
+  checkInitrd(gzipSync(newc([['bin/busybox', elf(243)], ['lib/modules/x.ko', elf(243, 1)], ['lib/firmware/gpu.bin', elf(62)]])), 'i');
+  assert.throws(() => checkInitrd(gzipSync(newc([['init', '#!/bin/sh'], ['bin/busybox', elf(62)]])), 'i'), /i: 'bin\/busybox' is a program for x86-64, not RISC-V/);
+  assert.throws(() => checkInitrd(newc([['bin/sh', elf(183, 3)]]), 'i'), /arm64/);
 });
