@@ -17,3 +17,11 @@ test('tsvmm --help lists the commands and exits 0', () => {
   assert.match(r.stdout, /run\s/);
   assert.match(r.stdout, /mtree\s/);
 });
+
+test('tsvmm runs from the TypeScript sources when asked (and from dist/ when it is fresh)', () => {
+  for (const env of [{ ...process.env, TSVMM_FROM_SOURCE: '1' }, process.env]) {
+    const r = spawnSync(process.execPath, [bin, 'run', '-help'], { encoding: 'utf8', env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /-machine/);
+  }
+});

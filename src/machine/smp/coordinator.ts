@@ -92,8 +92,10 @@ const hrNow = (): number => {
 };
 
 const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
-const HART_ENTRY = new URL('./hart-worker.ts', import.meta.url);
-const IO_ENTRY = new URL('./io-thread-worker.ts', import.meta.url);
+// From the compiled tree (dist/, see scripts/build.mjs) the entries are the .js files beside this one.
+const ENTRY_EXT = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+const HART_ENTRY = new URL(`./hart-worker${ENTRY_EXT}`, import.meta.url);
+const IO_ENTRY = new URL(`./io-thread-worker${ENTRY_EXT}`, import.meta.url);
 
 /** A hart's interrupt lines as seen by the CLINT and PLIC in the main realm. */
 class SharedHartLines implements InterruptTarget {
