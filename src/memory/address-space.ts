@@ -237,7 +237,7 @@ export class AddressSpace implements PhysMemory {
   }
 
   /** Re-render every address space (the outermost commit). */
-  static updateTopology(): void {
+  static updateTopology(romdOnly: ReadonlySet<MemoryRegion> | null = null): void {
     const epoch = publishedEpoch + 1;
     const groups = new Map<MemoryRegion | null, AddressSpace[]>();
     for (const as of spaces) {
@@ -248,7 +248,8 @@ export class AddressSpace implements PhysMemory {
     }
     const changes: Array<[AddressSpace, FlatView]> = [];
     for (const [root, group] of groups) {
-      const fresh = FlatView.render(root, epoch);
+      const current = group[0]!.view;
+      const fresh = romdOnly && current.root === root ? current.withRomd(romdOnly, epoch) : FlatView.render(root, epoch);
       let canonical = fresh;
       for (const as of group) {
         if (as.view.root === root && as.view.sameRanges(fresh)) {
@@ -624,5 +625,5 @@ export class AddressSpace implements PhysMemory {
   }
 }
 
-setTopologyUpdater({ updateTopology: () => AddressSpace.updateTopology() });
+setTopologyUpdater({ updateTopology: (romdOnly) => AddressSpace.updateTopology(romdOnly) });
 

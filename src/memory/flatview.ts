@@ -258,10 +258,19 @@ export class FlatView {
   /** For each mixed leaf slot: first and last index of the ranges touching it. */
   private readonly mixed: Int32Array;
 
-  constructor(root: MemoryRegion | null, ranges: FlatRange[], epoch: number) {
+  constructor(root: MemoryRegion | null, ranges: FlatRange[], epoch: number, shape?: FlatView) {
     this.root = root;
     this.epoch = epoch;
     this.ranges = Object.freeze(ranges);
+    if (shape) {
+      // Same boundaries as `shape` (only range attributes differ): share its lookup tables.
+      this.starts = shape.starts;
+      this.ends = shape.ends;
+      this.radix = shape.radix;
+      this.mixed = shape.mixed;
+      Object.freeze(this);
+      return;
+    }
     const n = ranges.length;
     this.starts = new Float64Array(n);
     this.ends = new Float64Array(n);
@@ -274,6 +283,23 @@ export class FlatView {
     this.radix = Int32Array.from(b.table);
     this.mixed = Int32Array.from(b.mixed);
     Object.freeze(this);
+  }
+
+  /**
+   * This view with the romd mode of `flipped` ROM devices re-read from the
+   * regions: what rendering would give when nothing but romd changed (a
+   * region's pieces merge only with each other and all flip together, so the
+   * boundaries stay). Returns this view when none of its ranges is affected.
+   */
+  withRomd(flipped: ReadonlySet<MemoryRegion>, epoch: number): FlatView {
+    let ranges: FlatRange[] | null = null;
+    for (let i = 0; i < this.ranges.length; i++) {
+      const r = this.ranges[i]!;
+      if (!flipped.has(r.mr) || r.romd === r.mr.romd) continue;
+      ranges ??= this.ranges.slice();
+      ranges[i] = new FlatRange(r.start, r.size, r.mr, r.offsetInRegion, r.readonly, r.mr.romd);
+    }
+    return ranges ? new FlatView(this.root, ranges, epoch, this) : this;
   }
 
   /** Render `root` (an effective root, or null for an empty view). */

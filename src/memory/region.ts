@@ -18,7 +18,7 @@ import type { Lifetime } from '../sync/lifetime.js';
 import type { IOMMUMemoryRegionOps } from './iommu.js';
 import { LifetimeTracker, memorySyncEnv, registerOwnedRegion, type Completion } from './lifetime.js';
 import type { DeviceOwner } from './owner.js';
-import { beginTransaction, commitTransaction, markUpdatePending } from './transaction.js';
+import { beginTransaction, commitTransaction, markUpdatePending, markRomdFlip } from './transaction.js';
 import type { MemTxAttrs, MemoryRegionOps } from './types.js';
 
 export type RegionKind = 'ram' | 'rom' | 'romDevice' | 'io' | 'reservation' | 'container' | 'alias' | 'iommu';
@@ -441,9 +441,13 @@ export class MemoryRegion {
   setRomdMode(romd: boolean): void {
     if (this.kind !== 'romDevice') throw new MemoryError(`memory region '${this.name}' is not a ROM device`);
     if (romd === this.romd) return;
-    this.mutate(() => {
+    beginTransaction();
+    try {
       this.romd = romd;
-    });
+      markRomdFlip(this);
+    } finally {
+      commitTransaction();
+    }
   }
 
   /** QEMU's memory_region_type() as printed by `info mtree`. */

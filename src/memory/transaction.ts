@@ -11,11 +11,16 @@ import { MemoryError } from './errors.js';
 
 /** Something re-rendered on the outermost commit (an AddressSpace registry). */
 export interface TopologyUpdater {
-  updateTopology(): void;
+  /** `romdOnly`: when non-null, the only change is these ROM devices' romd mode. */
+  updateTopology(romdOnly: ReadonlySet<import('./region.js').MemoryRegion> | null): void;
 }
 
 let depth = 0;
 let updatePending = false;
+/** Set by any change that can alter the shape of a flat view. */
+let structural = false;
+/** ROM devices whose romd mode flipped since the last publish (the only change when !structural). */
+const romdFlips = new Set<import('./region.js').MemoryRegion>();
 let committing = false;
 let updater: TopologyUpdater | null = null;
 
@@ -37,8 +42,11 @@ export function commitTransaction(): void {
   if (depth > 0 || !updatePending) return;
   updatePending = false;
   committing = true;
+  const romdOnly = !structural && romdFlips.size > 0 ? new Set(romdFlips) : null;
+  structural = false;
+  romdFlips.clear();
   try {
-    updater?.updateTopology();
+    updater?.updateTopology(romdOnly);
   } finally {
     committing = false;
   }
@@ -57,6 +65,17 @@ export function memoryTransaction<T>(fn: () => T): T {
 /** Called by region mutators inside their own begin/commit. */
 export function markUpdatePending(): void {
   updatePending = true;
+  structural = true;
+}
+
+/**
+ * A ROM device switched romd mode and nothing else changed: the flat views
+ * keep their shape, so the commit can patch the affected ranges instead of
+ * re-rendering (U-Boot's CFI probe flips romd hundreds of times).
+ */
+export function markRomdFlip(mr: import('./region.js').MemoryRegion): void {
+  updatePending = true;
+  romdFlips.add(mr);
 }
 
 export function transactionDepth(): number {
