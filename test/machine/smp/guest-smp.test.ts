@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { MemoryRegion } from '../../../src/memory/region.js';
 import { makeSmpBoard, runSmp, smpProgram } from './smp-machine.js';
 
 async function expectPass(file: string, defs: Record<string, number>, harts = 2): Promise<void> {
@@ -40,4 +41,19 @@ test('hart realms reach a device living in an I/O-thread realm directly (values 
   const r = await runSmp(b);
   assert.equal(r, 0x5555, `finisher 0x${r.toString(16)}; logs: ${b.logs.join(' | ')}`);
   assert.equal(b.smp.server.served, 1, 'only the finisher write went through the main realm');
+});
+
+test('a device callback that throws while serving a hart realm ends the run with that error; the hart is released', { timeout: 60_000 }, async () => {
+  const b = makeSmpBoard(2, smpProgram('smp-mmio.S', { NHARTS: 2, READS: 1000 }));
+  b.system.addSubregion(
+    0x10000000,
+    MemoryRegion.io('buggy', 0x100, {
+      read: () => {
+        throw new Error('device bug');
+      },
+    }),
+  );
+  await assert.rejects(runSmp(b), /device bug/);
+  // The hart got MEMTX_ERROR: a load access fault (cause 5), unless it was stopped first.
+  assert.ok(b.result() === 0 || b.result() === 0x80053333, `finisher 0x${b.result().toString(16)}`);
 });
