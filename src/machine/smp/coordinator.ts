@@ -91,11 +91,20 @@ const hrNow = (): number => {
   return s * 1e9 + ns;
 };
 
+/**
+ * Worker entries. From the compiled tree (dist/, see scripts/build.mjs) this
+ * module and its siblings are JavaScript: a worker loads its entry directly.
+ * From the sources through tsx, a worker starts without the parent's loader
+ * hooks, so it loads a shim that registers tsx first (about 0.5 s).
+ */
+const COMPILED = import.meta.url.endsWith('.js');
 const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
-// From the compiled tree (dist/, see scripts/build.mjs) the entries are the .js files beside this one.
-const ENTRY_EXT = import.meta.url.endsWith('.js') ? '.js' : '.ts';
-const HART_ENTRY = new URL(`./hart-worker${ENTRY_EXT}`, import.meta.url);
-const IO_ENTRY = new URL(`./io-thread-worker${ENTRY_EXT}`, import.meta.url);
+const HART_ENTRY = new URL(COMPILED ? './hart-worker.js' : './hart-worker.ts', import.meta.url);
+const IO_ENTRY = new URL(COMPILED ? './io-thread-worker.js' : './io-thread-worker.ts', import.meta.url);
+
+function spawnWorker(entry: URL, workerData: { entry: string }, transferList: MessagePort[]): Worker {
+  return new Worker(COMPILED ? entry : BOOTSTRAP, { workerData, transferList });
+}
 
 /** A hart's interrupt lines as seen by the CLINT and PLIC in the main realm. */
 class SharedHartLines implements InterruptTarget {
@@ -222,7 +231,7 @@ export class SmpCoordinator {
       const realm = hartRealm(h);
       // The worker holds this snapshot from birth: grace periods count it from now.
       this.shared.store(realm, W_ACK, data.snapshot.epoch);
-      const w = new Worker(BOOTSTRAP, { workerData: data, transferList: [port2] });
+      const w = spawnWorker(HART_ENTRY, data, [port2]);
       this.workers.push(w);
       w.on('message', (m: HartWorkerMessage) => {
         if (m.kind === 'error') this.fail(m.message);
@@ -332,7 +341,7 @@ export class SmpCoordinator {
       options,
     };
     this.shared.store(realm, W_ACK, data.snapshot.epoch);
-    const w = new Worker(BOOTSTRAP, { workerData: data, transferList: [port2] });
+    const w = spawnWorker(IO_ENTRY, data, [port2]);
     this.workers.push(w);
     const ready = new Promise<IoThreadReady>((resolve, reject) => {
       w.on('message', (m: IoThreadReady | { kind: 'error'; message: string }) => {
