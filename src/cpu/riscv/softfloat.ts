@@ -423,6 +423,38 @@ export class SoftFloat {
     return r;
   }
 
+  /**
+   * A binary64 result in a directed rounding mode from the round-to-nearest
+   * value r and the sign of (exact - r): the answer is r or its neighbour
+   * on that side. NaN (slow path) for RMM, where only ties differ and they
+   * are not detected here, and at the edges of the range (overflow, tiny).
+   */
+  private directed(r: number, d: number, rm: number): number {
+    if (rm === RM_RMM || !inSafeRange(r)) return NaN;
+    this.flags |= FLAG_NX;
+    // Move towards +inf when rounding up past r, towards -inf when down.
+    let step = 0;
+    if (rm === RM_RUP) step = d > 0 ? 1 : 0;
+    else if (rm === RM_RDN) step = d < 0 ? -1 : 0;
+    else step = r > 0 ? (d < 0 ? -1 : 0) : d > 0 ? 1 : 0; // RTZ
+    if (step === 0) return r;
+    // Neighbours by the bit pattern: +1 on the magnitude moves away from zero.
+    this.f64[0] = r;
+    const away = (step > 0) === (r > 0);
+    let lo = this.i64[0]! >>> 0;
+    let hi = this.i64[1]!;
+    if (away) {
+      lo = (lo + 1) >>> 0;
+      if (lo === 0) hi++;
+    } else {
+      if (lo === 0) hi--;
+      lo = (lo - 1) >>> 0;
+    }
+    this.i64[0] = lo | 0;
+    this.i64[1] = hi;
+    return this.f64[0]!;
+  }
+
   /** A narrowed binary32 fast-path result, or NaN when it needs the slow path. */
   private narrow(r: number, exactInDouble: boolean, rm: number): number {
     const f = Math.fround(r);
@@ -450,8 +482,11 @@ export class SoftFloat {
         if (fmt === Fmt.D) return s;
         const r = this.narrow(s, true, rm);
         if (r === r) return r;
+      } else if (fmt === Fmt.D) {
+        if (rm === RM_RNE) return this.nearest(s, true, Fmt.D);
+        const r = this.directed(s, err, rm);
+        if (r === r) return r;
       } else if (rm === RM_RNE) {
-        if (fmt === Fmt.D) return this.nearest(s, true, Fmt.D);
         if (innocuous) {
           const r = this.narrow(s, false, rm);
           if (r === r) return r;
@@ -486,6 +521,8 @@ export class SoftFloat {
       const exact = twoProdErr(a, b, p) === 0;
       if (exact) return p;
       if (rm === RM_RNE) return this.nearest(p, true, Fmt.D);
+      const r = this.directed(p, twoProdErr(a, b, p), rm);
+      if (r === r) return r;
     }
     this.decode(a);
     const n = this.dNeg;
@@ -508,6 +545,11 @@ export class SoftFloat {
       if (fmt === Fmt.D) {
         if (exact) return q;
         if (rm === RM_RNE) return this.nearest(q, true, Fmt.D);
+        // sign(a/b - q) = sign(a - q*b) * sign(b); a - fl(q*b) is exact (Sterbenz).
+        const qb = q * b;
+        const rem = a - qb - twoProdErr(q, b, qb);
+        const r = this.directed(q, b > 0 ? rem : -rem, rm);
+        if (r === r) return r;
       } else {
         const r = this.narrow(q, exact, rm);
         if (r === r) return r;
@@ -540,6 +582,10 @@ export class SoftFloat {
           this.flags |= FLAG_NX; // a square root never overflows or underflows
           return r;
         }
+        // sign(sqrt(a) - r) = sign(a - r*r); a - fl(r*r) is exact (Sterbenz).
+        const rr = r * r;
+        const f = this.directed(r, a - rr - twoProdErr(r, r, rr), rm);
+        if (f === f) return f;
       } else {
         const f = this.narrow(r, exact, rm);
         if (f === f) return f;
