@@ -158,6 +158,7 @@ export class PciBridge extends PciDevice {
       msiSink: bus.msiSink,
       lock: bus.lock,
       functionLock: bus.functionLockFactory,
+      syncEnv: bus.syncEnv,
     });
   }
 }

@@ -17,6 +17,14 @@
  * removed function answers all-ones and drops writes, so an access that was
  * already on its way when the function was removed never reaches its state.
  *
+ * Lifetime: a config access enters the function's lifetime tracker
+ * (ownerLifetime, src/memory/lifetime.ts) when it looks the function up and
+ * exits when it is done; BAR accesses enter the BAR regions in dispatch; DMA
+ * mappings through the function's DMA view hold it. unplug() takes the
+ * function off the bus (one commit), then starts its removal: the
+ * completion is done, and the function's state freed (finalizeRemoval), once
+ * all of those drained.
+ *
  * Mapping: each BAR (and ROM) that decodes is a subregion of the bus's memory
  * or I/O space, so the memory core composes overlapping BARs: a range stays
  * mapped while any decoding BAR covers it and goes away when none does. When
@@ -25,9 +33,10 @@
  * one memory transaction.
  */
 import type { IrqLine } from '../irq.js';
+import { memorySyncEnv, ownerLifetime, unrealize, type Completion } from '../../memory/lifetime.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { memoryTransaction } from '../../memory/transaction.js';
-import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
+import type { SyncEnv } from '../../sync/env.js';
 import { Mutex } from '../../sync/mutex.js';
 import { RwLock } from '../../sync/rwlock.js';
 import { BAR_UNMAPPED, PciError, type BarKind } from './bar.js';
@@ -144,6 +153,8 @@ export class PciBus implements PciBusPort {
   readonly msiSink: MsiSink;
   /** Makes each function's lock (shared by every bus of the domain). */
   readonly functionLockFactory: (dev: PciDevice) => PciFunctionLock;
+  /** The env of the domain's locks and of the functions' lifetime trackers. */
+  readonly syncEnv: SyncEnv;
   /** Overlaps seen by the last mapping update (functions' BARs that share addresses with the updated one). */
   lastOverlaps: { readonly a: string; readonly b: string }[] = [];
 
@@ -164,10 +175,11 @@ export class PciBus implements PciBusPort {
     this.intx = opts.intx ?? [];
     this.mapIrq = opts.mapIrq ?? ((devfn, pin) => (pciSlot(devfn) + pin) % 4);
     this.msiSink = opts.msiSink ?? new DroppingMsiSink();
-    const env = opts.syncEnv ?? (opts.lock && opts.functionLock ? null : createRealmSyncEnv());
-    this.lock = opts.lock ?? new RwLock(env!, 'pci-domain', { name: `${this.name}.domain` });
+    const env = opts.syncEnv ?? memorySyncEnv();
+    this.syncEnv = env;
+    this.lock = opts.lock ?? new RwLock(env, 'pci-domain', { name: `${this.name}.domain` });
     this.functionLockFactory =
-      opts.functionLock ?? ((dev) => new Mutex(env!, 'pci-function', { name: `${dev.name}.lock`, orderKey: [dev.requesterId] }));
+      opts.functionLock ?? ((dev) => new Mutex(env, 'pci-function', { name: `${dev.name}.lock`, orderKey: [dev.requesterId] }));
   }
 
   get number(): number {
@@ -193,7 +205,7 @@ export class PciBus implements PciBusPort {
     if (touchesMapping(offset, size)) {
       this.lock.writeSync();
       try {
-        this.live(devfn)?.configWrite(offset, size, value >>> 0);
+        this.writeMapping(this.live(devfn), offset, size, value >>> 0);
       } finally {
         this.lock.unlockWrite();
       }
@@ -229,7 +241,7 @@ export class PciBus implements PciBusPort {
     if (touchesMapping(offset, size)) {
       this.lock.writeSync();
       try {
-        this.route(busNo)?.live(devfn)?.configWrite(offset, size, value >>> 0);
+        this.writeMapping(this.route(busNo)?.live(devfn) ?? null, offset, size, value >>> 0);
       } finally {
         this.lock.unlockWrite();
       }
@@ -252,15 +264,19 @@ export class PciBus implements PciBusPort {
     if (!validAccess(devfn, size)) return allOnes(size);
     await this.readLock();
     try {
-      const dev = this.live(devfn);
+      const dev = this.enter(devfn);
       if (!dev) return allOnes(size);
-      const l = this.fnLocks.get(dev)!;
-      if (l.lock) await l.lock();
-      else l.lockSync();
       try {
-        return dev.configRead(offset, size);
+        const l = this.fnLocks.get(dev)!;
+        if (l.lock) await l.lock();
+        else l.lockSync();
+        try {
+          return dev.configRead(offset, size);
+        } finally {
+          l.unlock();
+        }
       } finally {
-        l.unlock();
+        ownerLifetime(dev).lifetime.exit();
       }
     } finally {
       this.lock.unlockRead();
@@ -274,7 +290,7 @@ export class PciBus implements PciBusPort {
     if (touchesMapping(offset, size)) {
       await this.writeLock();
       try {
-        this.live(devfn)?.configWrite(offset, size, value);
+        this.writeMapping(this.live(devfn), offset, size, value);
       } finally {
         this.lock.unlockWrite();
       }
@@ -282,15 +298,19 @@ export class PciBus implements PciBusPort {
     }
     await this.readLock();
     try {
-      const dev = this.live(devfn);
+      const dev = this.enter(devfn);
       if (!dev) return;
-      const l = this.fnLocks.get(dev)!;
-      if (l.lock) await l.lock();
-      else l.lockSync();
       try {
-        dev.configWrite(offset, size, value);
+        const l = this.fnLocks.get(dev)!;
+        if (l.lock) await l.lock();
+        else l.lockSync();
+        try {
+          dev.configWrite(offset, size, value);
+        } finally {
+          l.unlock();
+        }
       } finally {
-        l.unlock();
+        ownerLifetime(dev).lifetime.exit();
       }
     } finally {
       this.lock.unlockRead();
@@ -312,32 +332,56 @@ export class PciBus implements PciBusPort {
   }
 
   private readLocked(devfn: number, offset: number, size: number): number {
-    const dev = this.live(devfn);
+    const dev = this.enter(devfn);
     if (!dev) return allOnes(size);
-    const l = this.fnLocks.get(dev)!;
-    l.lockSync();
     try {
-      return dev.configRead(offset, size);
+      const l = this.fnLocks.get(dev)!;
+      l.lockSync();
+      try {
+        return dev.configRead(offset, size);
+      } finally {
+        l.unlock();
+      }
     } finally {
-      l.unlock();
+      ownerLifetime(dev).lifetime.exit();
     }
   }
 
   private writeLocked(devfn: number, offset: number, size: number, value: number): void {
-    const dev = this.live(devfn);
+    const dev = this.enter(devfn);
     if (!dev) return;
-    const l = this.fnLocks.get(dev)!;
-    l.lockSync();
+    try {
+      const l = this.fnLocks.get(dev)!;
+      l.lockSync();
+      try {
+        dev.configWrite(offset, size, value);
+      } finally {
+        l.unlock();
+      }
+    } finally {
+      ownerLifetime(dev).lifetime.exit();
+    }
+  }
+
+  /** A map-changing config write (domain lock held for writing). */
+  private writeMapping(dev: PciDevice | null, offset: number, size: number, value: number): void {
+    if (!dev || !ownerLifetime(dev).lifetime.tryEnter()) return;
     try {
       dev.configWrite(offset, size, value);
     } finally {
-      l.unlock();
+      ownerLifetime(dev).lifetime.exit();
     }
   }
 
   private live(devfn: number): PciDevice | null {
     const dev = this.fns[devfn];
     return dev && !dev.removed ? dev : null;
+  }
+
+  /** Look the function up and enter its lifetime (domain lock held); null if absent or being removed. */
+  private enter(devfn: number): PciDevice | null {
+    const dev = this.live(devfn);
+    return dev && ownerLifetime(dev).lifetime.tryEnter() ? dev : null;
   }
 
   private readLock(): Promise<void> | void {
@@ -393,6 +437,27 @@ export class PciBus implements PciBusPort {
    * config space reads all-ones. Returns false if it was not on this bus.
    */
   removeDevice(dev: PciDevice): boolean {
+    return dev.removal === null && this.unplug(dev) !== null;
+  }
+
+  /** removeDevice with an awaiting acquisition of the domain lock. */
+  async removeDeviceAsync(dev: PciDevice): Promise<boolean> {
+    return dev.removal === null && (await this.unplugAsync(dev)) !== null;
+  }
+
+  /**
+   * Hot-unplug `dev` (and everything behind it, for a bridge): in one memory
+   * transaction its BARs are unmapped and its DMA cut off; from then on its
+   * config space reads all-ones and its BARs decode as unassigned. Returns
+   * the removal's completion (also `dev.removal`): done when every config
+   * access, BAR access and DMA mapping that had reached the function (or a
+   * function behind it) is over; the functions' state is freed then
+   * (finalizeRemoval). Called from inside one of the function's own BAR
+   * accesses it is `deferred`. Null if `dev` was not on this bus; the same
+   * completion again if it is already being removed.
+   */
+  unplug(dev: PciDevice): Completion | null {
+    if (dev.removal) return dev.removal;
     this.lock.writeSync();
     const gone: PciDevice[] = [];
     try {
@@ -400,12 +465,12 @@ export class PciBus implements PciBusPort {
     } finally {
       this.lock.unlockWrite();
     }
-    for (const d of gone) d.releaseDma();
-    return gone.length > 0;
+    return this.startRemoval(dev, gone);
   }
 
-  /** removeDevice with an awaiting acquisition of the domain lock. */
-  async removeDeviceAsync(dev: PciDevice): Promise<boolean> {
+  /** unplug with an awaiting acquisition of the domain lock. */
+  async unplugAsync(dev: PciDevice): Promise<Completion | null> {
+    if (dev.removal) return dev.removal;
     await this.writeLock();
     const gone: PciDevice[] = [];
     try {
@@ -413,8 +478,22 @@ export class PciBus implements PciBusPort {
     } finally {
       this.lock.unlockWrite();
     }
-    for (const d of gone) d.releaseDma();
-    return gone.length > 0;
+    return this.startRemoval(dev, gone);
+  }
+
+  /** After the commit: stop each removed function's lifetime; free it once drained. */
+  private startRemoval(dev: PciDevice, gone: PciDevice[]): Completion | null {
+    // `gone` lists the functions behind a bridge before the bridge: the last one is `dev`.
+    const behind: Completion[] = [];
+    for (const d of gone) {
+      // BAR regions built without an owner are the function's too.
+      const regions = d.bars.filter((b): b is NonNullable<typeof b> => b !== null).map((b) => b.region);
+      const c = unrealize(d, { regions, parts: d === dev ? behind : [] });
+      d.removal = c;
+      c.onDone(() => d.finalizeRemoval());
+      if (d !== dev) behind.push(c);
+    }
+    return dev.removal;
   }
 
   private removeLocked(dev: PciDevice, gone: PciDevice[]): void {

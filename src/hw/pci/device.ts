@@ -8,10 +8,12 @@
  * writing (see bus.ts); everything else is local to the function.
  */
 import { AddressSpace } from '../../memory/address-space.js';
+import { ownerLifetime, type Completion } from '../../memory/lifetime.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { memoryTransaction } from '../../memory/transaction.js';
 import { memTxAttrs, type MemTxAttrs } from '../../memory/types.js';
+import type { SyncEnv } from '../../sync/env.js';
 import { BAR_UNMAPPED, PciError, barAddress, barFlags, barHighMask, barLowMask, isPow2, romAddress, type BarKind, type BarSpec } from './bar.js';
 import { ConfigRegisters } from './config-regs.js';
 import {
@@ -74,6 +76,8 @@ export interface PciDeviceInfo {
 export interface PciBusPort {
   /** The bus number (0 for the root bus; a bridge's secondary bus number register otherwise). */
   readonly number: number;
+  /** The env of the bus's locks: the function's lifetime tracker uses it too. */
+  readonly syncEnv?: SyncEnv;
   /** Re-decode the function's BARs; called with the domain lock held for writing. */
   updateMappings(dev: PciDevice): void;
   /** The function's effective INTx level changed. */
@@ -134,6 +138,14 @@ export class PciDevice implements DeviceOwner {
   devfn = -1;
   /** Set once the function is removed: config accesses read all-ones and drop writes from then on. */
   removed = false;
+  /**
+   * The removal in progress or done (PciBus.unplug): done once every config
+   * and BAR access that had reached the function returned and every DMA
+   * mapping it made (or made into its BARs) was unmapped; onUnrealized runs then.
+   */
+  removal: Completion | null = null;
+  /** The env of the bus the function was plugged into (its lifetime tracker's env). */
+  syncEnv?: SyncEnv;
   /** The function's DMA view (QEMU's bus_master_as); null until it is on a bus. */
   dmaAs: AddressSpace | null = null;
   private attrsCache: MemTxAttrs = memTxAttrs({});
@@ -403,12 +415,19 @@ export class PciDevice implements DeviceOwner {
   // ---- config access (called by the bus with the domain lock held) -------
 
   configRead(offset: number, size: number): number {
-    if (this.removed) return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+    if (this.removed) {
+      // Callers that reach a removed function hold a stale reference (the bus looks functions up under its lock).
+      ownerLifetime(this).check('config read');
+      return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+    }
     return this.config.read(offset, size);
   }
 
   configWrite(offset: number, size: number, value: number): void {
-    if (this.removed) return;
+    if (this.removed) {
+      ownerLifetime(this).check('config write');
+      return;
+    }
     this.config.write(offset, size, value);
   }
 
@@ -453,6 +472,7 @@ export class PciDevice implements DeviceOwner {
   attach(bus: PciBusPort, devfn: number, dmaRoot: MemoryRegion): void {
     if (this.bus || this.removed) throw new PciError(`${this.name}: already on a bus (or removed)`);
     this.bus = bus;
+    if (bus.syncEnv) this.syncEnv = bus.syncEnv;
     this.devfn = devfn;
     // QEMU's "bus master container" holding a "bus master" alias of the DMA root, enabled with BUS_MASTER.
     const container = MemoryRegion.container('bus master container', dmaRoot.size);
@@ -463,7 +483,8 @@ export class PciDevice implements DeviceOwner {
     });
     this.busMasterContainer = container;
     this.busMasterAlias = alias;
-    this.dmaAs = new AddressSpace(container, this.name);
+    // Owned by the function: its DMA mappings hold it alive (unplug waits for them).
+    this.dmaAs = new AddressSpace(container, this.name, { owner: this });
   }
 
   /**
@@ -492,6 +513,21 @@ export class PciDevice implements DeviceOwner {
 
   /** Subclasses stop timers and bottom halves here. */
   protected onRemoved(): void {}
+
+  /**
+   * @internal Called by the bus once the removal drained: the DMA view is
+   * released, then onUnrealized frees the device's state.
+   */
+  finalizeRemoval(): void {
+    this.releaseDma();
+    this.onUnrealized();
+  }
+
+  /**
+   * Subclasses free their state here: it runs once nothing can reach the
+   * function any more (no config or BAR access in flight, no DMA mapping).
+   */
+  protected onUnrealized(): void {}
 
   private readonly resetHooks: (() => void)[] = [];
 

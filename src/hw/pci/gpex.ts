@@ -17,6 +17,7 @@ import type { IrqLine } from '../irq.js';
 import { MemoryRegion, REGION_SIZE_MAX } from '../../memory/region.js';
 import { memoryTransaction } from '../../memory/transaction.js';
 import type { MemoryRegionOps } from '../../memory/types.js';
+import type { Completion } from '../../memory/lifetime.js';
 import type { SyncEnv } from '../../sync/env.js';
 import { PCI_IO_SPACE_SIZE } from './bar.js';
 import { PciBus, type MsiSink, type PciDomainLock, type PciFunctionLock } from './bus.js';
@@ -146,6 +147,11 @@ export class GpexHost {
 
   removeDevice(dev: PciDevice): boolean {
     return this.bus.removeDevice(dev);
+  }
+
+  /** Hot-unplug `dev`; see PciBus.unplug. */
+  unplug(dev: PciDevice): Completion | null {
+    return this.bus.unplug(dev);
   }
 
   /** System reset (the machine calls this on reboot): every function to its reset state. */
