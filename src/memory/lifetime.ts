@@ -120,9 +120,9 @@ export class Removal implements Completion {
   }
 
   /** @internal Wait for another removal too. */
-  addPart(r: Removal): void {
+  addPart(r: Completion): void {
     if (r.deferred) this.isDeferred = true;
-    this.parts.push(r);
+    if (r instanceof Removal) this.parts.push(r);
     if (!r.done) {
       this.pending++;
       r.onDone(() => this.release());
@@ -200,7 +200,7 @@ export class LifetimeTracker {
   }
 
   /** Stop new accesses and holds; done when in-flight accesses exit and holds are released. Idempotent. */
-  remove(parts: readonly Removal[] = []): Removal {
+  remove(parts: readonly Completion[] = []): Removal {
     if (this.removal) return this.removal;
     const r = new Removal(this.env, this.name);
     this.removal = r;
@@ -265,14 +265,19 @@ export function registerOwnedRegion(owner: DeviceOwner, mr: MemoryRegion): void 
  * every access to the device or its regions has exited and every DMA mapping
  * the device made, or made into its regions, has been unmapped. Free the
  * device's state in `onDone`. Idempotent.
+ *
+ * `more.regions`: regions of the device built without `owner` (destroyed
+ * too); `more.parts`: other removals to wait for (e.g. the functions behind
+ * a PCI bridge).
  */
-export function unrealize(owner: DeviceOwner): Completion {
+export function unrealize(owner: DeviceOwner, more: { regions?: readonly MemoryRegion[]; parts?: readonly Completion[] } = {}): Completion {
   const t = ownerLifetime(owner);
   const existing = t.completion;
   if (existing) return existing;
-  const regions = t.regions;
+  const regions = [...t.regions];
+  for (const mr of more.regions ?? []) if (!regions.includes(mr)) regions.push(mr);
   memoryTransaction(() => {
     for (const mr of regions) mr.detachForDestroy();
   });
-  return t.remove(regions.map((mr) => mr.tracker.remove()));
+  return t.remove([...regions.map((mr) => mr.tracker.remove()), ...(more.parts ?? [])]);
 }
