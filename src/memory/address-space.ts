@@ -543,9 +543,9 @@ export class AddressSpace implements PhysMemory {
 
   private rwIommu(fr: FlatRange, addr: number, buf: Uint8Array, off: number, n: number, isWrite: boolean, attrs: MemTxAttrs): MemTxResult {
     // The IOMMU's translate() is device code: the access enters its region like dispatch does.
-    const lt = fr.mr.lifetime;
+    const lt = fr.mr.tracker;
     if (!lt.tryEnter()) {
-      fr.mr.tracker.check('iommu translate');
+      lt.check('iommu translate');
       if (!isWrite) buf.fill(0xff, off, off + n);
       this.unassignedAccesses++;
       return MEMTX_DECODE_ERROR;

@@ -112,6 +112,11 @@ function removedRead(sink: DispatchSink, mr: MemoryRegion, size: number): MemTxR
   return MEMTX_DECODE_ERROR;
 }
 
+function removedWrite(mr: MemoryRegion): MemTxResult {
+  mr.tracker.check('dispatch');
+  return MEMTX_DECODE_ERROR;
+}
+
 function refuse(sink: DispatchSink, mr: MemoryRegion): MemTxResult {
   mr.reentrancyRefusals++;
   mr.owner!.reentrancyGuard.refused++;
@@ -130,9 +135,14 @@ function refuse(sink: DispatchSink, mr: MemoryRegion): MemTxResult {
  * value goes to sink.valLo / sink.valHi.
  */
 export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
-  const lt = mr.lifetime;
   if (mr.ops === null) return unassignedRead(sink, size);
-  if (!lt.tryEnter()) return removedRead(sink, mr, size);
+  // The tracker's enter/exit, inlined (see LifetimeTracker): a counter in a realm, a per-task Lifetime in the explorer.
+  const t = mr.tracker;
+  const lt = t.taskLifetime;
+  if (lt === null) {
+    if (!t.open) return removedRead(sink, mr, size);
+    t.entered++;
+  } else if (!lt.tryEnter()) return removedRead(sink, mr, size);
   let guard = null;
   const d = depth;
   try {
@@ -163,7 +173,9 @@ export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, 
   } finally {
     depth = d;
     if (guard) guard.engaged = false;
-    lt.exit();
+    if (lt === null) {
+      if (--t.entered === 0 && !t.open) t.accessesDrained();
+    } else lt.exit();
   }
 }
 
@@ -220,11 +232,12 @@ export function dispatchWrite(
   attrs: MemTxAttrs,
 ): MemTxResult {
   if (mr.ops === null) return MEMTX_DECODE_ERROR;
-  const lt = mr.lifetime;
-  if (!lt.tryEnter()) {
-    mr.tracker.check('dispatch');
-    return MEMTX_DECODE_ERROR;
-  }
+  const t = mr.tracker;
+  const lt = t.taskLifetime;
+  if (lt === null) {
+    if (!t.open) return removedWrite(mr);
+    t.entered++;
+  } else if (!lt.tryEnter()) return removedWrite(mr);
   let guard = null;
   const d = depth;
   try {
@@ -245,7 +258,9 @@ export function dispatchWrite(
   } finally {
     depth = d;
     if (guard) guard.engaged = false;
-    lt.exit();
+    if (lt === null) {
+      if (--t.entered === 0 && !t.open) t.accessesDrained();
+    } else lt.exit();
   }
 }
 

@@ -69,7 +69,7 @@ export class Removal implements Completion {
   private isDone = false;
   private isDeferred = false;
   private readonly callbacks: (() => void)[] = [];
-  private readonly lifetimes: Lifetime[] = [];
+  private readonly trackers: LifetimeTracker[] = [];
   private readonly parts: Removal[] = [];
 
   constructor(
@@ -103,16 +103,21 @@ export class Removal implements Completion {
 
   /** Whether the running task is inside an access to something this removal waits for. */
   enteredByCurrent(): boolean {
-    for (const lt of this.lifetimes) if (lt.enteredByCurrent()) return true;
+    for (const t of this.trackers) if (t.enteredByCurrent()) return true;
     for (const p of this.parts) if (!p.isDone && p.enteredByCurrent()) return true;
     return false;
+  }
+
+  /** @internal Wait for the accesses of `t` (already closed to new ones). */
+  addAccesses(t: LifetimeTracker, deferred: boolean): void {
+    if (deferred) this.isDeferred = true;
+    this.trackers.push(t);
   }
 
   /** @internal Stop `lt` and wait for its accesses. */
   addLifetime(lt: Lifetime): void {
     const c = lt.remove();
     if (c.deferred) this.isDeferred = true;
-    this.lifetimes.push(lt);
     if (!c.done) {
       this.pending++;
       c.onDone(() => this.release());
@@ -144,13 +149,26 @@ export class Removal implements Completion {
 }
 
 /**
- * In-flight accounting for one object: accesses through `lifetime`
- * (tryEnter/exit, task-bound) and holds (hold/release, e.g. DMA mappings).
+ * In-flight accounting for one object: accesses (tryEnter/exit, task-bound)
+ * and holds (hold/release, e.g. DMA mappings).
+ *
+ * In a realm's single-task context every access in flight belongs to the
+ * running task, so accesses are a plain counter (`entered`, `open`: fields
+ * dispatch reads inline, which keeps I/O dispatch within a few nanoseconds
+ * of having no accounting at all). With several tasks (the explorer) they go
+ * through a src/sync Lifetime (`taskLifetime`), which tracks them per task.
  */
 export class LifetimeTracker {
-  private lt: Lifetime | null = null;
+  /** @internal Hot (dispatch): false once removal started. */
+  open = true;
+  /** @internal Hot (dispatch): accesses in flight when taskLifetime is null. */
+  entered = 0;
+  /** @internal The per-task Lifetime in a multi-task env; null in a single-task realm (resolve() first). */
+  taskLifetime: Lifetime | null = null;
+  private resolved = false;
   private refs = 0;
   private removal: Removal | null = null;
+  private accessesPending = false;
   private reported = false;
   private envCache: SyncEnv | null = null;
 
@@ -164,10 +182,50 @@ export class LifetimeTracker {
     return this.envCache;
   }
 
-  /** The task-bound part: bracket each access with tryEnter()/exit(). */
-  get lifetime(): Lifetime {
-    if (this.lt === null) this.lt = new Lifetime(this.env, this.name);
-    return this.lt;
+  /** @internal Pick the env (and with it the counting mode) now. Regions do it when built. */
+  resolve(): void {
+    if (this.resolved) return;
+    this.resolved = true;
+    const env = this.env;
+    if (env.tasks.singleTask !== true) this.taskLifetime = new Lifetime(env, this.name);
+  }
+
+  /** Begin an access; false once removal started (the access must then behave as if the object were absent). */
+  tryEnter(): boolean {
+    if (!this.resolved) this.resolve();
+    const lt = this.taskLifetime;
+    if (lt !== null) return lt.tryEnter();
+    if (!this.open) return false;
+    this.entered++;
+    return true;
+  }
+
+  /** End an access begun by a successful tryEnter(). */
+  exit(): void {
+    const lt = this.taskLifetime;
+    if (lt !== null) {
+      lt.exit();
+      return;
+    }
+    if (this.entered === 0) throw new Error(`${this.name}: exit() without a matching tryEnter()`);
+    if (--this.entered === 0 && !this.open) this.accessesDrained();
+  }
+
+  /** Accesses in flight. */
+  get inFlight(): number {
+    return this.taskLifetime !== null ? this.taskLifetime.inFlight : this.entered;
+  }
+
+  /** Whether the running task is inside an access. */
+  enteredByCurrent(): boolean {
+    return this.taskLifetime !== null ? this.taskLifetime.enteredByCurrent() : this.entered > 0;
+  }
+
+  /** @internal The last access exited after removal started (counter mode). */
+  accessesDrained(): void {
+    if (!this.accessesPending) return;
+    this.accessesPending = false;
+    this.removal!.release();
   }
 
   /** 'live'; 'removing' once remove() was called; 'removed' when it completed. */
@@ -202,9 +260,22 @@ export class LifetimeTracker {
   /** Stop new accesses and holds; done when in-flight accesses exit and holds are released. Idempotent. */
   remove(parts: readonly Completion[] = []): Removal {
     if (this.removal) return this.removal;
+    this.resolve();
     const r = new Removal(this.env, this.name);
     this.removal = r;
-    r.addLifetime(this.lifetime);
+    this.open = false;
+    const lt = this.taskLifetime;
+    if (lt !== null) {
+      r.addLifetime(lt);
+      r.addAccesses(this, false);
+    } else {
+      // Every access in flight is the running task's own: a removal now is deferred.
+      r.addAccesses(this, this.entered > 0);
+      if (this.entered > 0) {
+        this.accessesPending = true;
+        r.hold();
+      }
+    }
     if (this.refs > 0) r.hold();
     for (const p of parts) r.addPart(p);
     r.release();

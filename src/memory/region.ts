@@ -14,7 +14,6 @@
  */
 import { MemoryError } from './errors.js';
 import type { SyncEnv } from '../sync/env.js';
-import type { Lifetime } from '../sync/lifetime.js';
 import type { IOMMUMemoryRegionOps } from './iommu.js';
 import { LifetimeTracker, memorySyncEnv, registerOwnedRegion, type Completion } from './lifetime.js';
 import type { DeviceOwner } from './owner.js';
@@ -82,8 +81,6 @@ export class MemoryRegion {
   reentrancyGuardDisabledReason: string | null = null;
   /** In-flight accesses and DMA mappings; see destroy() and lifetime.ts. */
   readonly tracker: LifetimeTracker;
-  /** tracker.lifetime, as a plain field: dispatch enters it around every callback. */
-  readonly lifetime: Lifetime;
   private isDestroyed = false;
 
   /** Guest writes dropped because the target was ROM / read-only. */
@@ -144,7 +141,8 @@ export class MemoryRegion {
     const owner = this.owner;
     const env = opts.syncEnv ?? owner?.syncEnv ?? null;
     this.tracker = new LifetimeTracker(env ? () => env : memorySyncEnv, `region '${name}'`);
-    this.lifetime = this.tracker.lifetime;
+    // Dispatch reads the tracker's counting mode inline: decide it now.
+    this.tracker.resolve();
     if (owner) registerOwnedRegion(owner, this);
 
     this.guarded = this.owner !== null && (kind === 'io' || kind === 'iommu');

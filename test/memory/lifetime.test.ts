@@ -175,7 +175,7 @@ test('unrealize(owner): every region unmapped in one commit; completes when the 
   const as = new AddressSpace(sys, 'unrealize', quiet);
   const epoch = as.epoch;
   // A config-space access (not through a region) is in flight on the device.
-  const life = ownerLifetime(owner).lifetime;
+  const life = ownerLifetime(owner);
   assert.equal(life.tryEnter(), true);
   const c = unrealize(owner);
   assert.equal(as.epoch, epoch + 1, 'one commit for both regions');
@@ -211,7 +211,7 @@ test('a callback that throws still exits the region (removal is not blocked fore
   sys.addSubregion(DEV, mr);
   const as = new AddressSpace(sys, 'thrower', quiet);
   assert.throws(() => as.load(DEV, 4, U), /device bug/);
-  assert.equal(mr.lifetime.inFlight, 0);
+  assert.equal(mr.tracker.inFlight, 0);
   assert.equal(mr.destroy().done, true);
   as.destroy();
 });

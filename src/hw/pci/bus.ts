@@ -276,7 +276,7 @@ export class PciBus implements PciBusPort {
           l.unlock();
         }
       } finally {
-        ownerLifetime(dev).lifetime.exit();
+        ownerLifetime(dev).exit();
       }
     } finally {
       this.lock.unlockRead();
@@ -310,7 +310,7 @@ export class PciBus implements PciBusPort {
           l.unlock();
         }
       } finally {
-        ownerLifetime(dev).lifetime.exit();
+        ownerLifetime(dev).exit();
       }
     } finally {
       this.lock.unlockRead();
@@ -343,7 +343,7 @@ export class PciBus implements PciBusPort {
         l.unlock();
       }
     } finally {
-      ownerLifetime(dev).lifetime.exit();
+      ownerLifetime(dev).exit();
     }
   }
 
@@ -359,17 +359,17 @@ export class PciBus implements PciBusPort {
         l.unlock();
       }
     } finally {
-      ownerLifetime(dev).lifetime.exit();
+      ownerLifetime(dev).exit();
     }
   }
 
   /** A map-changing config write (domain lock held for writing). */
   private writeMapping(dev: PciDevice | null, offset: number, size: number, value: number): void {
-    if (!dev || !ownerLifetime(dev).lifetime.tryEnter()) return;
+    if (!dev || !ownerLifetime(dev).tryEnter()) return;
     try {
       dev.configWrite(offset, size, value);
     } finally {
-      ownerLifetime(dev).lifetime.exit();
+      ownerLifetime(dev).exit();
     }
   }
 
@@ -381,7 +381,7 @@ export class PciBus implements PciBusPort {
   /** Look the function up and enter its lifetime (domain lock held); null if absent or being removed. */
   private enter(devfn: number): PciDevice | null {
     const dev = this.live(devfn);
-    return dev && ownerLifetime(dev).lifetime.tryEnter() ? dev : null;
+    return dev && ownerLifetime(dev).tryEnter() ? dev : null;
   }
 
   private readLock(): Promise<void> | void {
