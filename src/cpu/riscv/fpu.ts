@@ -1,73 +1,52 @@
 /**
- * F and D: loads/stores, moves, sign injection, comparisons, classification,
- * conversions and arithmetic. Moves and sign injection are bit-exact; the
- * arithmetic uses JS doubles (Math.fround for single precision) with the
- * dynamic rounding mode honoured only by float-to-integer conversions, and
- * fflags approximated (NV, DZ, and NX for single-precision rounding).
- * Every encoding outside F/D, and reserved rounding modes, are illegal.
+ * F and D on top of SoftFloat (softfloat.ts): every arithmetic result, flag
+ * and conversion is IEEE 754-exact in all five rounding modes (see
+ * softfloat.ts for how). Moves and sign injection are bit operations;
+ * singles live NaN-boxed in the 64-bit registers (upper half all ones), and a
+ * single read from a register that is not properly boxed is the canonical
+ * NaN. Reserved formats, reserved rounding modes (directly or through frm)
+ * and unused encodings are illegal instructions (return false).
  */
 import type { Hart } from './hart.js';
+import { CANONICAL_NAN32, SoftFloat } from './softfloat.js';
 
-const f32 = new Float32Array(1);
-const i32 = new Int32Array(f32.buffer);
-const f64 = new Float64Array(1);
-const i64 = new Int32Array(f64.buffer);
+// One instance per realm: each instruction clears and consumes its flags
+// before returning, and harts in one realm never run concurrently.
+const sf = new SoftFloat();
 
-const NV = 0x10;
-const DZ = 0x08;
-const NX = 0x01;
-
-const CANON_S = 0x7fc00000;
-const CANON_D_HI = 0x7ff80000;
-
-function bitsToS(bits: number): number {
-  i32[0] = bits;
-  return f32[0]!;
-}
-function sToBits(v: number): number {
-  if (v !== v) return CANON_S;
-  f32[0] = v;
-  return i32[0]!;
+/** The binary32 held in f[r] (the canonical NaN when not NaN-boxed). */
+function unbox(h: Hart, r: number): number {
+  return h.fhi[r] === -1 ? h.flo[r]! : CANONICAL_NAN32;
 }
 
-function isSnanS(bits: number): boolean {
-  return (bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0 && (bits & 0x400000) === 0;
-}
-function isSnanD(lo: number, hi: number): boolean {
-  return (hi & 0x7ff00000) === 0x7ff00000 && ((hi & 0xfffff) !== 0 || lo !== 0) && (hi & 0x80000) === 0;
+function setS(h: Hart, rd: number, bits: number): void {
+  h.flo[rd] = bits;
+  h.fhi[rd] = -1;
 }
 
-function classify(v: number, neg: boolean, subnormal: boolean, snan: boolean): number {
-  if (v !== v) return snan ? 1 << 8 : 1 << 9;
-  if (v === -Infinity) return 1 << 0;
-  if (v === Infinity) return 1 << 7;
-  if (v === 0) return neg ? 1 << 3 : 1 << 4;
-  if (subnormal) return neg ? 1 << 2 : 1 << 5;
-  return neg ? 1 << 1 : 1 << 6;
+function setD(h: Hart, rd: number): void {
+  h.flo[rd] = sf.lo;
+  h.fhi[rd] = sf.hi;
 }
 
-function roundInt(v: number, rm: number): number {
-  switch (rm) {
-    case 0: {
-      // round to nearest, ties to even
-      const f = Math.floor(v);
-      const d = v - f;
-      if (d < 0.5) return f;
-      if (d > 0.5) return f + 1;
-      return f % 2 === 0 ? f : f + 1;
-    }
-    case 1:
-      return Math.trunc(v);
-    case 2:
-      return Math.floor(v);
-    case 3:
-      return Math.ceil(v);
-    default:
-      return v < 0 ? -Math.round(-v) : Math.round(v);
+function setX(h: Hart, rd: number, lo: number, hi: number): void {
+  if (rd !== 0) {
+    h.xlo[rd] = lo;
+    h.xhi[rd] = hi;
   }
 }
 
-/** Execute one F/D instruction (FS already checked to be on). Returns false for illegal encodings. */
+/** Accrue the operation's flags into fflags; the FP state is now dirty. */
+function done(h: Hart): true {
+  if (sf.flags !== 0) {
+    h.fcsr |= sf.flags;
+    sf.flags = 0;
+  }
+  h.fpDirty();
+  return true;
+}
+
+/** Execute one F/D instruction (mstatus.FS already checked to be on). Returns false for illegal encodings. */
 export function executeFp(h: Hart, insn: number): boolean {
   const op = insn & 0x7f;
   const rd = (insn >> 7) & 31;
@@ -95,72 +74,25 @@ export function executeFp(h: Hart, insn: number): boolean {
     return true;
   }
 
-  // rounding mode
-  let rm = f3;
-  const frm = (h.fcsr >> 5) & 7;
-  const fmtBits = op === 0x53 ? (insn >>> 25) & 3 : (insn >>> 25) & 3;
-  if (fmtBits > 1) return false;
-  const dbl = fmtBits === 1;
-  const readS = (r: number): number => (fhi[r] === -1 ? bitsToS(flo[r]!) : NaN);
-  const readD = (r: number): number => {
-    i64[0] = flo[r]!;
-    i64[1] = fhi[r]!;
-    return f64[0]!;
-  };
-  const rdv = (r: number): number => (dbl ? readD(r) : readS(r));
-  const sBits = (r: number): number => (fhi[r] === -1 ? flo[r]! : CANON_S);
-  const snan = (r: number): boolean => (dbl ? isSnanD(flo[r]!, fhi[r]!) : isSnanS(sBits(r)));
-  let flags = 0;
-  const writeF = (v: number): void => {
-    if (dbl) {
-      if (v !== v) {
-        flo[rd] = 0;
-        fhi[rd] = CANON_D_HI;
-      } else {
-        f64[0] = v;
-        flo[rd] = i64[0]!;
-        fhi[rd] = i64[1]!;
-      }
-    } else {
-      const r = Math.fround(v);
-      if (r !== v && v === v && isFinite(v)) flags |= NX;
-      flo[rd] = sToBits(r);
-      fhi[rd] = -1;
-    }
-  };
-  const writeX = (lo: number, hi: number): void => {
-    if (rd !== 0) {
-      h.xlo[rd] = lo;
-      h.xhi[rd] = hi;
-    }
-  };
-  const rmValid = (): boolean => {
-    if (rm === 7) rm = frm;
-    return rm <= 4;
-  };
-  const finish = (): true => {
-    if (flags) h.fcsr |= flags;
-    h.fpDirty();
-    return true;
-  };
+  const fmt = (insn >>> 25) & 3;
+  if (fmt > 1) return false;
+  const dbl = fmt === 1;
+  // The rounding mode, for the instructions that have one.
+  const rm = f3 === 7 ? (h.fcsr >> 5) & 7 : f3;
 
   if (op !== 0x53) {
-    // fused multiply-add family
-    if (!rmValid()) return false;
+    // fmadd 0x43, fmsub 0x47, fnmsub 0x4b, fnmadd 0x4f
+    if (rm > 4) return false;
     const rs3 = insn >>> 27;
-    const a = rdv(rs1);
-    const b = rdv(rs2);
-    const c = rdv(rs3);
-    if (snan(rs1) || snan(rs2) || snan(rs3)) flags |= NV;
-    if ((a === 0 && Math.abs(b) === Infinity) || (b === 0 && Math.abs(a) === Infinity)) flags |= NV;
-    let r: number;
-    if (op === 0x43) r = a * b + c;
-    else if (op === 0x47) r = a * b - c;
-    else if (op === 0x4b) r = -(a * b) + c;
-    else r = -(a * b) - c;
-    if (r !== r && a === a && b === b && c === c) flags |= NV;
-    writeF(r);
-    return finish();
+    const negP = op === 0x4b || op === 0x4f;
+    const negC = op === 0x47 || op === 0x4f;
+    if (dbl) {
+      sf.fma64(fhi[rs1]!, flo[rs1]!, fhi[rs2]!, flo[rs2]!, fhi[rs3]!, flo[rs3]!, rm, negP, negC);
+      setD(h, rd);
+    } else {
+      setS(h, rd, sf.fma32(unbox(h, rs1), unbox(h, rs2), unbox(h, rs3), rm, negP, negC));
+    }
+    return done(h);
   }
 
   const f5 = insn >>> 27;
@@ -168,157 +100,129 @@ export function executeFp(h: Hart, insn: number): boolean {
     case 0:
     case 1:
     case 2:
-    case 3:
+    case 3: {
+      if (rm > 4) return false;
+      if (dbl) {
+        const aH = fhi[rs1]!;
+        const aL = flo[rs1]!;
+        const bH = fhi[rs2]!;
+        const bL = flo[rs2]!;
+        if (f5 === 0) sf.add64(aH, aL, bH, bL, rm);
+        else if (f5 === 1) sf.sub64(aH, aL, bH, bL, rm);
+        else if (f5 === 2) sf.mul64(aH, aL, bH, bL, rm);
+        else sf.div64(aH, aL, bH, bL, rm);
+        setD(h, rd);
+      } else {
+        const a = unbox(h, rs1);
+        const b = unbox(h, rs2);
+        setS(h, rd, f5 === 0 ? sf.add32(a, b, rm) : f5 === 1 ? sf.sub32(a, b, rm) : f5 === 2 ? sf.mul32(a, b, rm) : sf.div32(a, b, rm));
+      }
+      return done(h);
+    }
     case 0xb: {
-      if (!rmValid()) return false;
-      if (f5 === 0xb && rs2 !== 0) return false;
-      const a = rdv(rs1);
-      const b = f5 === 0xb ? 0 : rdv(rs2);
-      if (snan(rs1) || (f5 !== 0xb && snan(rs2))) flags |= NV;
-      let r: number;
-      if (f5 === 0) r = a + b;
-      else if (f5 === 1) r = a - b;
-      else if (f5 === 2) r = a * b;
-      else if (f5 === 3) {
-        if (b === 0 && a === a && a !== 0 && isFinite(a)) flags |= DZ;
-        r = a / b;
-      } else r = Math.sqrt(a);
-      if (r !== r && a === a && (f5 === 0xb || b === b)) flags |= NV;
-      writeF(r);
-      return finish();
+      if (rs2 !== 0 || rm > 4) return false;
+      if (dbl) {
+        sf.sqrt64(fhi[rs1]!, flo[rs1]!, rm);
+        setD(h, rd);
+      } else setS(h, rd, sf.sqrt32(unbox(h, rs1), rm));
+      return done(h);
     }
     case 4: {
+      // fsgnj / fsgnjn / fsgnjx: sign bit operations, no flags
       if (f3 > 2) return false;
       if (dbl) {
         const sa = fhi[rs1]! & 0x80000000;
         const sb = fhi[rs2]! & 0x80000000;
         const sign = f3 === 0 ? sb : f3 === 1 ? sb ^ 0x80000000 : sa ^ sb;
-        const lo = flo[rs1]!;
+        flo[rd] = flo[rs1]!;
         fhi[rd] = (fhi[rs1]! & 0x7fffffff) | sign;
-        flo[rd] = lo;
       } else {
-        const a = sBits(rs1);
-        const sb = sBits(rs2) & 0x80000000;
+        const a = unbox(h, rs1);
+        const sb = unbox(h, rs2) & 0x80000000;
         const sign = f3 === 0 ? sb : f3 === 1 ? sb ^ 0x80000000 : (a & 0x80000000) ^ sb;
-        flo[rd] = (a & 0x7fffffff) | sign;
-        fhi[rd] = -1;
+        setS(h, rd, (a & 0x7fffffff) | sign);
       }
-      return finish();
+      return done(h);
     }
     case 5: {
+      // fmin / fmax
       if (f3 > 1) return false;
-      const a = rdv(rs1);
-      const b = rdv(rs2);
-      if (snan(rs1) || snan(rs2)) flags |= NV;
-      let r: number;
-      if (a !== a && b !== b) r = NaN;
-      else if (a !== a) r = b;
-      else if (b !== b) r = a;
-      else if (a === 0 && b === 0) r = f3 === 0 ? (Object.is(a, -0) || Object.is(b, -0) ? -0 : 0) : Object.is(a, 0) || Object.is(b, 0) ? 0 : -0;
-      else r = f3 === 0 ? Math.min(a, b) : Math.max(a, b);
-      writeF(r);
-      return finish();
+      if (dbl) {
+        if (f3 === 0) sf.min64(fhi[rs1]!, flo[rs1]!, fhi[rs2]!, flo[rs2]!);
+        else sf.max64(fhi[rs1]!, flo[rs1]!, fhi[rs2]!, flo[rs2]!);
+        setD(h, rd);
+      } else {
+        const a = unbox(h, rs1);
+        const b = unbox(h, rs2);
+        setS(h, rd, f3 === 0 ? sf.min32(a, b) : sf.max32(a, b));
+      }
+      return done(h);
     }
     case 8: {
       // fcvt.s.d (fmt S, rs2 = 1) / fcvt.d.s (fmt D, rs2 = 0)
-      if (!rmValid()) return false;
+      if (rm > 4) return false;
       if (dbl && rs2 === 0) {
-        const a = readS(rs1);
-        if (isSnanS(sBits(rs1))) flags |= NV;
-        writeF(a);
-        return finish();
-      }
-      if (!dbl && rs2 === 1) {
-        const a = readD(rs1);
-        if (isSnanD(flo[rs1]!, fhi[rs1]!)) flags |= NV;
-        writeF(a);
-        return finish();
-      }
-      return false;
+        sf.f32ToF64(unbox(h, rs1));
+        setD(h, rd);
+      } else if (!dbl && rs2 === 1) {
+        setS(h, rd, sf.f64ToF32(fhi[rs1]!, flo[rs1]!, rm));
+      } else return false;
+      return done(h);
     }
     case 0x14: {
+      // fle (0) / flt (1) / feq (2)
       if (f3 > 2) return false;
-      const a = rdv(rs1);
-      const b = rdv(rs2);
-      let r: boolean;
-      if (f3 === 2) {
-        if (snan(rs1) || snan(rs2)) flags |= NV;
-        r = a === b;
+      let r: number;
+      if (dbl) {
+        const aH = fhi[rs1]!;
+        const aL = flo[rs1]!;
+        const bH = fhi[rs2]!;
+        const bL = flo[rs2]!;
+        r = f3 === 2 ? sf.eq64(aH, aL, bH, bL) : f3 === 1 ? sf.lt64(aH, aL, bH, bL) : sf.le64(aH, aL, bH, bL);
       } else {
-        if (a !== a || b !== b) flags |= NV;
-        r = f3 === 1 ? a < b : a <= b;
+        const a = unbox(h, rs1);
+        const b = unbox(h, rs2);
+        r = f3 === 2 ? sf.eq32(a, b) : f3 === 1 ? sf.lt32(a, b) : sf.le32(a, b);
       }
-      writeX(r ? 1 : 0, 0);
-      return finish();
+      setX(h, rd, r, 0);
+      return done(h);
     }
     case 0x18: {
       // fcvt.{w,wu,l,lu}.fmt
-      if (rs2 > 3 || !rmValid()) return false;
-      const a = rdv(rs1);
-      const r = a !== a ? NaN : roundInt(a, rm);
-      const signed = (rs2 & 1) === 0;
-      const wide = rs2 >= 2;
-      const min = signed ? (wide ? -(2 ** 63) : -(2 ** 31)) : 0;
-      const max = signed ? (wide ? 2 ** 63 : 2 ** 31) : wide ? 2 ** 64 : 2 ** 32; // exclusive
-      let v: bigint;
-      if (r !== r || r >= max) {
-        flags |= NV;
-        v = a !== a || a > 0 ? BigInt(max) - 1n : BigInt(min);
-        if (a !== a) v = BigInt(max) - 1n;
-      } else if (r < min) {
-        flags |= NV;
-        v = BigInt(min);
-      } else {
-        if (r !== a) flags |= NX;
-        v = BigInt(r);
-      }
-      if (!wide) v = BigInt.asIntN(32, v);
-      const u = BigInt.asUintN(64, v);
-      writeX(Number(u & 0xffffffffn) | 0, Number(u >> 32n) | 0);
-      return finish();
+      if (rs2 > 3 || rm > 4) return false;
+      if (dbl) sf.f64ToInt(fhi[rs1]!, flo[rs1]!, rs2, rm);
+      else sf.f32ToInt(unbox(h, rs1), rs2, rm);
+      setX(h, rd, sf.lo, sf.hi);
+      return done(h);
     }
     case 0x1a: {
       // fcvt.fmt.{w,wu,l,lu}
-      if (rs2 > 3 || !rmValid()) return false;
-      const x = h.getX(rs1);
-      let v: bigint;
-      if (rs2 === 0) v = BigInt.asIntN(32, x);
-      else if (rs2 === 1) v = BigInt.asUintN(32, x);
-      else if (rs2 === 2) v = BigInt.asIntN(64, x);
-      else v = x;
-      const n = Number(v);
-      if (BigInt(n) !== v) flags |= NX;
-      writeF(n);
-      return finish();
+      if (rs2 > 3 || rm > 4) return false;
+      const xl = h.xlo[rs1]!;
+      const xh = h.xhi[rs1]!;
+      if (dbl) {
+        sf.intToF64(xh, xl, rs2, rm);
+        setD(h, rd);
+      } else setS(h, rd, sf.intToF32(xh, xl, rs2, rm));
+      return done(h);
     }
     case 0x1c: {
       if (rs2 !== 0) return false;
       if (f3 === 0) {
-        // fmv.x.w / fmv.x.d
-        if (dbl) writeX(flo[rs1]!, fhi[rs1]!);
-        else writeX(flo[rs1]!, flo[rs1]! >> 31);
+        // fmv.x.w (the low 32 bits, boxed or not, sign-extended) / fmv.x.d
+        if (dbl) setX(h, rd, flo[rs1]!, fhi[rs1]!);
+        else setX(h, rd, flo[rs1]!, flo[rs1]! >> 31);
         return true;
       }
       if (f3 === 1) {
-        let c: number;
-        if (dbl) {
-          const hi = fhi[rs1]!;
-          const lo = flo[rs1]!;
-          const sub = (hi & 0x7ff00000) === 0 && ((hi & 0xfffff) !== 0 || lo !== 0);
-          c = classify(readD(rs1), hi < 0, sub, isSnanD(lo, hi));
-        } else {
-          const b = sBits(rs1);
-          const sub = (b & 0x7f800000) === 0 && (b & 0x7fffff) !== 0;
-          c = classify(bitsToS(b), b < 0, sub, isSnanS(b));
-        }
-        writeX(c, 0);
+        setX(h, rd, dbl ? sf.class64(fhi[rs1]!, flo[rs1]!) : sf.class32(unbox(h, rs1)), 0);
         return true;
       }
       return false;
     }
     case 0x1e: {
-      if (rs2 !== 0 || f3 !== 0) return false;
       // fmv.w.x / fmv.d.x
+      if (rs2 !== 0 || f3 !== 0) return false;
       flo[rd] = h.xlo[rs1]!;
       fhi[rd] = dbl ? h.xhi[rs1]! : -1;
       h.fpDirty();
