@@ -102,6 +102,8 @@ export async function runMachine(argv: string[]): Promise<number> {
       noReboot: cfg.noReboot,
       serial: backend,
       pflash,
+      // QEMU's default: MTTCG when there is more than one CPU and no -icount.
+      threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined ? 'multi' : 'single'),
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
     plugDevices({ machine, drives }, cfg.devices);

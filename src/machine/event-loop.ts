@@ -126,6 +126,11 @@ export class EventLoop implements Scheduler {
   private exitCode = 0;
   private wake: (() => void) | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
+  /**
+   * Also called by kick(): with harts in worker realms (src/machine/smp) the
+   * main realm sleeps on the SMP doorbell instead of idleWait, and this wakes it.
+   */
+  kickHook: (() => void) | null = null;
   /** Called when an uncaught error escapes a device callback or a hart. */
   onError: (e: unknown) => void = (e) => {
     throw e;
@@ -242,6 +247,7 @@ export class EventLoop implements Scheduler {
 
   /** Wake an idle wait (input arrived, an interrupt line changed). */
   kick(): void {
+    this.kickHook?.();
     const w = this.wake;
     if (w) {
       this.wake = null;
@@ -260,6 +266,11 @@ export class EventLoop implements Scheduler {
 
   get isStopped(): boolean {
     return this.stopped;
+  }
+
+  /** The code given to requestExit (0 until then). */
+  get exitStatus(): number {
+    return this.exitCode;
   }
 
   /**

@@ -36,7 +36,8 @@ export interface RunConfig {
   serial: SerialSpec[];
   drives: Record<string, string>[];
   devices: DeviceSpec[];
-  accelThread: 'single' | 'multi';
+  /** -accel tcg,thread=...; undefined: multi when -smp > 1 and no -icount (QEMU's default), else single. */
+  accelThread?: 'single' | 'multi';
   /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
   icountShift?: number;
   log: Set<string>;
@@ -138,7 +139,6 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     serial: [],
     drives: [],
     devices: [],
-    accelThread: 'single',
     log: new Set(),
     noReboot: false,
     debugLocks: false,

@@ -54,6 +54,7 @@ import {
 import { PcieWindows } from './pcie-windows.js';
 import { buildResetRom, RESET_VECTOR } from './reset-rom.js';
 import { VirtioMmioSlot } from './virtio-mmio-slot.js';
+import { SmpCoordinator } from '../smp/coordinator.js';
 
 /** Debian's firmware (packages u-boot-qemu and opensbi). */
 export const DEFAULT_UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
@@ -81,6 +82,12 @@ export interface VirtOptions {
   rngSeed?: Uint8Array;
   /** Backing files of the two flash banks (QEMU's -drive if=pflash,unit=0|1); each exactly 32 MiB. */
   pflash?: readonly ({ file: string; readOnly?: boolean } | undefined)[];
+  /**
+   * -accel tcg,thread=multi: each hart in its own worker realm (src/machine/smp,
+   * docs/smp.md); 'single' (default) interleaves them on the event loop.
+   * Multi needs the realtime clock.
+   */
+  threads?: 'single' | 'multi';
 }
 
 export interface BootSpec {
@@ -138,6 +145,8 @@ export class VirtMachine implements GuestWriter {
   readonly smp: number;
   readonly ramSize: number;
   exitReason: ExitReason | null = null;
+  /** With threads: 'multi', the coordinator of the hart realms (the Hart objects above then stay idle). */
+  readonly smpCoordinator: SmpCoordinator | null = null;
 
   private readonly ramBytes: Uint8Array;
   private readonly noReboot: boolean;
@@ -173,21 +182,31 @@ export class VirtMachine implements GuestWriter {
     const timeSource = (): number => (clintRef ? clintRef.mtime() : 0);
     this.as = new AddressSpace(this.system, 'memory', { log: (m) => this.guestError(m) });
     for (let i = 0; i < opts.smp; i++) this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource }));
-    // An interrupt line change may end an idle wait of the loop.
-    const targets: InterruptTarget[] = this.harts.map((h) => ({
-      setInterruptLevel: (bit: number, level: boolean) => {
-        h.setInterruptLevel(bit, level);
-        this.loop.kick();
-      },
-    }));
+    if (opts.threads === 'multi') {
+      if (clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
+      this.smpCoordinator = new SmpCoordinator({ as: this.as, harts: opts.smp, log: this.logger });
+    }
+    // An interrupt line change may end an idle wait of the loop (hart realms: wakes the hart).
+    const targets: InterruptTarget[] = this.smpCoordinator
+      ? [...this.smpCoordinator.lines]
+      : this.harts.map((h) => ({
+          setInterruptLevel: (bit: number, level: boolean) => {
+            h.setInterruptLevel(bit, level);
+            this.loop.kick();
+          },
+        }));
     this.clint = new Clint(targets, this.loop);
     clintRef = this.clint;
     this.plic = new Plic(targets, { numSources: PLIC_NUM_SOURCES, numPriorities: PLIC_NUM_PRIORITIES });
-    for (const h of this.harts) this.loop.addHart(this.runnable(h));
+    if (this.smpCoordinator) this.smpCoordinator.attachClock(() => this.loop.clock.now(), () => this.clint.mtime());
+    else for (const h of this.harts) this.loop.addHart(this.runnable(h));
 
     this.serial = new Serial(this.plic.input(UART0_IRQ), opts.serial ?? new NullBackend());
     this.test = new SifiveTest((kind, code) => this.shutdown(kind, code));
-    this.resetBh = this.loop.newBottomHalf(() => this.reset());
+    this.resetBh = this.loop.newBottomHalf(() => {
+      if (this.smpCoordinator) void this.resetThreaded(this.smpCoordinator);
+      else this.reset();
+    });
 
     this.rtc = new GoldfishRtc(
       this.plic.input(RTC_IRQ),
@@ -390,6 +409,22 @@ export class VirtMachine implements GuestWriter {
     for (const h of this.harts) h.reset(RESET_VECTOR);
   }
 
+  /**
+   * A system reset with hart realms: pause every hart at its next quantum
+   * boundary (requests keep being served meanwhile), reset devices and blobs,
+   * then restart the harts at the reset vector.
+   */
+  private async resetThreaded(smp: SmpCoordinator): Promise<void> {
+    try {
+      await smp.pauseAll();
+    } catch (e) {
+      this.loop.onError(e);
+      return;
+    }
+    this.reset();
+    smp.resetHarts(RESET_VECTOR);
+  }
+
   /** End the run from outside (Ctrl-A x, a signal). */
   quit(code = 0): void {
     if (!this.exitReason) this.exitReason = { kind: 'quit', code };
@@ -403,11 +438,32 @@ export class VirtMachine implements GuestWriter {
       this.logger(`tsvmm: ${(e as Error).message ?? String(e)}`);
       this.loop.requestExit(1);
     };
-    return this.loop.run().then((code) => {
+    const smp = this.smpCoordinator;
+    return (smp ? this.runThreaded(smp) : this.loop.run()).then((code) => {
       for (const f of this.flash) f.close();
       this.reportGuestErrors();
       return code;
     });
+  }
+
+  /** The run with hart realms: the main realm serves their requests, timers and bottom halves. */
+  private async runThreaded(smp: SmpCoordinator): Promise<number> {
+    smp.onFatal = (m) => {
+      this.exitReason = { kind: 'error', code: 1 };
+      this.logger(`tsvmm: ${m}`);
+      this.loop.requestExit(1);
+    };
+    this.loop.kickHook = () => smp.wake();
+    try {
+      await smp.start(RESET_VECTOR);
+      await smp.drive(this.loop);
+    } catch (e) {
+      this.loop.onError(e);
+    } finally {
+      this.loop.kickHook = null;
+      await smp.stop();
+    }
+    return this.loop.exitStatus;
   }
 
   /**
@@ -418,6 +474,6 @@ export class VirtMachine implements GuestWriter {
   private reportGuestErrors(): void {
     if (!this.logItems.has('guest_errors') && !this.logItems.has('unimp')) return;
     const rom = this.mrom.ignoredWrites;
-    this.logger(`tsvmm: guest accesses to unassigned addresses: ${this.as.unassignedAccesses}; writes to ROM ignored: ${rom}`);
+    this.logger(`tsvmm: guest accesses to unassigned addresses: ${this.as.unassignedAccesses + (this.smpCoordinator?.unassignedAccesses() ?? 0)}; writes to ROM ignored: ${rom}`);
   }
 }
