@@ -93,6 +93,8 @@ class TrapTaken {
   readonly trap = true;
 }
 const TRAP = new TrapTaken();
+/** A shared word whose atomic update is the host memory barrier behind FENCE. */
+const FENCE_WORD = new Int32Array(new SharedArrayBuffer(4));
 
 const TLB_SIZE = 1024;
 const TLB_MASK = TLB_SIZE - 1;
@@ -1091,7 +1093,12 @@ export class Hart {
       case 0x0f: {
         const f3 = (insn >> 12) & 7;
         if (f3 === 0) {
-          // fence (and pause): memory is sequentially consistent here
+          // fence (and pause): with harts in worker threads sharing RAM
+          // (src/machine/smp), plain accesses need a host barrier to keep the
+          // order a fence asks for (a store then a load, Dekker-style); an
+          // atomic read-modify-write on shared memory is a full barrier on
+          // every host.
+          Atomics.add(FENCE_WORD, 0, 0);
         } else if (f3 === 1) {
           // fence.i: instructions are fetched from memory every time; nothing is cached
         } else this.illegalInsn(insn, ilen);
