@@ -10,6 +10,7 @@ import { OptionError, parseRunArgs, type RunConfig, type SerialSpec } from '../m
 import { BootError, VirtMachine } from '../machine/virt/virt.js';
 import { DeviceSpecError, checkDeviceNames, deviceHelp, plugDevices } from '../machine/virt/devices.js';
 import { plugDriveShortcuts } from '../hw/virtio/virt-devices.js';
+import { PanicWatch } from '../machine/panic-watch.js';
 import {
   CharDevSpecError,
   FileBackend,
@@ -32,6 +33,8 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
   -no-reboot                  exit when the guest resets
+  -action panic=exit-failure|shutdown|none   on a Linux panic banner: exit 1 (default), exit 0, or go on
+  -panic-delay S              seconds between the panic banner and the action (default 2)
 Console: Ctrl-A x quits, Ctrl-A h helps (when stdin is a terminal).`;
 
 function openBackend(spec: SerialSpec, onQuit: () => void): CharBackend {
@@ -94,6 +97,15 @@ export async function runMachine(argv: string[]): Promise<number> {
   let backend: CharBackend | null = null;
   try {
     backend = openBackend(serialSpec, () => machine?.quit(0));
+    const tcp = backend instanceof TcpServerBackend ? backend : null;
+    if (cfg.panicAction !== 'none') {
+      const code = cfg.panicAction === 'exit-failure' ? 1 : 0;
+      const delay = cfg.panicDelay;
+      backend = new PanicWatch(backend, () => {
+        process.stderr.write(`\r\ntsvmm: guest kernel panic; ending the run with exit code ${code} in ${delay} s\r\n`);
+        setTimeout(() => machine?.quit(code), delay * 1000);
+      });
+    }
     machine = new VirtMachine({
       ramSize: cfg.ramSize,
       smp: cfg.smp,
@@ -108,11 +120,11 @@ export async function runMachine(argv: string[]): Promise<number> {
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
     plugDevices({ machine, drives }, cfg.devices);
     plugDriveShortcuts({ machine, drives });
-    if (backend instanceof TcpServerBackend) {
-      const port = await backend.listening;
+    if (tcp) {
+      const port = await tcp.listening;
       if (serialSpec.kind === 'tcp' && serialSpec.wait) {
         process.stderr.write(`tsvmm: waiting for connection on tcp:127.0.0.1:${port},server\n`);
-        await backend.clientConnected;
+        await tcp.clientConnected;
       }
     }
   } catch (e) {

@@ -42,6 +42,13 @@ export interface RunConfig {
   icountShift?: number;
   log: Set<string>;
   noReboot: boolean;
+  /**
+   * What a guest panic does (QEMU's -action panic=...): tsvmm sees Linux's
+   * panic banner on the console (src/machine/panic-watch.ts).
+   */
+  panicAction: 'exit-failure' | 'shutdown' | 'none';
+  /** Seconds between the panic banner and the panic action (-panic-delay). */
+  panicDelay: number;
   debugLocks: boolean;
   /** Options this command does not handle (e.g. mtree's -f), in order. */
   rest: string[];
@@ -123,6 +130,7 @@ export function parseSerial(text: string): SerialSpec {
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
   'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display', 'monitor',
+  'action', 'panic-delay',
 ]);
 const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks']);
 
@@ -141,6 +149,8 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     devices: [],
     log: new Set(),
     noReboot: false,
+    panicAction: 'exit-failure',
+    panicDelay: 2,
     debugLocks: false,
     rest: [],
   };
@@ -252,6 +262,19 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
           cfg.log.add(item);
         }
         break;
+      case 'action':
+        for (const [k, v] of Object.entries(parseKeyValues(val, 'action'))) {
+          if (k === 'panic' && (v === 'exit-failure' || v === 'shutdown' || v === 'none')) cfg.panicAction = v;
+          else if (k === 'reboot' && (v === 'reset' || v === 'shutdown')) cfg.noReboot = v === 'shutdown';
+          else throw new OptionError(`-action ${val}: unsupported action '${k}=${v}' (panic=exit-failure|shutdown|none, reboot=reset|shutdown)`);
+        }
+        break;
+      case 'panic-delay': {
+        const d = Number(val);
+        if (!/^\d+(\.\d+)?$/.test(val) || !(d <= 3600)) throw new OptionError(`-panic-delay ${val}: seconds from 0 to 3600`);
+        cfg.panicDelay = d;
+        break;
+      }
       case 'display':
         if (val !== 'none') throw new OptionError(`-display ${val}: only 'none' is supported`);
         break;

@@ -35,3 +35,19 @@ test('near misses do not fire', () => {
   feed(w, 'Kernel panic - not syncin\nKernel Panic - not syncing\nkernel panic - not syncing');
   assert.equal(fired, 0);
 });
+
+test('-action panic=... and -panic-delay parse; bad values are option errors', async () => {
+  const { parseRunArgs, OptionError } = await import('../../src/machine/options.js');
+  const d = parseRunArgs([]);
+  assert.equal(d.panicAction, 'exit-failure');
+  assert.equal(d.panicDelay, 2);
+  const c = parseRunArgs(['-action', 'panic=none,reboot=shutdown', '--panic-delay', '0.5']);
+  assert.equal(c.panicAction, 'none');
+  assert.equal(c.noReboot, true);
+  assert.equal(c.panicDelay, 0.5);
+  assert.equal(parseRunArgs(['-action', 'panic=shutdown']).panicAction, 'shutdown');
+  assert.throws(() => parseRunArgs(['-action', 'panic=pause']), OptionError);
+  assert.throws(() => parseRunArgs(['-action', 'watchdog=none']), OptionError);
+  assert.throws(() => parseRunArgs(['-panic-delay', '-1']), OptionError);
+  assert.throws(() => parseRunArgs(['-panic-delay', 'soon']), OptionError);
+});

@@ -31,6 +31,7 @@ import {
   LoaderError,
   fdtLoadAddr,
   initrdLoadAddr,
+  isElf,
   kernelStartAddr,
   loadImage,
   readImageFile,
@@ -53,6 +54,7 @@ import {
 } from './memmap.js';
 import { PcieWindows } from './pcie-windows.js';
 import { buildResetRom, RESET_VECTOR } from './reset-rom.js';
+import { checkInitrd, checkKernelImage, ImageCheckError } from '../linux-image.js';
 import { VirtioMmioSlot } from './virtio-mmio-slot.js';
 import { SmpCoordinator } from '../smp/coordinator.js';
 
@@ -115,6 +117,16 @@ export class BootError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'BootError';
+  }
+}
+
+/** Run a -kernel/-initrd sanity check, reporting its finding as a BootError. */
+function checkImage(check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof ImageCheckError) throw new BootError(e.message);
+    throw e;
   }
 }
 
@@ -341,11 +353,14 @@ export class VirtMachine implements GuestWriter {
     let initrd: { start: number; end: number } | null = null;
     if (spec.kernel !== undefined) {
       const kaddr = biosPath ? kernelStartAddr(firmwareEnd) : FW_BASE;
-      const k = loadImage(this, readImageFile(spec.kernel, 'kernel'), kaddr, `kernel '${spec.kernel}'`);
+      const kbytes = readImageFile(spec.kernel, 'kernel');
+      if (!isElf(kbytes)) checkImage(() => checkKernelImage(kbytes, `kernel '${spec.kernel}'`));
+      const k = loadImage(this, kbytes, kaddr, `kernel '${spec.kernel}'`);
       kernelEntry = k.entry;
       if (!biosPath) startAddr = k.entry;
       if (spec.initrd !== undefined) {
         const bytes = readImageFile(spec.initrd, 'initrd');
+        checkImage(() => checkInitrd(bytes, `initrd '${spec.initrd}'`));
         const start = initrdLoadAddr(k.entry, this.ramSize);
         if (!this.writeRam(start, bytes)) {
           throw new BootError(`initrd '${spec.initrd}' (${bytes.length} bytes) does not fit in guest RAM at 0x${start.toString(16)}`);
