@@ -33,7 +33,7 @@ function awkExpected(): string {
   return [0.1 + 0.2, 1 / 3, h, p, r, 1e308 * 10, 7 / 2 - 3, 1e-310 / 3].map(fmt).join(' ');
 }
 
-test('Linux boots to a shell with a virtio-mmio disk: cpuinfo, partitions, reads, writes, awk, poweroff', { timeout: BOOT_MS + 300_000 }, async () => {
+test('Linux boots to a shell with a virtio-mmio disk, harts in worker threads: cpuinfo, partitions, reads, writes, awk, poweroff', { timeout: BOOT_MS + 300_000 }, async () => {
   ensureGuest();
   const img = rawImage(16, 'mmio');
   const g = GuestConsole.run(linuxArgs(2, ['-drive', `file=${img},if=none,format=raw,id=d0`, '-device', 'virtio-blk-device,drive=d0']));
@@ -42,6 +42,7 @@ test('Linux boots to a shell with a virtio-mmio disk: cpuinfo, partitions, reads
     assert.match(ready, /cpus=2/);
     const sh = new Shell(g);
     await sh.prompt();
+    assert.equal((await sh.run('nproc')).trim(), '2');
     assert.equal((await sh.run("grep -c '^processor' /proc/cpuinfo")).trim(), '2');
     assert.match(await sh.run('cat /proc/cpuinfo'), /hart\s*:\s*1/);
     const parts = await sh.run('cat /proc/partitions');
@@ -73,16 +74,18 @@ test('Linux boots to a shell with a virtio-mmio disk: cpuinfo, partitions, reads
   }
 });
 
-test('Linux over virtio-pci (INTx): ext4 written in the guest is readable with debugfs', { timeout: BOOT_MS + 300_000 }, async () => {
+test('Linux over virtio-pci (INTx), harts interleaved: ext4 written in the guest is readable with debugfs', { timeout: BOOT_MS + 300_000 }, async () => {
   ensureGuest();
   const img = rawImage(64, 'pci');
   // ext4 in the first 32 MiB; the rest stays raw for the pattern write.
   execFileSync('mkfs.ext4', ['-q', '-F', '-b', '4096', img, '32M'], { stdio: 'ignore' });
-  const g = GuestConsole.run(linuxArgs(1, ['-drive', `file=${img},if=none,format=raw,id=d0`, '-device', 'virtio-blk-pci,drive=d0']));
+  // Two harts interleaved on the event loop (the deterministic mode); the mmio test runs them in worker threads.
+  const g = GuestConsole.run(linuxArgs(2, ['-accel', 'tcg,thread=single', '-drive', `file=${img},if=none,format=raw,id=d0`, '-device', 'virtio-blk-pci,drive=d0']));
   try {
-    await g.expect(READY, BOOT_MS);
+    assert.match(await g.expect(READY, BOOT_MS), /cpus=2/);
     const sh = new Shell(g);
     await sh.prompt();
+    assert.equal((await sh.run('nproc')).trim(), '2');
     assert.match(await sh.run('cat /proc/partitions'), /\s65536\s+vda\b/);
     // virtio-pci completions arrive as legacy INTx through the PLIC
     const irqs = (await sh.run('cat /proc/interrupts')).split('\n').filter((l) => /virtio/.test(l));
