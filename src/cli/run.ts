@@ -112,6 +112,7 @@ export async function runMachine(argv: string[]): Promise<number> {
       clock: cfg.icountShift !== undefined ? { kind: 'virtual', nsPerInsn: 2 ** cfg.icountShift } : { kind: 'realtime' },
       log: cfg.log,
       noReboot: cfg.noReboot,
+      debugLocks: cfg.debugLocks,
       serial: backend,
       pflash,
       // QEMU's default: MTTCG when there is more than one CPU and no -icount.

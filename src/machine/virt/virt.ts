@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { MemoryRegion, REGION_SIZE_MAX } from '../../memory/region.js';
 import { AddressSpace } from '../../memory/address-space.js';
 import { memoryTransaction } from '../../memory/transaction.js';
+import { memorySyncEnv, setMemorySyncEnv } from '../../memory/lifetime.js';
+import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
 import { Hart } from '../../cpu/riscv/hart.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
 import { Plic } from '../../hw/intc/plic.js';
@@ -90,6 +92,11 @@ export interface VirtOptions {
    * Multi needs the realtime clock.
    */
   threads?: 'single' | 'multi';
+  /**
+   * --debug-locks: the lock-order validator checks the machine's locks and
+   * the use-after-removal detector runs; reports go to `logger` (stderr).
+   */
+  debugLocks?: boolean;
 }
 
 export interface BootSpec {
@@ -157,6 +164,9 @@ export class VirtMachine implements GuestWriter {
   readonly smp: number;
   readonly ramSize: number;
   exitReason: ExitReason | null = null;
+  /** The realm's lock and lifetime env (the PCI domain and function locks, region and device lifetimes). */
+  readonly syncEnv: SyncEnv;
+  private readonly debugLocks: boolean;
   /** With threads: 'multi', the coordinator of the hart realms (the Hart objects above then stay idle). */
   readonly smpCoordinator: SmpCoordinator | null = null;
 
@@ -175,6 +185,14 @@ export class VirtMachine implements GuestWriter {
     this.noReboot = opts.noReboot ?? false;
     this.logItems = opts.log ?? new Set();
     this.logger = opts.logger ?? ((l) => process.stderr.write(l + '\n'));
+    this.debugLocks = opts.debugLocks ?? false;
+    if (this.debugLocks) {
+      // Installed before any region or device is built, so their lifetimes report here too.
+      this.syncEnv = createRealmSyncEnv({ debugLocks: true, log: this.logger });
+      setMemorySyncEnv(this.syncEnv);
+    } else {
+      this.syncEnv = memorySyncEnv();
+    }
     const clock = opts.clock ?? { kind: 'realtime' };
     this.loop = new EventLoop({ clock, quantum: opts.quantum });
 
@@ -257,7 +275,7 @@ export class VirtMachine implements GuestWriter {
     this.pcie = new PcieWindows(this.system);
     const intx = [];
     for (let i = 0; i < PCI_NUM_PINS; i++) intx.push(this.plic.input(PCIE_IRQ + i));
-    this.gpex = createGpexHost({ dmaRoot: this.system, memory: this.pcie.mmio, io: this.pcie.ioport, irqs: intx });
+    this.gpex = createGpexHost({ dmaRoot: this.system, memory: this.pcie.mmio, io: this.pcie.ioport, irqs: intx, syncEnv: this.syncEnv });
     this.pcie.mapEcam(this.gpex.ecam);
 
     const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : new Uint8Array(randomBytes(32)));
@@ -457,6 +475,10 @@ export class VirtMachine implements GuestWriter {
     return (smp ? this.runThreaded(smp) : this.loop.run()).then((code) => {
       for (const f of this.flash) f.close();
       this.reportGuestErrors();
+      if (this.debugLocks) {
+        const v = this.syncEnv.validator;
+        this.logger(`tsvmm: --debug-locks: ${v.edgeCount} lock dependencies recorded, ${v.reports.length} reports`);
+      }
       return code;
     });
   }
