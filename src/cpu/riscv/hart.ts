@@ -141,6 +141,12 @@ export class Hart {
 
   /** Instructions attempted (retired + trapped); the budget unit. */
   steps = 0;
+  /**
+   * Called on every `pause` (a guest spin-wait hint). A hart in a worker
+   * thread uses it to give its host core away while the guest spins
+   * (src/machine/smp/hart-worker.ts); null in the interleaved mode.
+   */
+  onPause: (() => void) | null = null;
   private trapped = 0;
 
   // --- CSR state ---
@@ -1099,6 +1105,8 @@ export class Hart {
           // atomic read-modify-write on shared memory is a full barrier on
           // every host.
           Atomics.add(FENCE_WORD, 0, 0);
+          // pause (Zihintpause): the guest spins waiting for another hart.
+          if (insn === 0x0100000f && this.onPause !== null) this.onPause();
         } else if (f3 === 1) {
           // fence.i: instructions are fetched from memory every time; nothing is cached
         } else this.illegalInsn(insn, ilen);

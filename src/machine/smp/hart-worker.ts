@@ -62,6 +62,10 @@ export type HartWorkerMessage =
   | { kind: 'error'; hart: number; message: string }
   | { kind: 'stopped'; hart: number; pc: number; steps: number };
 
+/** `pause` hints in a quantum that make a spinning hart nap, and how long (ms). */
+const PAUSES_PER_NAP = 64;
+const NAP_MS = 0.05;
+
 const hrNow = (): number => {
   const [s, ns] = process.hrtime();
   return s * 1e9 + ns;
@@ -123,6 +127,19 @@ function main(d: HartWorkerData): void {
     if (sh.publishedEpoch() !== mem.epoch) adopt();
   };
 
+  // Pause-loop exit: a guest that spins (many `pause` hints in a row) ends
+  // its quantum and sleeps briefly, so the hart it waits for (or the main
+  // realm) gets the host core; a kick (an interrupt, a command) ends the nap.
+  let pauses = 0;
+  let spinning = false;
+  hart.onPause = (): void => {
+    if (++pauses >= PAUSES_PER_NAP) {
+      pauses = 0;
+      spinning = true;
+      hart.requestStop();
+    }
+  };
+
   Atomics.store(i32, sh.w(realm, W_ACK), mem.epoch);
   Atomics.store(i32, sh.w(realm, W_ALIVE), REALM_RUNNING);
   Atomics.store(i32, stateIdx, HART_RUNNING);
@@ -149,6 +166,11 @@ function main(d: HartWorkerData): void {
     f64[stepsIdx] = hart.steps;
     f64[unassignedIdx] = mem.unassignedAccesses;
     if (d.faultAfterSteps !== undefined && hart.steps >= d.faultAfterSteps) throw new Error('injected fault');
+    if (spinning) {
+      spinning = false;
+      const k = Atomics.load(i32, kickIdx);
+      Atomics.wait(i32, kickIdx, k, NAP_MS);
+    }
     if (hart.waiting) {
       const k = Atomics.load(i32, kickIdx);
       syncMip();
