@@ -214,7 +214,7 @@ export class VirtMachine implements GuestWriter {
     for (let i = 0; i < opts.smp; i++) this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource }));
     if (opts.threads === 'multi') {
       if (clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
-      this.smpCoordinator = new SmpCoordinator({ as: this.as, harts: opts.smp, log: this.logger });
+      this.smpCoordinator = new SmpCoordinator({ as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv });
     }
     // An interrupt line change may end an idle wait of the loop (hart realms: wakes the hart).
     const targets: InterruptTarget[] = this.smpCoordinator
