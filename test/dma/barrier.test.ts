@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MEMTX_ACCESS_ERROR, MEMTX_OK, memTxAttrs } from '../../src/memory/types.js';
 import { DMA_DIRECTION_FROM_DEVICE, dmaMap, dmaStats, dmaUnmap, dmaWrite } from '../../src/dma/dma.js';
@@ -6,6 +6,12 @@ import { IOMMU_RW } from '../../src/dma/iommu.js';
 import { SgList } from '../../src/dma/sglist.js';
 import { dmaBlkIo } from '../../src/dma/block-io.js';
 import { iommuMachine, RAM } from './iommu-setup.js';
+
+// The IOMMU's revoke timer is unref'd (it must not keep a finished VMM alive), so a test that awaits
+// it needs something else to keep the event loop running; without this the runner may see an empty
+// loop with the test's promise still pending.
+const keepAlive = setInterval(() => {}, 60_000);
+after(() => clearInterval(keepAlive));
 
 const DEV = memTxAttrs({ requesterId: 0x0010 });
 const IOVA = 0x1000;
