@@ -162,8 +162,8 @@ test('a missing default firmware says how to install it', () => {
 });
 
 test('on a terminal the console is raw and Ctrl-A h / Ctrl-A x work (via script(1) for a pty)', { timeout: 120_000 }, async () => {
-  const { ConsoleSession, TSVMM_BIN } = await import('../machine/console-session.js');
-  const s = new ConsoleSession('script', ['-qfec', `${process.execPath} ${TSVMM_BIN} run -m 64M`, '/dev/null']);
+  const { GuestConsole, TSVMM } = await import('../helpers/console.js');
+  const s = GuestConsole.spawn('script', ['-qfec', `${process.execPath} ${TSVMM} run -m 64M`, '/dev/null']);
   try {
     await s.expect(/Hit any key to stop autoboot/);
     s.send(' ');

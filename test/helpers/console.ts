@@ -35,7 +35,12 @@ export class GuestConsole {
 
   /** `tsvmm run ARGS...` with stdin/stdout as pipes. */
   static run(args: string[], env: NodeJS.ProcessEnv = process.env): GuestConsole {
-    return new GuestConsole(spawn(process.execPath, [TSVMM, 'run', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env }));
+    return GuestConsole.spawn(process.execPath, [TSVMM, 'run', ...args], env);
+  }
+
+  /** Any command (e.g. tsvmm under `script` for a pseudo-terminal) with pipes. */
+  static spawn(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): GuestConsole {
+    return new GuestConsole(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env }));
   }
 
   private wakeAll(): void {

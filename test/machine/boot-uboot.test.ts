@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ConsoleSession } from './console-session.js';
+import { GuestConsole } from '../helpers/console.js';
 import { qemuVirt } from '../helpers/reference.js';
 
 function reference(name: string): string {
@@ -18,7 +18,7 @@ function bannerLines(text: string): string[] {
 }
 
 test("Debian's M-mode U-Boot boots to a prompt, runs commands and powers off (exit 0)", { timeout: 180_000 }, async () => {
-  const s = ConsoleSession.tsvmm(['-machine', 'virt', '-m', '256M', '-nographic']);
+  const s = GuestConsole.run(['-machine', 'virt', '-m', '256M', '-nographic']);
   try {
     await s.expect(/Hit any key to stop autoboot/);
     s.send(' ');
@@ -51,7 +51,7 @@ test("Debian's M-mode U-Boot boots to a prompt, runs commands and powers off (ex
 });
 
 test('OpenSBI fw_jump + S-mode U-Boot boots to the prompt and powers off (exit 0)', { timeout: 180_000 }, async () => {
-  const s = ConsoleSession.tsvmm([
+  const s = GuestConsole.run([
     '-machine', 'virt', '-m', '256M', '-nographic',
     '-bios', '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin',
     '-kernel', '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin',
@@ -91,7 +91,7 @@ test('-kernel without -bios uses OpenSBI fw_dynamic; -append and -initrd reach /
   const { join } = await import('node:path');
   const initrd = join(mkdtempSync(join(tmpdir(), 'tsvmm-initrd-')), 'initrd.img');
   writeFileSync(initrd, new Uint8Array(0x1234).fill(0xa5));
-  const s = ConsoleSession.tsvmm([
+  const s = GuestConsole.run([
     '-m', '256M', '-kernel', '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin',
     '-append', 'console=ttyS0 tsvmm=1', '-initrd', initrd,
   ]);
@@ -119,7 +119,7 @@ test('-kernel without -bios uses OpenSBI fw_dynamic; -append and -initrd reach /
 test('-icount: two autoboot runs print the same transcript (deterministic virtual clock)', { timeout: 180_000 }, async () => {
   const transcript = async (): Promise<string> => {
     // 2^10 ns per instruction: U-Boot's 2 s countdown passes in about 2 M instructions.
-    const s = ConsoleSession.tsvmm(['-m', '256M', '-icount', 'shift=10']);
+    const s = GuestConsole.run(['-m', '256M', '-icount', 'shift=10']);
     try {
       // The countdown redraws with backspaces; after it, bootcmd tries every device and returns to the prompt.
       await s.expect(/Hit any key to stop autoboot:[\s\S]*scanning bus[\s\S]*No ethernet found\.\r?\n=> /, 120_000);

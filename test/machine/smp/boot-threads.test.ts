@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConsoleSession } from '../console-session.js';
+import { GuestConsole } from '../../helpers/console.js';
 
 test('OpenSBI fw_jump + S-mode U-Boot with -smp 2 -accel tcg,thread=multi: 2 harts, cpu list, poweroff exits 0', { timeout: 240_000 }, async () => {
-  const s = ConsoleSession.tsvmm([
+  const s = GuestConsole.run([
     '-machine', 'virt', '-m', '256M', '-smp', '2', '-accel', 'tcg,thread=multi', '-nographic',
     '-bios', '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin',
     '-kernel', '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin',
@@ -25,7 +25,7 @@ test('OpenSBI fw_jump + S-mode U-Boot with -smp 2 -accel tcg,thread=multi: 2 har
 });
 
 test('-accel tcg,thread=multi with -icount is refused before the guest runs', async () => {
-  const s = ConsoleSession.tsvmm(['-machine', 'virt', '-smp', '2', '-accel', 'tcg,thread=multi', '-icount', 'shift=0', '-bios', 'none']);
+  const s = GuestConsole.run(['-machine', 'virt', '-smp', '2', '-accel', 'tcg,thread=multi', '-icount', 'shift=0', '-bios', 'none']);
   try {
     assert.equal(await s.exited, 1);
   } finally {
