@@ -56,7 +56,7 @@ export function deps(rig: Rig) {
 }
 
 /** Let bottom halves and fs callbacks run until `cond` holds (or give up after `ms`). */
-export async function settle(rig: Rig, cond: () => boolean, ms = 5000): Promise<void> {
+export async function settle(rig: { loop: EventLoop }, cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     rig.loop.runBottomHalves();

@@ -13,7 +13,7 @@ import type { IrqLine } from '../../../src/hw/irq.js';
 import { RawFile } from '../../../src/block/raw-file.js';
 import { VirtioBlk, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT } from '../../../src/hw/virtio/virtio-blk.js';
 import { VirtioPci } from '../../../src/hw/virtio/virtio-pci.js';
-import { DriverQueue } from './driver.js';
+import { DriverQueue, settle } from './driver.js';
 
 const RAM = 0x80000000;
 const L = VIRT_GPEX_LAYOUT;
@@ -38,15 +38,6 @@ function rig(transitional: boolean) {
   const devfn = host.addDevice(fn);
   const cfg = (off: number) => L.ecam.base + (devfn << 12) + off;
   return { sys, as, host, fn, blk, loop, path, levels, msis, cfg };
-}
-
-async function settle(loop: EventLoop, cond: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!cond()) {
-    loop.runBottomHalves();
-    if (Date.now() > end) throw new Error('timeout');
-    await new Promise((r) => setImmediate(r));
-  }
 }
 
 test('virtio-blk-pci (transitional): identity and BARs as QEMU lays them out', () => {
@@ -97,7 +88,7 @@ test('virtio-blk-pci: a legacy driver over the I/O BAR reads and writes the disk
   r.as.stq(hdr + 8, 2n);
   q.add([{ addr: hdr, len: 16 }, { addr: data, len: 512, write: true }, { addr: st, len: 1, write: true }]);
   out(0x10, 0, 2);
-  await settle(r.loop, () => q.usedIdx() === 1);
+  await settle(r, () => q.usedIdx() === 1);
   assert.equal(r.as.ldub(st), 0);
   assert.equal(r.as.ldub(data + 5), (2 * 512 + 5) & 0xff);
   assert.ok(r.levels.some((l) => l), 'INTx asserted');
@@ -109,7 +100,7 @@ test('virtio-blk-pci: a legacy driver over the I/O BAR reads and writes the disk
   r.as.stq(hdr + 8, 3n);
   q.add([{ addr: hdr, len: 16 }, { addr: data, len: 512 }, { addr: st, len: 1, write: true }]);
   out(0x10, 0, 2);
-  await settle(r.loop, () => q.usedIdx() === 2);
+  await settle(r, () => q.usedIdx() === 2);
   await r.blk.drain();
   assert.ok(readFileSync(r.path).subarray(3 * 512, 4 * 512).every((b) => b === 0x5a));
 });
@@ -178,7 +169,7 @@ test('virtio-blk-pci (modern): common config, notify capability and MSI-X', asyn
   r.as.stq(hdr + 8, 0n);
   q.add([{ addr: hdr, len: 16 }, { addr: RAM + 0x41000, len: 512, write: true }, { addr: RAM + 0x42000, len: 1, write: true }]);
   r.as.store(bar4 + 0x3000 + notifyOff * 4, 2, 0, 0, a);
-  await settle(r.loop, () => q.usedIdx() === 1);
+  await settle(r, () => q.usedIdx() === 1);
   assert.deepEqual(r.msis, [[0xfee01000, 0x41]]);
   assert.ok(!r.levels.some((l) => l), 'no INTx while MSI-X is on');
 });
