@@ -48,22 +48,9 @@ export class RawFile {
     this.size = st.size;
   }
 
-  /** Read into `buf` from `offset`; resolves with the bytes read (short at end of file: the rest is zero-filled). */
+  /** Read into `buf` from `offset` (zero-filled past end of file). */
   read(buf: Uint8Array, offset: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const step = (done: number): void => {
-        if (done >= buf.length) return resolve();
-        fs.read(this.fd, buf, done, buf.length - done, offset + done, (err, n) => {
-          if (err) return reject(err);
-          if (n === 0) {
-            buf.fill(0, done);
-            return resolve();
-          }
-          step(done + n);
-        });
-      };
-      step(0);
-    });
+    return this.readv([buf], offset);
   }
 
   /** Scatter read: fill `bufs` in order from `offset` (zero-filled past end of file). */
@@ -111,17 +98,7 @@ export class RawFile {
   }
 
   write(buf: Uint8Array, offset: number): Promise<void> {
-    if (this.readonly) return Promise.reject(new BlockError('image is read-only'));
-    return new Promise((resolve, reject) => {
-      const step = (done: number): void => {
-        if (done >= buf.length) return resolve();
-        fs.write(this.fd, buf, done, buf.length - done, offset + done, (err, n) => {
-          if (err) return reject(err);
-          step(done + n);
-        });
-      };
-      step(0);
-    });
+    return this.writev([buf], offset);
   }
 
   flush(): Promise<void> {
