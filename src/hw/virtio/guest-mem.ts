@@ -92,3 +92,14 @@ export class RingWindow {
     return this.bytes !== null;
   }
 }
+
+/**
+ * A ring address written as two 32-bit register halves: replace the low or
+ * high half of `old`. Addresses at or above 2^53 cannot be represented and
+ * become Infinity, which never resolves to memory (the queue breaks cleanly).
+ */
+export function setAddrHalf(old: number, value: number, high: boolean): number {
+  const lo = high ? old % 0x100000000 : value >>> 0;
+  const hi = high ? value >>> 0 : Math.floor(old / 0x100000000);
+  return hi >= 0x200000 ? Infinity : hi * 0x100000000 + lo;
+}

@@ -3,6 +3,7 @@ import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import type { IrqLine } from '../irq.js';
 import type { AddressSpace } from '../../memory/address-space.js';
+import { setAddrHalf } from './guest-mem.js';
 import type { VirtioDevice, VirtioTransport } from './virtio-device.js';
 import { VIRTIO_F_VERSION_1, VIRTIO_STATUS_FEATURES_OK } from './virtio-device.js';
 
@@ -234,32 +235,25 @@ export class VirtioMmio implements VirtioTransport, DeviceOwner {
         else dev.setStatus(value);
         break;
       case R.QUEUE_DESC_LOW:
-        if (r) r.desc = hiLo(r.desc, value, false);
+        if (r) r.desc = setAddrHalf(r.desc, value, false);
         break;
       case R.QUEUE_DESC_HIGH:
-        if (r) r.desc = hiLo(r.desc, value, true);
+        if (r) r.desc = setAddrHalf(r.desc, value, true);
         break;
       case R.QUEUE_AVAIL_LOW:
-        if (r) r.avail = hiLo(r.avail, value, false);
+        if (r) r.avail = setAddrHalf(r.avail, value, false);
         break;
       case R.QUEUE_AVAIL_HIGH:
-        if (r) r.avail = hiLo(r.avail, value, true);
+        if (r) r.avail = setAddrHalf(r.avail, value, true);
         break;
       case R.QUEUE_USED_LOW:
-        if (r) r.used = hiLo(r.used, value, false);
+        if (r) r.used = setAddrHalf(r.used, value, false);
         break;
       case R.QUEUE_USED_HIGH:
-        if (r) r.used = hiLo(r.used, value, true);
+        if (r) r.used = setAddrHalf(r.used, value, true);
         break;
       default:
         break;
     }
   }
-}
-
-/** Replace the low or high 32 bits of a (< 2^53) address; higher bits make it unusable (Infinity). */
-function hiLo(old: number, value: number, high: boolean): number {
-  const lo = high ? old % 0x100000000 : value >>> 0;
-  const hi = high ? value >>> 0 : Math.floor(old / 0x100000000);
-  return hi >= 0x200000 ? Infinity : hi * 0x100000000 + lo;
 }

@@ -2,6 +2,7 @@ import { MemoryRegion } from '../../memory/region.js';
 import type { MemoryRegionOps } from '../../memory/types.js';
 import { PciDevice } from '../pci/device.js';
 import { MsixCapability } from '../pci/msix.js';
+import { setAddrHalf } from './guest-mem.js';
 import { VIRTIO_ID_BLOCK, VIRTIO_ID_CONSOLE, VIRTIO_ID_NET, VIRTIO_ID_RNG, VIRTIO_F_VERSION_1, VIRTIO_STATUS_FEATURES_OK, type VirtioDevice, type VirtioTransport } from './virtio-device.js';
 
 const PCI_VENDOR_ID_REDHAT_QUMRANET = 0x1af4;
@@ -307,11 +308,6 @@ export class VirtioPci extends PciDevice implements VirtioTransport {
     const d = this.vdev;
     const r = this.qregs[this.queueSel];
     const q = d.queues[this.queueSel];
-    const setAddr = (old: number, high: boolean): number => {
-      const lo = high ? old % 0x100000000 : v >>> 0;
-      const hi = high ? v >>> 0 : Math.floor(old / 0x100000000);
-      return hi >= 0x200000 ? Infinity : hi * 0x100000000 + lo;
-    };
     switch (off) {
       case 0x00:
         this.dfSelect = v >>> 0;
@@ -348,15 +344,15 @@ export class VirtioPci extends PciDevice implements VirtioTransport {
         break;
       case 0x20:
       case 0x24:
-        if (r) r.desc = setAddr(r.desc, off === 0x24);
+        if (r) r.desc = setAddrHalf(r.desc, v, off === 0x24);
         break;
       case 0x28:
       case 0x2c:
-        if (r) r.avail = setAddr(r.avail, off === 0x2c);
+        if (r) r.avail = setAddrHalf(r.avail, v, off === 0x2c);
         break;
       case 0x30:
       case 0x34:
-        if (r) r.used = setAddr(r.used, off === 0x34);
+        if (r) r.used = setAddrHalf(r.used, v, off === 0x34);
         break;
     }
   }
