@@ -160,9 +160,9 @@ export class ChardevRegistry {
   query(): { label: string; filename: string; 'frontend-open': boolean }[] {
     return this.list().map((e) => {
       let filename = chardevFilename(e.spec);
-      if (e.backend instanceof SocketChardev) filename = `${e.backend.describeAddr()}${e.backend.server ? ',server=on' : ''}`;
       const open = (e.backend as { isOpen?: boolean }).isOpen ?? true;
-      return { label: e.id, filename: e.backend instanceof SocketChardev ? `${open ? '' : 'disconnected:'}${filename}` : filename, 'frontend-open': e.users.length > 0 && open };
+      if (e.backend instanceof SocketChardev) filename = `${open ? '' : 'disconnected:'}${e.backend.describeAddr()}${e.backend.server ? ',server=on' : ''}`;
+      return { label: e.id, filename, 'frontend-open': e.users.length > 0 && open };
     });
   }
 
@@ -184,7 +184,7 @@ class ByteSessionFrontend implements MuxAwareFrontend {
   private cb: CharSessionCallbacks | null = null;
   constructor(
     private readonly backend: CharBackend,
-    private readonly handler: CharSessionHandler & { muxEvent?(e: MuxEvent): void },
+    private readonly handler: CharSessionHandler,
     private readonly peer: string,
     private readonly muxed: boolean,
   ) {}
@@ -217,7 +217,7 @@ class ByteSessionFrontend implements MuxAwareFrontend {
   }
 
   muxEvent(e: MuxEvent): void {
-    this.handler.muxEvent?.(e);
+    this.cb?.muxEvent?.(e);
   }
 }
 

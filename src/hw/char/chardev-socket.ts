@@ -28,6 +28,8 @@ export interface CharSession {
 export interface CharSessionCallbacks {
   data(bytes: Uint8Array): void;
   closed(): void;
+  /** On a mux: the session gained or lost the input focus (Ctrl-A c). */
+  muxEvent?(e: 'focus-in' | 'focus-out'): void;
 }
 
 /** A frontend that serves many peers at once (QMP and the human monitor). */
@@ -194,6 +196,11 @@ export class SocketChardev extends QueuedCharBackend {
     });
   }
 
+  /** Connected: the byte client, or any session client. */
+  override get isOpen(): boolean {
+    return this.connected || this.live.size > 0;
+  }
+
   write(byte: number): void {
     if (this.client) this.out.push(byte);
   }
@@ -208,7 +215,11 @@ export class SocketChardev extends QueuedCharBackend {
     this.flush();
     this.client?.destroy();
     this.client = null;
-    for (const s of this.live) s.destroy();
+    // Sessions get their last replies out (QMP's answer to quit), then go.
+    for (const s of this.live) {
+      s.end();
+      setTimeout(() => s.destroy(), 1000).unref();
+    }
     this.live.clear();
     this.srv?.close();
     if (this.unlinkPath) {

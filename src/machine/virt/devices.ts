@@ -19,6 +19,8 @@ export interface DevicePlugContext {
   machine: VirtMachine;
   /** -drive definitions by id. */
   drives: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** A host I/O error on drive `id` (the monitors' BLOCK_IO_ERROR); optional. */
+  onBlockIoError?: (id: string, operation: 'read' | 'write' | 'flush', error: Error) => void;
 }
 
 export interface DeviceFactory {
