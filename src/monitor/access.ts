@@ -205,11 +205,17 @@ export class MonitorAccess {
     return out;
   }
 
+  /** Config space as the guest reads it (the bus's config path, so composite registers read right). */
+  private cfg(d: PciDevice): (off: number, size: number) => number {
+    const bus = this.inventory.pciBuses().find((b) => b.bus.devices().includes(d))?.bus;
+    return (off, size) => (bus ? bus.configRead(d.devfn, off, size) : 0xffffffff) >>> 0;
+  }
+
   private pciDevices(devs: PciDevice[]): unknown[] {
     return devs
       .filter((d) => !d.removed)
       .map((d) => {
-        const c = (off: number, size: number): number => d.config.stored(off) & (size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff);
+        const c = this.cfg(d);
         const pin = c(PCI_INTERRUPT_PIN, 1);
         const cls = c(PCI_CLASS_DEVICE, 2);
         const o: Record<string, unknown> = {
@@ -259,7 +265,7 @@ export class MonitorAccess {
     for (const b of this.inventory.pciBuses()) {
       for (const d of b.bus.devices()) {
         if (d.removed) continue;
-        const c = (off: number, size: number): number => d.config.stored(off) & (size === 1 ? 0xff : 0xffff);
+        const c = this.cfg(d);
         const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
         lines.push(`  Bus ${String(b.bus.number).padStart(2)}, device ${String(d.devfn >> 3).padStart(3)}, function ${d.devfn & 7}:`);
         const cls = c(PCI_CLASS_DEVICE, 2);
@@ -411,7 +417,10 @@ export class MonitorAccess {
     try {
       this.inventory.plug(driver, props, true);
     } catch (e) {
-      if (e instanceof DeviceHotplugError) throw new MonitorError(e.errorClass, e.message);
+      if (e instanceof DeviceHotplugError) {
+        if (e.deletedPath) this.machine.events.emit({ event: 'DEVICE_DELETED', data: { path: e.deletedPath } });
+        throw new MonitorError(e.errorClass, e.message);
+      }
       if (e instanceof DeviceSpecError) throw new MonitorError('GenericError', e.message);
       throw e;
     }

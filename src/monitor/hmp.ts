@@ -88,7 +88,8 @@ export function parseMemFormat(text: string): MemFormat {
 export function parseHmp(line: string): HmpCommand {
   const t = line.trim();
   if (t === '') return { cmd: 'empty' };
-  const sp = t.search(/\s/);
+  // "x/4i addr": the format may follow the command name without a space.
+  const sp = t.search(/[\s/]/);
   const word = sp < 0 ? t : t.slice(0, sp);
   const rest = sp < 0 ? '' : t.slice(sp).trim();
   const noArgs = (c: HmpCommand): HmpCommand => {

@@ -36,6 +36,8 @@ export class DeviceHotplugError extends Error {
   constructor(
     message: string,
     readonly errorClass: 'GenericError' | 'DeviceNotFound' = 'GenericError',
+    /** A child QEMU had already built and announces as deleted when the add fails (see plug). */
+    readonly deletedPath?: string,
   ) {
     super(message);
     this.name = 'DeviceHotplugError';
@@ -131,7 +133,10 @@ export class DeviceInventory {
       const m = props.addr === undefined ? null : /^(?:0x)?([0-9a-f]{1,2})/i.exec(props.addr);
       const slot = m ? parseInt(m[1]!, 16) : 0;
       if (!(slot >= 1 && slot <= 31)) {
-        throw new DeviceHotplugError(`Unsupported PCI slot ${slot} for standard hotplug controller. Valid slots are between 1 and 31.`);
+        // QEMU 7.2 refuses the slot while realizing a virtio PCI proxy, after its virtio
+        // backend child exists, so a DEVICE_DELETED for that child precedes the error.
+        const backend = driver.startsWith('virtio-') && driver.endsWith('-pci') ? `/machine/peripheral${id !== null ? `/${id}` : '-anon/device[' + this.anon + ']'}/virtio-backend` : undefined;
+        throw new DeviceHotplugError(`Unsupported PCI slot ${slot} for standard hotplug controller. Valid slots are between 1 and 31.`, 'GenericError', backend);
       }
     }
     const before = this.allPci();
