@@ -253,11 +253,12 @@ export function formatDump(addr: bigint, fmt: MemFormat, bytes: Uint8Array | nul
           vals.push(`0${v.toString(8)}`);
           break;
         case 'u':
-          vals.push(v.toString().padStart(Math.ceil((fmt.size * 8 * 10) / 33), ' '));
+          vals.push(v.toString().padStart(Math.floor((fmt.size * 8 * 10) / 33), ' '));
           break;
         case 'd': {
-          const sv = BigInt.asIntN(Number(bits), v);
-          vals.push(sv.toString().padStart(Math.ceil((fmt.size * 8 * 10 + 32) / 33), ' '));
+          // As QEMU: values narrower than 64 bits are loaded zero-extended, so only /d with g is signed.
+          const sv = fmt.size === 8 ? BigInt.asIntN(Number(bits), v) : v;
+          vals.push(sv.toString().padStart(Math.floor((fmt.size * 8 * 10 + 32) / 33), ' '));
           break;
         }
         case 'c': {
