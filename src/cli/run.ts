@@ -98,7 +98,7 @@ export async function runMachine(argv: string[]): Promise<number> {
   }
 
   let machine: VirtMachine | null = null;
-  const chardevs = new ChardevRegistry({ onQuit: () => machine?.quit(0) });
+  const chardevs = new ChardevRegistry({ onQuit: () => machine?.quit(0, 'host-ui') });
   let backend: CharBackend | null = null;
   let control: ControlPlane | null = null;
   let removePidfile = (): void => {};
