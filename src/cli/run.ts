@@ -130,7 +130,7 @@ export async function runMachine(argv: string[]): Promise<number> {
       logger,
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
-    const inventory = new DeviceInventory(machine, drives);
+    const inventory = new DeviceInventory(machine, drives, chardevs);
     inventory.plugAll(cfg.devices);
     inventory.record('virtio-blk-pci', {}, () => plugDriveShortcuts(inventory.ctx));
     control = startMonitors({ machine, chardevs, inventory, monitors: wiring.monitors, name: ctl.name });

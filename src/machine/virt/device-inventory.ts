@@ -16,6 +16,7 @@ import type { PciDevice } from '../../hw/pci/device.js';
 import { PciBridge } from '../../hw/pci/bridge.js';
 import { DeviceSpecError, VIRT_DEVICES, type DevicePlugContext } from './devices.js';
 import type { VirtMachine } from './virt.js';
+import type { ChardevRegistry } from '../../hw/char/chardev-registry.js';
 
 export interface InventoryEntry {
   /** The id= given, or QEMU's anonymous path index. */
@@ -55,10 +56,12 @@ export class DeviceInventory {
   constructor(
     private readonly machine: VirtMachine,
     readonly drives: ReadonlyMap<string, Readonly<Record<string, string>>>,
+    chardevs?: ChardevRegistry,
   ) {
     this.ctx = {
       machine,
       drives,
+      chardevs,
       onBlockIoError: (id, operation, error) =>
         machine.events.emit({
           event: 'BLOCK_IO_ERROR',
