@@ -10,6 +10,7 @@ import { configureDma, dmaMap, dmaRead, dmaUnmap, dmaWrite } from '../../../src/
 import { EventLoop } from '../../../src/machine/event-loop.js';
 import { CMDS_PER_TURN, RiscvIommu } from '../../../src/hw/iommu/riscv-iommu.js';
 import * as B from '../../../src/hw/iommu/riscv-iommu-bits.js';
+import { RiscvIommuDriver } from '../../../src/hw/iommu/riscv-iommu-driver.js';
 
 const keepAlive = setInterval(() => {}, 60_000);
 after(() => clearInterval(keepAlive));
@@ -20,13 +21,9 @@ const REGS = 0x301_0000;
 const DEVID = 0x0008; // 00:01.0
 const PSCID = 5;
 
-// Guest memory layout (offsets in RAM).
-const DDT_ROOT = 0x1000;
-const CQ = 0x10000; // 4096 x 16 B
-const FQ = 0x20000; // 1024 x 32 B
-const PT_POOL = 0x30000;
+const POOL = 0x1000; // offset in RAM of the driver's table pool
 const DATA = 0x100000;
-const FENCE_WORD = 0x2000;
+const FENCE_WORD = 0x200000;
 
 function machine(opts: { revokeTimeoutNs?: number } = {}) {
   const log: string[] = [];
@@ -43,60 +40,12 @@ function machine(opts: { revokeTimeoutNs?: number } = {}) {
   configureDma(devAs, { log: (m) => log.push(m) });
   const ram = ramMr.ramBytes();
   const dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
-  const w64 = (off: number, v: bigint): void => dv.setBigUint64(off, v, true);
-  const r64 = (off: number): bigint => dv.getBigUint64(off, true);
-  const reg32 = (off: number): number => {
-    assert.equal(as.load(REGS + off, 4, memTxAttrs({})), MEMTX_OK);
-    return as.valLo;
-  };
+  // Linux's shape: a 3-level directory, 4096 commands, 1024 fault records.
+  const drv = new RiscvIommuDriver(as, { regs: REGS, pool: RAM + POOL, poolSize: 0xf0000, cqLog2: 11, fqLog2: 9, ddtLevels: 3 });
+  const reg32 = (off: number): number => drv.reg32(off);
   const reg64 = (off: number): bigint => {
     assert.equal(as.load(REGS + off, 8, memTxAttrs({})), MEMTX_OK);
     return (BigInt(as.valHi) << 32n) | BigInt(as.valLo);
-  };
-  const wreg32 = (off: number, v: number): void => void as.store(REGS + off, 4, v >>> 0, 0, memTxAttrs({}));
-  const wreg64 = (off: number, v: bigint): void =>
-    void as.store(REGS + off, 8, Number(v & 0xffffffffn), Number(v >> 32n), memTxAttrs({}));
-  let ptNext = PT_POOL;
-  const allocPage = (): number => {
-    const p = ptNext;
-    ptNext += 0x1000;
-    ram.fill(0, p, p + 0x1000);
-    return p;
-  };
-  const ppn = (ramOff: number): bigint => BigInt((RAM + ramOff) / 4096);
-  // Sv39 root for the device.
-  const ptRoot = allocPage();
-  /** Map iova -> ramOff with a leaf PTE (R, W unless ro, A, D, U, V). */
-  const map = (iova: number, ramOff: number, ro = false): void => {
-    let table = ptRoot;
-    for (let level = 2; level > 0; level--) {
-      const idx = Math.floor(iova / 2 ** (12 + 9 * level)) % 512;
-      let pte = r64(table + idx * 8);
-      if ((pte & 1n) === 0n) {
-        const next = allocPage();
-        pte = (ppn(next) << 10n) | 1n;
-        w64(table + idx * 8, pte);
-      }
-      table = Number((pte >> 10n) * 4096n) - RAM;
-    }
-    const idx = Math.floor(iova / 4096) % 512;
-    const flags = B.PTE_V | B.PTE_R | (ro ? 0 : B.PTE_W | B.PTE_D) | B.PTE_A | B.PTE_U;
-    w64(table + idx * 8, (ppn(ramOff) << 10n) | BigInt(flags));
-  };
-  const unmap = (iova: number): void => {
-    let table = ptRoot;
-    for (let level = 2; level > 0; level--) {
-      const idx = Math.floor(iova / 2 ** (12 + 9 * level)) % 512;
-      table = Number((r64(table + idx * 8) >> 10n) * 4096n) - RAM;
-    }
-    w64(table + (Math.floor(iova / 4096) % 512) * 8, 0n);
-  };
-  let cqTail = 0;
-  const cmd = (d0: bigint, d1: bigint): void => {
-    w64(CQ + cqTail * 16, d0);
-    w64(CQ + cqTail * 16 + 8, d1);
-    cqTail = (cqTail + 1) % 4096;
-    wreg32(B.REG_CQT, cqTail);
   };
   const settle = (): void => {
     for (let i = 0; i < 50; i++) {
@@ -104,49 +53,27 @@ function machine(opts: { revokeTimeoutNs?: number } = {}) {
       loop.runBottomHalves();
     }
   };
-  /** Linux's bring-up: WARL probes, queues on, 3LVL directory, device context with Sv39. */
   const bringUp = (): void => {
-    wreg64(B.REG_ICVEC, 0x2310n);
-    wreg64(B.REG_CQB, 0x1fn);
-    const maxLog = Number(reg64(B.REG_CQB) & 0x1fn);
-    assert.ok(maxLog >= 11);
-    const cqb = ((BigInt(RAM + CQ) >> 2n) & ~0x3ffn) | 11n; // 4096 entries
-    wreg64(B.REG_CQB, cqb);
-    assert.equal(reg64(B.REG_CQB), cqb);
-    const fqb = ((BigInt(RAM + FQ) >> 2n) & ~0x3ffn) | 9n; // 1024 entries
-    wreg64(B.REG_FQB, fqb);
-    assert.equal(reg64(B.REG_FQB), fqb);
-    wreg32(B.REG_CQCSR, B.QCSR_EN | B.QCSR_IE | B.QCSR_MF);
+    drv.wreg64(B.REG_CQB, 0x1f, 0);
+    assert.ok(Number(reg64(B.REG_CQB) & 0x1fn) >= 11, 'WARL: the largest queue is reported');
+    drv.bringUp();
+    assert.equal(Number(reg64(B.REG_CQB) & 0x1fn), 11, 'the size written reads back');
     assert.equal(reg32(B.REG_CQCSR) & (B.QCSR_ON | B.QCSR_BUSY), B.QCSR_ON);
-    wreg32(B.REG_FQCSR, B.QCSR_EN | B.QCSR_IE | B.QCSR_MF);
     assert.equal(reg32(B.REG_FQCSR) & (B.QCSR_ON | B.QCSR_BUSY), B.QCSR_ON);
-    // Directory: 3 levels; device 8 sits at DDI[2]=0, DDI[1]=0, DDI[0]=8.
-    ram.fill(0, DDT_ROOT, DDT_ROOT + 0x1000);
-    const mid = allocPage();
-    const leaf = allocPage();
-    w64(DDT_ROOT, (ppn(mid) << 10n) | 1n);
-    w64(mid, (ppn(leaf) << 10n) | 1n);
-    const dc = leaf + DEVID * 32;
-    w64(dc + 8, 0n); // iohgatp: bare
-    w64(dc + 16, BigInt(PSCID) << 12n); // ta
-    w64(dc + 24, (BigInt(B.ATP_MODE_SV39) << 60n) | ppn(ptRoot)); // fsc
-    w64(dc, BigInt(B.DC_TC_V));
-    wreg64(B.REG_DDTP, (ppn(DDT_ROOT) << 10n) | BigInt(B.DDTP_MODE_3LVL));
     assert.equal(Number(reg64(B.REG_DDTP) & 0xfn), B.DDTP_MODE_3LVL);
+    drv.attach(DEVID, PSCID);
   };
-  const iotinvalVma = (iova?: number): void => {
-    let d0 = BigInt(B.CMD_IOTINVAL) | (BigInt(PSCID) << 12n) | (1n << 32n);
-    let d1 = 0n;
-    if (iova !== undefined) {
-      d0 |= BigInt(B.IOTINVAL_AV);
-      d1 = BigInt(iova / 4096) << 10n;
-    }
-    cmd(d0, d1);
+  const map = (iova: number, ramOff: number, ro = false): void => drv.map(DEVID, iova, RAM + ramOff, ro);
+  const unmap = (iova: number): void => drv.unmap(DEVID, iova);
+  const iotinvalVma = (iova?: number): void => drv.iotinvalVma(PSCID, iova);
+  const iofence = (data: number): void => drv.iofence(data, RAM + FENCE_WORD, true);
+  const cmd = (d0: bigint, d1: bigint): void =>
+    drv.command(Number(d0 & 0xffffffffn), Number(d0 >> 32n), Number(d1 & 0xffffffffn), Number(d1 >> 32n));
+  const fqRecord = (i: number): bigint => {
+    const [lo, hi] = drv.r64(drv.fq + i * 32);
+    return (BigInt(hi) << 32n) | BigInt(lo);
   };
-  const iofence = (data: number): void => {
-    cmd(BigInt(B.CMD_IOFENCE) | BigInt(B.IOFENCE_AV | B.IOFENCE_WSI) | (BigInt(data) << 32n), BigInt(RAM + FENCE_WORD) >> 2n);
-  };
-  return { loop, as, iommu, devAs, ram, dv, r64, w64, reg32, reg64, wreg32, wreg64, map, unmap, cmd, settle, bringUp, iotinvalVma, iofence, levels, log };
+  return { loop, as, iommu, devAs, ram, dv, drv, reg32, reg64, map, unmap, cmd, settle, bringUp, iotinvalVma, iofence, fqRecord, levels, log };
 }
 
 const DEV = memTxAttrs({ requesterId: DEVID });
@@ -159,9 +86,9 @@ test('capabilities, WARL queue sizes and the directory modes are what Linux prob
   assert.equal(Number((caps >> 28n) & 3n), 1, 'wired interrupts');
   assert.equal(m.reg32(B.REG_FCTL) & B.FCTL_WSI, B.FCTL_WSI);
   // An unknown mode leaves ddtp unchanged (WARL).
-  m.wreg64(B.REG_DDTP, 7n);
+  m.drv.wreg64(B.REG_DDTP, 7, 0);
   assert.equal(Number(m.reg64(B.REG_DDTP) & 0xfn), B.DDTP_MODE_OFF);
-  m.wreg64(B.REG_ICVEC, 0x2310n);
+  m.drv.wreg64(B.REG_ICVEC, 0x2310, 0);
   assert.equal(m.reg64(B.REG_ICVEC), 0x2310n);
   m.bringUp();
 });
@@ -179,20 +106,18 @@ test('DMA through a 3-level directory and Sv39 reaches the mapped page, and a ba
   // An unmapped IOVA: the device sees an error, the guest a fault record.
   assert.notEqual(dmaWrite(m.devAs, 0x9000, buf, DEV), MEMTX_OK);
   assert.equal(m.reg32(B.REG_FQT), 1);
-  const hdr = m.r64(FQ);
+  const hdr = m.fqRecord(0);
   assert.equal(Number(hdr & 0xfffn), B.CAUSE.writePageFault);
   assert.equal(Number((hdr >> 34n) & 0x3fn), B.TTYP_UNTRANSLATED_WRITE);
   assert.equal(Number(hdr >> 40n), DEVID);
-  assert.equal(m.r64(FQ + 16), 0x9000n, 'iotval is the IOVA');
   assert.equal(m.reg32(B.REG_IPSR) & B.IPSR_FIP, B.IPSR_FIP);
   assert.equal(m.levels[1], true, 'fault interrupt on the fiv vector');
-  m.wreg32(B.REG_FQH, 1);
-  m.wreg32(B.REG_IPSR, B.IPSR_FIP);
-  assert.equal(m.levels[1], false);
+  assert.deepEqual(m.drv.takeFaults(), [{ cause: B.CAUSE.writePageFault, devId: DEVID, iova: 0x9000 }], 'iotval is the IOVA');
+  assert.equal(m.levels[1], false, 'the driver consumed the record and cleared fip');
   // A read-only page refuses writes with a write page fault.
   m.map(0x5000, DATA + 0x1000, true);
   assert.notEqual(dmaWrite(m.devAs, 0x5000, buf, DEV), MEMTX_OK);
-  assert.equal(Number(m.r64(FQ + 32) & 0xfffn), B.CAUSE.writePageFault);
+  assert.equal(m.drv.takeFaults()[0]?.cause, B.CAUSE.writePageFault);
   assert.equal(dmaRead(m.devAs, 0x5000, back, DEV), MEMTX_OK);
 });
 
@@ -258,27 +183,26 @@ test('hostile programming: illegal commands, tables outside memory, a wrapping q
   assert.equal(m.reg32(B.REG_CQH), 0);
   assert.equal(m.iommu.stats.illegalCommands, 1);
   // Commands after it wait until the guest clears the error; the guest overwrites the bad one first.
-  m.w64(CQ, BigInt(B.CMD_IODIR) | (1n << 33n) | (BigInt(DEVID) << 40n));
+  m.drv.w64(m.drv.cq, B.CMD_IODIR, (1 << 1) | (DEVID << 8));
   m.iofence(2);
-  m.wreg32(B.REG_CQCSR, B.QCSR_EN | B.QCSR_IE | B.CQCSR_CMD_ILL);
+  m.drv.wreg32(B.REG_CQCSR, B.QCSR_EN | B.QCSR_IE | B.CQCSR_CMD_ILL);
   m.settle();
   assert.equal(m.dv.getUint32(FENCE_WORD, true), 2);
   // A device context pointing into MMIO / past RAM: directory faults, never a crash.
-  m.wreg64(B.REG_DDTP, 0n); // off first, as a driver must
-  m.wreg64(B.REG_DDTP, (BigInt(0x1000_0000 / 4096) << 10n) | BigInt(B.DDTP_MODE_1LVL));
+  m.drv.takeFaults();
+  m.drv.wreg64(B.REG_DDTP, 0, 0); // off first, as a driver must
+  m.drv.wreg64(B.REG_DDTP, (0x1000_0000 / 4096) * 1024 + B.DDTP_MODE_1LVL, 0);
   assert.notEqual(dmaWrite(m.devAs, 0x4000, new Uint8Array(4), DEV), MEMTX_OK);
-  const last = (m.reg32(B.REG_FQT) + 1023) % 1024;
-  assert.equal(Number(m.r64(FQ + last * 32) & 0xfffn), B.CAUSE.ddtLoadFault);
+  assert.equal(m.drv.takeFaults()[0]?.cause, B.CAUSE.ddtLoadFault);
   // IOMMU off: all DMA refused with cause 256.
-  m.wreg64(B.REG_DDTP, 0n);
+  m.drv.wreg64(B.REG_DDTP, 0, 0);
   assert.notEqual(dmaRead(m.devAs, 0x4000, new Uint8Array(4), DEV), MEMTX_OK);
-  const l2 = (m.reg32(B.REG_FQT) + 1023) % 1024;
-  assert.equal(Number(m.r64(FQ + l2 * 32) & 0xfffn), B.CAUSE.dmaDisabled);
+  assert.equal(m.drv.takeFaults()[0]?.cause, B.CAUSE.dmaDisabled);
   // A command queue in unassigned space: cqmf, processing stops, nothing thrown.
-  m.wreg32(B.REG_CQCSR, 0);
-  m.wreg64(B.REG_CQB, (BigInt(0x4000_0000) >> 2n) & ~0x3ffn);
-  m.wreg32(B.REG_CQCSR, B.QCSR_EN | B.QCSR_IE);
-  m.wreg32(B.REG_CQT, 3);
+  m.drv.wreg32(B.REG_CQCSR, 0);
+  m.drv.wreg64(B.REG_CQB, 0x4000_0000 / 4, 0);
+  m.drv.wreg32(B.REG_CQCSR, B.QCSR_EN | B.QCSR_IE);
+  m.drv.wreg32(B.REG_CQT, 3);
   m.settle();
   assert.equal(m.reg32(B.REG_CQCSR) & B.QCSR_MF, B.QCSR_MF);
 });
