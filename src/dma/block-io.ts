@@ -177,7 +177,9 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
       let ioError: unknown = null;
       try {
         await sync.yield('dma-map', 'dma-blk-io chunk mapped');
-        await io(
+        if (req?.revoked) t.cancel();
+        // Cancelled while the chunk was being mapped: the backend never sees it.
+        if (!t.cancelled) await io(
           maps.map((m) => m.bytes),
           offset + bytes,
           dir,

@@ -14,9 +14,10 @@
  * - the device checks `revoked` before it completes the request (used ring,
  *   status byte, interrupt) and drops the completion instead.
  *
- * Revoked requests stay tracked until their host work ends: `settled()` is
- * how a device keeps host-side ordering across the barrier (a write issued
- * after a reset must not be overtaken by one from before it).
+ * Revoked requests stay counted (`draining`) until their host work ends; a
+ * device that must keep host-side ordering across the barrier (virtio-blk: a
+ * write from before a reset must not land on top of one issued after it)
+ * checks `revoked` on the requests it tracks.
  */
 export class DmaRequest {
   private readonly abort = new AbortController();
@@ -47,7 +48,6 @@ export class DmaRequest {
 export class DmaRequestSet {
   private readonly live = new Set<DmaRequest>();
   private readonly revoked = new Set<DmaRequest>();
-  private waiters: (() => void)[] = [];
   /** Requests revoked so far (tests, `info`). */
   revocations = 0;
 
@@ -81,20 +81,8 @@ export class DmaRequestSet {
     return n;
   }
 
-  /**
-   * Null when no revoked request is still running on the host; otherwise a
-   * promise that resolves once all of them (revoked up to now or later) ended.
-   */
-  settled(): Promise<void> | null {
-    if (this.revoked.size === 0) return null;
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
   /** @internal */ ended(r: DmaRequest): void {
     this.live.delete(r);
-    if (!this.revoked.delete(r) || this.revoked.size > 0) return;
-    const w = this.waiters;
-    this.waiters = [];
-    for (const cb of w) cb();
+    this.revoked.delete(r);
   }
 }

@@ -47,7 +47,8 @@ export interface VirtioBlkOptions {
 export class VirtioBlk extends VirtioDevice {
   readonly deviceId = VIRTIO_ID_BLOCK;
   private readonly cfg = new Uint8Array(60);
-  private readonly inflightWrites = new Set<Promise<void>>();
+  /** Host writes in flight: FLUSH waits for them; writes after a reset wait for the revoked ones they overlap. */
+  private readonly hostWrites = new Set<{ req: DmaRequest; start: number; end: number; done: Promise<void> }>();
   inflight = 0;
   /** Requests completed with each status (tests, `info`). */
   readonly stats = { ok: 0, ioerr: 0, unsupp: 0 };
@@ -104,13 +105,22 @@ export class VirtioBlk extends VirtioDevice {
   }
 
   /**
-   * Host I/O of a request accepted after a reset waits until the host I/O of
-   * the requests that reset revoked has ended: a write from before the reset
-   * must not land on top of one the guest issued (and saw complete) after it.
+   * A write (or discard) accepted after a reset or bus-master-off waits until
+   * the host writes of revoked requests that overlap it have ended: a write
+   * from before the barrier must not land on top of one the guest issued (and
+   * saw complete) after it. Reads do not wait.
    */
-  private afterRevoked<T>(start: () => Promise<T>): Promise<T> {
-    const settled = this.requests.settled();
-    return settled ? settled.then(start) : start();
+  private afterRevokedWrites<T>(start: number, end: number, run: () => Promise<T>): Promise<T> {
+    const waits: Promise<void>[] = [];
+    for (const w of this.hostWrites) if (w.req.revoked && w.start < end && start < w.end) waits.push(w.done);
+    return waits.length ? Promise.all(waits).then(run) : run();
+  }
+
+  /** Track a host write (for FLUSH and for ordering across a reset). */
+  private trackWrite(req: DmaRequest, start: number, end: number, p: Promise<unknown>): void {
+    const w = { req, start, end, done: p.then(() => undefined, () => undefined) };
+    this.hostWrites.add(w);
+    void w.done.then(() => this.hostWrites.delete(w));
   }
 
   protected handleQueue(q: Virtqueue): void {
@@ -151,7 +161,7 @@ export class VirtioBlk extends VirtioDevice {
         // Data must be device-writable: a read whose buffer the driver marked readable fails.
         if (dataOutLen !== 0 || dataInLen === 0) return fail(VIRTIO_BLK_S_IOERR);
         if (dataInLen % SECTOR !== 0 || dataInLen > MAX_REQUEST_BYTES || !inRange(dataInLen)) return fail(VIRTIO_BLK_S_IOERR);
-        this.afterRevoked(() => this.transfer(dataIn, sector * SECTOR, true, req)).then((ok) =>
+        this.transfer(dataIn, sector * SECTOR, true, req).then((ok) =>
           this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, ok ? dataInLen : 0, req),
         );
         return;
@@ -159,13 +169,14 @@ export class VirtioBlk extends VirtioDevice {
       case VIRTIO_BLK_T_OUT: {
         if (dataInLen !== 0 || dataOutLen === 0) return fail(VIRTIO_BLK_S_IOERR);
         if (img.readonly || dataOutLen % SECTOR !== 0 || dataOutLen > MAX_REQUEST_BYTES || !inRange(dataOutLen)) return fail(VIRTIO_BLK_S_IOERR);
-        const p = this.afterRevoked(() => this.transfer(skip(elem.out, 16), sector * SECTOR, false, req));
-        this.trackWrite(p.then(() => undefined));
+        const at = sector * SECTOR;
+        const p = this.afterRevokedWrites(at, at + dataOutLen, () => this.transfer(skip(elem.out, 16), at, false, req));
+        this.trackWrite(req, at, at + dataOutLen, p);
         p.then((ok) => this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, 0, req));
         return;
       }
       case VIRTIO_BLK_T_FLUSH: {
-        Promise.allSettled([...this.inflightWrites])
+        Promise.all([...this.hostWrites].map((w) => w.done))
           .then(() => (img.readonly ? undefined : img.flush()))
           .then(
             () => this.finish(q, elem, VIRTIO_BLK_S_OK, 0, req),
@@ -191,8 +202,8 @@ export class VirtioBlk extends VirtioDevice {
         const flags = sv.getUint32(12, true);
         if (flags & ~1 || (type === VIRTIO_BLK_T_DISCARD && flags) || count > MAX_DISCARD_SECTORS) return fail(VIRTIO_BLK_S_UNSUPP);
         if (!((start + count) * SECTOR <= img.size)) return fail(VIRTIO_BLK_S_IOERR);
-        const p = this.afterRevoked(() => img.writeZeroes(start * SECTOR, count * SECTOR));
-        this.trackWrite(p);
+        const p = this.afterRevokedWrites(start * SECTOR, (start + count) * SECTOR, () => img.writeZeroes(start * SECTOR, count * SECTOR));
+        this.trackWrite(req, start * SECTOR, (start + count) * SECTOR, p);
         p.then(
           () => this.finish(q, elem, VIRTIO_BLK_S_OK, 0, req),
           () => fail(VIRTIO_BLK_S_IOERR),
@@ -202,12 +213,6 @@ export class VirtioBlk extends VirtioDevice {
       default:
         return fail(VIRTIO_BLK_S_UNSUPP);
     }
-  }
-
-  private trackWrite(p: Promise<void>): void {
-    const t = p.catch(() => undefined);
-    this.inflightWrites.add(t);
-    void t.then(() => this.inflightWrites.delete(t));
   }
 
   private finish(q: Virtqueue, elem: VirtqElement, status: number, written: number, req: DmaRequest): void {

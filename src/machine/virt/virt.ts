@@ -80,6 +80,8 @@ export interface VirtOptions {
   noReboot?: boolean;
   /** Instructions per hart per quantum. */
   quantum?: number;
+  /** Host milliseconds of guest work per event-loop turn (default 8; tests shorten it). */
+  sliceMs?: number;
   /** riscv,isa override (tests); default: what the harts implement. */
   isa?: string;
   /** 32 bytes for /chosen/rng-seed; default random (fixed zeros in deterministic mode). */
@@ -194,7 +196,7 @@ export class VirtMachine implements GuestWriter {
       this.syncEnv = memorySyncEnv();
     }
     const clock = opts.clock ?? { kind: 'realtime' };
-    this.loop = new EventLoop({ clock, quantum: opts.quantum });
+    this.loop = new EventLoop({ clock, quantum: opts.quantum, sliceMs: opts.sliceMs });
 
     this.system = MemoryRegion.container('system', REGION_SIZE_MAX);
     let ramBuf: SharedArrayBuffer;
