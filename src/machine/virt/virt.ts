@@ -245,7 +245,7 @@ export class VirtMachine implements GuestWriter {
       this.loop,
       clock.kind === 'virtual' ? () => this.loop.clock.now() : hostWallClockNs,
     );
-    this.fwCfg = new FwCfg(this.as);
+    this.fwCfg = new FwCfg(this.as, { scheduler: this.loop });
     this.fwCfg.addI16(FW_CFG_NB_CPUS, opts.smp);
     this.fwCfg.addI64(FW_CFG_RAM_SIZE, opts.ramSize);
     for (let unit = 0; unit < 2; unit++) {
