@@ -1,0 +1,5 @@
+import type { FuzzTarget } from '../target.js';
+import virtqueue from './virtqueue.js';
+
+/** Every fuzz target, by name. */
+export const TARGETS: readonly FuzzTarget[] = [virtqueue];
