@@ -1,7 +1,8 @@
 import type { FuzzTarget } from '../target.js';
 import virtqueue from './virtqueue.js';
 import fwCfg from './fw-cfg.js';
+import loaders from './loaders.js';
 import { virtioMmio, virtioPci } from './virtio-regs.js';
 
 /** Every fuzz target, by name. */
-export const TARGETS: readonly FuzzTarget[] = [virtqueue, virtioMmio, virtioPci, fwCfg];
+export const TARGETS: readonly FuzzTarget[] = [virtqueue, virtioMmio, virtioPci, fwCfg, loaders];
