@@ -244,6 +244,11 @@ export class EduDevice extends PciDevice {
     if (cmd & DMA_IRQ) this.raiseIrq(EDU_DMA_IRQ);
   }
 
+  /** Whether a DMA transfer is pending (its start bit is set). */
+  get dmaRunning(): boolean {
+    return (this.dma[6]! & DMA_RUN) !== 0;
+  }
+
   /**
    * Bus mastering off is a DMA barrier: a transfer started before it never
    * reaches memory, even if the bit is set again before the transfer's time
