@@ -1,0 +1,13 @@
+const AW = Atomics.wait; let aw = 0, awMs = 0; (Atomics as any).wait = (...a: any[]) => { aw++; const t = performance.now(); const r = (AW as any)(...a); awMs += performance.now() - t; if (aw < 3) console.log(new Error().stack); return r; }; process.on("exit", () => console.log({ aw, awMs }));
+import { VirtMachine } from '/work/tsvmm-i22/src/machine/virt/virt.js';
+import { plugDevices } from '/work/tsvmm-i22/src/machine/virt/devices.js';
+let out = '';
+const m = new VirtMachine({ ramSize: 128 << 20, smp: 1, serial: { attach() {}, write(b: number) { out += String.fromCharCode(b); }, acceptInput() {} } as any });
+plugDevices({ machine: m, drives: new Map() }, [{ driver: 'virtio-rng-device', props: {} }]);
+m.boot({ bios: '/tmp/iob/g2.bin' });
+const lp: any = m.loop; let idles = 0, idleMs = 0; const oi = lp.idleWait.bind(lp); lp.idleWait = async () => { idles++; const t = performance.now(); await oi(); idleMs += performance.now() - t; }; let rounds = 0, zero = 0; const orr = lp.runRound.bind(lp); let inRound = 0; lp.runRound = () => { rounds++; const t = performance.now(); const r = orr(); inRound += performance.now() - t; if (!r) zero++; return r; };
+const t0 = performance.now(); const c0 = process.cpuUsage();
+await m.run();
+const c = process.cpuUsage(c0);
+console.log({ idles, idleMs, rounds, zero, inRound, wait: m.harts[0].waiting });
+console.log(out, 'wall', performance.now() - t0, 'cpu', (c.user + c.system) / 1000, 'insns', m.loop.instructions);
