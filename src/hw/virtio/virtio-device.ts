@@ -98,7 +98,9 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
   protected mem: AddressSpace | null = null;
   protected attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED;
   private readonly bh: BottomHalf;
-  private readonly kicked = new Set<number>();
+  /** Queues notified since the last bottom-half run (one flag per queue: no allocation per notify). */
+  private kicked = new Uint8Array(0);
+  private anyKicked = false;
   protected readonly scheduler: Scheduler;
   private readonly glog: GuestLog;
 
@@ -121,6 +123,7 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
     this.mem = mem;
     this.attrs = attrs;
     this.queues = [];
+    this.kicked = new Uint8Array(this.numQueues);
     for (let i = 0; i < this.numQueues; i++) {
       this.queues.push(new Virtqueue(i, this.queueMax, mem, attrs, (q, msg) => this.virtioError(`queue ${q.index}: ${msg}`)));
     }
@@ -144,7 +147,8 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
     this.requests.revokeAll(`${this.name}: device reset`);
     this.status = 0;
     this.guestFeatures.lo = this.guestFeatures.hi = 0;
-    this.kicked.clear();
+    this.kicked.fill(0);
+    this.anyKicked = false;
     this.bh.cancel();
     for (const q of this.queues) q.reset();
     this.resetDevice();
@@ -185,29 +189,41 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
 
   /** The driver notified queue `index`. Work is deferred to a bottom half. */
   kick(index: number): void {
-    if (index >= this.queues.length) {
+    if (!(index < this.kicked.length)) {
       this.guestError(`notify of queue ${index}, which does not exist`);
       return;
     }
-    this.kicked.add(index);
-    this.bh.schedule();
+    this.kicked[index] = 1;
+    if (!this.anyKicked) {
+      this.anyKicked = true;
+      this.bh.schedule();
+    }
   }
 
   private runQueues(): void {
+    this.anyKicked = false;
+    const k = this.kicked;
     if (!(this.status & VIRTIO_STATUS_DRIVER_OK) || this.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) {
-      this.kicked.clear();
+      k.fill(0);
       return;
     }
-    const todo = [...this.kicked];
-    this.kicked.clear();
-    for (const i of todo) {
+    let again = false;
+    for (let i = 0; i < k.length; i++) {
+      if (!k[i]) continue;
+      k[i] = 0;
       const q = this.queues[i]!;
       if (!q.ready || q.broken) continue;
       this.handleQueue(q);
       // Budget exhausted with work left: come back on a later turn.
-      if (q.hasWork() && !q.broken) this.kicked.add(i);
+      if (q.hasWork() && !q.broken) {
+        k[i] = 1;
+        again = true;
+      }
     }
-    if (this.kicked.size) this.bh.schedule();
+    if (again) {
+      this.anyKicked = true;
+      this.bh.schedule();
+    }
   }
 
   /**
