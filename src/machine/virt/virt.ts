@@ -83,6 +83,8 @@ export interface VirtOptions {
   noReboot?: boolean;
   /** Instructions per hart per quantum. */
   quantum?: number;
+  /** Host milliseconds of guest work per event-loop turn (default 8; tests shorten it). */
+  sliceMs?: number;
   /** riscv,isa override (tests); default: what the harts implement. */
   isa?: string;
   /** 32 bytes for /chosen/rng-seed; default random (fixed zeros in deterministic mode). */
@@ -211,7 +213,7 @@ export class VirtMachine implements GuestWriter {
       this.syncEnv = memorySyncEnv();
     }
     const clock = opts.clock ?? { kind: 'realtime' };
-    this.loop = new EventLoop({ clock, quantum: opts.quantum });
+    this.loop = new EventLoop({ clock, quantum: opts.quantum, sliceMs: opts.sliceMs });
 
     this.system = MemoryRegion.container('system', REGION_SIZE_MAX);
     let ramBuf: SharedArrayBuffer;
@@ -261,7 +263,7 @@ export class VirtMachine implements GuestWriter {
       this.loop,
       clock.kind === 'virtual' ? () => this.loop.clock.now() : hostWallClockNs,
     );
-    this.fwCfg = new FwCfg(this.as);
+    this.fwCfg = new FwCfg(this.as, { scheduler: this.loop });
     this.fwCfg.addI16(FW_CFG_NB_CPUS, opts.smp);
     this.fwCfg.addI64(FW_CFG_RAM_SIZE, opts.ramSize);
     for (let unit = 0; unit < 2; unit++) {
