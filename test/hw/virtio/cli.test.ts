@@ -17,7 +17,7 @@ function run(...args: string[]) {
 
 test('bad drive and device options fail with one line and exit 1 before the guest starts', () => {
   const cases: Array<[string[], RegExp]> = [
-    [['-drive', `file=${join(dir, 'missing.raw')},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0'], /missing\.raw: could not open disk image .*no such file/],
+    [['-drive', `file=${join(dir, 'missing.raw')},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0'], /Could not open '.*missing\.raw': No such file or directory/],
     [['-drive', `file=${img},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d1'], /no -drive with id=d1/],
     [['-drive', `file=${img},if=none,id=d0,format=qcow2`, '-device', 'virtio-blk-pci,drive=d0'], /format 'qcow2' is not supported/],
     [['-drive', `file=${img},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0', '-device', 'virtio-blk-pci,drive=d0'], /already in use/],
