@@ -100,7 +100,7 @@ function fail(reason: Qcow2ParseFailure, message: string): never {
 export function parseHeader(buf: Uint8Array, fileLength: number, writable: boolean): Qcow2Header {
   if (buf.length < 72) fail('too-short', 'image is too short for a qcow2 header');
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (dv.getUint32(0) !== QCOW2_MAGIC) fail('bad-magic', 'not a qcow2 image (bad magic)');
+  if (dv.getUint32(0) !== QCOW2_MAGIC) fail('bad-magic', 'Image is not in qcow2 format');
   const version = dv.getUint32(4);
   if (version !== 2 && version !== 3) fail('bad-version', `unsupported qcow2 version ${version}`);
   const clusterBits = dv.getUint32(20);

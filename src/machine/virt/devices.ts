@@ -5,6 +5,7 @@
  * machine or the CLI changes. Unknown names are rejected before the guest runs.
  */
 import type { VirtMachine } from './virt.js';
+import type { BlockDriver } from '../../block/driver.js';
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
 
@@ -19,6 +20,8 @@ export interface DevicePlugContext {
   machine: VirtMachine;
   /** -drive definitions by id. */
   drives: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** The opened images of those drives, by id (src/block/open.ts). */
+  backends?: ReadonlyMap<string, BlockDriver>;
 }
 
 export interface DeviceFactory {
