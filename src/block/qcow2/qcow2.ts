@@ -31,7 +31,7 @@ import {
   type Qcow2Header,
   type Qcow2Snapshot,
 } from './format.js';
-import { Refcounts } from './refcount.js';
+import { Refcounts, type RefcountGeometry } from './refcount.js';
 
 const enum Kind {
   Unallocated,
@@ -85,6 +85,7 @@ export class Qcow2 implements BlockDriver {
   private readonly maxL2: number;
   private readonly lock = new Mutex();
   private readonly refs: Refcounts;
+  private readonly geo: RefcountGeometry;
   private fileLen: number;
   /** Why writes are refused after metadata turned out corrupt or a metadata write failed. */
   private broken: string | null = null;
@@ -113,17 +114,18 @@ export class Qcow2 implements BlockDriver {
     this.fileLen = fileLen;
     const h = header;
     const cs = this.cs;
+    this.geo = {
+      clusterBits: h.clusterBits,
+      refcountOrder: h.refcountOrder,
+      refTableOffset: h.refTableOffset,
+      refTableClusters: h.refTableClusters,
+      isMetadata(off: number) {
+        return off < cs || (off < h.l1Offset + h.l1Size * 8 && off + cs > h.l1Offset) || (off < this.refTableOffset + this.refTableClusters * cs && off + cs > this.refTableOffset);
+      },
+    };
     this.refs = new Refcounts(
       file,
-      {
-        clusterBits: h.clusterBits,
-        refcountOrder: h.refcountOrder,
-        refTableOffset: h.refTableOffset,
-        refTableClusters: h.refTableClusters,
-        isMetadata(off: number) {
-          return off < cs || (off < h.l1Offset + h.l1Size * 8 && off + cs > h.l1Offset) || (off < this.refTableOffset + this.refTableClusters * cs && off + cs > this.refTableOffset);
-        },
-      },
+      this.geo,
       reftable,
       () => this.fileLen,
       (end) => this.noteWrite(end),
@@ -169,8 +171,7 @@ export class Qcow2 implements BlockDriver {
     if (off % this.cs !== 0 || off < this.cs || off + this.cs > this.fileLen) {
       throw new Qcow2Corrupt(`${what} at 0x${off.toString(16)} is unaligned, in the header or past the end of the file`);
     }
-    const h = this.header;
-    if (off < h.l1Offset + h.l1Size * 8 && off + this.cs > h.l1Offset) throw new Qcow2Corrupt(`${what} at 0x${off.toString(16)} overlaps the L1 table`);
+    if (this.geo.isMetadata(off)) throw new Qcow2Corrupt(`${what} at 0x${off.toString(16)} overlaps the L1 or refcount table`);
   }
 
   private async loadL2(off: number): Promise<Uint8Array> {
@@ -211,7 +212,11 @@ export class Qcow2 implements BlockDriver {
     if (hi & FLAG_COMPRESSED_HI) return { kind: Kind.Compressed, host: 0, copied: false, hi, lo };
     const host = entryOffset(hi, lo);
     if (this.header.version === 3 && lo & FLAG_ZERO_LO) return { kind: Kind.Zero, host, copied, hi, lo };
-    if (host === 0) return { kind: Kind.Unallocated, host: 0, copied: false, hi, lo };
+    if (host === 0) {
+      // Offset 0 with COPIED set would be host cluster 0, the header (only valid with an external data file).
+      if (copied) throw new Qcow2Corrupt(`data cluster ${vc} points at the header`);
+      return { kind: Kind.Unallocated, host: 0, copied: false, hi, lo };
+    }
     this.checkHost(host, `data cluster ${vc}`);
     return { kind: Kind.Normal, host, copied, hi, lo };
   }
