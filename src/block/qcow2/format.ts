@@ -212,7 +212,9 @@ export const FLAG_ZERO_LO = 1;
 export function compressedExtent(hi: number, lo: number, clusterBits: number): { offset: number; length: number } {
   const x = 62 - (clusterBits - 8); // offset bits 0..x-1, sector count bits x..61
   const hiOffBits = x - 32;
-  const offset = (hi & ((1 << hiOffBits) - 1)) * 0x100000000 + lo;
+  const offHi = hi & ((1 << hiOffBits) - 1);
+  // Past 2^53 a number is not exact; no real file is that long, so say "past the end" outright.
+  const offset = offHi >= 0x200000 ? Number.MAX_SAFE_INTEGER - 2 ** 30 : offHi * 0x100000000 + lo;
   const sectors = (hi >>> hiOffBits) & ((1 << (62 - x)) - 1);
   const end = (Math.floor(offset / 512) + sectors + 1) * 512;
   return { offset, length: end - offset };
