@@ -50,6 +50,21 @@ interface Mapping {
   lo: number;
 }
 
+/** One piece of a planned write: into owned clusters (direct) or into new clusters replacing `olds`. */
+interface WritePiece {
+  direct: boolean;
+  host: number;
+  iovPos: number;
+  n: number;
+  vc: number;
+  inOff: number;
+  olds: Mapping[];
+  l2off: number;
+  start: number;
+}
+
+type WritePlan = WritePiece[] & { done?: () => void; mine?: Promise<void> };
+
 /** A FIFO lock for metadata changes (allocation, COW, discard). */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
@@ -83,6 +98,7 @@ export class Qcow2 implements BlockDriver {
   private readonly l1dv: DataView;
   private readonly l2Cache = new Map<number, Uint8Array>();
   private readonly maxL2: number;
+  private lastL2 = -1;
   private readonly lock = new Mutex();
   private readonly refs: Refcounts;
   private readonly geo: RefcountGeometry;
@@ -93,6 +109,8 @@ export class Qcow2 implements BlockDriver {
   private fastWrites = 0;
   private freeing = false;
   private fastIdle: (() => void) | null = null;
+  /** Virtual clusters whose new host cluster is being written (outside the lock); a second writer waits. */
+  private readonly allocating = new Map<number, Promise<void>>();
 
   private constructor(
     readonly file: RawFile,
@@ -199,11 +217,30 @@ export class Qcow2 implements BlockDriver {
     return { off: entryOffset(hi, lo), copied: (hi & FLAG_COPIED_HI) !== 0 };
   }
 
-  private async lookup(vc: number): Promise<Mapping> {
+  /** The mapping of virtual cluster `vc` when its L2 table is cached (the common case: no await), else null. */
+  private peek(vc: number): Mapping | null {
     const l1i = Math.floor(vc / this.l2Entries);
     const { off } = this.l1Entry(l1i);
     if (off === 0) return { kind: Kind.Unallocated, host: 0, copied: false, hi: 0, lo: 0 };
-    const t = await this.loadL2(off);
+    const t = this.l2Cache.get(off);
+    if (!t) return null;
+    if (off !== this.lastL2) {
+      // Keep the cache in LRU order (Map iteration order is insertion order).
+      this.l2Cache.delete(off);
+      this.l2Cache.set(off, t);
+      this.lastL2 = off;
+    }
+    return this.decode(vc, t);
+  }
+
+  private async lookup(vc: number): Promise<Mapping> {
+    const m = this.peek(vc);
+    if (m) return m;
+    const { off } = this.l1Entry(Math.floor(vc / this.l2Entries));
+    return this.decode(vc, await this.loadL2(off));
+  }
+
+  private decode(vc: number, t: Uint8Array): Mapping {
     const dv = new DataView(t.buffer, t.byteOffset, t.byteLength);
     const at = (vc % this.l2Entries) * 8;
     const hi = dv.getUint32(at);
@@ -232,12 +269,13 @@ export class Qcow2 implements BlockDriver {
     while (pos < len) {
       const vc = Math.floor((offset + pos) / this.cs);
       const inOff = (offset + pos) % this.cs;
-      const m = await this.lookup(vc);
+      const m = this.peek(vc) ?? (await this.lookup(vc));
       let n = Math.min(this.cs - inOff, len - pos);
       // Extend over following clusters mapped the same way (contiguous on the host), for one host request.
       if (m.kind !== Kind.Compressed) {
         while (pos + n < len) {
-          const next = await this.lookup(vc + Math.ceil((inOff + n) / this.cs));
+          const nvc = vc + Math.ceil((inOff + n) / this.cs);
+          const next = this.peek(nvc) ?? (await this.lookup(nvc));
           if (next.kind !== m.kind || (m.kind === Kind.Normal && next.host !== m.host + inOff + n)) break;
           n = Math.min(n + this.cs, len - pos);
         }
@@ -305,17 +343,24 @@ export class Qcow2 implements BlockDriver {
     this.checkRange(offset, len);
     if (len === 0) return;
     if (!this.freeing && (await this.tryFastWrite(iov, offset, len))) return;
-    await this.lock.run(() => this.writeLocked(iov, offset, len));
+    for (;;) {
+      const plan = await this.lock.run(() => this.plan(iov, offset, len));
+      if ('wait' in plan) {
+        await plan.wait; // another request is allocating some of these clusters: plan again once it is done
+        continue;
+      }
+      return this.execute(plan, iov);
+    }
   }
 
   /** Writes that land entirely in clusters this image owns (COPIED) need no metadata change and no lock. */
   private async tryFastWrite(iov: Uint8Array[], offset: number, len: number): Promise<boolean> {
     const first = Math.floor(offset / this.cs);
     const last = Math.floor((offset + len - 1) / this.cs);
-    const m0 = await this.lookup(first);
+    const m0 = this.peek(first) ?? (await this.lookup(first));
     if (m0.kind !== Kind.Normal || !m0.copied) return false;
     for (let c = first + 1; c <= last; c++) {
-      const m = await this.lookup(c);
+      const m = this.peek(c) ?? (await this.lookup(c));
       if (m.kind !== Kind.Normal || !m.copied || m.host !== m0.host + (c - first) * this.cs) return false;
     }
     if (this.freeing) return false;
@@ -329,47 +374,117 @@ export class Qcow2 implements BlockDriver {
     return true;
   }
 
-  private async writeLocked(iov: Uint8Array[], offset: number, len: number): Promise<void> {
+  /**
+   * Under the metadata lock: decide where every piece of a write goes,
+   * allocating L2 tables and data clusters (from the reserve) and marking the
+   * virtual clusters being allocated as in flight, so that a concurrent write
+   * to the same cluster waits instead of allocating it twice. The data and
+   * L2 writes then run outside the lock (execute), so allocating writes
+   * overlap like any others.
+   */
+  private async plan(iov: Uint8Array[], offset: number, len: number): Promise<WritePlan | { wait: Promise<unknown> }> {
     this.failIfUnwritable();
-    let pos = 0;
-    while (pos < len) {
-      const vc = Math.floor((offset + pos) / this.cs);
-      const inOff = (offset + pos) % this.cs;
-      const m = await this.lookup(vc);
-      if (m.kind === Kind.Normal && m.copied) {
-        const n = Math.min(this.cs - inOff, len - pos);
-        await this.file.writev(iovSlice(iov, pos, n), m.host + inOff);
-        pos += n;
-        continue;
-      }
-      // Clusters needing a new host cluster, up to the end of this L2 table.
-      const l2End = (Math.floor(vc / this.l2Entries) + 1) * this.l2Entries;
-      const lastVc = Math.min(Math.floor((offset + len - 1) / this.cs), l2End - 1);
-      const olds: Mapping[] = [m];
-      for (let c = vc + 1; c <= lastVc; c++) {
-        const mm = await this.lookup(c);
-        if (mm.kind === Kind.Normal && mm.copied) break;
-        olds.push(mm);
-      }
-      pos += await this.allocatingWrite(vc, olds, iov, pos, offset + pos, len - pos);
+    const first = Math.floor(offset / this.cs);
+    const last = Math.floor((offset + len - 1) / this.cs);
+    const busy: Promise<void>[] = [];
+    for (let c = first; c <= last; c++) {
+      const p = this.allocating.get(c);
+      if (p) busy.push(p);
     }
+    if (busy.length) return { wait: Promise.all(busy) };
+    const pieces: WritePlan = [];
+    let done!: () => void;
+    const mine = new Promise<void>((r) => (done = r));
+    let pos = 0;
+    try {
+      while (pos < len) {
+        const vc = Math.floor((offset + pos) / this.cs);
+        const inOff = (offset + pos) % this.cs;
+        const m = await this.lookup(vc);
+        if (m.kind === Kind.Normal && m.copied) {
+          const n = Math.min(this.cs - inOff, len - pos);
+          pieces.push({ direct: true, host: m.host + inOff, iovPos: pos, n, vc, olds: [], l2off: 0, start: 0, inOff });
+          pos += n;
+          continue;
+        }
+        // Clusters needing a new host cluster, up to the end of this L2 table.
+        const l2End = (Math.floor(vc / this.l2Entries) + 1) * this.l2Entries;
+        const lastVc = Math.min(last, l2End - 1);
+        const olds: Mapping[] = [m];
+        for (let c = vc + 1; c <= lastVc; c++) {
+          const mm = await this.lookup(c);
+          if (mm.kind === Kind.Normal && mm.copied) break;
+          olds.push(mm);
+        }
+        const l2off = await this.writableL2(Math.floor(vc / this.l2Entries)).catch((e) => this.breakOn(e));
+        const { start, count } = await this.refs.take(olds.length).catch((e) => this.breakOn(e));
+        const n = Math.min(count * this.cs - inOff, len - pos);
+        const used = Math.floor((inOff + n - 1) / this.cs) + 1;
+        if (used < count) await this.refs.untake(start + used, count - used).catch((e) => this.breakOn(e));
+        olds.length = used;
+        for (let i = 0; i < used; i++) this.allocating.set(vc + i, mine);
+        pieces.push({ direct: false, host: start * this.cs, iovPos: pos, n, vc, olds, l2off, start, inOff });
+        pos += n;
+      }
+    } catch (e) {
+      await this.abandon(pieces, 0, mine, done);
+      throw e;
+    }
+    pieces.done = done;
+    pieces.mine = mine;
+    return pieces;
   }
 
-  /**
-   * Write guest data into new clusters for virtual clusters vc.. (whose
-   * current mappings are `olds`), then point the L2 entries at them, then
-   * drop the old clusters' refcounts. Returns the bytes consumed.
-   */
-  private async allocatingWrite(vc: number, olds: Mapping[], iov: Uint8Array[], iovPos: number, voff: number, left: number): Promise<number> {
-    const l2off = await this.writableL2(Math.floor(vc / this.l2Entries)).catch((e) => this.breakOn(e));
-    const { start, count } = await this.refs.take(olds.length).catch((e) => this.breakOn(e));
-    const inOff = voff % this.cs;
-    const n = Math.min(count * this.cs - inOff, left);
-    const host = start * this.cs;
+  /** Outside the lock: data first, then the L2 entries, then the old clusters' refcounts (see the file comment). */
+  private async execute(pieces: WritePlan, iov: Uint8Array[]): Promise<void> {
+    let i = 0;
+    try {
+      for (; i < pieces.length; i++) {
+        const p = pieces[i]!;
+        if (p.direct) {
+          await this.file.writev(iovSlice(iov, p.iovPos, p.n), p.host);
+          continue;
+        }
+        const bufs = await this.clusterBuffers(p, iov);
+        await this.file.writev(bufs, p.host);
+        this.noteWrite(p.host + p.olds.length * this.cs);
+        const host = p.host;
+        await this.setL2(p.l2off, p.vc, p.olds.length, (k) => [FLAG_COPIED_HI | Math.floor((host + k * this.cs) / 0x100000000), (host + k * this.cs) % 0x100000000]).catch((e) =>
+          this.breakOn(e),
+        );
+        // From here the new clusters are referenced: an error must not give them back.
+        this.finishPiece(p, pieces.mine!);
+        p.direct = true;
+        for (const m of p.olds) await this.release(m).catch((e) => this.breakOn(e));
+      }
+    } catch (e) {
+      // Clusters of pieces whose L2 entries were not written are referenced by nothing: give them back.
+      await this.abandon(pieces, i, pieces.mine!, pieces.done!);
+      throw e;
+    }
+    pieces.done!();
+  }
+
+  private finishPiece(p: WritePiece, mine: Promise<void>): void {
+    for (let k = 0; k < p.olds.length; k++) if (this.allocating.get(p.vc + k) === mine) this.allocating.delete(p.vc + k);
+  }
+
+  private async abandon(pieces: WritePiece[], from: number, mine: Promise<void>, done: () => void): Promise<void> {
+    for (let k = from; k < pieces.length; k++) {
+      const p = pieces[k]!;
+      if (p.direct) continue;
+      this.finishPiece(p, mine);
+      await this.refs.untake(p.start, p.olds.length).catch(() => undefined);
+    }
+    done();
+  }
+
+  /** The buffers to write at a piece's new clusters: guest data, with old content (COW) around a partial head and tail. */
+  private async clusterBuffers(p: WritePiece, iov: Uint8Array[]): Promise<Uint8Array[]> {
+    const { inOff, n, iovPos, vc, olds } = p;
     const bufs: Uint8Array[] = [];
-    // Head and tail clusters the guest covers only in part keep their old content (COW).
     const endIn = (inOff + n) % this.cs;
-    const lastIdx = Math.floor((inOff + n - 1) / this.cs);
+    const lastIdx = olds.length - 1;
     let head: Uint8Array | null = null;
     if (inOff > 0 || (lastIdx === 0 && endIn !== 0)) {
       head = await this.oldCluster(vc, olds[0]!);
@@ -385,21 +500,7 @@ export class Qcow2 implements BlockDriver {
       iovCopyOut(iov, iovPos + n - endIn, endIn, tail, 0);
       bufs.push(tail);
     }
-    try {
-      await this.file.writev(bufs, host);
-    } catch (e) {
-      // Nothing references the new clusters yet: give them back (a leak if that fails too), the image is intact.
-      await this.refs.untake(start, count).catch(() => undefined);
-      throw e;
-    }
-    this.noteWrite(host + count * this.cs);
-    const used = lastIdx + 1;
-    if (used < count) await this.refs.untake(start + used, count - used).catch((e) => this.breakOn(e));
-    await this.setL2(l2off, vc, used, (i) => [FLAG_COPIED_HI | Math.floor((host + i * this.cs) / 0x100000000), (host + i * this.cs) % 0x100000000]).catch((e) =>
-      this.breakOn(e),
-    );
-    for (let i = 0; i < used; i++) await this.release(olds[i]!).catch((e) => this.breakOn(e));
-    return n;
+    return bufs;
   }
 
   /** The content of a virtual cluster before a write (for partial-cluster COW). */
@@ -504,6 +605,8 @@ export class Qcow2 implements BlockDriver {
       try {
         if (this.fastWrites > 0) await new Promise<void>((r) => (this.fastIdle = r));
         this.fastIdle = null;
+        // Allocating writes finish their L2 updates and refcount drops outside the lock: let them.
+        while (this.allocating.size > 0) await Promise.all([...new Set(this.allocating.values())]);
         for (let v = firstFull / this.cs; v < lastFull / this.cs; ) {
           const l1i = Math.floor(v / this.l2Entries);
           const stop = Math.min(lastFull / this.cs, (l1i + 1) * this.l2Entries);
