@@ -125,7 +125,7 @@ export async function runMachine(argv: string[]): Promise<number> {
   for (const [id, d] of drives) {
     const label = blockdevIds.has(id) ? `-blockdev node-name=${id}` : `-drive file=${d.file ?? ''}`;
     try {
-      backends.set(id, await openBlockBackend(id, driveSpec(d, cfg.snapshot, label), { warn: (m) => process.stderr.write(`${m}\n`) }));
+      backends.set(id, await openBlockBackend(id, driveSpec(d, cfg.snapshot && !blockdevIds.has(id), label), { warn: (m) => process.stderr.write(`${m}\n`) }));
     } catch (e) {
       await closeBackends();
       if (e instanceof BlockError) throw new UsageError(e.message.startsWith(label) ? e.message : `${label}: ${e.message}`, 1);

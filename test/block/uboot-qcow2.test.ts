@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { GuestConsole } from '../helpers/console.js';
 import { DEFAULT_UBOOT } from '../../src/machine/virt/virt.js';
-import { check, compare, qemuImg, tmp } from './helpers.js';
+import { check, compare, qemuImg, rawImage, tmp } from './helpers.js';
 
 const PROMPT = /\n=> /;
 
@@ -74,3 +75,42 @@ for (const withBacking of [false, true]) {
     if (withBacking) assert.ok(readFileSync(fat).equals(fatBefore), 'the backing file is untouched');
   });
 }
+
+test('-snapshot with -hda (QEMU\'s unattached none0, given to a device), a -blockdev qcow2, and an unattached drive: U-Boot writes; the -hda image is unchanged, the qcow2 holds the data', { timeout: 300_000 }, async () => {
+  const raw = rawImage(4 << 20, (b) => b.fill(0x5d));
+  const rawSha = createHash('sha256').update(readFileSync(raw)).digest('hex');
+  const q = tmp('bd.qcow2');
+  qemuImg('create', '-q', '-f', 'qcow2', q, String(4 << 20));
+  const unused = rawImage(1 << 20);
+  const g = GuestConsole.run([
+    '-machine', 'virt', '-m', '256M', '-nographic', '-snapshot',
+    '-hda', raw, '-device', 'virtio-blk-device,drive=none0',
+    '-blockdev', `driver=qcow2,node-name=q0,file.driver=file,file.filename=${q}`, '-device', 'virtio-blk-pci,drive=q0',
+    '-drive', `file=${unused},format=raw`,
+  ]);
+  try {
+    await g.expect('Hit any key to stop autoboot', 120_000);
+    g.send(' ');
+    await g.expect(PROMPT);
+    g.line('virtio scan; mw.b 0x86000000 0xa7 0x20000');
+    await g.expect(PROMPT);
+    for (const dev of [0, 1]) {
+      g.line(`virtio dev ${dev}; virtio write 0x86000000 0x10 0x100; virtio read 0x88000000 0x10 0x100; cmp.b 0x86000000 0x88000000 0x20000`);
+      assert.match(await g.expect(PROMPT), /Total of 131072 byte\(s\) were the same/);
+    }
+    g.line('poweroff');
+    assert.equal(await g.exitCode(), 0);
+  } finally {
+    g.kill();
+  }
+  assert.match(g.stderr, /probing guessed raw/, 'QEMU\'s warning for the probed -hda image');
+  assert.match(g.stderr, /drive none1 \(.*\) is not attached to any device/);
+  assert.equal(createHash('sha256').update(readFileSync(raw)).digest('hex'), rawSha, '-snapshot: the image is unchanged');
+  // As in QEMU, -snapshot applies to -drive (and -hda), not to -blockdev nodes: the qcow2 was written.
+  const c = check(q);
+  assert.equal(c.code, 0, c.out);
+  const flat = tmp('bd.raw');
+  qemuImg('convert', '-O', 'raw', q, flat);
+  const got = readFileSync(flat).subarray(0x10 * 512, 0x10 * 512 + 0x20000);
+  assert.ok(got.every((b) => b === 0xa7));
+});
