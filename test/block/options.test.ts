@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { blockdevDrives, driveSpec, parseBlockdev } from '../../src/block/drive-options.js';
 import { BlockError } from '../../src/block/driver.js';
 import { BlockBackend, type BlockIoErrorEvent } from '../../src/block/backend.js';
@@ -91,5 +92,27 @@ test('CLI: a missing image without if= (and via -hda, -blockdev) is "Could not o
     assert.match(r.stderr.trim(), new RegExp(`Could not open '${missing}': No such file or directory$`));
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.doesNotMatch(r.stdout, /U-Boot/);
+  }
+});
+
+test('cache modes: unsafe ignores flushes, writeback/none fdatasync on flush, writethrough/directsync write O_DSYNC', async () => {
+  const { constants } = await import('node:fs');
+  for (const cache of ['writeback', 'none', 'writethrough', 'directsync', 'unsafe'] as const) {
+    let syncs = 0;
+    class Counting extends RawFile {
+      override sync(): Promise<void> {
+        syncs++;
+        return super.sync();
+      }
+    }
+    const f = new Counting(rawImage(8192), { cache });
+    await f.writev([new Uint8Array(512).fill(1)], 0);
+    await f.flush();
+    assert.equal(syncs, cache === 'unsafe' ? 0 : 1, `${cache}: flush`);
+    // O_DSYNC shows in /proc/self/fdinfo's flags.
+    const fd = (f as unknown as { fd: number }).fd;
+    const flags = parseInt(/flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+    assert.equal((flags & constants.O_DSYNC) !== 0, cache === 'writethrough' || cache === 'directsync', `${cache}: O_DSYNC`);
+    await f.close();
   }
 });
