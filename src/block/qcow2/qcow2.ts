@@ -99,6 +99,8 @@ export class Qcow2 implements BlockDriver {
   private readonly l2Cache = new Map<number, Uint8Array>();
   private readonly maxL2: number;
   private lastL2 = -1;
+  /** L2 tables with entry writes in flight (not evicted until they land). */
+  private readonly l2Pinned = new Map<number, number>();
   private readonly lock = new Mutex();
   private readonly refs: Refcounts;
   private readonly geo: RefcountGeometry;
@@ -207,7 +209,15 @@ export class Qcow2 implements BlockDriver {
   }
 
   private cacheL2(off: number, t: Uint8Array): void {
-    if (this.l2Cache.size >= this.maxL2) this.l2Cache.delete(this.l2Cache.keys().next().value!);
+    if (this.l2Cache.size >= this.maxL2) {
+      // Evict the least recently used table that has no entry write in flight: a re-read of such a
+      // table could miss the entry, and the cache would then disagree with the file.
+      for (const k of this.l2Cache.keys()) {
+        if (this.l2Pinned.has(k)) continue;
+        this.l2Cache.delete(k);
+        break;
+      }
+    }
     this.l2Cache.set(off, t);
   }
 
@@ -536,11 +546,16 @@ export class Qcow2 implements BlockDriver {
       dv.setUint32((i0 + i) * 8, hi);
       dv.setUint32((i0 + i) * 8 + 4, lo);
     }
+    this.l2Pinned.set(l2off, (this.l2Pinned.get(l2off) ?? 0) + 1);
     try {
       await this.file.write(t.subarray(i0 * 8, (i0 + count) * 8), l2off + i0 * 8);
     } catch (e) {
       t.set(saved, i0 * 8);
       throw e;
+    } finally {
+      const n = this.l2Pinned.get(l2off)! - 1;
+      if (n === 0) this.l2Pinned.delete(l2off);
+      else this.l2Pinned.set(l2off, n);
     }
   }
 

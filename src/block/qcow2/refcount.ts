@@ -32,6 +32,7 @@ export class Refcounts {
   private table: Uint8Array;
   private tdv: DataView;
   private readonly blocks = new Map<number, Uint8Array>();
+  private readonly pinned = new Map<number, number>();
   private readonly maxCachedBlocks: number;
   /** Allocated (refcount 1) but not yet referenced: handed out by take(). */
   private reserve: number[] = [];
@@ -87,8 +88,27 @@ export class Refcounts {
   }
 
   private cacheBlock(b: number, buf: Uint8Array): void {
-    if (this.blocks.size >= this.maxCachedBlocks) this.blocks.delete(this.blocks.keys().next().value!);
+    if (this.blocks.size >= this.maxCachedBlocks) {
+      // Blocks with a write in flight stay: a re-read could miss it.
+      for (const k of this.blocks.keys()) {
+        if (this.pinned.has(k)) continue;
+        this.blocks.delete(k);
+        break;
+      }
+    }
     this.blocks.set(b, buf);
+  }
+
+  /** Write entries' bytes of block b, keeping the block cached until the write lands. */
+  private async writeEntries(b: number, block: Uint8Array, lo: number, hi: number): Promise<void> {
+    this.pinned.set(b, (this.pinned.get(b) ?? 0) + 1);
+    try {
+      await this.file.write(block.subarray(lo, hi), this.blockOffset(b) + lo);
+    } finally {
+      const n = this.pinned.get(b)! - 1;
+      if (n === 0) this.pinned.delete(b);
+      else this.pinned.set(b, n);
+    }
   }
 
   private getIn(block: Uint8Array, i: number): number {
@@ -163,7 +183,7 @@ export class Refcounts {
         if (v === 0 && b * this.perBlock + i < this.freeHint) this.freeHint = b * this.perBlock + i;
       }
       const [lo, hi] = this.byteRange(i0, i1);
-      await this.file.write(block.subarray(lo, hi), this.blockOffset(b) + lo);
+      await this.writeEntries(b, block, lo, hi);
       c += i1 - i0;
     }
   }
@@ -239,7 +259,7 @@ export class Refcounts {
       while (count < n && i0 + count < this.perBlock && this.getIn(block, i0 + count) === 0 && !this.geo.isMetadata((c + count) * this.cs)) count++;
       for (let i = 0; i < count; i++) this.setIn(block, i0 + i, 1);
       const [lo, hi] = this.byteRange(i0, i0 + count);
-      await this.file.write(block.subarray(lo, hi), this.blockOffset(b) + lo);
+      await this.writeEntries(b, block, lo, hi);
       this.freeHint = c + count;
       return { start: c, count };
     }
