@@ -646,12 +646,21 @@ export class Qcow2 implements BlockDriver {
     if (end > lastFull) await this.writeZeroBytes(lastFull, end - lastFull);
   }
 
-  /** Give freed data clusters' space back to the host file system (best effort). */
+  /** Give freed data clusters' space back to the host file system (best effort), one hole per contiguous run. */
   private async punchFreed(olds: Mapping[]): Promise<void> {
+    let start = -1;
+    let end = -1;
     for (const m of olds) {
-      if (m.kind !== Kind.Normal || !m.copied) continue;
-      if ((await this.refs.get(m.host / this.cs)) === 0) await this.file.discard(m.host, this.cs).catch(() => undefined);
+      if (m.kind !== Kind.Normal || !m.copied || (await this.refs.get(m.host / this.cs)) !== 0) continue;
+      if (m.host === end) {
+        end += this.cs;
+        continue;
+      }
+      if (start >= 0) await this.file.discard(start, end - start).catch(() => undefined);
+      start = m.host;
+      end = m.host + this.cs;
     }
+    if (start >= 0) await this.file.discard(start, end - start).catch(() => undefined);
   }
 
   private async writeZeroBytes(offset: number, len: number): Promise<void> {
