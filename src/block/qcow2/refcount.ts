@@ -37,6 +37,7 @@ export class Refcounts {
   /** Allocated (refcount 1) but not yet referenced: handed out by take(). */
   private reserve: number[] = [];
   private freeHint = 1;
+  private lowFreed = Infinity;
   private readonly reserveTarget: number;
 
   constructor(
@@ -180,7 +181,8 @@ export class Refcounts {
         const v = this.getIn(block, i) + delta;
         if (v < 0 || v > this.maxRef) throw new Qcow2Corrupt(`refcount of cluster ${b * this.perBlock + i} would be ${v}`);
         this.setIn(block, i, v);
-        if (v === 0 && b * this.perBlock + i < this.freeHint) this.freeHint = b * this.perBlock + i;
+        // Freed clusters are found again by the next allocation (updates may run beside one).
+        if (v === 0) this.lowFreed = Math.min(this.lowFreed, b * this.perBlock + i);
       }
       const [lo, hi] = this.byteRange(i0, i1);
       await this.writeEntries(b, block, lo, hi);
@@ -220,7 +222,8 @@ export class Refcounts {
   /** Find free clusters from the hint and set their refcount to 1 (one run, within one refcount block). */
   private async allocateRun(n: number): Promise<{ start: number; count: number }> {
     for (;;) {
-      let c = this.freeHint;
+      let c = Math.min(this.freeHint, this.lowFreed);
+      this.lowFreed = Infinity;
       // Skip used clusters.
       for (;;) {
         const b = Math.floor(c / this.perBlock);
