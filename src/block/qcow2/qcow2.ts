@@ -32,6 +32,8 @@ import {
   type Qcow2Snapshot,
 } from './format.js';
 import { Refcounts, type RefcountGeometry } from './refcount.js';
+import { TableCache } from './table-cache.js';
+import { Mutex } from '../mutex.js';
 
 const enum Kind {
   Unallocated,
@@ -65,22 +67,6 @@ interface WritePiece {
 
 type WritePlan = WritePiece[] & { done?: () => void; mine?: Promise<void> };
 
-/** A FIFO lock for metadata changes (allocation, COW, discard). */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    const prev = this.tail;
-    let release!: () => void;
-    this.tail = new Promise((r) => (release = r));
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-}
-
 export interface Qcow2OpenOptions {
   /** Open the image's backing file (name as stored in the header, format from its extension if any). */
   openBacking?: (name: string, format: string | undefined) => Promise<BlockDriver>;
@@ -96,11 +82,8 @@ export class Qcow2 implements BlockDriver {
   private readonly l2Entries: number;
   private readonly l1: Uint8Array;
   private readonly l1dv: DataView;
-  private readonly l2Cache = new Map<number, Uint8Array>();
-  private readonly maxL2: number;
-  private lastL2 = -1;
-  /** L2 tables with entry writes in flight (not evicted until they land). */
-  private readonly l2Pinned = new Map<number, number>();
+  /** L2 tables by host offset, 32 MiB at most. */
+  private readonly l2Cache: TableCache;
   private readonly lock = new Mutex();
   private readonly refs: Refcounts;
   private readonly geo: RefcountGeometry;
@@ -129,7 +112,7 @@ export class Qcow2 implements BlockDriver {
     this.l2Entries = this.cs / 8;
     this.l1 = l1;
     this.l1dv = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
-    this.maxL2 = Math.max(16, Math.floor((32 << 20) / this.cs));
+    this.l2Cache = new TableCache(Math.max(16, Math.floor((32 << 20) / this.cs)));
     this.snapshots = snapshots;
     this.fileLen = fileLen;
     const h = header;
@@ -196,29 +179,12 @@ export class Qcow2 implements BlockDriver {
 
   private async loadL2(off: number): Promise<Uint8Array> {
     const hit = this.l2Cache.get(off);
-    if (hit) {
-      this.l2Cache.delete(off);
-      this.l2Cache.set(off, hit);
-      return hit;
-    }
+    if (hit) return hit;
     this.checkHost(off, 'L2 table');
     const t = new Uint8Array(this.cs);
     await this.file.read(t, off);
-    this.cacheL2(off, t);
-    return t;
-  }
-
-  private cacheL2(off: number, t: Uint8Array): void {
-    if (this.l2Cache.size >= this.maxL2) {
-      // Evict the least recently used table that has no entry write in flight: a re-read of such a
-      // table could miss the entry, and the cache would then disagree with the file.
-      for (const k of this.l2Cache.keys()) {
-        if (this.l2Pinned.has(k)) continue;
-        this.l2Cache.delete(k);
-        break;
-      }
-    }
     this.l2Cache.set(off, t);
+    return t;
   }
 
   private l1Entry(i: number): { off: number; copied: boolean } {
@@ -233,14 +199,7 @@ export class Qcow2 implements BlockDriver {
     const { off } = this.l1Entry(l1i);
     if (off === 0) return { kind: Kind.Unallocated, host: 0, copied: false, hi: 0, lo: 0 };
     const t = this.l2Cache.get(off);
-    if (!t) return null;
-    if (off !== this.lastL2) {
-      // Keep the cache in LRU order (Map iteration order is insertion order).
-      this.l2Cache.delete(off);
-      this.l2Cache.set(off, t);
-      this.lastL2 = off;
-    }
-    return this.decode(vc, t);
+    return t ? this.decode(vc, t) : null;
   }
 
   private async lookup(vc: number): Promise<Mapping> {
@@ -546,16 +505,11 @@ export class Qcow2 implements BlockDriver {
       dv.setUint32((i0 + i) * 8, hi);
       dv.setUint32((i0 + i) * 8 + 4, lo);
     }
-    this.l2Pinned.set(l2off, (this.l2Pinned.get(l2off) ?? 0) + 1);
     try {
-      await this.file.write(t.subarray(i0 * 8, (i0 + count) * 8), l2off + i0 * 8);
+      await this.l2Cache.writing(l2off, () => this.file.write(t.subarray(i0 * 8, (i0 + count) * 8), l2off + i0 * 8));
     } catch (e) {
       t.set(saved, i0 * 8);
       throw e;
-    } finally {
-      const n = this.l2Pinned.get(l2off)! - 1;
-      if (n === 0) this.l2Pinned.delete(l2off);
-      else this.l2Pinned.set(l2off, n);
     }
   }
 
@@ -573,7 +527,7 @@ export class Qcow2 implements BlockDriver {
       throw e;
     }
     this.noteWrite(newOff + this.cs);
-    this.cacheL2(newOff, table);
+    this.l2Cache.set(newOff, table);
     const e = new Uint8Array(8);
     const edv = new DataView(e.buffer);
     edv.setUint32(0, FLAG_COPIED_HI | Math.floor(newOff / 0x100000000));

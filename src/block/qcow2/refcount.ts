@@ -12,6 +12,7 @@
 import type { RawFile } from '../raw-file.js';
 import { Qcow2Corrupt } from './errors.js';
 import { HDR_REFTABLE, u64 } from './format.js';
+import { TableCache } from './table-cache.js';
 
 export interface RefcountGeometry {
   clusterBits: number;
@@ -31,9 +32,8 @@ export class Refcounts {
   private tableClusters: number;
   private table: Uint8Array;
   private tdv: DataView;
-  private readonly blocks = new Map<number, Uint8Array>();
-  private readonly pinned = new Map<number, number>();
-  private readonly maxCachedBlocks: number;
+  /** Refcount blocks by index in the refcount table, 8 MiB at most. */
+  private readonly blocks: TableCache;
   /** Allocated (refcount 1) but not yet referenced: handed out by take(). */
   private reserve: number[] = [];
   private freeHint = 1;
@@ -56,7 +56,7 @@ export class Refcounts {
     this.tableClusters = geo.refTableClusters;
     this.table = table;
     this.tdv = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    this.maxCachedBlocks = Math.max(8, Math.floor((8 << 20) / this.cs));
+    this.blocks = new TableCache(Math.max(8, Math.floor((8 << 20) / this.cs)));
     this.reserveTarget = Math.max(1, Math.min(1024, Math.ceil((16 << 20) / this.cs)));
   }
 
@@ -89,27 +89,12 @@ export class Refcounts {
   }
 
   private cacheBlock(b: number, buf: Uint8Array): void {
-    if (this.blocks.size >= this.maxCachedBlocks) {
-      // Blocks with a write in flight stay: a re-read could miss it.
-      for (const k of this.blocks.keys()) {
-        if (this.pinned.has(k)) continue;
-        this.blocks.delete(k);
-        break;
-      }
-    }
     this.blocks.set(b, buf);
   }
 
-  /** Write entries' bytes of block b, keeping the block cached until the write lands. */
-  private async writeEntries(b: number, block: Uint8Array, lo: number, hi: number): Promise<void> {
-    this.pinned.set(b, (this.pinned.get(b) ?? 0) + 1);
-    try {
-      await this.file.write(block.subarray(lo, hi), this.blockOffset(b) + lo);
-    } finally {
-      const n = this.pinned.get(b)! - 1;
-      if (n === 0) this.pinned.delete(b);
-      else this.pinned.set(b, n);
-    }
+  /** Write entries' bytes of block b (the block stays cached until the write lands). */
+  private writeEntries(b: number, block: Uint8Array, lo: number, hi: number): Promise<void> {
+    return this.blocks.writing(b, () => this.file.write(block.subarray(lo, hi), this.blockOffset(b) + lo));
   }
 
   private getIn(block: Uint8Array, i: number): number {
