@@ -1,48 +1,56 @@
+import { execFile } from 'node:child_process';
 import { closeSync, fstatSync, openSync, constants as fsc } from 'node:fs';
 import * as fs from 'node:fs';
+import { BlockError, type BlockDriver, type CacheMode } from './driver.js';
 
-/** A host error opening or using a disk image; the CLI prints its message and exits 1. */
-export class BlockError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BlockError';
-  }
-}
+export { BlockError } from './driver.js';
 
 export interface RawFileOptions {
   readonly?: boolean;
   /** Told of every host I/O error before the request fails (the monitors' BLOCK_IO_ERROR event). */
   onIoError?: (operation: 'read' | 'write' | 'flush', error: Error) => void;
+  /** QEMU's cache= (default writeback): which writes reach the disk when; see docs/block.md. */
+  cache?: CacheMode;
+  /** 'unmap' punches holes in the host file for discards; 'ignore' (default) zeroes the range. */
+  discard?: 'ignore' | 'unmap';
 }
 
 /**
- * A raw disk image on the host. Every operation is asynchronous through
- * Node's fs (the libuv thread pool), so guest I/O never blocks the event
- * loop; `flush` is fdatasync, so data the guest flushed is on the host disk.
- * Offsets are JS numbers: images up to 2^53 bytes.
+ * A raw disk image on the host (QEMU's file protocol and raw format in one).
+ * Every operation is asynchronous through Node's fs (the libuv thread pool),
+ * so guest I/O never blocks the event loop; `flush` is fdatasync, so data the
+ * guest flushed is on the host disk. Offsets are JS numbers: images up to
+ * 2^53 bytes. Format drivers (qcow2) use it as their protocol layer.
  */
-export class RawFile {
+export class RawFile implements BlockDriver {
   readonly size: number;
   readonly readonly: boolean;
+  readonly cache: CacheMode;
+  readonly discardMode: 'ignore' | 'unmap';
   private fd: number;
   private readonly onIoError: RawFileOptions['onIoError'];
 
   constructor(readonly path: string, opts: RawFileOptions = {}) {
     this.readonly = opts.readonly ?? false;
     this.onIoError = opts.onIoError;
+    this.cache = opts.cache ?? 'writeback';
+    this.discardMode = opts.discard ?? 'ignore';
+    // writethrough/directsync: every write is on the disk when it completes (O_DSYNC).
+    const sync = this.cache === 'writethrough' || this.cache === 'directsync' ? fsc.O_DSYNC : 0;
     try {
-      this.fd = openSync(path, this.readonly ? fsc.O_RDONLY : fsc.O_RDWR);
+      this.fd = openSync(path, this.readonly ? fsc.O_RDONLY : fsc.O_RDWR | sync);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'EACCES' || err.code === 'EROFS' || err.code === 'EPERM') {
         throw new BlockError(
           this.readonly
-            ? `could not open disk image ${path}: permission denied`
-            : `could not open disk image ${path} for writing: ${err.code === 'EROFS' ? 'read-only file system' : 'permission denied'} (use readonly=on)`,
+            ? `Could not open '${path}': Permission denied`
+            : `Could not open '${path}' for writing: ${err.code === 'EROFS' ? 'Read-only file system' : 'Permission denied'} (use readonly=on)`,
+          err.code,
         );
       }
-      if (err.code === 'ENOENT') throw new BlockError(`could not open disk image ${path}: no such file`);
-      throw new BlockError(`could not open disk image ${path}: ${err.message}`);
+      if (err.code === 'ENOENT') throw new BlockError(`Could not open '${path}': No such file or directory`, 'ENOENT');
+      throw new BlockError(`Could not open '${path}': ${err.message}`, err.code);
     }
     const st = fstatSync(this.fd);
     if (!st.isFile() && !st.isBlockDevice()) {
@@ -64,7 +72,7 @@ export class RawFile {
 
   /** Gather write of `bufs` in order at `offset`. */
   writev(bufs: Uint8Array[], offset: number): Promise<void> {
-    if (this.readonly) return Promise.reject(new BlockError('image is read-only'));
+    if (this.readonly) return Promise.reject(new BlockError('image is read-only', 'EROFS'));
     return this.vectored(bufs, offset, true);
   }
 
@@ -108,7 +116,14 @@ export class RawFile {
     return this.writev([buf], offset);
   }
 
+  /** fdatasync, except with cache=unsafe, where the guest's flushes are ignored (as in QEMU). */
   flush(): Promise<void> {
+    if (this.cache === 'unsafe') return Promise.resolve();
+    return this.sync();
+  }
+
+  /** fdatasync regardless of the cache mode: a format driver's ordering point for its own metadata. */
+  sync(): Promise<void> {
     return new Promise((resolve, reject) =>
       fs.fdatasync(this.fd, (err) => {
         if (!err) return resolve();
@@ -116,6 +131,23 @@ export class RawFile {
         reject(err);
       }),
     );
+  }
+
+  /** Current length of the host file (grows as format drivers append clusters). */
+  fileLength(): Promise<number> {
+    return new Promise((resolve, reject) => fs.fstat(this.fd, (err, st) => (err ? reject(err) : resolve(st.size))));
+  }
+
+  /**
+   * With discard=unmap, give the range back to the host file system (a hole,
+   * which reads as zeros; fallocate(1) since Node has no fallocate) and fall
+   * back to writing zeros where holes are unsupported; otherwise zero it.
+   */
+  async discard(offset: number, len: number): Promise<void> {
+    if (this.readonly) throw new BlockError('image is read-only', 'EROFS');
+    if (len <= 0) return;
+    if (this.discardMode === 'unmap' && (await punchHole(this.path, offset, len))) return;
+    await this.writeZeroes(offset, len);
   }
 
   /** Zero a range (also used for discard: reads of discarded blocks return zeros). */
@@ -126,8 +158,16 @@ export class RawFile {
     }
   }
 
-  close(): void {
+  close(): Promise<void> {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    return Promise.resolve();
   }
+}
+
+/** Punch a hole with util-linux's fallocate; false when it is missing or the file system refuses. */
+export function punchHole(path: string, offset: number, len: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('fallocate', ['--punch-hole', '--keep-size', '-o', String(offset), '-l', String(len), path], (err) => resolve(!err));
+  });
 }

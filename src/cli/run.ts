@@ -9,7 +9,11 @@ import { UsageError } from './command.js';
 import { OptionError, parseRunArgs, type RunConfig } from '../machine/options.js';
 import { BootError, VirtMachine } from '../machine/virt/virt.js';
 import { DeviceSpecError, checkDeviceNames, deviceHelp } from '../machine/virt/devices.js';
-import { plugDriveShortcuts } from '../hw/virtio/virt-devices.js';
+import { plugDriveShortcuts, unclaimedDrives } from '../hw/virtio/virt-devices.js';
+import { BlockError } from '../block/driver.js';
+import type { BlockBackend } from '../block/backend.js';
+import { blockdevDrives, driveSpec, parseBlockdev } from '../block/drive-options.js';
+import { openBlockBackend } from '../block/open.js';
 import { PanicWatch } from '../machine/panic-watch.js';
 import { CharDevSpecError, type CharBackend } from '../hw/char/chardev.js';
 import { ChardevRegistry } from '../hw/char/chardev-registry.js';
@@ -35,7 +39,10 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -no-shutdown                a guest poweroff stops the machine instead of ending the run
   -name NAME -pidfile FILE -daemonize -D LOGFILE
   -version | -machine help | -cpu help | -device help | -device DRIVER,help | -d help | -chardev help
-  -drive ... -device NAME[,props]   (-device help lists devices)
+  -drive file=F[,if=none|virtio][,id=ID][,format=raw|qcow2][,readonly=on][,snapshot=on]
+         [,cache=writeback|none|writethrough|directsync|unsafe][,discard=ignore|unmap]
+  -hda F (-hdb..-hdd)  -snapshot  -blockdev driver=qcow2|raw|file,node-name=N,...
+  -device NAME[,props]        (-device help lists devices; drive=ID attaches a drive)
   -accel tcg[,thread=single|multi]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
@@ -84,9 +91,16 @@ export async function runMachine(argv: string[]): Promise<number> {
   // -drive if=pflash[,unit=N] backs a flash bank (QEMU's virt takes two); the others go to devices.
   const pflash: ({ file: string; readOnly?: boolean } | undefined)[] = [];
   let nextPflash = 0;
-  for (const [i, d] of cfg.drives.entries()) {
+  // Default ids as QEMU names them: interface and index (none0, virtio0, ...); virt's default interface is none.
+  const nextIndex = new Map<string, number>();
+  for (const d of cfg.drives) {
     if (d.if !== 'pflash') {
-      drives.set(d.id ?? `drive${i}`, d);
+      const iface = d.if ?? 'none';
+      const index = d.index !== undefined ? Number(d.index) : nextIndex.get(iface) ?? 0;
+      nextIndex.set(iface, Math.max(nextIndex.get(iface) ?? 0, index + 1));
+      const id = d.id ?? `${iface}${index}`;
+      if (drives.has(id)) throw new UsageError(`-drive file=${d.file ?? ''}: drive id '${id}' is already in use`, 1);
+      drives.set(id, d);
       continue;
     }
     const unit = d.unit !== undefined ? Number(d.unit) : nextPflash;
@@ -95,6 +109,33 @@ export async function runMachine(argv: string[]): Promise<number> {
     if (d.format !== undefined && d.format !== 'raw') throw new UsageError(`-drive if=pflash: format '${d.format}' is not supported (raw only)`, 1);
     pflash[unit] = { file: d.file, readOnly: d.readonly === 'on' };
     nextPflash = unit + 1;
+  }
+
+  const blockdevIds = new Set<string>();
+  try {
+    for (const d of blockdevDrives(cfg.blockdevs.map(parseBlockdev))) {
+      if (drives.has(d.id!)) throw new BlockError(`-blockdev node-name=${d.id}: the name is already used by a drive`);
+      drives.set(d.id!, d);
+      blockdevIds.add(d.id!);
+    }
+  } catch (e) {
+    if (e instanceof BlockError) throw new UsageError(e.message, 1);
+    throw e;
+  }
+  // Every drive's image is opened (and probed, and its backing chain followed) before the machine exists, as in QEMU.
+  const backends = new Map<string, BlockBackend>();
+  const closeBackends = async (): Promise<void> => {
+    await Promise.all([...backends.values()].map((b) => b.close().catch(() => undefined)));
+  };
+  for (const [id, d] of drives) {
+    const label = blockdevIds.has(id) ? `-blockdev node-name=${id}` : `-drive file=${d.file ?? ''}`;
+    try {
+      backends.set(id, await openBlockBackend(id, driveSpec(d, cfg.snapshot && !blockdevIds.has(id), label), { warn: (m) => process.stderr.write(`${m}\n`) }));
+    } catch (e) {
+      await closeBackends();
+      if (e instanceof BlockError) throw new UsageError(e.message.startsWith(label) ? e.message : `${label}: ${e.message}`, 1);
+      throw e;
+    }
   }
 
   let machine: VirtMachine | null = null;
@@ -131,9 +172,14 @@ export async function runMachine(argv: string[]): Promise<number> {
       logger,
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
-    const inventory = new DeviceInventory(machine, drives, chardevs);
+    const inventory = new DeviceInventory(machine, drives, chardevs, backends);
     inventory.plugAll(cfg.devices);
     inventory.record('virtio-blk-pci', {}, () => plugDriveShortcuts(inventory.ctx));
+    for (const id of unclaimedDrives(inventory.ctx)) {
+      process.stderr.write(
+        `tsvmm: warning: drive ${id} (${drives.get(id)!.file ?? ''}) is not attached to any device; virt has no default disk interface (add if=virtio, or -device virtio-blk-device,drive=${id})\n`,
+      );
+    }
     control = startMonitors({ machine, chardevs, inventory, monitors: wiring.monitors, name: ctl.name });
     await chardevs.ready((_e, addr) => process.stderr.write(`tsvmm: waiting for connection on ${addr},server\n`));
     if (ctl.pidfile !== undefined) removePidfile = writePidfile(ctl.pidfile);
@@ -141,6 +187,7 @@ export async function runMachine(argv: string[]): Promise<number> {
   } catch (e) {
     control?.close();
     chardevs.closeAll();
+    await closeBackends();
     if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError || e instanceof DeviceHotplugError) {
       throw new UsageError(e.message, 1);
     }
@@ -163,6 +210,8 @@ export async function runMachine(argv: string[]): Promise<number> {
     chardevs.flushAll();
     chardevs.closeAll();
     removePidfile();
+    // Images are flushed and closed (a qcow2 gives back its unused allocation reserve).
+    await closeBackends();
   }
 }
 

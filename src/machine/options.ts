@@ -35,6 +35,10 @@ export interface RunConfig {
   nographic: boolean;
   serial: SerialSpec[];
   drives: Record<string, string>[];
+  /** -blockdev arguments as given (src/block/drive-options.ts parses them). */
+  blockdevs: string[];
+  /** -snapshot: every drive gets snapshot=on unless it says otherwise. */
+  snapshot: boolean;
   devices: DeviceSpec[];
   /** -accel tcg,thread=...; undefined: multi when -smp > 1 and no -icount (QEMU's default), else single. */
   accelThread?: 'single' | 'multi';
@@ -120,9 +124,9 @@ export function parseSerial(text: string, index = 0): SerialSpec {
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
   'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display',
-  'action', 'panic-delay', ...CONTROL_WITH_ARG,
+  'action', 'panic-delay', 'hda', 'hdb', 'hdc', 'hdd', 'blockdev', ...CONTROL_WITH_ARG,
 ]);
-const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', ...CONTROL_FLAGS]);
+const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', 'snapshot', ...CONTROL_FLAGS]);
 
 /**
  * Parse argv. `extraFlags` lets a command accept its own flags (mtree's -f);
@@ -136,6 +140,8 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     nographic: false,
     serial: [],
     drives: [],
+    blockdevs: [],
+    snapshot: false,
     devices: [],
     log: new Set(),
     noReboot: false,
@@ -160,6 +166,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     if (FLAGS.has(name)) {
       if (name === 'nographic') cfg.nographic = true;
       else if (name === 'no-reboot') cfg.noReboot = true;
+      else if (name === 'snapshot') cfg.snapshot = true;
       else cfg.debugLocks = true;
       continue;
     }
@@ -230,6 +237,16 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         break;
       case 'drive':
         cfg.drives.push(parseKeyValues(val, 'file'));
+        break;
+      case 'hda':
+      case 'hdb':
+      case 'hdc':
+      case 'hdd':
+        // QEMU's -hdX FILE is -drive file=FILE,index=N,media=disk (default interface).
+        cfg.drives.push({ file: val, index: String(name.charCodeAt(2) - 97), media: 'disk' });
+        break;
+      case 'blockdev':
+        cfg.blockdevs.push(val);
         break;
       case 'device': {
         const kv = parseKeyValues(val, 'driver');

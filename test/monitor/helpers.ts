@@ -1,3 +1,5 @@
+import { BlockBackend } from '../../src/block/backend.js';
+import type { BlockDriver } from '../../src/block/driver.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -58,7 +60,21 @@ export async function startInProcess(extraDevices: { driver: string; props: Reco
   chardevs.add(parseChardev('socket,id=hmp0,host=127.0.0.1,port=0,server=on,wait=off'));
   const machine = new VirtMachine({ ramSize: 64 * 1024 * 1024, smp: 1 });
   machine.boot({ bios: firmware(COUNTER_FW) });
-  const inventory = new DeviceInventory(machine, new Map());
+  // One drive whose host writes fail with ENOSPC, for BLOCK_IO_ERROR.
+  const full: BlockDriver = {
+    size: 1 << 20,
+    readonly: false,
+    readv: async () => {},
+    writev: async () => {
+      throw Object.assign(new Error('No space left on device'), { code: 'ENOSPC' });
+    },
+    flush: async () => {},
+    writeZeroes: async () => {},
+    discard: async () => {},
+    close: async () => {},
+  };
+  const disk = new BlockBackend('d0', full, 'raw (test)');
+  const inventory = new DeviceInventory(machine, new Map(), undefined, new Map([['d0', disk]]));
   inventory.plugAll(extraDevices);
   const control = startMonitors({
     machine,

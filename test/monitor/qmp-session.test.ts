@@ -113,7 +113,7 @@ test('QMP in process: bad input, many clients, disconnects, stop/cont, hot-plug,
     });
 
     await t.test('a host I/O error in the block layer reaches every session as BLOCK_IO_ERROR', async () => {
-      m.inventory.ctx.onBlockIoError!('d0', 'write', Object.assign(new Error('No space left on device'), { code: 'ENOSPC' }));
+      await m.inventory.ctx.backends!.get('d0')!.writev([new Uint8Array(512)], 0).catch(() => undefined);
       const ev = (await c.next()) as Msg;
       assert.equal(ev.event, 'BLOCK_IO_ERROR');
       assert.deepEqual(ev.data, { device: 'd0', 'node-name': '#block-d0', operation: 'write', action: 'report', nospace: true, reason: 'No space left on device' });

@@ -4,7 +4,7 @@
  * order: the first one lands at 0x10008000, PLIC source 8); PCI devices go on
  * the gpex host's bus 0 at the first free slot.
  */
-import { BlockError, RawFile } from '../../block/raw-file.js';
+import type { BlockDriver } from '../../block/driver.js';
 import type { DeviceFactory, DevicePlugContext } from '../../machine/virt/devices.js';
 import { DeviceSpecError } from '../../machine/virt/devices.js';
 import type { VirtioDevice, VirtioDeviceDeps } from './virtio-device.js';
@@ -27,28 +27,24 @@ function onOff(v: string | undefined, what: string): boolean {
   throw new DeviceSpecError(`${what}: '${v}' is not on or off`);
 }
 
-/** Open the image behind -drive id=ID for a block device. */
-export function openDrive(ctx: DevicePlugContext, id: string | undefined, device: string): RawFile {
+/** The opened image behind -drive id=ID (or -blockdev node-name=ID) for a block device. */
+export function openDrive(ctx: DevicePlugContext, id: string | undefined, device: string): BlockDriver {
   if (!id) throw new DeviceSpecError(`-device ${device}: drive property not set`);
   const d = ctx.drives.get(id);
   if (!d) throw new DeviceSpecError(`-device ${device},drive=${id}: no -drive with id=${id}`);
   const used = claimed.get(ctx.machine) ?? new Set<string>();
   claimed.set(ctx.machine, used);
   if (used.has(id)) throw new DeviceSpecError(`-device ${device},drive=${id}: drive ${id} is already in use by another device`);
-  const file = d.file;
-  if (!file) throw new DeviceSpecError(`-drive id=${id}: file= is required`);
-  const format = d.format ?? 'raw';
-  if (format !== 'raw') throw new DeviceSpecError(`-drive file=${file}: format '${format}' is not supported (only raw)`);
-  const readonly = onOff(d.readonly, `-drive file=${file},readonly`);
-  try {
-    const hook = ctx.onBlockIoError;
-    const img = new RawFile(file, { readonly, onIoError: hook ? (op, err) => hook(id, op, err) : undefined });
-    used.add(id);
-    return img;
-  } catch (e) {
-    if (e instanceof BlockError) throw new DeviceSpecError(`-drive file=${file}: ${e.message}`);
-    throw e;
-  }
+  const backend = ctx.backends?.get(id);
+  if (!backend) throw new DeviceSpecError(`-drive id=${id}: the image was not opened`);
+  used.add(id);
+  return backend;
+}
+
+/** Drives no device took (QEMU keeps them, unattached; the CLI warns). */
+export function unclaimedDrives(ctx: DevicePlugContext): string[] {
+  const used = claimed.get(ctx.machine) ?? new Set<string>();
+  return [...ctx.drives.keys()].filter((id) => !used.has(id) && ctx.drives.get(id)!.if !== 'pflash');
 }
 
 function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void {

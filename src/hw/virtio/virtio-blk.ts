@@ -1,5 +1,5 @@
 import { MEMTX_OK } from '../../memory/types.js';
-import type { RawFile } from '../../block/raw-file.js';
+import type { BlockDriver } from '../../block/driver.js';
 import { dmaBlkIo, type DmaTransfer } from '../../dma/block-io.js';
 import { DMA_DIRECTION_FROM_DEVICE, DMA_DIRECTION_TO_DEVICE } from '../../dma/dma.js';
 import { SgList } from '../../dma/sglist.js';
@@ -39,7 +39,7 @@ export interface VirtioBlkOptions {
 }
 
 /**
- * virtio-blk over a raw image. Requests run concurrently through async fs;
+ * virtio-blk over a block driver (raw, qcow2, an overlay: src/block). Requests run concurrently through async fs;
  * a FLUSH waits for writes already in flight and then fdatasyncs, so when the
  * guest sees a FLUSH complete, every write it was told had succeeded is in
  * the host file. A host I/O error becomes VIRTIO_BLK_S_IOERR for that request.
@@ -55,7 +55,7 @@ export class VirtioBlk extends VirtioDevice {
 
   constructor(
     deps: VirtioDeviceDeps,
-    readonly image: RawFile,
+    readonly image: BlockDriver,
     private readonly opts: VirtioBlkOptions = {},
   ) {
     super('virtio-blk', deps, 1, 256);
@@ -202,7 +202,9 @@ export class VirtioBlk extends VirtioDevice {
         const flags = sv.getUint32(12, true);
         if (flags & ~1 || (type === VIRTIO_BLK_T_DISCARD && flags) || count > MAX_DISCARD_SECTORS) return fail(VIRTIO_BLK_S_UNSUPP);
         if (!((start + count) * SECTOR <= img.size)) return fail(VIRTIO_BLK_S_IOERR);
-        const p = this.afterRevokedWrites(start * SECTOR, (start + count) * SECTOR, () => img.writeZeroes(start * SECTOR, count * SECTOR));
+        const p = this.afterRevokedWrites(start * SECTOR, (start + count) * SECTOR, () =>
+          type === VIRTIO_BLK_T_DISCARD ? img.discard(start * SECTOR, count * SECTOR) : img.writeZeroes(start * SECTOR, count * SECTOR),
+        );
         this.trackWrite(req, start * SECTOR, (start + count) * SECTOR, p);
         p.then(
           () => this.finish(q, elem, VIRTIO_BLK_S_OK, 0, req),

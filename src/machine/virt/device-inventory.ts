@@ -11,6 +11,7 @@
  * device_del removes at once (surprise removal that completes when the
  * function's in-flight work drains) instead of waiting for the guest's ack.
  */
+import type { BlockBackend } from '../../block/backend.js';
 import type { PciBus } from '../../hw/pci/bus.js';
 import type { PciDevice } from '../../hw/pci/device.js';
 import { PciBridge } from '../../hw/pci/bridge.js';
@@ -57,17 +58,18 @@ export class DeviceInventory {
     private readonly machine: VirtMachine,
     readonly drives: ReadonlyMap<string, Readonly<Record<string, string>>>,
     chardevs?: ChardevRegistry,
+    backends?: ReadonlyMap<string, BlockBackend>,
   ) {
-    this.ctx = {
-      machine,
-      drives,
-      chardevs,
-      onBlockIoError: (id, operation, error) =>
+    this.ctx = { machine, drives, chardevs, backends };
+    // Host I/O errors on any drive become QMP's BLOCK_IO_ERROR.
+    for (const b of backends?.values() ?? []) {
+      b.onError.add((ev) =>
         machine.events.emit({
           event: 'BLOCK_IO_ERROR',
-          data: { device: id, 'node-name': `#block-${id}`, operation: operation === 'read' ? 'read' : 'write', action: 'report', nospace: (error as NodeJS.ErrnoException).code === 'ENOSPC', reason: error.message },
+          data: { device: ev.device, 'node-name': `#block-${ev.device}`, operation: ev.operation, action: ev.action, nospace: ev.nospace, reason: ev.reason },
         }),
-    };
+      );
+    }
   }
 
   /** Record devices a plug function adds outside -device (QEMU's -drive if=virtio). */

@@ -6,6 +6,7 @@
  */
 import type { VirtMachine } from './virt.js';
 import type { ChardevRegistry } from '../../hw/char/chardev-registry.js';
+import type { BlockDriver } from '../../block/driver.js';
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
 
@@ -22,8 +23,8 @@ export interface DevicePlugContext {
   drives: ReadonlyMap<string, Readonly<Record<string, string>>>;
   /** The run's chardevs by id (-chardev): frontends such as virtio-serial ports claim theirs with chardevs.claim(id, user). */
   chardevs?: ChardevRegistry;
-  /** A host I/O error on drive `id` (the monitors' BLOCK_IO_ERROR); optional. */
-  onBlockIoError?: (id: string, operation: 'read' | 'write' | 'flush', error: Error) => void;
+  /** The opened images of those drives, by id (src/block/open.ts). */
+  backends?: ReadonlyMap<string, BlockDriver>;
 }
 
 export interface DeviceFactory {

@@ -17,12 +17,12 @@ function run(...args: string[]) {
 
 test('bad drive and device options fail with one line and exit 1 before the guest starts', () => {
   const cases: Array<[string[], RegExp]> = [
-    [['-drive', `file=${join(dir, 'missing.raw')},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0'], /missing\.raw: could not open disk image .*no such file/],
-    [['-drive', `file=${img},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d1'], /no -drive with id=d1/],
-    [['-drive', `file=${img},if=none,id=d0,format=qcow2`, '-device', 'virtio-blk-pci,drive=d0'], /format 'qcow2' is not supported/],
-    [['-drive', `file=${img},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0', '-device', 'virtio-blk-pci,drive=d0'], /already in use/],
+    [['-drive', `file=${join(dir, 'missing.raw')},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0'], /Could not open '.*missing\.raw': No such file or directory/],
+    [['-drive', `file=${img},if=none,id=d0,format=raw`, '-device', 'virtio-blk-device,drive=d1'], /no -drive with id=d1/],
+    [['-drive', `file=${img},if=none,id=d0,format=qcow2`, '-device', 'virtio-blk-pci,drive=d0'], /Image is not in qcow2 format/],
+    [['-drive', `file=${img},if=none,id=d0,format=raw`, '-device', 'virtio-blk-device,drive=d0', '-device', 'virtio-blk-pci,drive=d0'], /already in use/],
     [['-device', 'virtio-gpu-pci'], /unknown device 'virtio-gpu-pci'/],
-    [['-drive', `file=${img},if=ide`], /if=ide: interface not supported/],
+    [['-drive', `file=${img},if=ide,format=raw`], /if=ide: interface not supported/],
   ];
   for (const [args, pattern] of cases) {
     const r = run(...args);
@@ -39,7 +39,7 @@ test('an image the host will not open for writing needs readonly=on', () => {
   writeFileSync(ro, new Uint8Array(4096));
   execFileSync('chattr', ['+i', ro]);
   try {
-    const r = run('-drive', `file=${ro},if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0');
+    const r = run('-drive', `file=${ro},if=none,id=d0,format=raw`, '-device', 'virtio-blk-device,drive=d0');
     assert.equal(r.code, 1);
     assert.equal(r.err.split('\n').length, 1);
     assert.match(r.err, /readonly=on/);

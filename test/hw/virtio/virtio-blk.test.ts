@@ -153,7 +153,7 @@ test('virtio-blk: out-of-range sectors, read-only images and buffers outside RAM
 });
 
 test('RawFile: missing and non-writable images give clear errors', () => {
-  assert.throws(() => new RawFile(join(dir, 'nope.raw')), (e: unknown) => e instanceof BlockError && /no such file/.test(e.message));
+  assert.throws(() => new RawFile(join(dir, 'nope.raw')), (e: unknown) => e instanceof BlockError && /No such file/.test(e.message));
   const p = image(512);
   // An immutable file refuses writers even to root.
   execFileSync('chattr', ['+i', p]);
