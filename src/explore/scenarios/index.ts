@@ -12,7 +12,7 @@ import { seed002RegionRemoval } from './seed002-region-removal.js';
 import { seed000NestedDma } from './seed000-nested-dma.js';
 import { seed003SubchannelClearStart, seed003VfioRegions } from './seed003-subchannel-clear-start.js';
 import { seed004IommuInvalidation } from './seed004-iommu-invalidation.js';
-import { smpEpochRetire } from '../../machine/smp/explore-scenario.js';
+import { smpEpochRetire } from './smp-epoch-retire.js';
 
 const SCENARIOS: readonly Scenario[] = [lostWakeup, abba, atomicity, seed000NestedDma, seed001BarMapping, seed001PciBus, seed002RegionRemoval, seed003SubchannelClearStart, seed003VfioRegions, seed004IommuInvalidation, smpEpochRetire];
 

@@ -22,12 +22,12 @@ import { AddressSpace } from '../../memory/address-space.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { deviceOwner } from '../../memory/owner.js';
 import { MEMTX_DECODE_ERROR, MEMTX_OK, MEMTXATTRS_UNSPECIFIED } from '../../memory/types.js';
-import type { Scenario } from '../../explore/scenario.js';
-import { GracePeriods } from './epoch.js';
-import { HomeDevices } from './home-devices.js';
-import { SnapshotPublisher } from './publisher.js';
-import { MAIN_REALM, OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from './shared.js';
-import { SnapshotView, SNAP_IO, type SnapshotData } from './snapshot.js';
+import type { Scenario } from '../scenario.js';
+import { GracePeriods } from '../../machine/smp/epoch.js';
+import { HomeDevices } from '../../machine/smp/home-devices.js';
+import { SnapshotPublisher } from '../../machine/smp/publisher.js';
+import { MAIN_REALM, OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../machine/smp/shared.js';
+import { SnapshotView, SNAP_IO, type SnapshotData } from '../../machine/smp/snapshot.js';
 
 const DEV = 0x1000;
 const READS = 3;
