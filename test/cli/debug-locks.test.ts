@@ -66,7 +66,7 @@ test('with debugLocks the machine\'s locks are validated and lock-order reports 
     assert.equal(bus.configRead(0, 0, 2), 0x1b36);
     assert.equal(lines.length, 0, lines.join(''));
     // Inverted: code holding a function lock does a config access (domain lock after function lock).
-    const fnLock = (bus.locking as DomainLocking).functionLock(m.gpex.root)!;
+    const fnLock = (bus.locking as DomainLocking).functionLockFactory(m.gpex.root);
     fnLock.lockSync();
     try {
       bus.configRead(0, 0, 2);
