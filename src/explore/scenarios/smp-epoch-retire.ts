@@ -63,7 +63,7 @@ export const smpEpochRetire: Scenario = {
     const shared = SmpShared.create(1 + harts);
     const readers = [1, 2];
     const grace = new GracePeriods(shared, readers);
-    const home = new HomeDevices({ realm: MAIN_REALM, env, log: () => {} });
+    const home = new HomeDevices({ realm: MAIN_REALM, log: () => {} });
     const pub = new SnapshotPublisher(as, home, grace, shared);
     let latest: SnapshotData = pub.current;
     pub.sinks.push((s) => (latest = s));

@@ -5,7 +5,6 @@ import { AddressSpace } from '../../../src/memory/address-space.js';
 import { memoryTransaction } from '../../../src/memory/transaction.js';
 import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_ERROR, MEMTX_OK, memTxAttrs } from '../../../src/memory/types.js';
 import { deviceOwner } from '../../../src/memory/owner.js';
-import { createRealmSyncEnv } from '../../../src/sync/env.js';
 import { SmpCoordinator } from '../../../src/machine/smp/coordinator.js';
 import { GracePeriods } from '../../../src/machine/smp/epoch.js';
 import { HomeDevices } from '../../../src/machine/smp/home-devices.js';
@@ -37,8 +36,7 @@ test('a serialized snapshot answers every lookup like the flat view and shares R
   const { root, ram } = sampleMap();
   const as = new AddressSpace(root, 'snap-test');
   try {
-    const env = createRealmSyncEnv();
-    const home = new HomeDevices({ realm: 0, env });
+    const home = new HomeDevices({ realm: 0 });
     const view = as.flatView();
     const snap = new SnapshotView(serializeFlatView(view, as.epoch, home));
     assert.equal(snap.epoch, as.epoch);
@@ -81,7 +79,7 @@ test('realm memory: RAM direct, devices by request, unassigned and reservations 
   const { root, ram, calls } = sampleMap();
   const as = new AddressSpace(root, 'realm-mem');
   try {
-    const home = new HomeDevices({ realm: 0, env: createRealmSyncEnv() });
+    const home = new HomeDevices({ realm: 0 });
     const mem = new RealmPhysMemory(new SnapshotView(serializeFlatView(as.flatView(), as.epoch, home)), directPort(home));
     const a = memTxAttrs({ requesterId: 1 });
     assert.equal(mem.store(0x80000100, 8, 0x11223344, 0x55667788, a), MEMTX_OK);
@@ -139,7 +137,7 @@ test('a removed device is served for requests resolved in the old view until the
   try {
     const sh = SmpShared.create(2);
     const g = new GracePeriods(sh, [1]);
-    const home = new HomeDevices({ realm: 0, env: createRealmSyncEnv() });
+    const home = new HomeDevices({ realm: 0 });
     const pub = new SnapshotPublisher(as, home, g, sh);
     let latest = pub.current;
     pub.sinks.push((s) => (latest = s));
