@@ -13,6 +13,7 @@ import { RealmPhysMemory } from '../../../src/machine/smp/realm-memory.js';
 import { REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
 import { SNAP_IO, SNAP_RAM, SNAP_RESERVED, SNAP_ROM, SnapshotView, serializeFlatView } from '../../../src/machine/smp/snapshot.js';
 import type { RequestPort } from '../../../src/machine/smp/mailbox.js';
+import { MessageChannel } from 'node:worker_threads';
 
 const FIXTURE = new URL('./fixtures/io-devices.ts', import.meta.url).href;
 
@@ -57,6 +58,35 @@ test('a serialized snapshot answers every lookup like the flat view and shares R
     const j = snap.findIndex(0x10000000);
     assert.equal(snap.data.realm[j], 0);
     assert.equal(home.regionOf(snap.data.dev[j]!)?.name, 'dev');
+  } finally {
+    as.destroy();
+  }
+});
+
+test('a snapshot carries the FlatView\'s own lookup tables, shared (not copied) when posted to another realm', async () => {
+  const { root } = sampleMap();
+  const as = new AddressSpace(root, 'snap-tables');
+  try {
+    const view = as.flatView();
+    const data = serializeFlatView(view, as.epoch, new HomeDevices({ realm: 0 }));
+    assert.equal(data.radix, view.radix, 'the radix is the view\'s, not a rebuilt one');
+    assert.equal(data.starts, view.starts);
+    for (const t of [data.starts, data.ends, data.kinds, data.radix, data.mixed]) assert.ok(t.buffer instanceof SharedArrayBuffer);
+    // What a worker receives: a structured clone, whose tables alias the same memory.
+    const { port1, port2 } = new MessageChannel();
+    const got = new Promise<typeof data>((resolve) => port2.once('message', resolve));
+    port1.postMessage(data);
+    const copy = await got;
+    port1.close();
+    port2.close();
+    const radix = view.radix as Int32Array;
+    const saved = radix[0]!;
+    radix[0] = saved + 7; // (only to observe sharing; restored at once)
+    const seen = copy.radix[0];
+    radix[0] = saved;
+    assert.equal(seen, saved + 7, 'the posted radix shares the view\'s buffer');
+    const snap = new SnapshotView(copy);
+    for (const a of [0, 0x1000, 0x10000000, 0x10000100, 0x20000000, 0x30000000, 0x80000000, 0x80010000]) assert.equal(snap.findIndex(a), view.findIndex(a));
   } finally {
     as.destroy();
   }
