@@ -20,6 +20,7 @@ import type { PciConfigKind, PciLocking } from '../../hw/pci/locking.js';
 import type { SyncEnv } from '../../sync/env.js';
 import { Mutex } from '../../sync/mutex.js';
 import { exclusive, type Acquisition, type TaskOp } from '../../sync/task-op.js';
+import { notePolicy } from './registry.js';
 
 interface FnLock {
   readonly lock: Mutex;
@@ -37,6 +38,7 @@ export class PerFunctionLocking implements PciLocking {
     private readonly env: SyncEnv,
     private readonly opts: { readonly nestInModifyBars: boolean },
   ) {
+    notePolicy();
     this.pcidevs = new Mutex(env, 'pcidevs', { name: 'pcidevs_lock' });
     this.pcidevsAcq = exclusive(this.pcidevs);
   }

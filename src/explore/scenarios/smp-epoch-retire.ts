@@ -37,6 +37,7 @@ export const smpEpochRetire: Scenario = {
   description: 'hart realms (simulated) read a device while the main realm unplugs it: retire only after the grace period',
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
+  drives: ['memory/flatview.ts', 'memory/dispatch.ts', 'machine/smp/publisher.ts', 'machine/smp/snapshot.ts', 'machine/smp/epoch.ts', 'machine/smp/home-devices.ts'],
   stepsHint: 30,
   maxSteps: 3000,
   setup(run) {
