@@ -9,9 +9,9 @@
  * locks are taken, and when the target function is looked up, is the domain's
  * PciLocking (locking.ts; shipped: the domain rwlock, Xen's answer to seed 001).
  *
- * Lifetime: a config access enters the function's lifetime tracker
- * (ownerLifetime, src/memory/lifetime.ts) when it looks the function up and
- * exits when it is done; BAR accesses enter the BAR regions in dispatch; DMA
+ * Lifetime: under DomainLocking a config access enters the function's
+ * lifetime tracker (ownerLifetime, src/memory/lifetime.ts) when it looks the
+ * function up and exits when it is done; BAR accesses enter the BAR regions in dispatch; DMA
  * mappings through the function's DMA view hold it. unplug() takes the
  * function off the bus (one commit), then starts its removal: the
  * completion is done, and the function's state freed (finalizeRemoval), once
@@ -25,7 +25,7 @@
  * one memory transaction.
  */
 import type { IrqLine } from '../irq.js';
-import { memorySyncEnv, ownerLifetime, unrealize, type Completion } from '../../memory/lifetime.js';
+import { memorySyncEnv, unrealize, type Completion } from '../../memory/lifetime.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { memoryTransaction } from '../../memory/transaction.js';
 import type { SyncEnv } from '../../sync/env.js';
