@@ -5,12 +5,13 @@ import { AddressSpace } from '../../../src/memory/address-space.js';
 import { memoryTransaction } from '../../../src/memory/transaction.js';
 import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_ERROR, MEMTX_OK, memTxAttrs } from '../../../src/memory/types.js';
 import { deviceOwner } from '../../../src/memory/owner.js';
+import { unrealize } from '../../../src/memory/lifetime.js';
 import { SmpCoordinator } from '../../../src/machine/smp/coordinator.js';
 import { GracePeriods } from '../../../src/machine/smp/epoch.js';
 import { HomeDevices } from '../../../src/machine/smp/home-devices.js';
 import { SnapshotPublisher } from '../../../src/machine/smp/publisher.js';
 import { RealmPhysMemory } from '../../../src/machine/smp/realm-memory.js';
-import { REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
+import { OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
 import { SNAP_IO, SNAP_RAM, SNAP_RESERVED, SNAP_ROM, SnapshotView, serializeFlatView } from '../../../src/machine/smp/snapshot.js';
 import type { RequestPort } from '../../../src/machine/smp/mailbox.js';
 import { MessageChannel } from 'node:worker_threads';
@@ -255,6 +256,44 @@ test('I/O-thread realms: main-realm accesses through proxies, requester ids carr
     assert.match(fatal.join('\n'), /I\/O thread realm 3: worker exited \(code 3\)/);
   } finally {
     await smp.stop();
+    as.destroy();
+  }
+});
+
+test('unrealize() of a device hart realms can still name completes only after their grace period', () => {
+  const owner = deviceOwner('late');
+  let calls = 0;
+  const root = MemoryRegion.container('sys', 0x10000);
+  const dev = MemoryRegion.io('late.mmio', 0x100, { read: () => (calls++, 0x77) }, { owner });
+  root.addSubregion(0x1000, dev);
+  const as = new AddressSpace(root, 'grace-unrealize');
+  try {
+    const shared = SmpShared.create(2);
+    const grace = new GracePeriods(shared, [1]);
+    const home = new HomeDevices({ realm: 0 });
+    const pub = new SnapshotPublisher(as, home, grace, shared);
+    const listener = { commit: () => void pub.maybePublish() };
+    as.addListener(listener);
+    const old = new SnapshotView(pub.current);
+    shared.store(1, W_ACK, old.epoch);
+    shared.store(1, W_ALIVE, REALM_RUNNING);
+    const i = old.findIndex(0x1000);
+    const id = old.data.dev[i]!;
+    const done = unrealize(owner);
+    assert.ok(as.epoch > old.epoch, 'the removal was published');
+    grace.poll();
+    assert.equal(done.done, false, 'hart realm 1 still holds a snapshot naming the device');
+    // A request resolved in that snapshot arrives now: refused, the handler does not run.
+    const out = { valLo: 0, valHi: 0 };
+    assert.equal(home.serve(OP_DEV_READ, id, 0, 4, 0, 0, memTxAttrs({}), 1, out), MEMTX_DECODE_ERROR);
+    assert.equal(out.valLo, 0xffffffff);
+    assert.equal(calls, 0);
+    shared.store(1, W_ACK, as.epoch);
+    grace.poll();
+    assert.equal(done.done, true, 'complete once the realm acknowledged the removing epoch');
+    assert.equal(home.reachable(dev), false);
+    as.removeListener(listener);
+  } finally {
     as.destroy();
   }
 });
