@@ -90,6 +90,7 @@ export const command: Command = {
       for (const s of listScenarios()) {
         const known = s.buggy.length ? ` [known bug in: ${s.buggy.join(', ')}]` : '';
         console.log(`${s.name.padEnd(32)} ${s.variants.join('|').padEnd(14)} ${s.description}${known}`);
+        console.log(`${''.padEnd(32)} drives: ${s.drives === undefined ? '(not declared)' : s.drives.length ? s.drives.map((m) => `src/${m}`).join(', ') : 'src/sync only (an explorer self-check)'}`);
       }
       return 0;
     }

@@ -78,6 +78,14 @@ export const command: Command = {
   summary: "print a machine's memory regions like QEMU's `info mtree [-f]`",
   run(argv) {
     // The virt machine (src/machine/virt/mtree.ts) takes the same options as `tsvmm run`.
-    return mtreeMain(argv, async (a) => (await import('../machine/virt/mtree.js')).buildVirtForMtree(a));
+    return mtreeMain(argv, async (a) => {
+      const { buildVirtForMtree, MtreeOptionError } = await import('../machine/virt/mtree.js');
+      try {
+        return await buildVirtForMtree(a);
+      } catch (e) {
+        if (e instanceof MtreeOptionError) throw new UsageError(e.message, 1);
+        throw e;
+      }
+    });
   },
 };

@@ -45,6 +45,12 @@ export interface Scenario {
   readonly variants: readonly string[];
   /** Which variants have a known bug (self-tests and `--list`). */
   readonly buggy: readonly string[];
+  /**
+   * The production modules (paths under src/) whose code the scenario runs,
+   * for `tsvmm explore --list`. Absent for scenarios that exercise only the
+   * explorer and src/sync (the classic ones).
+   */
+  readonly drives?: readonly string[];
   /** Step budget per run before a livelock is reported (default 10,000). */
   readonly maxSteps?: number;
   /** Typical run length, PCT's initial estimate. */

@@ -15,8 +15,8 @@
  * Single-threaded by design (one realm); the harts-in-workers work replaces
  * `runHarts` with a coordinator but keeps the Scheduler API devices see.
  */
-import type { BottomHalf, Clock, Scheduler, Timer, WorkOwner } from './event-loop-types.js';
-import { runOnBehalf } from '../dma/guard.js';
+import type { BottomHalf, Clock, Scheduler, Timer, WorkOwner } from '../sync/work.js';
+import { runOnBehalf } from '../sync/work.js';
 
 /** What the loop needs of a hart (src/cpu/riscv's Hart satisfies it). */
 export interface RunnableHart {

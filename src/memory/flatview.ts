@@ -12,7 +12,11 @@
  * siblings show through. Adjacent ranges of the same region with contiguous
  * offsets and the same attributes are then merged.
  *
- * A FlatView is immutable once built: it may be read from any thread.
+ * A FlatView is immutable once built: it may be read from any thread. Its
+ * lookup tables (`FlatTables`: range bounds, kinds and the radix) are typed
+ * arrays on SharedArrayBuffers, so a snapshot posted to a worker realm carries
+ * the very tables this realm searches, and the worker looks addresses up with
+ * the same function (`flatFindIndex`), without copying or rebuilding them.
  * Everything at or above 2^53 is clipped away (such addresses decode as unassigned).
  */
 import { MemoryRegion, PHYS_ADDR_LIMIT } from './region.js';
@@ -200,6 +204,71 @@ export function effectiveRoot(root: MemoryRegion): MemoryRegion | null {
   return null;
 }
 
+/**
+ * A flat view's lookup tables: plain typed arrays over SharedArrayBuffers
+ * (structured clone shares them with another realm).
+ */
+export interface FlatTables {
+  /** ranges[i].start / .end. */
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+  /** ranges[i].kind (RANGE_*). */
+  readonly kinds: Uint8Array;
+  /**
+   * A five-level radix over the 53-bit address (10, 10, 10, 11 and 6 bits:
+   * 4 KiB pages split into 64-byte leaf slots), flattened into one Int32Array.
+   * Entry e: 0 = slot unassigned; e > 0 = slot wholly inside range e - 1;
+   * e < 0 = child node at offset -e - 1 (at the leaf level: mixed slot number
+   * -e - 1, see `mixed`). Nodes exist only where a range boundary falls.
+   */
+  readonly radix: Int32Array;
+  /** For each mixed leaf slot: first and last index of the ranges touching it. */
+  readonly mixed: Int32Array;
+}
+
+function sharedF64(n: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(8 * n));
+}
+
+function sharedI32(from: readonly number[]): Int32Array {
+  const a = new Int32Array(new SharedArrayBuffer(4 * from.length));
+  for (let i = 0; i < from.length; i++) a[i] = from[i]!;
+  return a;
+}
+
+/**
+ * Index of the range containing addr in `t`, or -1 (unassigned). At most five
+ * table loads; a 64-byte slot shared by several ranges (or partly unassigned)
+ * falls back to a binary search among the few ranges touching it. The one
+ * lookup every realm uses (FlatView.findIndex, SnapshotView.findIndex).
+ */
+export function flatFindIndex(radix: Int32Array, mixed: Int32Array, starts: Float64Array, ends: Float64Array, addr: number): number {
+  if (!(addr >= 0 && addr < PHYS_ADDR_LIMIT)) return -1;
+  const hi = Math.floor(addr / 4294967296);
+  const lo = addr - hi * 4294967296;
+  const t = radix;
+  let e = t[hi >>> 11]!;
+  if (e >= 0) return e - 1;
+  e = t[-e - 1 + ((hi >>> 1) & 1023)]!;
+  if (e >= 0) return e - 1;
+  e = t[-e - 1 + (((hi & 1) << 9) | (lo >>> 23))]!;
+  if (e >= 0) return e - 1;
+  e = t[-e - 1 + ((lo >>> 12) & 2047)]!;
+  if (e >= 0) return e - 1;
+  e = t[-e - 1 + ((lo >>> 6) & 63)]!;
+  if (e >= 0) return e - 1;
+  const m = -e - 1;
+  let a = mixed[2 * m]!;
+  let b = mixed[2 * m + 1]!;
+  if (!(addr >= starts[a]!)) return -1;
+  while (a < b) {
+    const mid = (a + b + 1) >> 1;
+    if (starts[mid]! <= addr) a = mid;
+    else b = mid - 1;
+  }
+  return addr < ends[a]! ? a : -1;
+}
+
 const LEVEL_SHIFT = [43, 33, 23, 12, 6];
 const LEVEL_SLOTS = [1024, 1024, 1024, 2048, 64];
 
@@ -238,25 +307,24 @@ class RadixBuilder {
   }
 }
 
-export class FlatView {
+function kindsOf(ranges: readonly FlatRange[]): Uint8Array {
+  const k = new Uint8Array(new SharedArrayBuffer(Math.max(1, ranges.length)));
+  for (let i = 0; i < ranges.length; i++) k[i] = ranges[i]!.kind;
+  return k;
+}
+
+export class FlatView implements FlatTables {
   /** Publication number: strictly increases with every view published in this realm. */
   readonly epoch: number;
   /** The effective root this view was rendered from (null: empty). */
   readonly root: MemoryRegion | null;
   readonly ranges: readonly FlatRange[];
-  /** ranges[i].start, for binary search without touching the objects. */
+  // FlatTables (see there).
   readonly starts: Float64Array;
   readonly ends: Float64Array;
-  /**
-   * A five-level radix over the 53-bit address (10, 10, 10, 11 and 6 bits:
-   * 4 KiB pages split into 64-byte leaf slots), flattened into one Int32Array.
-   * Entry e: 0 = slot unassigned; e > 0 = slot wholly inside range e - 1;
-   * e < 0 = child node at offset -e - 1 (at the leaf level: mixed slot number
-   * -e - 1, see `mixed`). Nodes exist only where a range boundary falls.
-   */
-  private readonly radix: Int32Array;
-  /** For each mixed leaf slot: first and last index of the ranges touching it. */
-  private readonly mixed: Int32Array;
+  readonly kinds: Uint8Array;
+  readonly radix: Int32Array;
+  readonly mixed: Int32Array;
 
   constructor(root: MemoryRegion | null, ranges: FlatRange[], epoch: number, shape?: FlatView) {
     this.root = root;
@@ -264,24 +332,27 @@ export class FlatView {
     this.ranges = Object.freeze(ranges);
     if (shape) {
       // Same boundaries as `shape` (only range attributes differ): share its lookup tables.
+      // (Kinds can differ: a ROM device's romd mode flips RANGE_ROMD <-> RANGE_IO.)
       this.starts = shape.starts;
       this.ends = shape.ends;
       this.radix = shape.radix;
       this.mixed = shape.mixed;
+      this.kinds = kindsOf(ranges);
       Object.freeze(this);
       return;
     }
     const n = ranges.length;
-    this.starts = new Float64Array(n);
-    this.ends = new Float64Array(n);
+    this.starts = sharedF64(n);
+    this.ends = sharedF64(n);
     for (let i = 0; i < n; i++) {
       this.starts[i] = ranges[i]!.start;
       this.ends[i] = ranges[i]!.end;
     }
+    this.kinds = kindsOf(ranges);
     const b = new RadixBuilder();
     for (let i = 0; i < n; i++) b.insert(0, 0, 0, ranges[i]!.start, ranges[i]!.end, i);
-    this.radix = Int32Array.from(b.table);
-    this.mixed = Int32Array.from(b.mixed);
+    this.radix = sharedI32(b.table);
+    this.mixed = sharedI32(b.mixed);
     Object.freeze(this);
   }
 
@@ -329,40 +400,9 @@ export class FlatView {
     return new FlatView(root, merged, epoch);
   }
 
-  /**
-   * Index of the range containing addr, or -1 (unassigned). At most five table
-   * loads; a 64-byte slot shared by several ranges (or partly unassigned)
-   * falls back to a binary search among the few ranges touching it.
-   */
+  /** Index of the range containing addr, or -1 (unassigned); see flatFindIndex. */
   findIndex(addr: number): number {
-    if (!(addr >= 0 && addr < PHYS_ADDR_LIMIT)) return -1;
-    const hi = Math.floor(addr / 4294967296);
-    const lo = addr - hi * 4294967296;
-    const t = this.radix;
-    let e = t[hi >>> 11]!;
-    if (e >= 0) return e - 1;
-    e = t[-e - 1 + ((hi >>> 1) & 1023)]!;
-    if (e >= 0) return e - 1;
-    e = t[-e - 1 + (((hi & 1) << 9) | (lo >>> 23))]!;
-    if (e >= 0) return e - 1;
-    e = t[-e - 1 + ((lo >>> 12) & 2047)]!;
-    if (e >= 0) return e - 1;
-    e = t[-e - 1 + ((lo >>> 6) & 63)]!;
-    if (e >= 0) return e - 1;
-    return this.searchMixed(-e - 1, addr);
-  }
-
-  private searchMixed(m: number, addr: number): number {
-    let lo = this.mixed[2 * m]!;
-    let hi = this.mixed[2 * m + 1]!;
-    const starts = this.starts;
-    if (!(addr >= starts[lo]!)) return -1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts[mid]! <= addr) lo = mid;
-      else hi = mid - 1;
-    }
-    return addr < this.ends[lo]! ? lo : -1;
+    return flatFindIndex(this.radix, this.mixed, this.starts, this.ends, addr);
   }
 
   /** Plain binary search over all ranges (the reference the radix is tested against). */

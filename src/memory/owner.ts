@@ -8,14 +8,14 @@
  * layer engages the same guard around bottom halves and timers with
  * `runGuarded`.
  */
-import { currentContext } from '../dma/guard.js';
+import { currentContext } from './dispatch-context.js';
 import type { SyncEnv } from '../sync/env.js';
 
 export class ReentrancyGuard {
   /**
    * True while one of the owner's handlers (MMIO callback, bottom half, timer)
    * runs in the current transaction. Per transaction, not per device: the
-   * engagement lives in the running task's DispatchContext (src/dma/guard.ts),
+   * engagement lives in the running task's DispatchContext (src/memory/dispatch-context.ts),
    * so another task's access is not refused. Setting it engages/disengages.
    */
   get engaged(): boolean {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VirtMachine } from '../../src/machine/virt/virt.js';
 import { memorySyncEnv, setMemorySyncEnv } from '../../src/memory/lifetime.js';
+import type { DomainLocking } from '../../src/hw/pci/locking.js';
 
 const bin = fileURLToPath(new URL('../../bin/tsvmm', import.meta.url));
 const MiB = 1024 * 1024;
@@ -65,7 +66,7 @@ test('with debugLocks the machine\'s locks are validated and lock-order reports 
     assert.equal(bus.configRead(0, 0, 2), 0x1b36);
     assert.equal(lines.length, 0, lines.join(''));
     // Inverted: code holding a function lock does a config access (domain lock after function lock).
-    const fnLock = bus.functionLockFactory(m.gpex.root);
+    const fnLock = (bus.locking as DomainLocking).functionLockFactory(m.gpex.root);
     fnLock.lockSync();
     try {
       bus.configRead(0, 0, 2);

@@ -12,13 +12,16 @@ function scenario(name: string): Scenario {
   return s;
 }
 
-test('seed000-nested-dma: naive self-deadlocks on the device lock (lockdep AA); replay reproduces it', async () => {
+test('seed000-nested-dma: naive re-enters a running DMA engine, found only with a preemption; replay reproduces it', async () => {
   const r = await explore(scenario('seed000-nested-dma'), 'naive', { strategy: 'pct', depth: 3, runs: 2000, seed: 1 });
   assert.ok(r.failure, 'naive variant not caught');
-  assert.equal(r.failure.kind, 'lockdep');
-  assert.match(r.failure.message, /AA deadlock.*dev-[abc]\.lock/);
+  assert.equal(r.failure.kind, 'invariant');
+  assert.match(r.failure.message, /dev-[ab]'s DMA engine was re-entered by its own transfer/);
   const again = await explore(scenario('seed000-nested-dma'), 'naive', { strategy: 'pct', replay: r.failure.replay });
   assert.equal(again.failure?.message, r.failure.message);
+  const sequential = await explore(scenario('seed000-nested-dma'), 'naive', { strategy: 'dfs', preemptions: 0 });
+  assert.equal(sequential.failure, null, 'a schedule without preemptions closes the cycle');
+  assert.equal(sequential.exhausted, true);
 });
 
 test('seed004-iommu-invalidation: naive writes the old page after completion; replay reproduces it', async () => {

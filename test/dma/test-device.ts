@@ -6,7 +6,7 @@ import type { AddressSpace } from '../../src/memory/address-space.js';
 import { deviceOwner, type DeviceOwner } from '../../src/memory/owner.js';
 import { memTxAttrs, type MemTxAttrs } from '../../src/memory/types.js';
 import { dmaRead, dmaWrite } from '../../src/dma/dma.js';
-import type { Scheduler, BottomHalf } from '../../src/machine/event-loop-types.js';
+import type { Scheduler, BottomHalf } from '../../src/sync/work.js';
 
 export const REG_SRC = 0x00;
 export const REG_DST = 0x04;

@@ -6,15 +6,14 @@ import type { Scenario } from '../scenario.js';
 import { abba } from './classic/abba.js';
 import { atomicity } from './classic/atomicity.js';
 import { lostWakeup } from './classic/lost-wakeup.js';
-import { seed001BarMapping } from './seed001-bar-mapping.js';
-import { seed001PciBus } from './seed001-pci-bus.js';
+import { seed001PciConfig } from './seed001-pci-config.js';
 import { seed002RegionRemoval } from './seed002-region-removal.js';
 import { seed000NestedDma } from './seed000-nested-dma.js';
 import { seed003SubchannelClearStart, seed003VfioRegions } from './seed003-subchannel-clear-start.js';
 import { seed004IommuInvalidation } from './seed004-iommu-invalidation.js';
-import { smpEpochRetire } from '../../machine/smp/explore-scenario.js';
+import { smpEpochRetire } from './smp-epoch-retire.js';
 
-const SCENARIOS: readonly Scenario[] = [lostWakeup, abba, atomicity, seed000NestedDma, seed001BarMapping, seed001PciBus, seed002RegionRemoval, seed003SubchannelClearStart, seed003VfioRegions, seed004IommuInvalidation, smpEpochRetire];
+const SCENARIOS: readonly Scenario[] = [lostWakeup, abba, atomicity, seed000NestedDma, seed001PciConfig, seed002RegionRemoval, seed003SubchannelClearStart, seed003VfioRegions, seed004IommuInvalidation, smpEpochRetire];
 
 export function listScenarios(): readonly Scenario[] {
   return SCENARIOS;

@@ -1,160 +1,157 @@
 /**
- * Seed 002 (QEMU, "fix create in place obj's life cycle problem"): MMIO
- * dispatch without the big lock races the removal of the region and the
- * unplug of its device; and a region moved by two separate mutations shows an
- * intermediate memory map to a concurrent access.
+ * Seed 002 (QEMU, "fix create in place obj's life cycle problem"): a device is
+ * unplugged while accesses that do not hold the big lock are on their way to
+ * it. Everything here is the machine's own mechanism: the device's regions
+ * are removed by `unrealize()` (src/memory/lifetime.ts: one commit, then each
+ * region's in-flight tracker); dispatch (src/memory/dispatch.ts) enters that
+ * tracker around handlers; a DMA mapping (src/dma/dma.ts) holds it; hart
+ * realms reach the device through published snapshots and the home realm's
+ * device table (src/machine/smp: publisher, snapshot views, grace periods,
+ * HomeDevices, whose published ids hold the tracker until retired).
  *
- * Built on the real memory core (src/memory): a root container, an
- * AddressSpace, two I/O regions of one device, real transactions and real
- * dispatch (dispatchRead on the range a lookup found, and AddressSpace.load).
+ * Tasks: a hart realm (simulated: it resolves the register in its adopted
+ * snapshot, posts the request, and the home realm serves it later, which is
+ * where the threads split it); a main-realm vCPU reading the register; an
+ * I/O-thread request DMA-ing into the device's buffer across a sync point;
+ * and the main realm unplugging the device.
  *
- * naive:
- * - dispatch looks the range up in the current flat view and later calls the
- *   region's handler, holding nothing; unplug removes the region (one commit)
- *   and frees the device state at once: the handler runs on freed state (the
- *   Lifetime detector reports a use after removal);
- * - relocating the BAR region (the guest moves it and turns decode off in one
- *   register write) is done as setAddress then setEnabled, each its own
- *   transaction: a vCPU can dispatch to the region at the new address while
- *   the device says it is not decoded (a dispatch at a stale address).
- * shipped:
- * - dispatch takes an in-flight reference (Lifetime.tryEnter) in the same
- *   step as the lookup; unplug removes the region, then waits for in-flight
- *   dispatches to drain before freeing; a dispatch that finds the device
- *   removing behaves as unassigned (all-ones);
- * - both mutations happen in one memoryTransaction, so no view shows the
- *   intermediate state.
+ * naive (QEMU before the fix, as the device's unplug): the device frees its
+ * state as soon as it is unparented, i.e. when `unrealize()` returns.
+ * The DMA still in flight into its buffer then writes freed memory.
+ * shipped: the device frees its state in the completion's onDone, which runs
+ * once dispatches in flight exited, the DMA mapping was unmapped and every
+ * hart realm acknowledged a snapshot without the device (its id retired).
+ * A request resolved in an old snapshot reads all-ones once removal started;
+ * nothing touches the device after removal completed.
  */
+import { dmaMap, dmaUnmap } from '../../dma/dma.js';
+import { GracePeriods } from '../../machine/smp/epoch.js';
+import { HomeDevices } from '../../machine/smp/home-devices.js';
+import { SnapshotPublisher } from '../../machine/smp/publisher.js';
+import { MAIN_REALM, OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../machine/smp/shared.js';
+import { SnapshotView, SNAP_IO, type SnapshotData } from '../../machine/smp/snapshot.js';
 import { AddressSpace } from '../../memory/address-space.js';
-import { dispatchRead, type DispatchSink } from '../../memory/dispatch.js';
+import { unrealize } from '../../memory/lifetime.js';
+import { deviceOwner } from '../../memory/owner.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { memoryTransaction } from '../../memory/transaction.js';
-import { MEMTXATTRS_UNSPECIFIED, MEMTX_DECODE_ERROR, MEMTX_OK } from '../../memory/types.js';
-import { Lifetime } from '../../sync/lifetime.js';
+import { MEMTX_DECODE_ERROR, MEMTX_OK, MEMTXATTRS_UNSPECIFIED } from '../../memory/types.js';
 import type { Scenario } from '../scenario.js';
 
 const MMIO_ADDR = 0x1000;
-const BAR_OLD = 0x2000;
-const BAR_NEW = 0x3000;
+const BUF_ADDR = 0x4000;
 const SIZE = 0x100;
-
-interface DeviceState {
-  freed: boolean;
-  reads: number;
-  /** What the device's registers say about the BAR (the guest's view). */
-  barAddr: number;
-  barDecode: boolean;
-}
+const REG = 0x1234_0000;
 
 export const seed002RegionRemoval: Scenario = {
   name: 'seed002-region-removal',
-  description: 'MMIO dispatch vs region removal and device unplug; a region moved by two separate commits',
+  description: "unrealize() vs a hart realm's request, a main-realm MMIO read and an I/O thread's DMA into the device: free on unparent vs free when drained",
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
+  drives: ['memory/lifetime.ts', 'memory/dispatch.ts', 'memory/region.ts', 'dma/dma.ts', 'machine/smp/home-devices.ts', 'machine/smp/publisher.ts', 'machine/smp/snapshot.ts', 'machine/smp/epoch.ts'],
   stepsHint: 24,
   maxSteps: 2000,
   setup(run) {
     const { env, sched } = run;
     const naive = run.variant === 'naive';
-    const state: DeviceState = { freed: false, reads: 0, barAddr: BAR_OLD, barDecode: true };
-    const life = new Lifetime(env, 'ide0');
-
-    const mmio = MemoryRegion.io('ide0.mmio', SIZE, {
-      read(offset: number): number {
-        life.check('ide0.mmio read handler');
-        run.check(!state.freed, 'ide0.mmio handler ran on freed device state');
-        state.reads++;
-        return 0x1234_0000 | offset;
+    const state = { freed: false };
+    const owner = { ...deviceOwner('ide0'), syncEnv: env };
+    const mmio = MemoryRegion.io(
+      'ide0.mmio',
+      SIZE,
+      {
+        read(offset: number): number {
+          run.check(!state.freed, 'ide0.mmio handler ran on freed device state');
+          return REG | offset;
+        },
+        valid: { min: 4, max: 4 },
       },
-    });
-    let barHits = 0;
-    const bar = MemoryRegion.io('ide0.bar', SIZE, {
-      read(): number {
-        barHits++;
-        return 0xb0;
-      },
-    });
+      { owner },
+    );
+    const buffer = MemoryRegion.ram('ide0.buffer', 0x1000, { owner });
     const root = MemoryRegion.container('system', 0x10000);
     memoryTransaction(() => {
       root.addSubregion(MMIO_ADDR, mmio);
-      root.addSubregion(BAR_OLD, bar);
+      root.addSubregion(BUF_ADDR, buffer);
     });
-    const as = new AddressSpace(root, 'system');
-    const sink: DispatchSink = { valLo: 0, valHi: 0, log: () => {} };
+    const as = new AddressSpace(root, 'system', { log: () => {} });
 
-    /** One MMIO read of the device's register window, dispatched without the big lock. */
-    async function mmioRead(addr: number): Promise<number> {
-      const fr = as.flatView().lookup(addr);
-      sched.note('dispatch-begin', `lookup 0x${addr.toString(16)} -> ${fr?.mr.name ?? 'unassigned'}`);
-      if (!fr || fr.mr !== mmio) return 0xffffffff;
-      if (naive) {
-        await sched.yield('dispatch: looked up ide0.mmio');
-        dispatchRead(sink, fr.mr, addr - fr.start + fr.offsetInRegion, 4, MEMTXATTRS_UNSPECIFIED);
-        return sink.valLo;
-      }
-      if (!life.tryEnter()) return 0xffffffff;
-      try {
-        await sched.yield('dispatch: ide0.mmio in flight');
-        dispatchRead(sink, fr.mr, addr - fr.start + fr.offsetInRegion, 4, MEMTXATTRS_UNSPECIFIED);
-        return sink.valLo;
-      } finally {
-        life.exit();
-        sched.note('dispatch-end', 'ide0.mmio');
-      }
-    }
+    // One hart realm and the main realm's device table and snapshot publisher.
+    const hart = 1;
+    const shared = SmpShared.create(2);
+    const grace = new GracePeriods(shared, [hart]);
+    const home = new HomeDevices({ realm: MAIN_REALM, log: () => {} });
+    const pub = new SnapshotPublisher(as, home, grace, shared);
+    let latest: SnapshotData = pub.current;
+    pub.sinks.push((s) => (latest = s));
+    const listener = { commit: () => void pub.maybePublish() };
+    as.addListener(listener);
+    let removedEpoch = Infinity;
 
-    /** An access to the BAR's addresses: whatever it reaches must agree with the device's registers. */
-    function barRead(addr: number): void {
-      const before = barHits;
-      const r = as.load(addr, 4, MEMTXATTRS_UNSPECIFIED);
-      const hit = barHits !== before;
-      run.check(r === MEMTX_OK || r === MEMTX_DECODE_ERROR, `unexpected MemTxResult ${r}`);
-      if (hit) run.check(state.barDecode && state.barAddr === addr, `dispatch at a stale address: 0x${addr.toString(16)} reached ide0.bar while its registers say ${state.barDecode ? 'decoded at 0x' + state.barAddr.toString(16) : 'not decoded'}`);
-      else run.check(!(state.barDecode && state.barAddr === addr), `0x${addr.toString(16)} should reach ide0.bar`);
-    }
+    let view = new SnapshotView(latest);
+    shared.store(hart, W_ACK, view.epoch);
+    shared.store(hart, W_ALIVE, REALM_RUNNING);
+    sched.spawn('hart0', 'vcpu', async () => {
+      const out = { valLo: 0, valHi: 0 };
+      for (let n = 0; n < 2; n++) {
+        // Quantum boundary: adopt the newest snapshot, acknowledge its epoch.
+        await sched.yield('boundary');
+        if (latest.epoch > view.epoch) view = new SnapshotView(latest);
+        shared.store(hart, W_ACK, view.epoch);
+        const i = view.findIndex(MMIO_ADDR);
+        if (i < 0 || view.kinds[i] !== SNAP_IO) {
+          run.check(view.epoch >= removedEpoch, 'device missing from a snapshot older than the removal');
+          continue;
+        }
+        await sched.yield('request posted');
+        const r = home.serve(OP_DEV_READ, view.data.dev[i]!, MMIO_ADDR - view.starts[i]! + view.data.devOff[i]!, 4, 0, 0, MEMTXATTRS_UNSPECIFIED, hart, out);
+        run.check(r === MEMTX_OK ? out.valLo === REG : r === MEMTX_DECODE_ERROR && out.valLo === 0xffffffff, `hart read returned 0x${out.valLo.toString(16)} (${r})`);
+      }
+      shared.store(hart, W_ALIVE, REALM_EXITED);
+    });
 
     sched.spawn('vcpu0', 'vcpu', async () => {
-      for (let i = 0; i < 2; i++) {
-        const v = await mmioRead(MMIO_ADDR + 4 * i);
-        run.check(v === 0xffffffff || v === (0x1234_0000 | (4 * i)), `mmio read returned 0x${v.toString(16)}`);
+      for (let n = 0; n < 2; n++) {
+        const r = as.load(MMIO_ADDR + 4, 4, MEMTXATTRS_UNSPECIFIED);
+        run.check(r === MEMTX_OK ? as.valLo === (REG | 4) : as.valLo === 0xffffffff, `vcpu read returned 0x${as.valLo.toString(16)}`);
+        await sched.yield('mmio read');
       }
     });
-    sched.spawn('vcpu1', 'vcpu', async () => {
-      for (let i = 0; i < 2; i++) {
-        barRead(BAR_NEW);
-        await sched.yield('bar access');
-        barRead(BAR_OLD);
-        await sched.yield('bar access');
-      }
+
+    sched.spawn('iothread', 'iothread', async () => {
+      const m = dmaMap(as, BUF_ADDR, 16, true);
+      if (!m.ok) return; // the buffer is already gone: the request fails cleanly
+      await sched.yield('dma in flight');
+      run.check(!state.freed, "DMA wrote into ide0's buffer after the device freed it");
+      m.bytes.fill(0xab);
+      dmaUnmap(as, m, 16);
     });
-    sched.spawn('main', 'main', async () => {
-      // The guest moves the BAR to BAR_NEW and turns decode off, in one register write.
-      state.barAddr = BAR_NEW;
-      state.barDecode = false;
+
+    sched.spawn('unplug', 'main', async () => {
+      await sched.yield('before unplug');
+      const done = unrealize(owner);
+      removedEpoch = as.epoch;
       if (naive) {
-        bar.setAddress(BAR_NEW);
-        await sched.yield('moved ide0.bar (commit 1 of 2)');
-        bar.setEnabled(false);
-      } else {
-        memoryTransaction(() => {
-          bar.setAddress(BAR_NEW);
-          bar.setEnabled(false);
-        });
+        state.freed = true;
+        return;
       }
-      await sched.yield('region commit');
-      // Unplug: remove the register window, then free the device.
-      root.removeSubregion(mmio);
-      sched.note('region-commit', 'removed ide0.mmio');
-      const done = life.remove();
-      if (!naive) await done.wait();
-      state.freed = true;
+      done.onDone(() => (state.freed = true));
+      // The main realm's loop polls grace periods; here the task waits on them.
+      await env.tasks.waitUntil('unplug drained', () => {
+        grace.poll();
+        return done.done;
+      });
     });
+
     return {
       finish() {
-        run.check(state.freed, 'unplug did not complete');
+        run.check(state.freed, 'the device was freed');
         run.check(as.flatView().lookup(MMIO_ADDR) === null, 'ide0.mmio still mapped after unplug');
       },
-      dispose: () => as.destroy(),
+      dispose() {
+        as.removeListener(listener);
+        as.destroy();
+      },
     };
   },
 };

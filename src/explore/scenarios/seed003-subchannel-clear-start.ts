@@ -110,6 +110,7 @@ export const seed003SubchannelClearStart: Scenario = {
   description: 'vfio-ccw: CSCH -> host interrupt -> SSCH accepted -> deferred interrupt work; no IRB for the wrong function',
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
+  drives: ['hw/css/css.ts', 'hw/css/vfio-ccw.ts', 'hw/css/store-device.ts', 'hw/css/channel-program.ts'],
   stepsHint: 25,
   maxSteps: 2000,
   setup(run) {
@@ -236,6 +237,7 @@ export const seed003VfioRegions: Scenario = {
   description: 'vfio-ccw regions written directly: CLEAR (CPU 1) vs START (CPU 2) around fsm_irq and io_todo; no IRB for the wrong function',
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
+  drives: ['hw/css/css.ts', 'hw/css/vfio-ccw.ts', 'hw/css/store-device.ts', 'hw/css/channel-program.ts'],
   stepsHint: 25,
   maxSteps: 2000,
   setup(run) {

@@ -1,4 +1,8 @@
-/** The channel subsystem's public surface (see docs/css.md). */
+/**
+ * The channel subsystem's public surface (see docs/css.md): a model of the
+ * s390 channel subsystem and of vfio-ccw pass-through, for seed 003. No
+ * machine here builds it; `tsvmm run` never runs it.
+ */
 export * from './bits.js';
 export * from './schib.js';
 export * from './guest-memory.js';

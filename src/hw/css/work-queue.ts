@@ -5,7 +5,7 @@
  * they post it, and whoever owns the queue (the machine's bottom halves, a
  * test, the schedule explorer) decides when, and in which order, it runs.
  */
-import type { BottomHalf, Scheduler, WorkOwner } from '../../machine/event-loop-types.js';
+import type { BottomHalf, Scheduler, WorkOwner } from '../../sync/work.js';
 
 export interface CssWorkQueue {
   post(label: string, work: () => void): void;

@@ -15,7 +15,7 @@
 import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import type { MemoryRegionOps } from '../../memory/types.js';
-import type { Scheduler, Timer } from '../../machine/event-loop-types.js';
+import type { Scheduler, Timer } from '../../sync/work.js';
 
 /** What the CLINT and PLIC need of a hart: drive one bit of its mip. */
 export interface InterruptTarget {

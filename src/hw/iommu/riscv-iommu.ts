@@ -21,7 +21,7 @@ import { MemoryRegion } from '../../memory/region.js';
 import { MEMTX_OK, memTxAttrs, type MemTxAttrs } from '../../memory/types.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import type { InvalidationCompletion } from '../../dma/iommu.js';
-import type { BottomHalf, Scheduler } from '../../machine/event-loop-types.js';
+import type { BottomHalf, Scheduler } from '../../sync/work.js';
 import type { IrqLine } from '../irq.js';
 import * as B from './riscv-iommu-bits.js';
 import { IOVA_SPACE, RiscvIommuSpace, type RiscvIommuHost } from './riscv-iommu-space.js';

@@ -29,7 +29,7 @@
 import { dmaRead, dmaWrite } from '../../dma/dma.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { MEMTX_OK, type MemTxResult } from '../../memory/types.js';
-import type { BottomHalf, Scheduler, Timer } from '../../machine/event-loop-types.js';
+import type { BottomHalf, Scheduler, Timer } from '../../sync/work.js';
 import { PciDevice } from '../pci/device.js';
 import { MsiCapability } from '../pci/msi.js';
 

@@ -156,8 +156,7 @@ export class PciBridge extends PciDevice {
       dmaRoot: this.busMasterContainer!,
       intx: lines,
       msiSink: bus.msiSink,
-      lock: bus.lock,
-      functionLock: bus.functionLockFactory,
+      locking: bus.locking,
       syncEnv: bus.syncEnv,
     });
   }

@@ -2,24 +2,16 @@
  * A PCI bus: up to 256 functions, the PCI memory and I/O spaces their BARs
  * decode into, INTx routing, MSI delivery, and the PCI domain lock.
  *
- * Locking (Xen vPCI's discipline, the answer to seed 001):
- * - one reader-writer lock per PCI domain (`lock`), and one lock per function;
- * - config reads, and writes to registers that cannot change the memory map,
- *   take the domain lock for reading and then the function's lock;
- * - writes that may change the memory map or the routing (command, BARs,
- *   expansion ROM, a bridge's bus numbers and windows) take the domain lock
- *   for writing and no function lock at all: holding it
- *   for writing excludes every other config access, so the mapping code may
- *   read every function's BAR state without taking a second lock;
- * - adding and removing functions take the domain lock for writing.
- * No path ever holds two function locks, so the ABBA of seed 001 cannot be
- * written. The function is looked up only after the lock is held, and a
- * removed function answers all-ones and drops writes, so an access that was
- * already on its way when the function was removed never reaches its state.
+ * Config accesses have one implementation, written as a TaskOp (src/sync/
+ * task-op.ts): the ECAM handler and every synchronous caller complete it at
+ * once (`configRead`, `configReadBdf`, ...), the schedule explorer runs the
+ * same operation (`configReadOp`, ...) parking at each lock acquisition. Which
+ * locks are taken, and when the target function is looked up, is the domain's
+ * PciLocking (locking.ts; shipped: the domain rwlock, Xen's answer to seed 001).
  *
- * Lifetime: a config access enters the function's lifetime tracker
- * (ownerLifetime, src/memory/lifetime.ts) when it looks the function up and
- * exits when it is done; BAR accesses enter the BAR regions in dispatch; DMA
+ * Lifetime: under DomainLocking a config access enters the function's
+ * lifetime tracker (ownerLifetime, src/memory/lifetime.ts) when it looks the
+ * function up and exits when it is done; BAR accesses enter the BAR regions in dispatch; DMA
  * mappings through the function's DMA view hold it. unplug() takes the
  * function off the bus (one commit), then starts its removal: the
  * completion is done, and the function's state freed (finalizeRemoval), once
@@ -33,15 +25,17 @@
  * one memory transaction.
  */
 import type { IrqLine } from '../irq.js';
-import { memorySyncEnv, ownerLifetime, unrealize, type Completion } from '../../memory/lifetime.js';
+import { memorySyncEnv, unrealize, type Completion } from '../../memory/lifetime.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { memoryTransaction } from '../../memory/transaction.js';
 import type { SyncEnv } from '../../sync/env.js';
-import { Mutex } from '../../sync/mutex.js';
-import { RwLock } from '../../sync/rwlock.js';
+import { runOp, type TaskOp } from '../../sync/task-op.js';
 import { BAR_UNMAPPED, PciError, type BarKind } from './bar.js';
 import { formatBdf, pciSlot } from './constants.js';
 import { LAST_SLOT, ROM_SLOT, type PciBusPort, type PciDevice } from './device.js';
+import { DomainLocking, type PciDomainLock, type PciFunctionLock, type PciLocking } from './locking.js';
+
+export type { PciDomainLock, PciFunctionLock, PciLocking } from './locking.js';
 
 /** Where message-signalled interrupts go (an interrupt controller's MSI doorbell). */
 export interface MsiSink {
@@ -54,29 +48,6 @@ export class DroppingMsiSink implements MsiSink {
   deliver(): void {
     this.dropped++;
   }
-}
-
-/**
- * The domain lock as the bus uses it (src/sync's RwLock satisfies it; the
- * explorer may inject its own). The awaiting forms, when present, are used by
- * the *Async bus operations so that a schedule explorer can park a task at
- * the acquisition and run others meanwhile.
- */
-export interface PciDomainLock {
-  readSync(): void;
-  unlockRead(): void;
-  writeSync(): void;
-  unlockWrite(): void;
-  assertWriteHeld(): void;
-  read?(): Promise<void>;
-  write?(): Promise<void>;
-}
-
-/** A function's lock (src/sync's Mutex satisfies it). */
-export interface PciFunctionLock {
-  lockSync(): void;
-  unlock(): void;
-  lock?(): Promise<void>;
 }
 
 export interface PciBusOptions {
@@ -102,7 +73,13 @@ export interface PciBusOptions {
   readonly msiSink?: MsiSink;
   /** The lock environment (validator, task context); a realm environment by default. */
   readonly syncEnv?: SyncEnv;
-  /** Replace the domain lock (the schedule explorer injects an instrumented one). */
+  /**
+   * The domain's locking, shared by every bus of the domain (a bridge passes
+   * its primary bus's). Default: DomainLocking built from `lock` and
+   * `functionLock` when given (tests inject racing locks); the schedule
+   * explorer injects other policies.
+   */
+  readonly locking?: PciLocking;
   readonly lock?: PciDomainLock;
   readonly functionLock?: (dev: PciDevice) => PciFunctionLock;
 }
@@ -155,11 +132,9 @@ export class PciBus implements PciBusPort {
   readonly io: MemoryRegion;
   readonly dmaRoot: MemoryRegion;
   private readonly dmaRootFor: ((requesterId: number) => MemoryRegion) | null;
-  /** The PCI domain's lock, shared by every bus of the domain. */
-  readonly lock: PciDomainLock;
+  /** The PCI domain's locking, shared by every bus of the domain. */
+  readonly locking: PciLocking;
   readonly msiSink: MsiSink;
-  /** Makes each function's lock (shared by every bus of the domain). */
-  readonly functionLockFactory: (dev: PciDevice) => PciFunctionLock;
   /** The env of the domain's locks and of the functions' lifetime trackers. */
   readonly syncEnv: SyncEnv;
   /** Overlaps seen by the last mapping update (functions' BARs that share addresses with the updated one). */
@@ -167,7 +142,6 @@ export class PciBus implements PciBusPort {
 
   private readonly numberOf: () => number;
   private readonly fns: (PciDevice | null)[] = new Array<PciDevice | null>(256).fill(null);
-  private readonly fnLocks = new Map<PciDevice, PciFunctionLock>();
   private readonly intx: readonly IrqLine[];
   private readonly intxCount = new Int32Array(4);
   private readonly mapIrq: (devfn: number, pin: number) => number;
@@ -185,9 +159,7 @@ export class PciBus implements PciBusPort {
     this.msiSink = opts.msiSink ?? new DroppingMsiSink();
     const env = opts.syncEnv ?? memorySyncEnv();
     this.syncEnv = env;
-    this.lock = opts.lock ?? new RwLock(env, 'pci-domain', { name: `${this.name}.domain` });
-    this.functionLockFactory =
-      opts.functionLock ?? ((dev) => new Mutex(env, 'pci-function', { name: `${dev.name}.lock`, orderKey: [dev.requesterId] }));
+    this.locking = opts.locking ?? new DomainLocking(env, { name: this.name, lock: opts.lock, functionLock: opts.functionLock });
   }
 
   get number(): number {
@@ -198,33 +170,12 @@ export class PciBus implements PciBusPort {
 
   /** Config read of `size` (1, 2 or 4) bytes on this bus; absent or removed functions read all-ones. */
   configRead(devfn: number, offset: number, size: number): number {
-    if (!validAccess(devfn, size)) return allOnes(size);
-    this.lock.readSync();
-    try {
-      return this.readLocked(devfn, offset, size);
-    } finally {
-      this.lock.unlockRead();
-    }
+    return runOp(this.configReadOp(this.number, devfn, offset, size));
   }
 
   /** Config write on this bus; absent or removed functions drop it. */
   configWrite(devfn: number, offset: number, size: number, value: number): void {
-    if (!validAccess(devfn, size)) return;
-    if (touchesMapping(offset, size)) {
-      this.lock.writeSync();
-      try {
-        this.writeMapping(this.live(devfn), offset, size, value >>> 0);
-      } finally {
-        this.lock.unlockWrite();
-      }
-      return;
-    }
-    this.lock.readSync();
-    try {
-      this.writeLocked(devfn, offset, size, value >>> 0);
-    } finally {
-      this.lock.unlockRead();
-    }
+    runOp(this.configWriteOp(this.number, devfn, offset, size, value));
   }
 
   /**
@@ -233,100 +184,40 @@ export class PciBus implements PciBusPort {
    * bridge forwards to read all-ones.
    */
   configReadBdf(busNo: number, devfn: number, offset: number, size: number): number {
-    if (!validAccess(devfn, size)) return allOnes(size);
-    this.lock.readSync();
-    try {
-      const bus = this.route(busNo);
-      return bus ? bus.readLocked(devfn, offset, size) : allOnes(size);
-    } finally {
-      this.lock.unlockRead();
-    }
+    return runOp(this.configReadOp(busNo, devfn, offset, size));
   }
 
   /** Config write addressed by bus number; see configReadBdf. */
   configWriteBdf(busNo: number, devfn: number, offset: number, size: number, value: number): void {
+    runOp(this.configWriteOp(busNo, devfn, offset, size, value));
+  }
+
+  /** The config read itself (every caller above runs it; explorer tasks run it preemptibly). */
+  *configReadOp(busNo: number, devfn: number, offset: number, size: number): TaskOp<number> {
+    if (!validAccess(devfn, size)) return allOnes(size);
+    return yield* this.locking.access(
+      () => this.route(busNo)?.live(devfn) ?? null,
+      'read',
+      (dev) => (dev ? dev.configRead(offset, size) : allOnes(size)),
+    );
+  }
+
+  /** The config write itself. Writes that may change the memory map or routing are 'map' accesses. */
+  *configWriteOp(busNo: number, devfn: number, offset: number, size: number, value: number): TaskOp<void> {
     if (!validAccess(devfn, size)) return;
-    if (touchesMapping(offset, size)) {
-      this.lock.writeSync();
-      try {
-        this.writeMapping(this.route(busNo)?.live(devfn) ?? null, offset, size, value >>> 0);
-      } finally {
-        this.lock.unlockWrite();
-      }
-      return;
-    }
-    this.lock.readSync();
-    try {
-      this.route(busNo)?.writeLocked(devfn, offset, size, value >>> 0);
-    } finally {
-      this.lock.unlockRead();
-    }
+    const v = value >>> 0;
+    yield* this.locking.access(
+      () => this.route(busNo)?.live(devfn) ?? null,
+      touchesMapping(offset, size) ? 'map' : 'write',
+      (dev) => dev?.configWrite(offset, size, v),
+    );
   }
 
   /**
-   * configRead with awaiting lock acquisitions (sync points under the schedule
-   * explorer). Same semantics: the function is looked up only once the domain
-   * lock is held.
+   * The bus that config cycles for bus `busNo` reach from here, following the
+   * bridges' bus-number registers (under the locking's exclusion).
    */
-  async configReadAsync(devfn: number, offset: number, size: number): Promise<number> {
-    if (!validAccess(devfn, size)) return allOnes(size);
-    await this.readLock();
-    try {
-      const dev = this.enter(devfn);
-      if (!dev) return allOnes(size);
-      try {
-        const l = this.fnLocks.get(dev)!;
-        if (l.lock) await l.lock();
-        else l.lockSync();
-        try {
-          return dev.configRead(offset, size);
-        } finally {
-          l.unlock();
-        }
-      } finally {
-        ownerLifetime(dev).exit();
-      }
-    } finally {
-      this.lock.unlockRead();
-    }
-  }
-
-  /** configWrite with awaiting lock acquisitions. */
-  async configWriteAsync(devfn: number, offset: number, size: number, value: number): Promise<void> {
-    if (!validAccess(devfn, size)) return;
-    value >>>= 0;
-    if (touchesMapping(offset, size)) {
-      await this.writeLock();
-      try {
-        this.writeMapping(this.live(devfn), offset, size, value);
-      } finally {
-        this.lock.unlockWrite();
-      }
-      return;
-    }
-    await this.readLock();
-    try {
-      const dev = this.enter(devfn);
-      if (!dev) return;
-      try {
-        const l = this.fnLocks.get(dev)!;
-        if (l.lock) await l.lock();
-        else l.lockSync();
-        try {
-          dev.configWrite(offset, size, value);
-        } finally {
-          l.unlock();
-        }
-      } finally {
-        ownerLifetime(dev).exit();
-      }
-    } finally {
-      this.lock.unlockRead();
-    }
-  }
-
-  /** The bus that config cycles for bus `busNo` reach from here (domain lock held). */
-  private route(busNo: number): PciBus | null {
+  route(busNo: number): PciBus | null {
     if (!Number.isInteger(busNo) || busNo < 0 || busNo > 255) return null;
     if (busNo === this.number) return this;
     for (const dev of this.fns) {
@@ -339,65 +230,10 @@ export class PciBus implements PciBusPort {
     return null;
   }
 
-  private readLocked(devfn: number, offset: number, size: number): number {
-    const dev = this.enter(devfn);
-    if (!dev) return allOnes(size);
-    try {
-      const l = this.fnLocks.get(dev)!;
-      l.lockSync();
-      try {
-        return dev.configRead(offset, size);
-      } finally {
-        l.unlock();
-      }
-    } finally {
-      ownerLifetime(dev).exit();
-    }
-  }
-
-  private writeLocked(devfn: number, offset: number, size: number, value: number): void {
-    const dev = this.enter(devfn);
-    if (!dev) return;
-    try {
-      const l = this.fnLocks.get(dev)!;
-      l.lockSync();
-      try {
-        dev.configWrite(offset, size, value);
-      } finally {
-        l.unlock();
-      }
-    } finally {
-      ownerLifetime(dev).exit();
-    }
-  }
-
-  /** A map-changing config write (domain lock held for writing). */
-  private writeMapping(dev: PciDevice | null, offset: number, size: number, value: number): void {
-    if (!dev || !ownerLifetime(dev).tryEnter()) return;
-    try {
-      dev.configWrite(offset, size, value);
-    } finally {
-      ownerLifetime(dev).exit();
-    }
-  }
-
-  private live(devfn: number): PciDevice | null {
+  /** The function at `devfn` unless absent or removed. */
+  live(devfn: number): PciDevice | null {
     const dev = this.fns[devfn];
     return dev && !dev.removed ? dev : null;
-  }
-
-  /** Look the function up and enter its lifetime (domain lock held); null if absent or being removed. */
-  private enter(devfn: number): PciDevice | null {
-    const dev = this.live(devfn);
-    return dev && ownerLifetime(dev).tryEnter() ? dev : null;
-  }
-
-  private readLock(): Promise<void> | void {
-    return this.lock.read ? this.lock.read() : this.lock.readSync();
-  }
-
-  private writeLock(): Promise<void> | void {
-    return this.lock.write ? this.lock.write() : this.lock.writeSync();
   }
 
   // ---- functions -------------------------------------------------------------
@@ -415,8 +251,11 @@ export class PciBus implements PciBusPort {
    * Returns the devfn. Throws PciError if the slot is taken.
    */
   addDevice(dev: PciDevice, devfn?: number): number {
-    this.lock.writeSync();
-    try {
+    return runOp(this.locking.topology(() => this.addLocked(dev, devfn)));
+  }
+
+  private addLocked(dev: PciDevice, devfn: number | undefined): number {
+    {
       let at = devfn ?? -1;
       if (at === -1) {
         for (let d = 0; d < 256; d += 8) {
@@ -431,11 +270,9 @@ export class PciBus implements PciBusPort {
       if (this.fns[at]) throw new PciError(`${this.name}: ${formatBdf(this.number, at)} is taken by ${this.fns[at]!.name}`);
       dev.attach(this, at, this.dmaRootFor ? this.dmaRootFor((this.number << 8) | at) : this.dmaRoot);
       this.fns[at] = dev;
-      this.fnLocks.set(dev, this.functionLockFactory(dev));
+      this.locking.attached(dev);
       this.applyMappings(dev);
       return at;
-    } finally {
-      this.lock.unlockWrite();
     }
   }
 
@@ -446,11 +283,6 @@ export class PciBus implements PciBusPort {
    */
   removeDevice(dev: PciDevice): boolean {
     return dev.removal === null && this.unplug(dev) !== null;
-  }
-
-  /** removeDevice with an awaiting acquisition of the domain lock. */
-  async removeDeviceAsync(dev: PciDevice): Promise<boolean> {
-    return dev.removal === null && (await this.unplugAsync(dev)) !== null;
   }
 
   /**
@@ -465,27 +297,14 @@ export class PciBus implements PciBusPort {
    * completion again if it is already being removed.
    */
   unplug(dev: PciDevice): Completion | null {
-    if (dev.removal) return dev.removal;
-    this.lock.writeSync();
-    const gone: PciDevice[] = [];
-    try {
-      memoryTransaction(() => this.removeLocked(dev, gone));
-    } finally {
-      this.lock.unlockWrite();
-    }
-    return this.startRemoval(dev, gone);
+    return runOp(this.unplugOp(dev));
   }
 
-  /** unplug with an awaiting acquisition of the domain lock. */
-  async unplugAsync(dev: PciDevice): Promise<Completion | null> {
+  /** The unplug itself (explorer tasks run it preemptibly). */
+  *unplugOp(dev: PciDevice): TaskOp<Completion | null> {
     if (dev.removal) return dev.removal;
-    await this.writeLock();
     const gone: PciDevice[] = [];
-    try {
-      memoryTransaction(() => this.removeLocked(dev, gone));
-    } finally {
-      this.lock.unlockWrite();
-    }
+    yield* this.locking.topology(() => memoryTransaction(() => this.removeLocked(dev, gone)));
     return this.startRemoval(dev, gone);
   }
 
@@ -511,18 +330,13 @@ export class PciBus implements PciBusPort {
     this.fns[dev.devfn] = null;
     dev.detach();
     this.applyMappings(dev);
-    this.fnLocks.delete(dev);
+    this.locking.detached(dev);
     gone.push(dev);
   }
 
   /** System reset: every function (behind bridges too) back to its reset state, all BARs unmapped, in one memory transaction. */
   reset(): void {
-    this.lock.writeSync();
-    try {
-      memoryTransaction(() => this.resetLocked());
-    } finally {
-      this.lock.unlockWrite();
-    }
+    runOp(this.locking.topology(() => memoryTransaction(() => this.resetLocked())));
   }
 
   private resetLocked(): void {
@@ -537,9 +351,9 @@ export class PciBus implements PciBusPort {
 
   // ---- mapping ---------------------------------------------------------------
 
-  /** PciBusPort: a function's command, BAR, ROM or window registers changed. Needs the domain lock held for writing. */
+  /** PciBusPort: a function's command, BAR, ROM or window registers changed. Only from a 'map' access (the locking checks). */
   updateMappings(dev: PciDevice): void {
-    this.lock.assertWriteHeld();
+    this.locking.assertMapping();
     this.applyMappings(dev);
   }
 

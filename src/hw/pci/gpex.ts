@@ -19,8 +19,9 @@ import { memoryTransaction } from '../../memory/transaction.js';
 import type { MemoryRegionOps } from '../../memory/types.js';
 import type { Completion } from '../../memory/lifetime.js';
 import type { SyncEnv } from '../../sync/env.js';
+import { runOp, type TaskOp } from '../../sync/task-op.js';
 import { PCI_IO_SPACE_SIZE } from './bar.js';
-import { PciBus, type MsiSink, type PciDomainLock, type PciFunctionLock } from './bus.js';
+import { PciBus, type MsiSink, type PciDomainLock, type PciFunctionLock, type PciLocking } from './bus.js';
 import { PciDevice } from './device.js';
 
 /** QEMU 7.2 virt's layout of the host's windows. */
@@ -76,6 +77,8 @@ export interface GpexHostOptions {
   readonly irqs?: readonly IrqLine[];
   readonly msiSink?: MsiSink;
   readonly syncEnv?: SyncEnv;
+  /** The domain's locking (see PciBusOptions). */
+  readonly locking?: PciLocking;
   readonly lock?: PciDomainLock;
   readonly functionLock?: (dev: PciDevice) => PciFunctionLock;
 }
@@ -108,12 +111,13 @@ export class GpexHost {
       intx: opts.irqs,
       msiSink: opts.msiSink,
       syncEnv: opts.syncEnv,
+      locking: opts.locking,
       lock: opts.lock,
       functionLock: opts.functionLock,
     });
     this.ecam = MemoryRegion.io('pcie-mmcfg-mmio', ecamSize, {
-      read: (off, size) => this.ecamRead(off, size),
-      write: (off, val, size) => this.ecamWrite(off, val, size),
+      read: (off, size) => runOp(this.ecamReadOp(off, size)),
+      write: (off, val, size) => runOp(this.ecamWriteOp(off, val, size)),
       valid: { min: 1, max: 4 },
       impl: { min: 1, max: 4 },
     });
@@ -162,20 +166,22 @@ export class GpexHost {
     this.bus.reset();
   }
 
-  private ecamRead(off: number, size: number): number {
+  /** An ECAM read: offset = bus << 20 | devfn << 12 | register (the MMIO handler runs it at once; explorer tasks preemptibly). */
+  *ecamReadOp(off: number, size: number): TaskOp<number> {
     if (off % size !== 0 || !(size === 1 || size === 2 || size === 4)) {
       this.badEcamAccesses++;
       return size >= 4 ? 0xffffffff : (1 << (size * 8)) - 1;
     }
-    return this.bus.configReadBdf(off >>> 20, (off >>> 12) & 0xff, off & 0xfff, size);
+    return yield* this.bus.configReadOp(off >>> 20, (off >>> 12) & 0xff, off & 0xfff, size);
   }
 
-  private ecamWrite(off: number, val: number, size: number): void {
+  /** An ECAM write; see ecamReadOp. */
+  *ecamWriteOp(off: number, val: number, size: number): TaskOp<void> {
     if (off % size !== 0 || !(size === 1 || size === 2 || size === 4)) {
       this.badEcamAccesses++;
       return;
     }
-    this.bus.configWriteBdf(off >>> 20, (off >>> 12) & 0xff, off & 0xfff, size, val);
+    yield* this.bus.configWriteOp(off >>> 20, (off >>> 12) & 0xff, off & 0xfff, size, val);
   }
 }
 

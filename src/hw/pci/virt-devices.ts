@@ -9,8 +9,7 @@
  * `addr` a device takes function 0 of the first free slot (QEMU's order), so
  * the first one on pcie.0 is 00:01.0.
  */
-import type { DeviceFactory, DevicePlugContext } from '../../machine/virt/devices.js';
-import { DeviceSpecError } from '../../machine/virt/devices.js';
+import { DeviceSpecError, type DeviceFactory, type DevicePlugContext } from '../device-plug.js';
 import { createEdu } from '../misc/edu.js';
 import { PciError } from './bar.js';
 import { PciBridge } from './bridge.js';

@@ -19,7 +19,7 @@
 import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import type { MemoryRegionOps } from '../../memory/types.js';
-import type { Scheduler, Timer } from '../../machine/event-loop-types.js';
+import type { Scheduler, Timer } from '../../sync/work.js';
 import type { IrqLine } from '../irq.js';
 
 export const GOLDFISH_RTC_SIZE = 0x24;

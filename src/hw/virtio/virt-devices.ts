@@ -5,8 +5,7 @@
  * the gpex host's bus 0 at the first free slot.
  */
 import type { BlockDriver } from '../../block/driver.js';
-import type { DeviceFactory, DevicePlugContext } from '../../machine/virt/devices.js';
-import { DeviceSpecError } from '../../machine/virt/devices.js';
+import { DeviceSpecError, type DeviceFactory, type DevicePlugContext } from '../device-plug.js';
 import type { VirtioDevice, VirtioDeviceDeps } from './virtio-device.js';
 import { VirtioBlk } from './virtio-blk.js';
 import { VirtioMmio } from './virtio-mmio.js';

@@ -1,6 +1,6 @@
 import type { MemTxAttrs } from '../../memory/types.js';
 import { MEMTXATTRS_UNSPECIFIED } from '../../memory/types.js';
-import type { BottomHalf, Scheduler, WorkOwner } from '../../machine/event-loop-types.js';
+import type { BottomHalf, Scheduler, WorkOwner } from '../../sync/work.js';
 import type { AddressSpace } from '../../memory/address-space.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import { DmaRequestSet, type DmaRequest } from '../../dma/inflight.js';

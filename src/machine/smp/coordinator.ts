@@ -17,7 +17,7 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { AddressSpace } from '../../memory/address-space.js';
 import type { MemoryListener } from '../../memory/listener.js';
-import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
+import type { SyncEnv } from '../../sync/env.js';
 import type { InterruptTarget } from '../../hw/intc/clint.js';
 import { GracePeriods } from './epoch.js';
 import { HomeDevices } from './home-devices.js';
@@ -171,7 +171,7 @@ export class SmpCoordinator {
     const readers: number[] = [];
     for (let r = 1; r < realms; r++) readers.push(r);
     this.grace = new GracePeriods(this.shared, readers);
-    this.home = new HomeDevices({ realm: MAIN_REALM, env: opts.env ?? createRealmSyncEnv(), addressSpace: this.as, log: this.log });
+    this.home = new HomeDevices({ realm: MAIN_REALM, addressSpace: this.as, log: this.log });
     this.server = new MailboxServer(this.shared, MAIN_REALM, this.home);
     this.shared.store(MAIN_REALM, W_ALIVE, REALM_RUNNING);
     this.publisher = new SnapshotPublisher(this.as, this.home, this.grace, this.shared);

@@ -5,17 +5,22 @@
  *
  * A request names (device id, region offset) as resolved in the requester's
  * snapshot, so an access that started against an old view completes against
- * the region it found there (QEMU's RCU-held flat views do the same). Each id
- * is guarded by a Lifetime: once a region has left the map and the grace
- * period of the epoch that removed it has ended, its lifetime is removed, and
- * a request still carrying the id (only possible from a buggy requester) is
- * answered as unassigned: all-ones and MEMTX_DECODE_ERROR, no handler call.
+ * the region it found there (QEMU's RCU-held flat views do the same).
+ *
+ * A published id holds its region's in-flight tracker (the same tracker
+ * dispatch enters and DMA mappings hold, src/memory/lifetime.ts) until the
+ * id is retired: once the region has left the map and the grace period of the
+ * epoch that removed it has ended. So `region.destroy()` and `unrealize()`
+ * complete only when no realm's snapshot can still name the region, and a
+ * device freeing its state in the completion's onDone never sees a hart
+ * realm's request afterwards. A request that arrives for a region whose
+ * removal started is refused by dispatch (all-ones, MEMTX_DECODE_ERROR); one
+ * for a retired id (only possible from a buggy requester) is answered the
+ * same way without reaching the region.
  */
 import { dispatchRead, dispatchWrite, onesLo, type DispatchSink } from '../../memory/dispatch.js';
 import type { MemoryRegion } from '../../memory/region.js';
 import { MEMTX_DECODE_ERROR, type MemTxAttrs, type MemTxResult, type PhysMemory } from '../../memory/types.js';
-import { Lifetime } from '../../sync/lifetime.js';
-import type { SyncEnv } from '../../sync/env.js';
 import type { GracePeriods } from './epoch.js';
 import type { ReplySink, RequestHandler } from './mailbox.js';
 import { OP_ADDR_READ, OP_ADDR_WRITE, OP_DEV_READ, OP_DEV_WRITE } from './shared.js';
@@ -24,7 +29,8 @@ import type { DeviceHome, DeviceHomes } from './snapshot.js';
 interface Entry {
   readonly id: number;
   readonly mr: MemoryRegion;
-  readonly lifetime: Lifetime;
+  /** The entry holds mr.tracker (taken at registration) until it is retired. */
+  held: boolean;
   /** Epoch at which the region left the map (retirement pending), or -1 while mapped. */
   leftAt: number;
   /** Resolved when the entry is retired (nothing can reach the region any more). */
@@ -33,7 +39,6 @@ interface Entry {
 
 export interface HomeDevicesOptions {
   realm: number;
-  env: SyncEnv;
   /** The realm's own view, for address-based requests (IOMMU ranges); null if none. */
   addressSpace?: PhysMemory | null;
   log?: (line: string) => void;
@@ -43,7 +48,6 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
   readonly realm: number;
   /** Requests answered as unassigned because their device was retired. */
   staleRequests = 0;
-  private readonly env: SyncEnv;
   private readonly as: PhysMemory | null;
   private readonly entries: (Entry | null)[] = [];
   private readonly byRegion = new Map<MemoryRegion, Entry>();
@@ -52,7 +56,6 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
 
   constructor(opts: HomeDevicesOptions) {
     this.realm = opts.realm;
-    this.env = opts.env;
     this.as = opts.addressSpace ?? null;
     const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
     this.sink = { valLo: 0, valHi: 0, log };
@@ -72,11 +75,13 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
 
   private register(mr: MemoryRegion): Entry {
     let e = this.byRegion.get(mr);
-    if (e && e.lifetime.state === 'live') {
+    if (e && e.held) {
       e.leftAt = -1;
       return e;
     }
-    e = { id: this.entries.length, mr, lifetime: new Lifetime(this.env, `region '${mr.name}'`), leftAt: -1, waiters: [] };
+    // A region whose removal already started cannot be held; its id is then
+    // never live and requests for it are refused.
+    e = { id: this.entries.length, mr, held: mr.tracker.hold(), leftAt: -1, waiters: [] };
     this.entries.push(e);
     this.byRegion.set(mr, e);
     return e;
@@ -85,7 +90,7 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
   /** Region of a live id (tests, reports). */
   regionOf(id: number): MemoryRegion | null {
     const e = this.entries[id];
-    return e && e.lifetime.state === 'live' ? e.mr : null;
+    return e && e.held ? e.mr : null;
   }
 
   serve(op: number, dev: number, offset: number, size: number, lo: number, hi: number, attrs: MemTxAttrs, _requester: number, out: ReplySink): MemTxResult {
@@ -100,22 +105,19 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
       return r;
     }
     const e = this.entries[dev];
-    if (e === undefined || e === null || !e.lifetime.tryEnter()) {
+    if (e === undefined || e === null || !e.held) {
       this.staleRequests++;
       return this.unassigned(size, out);
     }
-    try {
-      if (op === OP_DEV_WRITE) return dispatchWrite(sink, e.mr, offset, size, lo, hi, attrs);
-      if (op !== OP_DEV_READ) return this.unassigned(size, out);
-      sink.valLo = 0;
-      sink.valHi = 0;
-      const r = dispatchRead(sink, e.mr, offset, size, attrs);
-      out.valLo = sink.valLo;
-      out.valHi = sink.valHi;
-      return r;
-    } finally {
-      e.lifetime.exit();
-    }
+    // Dispatch enters the region's tracker (refusing once its removal started); the entry's hold keeps that removal from completing meanwhile.
+    if (op === OP_DEV_WRITE) return dispatchWrite(sink, e.mr, offset, size, lo, hi, attrs);
+    if (op !== OP_DEV_READ) return this.unassigned(size, out);
+    sink.valLo = 0;
+    sink.valHi = 0;
+    const r = dispatchRead(sink, e.mr, offset, size, attrs);
+    out.valLo = sink.valLo;
+    out.valHi = sink.valHi;
+    return r;
   }
 
   private unassigned(size: number, out: ReplySink): MemTxResult {
@@ -132,23 +134,28 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
   sweep(live: ReadonlySet<number>, epoch: number, grace: GracePeriods): void {
     for (const e of this.entries) {
       if (e === null || live.has(e.id)) continue;
-      if (e.leftAt >= 0 || e.lifetime.state !== 'live') continue;
+      if (e.leftAt >= 0) continue;
       e.leftAt = epoch;
       grace.after(epoch, () => {
         if (e.leftAt !== epoch) return; // re-mapped meanwhile
-        e.lifetime.remove().onDone(() => {
-          this.entries[e.id] = null;
-          if (this.byRegion.get(e.mr) === e) this.byRegion.delete(e.mr);
-          for (const w of e.waiters.splice(0)) w();
-        });
+        this.retire(e);
       });
     }
   }
 
+  private retire(e: Entry): void {
+    this.entries[e.id] = null;
+    if (this.byRegion.get(e.mr) === e) this.byRegion.delete(e.mr);
+    if (e.held) {
+      e.held = false;
+      e.mr.tracker.release();
+    }
+    for (const w of e.waiters.splice(0)) w();
+  }
+
   /** Whether some realm may still reach `mr` (false once it was retired, or if it was never published). */
   reachable(mr: MemoryRegion): boolean {
-    const e = this.byRegion.get(mr);
-    return e !== undefined && e.lifetime.state !== 'removed';
+    return this.byRegion.has(mr);
   }
 
   /**
@@ -158,7 +165,7 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
    */
   whenUnreachable(mr: MemoryRegion): Promise<void> {
     const e = this.byRegion.get(mr);
-    if (!e || e.lifetime.state === 'removed') return Promise.resolve();
+    if (!e) return Promise.resolve();
     return new Promise((resolve) => e.waiters.push(resolve));
   }
 }

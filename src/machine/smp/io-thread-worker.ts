@@ -10,7 +10,6 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { MemoryRegion } from '../../memory/region.js';
 import { deviceOwner } from '../../memory/owner.js';
-import { createRealmSyncEnv } from '../../sync/env.js';
 import { HomeDevices } from './home-devices.js';
 import { MailboxClient, MailboxServer } from './mailbox.js';
 import { RealmPhysMemory } from './realm-memory.js';
@@ -38,7 +37,7 @@ const log = (l: string): void => {
 process.on('exit', () => Atomics.store(sh.i32, sh.w(d.realm, W_ALIVE), REALM_EXITED));
 try {
   const client = new MailboxClient(sh, d.realm, { deviceRealm: true, log });
-  const home = new HomeDevices({ realm: d.realm, env: createRealmSyncEnv({ log }), log });
+  const home = new HomeDevices({ realm: d.realm, log });
   const mem = new RealmPhysMemory(new SnapshotView(d.snapshot), client, home);
   const server = new MailboxServer(sh, d.realm, home);
   const mod = (await import(d.module)) as IoThreadModule;

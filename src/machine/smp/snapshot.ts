@@ -2,17 +2,21 @@
  * Flat-view snapshots that cross realms.
  *
  * A FlatView (src/memory/flatview.ts) holds MemoryRegion objects, which live
- * in the realm that built the map. Another realm gets a serialized copy: the
- * sorted ranges as typed arrays (start, end, kind, which RAM buffer and where
- * in it, which device in which home realm and at what region offset) plus the
- * SharedArrayBuffers that back RAM and ROM. Buffers are shared, not copied, so
- * a hart realm reads and writes guest RAM directly; devices are named by
- * (home realm, device id) and reached through that realm's mailbox.
+ * in the realm that built the map. Another realm gets the view's own lookup
+ * tables (FlatTables: range bounds, kinds and the radix, typed arrays on
+ * SharedArrayBuffers, so posting them shares rather than copies) and looks
+ * addresses up with the same function the memory core uses (flatFindIndex);
+ * what it cannot share, the region objects, is replaced per range by typed
+ * arrays saying which RAM buffer and where in it, which device in which home
+ * realm and at what region offset, plus the SharedArrayBuffers that back RAM
+ * and ROM. Buffers are shared, not copied, so a hart realm reads and writes
+ * guest RAM directly; devices are named by (home realm, device id) and
+ * reached through that realm's mailbox.
  *
  * A snapshot is immutable and carries the epoch it was published at; see
  * epoch.ts for when an old one may be dropped.
  */
-import type { FlatView } from '../../memory/flatview.js';
+import { flatFindIndex, type FlatTables, type FlatView } from '../../memory/flatview.js';
 import { RANGE_IO, RANGE_IOMMU, RANGE_RAM, RANGE_RESERVED, RANGE_ROM, RANGE_ROMD } from '../../memory/flatview.js';
 import type { MemoryRegion } from '../../memory/region.js';
 
@@ -25,11 +29,8 @@ export const SNAP_RESERVED = RANGE_RESERVED;
 export const SNAP_IOMMU = RANGE_IOMMU;
 
 /** The structured-clone form of a snapshot (what postMessage carries). */
-export interface SnapshotData {
+export interface SnapshotData extends FlatTables {
   readonly epoch: number;
-  readonly starts: Float64Array;
-  readonly ends: Float64Array;
-  readonly kinds: Uint8Array;
   /** Index into `buffers` for RAM/ROM/ROMD ranges, else -1. */
   readonly buf: Int32Array;
   /** Byte offset within that buffer of the range's first byte. */
@@ -56,13 +57,10 @@ export interface DeviceHomes {
   locate(mr: MemoryRegion): DeviceHome;
 }
 
-/** Serialize `view` as published at `epoch`. O(ranges); the typed arrays are fresh. */
+/** Serialize `view` as published at `epoch`: its lookup tables as they are, plus the per-range data other realms need. O(ranges). */
 export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHomes): SnapshotData {
   const ranges = view.ranges;
   const n = ranges.length;
-  const starts = new Float64Array(n);
-  const ends = new Float64Array(n);
-  const kinds = new Uint8Array(n);
   const buf = new Int32Array(n).fill(-1);
   const bufOff = new Float64Array(n);
   const realm = new Int32Array(n).fill(-1);
@@ -72,9 +70,6 @@ export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHo
   const names: string[] = [];
   for (let i = 0; i < n; i++) {
     const fr = ranges[i]!;
-    starts[i] = fr.start;
-    ends[i] = fr.end;
-    kinds[i] = fr.kind;
     names.push(fr.mr.name);
     devOff[i] = fr.offsetInRegion;
     if (fr.bytes !== null) {
@@ -92,7 +87,8 @@ export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHo
       realm[i] = 0;
     }
   }
-  return { epoch, starts, ends, kinds, buf, bufOff, realm, dev, devOff, buffers, names };
+  const { starts, ends, kinds, radix, mixed } = view;
+  return { epoch, starts, ends, kinds, radix, mixed, buf, bufOff, realm, dev, devOff, buffers, names };
 }
 
 const EMPTY = new Uint8Array(new SharedArrayBuffer(8));
@@ -108,6 +104,8 @@ export class SnapshotView {
   readonly starts: Float64Array;
   readonly ends: Float64Array;
   readonly kinds: Uint8Array;
+  private readonly radix: Int32Array;
+  private readonly mixed: Int32Array;
   /** Per range: the bytes of exactly that range (RAM/ROM/ROMD), else an empty array. */
   readonly bytes: Uint8Array[];
   readonly dvs: DataView[];
@@ -119,6 +117,8 @@ export class SnapshotView {
     this.starts = data.starts;
     this.ends = data.ends;
     this.kinds = data.kinds;
+    this.radix = data.radix;
+    this.mixed = data.mixed;
     this.bytes = [];
     this.dvs = [];
     for (let i = 0; i < this.count; i++) {
@@ -135,17 +135,8 @@ export class SnapshotView {
     }
   }
 
-  /** Index of the range containing addr, or -1 (binary search; callers cache the last range). */
+  /** Index of the range containing addr, or -1: the memory core's lookup on the view's own tables. */
   findIndex(addr: number): number {
-    const starts = this.starts;
-    let hi = this.count - 1;
-    if (hi < 0 || !(addr >= starts[0]!)) return -1;
-    let lo = 0;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts[mid]! <= addr) lo = mid;
-      else hi = mid - 1;
-    }
-    return addr < this.ends[lo]! ? lo : -1;
+    return flatFindIndex(this.radix, this.mixed, this.starts, this.ends, addr);
   }
 }

@@ -1,36 +1,16 @@
 /**
- * `-device NAME,props` for the virt board. Each entry plugs one device model
- * into a machine (a virtio-mmio slot, the PCIe bus, ...). The table is the
- * seam for the virtio and PCI work: add an entry here; nothing else in the
- * machine or the CLI changes. Unknown names are rejected before the guest runs.
+ * `-device NAME,props` for the virt board. Each device family registers its
+ * entries into the board's table: an entry (src/hw/device-plug.ts) plugs one
+ * device model into what the board offers (a virtio-mmio slot, the PCIe bus,
+ * ...), written against `PlugBoard`, which VirtMachine is. Families live below
+ * the machine and never import it. Unknown names are rejected before the guest
+ * runs.
  */
-import type { VirtMachine } from './virt.js';
-import type { ChardevRegistry } from '../../hw/char/chardev-registry.js';
-import type { BlockDriver } from '../../block/driver.js';
+import { DeviceSpecError, type DeviceFactory, type DevicePlugContext } from '../../hw/device-plug.js';
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
 
-export class DeviceSpecError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DeviceSpecError';
-  }
-}
-
-export interface DevicePlugContext {
-  machine: VirtMachine;
-  /** -drive definitions by id. */
-  drives: ReadonlyMap<string, Readonly<Record<string, string>>>;
-  /** The run's chardevs by id (-chardev): frontends such as virtio-serial ports claim theirs with chardevs.claim(id, user). */
-  chardevs?: ChardevRegistry;
-  /** The opened images of those drives, by id (src/block/open.ts). */
-  backends?: ReadonlyMap<string, BlockDriver>;
-}
-
-export interface DeviceFactory {
-  readonly summary: string;
-  plug(ctx: DevicePlugContext, props: Readonly<Record<string, string>>): void;
-}
+export { DeviceSpecError, type DeviceFactory, type DevicePlugContext };
 
 export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES, ...PCI_VIRT_DEVICES };
 

@@ -3,16 +3,15 @@
  * `tsvmm run` takes (without loading firmware or running anything) and
  * returns its address spaces in the order QEMU's `info mtree` prints them.
  */
-import { UsageError } from '../../cli/command.js';
 import { AddressSpace } from '../../memory/address-space.js';
 import { MemoryRegion, REGION_SIZE_MAX } from '../../memory/region.js';
 import { OptionError, parseRunArgs } from '../options.js';
 import { VirtMachine } from './virt.js';
 
-/** A bad machine option: printed by the CLI as one line, exit 1. */
-export class MtreeOptionError extends UsageError {
+/** A bad machine option: the CLI prints it as one line, exit 1 (src/cli/mtree.ts). */
+export class MtreeOptionError extends Error {
   constructor(message: string) {
-    super(message, 1);
+    super(message);
     this.name = 'MtreeOptionError';
   }
 }

@@ -27,7 +27,7 @@ import { GoldfishRtc, hostWallClockNs } from '../../hw/rtc/goldfish-rtc.js';
 import { FwCfg, FW_CFG_NB_CPUS, FW_CFG_RAM_SIZE } from '../../hw/nvram/fw-cfg.js';
 import { createGpexHost, type GpexHost } from '../../hw/pci/gpex.js';
 import { EventLoop, type ClockMode, type RunnableHart } from '../event-loop.js';
-import type { BottomHalf } from '../event-loop-types.js';
+import type { BottomHalf } from '../../sync/work.js';
 import { Fdt } from '../fdt.js';
 import {
   LoaderError,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BottomHalf, Scheduler } from '../../../src/machine/event-loop-types.js';
+import type { BottomHalf, Scheduler } from '../../../src/sync/work.js';
 import { BottomHalfWorkQueue, ManualWorkQueue } from '../../../src/hw/css/work-queue.js';
 import { CpArena } from '../../../src/hw/css/host-subchannel.js';
 

@@ -3,7 +3,7 @@
  * bottom halves, a hart stand-in recording mip bits, and MMIO helpers that call
  * a region's ops as dispatch would.
  */
-import type { BottomHalf, Scheduler, Timer } from '../../../src/machine/event-loop-types.js';
+import type { BottomHalf, Scheduler, Timer } from '../../../src/sync/work.js';
 import type { MemoryRegion } from '../../../src/memory/region.js';
 import { MEMTXATTRS_UNSPECIFIED } from '../../../src/memory/types.js';
 

@@ -1,7 +1,7 @@
 /**
  * The PCI domain lock under the schedule explorer: config reads, BAR and
  * command writes and removal, each parked at its lock acquisitions (the
- * *Async bus operations), interleave in every way PCT tries. The validator
+ * preemptible runs of the bus's config operations), interleave in every way PCT tries. The validator
  * runs on the real lock paths; the map must always be a function of config
  * space, and a removed function's registers are never consulted.
  */
@@ -13,6 +13,7 @@ import { PciBus } from '../../../src/hw/pci/bus.js';
 import { PciDevice } from '../../../src/hw/pci/device.js';
 import { AddressSpace } from '../../../src/memory/address-space.js';
 import { MemoryRegion } from '../../../src/memory/region.js';
+import { runOpPreemptible } from '../../../src/sync/task-op.js';
 
 const BAR_SIZE = 0x1000;
 const PROBES = [0x10000, 0x11000];
@@ -63,26 +64,26 @@ const scenario: Scenario = {
     };
 
     sched.spawn('vcpu0', 'vcpu', async () => {
-      await bus.configWriteAsync(a.devfn, 0x10, 4, 0x10000);
-      await bus.configWriteAsync(a.devfn, 0x04, 2, 0x2);
-      await bus.configWriteAsync(a.devfn, 0x10, 4, 0x11000);
-      await bus.configWriteAsync(a.devfn, 0x04, 2, 0x0);
+      await runOpPreemptible(bus.configWriteOp(bus.number, a.devfn, 0x10, 4, 0x10000));
+      await runOpPreemptible(bus.configWriteOp(bus.number, a.devfn, 0x04, 2, 0x2));
+      await runOpPreemptible(bus.configWriteOp(bus.number, a.devfn, 0x10, 4, 0x11000));
+      await runOpPreemptible(bus.configWriteOp(bus.number, a.devfn, 0x04, 2, 0x0));
     });
     sched.spawn('vcpu1', 'vcpu', async () => {
-      await bus.configWriteAsync(b.devfn, 0x10, 4, 0x11000);
-      await bus.configWriteAsync(b.devfn, 0x04, 2, 0x2);
-      await bus.configWriteAsync(b.devfn, 0x3c, 1, 0x5);
+      await runOpPreemptible(bus.configWriteOp(bus.number, b.devfn, 0x10, 4, 0x11000));
+      await runOpPreemptible(bus.configWriteOp(bus.number, b.devfn, 0x04, 2, 0x2));
+      await runOpPreemptible(bus.configWriteOp(bus.number, b.devfn, 0x3c, 1, 0x5));
     });
     sched.spawn('vcpu2', 'vcpu', async () => {
-      await bus.configWriteAsync(c.devfn, 0x10, 4, 0x10000);
-      await bus.configWriteAsync(c.devfn, 0x04, 2, 0x2);
+      await runOpPreemptible(bus.configWriteOp(bus.number, c.devfn, 0x10, 4, 0x10000));
+      await runOpPreemptible(bus.configWriteOp(bus.number, c.devfn, 0x04, 2, 0x2));
       for (let i = 0; i < 3; i++) {
-        const v = await bus.configReadAsync(c.devfn, 0x40, 4);
+        const v = await runOpPreemptible(bus.configReadOp(bus.number, c.devfn, 0x40, 4));
         run.check(v === 0 || (v === 0xffffffff && c.removed), `config read of fn2 gave 0x${v.toString(16)}`);
       }
     });
     sched.spawn('hotplug', 'main', async () => {
-      run.check(await bus.removeDeviceAsync(c), 'removeDevice failed');
+      run.check((await runOpPreemptible(bus.unplugOp(c))) !== null, 'removeDevice failed');
       removed.add(c);
     });
     return {

@@ -1,8 +1,8 @@
 /** Test fixtures for PCI: a virt-like memory map with a gpex host, a manual scheduler, a recording MSI sink. */
 import { AddressSpace } from '../../../src/memory/address-space.js';
 import { MemoryRegion, REGION_SIZE_MAX } from '../../../src/memory/region.js';
-import { runOnBehalf } from '../../../src/dma/guard.js';
-import type { BottomHalf, Scheduler, Timer, WorkOwner } from '../../../src/machine/event-loop-types.js';
+import { runOnBehalf } from '../../../src/sync/work.js';
+import type { BottomHalf, Scheduler, Timer, WorkOwner } from '../../../src/sync/work.js';
 import { irqLine } from '../../../src/hw/irq.js';
 import { GpexHost, VIRT_GPEX_LAYOUT } from '../../../src/hw/pci/gpex.js';
 import type { MsiSink } from '../../../src/hw/pci/bus.js';

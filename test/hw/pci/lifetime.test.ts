@@ -12,6 +12,7 @@ import { explore } from '../../../src/explore/explorer.js';
 import type { Scenario } from '../../../src/explore/scenario.js';
 import { createRealmSyncEnv } from '../../../src/sync/env.js';
 import { disposeRig, makeRig, RAM_BASE } from './helpers.js';
+import { runOpPreemptible } from '../../../src/sync/task-op.js';
 
 const BAR = 0x40001000;
 
@@ -144,7 +145,7 @@ const pciUnplugRace: Scenario = {
     sched.spawn('vcpu0', 'vcpu', async () => {
       for (let i = 0; i < 2; i++) {
         const after = unplugged;
-        const vid = await bus.configReadAsync(0x08, PCI_VENDOR_ID, 2);
+        const vid = await runOpPreemptible(bus.configReadOp(bus.number, 0x08, PCI_VENDOR_ID, 2));
         run.check(vid === (after ? 0xffff : 0x1234) || (!after && vid === 0xffff), `config read returned 0x${vid.toString(16)}`);
       }
     });
@@ -166,7 +167,7 @@ const pciUnplugRace: Scenario = {
       dmaUnmap(dmaAs, m, 1);
     });
     sched.spawn('hotplug', 'main', async () => {
-      const c = await bus.unplugAsync(d);
+      const c = await runOpPreemptible(bus.unplugOp(d));
       unplugged = true;
       run.check(c !== null, 'unplug failed');
       if (run.variant === 'naive') {

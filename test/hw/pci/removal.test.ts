@@ -60,6 +60,10 @@ class RacingLock implements PciDomainLock {
     h?.();
     this.inner.readSync();
   }
+  read(): Promise<void> {
+    this.readSync();
+    return Promise.resolve();
+  }
   unlockRead(): void {
     this.inner.unlockRead();
   }
@@ -68,6 +72,10 @@ class RacingLock implements PciDomainLock {
     this.beforeWrite = null;
     h?.();
     this.inner.writeSync();
+  }
+  write(): Promise<void> {
+    this.writeSync();
+    return Promise.resolve();
   }
   unlockWrite(): void {
     this.inner.unlockWrite();
@@ -80,7 +88,7 @@ class RacingLock implements PciDomainLock {
 test('config accesses already in flight when the function is removed never reach it', () => {
   const system = MemoryRegion.container('system', REGION_SIZE_MAX);
   const lock = new RacingLock();
-  const host = new GpexHost({ dmaRoot: system, sysmem: system, lock, functionLock: () => ({ lockSync() {}, unlock() {} }) });
+  const host = new GpexHost({ dmaRoot: system, sysmem: system, lock, functionLock: () => ({ lockSync() {}, lock: async () => {}, unlock() {} }) });
   const d = barFn('victim');
   const fn = host.addDevice(d);
   host.bus.configWrite(fn, 0x10, 4, 0x40001000);
@@ -123,6 +131,7 @@ test('mapping runs with the domain lock held for writing and takes no function l
         assert.equal(lock.writeLocked, false, 'no function lock under the write lock');
         fnLocksTaken.push(dev.name);
       },
+      lock: async () => {},
       unlock: () => {},
     }),
   });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { explore } from '../../../src/explore/explorer.js';
-import { smpEpochRetire } from '../../../src/machine/smp/explore-scenario.js';
+import { smpEpochRetire } from '../../../src/explore/scenarios/smp-epoch-retire.js';
 
 test('smp-epoch-retire (naive): freeing on publication is caught by PCT depth 3, and the replay reproduces it', async () => {
   const r = await explore(smpEpochRetire, 'naive', { strategy: 'pct', depth: 3, runs: 2000, seed: 1 });

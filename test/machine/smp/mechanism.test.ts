@@ -5,15 +5,16 @@ import { AddressSpace } from '../../../src/memory/address-space.js';
 import { memoryTransaction } from '../../../src/memory/transaction.js';
 import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_ERROR, MEMTX_OK, memTxAttrs } from '../../../src/memory/types.js';
 import { deviceOwner } from '../../../src/memory/owner.js';
-import { createRealmSyncEnv } from '../../../src/sync/env.js';
+import { unrealize } from '../../../src/memory/lifetime.js';
 import { SmpCoordinator } from '../../../src/machine/smp/coordinator.js';
 import { GracePeriods } from '../../../src/machine/smp/epoch.js';
 import { HomeDevices } from '../../../src/machine/smp/home-devices.js';
 import { SnapshotPublisher } from '../../../src/machine/smp/publisher.js';
 import { RealmPhysMemory } from '../../../src/machine/smp/realm-memory.js';
-import { REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
+import { OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
 import { SNAP_IO, SNAP_RAM, SNAP_RESERVED, SNAP_ROM, SnapshotView, serializeFlatView } from '../../../src/machine/smp/snapshot.js';
 import type { RequestPort } from '../../../src/machine/smp/mailbox.js';
+import { MessageChannel } from 'node:worker_threads';
 
 const FIXTURE = new URL('./fixtures/io-devices.ts', import.meta.url).href;
 
@@ -37,8 +38,7 @@ test('a serialized snapshot answers every lookup like the flat view and shares R
   const { root, ram } = sampleMap();
   const as = new AddressSpace(root, 'snap-test');
   try {
-    const env = createRealmSyncEnv();
-    const home = new HomeDevices({ realm: 0, env });
+    const home = new HomeDevices({ realm: 0 });
     const view = as.flatView();
     const snap = new SnapshotView(serializeFlatView(view, as.epoch, home));
     assert.equal(snap.epoch, as.epoch);
@@ -64,6 +64,35 @@ test('a serialized snapshot answers every lookup like the flat view and shares R
   }
 });
 
+test('a snapshot carries the FlatView\'s own lookup tables, shared (not copied) when posted to another realm', async () => {
+  const { root } = sampleMap();
+  const as = new AddressSpace(root, 'snap-tables');
+  try {
+    const view = as.flatView();
+    const data = serializeFlatView(view, as.epoch, new HomeDevices({ realm: 0 }));
+    assert.equal(data.radix, view.radix, 'the radix is the view\'s, not a rebuilt one');
+    assert.equal(data.starts, view.starts);
+    for (const t of [data.starts, data.ends, data.kinds, data.radix, data.mixed]) assert.ok(t.buffer instanceof SharedArrayBuffer);
+    // What a worker receives: a structured clone, whose tables alias the same memory.
+    const { port1, port2 } = new MessageChannel();
+    const got = new Promise<typeof data>((resolve) => port2.once('message', resolve));
+    port1.postMessage(data);
+    const copy = await got;
+    port1.close();
+    port2.close();
+    const radix = view.radix as Int32Array;
+    const saved = radix[0]!;
+    radix[0] = saved + 7; // (only to observe sharing; restored at once)
+    const seen = copy.radix[0];
+    radix[0] = saved;
+    assert.equal(seen, saved + 7, 'the posted radix shares the view\'s buffer');
+    const snap = new SnapshotView(copy);
+    for (const a of [0, 0x1000, 0x10000000, 0x10000100, 0x20000000, 0x30000000, 0x80000000, 0x80010000]) assert.equal(snap.findIndex(a), view.findIndex(a));
+  } finally {
+    as.destroy();
+  }
+});
+
 /** A request port that serves in the same thread (what the explorer does). */
 function directPort(home: HomeDevices, self = 1): RequestPort & { valLo: number; valHi: number } {
   const port = {
@@ -81,7 +110,7 @@ test('realm memory: RAM direct, devices by request, unassigned and reservations 
   const { root, ram, calls } = sampleMap();
   const as = new AddressSpace(root, 'realm-mem');
   try {
-    const home = new HomeDevices({ realm: 0, env: createRealmSyncEnv() });
+    const home = new HomeDevices({ realm: 0 });
     const mem = new RealmPhysMemory(new SnapshotView(serializeFlatView(as.flatView(), as.epoch, home)), directPort(home));
     const a = memTxAttrs({ requesterId: 1 });
     assert.equal(mem.store(0x80000100, 8, 0x11223344, 0x55667788, a), MEMTX_OK);
@@ -139,7 +168,7 @@ test('a removed device is served for requests resolved in the old view until the
   try {
     const sh = SmpShared.create(2);
     const g = new GracePeriods(sh, [1]);
-    const home = new HomeDevices({ realm: 0, env: createRealmSyncEnv() });
+    const home = new HomeDevices({ realm: 0 });
     const pub = new SnapshotPublisher(as, home, g, sh);
     let latest = pub.current;
     pub.sinks.push((s) => (latest = s));
@@ -227,6 +256,44 @@ test('I/O-thread realms: main-realm accesses through proxies, requester ids carr
     assert.match(fatal.join('\n'), /I\/O thread realm 3: worker exited \(code 3\)/);
   } finally {
     await smp.stop();
+    as.destroy();
+  }
+});
+
+test('unrealize() of a device hart realms can still name completes only after their grace period', () => {
+  const owner = deviceOwner('late');
+  let calls = 0;
+  const root = MemoryRegion.container('sys', 0x10000);
+  const dev = MemoryRegion.io('late.mmio', 0x100, { read: () => (calls++, 0x77) }, { owner });
+  root.addSubregion(0x1000, dev);
+  const as = new AddressSpace(root, 'grace-unrealize');
+  try {
+    const shared = SmpShared.create(2);
+    const grace = new GracePeriods(shared, [1]);
+    const home = new HomeDevices({ realm: 0 });
+    const pub = new SnapshotPublisher(as, home, grace, shared);
+    const listener = { commit: () => void pub.maybePublish() };
+    as.addListener(listener);
+    const old = new SnapshotView(pub.current);
+    shared.store(1, W_ACK, old.epoch);
+    shared.store(1, W_ALIVE, REALM_RUNNING);
+    const i = old.findIndex(0x1000);
+    const id = old.data.dev[i]!;
+    const done = unrealize(owner);
+    assert.ok(as.epoch > old.epoch, 'the removal was published');
+    grace.poll();
+    assert.equal(done.done, false, 'hart realm 1 still holds a snapshot naming the device');
+    // A request resolved in that snapshot arrives now: refused, the handler does not run.
+    const out = { valLo: 0, valHi: 0 };
+    assert.equal(home.serve(OP_DEV_READ, id, 0, 4, 0, 0, memTxAttrs({}), 1, out), MEMTX_DECODE_ERROR);
+    assert.equal(out.valLo, 0xffffffff);
+    assert.equal(calls, 0);
+    shared.store(1, W_ACK, as.epoch);
+    grace.poll();
+    assert.equal(done.done, true, 'complete once the realm acknowledged the removing epoch');
+    assert.equal(home.reachable(dev), false);
+    as.removeListener(listener);
+  } finally {
     as.destroy();
   }
 });

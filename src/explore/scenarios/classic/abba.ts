@@ -11,6 +11,7 @@ export const abba: Scenario = {
   name: 'classic-abba',
   description: 'two tasks take locks A and B in opposite orders',
   variants: ['naive', 'shipped'],
+  drives: [],
   buggy: ['naive'],
   stepsHint: 10,
   setup(run) {

@@ -14,6 +14,7 @@ export const atomicity: Scenario = {
   name: 'classic-atomicity',
   description: 'check-then-use against publish-then-retire; the bug needs two preemptions',
   variants: ['naive', 'shipped'],
+  drives: [],
   buggy: ['naive'],
   stepsHint: 10,
   setup(run) {

@@ -12,6 +12,7 @@ export const lostWakeup: Scenario = {
   name: 'classic-lost-wakeup',
   description: 'consumer checks a flag outside the mutex, then waits; the notify can be lost',
   variants: ['naive', 'shipped'],
+  drives: [],
   buggy: ['naive'],
   stepsHint: 12,
   setup(run) {

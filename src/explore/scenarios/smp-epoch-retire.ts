@@ -22,12 +22,12 @@ import { AddressSpace } from '../../memory/address-space.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { deviceOwner } from '../../memory/owner.js';
 import { MEMTX_DECODE_ERROR, MEMTX_OK, MEMTXATTRS_UNSPECIFIED } from '../../memory/types.js';
-import type { Scenario } from '../../explore/scenario.js';
-import { GracePeriods } from './epoch.js';
-import { HomeDevices } from './home-devices.js';
-import { SnapshotPublisher } from './publisher.js';
-import { MAIN_REALM, OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from './shared.js';
-import { SnapshotView, SNAP_IO, type SnapshotData } from './snapshot.js';
+import type { Scenario } from '../scenario.js';
+import { GracePeriods } from '../../machine/smp/epoch.js';
+import { HomeDevices } from '../../machine/smp/home-devices.js';
+import { SnapshotPublisher } from '../../machine/smp/publisher.js';
+import { MAIN_REALM, OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../machine/smp/shared.js';
+import { SnapshotView, SNAP_IO, type SnapshotData } from '../../machine/smp/snapshot.js';
 
 const DEV = 0x1000;
 const READS = 3;
@@ -37,6 +37,7 @@ export const smpEpochRetire: Scenario = {
   description: 'hart realms (simulated) read a device while the main realm unplugs it: retire only after the grace period',
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
+  drives: ['memory/flatview.ts', 'memory/dispatch.ts', 'machine/smp/publisher.ts', 'machine/smp/snapshot.ts', 'machine/smp/epoch.ts', 'machine/smp/home-devices.ts'],
   stepsHint: 30,
   maxSteps: 3000,
   setup(run) {
@@ -63,7 +64,7 @@ export const smpEpochRetire: Scenario = {
     const shared = SmpShared.create(1 + harts);
     const readers = [1, 2];
     const grace = new GracePeriods(shared, readers);
-    const home = new HomeDevices({ realm: MAIN_REALM, env, log: () => {} });
+    const home = new HomeDevices({ realm: MAIN_REALM, log: () => {} });
     const pub = new SnapshotPublisher(as, home, grace, shared);
     let latest: SnapshotData = pub.current;
     pub.sinks.push((s) => (latest = s));
