@@ -11,6 +11,8 @@ import { BootError, VirtMachine } from '../machine/virt/virt.js';
 import { DeviceSpecError, checkDeviceNames, deviceHelp, plugDevices } from '../machine/virt/devices.js';
 import { plugDriveShortcuts } from '../hw/virtio/virt-devices.js';
 import { PanicWatch } from '../machine/panic-watch.js';
+import { NetdevSpecError, type NetBackend } from '../net/backend.js';
+import { openNetdevs, parseNetdev, parseNic, type NetdevSpec } from '../net/netdev.js';
 import {
   CharDevSpecError,
   FileBackend,
@@ -29,6 +31,9 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -nographic                  console on stdio (the default: tsvmm has no display)
   -serial stdio|file:PATH|tcp::PORT,server[,nowait]|none
   -drive ... -device NAME[,props]   (-device help lists devices)
+  -netdev user,id=ID[,hostfwd=tcp:[hostaddr]:hostport-[guestaddr]:guestport]   (passt; see docs/net.md)
+  -netdev stream,id=ID,server=on|off,addr.type=inet|unix,... | socket,id=ID,listen=|connect=HOST:PORT
+  -nic user|stream|socket|none[,model=virtio-net-pci|virtio-net-device][,mac=MAC][,...]
   -accel tcg[,thread=single|multi]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
@@ -69,10 +74,19 @@ export async function runMachine(argv: string[]): Promise<number> {
     console.log(deviceHelp());
     return 0;
   }
+  // -nic is a netdev plus the device in front of it.
+  const netSpecs: NetdevSpec[] = [];
   try {
+    for (const n of cfg.netdevs) netSpecs.push(parseNetdev(n));
+    cfg.nics.forEach((text, i) => {
+      const nic = parseNic(text, i);
+      if (!nic) return;
+      netSpecs.push(nic.netdev);
+      cfg.devices.push(nic.device);
+    });
     checkDeviceNames(cfg.devices.map((d) => d.driver));
   } catch (e) {
-    if (e instanceof DeviceSpecError) throw new UsageError(e.message, 1);
+    if (e instanceof DeviceSpecError || e instanceof NetdevSpecError) throw new UsageError(e.message, 1);
     throw e;
   }
   const drives = new Map<string, Record<string, string>>();
@@ -93,6 +107,10 @@ export async function runMachine(argv: string[]): Promise<number> {
   }
 
   let machine: VirtMachine | null = null;
+  let netdevs = new Map<string, NetBackend>();
+  const closeNetdevs = (): void => {
+    for (const b of netdevs.values()) b.close();
+  };
   const serialSpec: SerialSpec = cfg.serial[0] ?? { kind: 'stdio' };
   let backend: CharBackend | null = null;
   try {
@@ -119,8 +137,10 @@ export async function runMachine(argv: string[]): Promise<number> {
       threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined ? 'multi' : 'single'),
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
-    plugDevices({ machine, drives }, cfg.devices);
-    plugDriveShortcuts({ machine, drives });
+    // Backends start before the devices plug (passt missing fails here, before the guest runs).
+    netdevs = await openNetdevs(netSpecs, (m) => process.stderr.write(`${m}\n`));
+    plugDevices({ machine, drives, netdevs }, cfg.devices);
+    plugDriveShortcuts({ machine, drives, netdevs });
     if (tcp) {
       const port = await tcp.listening;
       if (serialSpec.kind === 'tcp' && serialSpec.wait) {
@@ -130,7 +150,8 @@ export async function runMachine(argv: string[]): Promise<number> {
     }
   } catch (e) {
     backend?.close();
-    if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError) throw new UsageError(e.message, 1);
+    closeNetdevs();
+    if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError || e instanceof NetdevSpecError) throw new UsageError(e.message, 1);
     throw e;
   }
 
@@ -147,6 +168,7 @@ export async function runMachine(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     backend!.flush();
     backend!.close();
+    closeNetdevs();
   }
 }
 

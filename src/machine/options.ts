@@ -36,6 +36,9 @@ export interface RunConfig {
   serial: SerialSpec[];
   drives: Record<string, string>[];
   devices: DeviceSpec[];
+  /** -netdev and -nic arguments as given (parsed by src/net/netdev.ts). */
+  netdevs: string[];
+  nics: string[];
   /** -accel tcg,thread=...; undefined: multi when -smp > 1 and no -icount (QEMU's default), else single. */
   accelThread?: 'single' | 'multi';
   /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
@@ -130,7 +133,7 @@ export function parseSerial(text: string): SerialSpec {
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
   'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display', 'monitor',
-  'action', 'panic-delay',
+  'action', 'panic-delay', 'netdev', 'nic',
 ]);
 const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks']);
 
@@ -147,6 +150,8 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     serial: [],
     drives: [],
     devices: [],
+    netdevs: [],
+    nics: [],
     log: new Set(),
     noReboot: false,
     panicAction: 'exit-failure',
@@ -234,6 +239,12 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         cfg.devices.push({ driver, props: kv });
         break;
       }
+      case 'netdev':
+        cfg.netdevs.push(val);
+        break;
+      case 'nic':
+        cfg.nics.push(val);
+        break;
       case 'accel': {
         const kv = parseKeyValues(val, 'accel');
         if (kv.accel !== 'tcg') throw new OptionError(`-accel ${val}: invalid accelerator '${kv.accel ?? ''}' (only tcg)`);

@@ -49,7 +49,7 @@ export function openDrive(ctx: DevicePlugContext, id: string | undefined, device
   }
 }
 
-function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void {
+export function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void {
   const m = ctx.machine;
   const slot = [...m.virtio].reverse().find((s) => !s.occupied);
   if (!slot) throw new DeviceSpecError(`-device ${name}: all ${m.virtio.length} virtio-mmio slots are in use`);
@@ -59,7 +59,7 @@ function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void
   slot.plug(t.mr);
 }
 
-function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>): void {
+export function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>): void {
   const transitional = props['disable-legacy'] === undefined ? true : !onOff(props['disable-legacy'], `-device ${name},disable-legacy`);
   try {
     ctx.machine.gpex.addDevice(new VirtioPci(dev, { transitional }));

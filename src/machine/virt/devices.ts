@@ -7,6 +7,8 @@
 import type { VirtMachine } from './virt.js';
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
+import { VIRTIO_NET_DEVICES } from '../../hw/virtio/virt-net-devices.js';
+import type { NetBackend } from '../../net/backend.js';
 
 export class DeviceSpecError extends Error {
   constructor(message: string) {
@@ -19,6 +21,8 @@ export interface DevicePlugContext {
   machine: VirtMachine;
   /** -drive definitions by id. */
   drives: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** -netdev backends by id (src/net). */
+  netdevs?: ReadonlyMap<string, NetBackend>;
 }
 
 export interface DeviceFactory {
@@ -26,7 +30,7 @@ export interface DeviceFactory {
   plug(ctx: DevicePlugContext, props: Readonly<Record<string, string>>): void;
 }
 
-export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES, ...PCI_VIRT_DEVICES };
+export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES, ...PCI_VIRT_DEVICES, ...VIRTIO_NET_DEVICES };
 
 export function deviceHelp(): string {
   const names = Object.keys(VIRT_DEVICES).sort();
