@@ -14,10 +14,12 @@ import type { VirtqElement, Virtqueue } from './virtqueue.js';
 import { gather } from './virtio-blk.js';
 import { MEMTX_OK } from '../../memory/types.js';
 
+export const VIRTIO_NET_F_CSUM = 0;
 export const VIRTIO_NET_F_MAC = 5;
 export const VIRTIO_NET_F_MRG_RXBUF = 15;
 export const VIRTIO_NET_F_STATUS = 16;
 export const VIRTIO_NET_S_LINK_UP = 1;
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 
 const RX = 0;
 const TX = 1;
@@ -64,10 +66,12 @@ export function formatMac(mac: Uint8Array): string {
 
 /**
  * virtio-net: queue 0 receives, queue 1 transmits, no control queue. Offers
- * MAC, STATUS (link state) and MRG_RXBUF; no checksum or segmentation
- * offloads, because the backends carry plain Ethernet frames with no
- * place for partial-checksum or GSO metadata (QEMU withholds them for these
- * backends too).
+ * MAC, STATUS (link state), MRG_RXBUF and CSUM. The backends carry plain
+ * Ethernet frames with no place for partial-checksum or GSO metadata, so
+ * CSUM is honoured here: a frame the guest marks NEEDS_CSUM gets its checksum
+ * completed before it leaves (host JS is far cheaper than the interpreted
+ * guest's csum loop). GUEST_CSUM and the segmentation offloads are not
+ * offered.
  *
  * Both queues run from the device's own bottom halves rather than the
  * generic per-kick one: the receive ring is full of buffers most of the time
@@ -103,7 +107,7 @@ export class VirtioNet extends VirtioDevice implements NetClient {
     opts: VirtioNetOptions,
   ) {
     super('virtio-net', deps, 2, 256);
-    this.hostFeatures.set(VIRTIO_NET_F_MAC).set(VIRTIO_NET_F_STATUS).set(VIRTIO_NET_F_MRG_RXBUF).set(VIRTIO_F_ANY_LAYOUT);
+    this.hostFeatures.set(VIRTIO_NET_F_CSUM).set(VIRTIO_NET_F_MAC).set(VIRTIO_NET_F_STATUS).set(VIRTIO_NET_F_MRG_RXBUF).set(VIRTIO_F_ANY_LAYOUT);
     this.cfg.set(opts.mac.subarray(0, 6));
     this.rxBh = this.scheduler.newBottomHalf(() => this.flushRx(), this);
     this.txBh = this.scheduler.newBottomHalf(() => this.flushTx(), this);
@@ -321,11 +325,22 @@ export class VirtioNet extends VirtioDevice implements NetClient {
       this.stats.txDropDown++;
       return;
     }
-    const frame = gather(this.mem!, e.out, hdrLen, len);
-    if (!frame) {
+    const hdr = gather(this.mem!, e.out, 0, hdrLen);
+    const frame = hdr && gather(this.mem!, e.out, hdrLen, len);
+    if (!hdr || !frame) {
       this.stats.txDropBad++;
       this.guestError(`${this.name}: transmit buffer outside RAM`);
       return;
+    }
+    if (hdr[0]! & VIRTIO_NET_HDR_F_NEEDS_CSUM && this.guestFeatures.has(VIRTIO_NET_F_CSUM)) {
+      const start = hdr[6]! | (hdr[7]! << 8);
+      const at = start + (hdr[8]! | (hdr[9]! << 8));
+      if (at + 2 > len) {
+        this.stats.txDropBad++;
+        this.guestError(`${this.name}: checksum at ${at} outside the ${len}-byte frame`);
+        return;
+      }
+      completeChecksum(frame, start, at);
     }
     if (!this.backend.send(frame)) {
       this.stats.txDropDown++;
@@ -334,4 +349,25 @@ export class VirtioNet extends VirtioDevice implements NetClient {
     this.stats.txFrames++;
     this.stats.txBytes += len;
   }
+}
+
+/**
+ * Finish a partial checksum the way Linux's skb_checksum_help does: the
+ * field already holds the pseudo-header sum; fold the one's-complement sum
+ * from `start` to the end of the frame into it, and store 0 as 0xffff.
+ */
+export function completeChecksum(frame: Uint8Array, start: number, at: number): void {
+  let sum = 0;
+  const end = frame.length;
+  let i = start;
+  // Sum 16-bit big-endian words; a 32-bit accumulator with a periodic fold cannot overflow.
+  for (; i + 1 < end; i += 2) {
+    sum += (frame[i]! << 8) | frame[i + 1]!;
+    if (sum > 0x7fff0000) sum = (sum & 0xffff) + (sum >>> 16);
+  }
+  if (i < end) sum += frame[i]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff || 0xffff;
+  frame[at] = c >>> 8;
+  frame[at + 1] = c & 0xff;
 }

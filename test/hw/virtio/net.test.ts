@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createConnection, type Socket } from 'node:net';
 import { FrameDecoder, frameHeader } from '../../../src/net/frame-stream.js';
 import { StreamServerLink } from '../../../src/net/stream.js';
-import { VirtioNet, VIRTIO_NET_F_MAC, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_STATUS } from '../../../src/hw/virtio/virtio-net.js';
+import { VirtioNet, VIRTIO_NET_F_CSUM, VIRTIO_NET_F_MAC, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_STATUS } from '../../../src/hw/virtio/virtio-net.js';
 import { DriverQueue, MMIO_BASE, RAM_BASE, deps, initDevice, makeRig, mmioRead, mmioWrite, notify, settle, type Rig } from './driver.js';
 
 const RX_RING = RAM_BASE + 0x10000;
@@ -96,7 +96,8 @@ test('virtio-net: identity, MAC and link status in config space, features offere
     mmioWrite(s.rig.as, MMIO_BASE, 0x14, 0);
     const f = mmioRead(s.rig.as, MMIO_BASE, 0x10);
     for (const bit of [VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS, VIRTIO_NET_F_MRG_RXBUF]) assert.ok(f & (1 << bit), `feature ${bit}`);
-    assert.equal(f & 1, 0, 'no CSUM: the backends carry plain frames');
+    assert.ok(f & 1, 'CSUM: the device completes partial checksums');
+    assert.equal(f & 2, 0, 'no GUEST_CSUM');
     const cfg = [0, 1, 2, 3, 4, 5, 6].map((i) => s.rig.as.ldub(MMIO_BASE + 0x100 + i));
     assert.deepEqual(cfg.slice(0, 6), [0x52, 0x54, 0, 0x12, 0x34, 0x56]);
     assert.equal(cfg[6], 1, 'VIRTIO_NET_S_LINK_UP');
@@ -247,6 +248,60 @@ test('virtio-net: oversized and truncated frames from the backend are skipped an
     notify(s.rig, 0, 1);
     await settle(s.rig, () => s.tx.usedIdx() === 1);
     assert.equal(s.net.stats.txDropDown, 1);
+  } finally {
+    s.close();
+  }
+});
+
+/** One's-complement sum of 16-bit big-endian words (the receiver's check). */
+function onesSum(parts: Uint8Array[]): number {
+  let sum = 0;
+  for (const p of parts) {
+    for (let i = 0; i < p.length; i += 2) sum += (p[i]! << 8) | (p[i + 1] ?? 0);
+  }
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+test('virtio-net: CSUM — a frame marked NEEDS_CSUM leaves with its checksum completed; a checksum offset past the frame is dropped', async () => {
+  const s = await setup({ features: FEATURES | (1 << VIRTIO_NET_F_CSUM) });
+  try {
+    // Ethernet + IPv4 + UDP with an odd-length payload.
+    const payload = Uint8Array.from({ length: 101 }, (_, i) => (i * 13 + 5) & 0xff);
+    const udpLen = 8 + payload.length;
+    const f = new Uint8Array(14 + 20 + udpLen);
+    f.set([0x52, 0x54, 0, 0x12, 0x34, 0x57, 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x08, 0x00]);
+    const src = [10, 0, 2, 15];
+    const dst = [10, 0, 2, 2];
+    f.set([0x45, 0, 0, 20 + udpLen, 0, 0, 0, 0, 64, 17, 0, 0, ...src, ...dst], 14);
+    f.set([0x30, 0x39, 0x00, 0x35, udpLen >> 8, udpLen & 0xff, 0, 0], 34);
+    f.set(payload, 42);
+    // What Linux leaves in the field with CHECKSUM_PARTIAL: the folded pseudo-header sum, not inverted.
+    const pseudo = Uint8Array.from([...src, ...dst, 0, 17, udpLen >> 8, udpLen & 0xff]);
+    const ph = onesSum([pseudo]);
+    f[40] = ph >> 8;
+    f[41] = ph & 0xff;
+    const hdr = new Uint8Array(12);
+    hdr[0] = 1; // NEEDS_CSUM
+    hdr[6] = 34; // csum_start: the UDP header
+    hdr[8] = 6; // csum_offset: UDP's checksum field
+    s.rig.as.write(BUF, hdr);
+    s.rig.as.write(BUF + 12, f);
+    s.tx.add([{ addr: BUF, len: 12 + f.length }]);
+    // A header whose checksum field lies past the frame.
+    const bad = hdr.slice();
+    bad[6] = 0xf0;
+    s.rig.as.write(BUF + 0x1000, bad);
+    s.rig.as.write(BUF + 0x1000 + 12, f);
+    s.tx.add([{ addr: BUF + 0x1000, len: 12 + f.length }]);
+    notify(s.rig, 0, 1);
+    await settle(s.rig, () => s.tx.usedIdx() === 2 && s.peer.frames.length === 1);
+    const got = s.peer.frames[0]!;
+    assert.notDeepEqual(got.subarray(40, 42), Uint8Array.of(ph >> 8, ph & 0xff), 'checksum filled in');
+    assert.equal(onesSum([pseudo, got.subarray(34)]), 0xffff, 'the receiver\'s check passes');
+    assert.deepEqual(got.subarray(0, 40), f.subarray(0, 40));
+    assert.deepEqual(got.subarray(42), f.subarray(42));
+    assert.equal(s.net.stats.txDropBad, 1);
   } finally {
     s.close();
   }
