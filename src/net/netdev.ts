@@ -48,7 +48,7 @@ function onOff(v: string, what: string): boolean {
 
 /** QEMU's hostfwd rule: [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport. */
 export function parseHostForward(rule: string): HostForward {
-  const m = /^(?:(tcp|udp):)?([^:-]*):(\d+)-([^:]*):(\d+)$/.exec(rule);
+  const m = /^(tcp|udp|):([^:-]*):(\d+)-([^:]*):(\d+)$/.exec(rule);
   if (!m) throw new NetdevSpecError(`invalid host forwarding rule '${rule}' (want [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport)`);
   const [, proto, hostAddr, hp, guestAddr, gp] = m;
   if (hostAddr && !/^\d+\.\d+\.\d+\.\d+$/.test(hostAddr)) throw new NetdevSpecError(`invalid host forwarding rule '${rule}': host address '${hostAddr}' is not an IPv4 address`);
@@ -58,7 +58,7 @@ export function parseHostForward(rule: string): HostForward {
   const hostPort = port(hp!, `hostfwd=${rule}`);
   const guestPort = port(gp!, `hostfwd=${rule}`);
   if (hostPort === 0 || guestPort === 0) throw new NetdevSpecError(`invalid host forwarding rule '${rule}': port 0`);
-  return { proto: (proto as 'tcp' | 'udp' | undefined) ?? 'tcp', hostAddr: hostAddr ?? '', hostPort, guestPort };
+  return { proto: proto === 'udp' ? 'udp' : 'tcp', hostAddr: hostAddr ?? '', hostPort, guestPort };
 }
 
 /** "[host]:port" or "host:port" (IPv6 in brackets). */
