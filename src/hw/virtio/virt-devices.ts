@@ -59,10 +59,10 @@ export function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string
   slot.plug(t.mr);
 }
 
-export function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>): void {
+export function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>, msixVectors?: number): void {
   const transitional = props['disable-legacy'] === undefined ? true : !onOff(props['disable-legacy'], `-device ${name},disable-legacy`);
   try {
-    ctx.machine.gpex.addDevice(new VirtioPci(dev, { transitional }));
+    ctx.machine.gpex.addDevice(new VirtioPci(dev, { transitional, msixVectors }));
   } catch (e) {
     throw new DeviceSpecError(`-device ${name}: ${(e as Error).message}`);
   }

@@ -46,6 +46,7 @@ export const VIRTIO_NET_DEVICES: Readonly<Record<string, DeviceFactory>> = {
   },
   'virtio-net-pci': {
     summary: 'virtio network card on PCI, transitional 1af4:1000 (netdev=ID[,mac=MAC][,disable-legacy=on])',
-    plug: (ctx, props) => plugPci(ctx, net(ctx, props, 'virtio-net-pci'), 'virtio-net-pci', props),
+    // QEMU's 2 * queue pairs + 2 vectors (its control queue counts; a spare one is harmless).
+    plug: (ctx, props) => plugPci(ctx, net(ctx, props, 'virtio-net-pci'), 'virtio-net-pci', props, 4),
   },
 };

@@ -10,6 +10,12 @@ import { createConnection, type Socket } from 'node:net';
 import { FrameDecoder, frameHeader } from '../../../src/net/frame-stream.js';
 import { StreamServerLink } from '../../../src/net/stream.js';
 import { VirtioNet, VIRTIO_NET_F_CSUM, VIRTIO_NET_F_MAC, VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_STATUS } from '../../../src/hw/virtio/virtio-net.js';
+import { AddressSpace } from '../../../src/memory/address-space.js';
+import { MemoryRegion } from '../../../src/memory/region.js';
+import { MEMTXATTRS_UNSPECIFIED as at } from '../../../src/memory/types.js';
+import { EventLoop } from '../../../src/machine/event-loop.js';
+import { createGpexHost, VIRT_GPEX_LAYOUT } from '../../../src/hw/pci/gpex.js';
+import { VirtioPci } from '../../../src/hw/virtio/virtio-pci.js';
 import { DriverQueue, MMIO_BASE, RAM_BASE, deps, initDevice, makeRig, mmioRead, mmioWrite, notify, settle, type Rig } from './driver.js';
 
 const RX_RING = RAM_BASE + 0x10000;
@@ -304,5 +310,24 @@ test('virtio-net: CSUM — a frame marked NEEDS_CSUM leaves with its checksum co
     assert.equal(s.net.stats.txDropBad, 1);
   } finally {
     s.close();
+  }
+});
+
+test('virtio-net-pci identity as QEMU 7.2 lays it out: transitional 1af4:1000 / modern 1af4:1041, Ethernet class, 4 MSI-X vectors', () => {
+  for (const transitional of [true, false]) {
+    const sys = MemoryRegion.container('system', 2 ** 40);
+    sys.addSubregion(RAM_BASE, MemoryRegion.ram('ram', 16 << 20));
+    const as = new AddressSpace(sys, 'memory');
+    const host = createGpexHost({ dmaRoot: sys, sysmem: sys, irqs: [0, 1, 2, 3].map(() => ({ set() {} })), msiSink: { deliver() {} } });
+    const loop = new EventLoop({ clock: { kind: 'virtual', nsPerInsn: 1 } });
+    const dev = new VirtioNet({ scheduler: loop, log: () => {} }, null, { mac: Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, 0x56) });
+    const devfn = host.addDevice(new VirtioPci(dev, { transitional, msixVectors: 4 }));
+    const rd = (off: number, size = 4): number => (as.load(VIRT_GPEX_LAYOUT.ecam.base + (devfn << 12) + off, size, at), as.valLo >>> 0);
+    assert.equal(rd(0), transitional ? 0x10001af4 : 0x10411af4);
+    assert.equal(rd(0x2c), transitional ? 0x00011af4 : 0x11001af4, 'subsystem');
+    assert.equal(rd(0x08) >>> 8, 0x020000, 'class: Ethernet controller');
+    let msixCtl = -1;
+    for (let p = rd(0x34, 1); p; p = rd(p + 1, 1)) if (rd(p, 1) === 0x11) msixCtl = rd(p + 2, 2);
+    assert.equal(msixCtl & 0x7ff, 3, 'MSI-X table size 4');
   }
 });
