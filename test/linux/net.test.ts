@@ -25,7 +25,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { GuestConsole } from '../helpers/console.js';
 import { ensureGuest, linuxArgs, md5, READY, Shell } from './guest.js';
 
-const BOOT_MS = 1_500_000;
+const BOOT_MS = 3_000_000;
 const UDHCPC = 'udhcpc -n -q -t 10 -T 2 -s /usr/share/udhcpc/default.script';
 
 async function freePort(): Promise<number> {
