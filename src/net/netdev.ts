@@ -8,6 +8,8 @@
  *   -netdev socket,id=ID,listen=[HOST]:PORT | connect=HOST:PORT
  *   -nic none | -nic TYPE[,id=ID][,model=virtio-net-pci|virtio|virtio-net-device][,mac=MAC][,TYPE's options]
  */
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { NetdevSpecError, type NetBackend } from './backend.js';
 import { PasstLink, USER_NET, type HostForward } from './passt.js';
 import { StreamClientLink, StreamServerLink, type StreamAddress } from './stream.js';
@@ -180,7 +182,10 @@ export async function openNetdevs(specs: readonly NetdevSpec[], log: (m: string)
   try {
     for (const s of specs) {
       if (out.has(s.id)) throw new NetdevSpecError(`-netdev id=${s.id}: Duplicate ID '${s.id}' for netdev`);
-      if (s.type === 'user') out.set(s.id, new PasstLink(s.id, s.forwards, log, pathEnv));
+      if (s.type === 'user') {
+        for (const f of s.forwards) await checkForward(f);
+        out.set(s.id, new PasstLink(s.id, s.forwards, log, pathEnv));
+      }
       else if (s.server) {
         const l = new StreamServerLink(s.id, s.type, s.addr, log);
         out.set(s.id, l);
@@ -196,4 +201,27 @@ export async function openNetdevs(specs: readonly NetdevSpec[], log: (m: string)
     throw e;
   }
   return out;
+}
+
+/**
+ * passt exits when it cannot bind a forwarded port; QEMU refuses such a rule
+ * at start-up. Binding the port once here (and releasing it) turns the
+ * common case, a port already in use, into a setup error before the guest runs.
+ */
+async function checkForward(f: HostForward): Promise<void> {
+  const rule = `${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`;
+  const fail = (e: Error): NetdevSpecError => new NetdevSpecError(`could not set up host forwarding rule '${rule}': ${e.message}`);
+  if (f.proto === 'tcp') {
+    const srv = createServer();
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', (e) => reject(fail(e)));
+      srv.listen({ port: f.hostPort, host: f.hostAddr || undefined, exclusive: true }, () => srv.close(() => resolve()));
+    });
+  } else {
+    const sock = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', (e) => reject(fail(e)));
+      sock.bind({ port: f.hostPort, address: f.hostAddr || undefined, exclusive: true }, () => sock.close(() => resolve()));
+    });
+  }
 }

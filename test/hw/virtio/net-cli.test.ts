@@ -31,6 +31,10 @@ test('bad -netdev, -nic and virtio-net options are refused with QEMU\'s meaning'
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const dead = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
+  // A port in use, for the hostfwd that cannot bind.
+  const holder = createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+  const busy = (holder.address() as AddressInfo).port;
   const cases: Array<[string[], RegExp]> = [
     [['-netdev', 'user'], /Parameter 'id' is missing/],
     [['-netdev', 'tap,id=t0'], /network backend 'tap' is not supported/],
@@ -45,11 +49,16 @@ test('bad -netdev, -nic and virtio-net options are refused with QEMU\'s meaning'
     [['-netdev', `stream,id=s0,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=${dead}`], /cannot connect to 127\.0\.0\.1:\d+/],
     [['-netdev', `socket,id=s0,connect=127.0.0.1:${dead}`, '-netdev', `socket,id=s0,connect=127.0.0.1:${dead}`], /cannot connect|Duplicate ID/],
     [['-nic', 'user,model=e1000'], /model 'e1000' is not supported/],
+    [['-nic', `user,hostfwd=tcp:127.0.0.1:${busy}-:80`], new RegExp(`could not set up host forwarding rule 'tcp:127\\.0\\.0\\.1:${busy}-:80'`)],
     [['-device', 'virtio-net-device,netdev=nope'], /Property 'virtio-net-device\.netdev' can't find value 'nope'/],
     [['-netdev', `socket,id=s0,listen=127.0.0.1:0`, '-device', 'virtio-net-device,netdev=s0', '-device', 'virtio-net-pci,netdev=s0'], /can't take value 's0', it's in use/],
     [['-device', 'virtio-net-pci,mac=52:54:00:12:34'], /Property 'virtio-net-pci\.mac' doesn't take value/],
     [['-device', 'virtio-net-pci,mac=01:00:5e:00:00:01'], /multicast MAC address/],
     [['-device', 'virtio-net-device,vectors=4'], /Property 'virtio-net-device\.vectors' not found/],
   ];
-  for (const [args, pattern] of cases) expectSetupError(args, pattern);
+  try {
+    for (const [args, pattern] of cases) expectSetupError(args, pattern);
+  } finally {
+    holder.close();
+  }
 });
