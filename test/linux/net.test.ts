@@ -172,6 +172,7 @@ test('Linux networking: passt DHCP, fetch from the host, hostfwd over virtio-net
     b.send('poweroff -f\n');
     assert.equal(await a.exitCode(120_000), 0);
     assert.equal(await b.exitCode(120_000), 0);
+    for (let i = 0; i < 50 && alive(passts[0]!); i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(!alive(passts[0]!), 'tsvmm stopped its passt on exit');
   } finally {
     a.kill();
