@@ -30,7 +30,7 @@ const VMLINUX = `${ROOT}guests/linux/vmlinux`;
 const INITRD = `${ROOT}guests/linux/initrd.gz`;
 const QEMU = '/usr/bin/qemu-system-riscv64';
 const WINDOW_S = 20;
-const BOOT_LIMIT_S = 1500;
+const BOOT_LIMIT_S = 3600;
 
 /** utime + stime of a process in seconds (0 when it is gone). */
 function cpuSeconds(pid: number | undefined): number {
@@ -67,8 +67,11 @@ async function measure(cmd: string, args: string[], extraPids: (vmm: number) => 
   const sink = createServer();
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
   const port = (sink.address() as AddressInfo).port;
-  const child: ChildProcess = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+  const child: ChildProcess = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (err = (err + d).slice(-2000)));
   const waiters: Array<() => void> = [];
   child.stdout!.setEncoding('latin1');
   child.stdout!.on('data', (d: string) => {
@@ -78,7 +81,10 @@ async function measure(cmd: string, args: string[], extraPids: (vmm: number) => 
   const expect = async (text: string, ms: number): Promise<void> => {
     const end = Date.now() + ms;
     while (!out.includes(text)) {
-      if (Date.now() > end || child.exitCode !== null) throw new Error(`${cmd}: '${text}' did not appear; output tail:\n${out.slice(-800)}`);
+      if (Date.now() > end || child.exitCode !== null) {
+        const why = child.exitCode !== null ? `exited with ${child.exitCode}` : `not within ${ms / 1000} s`;
+        throw new Error(`${cmd}: '${text}' did not appear (${why}); output tail:\n${out.slice(-800)}\nstderr:\n${err}`);
+      }
       await new Promise<void>((r) => {
         waiters.push(r);
         setTimeout(r, 1000);
