@@ -10,11 +10,13 @@ import { VirtioNet, parseMac } from './virtio-net.js';
 
 const defaultMacs = new WeakMap<object, number>();
 const claimed = new WeakMap<object, Set<string>>();
-const PROPS = new Set(['netdev', 'mac', 'disable-legacy', 'id']);
+const PROPS = new Set(['netdev', 'mac', 'disable-legacy', 'id', 'bus', 'addr']);
 
 function net(ctx: DevicePlugContext, props: Readonly<Record<string, string>>, name: string): VirtioNet {
   for (const k of Object.keys(props)) if (!PROPS.has(k)) throw new DeviceSpecError(`-device ${name}: Property '${name}.${k}' not found`);
-  if (name === 'virtio-net-device' && props['disable-legacy'] !== undefined) throw new DeviceSpecError(`-device ${name}: Property '${name}.disable-legacy' not found`);
+  if (name === 'virtio-net-device') {
+    for (const k of ['disable-legacy', 'bus', 'addr']) if (props[k] !== undefined) throw new DeviceSpecError(`-device ${name}: Property '${name}.${k}' not found`);
+  }
   let mac: Uint8Array;
   if (props.mac !== undefined) {
     const m = parseMac(props.mac);
