@@ -18,7 +18,7 @@ const out = join(root, 'guests', backports ? 'linux-bpo' : 'linux');
 const work = join(out, '.work');
 const force = process.argv.includes('--force');
 // Bumped when the recipe changes, so a stale guests/linux is rebuilt.
-const RECIPE = 4;
+const RECIPE = 5;
 
 const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4'];
 // Loaded when the kernel package has them (QEMU's pvpanic-pci device reports panics; 7.x kernels
@@ -241,6 +241,26 @@ chmodSync(join(rootfs, 'bin', 'busybox'), 0o755);
 symlinkSync('busybox', join(rootfs, 'bin', 'sh'));
 for (const name of order) writeFileSync(join(rootfs, 'lib', 'modules', `${name}.ko`), blobs.get(name));
 writeFileSync(join(rootfs, 'lib', 'modules', 'load-order'), order.join('\n') + '\n');
+// busybox udhcpc hands the lease to this script (docs/net.md): address, MTU, default route, DNS.
+mkdirSync(join(rootfs, 'usr', 'share', 'udhcpc'), { recursive: true });
+writeFileSync(
+  join(rootfs, 'usr', 'share', 'udhcpc', 'default.script'),
+  `#!/bin/sh
+case "$1" in
+deconfig) ip link set "$interface" up ;;
+bound|renew)
+  ip addr flush dev "$interface"
+  ip addr add "$ip/\${mask:-24}" dev "$interface"
+  [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+  for r in $router; do ip route add default via "$r" dev "$interface" 2>/dev/null; done
+  : > /etc/resolv.conf
+  for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+  ;;
+esac
+exit 0
+`,
+);
+chmodSync(join(rootfs, 'usr', 'share', 'udhcpc', 'default.script'), 0o755);
 writeFileSync(
   join(rootfs, 'init'),
   `#!/bin/sh
@@ -251,6 +271,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m.ko 2>/dev/null; done
 mdev -s 2>/dev/null
+ip link set lo up 2>/dev/null
+# A NIC: configure it by DHCP in the background (retries until a server answers; a -netdev user link has passt's).
+[ -e /sys/class/net/eth0 ] && udhcpc -f -i eth0 -s /usr/share/udhcpc/default.script >/tmp/udhcpc.log 2>&1 &
 echo "tsvmm-guest-ready: $(uname -r) cpus=$(nproc)"
 exec setsid cttyhack sh
 `,

@@ -15,6 +15,8 @@ import type { BlockBackend } from '../block/backend.js';
 import { blockdevDrives, driveSpec, parseBlockdev } from '../block/drive-options.js';
 import { openBlockBackend } from '../block/open.js';
 import { PanicWatch } from '../machine/panic-watch.js';
+import { NetdevSpecError, type NetBackend } from '../net/backend.js';
+import { openNetdevs, parseNetdev, parseNic, type NetdevSpec } from '../net/netdev.js';
 import { CharDevSpecError, type CharBackend } from '../hw/char/chardev.js';
 import { ChardevRegistry } from '../hw/char/chardev-registry.js';
 import { setupChardevs } from '../machine/chardev-setup.js';
@@ -43,6 +45,9 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
          [,cache=writeback|none|writethrough|directsync|unsafe][,discard=ignore|unmap]
   -hda F (-hdb..-hdd)  -snapshot  -blockdev driver=qcow2|raw|file,node-name=N,...
   -device NAME[,props]        (-device help lists devices; drive=ID attaches a drive)
+  -netdev user,id=ID[,hostfwd=tcp:[hostaddr]:hostport-[guestaddr]:guestport]   (passt; see docs/net.md)
+  -netdev stream,id=ID,server=on|off,addr.type=inet|unix,... | socket,id=ID,listen=|connect=HOST:PORT
+  -nic user|stream|socket|none[,model=virtio-net-pci|virtio-net-device][,mac=MAC][,...]
   -accel tcg[,thread=single|multi]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
@@ -81,10 +86,19 @@ export async function runMachine(argv: string[]): Promise<number> {
     console.log(deviceHelp());
     return 0;
   }
+  // -nic is a netdev plus the device in front of it.
+  const netSpecs: NetdevSpec[] = [];
   try {
+    for (const n of cfg.netdevs) netSpecs.push(parseNetdev(n));
+    cfg.nics.forEach((text, i) => {
+      const nic = parseNic(text, i);
+      if (!nic) return;
+      netSpecs.push(nic.netdev);
+      cfg.devices.push(nic.device);
+    });
     checkDeviceNames(cfg.devices.map((d) => d.driver));
   } catch (e) {
-    if (e instanceof DeviceSpecError) throw new UsageError(e.message, 1);
+    if (e instanceof DeviceSpecError || e instanceof NetdevSpecError) throw new UsageError(e.message, 1);
     throw e;
   }
   const drives = new Map<string, Record<string, string>>();
@@ -139,6 +153,10 @@ export async function runMachine(argv: string[]): Promise<number> {
   }
 
   let machine: VirtMachine | null = null;
+  let netdevs = new Map<string, NetBackend>();
+  const closeNetdevs = (): void => {
+    for (const b of netdevs.values()) b.close();
+  };
   const chardevs = new ChardevRegistry({ onQuit: () => machine?.quit(0, 'host-ui') });
   let backend: CharBackend | null = null;
   let control: ControlPlane | null = null;
@@ -172,7 +190,10 @@ export async function runMachine(argv: string[]): Promise<number> {
       logger,
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
+    // Backends start before the devices plug (passt missing fails here, before the guest runs).
+    netdevs = await openNetdevs(netSpecs, (m) => process.stderr.write(`${m}\n`));
     const inventory = new DeviceInventory(machine, drives, chardevs, backends);
+    inventory.ctx.netdevs = netdevs;
     inventory.plugAll(cfg.devices);
     inventory.record('virtio-blk-pci', {}, () => plugDriveShortcuts(inventory.ctx));
     for (const id of unclaimedDrives(inventory.ctx)) {
@@ -188,7 +209,8 @@ export async function runMachine(argv: string[]): Promise<number> {
     control?.close();
     chardevs.closeAll();
     await closeBackends();
-    if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError || e instanceof DeviceHotplugError) {
+    closeNetdevs();
+    if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError || e instanceof DeviceHotplugError || e instanceof NetdevSpecError) {
       throw new UsageError(e.message, 1);
     }
     throw e;
@@ -212,6 +234,7 @@ export async function runMachine(argv: string[]): Promise<number> {
     removePidfile();
     // Images are flushed and closed (a qcow2 gives back its unused allocation reserve).
     await closeBackends();
+    closeNetdevs();
   }
 }
 

@@ -14,6 +14,7 @@ import type { IrqLine } from './irq.js';
 import type { PciDevice } from './pci/device.js';
 import type { ChardevRegistry } from './char/chardev-registry.js';
 import type { BlockDriver } from '../block/driver.js';
+import type { NetBackend } from '../net/backend.js';
 
 /** A bad -device/-drive specification: one line for the CLI, exit 1. */
 export class DeviceSpecError extends Error {
@@ -50,6 +51,8 @@ export interface DevicePlugContext {
   chardevs?: ChardevRegistry;
   /** The opened images of those drives, by id (src/block/open.ts). */
   backends?: ReadonlyMap<string, BlockDriver>;
+  /** -netdev backends by id (src/net). */
+  netdevs?: ReadonlyMap<string, NetBackend>;
 }
 
 export interface DeviceFactory {

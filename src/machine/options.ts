@@ -40,6 +40,9 @@ export interface RunConfig {
   /** -snapshot: every drive gets snapshot=on unless it says otherwise. */
   snapshot: boolean;
   devices: DeviceSpec[];
+  /** -netdev and -nic arguments as given (parsed by src/net/netdev.ts). */
+  netdevs: string[];
+  nics: string[];
   /** -accel tcg,thread=...; undefined: multi when -smp > 1 and no -icount (QEMU's default), else single. */
   accelThread?: 'single' | 'multi';
   /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
@@ -124,7 +127,7 @@ export function parseSerial(text: string, index = 0): SerialSpec {
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
   'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display',
-  'action', 'panic-delay', 'hda', 'hdb', 'hdc', 'hdd', 'blockdev', ...CONTROL_WITH_ARG,
+  'action', 'panic-delay', 'hda', 'hdb', 'hdc', 'hdd', 'blockdev', 'netdev', 'nic', ...CONTROL_WITH_ARG,
 ]);
 const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', 'snapshot', ...CONTROL_FLAGS]);
 
@@ -143,6 +146,8 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     blockdevs: [],
     snapshot: false,
     devices: [],
+    netdevs: [],
+    nics: [],
     log: new Set(),
     noReboot: false,
     panicAction: 'exit-failure',
@@ -256,6 +261,12 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         cfg.devices.push({ driver, props: kv });
         break;
       }
+      case 'netdev':
+        cfg.netdevs.push(val);
+        break;
+      case 'nic':
+        cfg.nics.push(val);
+        break;
       case 'accel': {
         const kv = parseKeyValues(val, 'accel');
         if (kv.accel !== 'tcg') throw new OptionError(`-accel ${val}: invalid accelerator '${kv.accel ?? ''}' (only tcg)`);

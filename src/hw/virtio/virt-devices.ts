@@ -46,7 +46,7 @@ export function unclaimedDrives(ctx: DevicePlugContext): string[] {
   return [...ctx.drives.keys()].filter((id) => !used.has(id) && ctx.drives.get(id)!.if !== 'pflash');
 }
 
-function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void {
+export function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void {
   const m = ctx.machine;
   const slot = [...m.virtio].reverse().find((s) => !s.occupied);
   if (!slot) throw new DeviceSpecError(`-device ${name}: all ${m.virtio.length} virtio-mmio slots are in use`);
@@ -56,11 +56,11 @@ function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void
   slot.plug(t.mr);
 }
 
-function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>): void {
+export function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>, msixVectors?: number): void {
   const transitional = props['disable-legacy'] === undefined ? true : !onOff(props['disable-legacy'], `-device ${name},disable-legacy`);
   try {
     // bus=/addr= as for the other PCI devices (pcie.0 or a pci-bridge's id).
-    plugPciAt(ctx, name, new VirtioPci(dev, { transitional }), props);
+    plugPciAt(ctx, name, new VirtioPci(dev, { transitional, msixVectors }), props);
   } catch (e) {
     if (e instanceof DeviceSpecError) throw e;
     throw new DeviceSpecError(`-device ${name}: ${(e as Error).message}`);

@@ -44,6 +44,8 @@ const LEGACY_IDS: Record<number, number> = {
 export interface VirtioPciOptions {
   /** Transitional (legacy I/O BAR 0 + modern BAR 4, ids 0x1000+) or modern only (ids 0x1040+). Default transitional, like QEMU's -device virtio-*-pci. */
   transitional?: boolean;
+  /** MSI-X table size (QEMU's `vectors`); default one per queue plus one for config changes. */
+  msixVectors?: number;
 }
 
 /**
@@ -98,7 +100,7 @@ export class VirtioPci extends PciDevice implements VirtioTransport {
       };
       this.registerBar(LEGACY_BAR, { kind: 'io', region: MemoryRegion.io('virtio-pci', 0x80, legacyOps, { owner: this }) });
     }
-    this.msix = MsixCapability.exclusiveBar(this, vdev.numQueues + 1, MSIX_BAR);
+    this.msix = MsixCapability.exclusiveBar(this, opts.msixVectors ?? vdev.numQueues + 1, MSIX_BAR);
 
     const modern = MemoryRegion.container('virtio-pci', 4 * WINDOW);
     const win = (name: string, off: number, read: (o: number, s: number) => number, write: (o: number, v: number, s: number) => void): void => {
