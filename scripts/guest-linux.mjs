@@ -16,9 +16,11 @@ const out = join(root, 'guests', 'linux');
 const work = join(out, '.work');
 const force = process.argv.includes('--force');
 // Bumped when the recipe changes, so a stale guests/linux is rebuilt.
-const RECIPE = 4;
+const RECIPE = 5;
 
 const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4', 'crc32c_generic'];
+// Host folders over virtio-9p and host channels over virtio-vsock (docs/sharing.md); dependencies (9pnet, netfs, vsock) follow.
+WANT_MODULES.push('9pnet_virtio', '9p', 'vmw_vsock_virtio_transport');
 // Loaded when the kernel package has them (QEMU's pvpanic-pci device reports panics).
 const OPTIONAL_MODULES = ['pvpanic_pci'];
 

@@ -29,6 +29,8 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -nographic                  console on stdio (the default: tsvmm has no display)
   -serial stdio|file:PATH|tcp::PORT,server[,nowait]|none
   -drive ... -device NAME[,props]   (-device help lists devices)
+  -fsdev local,id=ID,path=DIR,security_model=passthrough|mapped-file|none[,readonly=on]
+  -virtfs local,path=DIR,mount_tag=TAG,security_model=..[,readonly=on]   (docs/sharing.md)
   -accel tcg[,thread=single|multi]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
@@ -119,7 +121,8 @@ export async function runMachine(argv: string[]): Promise<number> {
       threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined ? 'multi' : 'single'),
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
-    plugDevices({ machine, drives }, cfg.devices);
+    const fsdevs = new Map(cfg.fsdevs.map((f) => [f.id!, f] as const));
+    plugDevices({ machine, drives, fsdevs }, cfg.devices);
     plugDriveShortcuts({ machine, drives });
     if (tcp) {
       const port = await tcp.listening;

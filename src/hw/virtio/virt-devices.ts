@@ -20,7 +20,7 @@ function deps(ctx: DevicePlugContext): VirtioDeviceDeps {
   return { scheduler: ctx.machine.loop };
 }
 
-function onOff(v: string | undefined, what: string): boolean {
+export function onOff(v: string | undefined, what: string): boolean {
   if (v === undefined || v === 'off' || v === 'false' || v === 'no') return false;
   if (v === 'on' || v === 'true' || v === 'yes') return true;
   throw new DeviceSpecError(`${what}: '${v}' is not on or off`);
@@ -49,7 +49,7 @@ export function openDrive(ctx: DevicePlugContext, id: string | undefined, device
   }
 }
 
-function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void {
+export function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void {
   const m = ctx.machine;
   const slot = [...m.virtio].reverse().find((s) => !s.occupied);
   if (!slot) throw new DeviceSpecError(`-device ${name}: all ${m.virtio.length} virtio-mmio slots are in use`);
@@ -59,7 +59,7 @@ function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void
   slot.plug(t.mr);
 }
 
-function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>): void {
+export function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>): void {
   const transitional = props['disable-legacy'] === undefined ? true : !onOff(props['disable-legacy'], `-device ${name},disable-legacy`);
   try {
     ctx.machine.gpex.addDevice(new VirtioPci(dev, { transitional }));

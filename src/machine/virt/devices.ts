@@ -7,6 +7,7 @@
 import type { VirtMachine } from './virt.js';
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
+import { VIRTIO_HOST_DEVICES } from '../../hw/virtio/virt-host-devices.js';
 
 export class DeviceSpecError extends Error {
   constructor(message: string) {
@@ -19,6 +20,8 @@ export interface DevicePlugContext {
   machine: VirtMachine;
   /** -drive definitions by id. */
   drives: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** -fsdev definitions by id (virtio-9p). */
+  fsdevs?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 export interface DeviceFactory {
@@ -26,7 +29,7 @@ export interface DeviceFactory {
   plug(ctx: DevicePlugContext, props: Readonly<Record<string, string>>): void;
 }
 
-export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES, ...PCI_VIRT_DEVICES };
+export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES, ...PCI_VIRT_DEVICES, ...VIRTIO_HOST_DEVICES };
 
 export function deviceHelp(): string {
   const names = Object.keys(VIRT_DEVICES).sort();
