@@ -6,19 +6,14 @@
  */
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { OptionError, parseRunArgs, type RunConfig, type SerialSpec } from '../machine/options.js';
+import { OptionError, parseRunArgs, type RunConfig } from '../machine/options.js';
 import { BootError, VirtMachine } from '../machine/virt/virt.js';
 import { DeviceSpecError, checkDeviceNames, deviceHelp, plugDevices } from '../machine/virt/devices.js';
 import { plugDriveShortcuts } from '../hw/virtio/virt-devices.js';
 import { PanicWatch } from '../machine/panic-watch.js';
-import {
-  CharDevSpecError,
-  FileBackend,
-  NullBackend,
-  StdioBackend,
-  TcpServerBackend,
-  type CharBackend,
-} from '../hw/char/chardev.js';
+import { CharDevSpecError, type CharBackend } from '../hw/char/chardev.js';
+import { ChardevRegistry } from '../hw/char/chardev-registry.js';
+import { setupChardevs } from '../machine/chardev-setup.js';
 
 const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dashes)
   -machine virt | -M virt     the board (QEMU 7.2's riscv64 virt)
@@ -27,7 +22,9 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -bios FILE|none             firmware (default: Debian's M-mode U-Boot; with -kernel, OpenSBI fw_dynamic)
   -kernel FILE -initrd FILE -append CMDLINE -dtb FILE
   -nographic                  console on stdio (the default: tsvmm has no display)
-  -serial stdio|file:PATH|tcp::PORT,server[,nowait]|none
+  -serial stdio|mon:stdio|null|none|file:PATH|pipe:PATH|chardev:ID
+          |tcp:[HOST]:PORT[,server][,nowait]|unix:PATH[,server][,nowait]   (listens on 127.0.0.1 unless HOST is given)
+  -chardev socket|file|stdio|pipe|null|ringbuf,id=ID[,...]   (-chardev help)
   -drive ... -device NAME[,props]   (-device help lists devices)
   -fsdev local,id=ID,path=DIR,security_model=passthrough|mapped-file|none[,readonly=on]
   -virtfs local,path=DIR,mount_tag=TAG,security_model=..[,readonly=on]   (docs/sharing.md)
@@ -38,19 +35,6 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -action panic=exit-failure|shutdown|none   on a Linux panic banner: exit 1 (default), exit 0, or go on
   -panic-delay S              seconds between the panic banner and the action (default 2)
 Console: Ctrl-A x quits, Ctrl-A h helps (when stdin is a terminal).`;
-
-function openBackend(spec: SerialSpec, onQuit: () => void): CharBackend {
-  switch (spec.kind) {
-    case 'stdio':
-      return new StdioBackend({ onQuit });
-    case 'none':
-      return new NullBackend();
-    case 'file':
-      return new FileBackend(spec.path);
-    case 'tcp':
-      return new TcpServerBackend(spec.port);
-  }
-}
 
 function parse(argv: string[]): RunConfig {
   try {
@@ -95,11 +79,11 @@ export async function runMachine(argv: string[]): Promise<number> {
   }
 
   let machine: VirtMachine | null = null;
-  const serialSpec: SerialSpec = cfg.serial[0] ?? { kind: 'stdio' };
+  const chardevs = new ChardevRegistry({ onQuit: () => machine?.quit(0) });
   let backend: CharBackend | null = null;
   try {
-    backend = openBackend(serialSpec, () => machine?.quit(0));
-    const tcp = backend instanceof TcpServerBackend ? backend : null;
+    const wiring = setupChardevs(cfg, chardevs);
+    backend = wiring.serial;
     if (cfg.panicAction !== 'none') {
       const code = cfg.panicAction === 'exit-failure' ? 1 : 0;
       const delay = cfg.panicDelay;
@@ -124,15 +108,9 @@ export async function runMachine(argv: string[]): Promise<number> {
     const fsdevs = new Map(cfg.fsdevs.map((f) => [f.id!, f] as const));
     plugDevices({ machine, drives, fsdevs }, cfg.devices);
     plugDriveShortcuts({ machine, drives });
-    if (tcp) {
-      const port = await tcp.listening;
-      if (serialSpec.kind === 'tcp' && serialSpec.wait) {
-        process.stderr.write(`tsvmm: waiting for connection on tcp:127.0.0.1:${port},server\n`);
-        await tcp.clientConnected;
-      }
-    }
+    await chardevs.ready((_e, addr) => process.stderr.write(`tsvmm: waiting for connection on ${addr},server\n`));
   } catch (e) {
-    backend?.close();
+    chardevs.closeAll();
     if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError) throw new UsageError(e.message, 1);
     throw e;
   }
@@ -149,7 +127,8 @@ export async function runMachine(argv: string[]): Promise<number> {
     process.off('SIGHUP', onSignal);
     process.off('SIGINT', onSignal);
     backend!.flush();
-    backend!.close();
+    chardevs.flushAll();
+    chardevs.closeAll();
   }
 }
 
