@@ -106,7 +106,7 @@ export async function runMachine(argv: string[]): Promise<number> {
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
     const fsdevs = new Map(cfg.fsdevs.map((f) => [f.id!, f] as const));
-    plugDevices({ machine, drives, fsdevs }, cfg.devices);
+    plugDevices({ machine, drives, fsdevs, chardevs }, cfg.devices);
     plugDriveShortcuts({ machine, drives });
     await chardevs.ready((_e, addr) => process.stderr.write(`tsvmm: waiting for connection on ${addr},server\n`));
   } catch (e) {

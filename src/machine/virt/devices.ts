@@ -5,6 +5,7 @@
  * machine or the CLI changes. Unknown names are rejected before the guest runs.
  */
 import type { VirtMachine } from './virt.js';
+import type { ChardevRegistry } from '../../hw/char/chardev-registry.js';
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
 import { VIRTIO_HOST_DEVICES } from '../../hw/virtio/virt-host-devices.js';
@@ -22,6 +23,8 @@ export interface DevicePlugContext {
   drives: ReadonlyMap<string, Readonly<Record<string, string>>>;
   /** -fsdev definitions by id (virtio-9p). */
   fsdevs?: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** -chardev backends by id (virtio-serial ports). */
+  chardevs?: ChardevRegistry;
 }
 
 export interface DeviceFactory {
