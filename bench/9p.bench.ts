@@ -12,7 +12,8 @@
  * not wall time: MiB (files) per CPU-second of the emulator. Booting is not
  * counted. One run each: a tsvmm boot takes minutes.
  */
-import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ class Vm {
   private out = '';
   private cursor = 0;
   private n = 0;
-  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
   constructor(cmd: string, args: string[]) {
     this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'] });
     this.child.stdout.setEncoding('latin1');
