@@ -1,10 +1,15 @@
-// Acceptance (issue 18): one Linux boot mounts a host folder over virtio-9p
-// (read-write and readonly=on), tries to escape it, and uses virtio-serial
-// and vsock channels to the host. Each boot costs a minute or more of
-// interpreted guest time, so every check shares this one.
+// Acceptance (issue 18): one Linux boot, its console on hvc0 (a virtconsole
+// port), mounts a host folder over virtio-9p (read-write and readonly=on),
+// tries to escape it, sends a file through a virtserialport to a host UNIX
+// socket, and talks vsock with a host program both ways. Each boot costs a
+// minute or more of interpreted guest time, so every check shares this one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestConsole } from '../helpers/console.js';
@@ -22,7 +27,35 @@ function pattern(n: number, seed: number): Buffer {
   return b;
 }
 
-test('Linux shares host folders over virtio-9p: list, read, write, mkdir, rename, readonly, no escape', { timeout: BOOT_MS + 300_000 }, async () => {
+const PROG = fileURLToPath(new URL('./guest-progs/vsock-echo.c', import.meta.url));
+
+/** The freestanding vsock test program, built for riscv64 Linux with the bare-metal toolchain. */
+function buildVsockEcho(out: string): void {
+  execFileSync('riscv64-unknown-elf-gcc', [
+    '-O2', '-march=rv64imac', '-mabi=lp64', '-ffreestanding', '-fno-builtin', '-nostdlib', '-static', '-fno-pic', '-Wl,-e,_start', '-o', out, PROG,
+  ]);
+}
+
+/** Connect to a UNIX socket, collecting what arrives. */
+function collect(path: string): Promise<{ sock: Socket; data: () => Buffer }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const sock = createConnection(path);
+    sock.on('data', (d: Buffer) => chunks.push(d));
+    sock.once('error', reject);
+    sock.once('connect', () => resolve({ sock, data: () => Buffer.concat(chunks) }));
+  });
+}
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('Linux on console=hvc0 shares host folders over virtio-9p (read, write, mkdir, rename, readonly, no escape), a virtserialport and vsock', { timeout: BOOT_MS + 600_000 }, async () => {
   ensureGuest();
   const base = mkdtempSync(join(tmpdir(), 'tsvmm-share-'));
   const rw = join(base, 'rw');
@@ -36,12 +69,23 @@ test('Linux shares host folders over virtio-9p: list, read, write, mkdir, rename
   writeFileSync(join(outside, 'secret'), 'host secret\n');
   symlinkSync(outside, join(rw, 'out'));
   symlinkSync(join(outside, 'secret'), join(rw, 'secret-link'));
+  buildVsockEcho(join(rw, 'vsock-echo'));
+  const portSock = join(base, 'port.sock');
+  const vsockUds = join(base, 'vsock');
 
   const g = GuestConsole.run(
     linuxArgs(1, [
       '-fsdev', `local,id=fs0,path=${rw},security_model=none`,
       '-device', 'virtio-9p-device,fsdev=fs0,mount_tag=hostshare',
       '-virtfs', `local,path=${ro},mount_tag=ro,security_model=none,readonly=on`,
+      '-serial', 'null',
+      '-chardev', 'stdio,id=con',
+      '-chardev', `socket,id=port1,path=${portSock},server=on,wait=off`,
+      '-device', 'virtio-serial-pci',
+      '-device', 'virtconsole,chardev=con',
+      '-device', 'virtserialport,chardev=port1,name=org.tsvmm.file',
+      '-device', `vhost-vsock-pci,guest-cid=3,uds=${vsockUds}`,
+      '-append', 'console=hvc0',
     ]),
   );
   try {
@@ -83,6 +127,43 @@ test('Linux shares host folders over virtio-9p: list, read, write, mkdir, rename
     assert.equal(readFileSync(join(outside, 'secret'), 'utf8'), 'host secret\n');
     assert.deepEqual(readdirSync(outside), ['secret']);
     assert.match(await sh.run('cat /etc/tsvmm-escape'), /pwned/);
+    // the console is hvc0
+    assert.match(await sh.run('cat /sys/class/tty/console/active'), /hvc0/);
+
+    // virtserialport: a file from the guest reaches the host UNIX socket intact
+    const port = await collect(portSock);
+    const vport = (await sh.run('for d in /sys/class/virtio-ports/*; do [ "$(cat $d/name)" = org.tsvmm.file ] && echo ${d##*/}; done')).trim();
+    assert.match(vport, /^vport\d+p1$/, vport);
+    await sh.run(`cat /mnt/h/big.bin > /dev/${vport}`);
+    await until(() => port.data().length >= big.length, 300_000, 'file through the serial port');
+    assert.equal(createHash('sha256').update(port.data()).digest('hex'), createHash('sha256').update(big).digest('hex'));
+    port.sock.destroy();
+
+    // vsock, host -> guest: CONNECT to a guest listener, which echoes
+    g.send('/mnt/h/vsock-echo l 1234 &\n');
+    await g.expect('listening', 300_000);
+    const v = await collect(vsockUds);
+    v.sock.write('CONNECT 1234\n');
+    await until(() => v.data().includes(0x0a), 300_000, 'OK from the vsock mapping');
+    assert.match(v.data().toString(), /^OK \d+\n$/);
+    const okLen = v.data().length;
+    v.sock.end('ping from the host\n');
+    await until(() => v.data().length >= okLen + 19, 300_000, 'echo from the guest');
+    assert.equal(v.data().subarray(okLen).toString(), 'ping from the host\n');
+    await g.expect('echo done', 300_000);
+    // vsock, guest -> host: port 5000 is <uds>_5000
+    let heard = '';
+    const srv = createServer((s) => {
+      s.on('data', (d: Buffer) => (heard += d.toString()));
+      s.on('end', () => s.end('hello guest\n'));
+    });
+    await new Promise<void>((r) => srv.listen(`${vsockUds}_5000`, r));
+    assert.match(await sh.run('/mnt/h/vsock-echo c 5000'), /hello guest/);
+    assert.equal(heard, 'hello from the guest\n');
+    srv.close();
+    // nobody on port 5001: the guest's connect fails
+    assert.match(await sh.run('/mnt/h/vsock-echo c 5001'), /connect failed/);
+
     // rmdir and unlink
     await sh.run('rm -r /mnt/h/newdir && sync');
     assert.ok(!existsSync(join(rw, 'newdir')));
