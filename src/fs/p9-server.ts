@@ -16,19 +16,13 @@ import {
   chownSync,
   closeSync,
   constants as C,
-  fchmodSync,
   fdatasyncSync,
   fstatSync,
   fsyncSync,
-  ftruncateSync,
-  futimesSync,
   lchownSync,
   linkSync,
-  lstatSync,
-  lutimesSync,
   mkdirSync,
   openSync,
-  readdirSync,
   readlinkSync,
   readSync,
   renameSync,
@@ -36,21 +30,12 @@ import {
   statfsSync,
   symlinkSync,
   unlinkSync,
-  utimesSync,
   writeSync,
   type Stats,
 } from 'node:fs';
-import { checkName, errno, errnoOf, ExportJail, FsError, magic, O_PATH } from './jail.js';
-import {
-  MappedFileModel,
-  PassthroughModel,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFMT,
-  S_IFREG,
-  type SecurityModel,
-  type SecurityModelName,
-} from './security-model.js';
+import { checkName, errno, errnoOf, ExportJail, FsError, magic } from './jail.js';
+import { applySetattr, checkTarget, DOTL, hostOpenFlags, listDirectory, openChildDir, qidOf, type DirEntry, type Fid } from './p9-host.js';
+import { MappedFileModel, PassthroughModel, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type SecurityModel, type SecurityModelName } from './security-model.js';
 import {
   GETATTR_BASIC,
   P9_HDR,
@@ -86,18 +71,7 @@ import {
   P9_TXATTRCREATE,
   P9_TXATTRWALK,
   parseTMessage,
-  QTDIR,
-  QTFILE,
-  QTSYMLINK,
   RWriter,
-  SETATTR_ATIME,
-  SETATTR_ATIME_SET,
-  SETATTR_GID,
-  SETATTR_MODE,
-  SETATTR_MTIME,
-  SETATTR_MTIME_SET,
-  SETATTR_SIZE,
-  SETATTR_UID,
   strSize,
   type ParseFailure,
   type Qid,
@@ -120,71 +94,11 @@ export const DEFAULT_MAX_MSIZE = 512 * 1024;
 const MIN_MSIZE = 4096;
 const AT_REMOVEDIR = 0x200;
 
-/** Linux open flags as 9P2000.L encodes them (the generic Linux values). */
-const DOTL = {
-  ACCMODE: 3,
-  CREATE: 0o100,
-  EXCL: 0o200,
-  TRUNC: 0o1000,
-  APPEND: 0o2000,
-  DSYNC: 0o10000,
-  DIRECTORY: 0o200000,
-  SYNC: 0o4000000,
-};
-
-interface Fid {
-  /** Path from the export root, one validated component per element. */
-  comps: string[];
-  /** Host descriptor after lopen/lcreate, else -1. */
-  fd: number;
-  openFlags: number;
-  uid: number;
-  /** Directory listing taken at readdir offset 0. */
-  entries: DirEntry[] | null;
-  /** An xattr fid's value (from xattrwalk). */
-  xattr: Uint8Array | null;
-}
-
-interface DirEntry {
-  name: string;
-  qid: Qid;
-  dtype: number;
-}
-
 export interface P9Stats {
   requests: number;
   errors: number;
   /** Malformed messages by reason. */
   malformed: Partial<Record<ParseFailure, number>>;
-}
-
-function qidOf(st: Stats, mode = st.mode): Qid {
-  const fmt = mode & S_IFMT;
-  const type = fmt === S_IFDIR ? QTDIR : fmt === S_IFLNK ? QTSYMLINK : QTFILE;
-  // The version changes when the contents may have (mtime and size), which cache=loose clients use.
-  const version = (Math.floor(st.mtimeMs) ^ st.size) >>> 0;
-  return { type, version, path: st.ino };
-}
-
-function dtypeOf(mode: number): number {
-  switch (mode & S_IFMT) {
-    case S_IFDIR:
-      return 4;
-    case S_IFLNK:
-      return 10;
-    case S_IFREG:
-      return 8;
-    case 0o020000:
-      return 2;
-    case 0o060000:
-      return 6;
-    case 0o010000:
-      return 1;
-    case 0o140000:
-      return 12;
-    default:
-      return 0;
-  }
 }
 
 export class P9Server {
@@ -198,7 +112,6 @@ export class P9Server {
   private readonly reply: Uint8Array;
   private readonly w: RWriter;
   readonly stats: P9Stats = { requests: 0, errors: 0, malformed: {} };
-
   constructor(opts: P9ServerOptions) {
     if (opts.securityModel === 'mapped-xattr') {
       throw new FsError(errno.EOPNOTSUPP, 'security_model=mapped-xattr needs extended attributes, which Node.js cannot set without a native addon; use security_model=mapped-file (the same mapping kept in .virtfs_metadata files)');
@@ -226,7 +139,6 @@ export class P9Server {
     for (const f of this.fids.values()) this.closeFid(f);
     this.fids.clear();
   }
-
   close(): void {
     this.resetSession();
     this.jail.close();
@@ -253,18 +165,15 @@ export class P9Server {
       return this.lerror(parsed.req.tag, errnoOf(e));
     }
   }
-
   private lerror(tag: number, e: number): Uint8Array {
     this.stats.errors++;
     return this.w.begin(P9_RLERROR, tag).u32(e).finish();
   }
-
   private fid(n: number): Fid {
     const f = this.fids.get(n);
     if (!f) throw new FsError(errno.EBADF, `unknown fid ${n}`);
     return f;
   }
-
   private newFid(n: number, from: Fid | null, comps: string[]): Fid {
     if (n === P9_NOFID) throw new FsError(errno.EBADF);
     if (this.fids.has(n)) throw new FsError(errno.EBADF, `fid ${n} in use`);
@@ -273,7 +182,6 @@ export class P9Server {
     this.fids.set(n, f);
     return f;
   }
-
   private closeFid(f: Fid): void {
     if (f.fd >= 0) {
       try {
@@ -285,7 +193,6 @@ export class P9Server {
       f.fd = -1;
     }
   }
-
   private writable(): void {
     if (this.readonly) throw new FsError(errno.EROFS);
   }
@@ -300,7 +207,6 @@ export class P9Server {
       this.jail.release(dir);
     }
   }
-
   private withDir<T>(f: Fid, fn: (dir: number) => T): T {
     const dir = this.jail.openDir(f.comps);
     try {
@@ -309,13 +215,11 @@ export class P9Server {
       this.jail.release(dir);
     }
   }
-
   private statOf(f: Fid, dir: number | null, name: string | null): Stats {
     if (f.fd >= 0) return fstatSync(f.fd);
     if (dir === null || name === null) return fstatSync(this.jail.rootFd);
     return this.jail.lstatAt(dir, name);
   }
-
   private qidAt(dir: number | null, name: string | null, st: Stats): Qid {
     return qidOf(st, this.model.mappedSymlinks ? this.model.view(dir, name, st).mode : st.mode);
   }
@@ -326,7 +230,16 @@ export class P9Server {
     if (name === '.' || name === '..') throw new FsError(errno.EEXIST);
     if (this.model.hidden(name, atRoot)) throw new FsError(errno.EINVAL);
   }
-
+  private setattr(f: Fid, r: Extract<TRequest, { type: typeof P9_TSETATTR }>): void {
+    if (r.valid === 0) return;
+    this.writable();
+    this.withParent(f.comps, (dir, name) => applySetattr(this.jail, this.model, f, dir, name, this.statOf(f, dir, name), r));
+  }
+  private listDir(f: Fid): DirEntry[] {
+    const parent =
+      f.comps.length === 0 ? null : this.withParent(f.comps.slice(0, -1), (d, n) => (d === null ? fstatSync(this.jail.rootFd) : this.jail.lstatAt(d, n!)));
+    return listDirectory(this.jail, this.model, f, parent);
+  }
   private dispatch(r: TRequest, limit: number): Uint8Array {
     const w = this.w;
     switch (r.type) {
@@ -575,7 +488,6 @@ export class P9Server {
       }
     }
   }
-
   private created(dir: number, name: string, cred: { uid: number; gid: number; mode: number; rdev: number }, symlink: boolean): void {
     try {
       this.model.created(dir, name, cred, symlink);
@@ -591,7 +503,6 @@ export class P9Server {
       throw e;
     }
   }
-
   private unlinkIn(dir: number, name: string, isDir: boolean): void {
     const st = this.jail.lstatAt(dir, name);
     if (isDir && !st.isDirectory()) throw new FsError(errno.ENOTDIR);
@@ -604,7 +515,6 @@ export class P9Server {
     }
     this.model.removed(dir, name, isDir, '');
   }
-
   private rename(oldDirComps: string[], oldName: string, newDirComps: string[], newName: string): void {
     const od = this.jail.openDir(oldDirComps);
     try {
@@ -625,7 +535,6 @@ export class P9Server {
       if (f.comps.length >= from.length && from.every((c, i) => f.comps[i] === c)) f.comps = [...to, ...f.comps.slice(from.length)];
     }
   }
-
   private walk(tag: number, fidNo: number, newfidNo: number, names: string[]): Uint8Array {
     const f = this.fid(fidNo);
     if (newfidNo !== fidNo && this.fids.has(newfidNo)) throw new FsError(errno.EBADF, `fid ${newfidNo} in use`);
@@ -680,18 +589,6 @@ export class P9Server {
     for (const q of qids) w.qid(q);
     return w.finish();
   }
-
-  private hostOpenFlags(flags: number): number {
-    let h = flags & DOTL.ACCMODE;
-    if (flags & DOTL.TRUNC) h |= C.O_TRUNC;
-    if (flags & DOTL.APPEND) h |= C.O_APPEND;
-    if (flags & DOTL.DSYNC) h |= C.O_DSYNC;
-    if ((flags & DOTL.SYNC) === DOTL.SYNC) h |= C.O_SYNC;
-    if (flags & DOTL.DIRECTORY) h |= C.O_DIRECTORY;
-    // O_DIRECT, O_NOATIME, O_ASYNC, O_NOCTTY, O_CLOEXEC and O_CREAT are the client's business, not the host's.
-    return h;
-  }
-
   private lopen(tag: number, fidNo: number, flags: number): Uint8Array {
     const f = this.fid(fidNo);
     if (f.fd >= 0 || f.xattr) throw new FsError(errno.EBADF);
@@ -701,7 +598,7 @@ export class P9Server {
       const st = dir === null ? fstatSync(this.jail.rootFd) : this.jail.lstatAt(dir, name!);
       const view = this.model.view(dir, name, st);
       if ((view.mode & S_IFMT) === S_IFLNK) throw new FsError(errno.ELOOP);
-      let h = this.hostOpenFlags(flags);
+      let h = hostOpenFlags(flags);
       if (st.isDirectory()) h = (h & ~(DOTL.ACCMODE | C.O_TRUNC | C.O_APPEND)) | C.O_RDONLY;
       const fd = dir === null ? this.jail.openObject(this.jail.rootFd, null, h) : this.jail.openObject(dir, name!, h);
       return { fd, qid: qidOf(fstatSync(fd), view.mode) };
@@ -712,7 +609,6 @@ export class P9Server {
     this.openCount++;
     return this.w.begin(P9_TLOPEN + 1, tag).qid(qid).u32(0).finish();
   }
-
   private lcreate(tag: number, fidNo: number, name: string, flags: number, mode: number, gid: number): Uint8Array {
     this.writable();
     const f = this.fid(fidNo);
@@ -720,7 +616,7 @@ export class P9Server {
     this.newName(name, f.comps.length === 0);
     if (this.openCount >= MAX_OPEN) throw new FsError(errno.EMFILE);
     const { fd, qid } = this.withDir(f, (dir) => {
-      const h = (this.hostOpenFlags(flags) & ~C.O_DIRECTORY) | C.O_CREAT | C.O_EXCL;
+      const h = (hostOpenFlags(flags) & ~C.O_DIRECTORY) | C.O_CREAT | C.O_EXCL;
       const fd = this.jail.openObject(dir, name, h, this.model.hostMode(mode, 'file'));
       try {
         this.created(dir, name, { uid: f.uid, gid, mode: S_IFREG | (mode & 0o7777), rdev: 0 }, false);
@@ -737,7 +633,6 @@ export class P9Server {
     this.openCount++;
     return this.w.begin(P9_TLCREATE + 1, tag).qid(qid).u32(0).finish();
   }
-
   private read(tag: number, fidNo: number, offset: number, count: number, limit: number): Uint8Array {
     const f = this.fid(fidNo);
     const n = Math.min(count, limit - P9_HDR - 4);
@@ -763,7 +658,6 @@ export class P9Server {
     w.pos += done;
     return w.finish();
   }
-
   private readdir(tag: number, fidNo: number, offset: number, count: number, limit: number): Uint8Array {
     const f = this.fid(fidNo);
     if (f.fd < 0) throw new FsError(errno.EBADF);
@@ -786,96 +680,4 @@ export class P9Server {
     return w.finish();
   }
 
-  private listDir(f: Fid): DirEntry[] {
-    const st = fstatSync(f.fd);
-    if (!st.isDirectory()) throw new FsError(errno.ENOTDIR);
-    const atRoot = f.comps.length === 0;
-    const out: DirEntry[] = [{ name: '.', qid: qidOf(st), dtype: 4 }];
-    const parent = atRoot ? st : this.withParent(f.comps.slice(0, -1), (d, n) => (d === null ? fstatSync(this.jail.rootFd) : this.jail.lstatAt(d, n!)));
-    out.push({ name: '..', qid: qidOf(parent), dtype: 4 });
-    for (const name of readdirSync(magic(f.fd))) {
-      if (this.model.hidden(name, atRoot)) continue;
-      let s: Stats;
-      try {
-        s = lstatSync(this.jail.at(f.fd, name));
-      } catch {
-        continue; // removed meanwhile
-      }
-      const mode = this.model.mappedSymlinks ? this.model.view(f.fd, name, s).mode : s.mode;
-      out.push({ name, qid: qidOf(s, mode), dtype: dtypeOf(mode) });
-    }
-    return out;
-  }
-
-  private setattr(f: Fid, r: Extract<TRequest, { type: typeof P9_TSETATTR }>): void {
-    if (r.valid === 0) return;
-    this.writable();
-    this.withParent(f.comps, (dir, name) => {
-      const st = this.statOf(f, dir, name);
-      const isLink = st.isSymbolicLink();
-      // Non-symlinks are changed through their own descriptor's magic link (the exact inode); symlinks by name, never followed.
-      let objFd = f.fd;
-      let own = false;
-      if (objFd < 0 && !isLink) {
-        objFd = dir === null ? this.jail.rootFd : openSync(this.jail.at(dir, name!), O_PATH | C.O_NOFOLLOW);
-        own = dir !== null;
-      }
-      try {
-        const objPath = isLink ? this.jail.at(dir!, name!) : magic(objFd);
-        if (!isLink) {
-          const cur = fstatSync(objFd);
-          if (cur.ino !== st.ino || cur.dev !== st.dev) throw new FsError(errno.EAGAIN);
-        }
-        const change: { uid?: number; gid?: number; mode?: number } = {};
-        if (r.valid & SETATTR_MODE) change.mode = r.mode;
-        if (r.valid & SETATTR_UID) change.uid = r.uid;
-        if (r.valid & SETATTR_GID) change.gid = r.gid;
-        if (change.mode !== undefined || change.uid !== undefined || change.gid !== undefined) {
-          if (f.fd >= 0 && change.mode !== undefined && this.model instanceof PassthroughModel && change.uid === undefined && change.gid === undefined) {
-            fchmodSync(f.fd, change.mode & 0o7777);
-          } else this.model.setCred(dir, name, st, change, objPath, isLink);
-        }
-        if (r.valid & SETATTR_SIZE) {
-          if (!st.isFile()) throw new FsError(st.isDirectory() ? errno.EISDIR : errno.EINVAL);
-          if (f.fd >= 0 && (f.openFlags & DOTL.ACCMODE) !== 0) ftruncateSync(f.fd, r.size);
-          else {
-            const wfd = openSync(magic(objFd), C.O_WRONLY);
-            try {
-              ftruncateSync(wfd, r.size);
-            } finally {
-              closeSync(wfd);
-            }
-          }
-        }
-        if (r.valid & (SETATTR_ATIME | SETATTR_MTIME)) {
-          const now = Date.now() / 1000;
-          const at = r.valid & SETATTR_ATIME ? (r.valid & SETATTR_ATIME_SET ? r.atimeSec + r.atimeNsec / 1e9 : now) : st.atimeMs / 1000;
-          const mt = r.valid & SETATTR_MTIME ? (r.valid & SETATTR_MTIME_SET ? r.mtimeSec + r.mtimeNsec / 1e9 : now) : st.mtimeMs / 1000;
-          if (isLink) lutimesSync(objPath, at, mt);
-          else if (f.fd >= 0) futimesSync(f.fd, at, mt);
-          else utimesSync(objPath, at, mt);
-        }
-      } finally {
-        if (own) closeSync(objFd);
-      }
-    });
-  }
-}
-
-/** Open `name` in `dir` as the next directory of a walk (symlinks refused). */
-function openChildDir(jail: ExportJail, dir: number, name: string): number {
-  try {
-    const fd = openSync(jail.at(dir, name), O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW);
-    jail.checkInside(fd);
-    return fd;
-  } catch (e) {
-    const n = errnoOf(e);
-    throw new FsError(n === errno.ELOOP ? errno.ENOTDIR : n);
-  }
-}
-
-/** A symlink target is stored, never followed by the server; it only has to be a sane string. */
-function checkTarget(t: string): void {
-  if (t.length === 0) throw new FsError(errno.ENOENT);
-  if (t.length > 4095 || t.includes('\0')) throw new FsError(errno.ENAMETOOLONG);
 }
