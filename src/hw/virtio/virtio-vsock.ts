@@ -98,6 +98,8 @@ interface Conn {
   /** Host bytes waiting for guest credit. */
   pending: Uint8Array[];
   hostInitiated: boolean;
+  /** Bytes written to the host socket that it has not flushed yet (counted as consumed on 'drain'). */
+  unflushed: number;
   /** Host-initiated only: the `CONNECT <port>` line is still being read. */
   handshake: string | null;
 }
@@ -197,10 +199,12 @@ export class VirtioVsock extends VirtioDevice {
       fwdCnt: 0,
       lastReportedFwd: 0,
       pending: [],
+      unflushed: 0,
       hostInitiated: true,
       handshake: '',
     };
     sock.on('error', () => {});
+    sock.on('drain', () => this.flushed(c));
     const onData = (d: Buffer): void => {
       if (c.handshake === null) return this.fromHost(c, new Uint8Array(d));
       c.handshake += d.toString('latin1');
@@ -337,11 +341,17 @@ export class VirtioVsock extends VirtioDevice {
         break;
       case OP_RW:
         if (c.state !== 'open' || !data) break;
-        if (c.sock.write(data)) this.consumed(c, data.length);
-        else {
-          const n = data.length;
-          c.sock.once('drain', () => this.consumed(c, n));
+        if (c.sock.writableLength + data.length > 2 * BUF_ALLOC) {
+          // More than the credit we gave: the guest ignores flow control. Reset rather than buffer without bound.
+          this.guestError(`${this.name}: guest port ${c.guestPort} sent past its credit; connection reset`);
+          this.send(c, OP_RST, 0, null);
+          this.conns.delete(c.key);
+          c.state = 'closed';
+          c.sock.destroy();
+          return;
         }
+        if (c.sock.write(data)) this.consumed(c, data.length);
+        else c.unflushed += data.length;
         return;
       case OP_CREDIT_UPDATE:
         break;
@@ -374,6 +384,12 @@ export class VirtioVsock extends VirtioDevice {
     this.pumpConn(c);
   }
 
+  private flushed(c: Conn): void {
+    const n = c.unflushed;
+    c.unflushed = 0;
+    if (n) this.consumed(c, n);
+  }
+
   private consumed(c: Conn, n: number): void {
     c.fwdCnt = (c.fwdCnt + n) >>> 0;
     // Tell the guest about freed space once a quarter of the buffer has drained (not per packet).
@@ -395,6 +411,7 @@ export class VirtioVsock extends VirtioDevice {
       fwdCnt: 0,
       lastReportedFwd: 0,
       pending: [],
+      unflushed: 0,
       hostInitiated: false,
       handshake: null,
     };
@@ -406,6 +423,7 @@ export class VirtioVsock extends VirtioDevice {
       this.pumpConn(c);
     });
     sock.on('error', () => {});
+    sock.on('drain', () => this.flushed(c));
     sock.on('data', (d: Buffer) => this.fromHost(c, new Uint8Array(d)));
     sock.on('end', () => this.hostEnded(c));
     sock.on('close', () => this.hostClosed(c));
