@@ -98,6 +98,8 @@ interface Conn {
   /** Host bytes waiting for guest credit. */
   pending: Uint8Array[];
   hostInitiated: boolean;
+  /** The host ended while bytes still waited for credit: SHUTDOWN follows them. */
+  endAfterPending: boolean;
   /** Bytes written to the host socket that it has not flushed yet (counted as consumed on 'drain'). */
   unflushed: number;
   /** Host-initiated only: the `CONNECT <port>` line is still being read. */
@@ -146,7 +148,8 @@ export class VirtioVsock extends VirtioDevice {
     } catch {
       /* none */
     }
-    const server = createServer((sock) => this.hostConnected(sock));
+    // Half-open: a host that ends its side (no more to send) still hears the guest's answer.
+    const server = createServer({ allowHalfOpen: true }, (sock) => this.hostConnected(sock));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -200,6 +203,7 @@ export class VirtioVsock extends VirtioDevice {
       lastReportedFwd: 0,
       pending: [],
       unflushed: 0,
+      endAfterPending: false,
       hostInitiated: true,
       handshake: '',
     };
@@ -267,11 +271,19 @@ export class VirtioVsock extends VirtioDevice {
       this.send(c, OP_RW, 0, part);
     }
     if (c.pending.length) c.sock.pause();
-    else c.sock.resume();
+    else {
+      c.sock.resume();
+      if (c.endAfterPending) {
+        c.endAfterPending = false;
+        this.send(c, OP_SHUTDOWN, SHUTDOWN_SEND, null);
+      }
+    }
   }
 
+  /** The host will send no more; it may still read (half-open), so only SEND is shut. */
   private hostEnded(c: Conn): void {
-    if (c.state === 'open') this.send(c, OP_SHUTDOWN, SHUTDOWN_RCV | SHUTDOWN_SEND, null);
+    if (c.pending.length || c.state === 'connecting') c.endAfterPending = true;
+    else if (c.state === 'open') this.send(c, OP_SHUTDOWN, SHUTDOWN_SEND, null);
   }
 
   private hostClosed(c: Conn): void {
@@ -398,7 +410,7 @@ export class VirtioVsock extends VirtioDevice {
 
   private guestConnect(h: VsockHeader): void {
     if (!this.uds || this.conns.size >= MAX_CONNECTIONS) return this.rstTo(h);
-    const sock = createConnection(`${this.uds}_${h.dstPort}`);
+    const sock = createConnection({ path: `${this.uds}_${h.dstPort}`, allowHalfOpen: true });
     const c: Conn = {
       key: `${h.srcPort}:${h.dstPort}`,
       guestPort: h.srcPort,
@@ -412,6 +424,7 @@ export class VirtioVsock extends VirtioDevice {
       lastReportedFwd: 0,
       pending: [],
       unflushed: 0,
+      endAfterPending: false,
       hostInitiated: false,
       handshake: null,
     };
