@@ -21,6 +21,8 @@ const force = process.argv.includes('--force');
 const RECIPE = 5;
 
 const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4'];
+// Host folders over virtio-9p and host channels over virtio-vsock (docs/sharing.md); dependencies (9pnet, netfs, vsock) follow.
+WANT_MODULES.push('9pnet_virtio', '9p', 'vmw_vsock_virtio_transport');
 // Loaded when the kernel package has them (QEMU's pvpanic-pci device reports panics; 7.x kernels
 // fold crc32c_generic into the crc library).
 const OPTIONAL_MODULES = ['crc32c_generic', 'pvpanic_pci'];

@@ -48,6 +48,8 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -netdev user,id=ID[,hostfwd=tcp:[hostaddr]:hostport-[guestaddr]:guestport]   (passt; see docs/net.md)
   -netdev stream,id=ID,server=on|off,addr.type=inet|unix,... | socket,id=ID,listen=|connect=HOST:PORT
   -nic user|stream|socket|none[,model=virtio-net-pci|virtio-net-device][,mac=MAC][,...]
+  -fsdev local,id=ID,path=DIR,security_model=passthrough|mapped-file|none[,readonly=on]
+  -virtfs local,path=DIR,mount_tag=TAG,security_model=..[,readonly=on]   (docs/sharing.md)
   -accel tcg[,thread=single|multi]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
@@ -194,6 +196,7 @@ export async function runMachine(argv: string[]): Promise<number> {
     netdevs = await openNetdevs(netSpecs, (m) => process.stderr.write(`${m}\n`));
     const inventory = new DeviceInventory(machine, drives, chardevs, backends);
     inventory.ctx.netdevs = netdevs;
+    inventory.ctx.fsdevs = new Map(cfg.fsdevs.map((f) => [f.id!, f] as const));
     inventory.plugAll(cfg.devices);
     inventory.record('virtio-blk-pci', {}, () => plugDriveShortcuts(inventory.ctx));
     for (const id of unclaimedDrives(inventory.ctx)) {

@@ -23,7 +23,7 @@ import type { IOMMUAccessFlags, IOMMUMemoryRegionOps, IOMMUTLBEntry } from '../m
 import type { AddressSpace } from '../memory/address-space.js';
 import { MemoryRegion } from '../memory/region.js';
 import type { DeviceOwner } from '../memory/owner.js';
-import type { Scheduler, Timer } from '../machine/event-loop-types.js';
+import type { Scheduler, Timer } from '../sync/work.js';
 import { NO_SYNC_POINTS, type SyncPoints } from '../sync/sync-points.js';
 import { DmaError, stderrLog, validRange, type LogSink } from './errors.js';
 

@@ -19,7 +19,6 @@ import type { AddressSpace } from '../memory/address-space.js';
 import { MEMTX_OK, MEMTXATTRS_UNSPECIFIED, memTxAttrs, type MemTxAttrs } from '../memory/types.js';
 import { MemoryRegion } from '../memory/region.js';
 import type { DeviceOwner } from '../memory/owner.js';
-import type { IrqLine } from '../hw/irq.js';
 import { DmaError } from './errors.js';
 import {
   IOMMU_NONE,
@@ -33,6 +32,11 @@ import {
   type IommuOptions,
   type InvalidationCompletion,
 } from './iommu.js';
+
+/** The fault interrupt output (hw/irq.ts's PtIommuIrq has this shape; dma sits below hw). */
+export interface PtIommuIrq {
+  set(level: boolean): void;
+}
 
 export type PtIommuMode = 'block' | 'bypass' | 'translate';
 
@@ -88,7 +92,7 @@ export class PtIommu extends Iommu {
   private lastInv: InvalidationCompletion | null = null;
   private lastFaultIova = 0;
   private lastFaultInfo = 0;
-  private faultIrq: IrqLine | null = null;
+  private faultIrq: PtIommuIrq | null = null;
 
   constructor(
     name: string,
@@ -125,7 +129,7 @@ export class PtIommu extends Iommu {
    * the barrier of iommu.ts: every mapping through an old translation is gone.
    * Faults raise `irq` (level) until FAULT_ACK is written.
    */
-  createRegisters(opts: { owner?: DeviceOwner; irq?: IrqLine } = {}): MemoryRegion {
+  createRegisters(opts: { owner?: DeviceOwner; irq?: PtIommuIrq } = {}): MemoryRegion {
     this.faultIrq = opts.irq ?? null;
     return MemoryRegion.io(
       `${this.name}-regs`,

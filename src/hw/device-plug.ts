@@ -53,6 +53,8 @@ export interface DevicePlugContext {
   backends?: ReadonlyMap<string, BlockDriver>;
   /** -netdev backends by id (src/net). */
   netdevs?: ReadonlyMap<string, NetBackend>;
+  /** -fsdev definitions by id (virtio-9p). */
+  fsdevs?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 export interface DeviceFactory {

@@ -43,6 +43,8 @@ export interface RunConfig {
   /** -netdev and -nic arguments as given (parsed by src/net/netdev.ts). */
   netdevs: string[];
   nics: string[];
+  /** -fsdev local,id=..,path=..,security_model=.. (and the fsdev half of -virtfs). */
+  fsdevs: Record<string, string>[];
   /** -accel tcg,thread=...; undefined: multi when -smp > 1 and no -icount (QEMU's default), else single. */
   accelThread?: 'single' | 'multi';
   /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
@@ -124,10 +126,28 @@ export function parseSerial(text: string, index = 0): SerialSpec {
   }
 }
 
+export const FSDEV_SECURITY_MODELS = ['passthrough', 'mapped-xattr', 'mapped-file', 'none'] as const;
+
+/** -fsdev local,id=ID,path=DIR,security_model=M[,readonly=on]: checked here, opened when the device is plugged. */
+export function parseFsdev(val: string, opt: string): Record<string, string> {
+  const kv = parseKeyValues(val, 'driver');
+  if (kv.driver !== 'local') throw new OptionError(`${opt} ${val}: only the 'local' fsdev driver is supported`);
+  if (!kv.id) throw new OptionError(`${opt} ${val}: id= is required`);
+  if (!kv.path) throw new OptionError(`${opt} ${val}: path= is required`);
+  const sm = kv.security_model;
+  if (!sm) throw new OptionError(`${opt} ${val}: security_model= is required (${FSDEV_SECURITY_MODELS.join(', ')})`);
+  if (!(FSDEV_SECURITY_MODELS as readonly string[]).includes(sm)) throw new OptionError(`${opt} ${val}: unknown security_model '${sm}' (${FSDEV_SECURITY_MODELS.join(', ')})`);
+  for (const k of Object.keys(kv)) {
+    if (!['driver', 'id', 'path', 'security_model', 'readonly'].includes(k)) throw new OptionError(`${opt} ${val}: unsupported property '${k}'`);
+  }
+  if (kv.readonly !== undefined && !['on', 'off', 'true', 'false', 'yes', 'no'].includes(kv.readonly)) throw new OptionError(`${opt} ${val}: readonly must be on or off`);
+  return kv;
+}
+
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
   'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display',
-  'action', 'panic-delay', 'hda', 'hdb', 'hdc', 'hdd', 'blockdev', 'netdev', 'nic', ...CONTROL_WITH_ARG,
+  'action', 'panic-delay', 'hda', 'hdb', 'hdc', 'hdd', 'blockdev', 'netdev', 'nic', 'fsdev', 'virtfs', ...CONTROL_WITH_ARG,
 ]);
 const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', 'snapshot', ...CONTROL_FLAGS]);
 
@@ -148,6 +168,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     devices: [],
     netdevs: [],
     nics: [],
+    fsdevs: [],
     log: new Set(),
     noReboot: false,
     panicAction: 'exit-failure',
@@ -267,6 +288,20 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
       case 'nic':
         cfg.nics.push(val);
         break;
+      case 'fsdev':
+        cfg.fsdevs.push(parseFsdev(val, '-fsdev'));
+        break;
+      case 'virtfs': {
+        // QEMU's shorthand: an fsdev (id defaults to the mount tag) plus the virtio-9p device on PCI.
+        const kv = parseKeyValues(val, 'driver');
+        const tag = kv.mount_tag;
+        if (!tag) throw new OptionError(`-virtfs ${val}: mount_tag= is required`);
+        const { mount_tag: _t, ...fs } = kv;
+        const id = fs.id ?? tag;
+        cfg.fsdevs.push(parseFsdev(Object.entries({ ...fs, id }).map(([k, v]) => (k === 'driver' ? v : `${k}=${v.replace(/,/g, ',,')}`)).join(','), '-virtfs'));
+        cfg.devices.push({ driver: 'virtio-9p-pci', props: { fsdev: id, mount_tag: tag } });
+        break;
+      }
       case 'accel': {
         const kv = parseKeyValues(val, 'accel');
         if (kv.accel !== 'tcg') throw new OptionError(`-accel ${val}: invalid accelerator '${kv.accel ?? ''}' (only tcg)`);

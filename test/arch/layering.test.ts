@@ -14,12 +14,10 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const src = join(root, 'src');
 
-const RANK: Record<string, number> = { sync: 0, memory: 1, dma: 2, cpu: 2, block: 2, hw: 3, machine: 4, explore: 5, cli: 6 };
+const RANK: Record<string, number> = { sync: 0, memory: 1, dma: 2, cpu: 2, block: 2, net: 2, fs: 2, hw: 3, machine: 4, monitor: 5, gdbstub: 5, explore: 5, cli: 6 };
 
 /** Upward imports not yet removed, each owned by an open issue. The test also fails when one disappears, so the list only shrinks. */
 const KNOWN: ReadonlySet<string> = new Set([
-  'src/dma/iommu.ts -> ../machine/event-loop-types.js', // the IOMMU issue: import sync/work.ts
-  'src/dma/pt-iommu.ts -> ../hw/irq.js', // the IOMMU issue
 ]);
 
 function walk(dir: string, out: string[]): string[] {

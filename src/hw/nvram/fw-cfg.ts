@@ -26,7 +26,7 @@
 import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import { MEMTX_OK, type MemoryRegionOps, type MemTxResult } from '../../memory/types.js';
-import type { BottomHalf, Scheduler } from '../../machine/event-loop-types.js';
+import type { BottomHalf, Scheduler } from '../../sync/work.js';
 
 /** What DMA needs of an address space (AddressSpace satisfies it). */
 export interface FwCfgDmaSpace {

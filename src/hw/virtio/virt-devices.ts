@@ -20,7 +20,7 @@ function deps(ctx: DevicePlugContext): VirtioDeviceDeps {
   return { scheduler: ctx.machine.loop };
 }
 
-function onOff(v: string | undefined, what: string): boolean {
+export function onOff(v: string | undefined, what: string): boolean {
   if (v === undefined || v === 'off' || v === 'false' || v === 'no') return false;
   if (v === 'on' || v === 'true' || v === 'yes') return true;
   throw new DeviceSpecError(`${what}: '${v}' is not on or off`);

@@ -1,6 +1,6 @@
 import type { NetBackend, NetClient } from '../../net/backend.js';
 import { MAX_FRAME, MIN_FRAME } from '../../net/frame-stream.js';
-import type { BottomHalf } from '../../machine/event-loop-types.js';
+import type { BottomHalf } from '../../sync/work.js';
 import {
   VirtioDevice,
   VIRTIO_F_ANY_LAYOUT,

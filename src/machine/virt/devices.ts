@@ -10,10 +10,16 @@ import { DeviceSpecError, type DeviceFactory, type DevicePlugContext } from '../
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
 import { VIRTIO_NET_DEVICES } from '../../hw/virtio/virt-net-devices.js';
+import { VIRTIO_HOST_DEVICES } from '../../hw/virtio/virt-host-devices.js';
 
 export { DeviceSpecError, type DeviceFactory, type DevicePlugContext };
 
-export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = { ...VIRTIO_VIRT_DEVICES, ...PCI_VIRT_DEVICES, ...VIRTIO_NET_DEVICES };
+export const VIRT_DEVICES: Readonly<Record<string, DeviceFactory>> = {
+  ...VIRTIO_VIRT_DEVICES,
+  ...PCI_VIRT_DEVICES,
+  ...VIRTIO_NET_DEVICES,
+  ...VIRTIO_HOST_DEVICES,
+};
 
 export function deviceHelp(): string {
   const names = Object.keys(VIRT_DEVICES).sort();
