@@ -17,6 +17,7 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
   const rs2 = (insn >> 20) & 31;
   const lo = h.xlo[rs1]!;
   const hi = h.xhi[rs1]!;
+  if (h.debug !== null) h.debugAccess(lo, hi, size, f5 !== 2);
   const misaligned = (lo & (size - 1)) !== 0;
   if (f5 === 2) {
     // LR
@@ -112,8 +113,14 @@ export function physRead(h: Hart, pa: number, size: number, lo: number, hi: numb
     const at = rp.bytes.byteOffset + rp.offset;
     const v = viewsOf(h, rp.bytes, at);
     const a = at - v.base;
+    if (size === 8) {
+      const x = Atomics.load(v.i64, a >> 3);
+      h.tLo = Number(BigInt.asIntN(32, x));
+      h.tHi = Number(x >> 32n);
+      return;
+    }
     h.tLo = Atomics.load(v.i32, a >> 2);
-    h.tHi = size === 8 ? Atomics.load(v.i32, (a >> 2) + 1) : 0;
+    h.tHi = 0;
     return;
   }
   if (h.mem.load(pa, size, h.attrs) !== MEMTX_OK) fault(h, acc, false, lo, hi);

@@ -30,8 +30,19 @@ export interface RamWindow {
   readonly dv: DataView;
   readonly i32: Int32Array;
   readonly i64: BigInt64Array;
+  /** Aligned 8-byte loads and stores go through this view: one host access, never torn. */
+  readonly f64: Float64Array;
 }
 
 /** 1 GiB: offsets within a window (plus a page) stay below 2^31. */
 export const RAM_WINDOW = 2 ** 30;
 
+
+/**
+ * Scratch for moving 64 bits between a Float64Array element and two int32 halves: an
+ * aligned Float64Array access is one 8-byte host load/store, so a 64-bit guest access
+ * is single-copy atomic between worker threads (two 32-bit accesses could tear).
+ * Typed-array float64 loads and stores keep NaN payloads bit for bit.
+ */
+export const CV = new Float64Array(1);
+export const CI = new Int32Array(CV.buffer);

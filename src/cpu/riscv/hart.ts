@@ -1,6 +1,9 @@
 import { NO_PAGE, RamWindow, TLB_SIZE, TRAP, toU64, u64 } from './common.js';
 import { inner } from './interp.js';
-import { flushTlb } from './mmu.js';
+import type { HartDebugHooks } from './debug.js';
+import { CodeSync } from './jit/code-sync.js';
+import { Translator } from './jit/engine.js';
+import { flushStoreTlb, flushTlb } from './mmu.js';
 import type { MemTxAttrs, PhysMemory } from '../../memory/types.js';
 import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
 import {
@@ -89,6 +92,13 @@ export interface HartOptions {
   timeSource: () => number;
   pmpCount?: number;
   isaExtensions?: IsaExtensions;
+  /**
+   * Translate hot guest code (src/cpu/riscv/jit) instead of interpreting it; default true.
+   * `-accel tcg,jit=off` sets it false (the interpreter alone, for comparison and bisection).
+   */
+  translate?: boolean;
+  /** Code-page generations shared by every hart of the machine (CodeSync.allocate()); private if absent. */
+  codeSync?: SharedArrayBuffer;
 }
 
 /**
@@ -178,10 +188,12 @@ export class Hart {
   readonly rTagHi = new Int32Array(TLB_SIZE);
   readonly rOff = new Int32Array(TLB_SIZE);
   readonly rDv: DataView[] = [];
+  readonly rF64: Float64Array[] = [];
   readonly wTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
   readonly wTagHi = new Int32Array(TLB_SIZE);
   readonly wOff = new Int32Array(TLB_SIZE);
   readonly wDv: DataView[] = [];
+  readonly wF64: Float64Array[] = [];
   /** I/O TLBs: virtual page -> physical page for MMIO pages (no RAM view), so device accesses skip the walk. */
   readonly rioTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
   readonly rioTagHi = new Int32Array(TLB_SIZE);
@@ -194,10 +206,14 @@ export class Hart {
   readonly xTagHi = new Int32Array(TLB_SIZE);
   readonly xOff = new Int32Array(TLB_SIZE);
   readonly xDv: DataView[] = [];
+  /** Physical page of each instruction-TLB entry (the translator's cache key). */
+  readonly xPa = new Float64Array(TLB_SIZE);
   /** The page instructions are fetched from: virtual base (as pc number), view and offset. */
   fetchBase = NaN;
   fetchDv: DataView;
   fetchOff = 0;
+  /** Physical address of the fetch page (valid while fetchBase is not NaN). */
+  fetchPa = 0;
   /** Views of RAM buffers, one per 1 GiB window so offsets stay int32 and typed-array lengths stay valid for any RAM size. */
   readonly views = new WeakMap<ArrayBufferLike, RamWindow[]>();
   readonly attrs: MemTxAttrs;
@@ -208,6 +224,14 @@ export class Hart {
   instretFrozen = 0n;
   /** Whether the last translate() result may be cached in a TLB (whole page uniformly allowed by PMP). */
   lastCacheable = false;
+
+  /** Code pages shared with the other harts, and the epoch of it this hart's store TLB reflects. */
+  readonly codeSync: CodeSync;
+  codeEpoch = 0;
+  /** The translating engine, or null when running the interpreter only. */
+  readonly jit: Translator | null;
+  /** Debugger hooks (gdbstub, triggers); null = none, and nothing on the fast paths looks at them. */
+  debug: HartDebugHooks | null = null;
 
   /** Scratch results of slow paths (avoid allocation). */
   tLo = 0;
@@ -221,6 +245,8 @@ export class Hart {
     this.sstc = opts.isaExtensions?.sstc ?? true;
     this.attrs = memTxAttrs({ requesterId: opts.hartId });
     this.rvc = rvcTable();
+    this.codeSync = new CodeSync(opts.codeSync);
+    this.jit = opts.translate === false ? null : new Translator(this);
     const dummy = new DataView(new ArrayBuffer(8));
     this.fetchDv = dummy;
     for (let i = 0; i < TLB_SIZE; i++) {
@@ -347,13 +373,39 @@ export class Hart {
       this.exitRequest = false;
       try {
         this.checkInterrupts();
-        inner(this, Math.min(end, this.steps + 4096));
+        const qend = Math.min(end, this.steps + 4096);
+        if (this.debug !== null) this.runDebug(qend);
+        else if (this.jit !== null) this.jit.run(qend);
+        else {
+          if (this.codeEpoch !== this.codeSync.epoch()) flushStoreTlb(this);
+          inner(this, qend, false);
+        }
       } catch (e) {
         if (e === TRAP) continue;
         throw this.internalError(e);
       }
     }
     return this.steps - start;
+  }
+
+  /** Under a debugger: one instruction at a time, data TLBs bypassed so every access meets the hooks. */
+  private runDebug(end: number): void {
+    const d = this.debug!;
+    flushTlb(this);
+    while (this.steps < end && !this.exitRequest) {
+      if (d.beforeInstruction()) {
+        this.requestStop();
+        return;
+      }
+      inner(this, this.steps + 1, true);
+      // A CSR write or trap may have refilled a data TLB: drop it again.
+      flushTlb(this);
+    }
+  }
+
+  /** Report a data access to the debugger (slow paths only; the caller checked debug !== null). */
+  debugAccess(lo: number, hi: number, size: number, write: boolean): void {
+    if (this.debug!.onDataAccess(BigInt.asUintN(64, (BigInt(hi) << 32n) | BigInt(lo >>> 0)), size, write)) this.requestStop();
   }
 
   internalError(e: unknown): HartError {

@@ -1,10 +1,14 @@
-import { TLB_MASK, TWO32 } from './common.js';
+import { CI, CV, LOAD_SIZE, TLB_MASK, TWO32 } from './common.js';
 import type { Hart } from './hart.js';
 import { fetchSlow, loadSlow, storeSlow } from './mmu.js';
 import { mulDiv, mulDivW } from './muldiv.js';
 import { execOther } from './system.js';
-/** The interpreter loop: runs until `end` steps or an exit request. */
-export function inner(h: Hart, end: number): void {
+/**
+ * The interpreter loop: runs until `end` steps or an exit request. With
+ * `stopAtJump` (used by the translator's dispatcher) it also returns after
+ * every taken branch or jump, so the dispatcher sees each block entry.
+ */
+export function inner(h: Hart, end: number, stopAtJump: boolean): void {
   const xlo = h.xlo;
   const xhi = h.xhi;
   const rvc = h.rvc;
@@ -12,6 +16,8 @@ export function inner(h: Hart, end: number): void {
   const rTagHi = h.rTagHi;
   const rOff = h.rOff;
   const rDv = h.rDv;
+  const rF64 = h.rF64;
+  const wF64 = h.wF64;
   const wTagLo = h.wTagLo;
   const wTagHi = h.wTagHi;
   const wOff = h.wOff;
@@ -379,6 +385,11 @@ export function inner(h: Hart, end: number): void {
           const imm =
             ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);
           pc = pc + imm;
+          if (stopAtJump) {
+            h.pc = pc;
+            h.steps = steps;
+            return;
+          }
         } else pc = pc + ilen;
         break;
       }
@@ -392,6 +403,11 @@ export function inner(h: Hart, end: number): void {
           xhi[rd] = Math.floor(link / TWO32) | 0;
         }
         pc = pc + imm;
+        if (stopAtJump) {
+          h.pc = pc;
+          h.steps = steps;
+          return;
+        }
         break;
       }
       case 25: {
@@ -407,6 +423,11 @@ export function inner(h: Hart, end: number): void {
           xhi[rd] = Math.floor(link / TWO32) | 0;
         }
         pc = target;
+        if (stopAtJump) {
+          h.pc = pc;
+          h.steps = steps;
+          return;
+        }
         break;
       }
       case 13: {

@@ -1,5 +1,5 @@
 import { MEMTX_OK } from '../../memory/types.js';
-import { LOAD_SIZE, NO_PAGE, RAM_WINDOW, RamWindow, TLB_MASK, TWO32, toU64 } from './common.js';
+import { CI, CV, LOAD_SIZE, NO_PAGE, RAM_WINDOW, RamWindow, TLB_MASK, TWO32, toU64 } from './common.js';
 import { CAUSE_FETCH_ACCESS, CAUSE_FETCH_PAGE_FAULT, CAUSE_LOAD_ACCESS, CAUSE_LOAD_PAGE_FAULT, CAUSE_STORE_ACCESS, CAUSE_STORE_PAGE_FAULT, MSTATUS_MPP_SHIFT, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, PRV_M, PRV_S, PRV_U } from './constants.js';
 import type { Hart } from './hart.js';
 import { ACC_EXEC, ACC_READ, ACC_WRITE } from './pmp.js';
@@ -14,6 +14,13 @@ export function flushTlb(h: Hart): void {
   h.wioTagLo.fill(NO_PAGE);
   h.fetchBase = NaN;
   h.epoch = h.mem.epoch;
+  h.codeEpoch = h.codeSync.epoch();
+}
+
+/** Drop the store TLB: a page became a code page somewhere (CodeSync epoch moved). */
+export function flushStoreTlb(h: Hart): void {
+  h.wTagLo.fill(NO_PAGE);
+  h.codeEpoch = h.codeSync.epoch();
 }
 
 /** The window of `bytes`' buffer holding byte offset `at` of that buffer. */
@@ -34,6 +41,7 @@ export function viewsOf(h: Hart, bytes: Uint8Array, at: number): RamWindow {
       dv: new DataView(buf, base, len),
       i32: new Int32Array(buf, base, Math.floor(len / 4)),
       i64: new BigInt64Array(buf, base, Math.floor(len / 8)),
+      f64: new Float64Array(buf, base, Math.floor(len / 8)),
     };
     ws[w] = v;
   }
@@ -147,6 +155,7 @@ export function walk(h: Hart, lo: number, hi: number, acc: number, priv: number)
 /** Fill the TLB of kind acc for the page of (lo, hi) -> pa if it is cacheable RAM. */
 export function fill(h: Hart, lo: number, hi: number, pa: number, acc: number): boolean {
   if (!h.lastCacheable) return false;
+  if (h.debug !== null && acc !== ACC_EXEC) return false;
   const page = pa - (pa % 4096);
   const rp = h.mem.ramPtr(page, 4096, acc === ACC_WRITE);
   if (rp === null) return false;
@@ -161,20 +170,38 @@ export function fill(h: Hart, lo: number, hi: number, pa: number, acc: number): 
     h.wTagHi[idx] = hi;
     h.wOff[idx] = off;
     h.wDv[idx] = v.dv;
+    h.wF64[idx] = v.f64;
   } else if (acc === ACC_READ) {
     h.rTagLo[idx] = lo >>> 12;
     h.rTagHi[idx] = hi;
     h.rOff[idx] = off;
     h.rDv[idx] = v.dv;
+    h.rF64[idx] = v.f64;
   } else {
     h.xTagLo[idx] = lo >>> 12;
     h.xTagHi[idx] = hi;
     h.xOff[idx] = off;
     h.xDv[idx] = v.dv;
+    h.xPa[idx] = page;
     h.fetchBase = hi * TWO32 + ((lo & ~0xfff) >>> 0);
     h.fetchOff = off;
     h.fetchDv = v.dv;
+    h.fetchPa = page;
   }
+  return true;
+}
+
+/** Make pc's page the fetch page if the instruction TLB has it (no walk, never faults). */
+export function fetchPageCached(h: Hart, pc: number): boolean {
+  const lo = pc | 0;
+  const hi = Math.floor(pc / TWO32) | 0;
+  const vpn = lo >>> 12;
+  const idx = vpn & TLB_MASK;
+  if (h.xTagLo[idx] !== vpn || h.xTagHi[idx] !== hi) return false;
+  h.fetchBase = hi * TWO32 + ((lo & ~0xfff) >>> 0);
+  h.fetchOff = h.xOff[idx]!;
+  h.fetchDv = h.xDv[idx]!;
+  h.fetchPa = h.xPa[idx]!;
   return true;
 }
 
@@ -189,6 +216,7 @@ export function fetchSlow(h: Hart, pc: number): number {
     h.fetchBase = hi * TWO32 + ((lo & ~0xfff) >>> 0);
     h.fetchOff = h.xOff[idx]!;
     h.fetchDv = h.xDv[idx]!;
+    h.fetchPa = h.xPa[idx]!;
     return h.fetchDv.getInt32(h.fetchOff + po, true);
   }
   const pa = translate(h, lo, hi, ACC_EXEC, 2);
@@ -275,6 +303,13 @@ export function loadRaw(h: Hart, lo: number, hi: number, size: number): void {
   if (ram) {
     const dv = h.rDv[ii]!;
     const a = h.rOff[ii]! + (lo & 0xfff);
+    if (size === 8 && (a & 7) === 0) {
+      // One 8-byte access: single-copy atomic against harts in other workers.
+      CV[0] = h.rF64[ii]![a >> 3]!;
+      h.tLo = CI[0]!;
+      h.tHi = CI[1]!;
+      return;
+    }
     h.tLo = size === 1 ? dv.getUint8(a) : size === 2 ? dv.getUint16(a, true) : dv.getInt32(a, true);
     h.tHi = size === 8 ? dv.getInt32(a + 4, true) : 0;
     return;
@@ -305,12 +340,16 @@ export function storeSlow(h: Hart, lo: number, hi: number, size: number, vlo: nu
   const ii = vpn & TLB_MASK;
   let pa: number;
   let ram = h.wTagLo[ii] === vpn && h.wTagHi[ii] === hi;
+  let code = false;
   if (ram) pa = 0;
   else if (h.wioTagLo[ii] === vpn && h.wioTagHi[ii] === hi) pa = h.wioPa[ii]! + (lo & 0xfff);
   else {
     pa = translate(h, lo, hi, ACC_WRITE, size);
-    ram = fill(h, lo, hi, pa, ACC_WRITE);
-    if (!ram && h.lastCacheable) {
+    // A page some hart translated code from never enters a store TLB: every store to it
+    // goes through here and invalidates the translations (also in other workers).
+    code = h.codeSync.isCode(pa);
+    ram = !code && fill(h, lo, hi, pa, ACC_WRITE);
+    if (!ram && !code && h.lastCacheable) {
       h.wioTagLo[ii] = vpn;
       h.wioTagHi[ii] = hi;
       h.wioPa[ii] = pa - (lo & 0xfff);
@@ -321,7 +360,11 @@ export function storeSlow(h: Hart, lo: number, hi: number, size: number, vlo: nu
     const a = h.wOff[ii]! + (lo & 0xfff);
     if (size === 1) dv.setUint8(a, vlo & 0xff);
     else if (size === 2) dv.setUint16(a, vlo & 0xffff, true);
-    else {
+    else if (size === 8 && (a & 7) === 0) {
+      CI[0] = vlo;
+      CI[1] = vhi;
+      h.wF64[ii]![a >> 3] = CV[0]!;
+    } else {
       dv.setInt32(a, vlo, true);
       if (size === 8) dv.setInt32(a + 4, vhi, true);
     }
@@ -330,4 +373,9 @@ export function storeSlow(h: Hart, lo: number, hi: number, size: number, vlo: nu
   const r = h.mem.store(pa, size, vlo >>> 0, vhi >>> 0, h.attrs);
   if (h.mem.epoch !== h.epoch) flushTlb(h);
   if (r !== MEMTX_OK) fault(h, ACC_WRITE, false, lo, hi);
+  if (code) {
+    h.codeSync.written(pa);
+    // Leave the run loop so translations from this page are checked before the next block.
+    h.exitRequest = true;
+  }
 }

@@ -22,7 +22,12 @@ export function execOther(h: Hart, insn: number, ilen: number, pc: number): void
         // pause (Zihintpause): the guest spins waiting for another hart.
         if (insn === 0x0100000f && h.onPause !== null) h.onPause();
       } else if (f3 === 1) {
-        // fence.i: instructions are fetched from memory every time; nothing is cached
+        // fence.i: the interpreter fetches from memory every time; translations made
+        // before it are dropped (stores by DMA or another hart's AMO bypass CodeSync).
+        if (h.jit !== null) {
+          h.jit.flushAll();
+          h.exitRequest = true;
+        }
       } else h.illegalInsn(insn, ilen);
       h.pc = pc + ilen;
       return;
