@@ -29,7 +29,7 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -nographic                  console on stdio (the default: tsvmm has no display)
   -serial stdio|file:PATH|tcp::PORT,server[,nowait]|none
   -drive ... -device NAME[,props]   (-device help lists devices)
-  -accel tcg[,thread=single|multi]
+  -accel tcg[,thread=single|multi][,jit=on|off]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
   -no-reboot                  exit when the guest resets
@@ -117,6 +117,7 @@ export async function runMachine(argv: string[]): Promise<number> {
       pflash,
       // QEMU's default: MTTCG when there is more than one CPU and no -icount.
       threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined ? 'multi' : 'single'),
+      translate: cfg.accelJit,
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
     plugDevices({ machine, drives }, cfg.devices);

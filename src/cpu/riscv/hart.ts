@@ -102,6 +102,15 @@ export interface HartOptions {
 }
 
 /**
+ * Whether harts translate when their options do not say: yes, unless the
+ * environment has TSVMM_JIT=off (runs any test or tool interpreter-only, to compare).
+ */
+function defaultTranslate(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.TSVMM_JIT !== 'off';
+}
+
+/**
  * One RISC-V hart (RV64IMAFDC, Zicsr, Zifencei, Zicntr, Zihintpause, Sstc;
  * M/S/U; Sv39/Sv48; 16 PMP entries).
  *
@@ -246,7 +255,7 @@ export class Hart {
     this.attrs = memTxAttrs({ requesterId: opts.hartId });
     this.rvc = rvcTable();
     this.codeSync = new CodeSync(opts.codeSync);
-    this.jit = opts.translate === false ? null : new Translator(this);
+    this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this) : null;
     const dummy = new DataView(new ArrayBuffer(8));
     this.fetchDv = dummy;
     for (let i = 0; i < TLB_SIZE; i++) {
