@@ -104,7 +104,7 @@ export interface GuestMachine {
   mtime: { value: number };
 }
 
-export function makeMachine(image: Uint8Array, ramSize = 8 << 20, hartOptions: { translate?: boolean } = {}): GuestMachine {
+export function makeMachine(image: Uint8Array, ramSize = 8 << 20, hartOptions: { translate?: boolean; translateThreshold?: number } = {}): GuestMachine {
   const root = MemoryRegion.container('system', 2 ** 40);
   const ram = MemoryRegion.ram('ram', ramSize);
   root.addSubregion(RAM_BASE, ram);

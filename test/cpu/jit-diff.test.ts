@@ -211,7 +211,7 @@ function state(m: GuestMachine): Record<string, unknown> {
 
 function runBoth(src: string): { jit: GuestMachine; interp: GuestMachine } {
   const image = assemble(src);
-  const jit = makeMachine(image, 8 << 20, { translate: true });
+  const jit = makeMachine(image, 8 << 20, { translate: true, translateThreshold: 16 });
   const interp = makeMachine(image, 8 << 20, { translate: false });
   runGuest(jit, 2_000_000);
   runGuest(interp, 2_000_000);

@@ -12,7 +12,7 @@ import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, type
 const RESULT = 0x80300000;
 
 function both(image: Uint8Array, setup?: (m: GuestMachine) => void): { jit: GuestMachine; interp: GuestMachine } {
-  const jit = makeMachine(image, 8 << 20, { translate: true });
+  const jit = makeMachine(image, 8 << 20, { translate: true, translateThreshold: 16 });
   const interp = makeMachine(image, 8 << 20, { translate: false });
   for (const m of [jit, interp]) {
     setup?.(m);

@@ -97,6 +97,8 @@ export interface HartOptions {
    * `-accel tcg,jit=off` sets it false (the interpreter alone, for comparison and bisection).
    */
   translate?: boolean;
+  /** Executions of a block before it is translated (default HOT_THRESHOLD; tests lower it). */
+  translateThreshold?: number;
   /** Code-page generations shared by every hart of the machine (CodeSync.allocate()); private if absent. */
   codeSync?: SharedArrayBuffer;
 }
@@ -255,7 +257,7 @@ export class Hart {
     this.attrs = memTxAttrs({ requesterId: opts.hartId });
     this.rvc = rvcTable();
     this.codeSync = new CodeSync(opts.codeSync);
-    this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this) : null;
+    this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this, opts.translateThreshold) : null;
     const dummy = new DataView(new ArrayBuffer(8));
     this.fetchDv = dummy;
     for (let i = 0; i < TLB_SIZE; i++) {

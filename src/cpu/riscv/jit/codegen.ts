@@ -178,6 +178,10 @@ function emit(insn: number, ilen: number, rel: number, k: number, start: number)
       const f7 = insn >>> 25;
       const load = `const al = xlo[${rs1}]; const ah = xhi[${rs1}]; const bl = xlo[${rs2}]; const bh = xhi[${rs2}];`;
       if (f7 === 1) {
+        if (f3 === 0) {
+          // mul inline (the interpreter's mulDiv case 0)
+          return ok(rd === 0 ? '' : `{ ${load} const l = Math.imul(al, bl); const hh = (mulhu32(al, bl) + Math.imul(al, bh) + Math.imul(ah, bl)) | 0; ${wr(rd, 'l', 'hh')} }`);
+        }
         return ok(`{ ${load} mulDiv(h, ${f3}, al, ah, bl, bh); ${wr(rd, 'h.tLo', 'h.tHi')} }`);
       }
       let body: string;
