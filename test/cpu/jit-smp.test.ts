@@ -9,8 +9,10 @@ import { makeSmpBoard, runSmp, smpProgram } from '../machine/smp/smp-machine.js'
 
 async function expectPass(file: string, defs: Record<string, number>): Promise<void> {
   const b = makeSmpBoard(2, smpProgram(file, { NHARTS: 2, ...defs }));
+  const ram = b.ram.ramBytes();
   const r = await runSmp(b);
-  assert.equal(r, 0x5555, `${file}: finisher 0x${r.toString(16)}; hart pcs ${[0, 1].map((h) => b.smp.hartPc(h).toString(16))}; logs: ${b.logs.join(' | ')}`);
+  const seen = Buffer.from(ram.buffer, ram.byteOffset + 0x200080, 8).readBigUInt64LE();
+  assert.equal(r, 0x5555, `${file}: finisher 0x${r.toString(16)}; hart pcs ${[0, 1].map((h) => b.smp.hartPc(h).toString(16))}; value seen 0x${seen.toString(16)}; logs: ${b.logs.join(' | ')}`);
 }
 
 test('cross-modifying code: a hart worker rewrites a function another worker runs translated', { timeout: 120_000 }, async () => {

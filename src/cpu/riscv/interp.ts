@@ -272,8 +272,15 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
               vhi = vlo >> 31;
               break;
             case 3:
-              vlo = dv.getInt32(a, true);
-              vhi = dv.getInt32(a + 4, true);
+              if ((a & 7) === 0) {
+                // one 8-byte host access: never torn by a hart in another worker
+                CV[0] = rF64[idx]![a >> 3]!;
+                vlo = CI[0]!;
+                vhi = CI[1]!;
+              } else {
+                vlo = dv.getInt32(a, true);
+                vhi = dv.getInt32(a + 4, true);
+              }
               break;
             case 4:
               vlo = dv.getUint8(a);
@@ -336,8 +343,14 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
               dv.setInt32(a, xlo[rs2]!, true);
               break;
             default:
-              dv.setInt32(a, xlo[rs2]!, true);
-              dv.setInt32(a + 4, xhi[rs2]!, true);
+              if ((a & 7) === 0) {
+                CI[0] = xlo[rs2]!;
+                CI[1] = xhi[rs2]!;
+                wF64[idx]![a >> 3] = CV[0]!;
+              } else {
+                dv.setInt32(a, xlo[rs2]!, true);
+                dv.setInt32(a + 4, xhi[rs2]!, true);
+              }
               break;
           }
         } else {

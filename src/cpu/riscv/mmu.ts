@@ -91,6 +91,19 @@ export function translate(h: Hart, lo: number, hi: number, acc: number, size = 1
 
 export function physLoad64(h: Hart, pa: number): boolean {
   if (!h.pmp.check(pa, 8, PRV_S, ACC_READ)) return false;
+  const rp = h.mem.ramPtr(pa, 8, false);
+  if (rp !== null) {
+    // A PTE another hart may be writing: one 8-byte access, never torn.
+    const at = rp.bytes.byteOffset + rp.offset;
+    const v = viewsOf(h, rp.bytes, at);
+    const a = at - v.base;
+    if ((a & 7) === 0) {
+      CV[0] = v.f64[a >> 3]!;
+      h.tLo = CI[0]!;
+      h.tHi = CI[1]!;
+      return true;
+    }
+  }
   if (h.mem.load(pa, 8, h.attrs) !== MEMTX_OK) return false;
   h.tLo = h.mem.valLo | 0;
   h.tHi = h.mem.valHi | 0;

@@ -3,6 +3,7 @@
 # word ITERS times and fails (code 1) if it ever sees anything else.
 .equ WORD, 0x80200000
 .equ DONE, 0x80200040
+.equ SEEN, 0x80200080
 main:
   csrr s0, mhartid
   li s1, WORD
@@ -24,7 +25,7 @@ reader:
 2:
   ld t0, 0(s1)
   beq t0, s2, 3f
-  bne t0, s3, fail
+  bne t0, s3, torn
 3:
   addi s5, s5, -1
   bnez s5, 2b
@@ -33,3 +34,7 @@ reader:
   sd t0, 0(s4)
 4:
   j 4b
+torn:
+  li t1, SEEN
+  sd t0, 0(t1)
+  j fail
