@@ -9,30 +9,13 @@ import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
 import {
   PRV_M,
   PRV_S,
-  PRV_U,
-  ALL_INTERRUPTS,
-  CAUSE_BREAKPOINT,
-  CAUSE_FETCH_ACCESS,
-  CAUSE_FETCH_PAGE_FAULT,
   CAUSE_ILLEGAL_INSTRUCTION,
-  CAUSE_LOAD_ACCESS,
-  CAUSE_LOAD_PAGE_FAULT,
-  CAUSE_MACHINE_ECALL,
-  CAUSE_MISALIGNED_LOAD,
-  CAUSE_MISALIGNED_STORE,
-  CAUSE_STORE_ACCESS,
-  CAUSE_STORE_PAGE_FAULT,
-  CAUSE_SUPERVISOR_ECALL,
-  CAUSE_USER_ECALL,
-  DELEGABLE_EXCEPTIONS,
-  HPM_COUNTERS,
   IRQ_M_EXT,
   IRQ_M_SOFT,
   IRQ_M_TIMER,
   IRQ_S_EXT,
   IRQ_S_SOFT,
   IRQ_S_TIMER,
-  MENVCFG_FIOM,
   MENVCFG_STCE,
   MIP_MEIP,
   MIP_MSIP,
@@ -46,22 +29,12 @@ import {
   MSTATUS_MPIE,
   MSTATUS_MPP,
   MSTATUS_MPP_SHIFT,
-  MSTATUS_MPRV,
-  MSTATUS_MXR,
   MSTATUS_SIE,
   MSTATUS_SPIE,
   MSTATUS_SPP,
-  MSTATUS_SUM,
-  MSTATUS_TSR,
-  MSTATUS_TVM,
-  MSTATUS_TW,
-  MSTATUS_WMASK,
-  SSTATUS_MASK,
-  S_INTERRUPTS,
-} from './constants.js';
-import { ACC_EXEC, ACC_READ, ACC_WRITE, Pmp } from './pmp.js';
+  } from './constants.js';
+import { Pmp } from './pmp.js';
 import { rvcTable } from './rvc.js';
-import { executeFp } from './fpu.js';
 import { disassemble } from './disasm.js';
 
 /** An internal emulator error (never a guest action): names the hart, PC and instruction word. */

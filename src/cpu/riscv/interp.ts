@@ -298,6 +298,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         } else {
           h.pc = pc;
           h.steps = steps;
+          if (h.debug !== null) h.debugAccess(lo, hi, LOAD_SIZE[f3]!, false);
           loadSlow(h, lo, hi, f3);
           vlo = h.tLo;
           vhi = h.tHi;
@@ -356,6 +357,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         } else {
           h.pc = pc;
           h.steps = steps;
+          if (h.debug !== null) h.debugAccess(lo, hi, 1 << f3, true);
           storeSlow(h, lo, hi, 1 << f3, xlo[rs2]!, xhi[rs2]!);
           if (h.exitRequest || fBase !== h.fetchBase) {
             h.pc = pc + ilen;
