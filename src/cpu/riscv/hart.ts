@@ -278,6 +278,8 @@ export class Hart {
     this.resAddr = -1;
     this.pmp.reset();
     this._waiting = false;
+    // The machine reloads firmware into RAM on reset with host writes (no CodeSync store).
+    if (this.jit) this.jit.flushAll();
     flushTlb(this);
   }
 

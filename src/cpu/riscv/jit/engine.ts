@@ -60,7 +60,7 @@ export class Translator {
   private readonly factoryArgs: string[];
   private readonly factoryVals: unknown[];
   /** Counters for tests and the benchmarks. */
-  readonly stats = { translated: 0, invalidated: 0, flushes: 0 };
+  readonly stats = { translated: 0, invalidated: 0, flushes: 0, translatedSteps: 0 };
 
   constructor(
     private readonly h: Hart,
@@ -123,7 +123,12 @@ export class Translator {
           continue;
         }
         if (h.steps + page.lens[i]! <= end) {
-          fn(pc, end);
+          const s0 = h.steps;
+          try {
+            fn(pc, end);
+          } finally {
+            this.stats.translatedSteps += h.steps - s0;
+          }
           continue;
         }
       } else if (fn === undefined && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
