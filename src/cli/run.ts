@@ -113,6 +113,7 @@ export async function runMachine(argv: string[]): Promise<number> {
       log: cfg.log,
       noReboot: cfg.noReboot,
       debugLocks: cfg.debugLocks,
+      iommuSys: cfg.iommuSys,
       serial: backend,
       pflash,
       // QEMU's default: MTTCG when there is more than one CPU and no -icount.

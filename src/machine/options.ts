@@ -52,6 +52,8 @@ export interface RunConfig {
   /** Seconds between the panic banner and the panic action (-panic-delay). */
   panicDelay: number;
   debugLocks: boolean;
+  /** -machine virt,iommu-sys=on: the platform RISC-V IOMMU. */
+  iommuSys?: boolean;
   /** Options this command does not handle (e.g. mtree's -f), in order. */
   rest: string[];
 }
@@ -74,6 +76,13 @@ export const MAX_SMP = 64;
 export const LOG_ITEMS = ['unimp', 'guest_errors'] as const;
 
 /** Parse a QEMU size: a number with an optional B/K/M/G/T suffix; a plain number means MiB (as for -m). */
+/** QEMU's boolean property values. */
+function parseOnOff(v: string): boolean | null {
+  if (v === 'on' || v === 'true' || v === 'yes') return true;
+  if (v === 'off' || v === 'false' || v === 'no') return false;
+  return null;
+}
+
 export function parseSize(text: string, defaultUnit = MiB): number | null {
   const m = /^(\d+(?:\.\d+)?)([bkmgtBKMGT]?)(?:i?[bB])?$/.exec(text.trim());
   if (!m) return null;
@@ -180,7 +189,11 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         const type = kv.type;
         if (type !== 'virt') throw new OptionError(`-machine ${val}: unsupported machine type '${type ?? ''}' (only 'virt' is available)`);
         for (const k of Object.keys(kv)) {
-          if (k !== 'type') throw new OptionError(`-machine ${val}: unsupported property '${k}'`);
+          if (k === 'iommu-sys') {
+            const on = parseOnOff(kv[k]!);
+            if (on === null) throw new OptionError(`-machine ${val}: iommu-sys must be on or off`);
+            cfg.iommuSys = on;
+          } else if (k !== 'type') throw new OptionError(`-machine ${val}: unsupported property '${k}'`);
         }
         break;
       }

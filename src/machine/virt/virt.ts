@@ -40,11 +40,13 @@ import {
   readImageFile,
   type GuestWriter,
 } from '../loader.js';
-import { createVirtFdt, setChosenBootargs, setChosenInitrd, type VirtFdtHandles } from './fdt.js';
+import { addIommuSys, createVirtFdt, setChosenBootargs, setChosenInitrd, type VirtFdtHandles } from './fdt.js';
+import { RiscvIommu } from '../../hw/iommu/riscv-iommu.js';
 import {
   FDT_MAX_SIZE,
   FLASH_BANK_SIZE,
   FW_BASE,
+  IOMMU_SYS_IRQ,
   PCIE_IRQ,
   PCI_NUM_PINS,
   RTC_IRQ,
@@ -100,6 +102,8 @@ export interface VirtOptions {
    * the use-after-removal detector runs; reports go to `logger` (stderr).
    */
   debugLocks?: boolean;
+  /** -machine virt,iommu-sys=on: a platform RISC-V IOMMU translates PCI devices' DMA (docs/iommu.md). */
+  iommuSys?: boolean;
 }
 
 export interface BootSpec {
@@ -159,6 +163,8 @@ export class VirtMachine implements GuestWriter {
   readonly virtio: VirtioMmioSlot[] = [];
   readonly pcie: PcieWindows;
   readonly gpex: GpexHost;
+  /** The platform IOMMU (-machine virt,iommu-sys=on), else null. */
+  readonly iommu: RiscvIommu | null = null;
   readonly flash: CfiFlash[] = [];
   readonly rtc: GoldfishRtc;
   readonly fwCfg: FwCfg;
@@ -281,13 +287,28 @@ export class VirtMachine implements GuestWriter {
     this.pcie = new PcieWindows(this.system);
     const intx = [];
     for (let i = 0; i < PCI_NUM_PINS; i++) intx.push(this.plic.input(PCIE_IRQ + i));
-    this.gpex = createGpexHost({ dmaRoot: this.system, memory: this.pcie.mmio, io: this.pcie.ioport, irqs: intx, syncEnv: this.syncEnv });
+    if (opts.iommuSys) {
+      const irqs = [0, 1, 2, 3].map((v) => this.plic.input(IOMMU_SYS_IRQ + v));
+      const iommu = new RiscvIommu({ sysAs: this.as, irqs, scheduler: this.loop, log: this.logger });
+      this.iommu = iommu;
+      this.system.addSubregion(M.iommuSys.base, iommu.regs);
+    }
+    const iommu = this.iommu;
+    this.gpex = createGpexHost({
+      dmaRoot: this.system,
+      dmaRootFor: iommu ? (rid) => iommu.dmaRootFor(rid) : undefined,
+      memory: this.pcie.mmio,
+      io: this.pcie.ioport,
+      irqs: intx,
+      syncEnv: this.syncEnv,
+    });
     this.pcie.mapEcam(this.gpex.ecam);
 
     const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : new Uint8Array(randomBytes(32)));
     const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa ?? ISA, mmuType: 'riscv,sv48', rngSeed });
     this.fdt = built.fdt;
     this.fdtHandles = built.handles;
+    if (this.iommu) addIommuSys(this.fdt, this.fdtHandles);
     this.bootFdt = this.fdt;
   }
 
@@ -445,6 +466,7 @@ export class VirtMachine implements GuestWriter {
     this.fwCfg.reset();
     for (const f of this.flash) f.reset();
     this.gpex.reset();
+    this.iommu?.reset();
     for (const h of this.harts) h.reset(RESET_VECTOR);
   }
 
