@@ -124,11 +124,8 @@ export class Translator {
         }
         if (h.steps + page.lens[i]! <= end) {
           const s0 = h.steps;
-          try {
-            fn(pc, end);
-          } finally {
-            this.stats.translatedSteps += h.steps - s0;
-          }
+          fn(pc, end); // a trap unwinds past the count: the statistic excludes trapping passes
+          this.stats.translatedSteps += h.steps - s0;
           continue;
         }
       } else if (fn === undefined && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
