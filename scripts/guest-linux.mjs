@@ -38,6 +38,42 @@ function need(cmd, pkg) {
   }
 }
 
+/**
+ * The Debian archive the host's own apt uses (its main archive: not the
+ * security or updates suites), from /etc/apt/sources.list and the one-line
+ * and deb822 files in sources.list.d, so the recipe works wherever the
+ * host's apt does and names no mirror itself.
+ */
+function hostDebianMirror() {
+  const entries = [];
+  const read = (p) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
+  const oneLine = (text) => {
+    for (const line of text.split('\n')) {
+      const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
+      if (m) entries.push({ uri: m[1], suites: [m[2]] });
+    }
+  };
+  const deb822 = (text) => {
+    for (const stanza of text.split(/\n\s*\n/)) {
+      const field = (k) => new RegExp(`^${k}:\\s*(.*)$`, 'mi').exec(stanza.replace(/^#.*$/gm, ''))?.[1].trim().split(/\s+/) ?? [];
+      if (!field('Types').includes('deb') || /^Enabled:\s*no/mi.test(stanza)) continue;
+      for (const uri of field('URIs')) entries.push({ uri, suites: field('Suites') });
+    }
+  };
+  oneLine(read('/etc/apt/sources.list'));
+  const dir = '/etc/apt/sources.list.d';
+  for (const f of existsSync(dir) ? readdirSync(dir).sort() : []) {
+    if (f.endsWith('.list')) oneLine(read(join(dir, f)));
+    else if (f.endsWith('.sources')) deb822(read(join(dir, f)));
+  }
+  const main = entries.find((e) => e.suites.some((x) => !/-(security|updates|backports)$/.test(x) && !x.includes('/')) && !/security/.test(e.uri));
+  if (!main) {
+    console.error('guest:linux: no Debian archive found in the host apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d)');
+    process.exit(1);
+  }
+  return main.uri.replace(/\/+$/, '');
+}
+
 const manifest = join(out, 'manifest.txt');
 const current = existsSync(manifest) && readFileSync(manifest, 'utf8').includes(`recipe ${RECIPE}\n`);
 if (!force && current && existsSync(join(out, 'vmlinux')) && existsSync(join(out, 'initrd.gz'))) {
@@ -55,9 +91,10 @@ mkdirSync(join(work, 'apt', 'lists', 'partial'), { recursive: true });
 mkdirSync(join(work, 'apt', 'cache', 'archives', 'partial'), { recursive: true });
 const sources = join(work, 'apt', 'sources.list');
 const suites = backports ? ['trixie', 'trixie-backports'] : ['trixie'];
+const mirror = hostDebianMirror();
 writeFileSync(
   sources,
-  suites.map((s) => `deb [arch=riscv64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${s} main\n`).join(''),
+  suites.map((s) => `deb [arch=riscv64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${s} main\n`).join(''),
 );
 writeFileSync(join(work, 'apt', 'status'), '');
 const apt = [

@@ -4,6 +4,9 @@
  * OptionError with a one-line message naming the option; the CLI prints it
  * and exits 1 before any guest runs.
  */
+import { CharDevSpecError } from '../hw/char/chardev.js';
+import { parseLegacyChardev, type LegacyCharSpec } from '../hw/char/chardev-spec.js';
+import { applyControlOption, ControlOptionError, CONTROL_FLAGS, CONTROL_WITH_ARG, defaultControlConfig, type ControlConfig } from './control-options.js';
 
 export class OptionError extends Error {
   constructor(message: string) {
@@ -12,11 +15,8 @@ export class OptionError extends Error {
   }
 }
 
-export type SerialSpec =
-  | { kind: 'stdio' }
-  | { kind: 'none' }
-  | { kind: 'file'; path: string }
-  | { kind: 'tcp'; host: string; port: number; server: boolean; wait: boolean };
+/** A -serial argument: a new backend in QEMU's legacy syntax, a reference to a -chardev (chardev:ID), or none. */
+export type SerialSpec = LegacyCharSpec;
 
 export interface DeviceSpec {
   driver: string;
@@ -52,6 +52,8 @@ export interface RunConfig {
   /** Seconds between the panic banner and the panic action (-panic-delay). */
   panicDelay: number;
   debugLocks: boolean;
+  /** The control plane: -chardev, -monitor/-mon/-qmp, help requests, -name, -pidfile ... (control-options.ts). */
+  control: ControlConfig;
   /** -machine virt,iommu-sys=on: the platform RISC-V IOMMU. */
   iommuSys?: boolean;
   /** Options this command does not handle (e.g. mtree's -f), in order. */
@@ -108,42 +110,21 @@ export function parseKeyValues(text: string, implicitKey?: string): Record<strin
   return out;
 }
 
-export function parseSerial(text: string): SerialSpec {
-  if (text === 'stdio' || text === 'mon:stdio') return { kind: 'stdio' };
-  if (text === 'none' || text === 'null') return { kind: 'none' };
-  if (text.startsWith('file:')) {
-    const path = text.slice(5);
-    if (!path) throw new OptionError(`-serial ${text}: missing file name`);
-    return { kind: 'file', path };
+export function parseSerial(text: string, index = 0): SerialSpec {
+  try {
+    return parseLegacyChardev(text, `serial${index}`);
+  } catch (e) {
+    if (e instanceof CharDevSpecError) throw new OptionError(e.message);
+    throw e;
   }
-  if (text.startsWith('tcp:')) {
-    const [addr, ...flags] = text.slice(4).split(',');
-    const colon = addr!.lastIndexOf(':');
-    const host = colon >= 0 ? addr!.slice(0, colon) : '';
-    const portText = colon >= 0 ? addr!.slice(colon + 1) : addr!;
-    const port = Number(portText);
-    if (!/^\d+$/.test(portText) || port < 0 || port > 65535) throw new OptionError(`-serial ${text}: bad port '${portText}'`);
-    let server = false;
-    let wait = true;
-    for (const f of flags) {
-      if (f === 'server' || f === 'server=on') server = true;
-      else if (f === 'server=off') server = false;
-      else if (f === 'nowait' || f === 'wait=off') wait = false;
-      else if (f === 'wait=on' || f === 'wait') wait = true;
-      else throw new OptionError(`-serial ${text}: unknown flag '${f}'`);
-    }
-    if (!server) throw new OptionError(`-serial ${text}: only listening sockets are supported (add ',server')`);
-    return { kind: 'tcp', host: host || '0.0.0.0', port, server, wait };
-  }
-  throw new OptionError(`-serial ${text}: unsupported backend (use stdio, file:PATH, tcp::PORT,server or none)`);
 }
 
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
-  'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display', 'monitor',
-  'action', 'panic-delay',
+  'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display',
+  'action', 'panic-delay', ...CONTROL_WITH_ARG,
 ]);
-const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks']);
+const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', ...CONTROL_FLAGS]);
 
 /**
  * Parse argv. `extraFlags` lets a command accept its own flags (mtree's -f);
@@ -163,6 +144,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     panicAction: 'exit-failure',
     panicDelay: 2,
     debugLocks: false,
+    control: defaultControlConfig(),
     rest: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -171,6 +153,10 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     const name = raw.replace(/^--?/, '');
     if (extraFlags.includes(name)) {
       cfg.rest.push(raw);
+      continue;
+    }
+    if (CONTROL_FLAGS.includes(name)) {
+      applyControlOption(cfg.control, name, undefined);
       continue;
     }
     if (FLAGS.has(name)) {
@@ -182,6 +168,12 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     if (!WITH_ARG.has(name)) throw new OptionError(`unknown option '${raw}'`);
     const val = argv[++i];
     if (val === undefined) throw new OptionError(`option '${raw}' requires an argument`);
+    try {
+      if (applyControlOption(cfg.control, name, val)) continue;
+    } catch (e) {
+      if (e instanceof ControlOptionError) throw new OptionError(e.message);
+      throw e;
+    }
     switch (name) {
       case 'machine':
       case 'M': {
@@ -236,7 +228,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         cfg.initrd = val;
         break;
       case 'serial':
-        cfg.serial.push(parseSerial(val));
+        cfg.serial.push(parseSerial(val, cfg.serial.length));
         break;
       case 'drive':
         cfg.drives.push(parseKeyValues(val, 'file'));
@@ -293,9 +285,6 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
       }
       case 'display':
         if (val !== 'none') throw new OptionError(`-display ${val}: only 'none' is supported`);
-        break;
-      case 'monitor':
-        if (val !== 'none') throw new OptionError(`-monitor ${val}: only 'none' is supported`);
         break;
     }
   }

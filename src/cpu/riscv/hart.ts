@@ -4,6 +4,7 @@ import type { HartDebugHooks } from './debug.js';
 import { CodeSync } from './jit/code-sync.js';
 import { Translator } from './jit/engine.js';
 import { flushStoreTlb, flushTlb } from './mmu.js';
+import { csrRead as readCsr, csrWrite as writeCsr } from './csr.js';
 import type { MemTxAttrs, PhysMemory } from '../../memory/types.js';
 import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
 import {
@@ -332,6 +333,16 @@ export class Hart {
       v |= this.mipHw & MIP_STIP;
     }
     return v;
+  }
+
+  /** Read a CSR as the guest would from the current privilege (illegal ones raise; see csr.ts). */
+  csrRead(csr: number, insn: number, ilen: number): bigint {
+    return readCsr(this, csr, insn, ilen);
+  }
+
+  /** Write a CSR as the guest would (see csr.ts). */
+  csrWrite(csr: number, v: bigint, insn: number, ilen: number): void {
+    writeCsr(this, csr, v, insn, ilen);
   }
 
   /** Mark the FP state dirty (mstatus.FS = 3, which also sets SD). */

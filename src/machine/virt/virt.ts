@@ -62,6 +62,7 @@ import { buildResetRom, RESET_VECTOR } from './reset-rom.js';
 import { checkInitrd, checkKernelImage, ImageCheckError } from '../linux-image.js';
 import { VirtioMmioSlot } from './virtio-mmio-slot.js';
 import { SmpCoordinator } from '../smp/coordinator.js';
+import { MachineEvents, RunControl, type ShutdownCause } from '../run-control.js';
 
 /** Debian's firmware (packages u-boot-qemu and opensbi). */
 export const DEFAULT_UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
@@ -83,6 +84,8 @@ export interface VirtOptions {
   noReboot?: boolean;
   /** Instructions per hart per quantum. */
   quantum?: number;
+  /** Host milliseconds of guest work per event-loop turn (default 8; tests shorten it). */
+  sliceMs?: number;
   /** riscv,isa override (tests); default: what the harts implement. */
   isa?: string;
   /** 32 bytes for /chosen/rng-seed; default random (fixed zeros in deterministic mode). */
@@ -102,6 +105,10 @@ export interface VirtOptions {
    * the use-after-removal detector runs; reports go to `logger` (stderr).
    */
   debugLocks?: boolean;
+  /** -S: the harts wait for the monitor's `cont` before their first instruction (run state 'prelaunch'). */
+  startPaused?: boolean;
+  /** -no-shutdown: a guest poweroff stops the machine (run state 'shutdown') instead of ending the run. */
+  noShutdown?: boolean;
   /** -machine virt,iommu-sys=on: a platform RISC-V IOMMU translates PCI devices' DMA (docs/iommu.md). */
   iommuSys?: boolean;
 }
@@ -178,6 +185,11 @@ export class VirtMachine implements GuestWriter {
   private readonly debugLocks: boolean;
   /** With threads: 'multi', the coordinator of the hart realms (the Hart objects above then stay idle). */
   readonly smpCoordinator: SmpCoordinator | null = null;
+  /** Machine events for the monitors (STOP, RESUME, RESET, SHUTDOWN, POWERDOWN, ...). */
+  readonly events = new MachineEvents();
+  /** Run state, stop and cont (the monitors' `stop`/`cont`). */
+  readonly runControl: RunControl;
+  private readonly noShutdown: boolean;
 
   private readonly ramBytes: Uint8Array;
   private readonly noReboot: boolean;
@@ -192,6 +204,7 @@ export class VirtMachine implements GuestWriter {
     this.smp = opts.smp;
     this.ramSize = opts.ramSize;
     this.noReboot = opts.noReboot ?? false;
+    this.noShutdown = opts.noShutdown ?? false;
     this.logItems = opts.log ?? new Set();
     this.logger = opts.logger ?? ((l) => process.stderr.write(l + '\n'));
     this.debugLocks = opts.debugLocks ?? false;
@@ -203,7 +216,7 @@ export class VirtMachine implements GuestWriter {
       this.syncEnv = memorySyncEnv();
     }
     const clock = opts.clock ?? { kind: 'realtime' };
-    this.loop = new EventLoop({ clock, quantum: opts.quantum });
+    this.loop = new EventLoop({ clock, quantum: opts.quantum, sliceMs: opts.sliceMs });
 
     this.system = MemoryRegion.container('system', REGION_SIZE_MAX);
     let ramBuf: SharedArrayBuffer;
@@ -243,6 +256,7 @@ export class VirtMachine implements GuestWriter {
     if (this.smpCoordinator) this.smpCoordinator.attachClock(() => this.loop.clock.now(), () => this.clint.mtime());
     else for (const h of this.harts) this.loop.addHart(this.runnable(h));
 
+    this.runControl = new RunControl(this.loop, this.smpCoordinator, this.events, opts.startPaused ?? false);
     this.serial = new Serial(this.plic.input(UART0_IRQ), opts.serial ?? new NullBackend());
     this.test = new SifiveTest((kind, code) => this.shutdown(kind, code));
     this.resetBh = this.loop.newBottomHalf(() => {
@@ -255,7 +269,7 @@ export class VirtMachine implements GuestWriter {
       this.loop,
       clock.kind === 'virtual' ? () => this.loop.clock.now() : hostWallClockNs,
     );
-    this.fwCfg = new FwCfg(this.as);
+    this.fwCfg = new FwCfg(this.as, { scheduler: this.loop });
     this.fwCfg.addI16(FW_CFG_NB_CPUS, opts.smp);
     this.fwCfg.addI64(FW_CFG_RAM_SIZE, opts.ramSize);
     for (let unit = 0; unit < 2; unit++) {
@@ -445,13 +459,38 @@ export class VirtMachine implements GuestWriter {
 
   private shutdown(kind: ShutdownKind, code: number): void {
     if (kind === 'reset' && !this.noReboot) {
+      this.events.emit({ event: 'RESET', data: { guest: true, reason: 'guest-reset' } });
       // Not from inside the hart's instruction: stop it and reset from the loop.
       this.harts.forEach((h) => h.requestStop());
       this.resetBh.schedule();
       return;
     }
+    this.events.emit({ event: 'SHUTDOWN', data: { guest: true, reason: kind === 'reset' ? 'guest-reset' : 'guest-shutdown' } });
+    if (this.noShutdown) {
+      // -no-shutdown: the machine stops and the monitors stay up (QEMU's run state 'shutdown').
+      this.harts.forEach((h) => h.requestStop());
+      void this.runControl.stop('shutdown');
+      return;
+    }
     this.exitReason = { kind, code };
     this.loop.requestExit(code);
+  }
+
+  /** A system reset from the monitor (QEMU's system_reset): a stopped machine stays stopped. */
+  requestReset(reason: ShutdownCause = 'host-qmp-system-reset'): void {
+    this.events.emit({ event: 'RESET', data: { guest: false, reason } });
+    this.runControl.noteReset();
+    this.harts.forEach((h) => h.requestStop());
+    this.resetBh.schedule();
+  }
+
+  /**
+   * system_powerdown: QEMU's riscv virt board has no power button (no ACPI,
+   * no gpio-keys), so the request is announced (POWERDOWN) and the guest
+   * sees nothing.
+   */
+  powerdown(): void {
+    this.events.emit({ event: 'POWERDOWN' });
   }
 
   /** System reset (QEMU's qemu_system_reset): devices, ROM blobs, harts at the reset vector. */
@@ -483,11 +522,14 @@ export class VirtMachine implements GuestWriter {
       return;
     }
     this.reset();
-    smp.resetHarts(RESET_VECTOR);
+    // A stopped machine stays stopped: its harts restart at the reset vector on `cont`.
+    if (this.runControl.running) smp.resetHarts(RESET_VECTOR);
+    else this.runControl.pendingHartReset = RESET_VECTOR;
   }
 
-  /** End the run from outside (Ctrl-A x, a signal). */
-  quit(code = 0): void {
+  /** End the run from outside (Ctrl-A x, a signal, the monitor's quit; `cause` announces SHUTDOWN). */
+  quit(code = 0, cause?: ShutdownCause): void {
+    if (cause && !this.exitReason && !this.loop.isStopped) this.events.emit({ event: 'SHUTDOWN', data: { guest: false, reason: cause } });
     if (!this.exitReason) this.exitReason = { kind: 'quit', code };
     this.loop.requestExit(code);
   }
@@ -520,7 +562,7 @@ export class VirtMachine implements GuestWriter {
     };
     this.loop.kickHook = () => smp.wake();
     try {
-      await smp.start(RESET_VECTOR);
+      await smp.start(RESET_VECTOR, { paused: this.runControl.startParked });
       await smp.drive(this.loop);
     } catch (e) {
       this.loop.onError(e);
