@@ -8,6 +8,8 @@ export interface BenchResult {
   unit: string;
   baseline?: number;
   ratio?: number;
+  /** Extra figures of the same measurement (e.g. the median beside a minimum). */
+  median?: number;
 }
 
 export type Report = (r: BenchResult) => void;

@@ -50,7 +50,7 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -nic user|stream|socket|none[,model=virtio-net-pci|virtio-net-device][,mac=MAC][,...]
   -fsdev local,id=ID,path=DIR,security_model=passthrough|mapped-file|none[,readonly=on]
   -virtfs local,path=DIR,mount_tag=TAG,security_model=..[,readonly=on]   (docs/sharing.md)
-  -accel tcg[,thread=single|multi]
+  -accel tcg[,thread=single|multi][,jit=on|off]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
   -no-reboot                  exit when the guest resets
@@ -187,6 +187,7 @@ export async function runMachine(argv: string[]): Promise<number> {
       pflash,
       // QEMU's default: MTTCG when there is more than one CPU and no -icount.
       threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined ? 'multi' : 'single'),
+      translate: cfg.accelJit,
       startPaused: ctl.startPaused,
       noShutdown: ctl.noShutdown,
       logger,

@@ -47,6 +47,8 @@ export interface RunConfig {
   fsdevs: Record<string, string>[];
   /** -accel tcg,thread=...; undefined: multi when -smp > 1 and no -icount (QEMU's default), else single. */
   accelThread?: 'single' | 'multi';
+  /** -accel tcg,jit=on|off: translate hot guest code (default on) or interpret only. */
+  accelJit?: boolean;
   /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
   icountShift?: number;
   log: Set<string>;
@@ -308,6 +310,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         for (const [k, v] of Object.entries(kv)) {
           if (k === 'accel') continue;
           if (k === 'thread' && (v === 'single' || v === 'multi')) cfg.accelThread = v;
+          else if (k === 'jit' && (v === 'on' || v === 'off')) cfg.accelJit = v === 'on';
           else throw new OptionError(`-accel ${val}: unsupported property '${k}=${v}'`);
         }
         break;

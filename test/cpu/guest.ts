@@ -104,7 +104,7 @@ export interface GuestMachine {
   mtime: { value: number };
 }
 
-export function makeMachine(image: Uint8Array, ramSize = 8 << 20): GuestMachine {
+export function makeMachine(image: Uint8Array, ramSize = 8 << 20, hartOptions: { translate?: boolean; translateThreshold?: number } = {}): GuestMachine {
   const root = MemoryRegion.container('system', 2 ** 40);
   const ram = MemoryRegion.ram('ram', ramSize);
   root.addSubregion(RAM_BASE, ram);
@@ -133,7 +133,7 @@ export function makeMachine(image: Uint8Array, ramSize = 8 << 20): GuestMachine 
   );
   const as = new AddressSpace(root, 'memory');
   ram.ramBytes().set(image);
-  const hart = new Hart({ hartId: 0, mem: as, timeSource: () => mtime.value });
+  const hart = new Hart({ hartId: 0, mem: as, timeSource: () => mtime.value, ...hartOptions });
   hartRef = hart;
   hart.reset(RAM_BASE);
   return { hart, as, ram, result: () => finished, mtime };

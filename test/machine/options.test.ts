@@ -36,6 +36,9 @@ test('the usual command lines parse, with one or two dashes', () => {
   assert.ok(c.noReboot && c.debugLocks && c.nographic);
   assert.equal(parseRunArgs(['-M', 'virt', '-m', 'size=128M']).ramSize, 128 * MiB);
   assert.equal(parseRunArgs(['-smp', 'cpus=4']).smp, 4);
+  assert.equal(parseRunArgs(['-accel', 'tcg,jit=off']).accelJit, false);
+  assert.equal(parseRunArgs(['-accel', 'tcg,thread=single,jit=on']).accelJit, true);
+  assert.equal(parseRunArgs([]).accelJit, undefined);
   assert.equal(parseRunArgs([]).ramSize, 256 * MiB);
   assert.deepEqual(parseRunArgs(['-serial', 'file:/tmp/x']).serial, [{ kind: 'new', monitor: false, spec: { backend: 'file', id: 'serial0', mux: false, path: '/tmp/x', append: false } }]);
   assert.deepEqual(parseRunArgs(['-f'], ['f']).rest, ['-f']);

@@ -7,6 +7,7 @@
  * NaN. Reserved formats, reserved rounding modes (directly or through frm)
  * and unused encodings are illegal instructions (return false).
  */
+import { loadRaw, storeSlow } from './mmu.js';
 import type { Hart } from './hart.js';
 import { CANONICAL_NAN32, SoftFloat } from './softfloat.js';
 
@@ -64,12 +65,14 @@ export function executeFp(h: Hart, insn: number): boolean {
     const hi = (h.xhi[rs1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
     const size = f3 === 2 ? 4 : 8;
     if (op === 0x07) {
-      h.loadRaw(lo, hi, size);
+      if (h.debug !== null) h.debugAccess(lo, hi, size, false);
+      loadRaw(h, lo, hi, size);
       flo[rd] = h.tLo;
       fhi[rd] = size === 4 ? -1 : h.tHi;
       h.fpDirty();
     } else {
-      h.storeSlow(lo, hi, size, flo[rs2]!, fhi[rs2]!);
+      if (h.debug !== null) h.debugAccess(lo, hi, size, true);
+      storeSlow(h, lo, hi, size, flo[rs2]!, fhi[rs2]!);
     }
     return true;
   }

@@ -55,6 +55,7 @@ import {
 } from './shared.js';
 import type { SnapshotData } from './snapshot.js';
 import { SnapshotPublisher } from './publisher.js';
+import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
 import type { HartState } from '../hart-state.js';
 
 /** What the coordinator drives in the main realm (EventLoop satisfies it). */
@@ -76,6 +77,9 @@ export interface SmpCoordinatorOptions {
   /** Instructions per hart quantum (between boundary checks); default 8192. */
   quantum?: number;
   env?: SyncEnv;
+  /** Hart options: translate hot code (default on), and the code-page record all harts share. */
+  translate?: boolean;
+  codeSync?: SharedArrayBuffer;
   /** Failure-handling tests: make one hart's worker throw after this many instructions. */
   faultInjection?: { hart: number; afterSteps: number };
 }
@@ -139,6 +143,7 @@ export class SmpCoordinator {
   private readonly as: AddressSpace;
   private readonly log: (line: string) => void;
   private readonly quantum: number;
+  private readonly hartOpts: { translate?: boolean; codeSync: SharedArrayBuffer };
   private readonly workers: (Worker | null)[] = [];
   private readonly ports: MessagePort[] = [];
   private readonly exited: Promise<void>[] = [];
@@ -163,6 +168,7 @@ export class SmpCoordinator {
     this.as = opts.as;
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
     this.quantum = opts.quantum ?? 8192;
+    this.hartOpts = { translate: opts.translate, codeSync: opts.codeSync ?? CodeSync.allocate() };
     const realms = 1 + n + (opts.ioThreads ?? 0);
     this.shared = SmpShared.create(realms);
     const lines: InterruptTarget[] = [];
@@ -231,6 +237,8 @@ export class SmpCoordinator {
         snapshot: this.publisher.current,
         resetPc,
         quantum: this.quantum,
+        translate: this.hartOpts.translate,
+        codeSync: this.hartOpts.codeSync,
         faultAfterSteps: this.faultInjection?.hart === h ? this.faultInjection.afterSteps : undefined,
       };
       const realm = hartRealm(h);

@@ -54,6 +54,9 @@ export interface HartWorkerData {
   resetPc: number;
   /** Instructions per quantum between boundary checks. */
   quantum: number;
+  /** Hart options (src/cpu/riscv/hart.ts). */
+  translate?: boolean;
+  codeSync: SharedArrayBuffer;
   /** Failure-handling tests: throw an emulator error once the hart has run this many instructions. */
   faultAfterSteps?: number;
 }
@@ -88,7 +91,7 @@ function main(d: HartWorkerData): void {
   const deltaIdx = GF_MTIME_DELTA;
   // mtime as the CLINT computes it: floor(machine clock ns / 100) + delta.
   const timeSource = (): number => Math.floor((hrNow() - f64[baseIdx]!) / 100) + f64[deltaIdx]!;
-  const hart = new Hart({ hartId: d.hart, mem, timeSource });
+  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, codeSync: d.codeSync });
   hart.reset(d.resetPc);
 
   const kickIdx = sh.w(realm, W_KICK);

@@ -17,6 +17,7 @@ import { memoryTransaction } from '../../memory/transaction.js';
 import { memorySyncEnv, setMemorySyncEnv } from '../../memory/lifetime.js';
 import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
 import { Hart } from '../../cpu/riscv/hart.js';
+import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
 import { Plic } from '../../hw/intc/plic.js';
 import { Serial } from '../../hw/char/serial.js';
@@ -97,6 +98,8 @@ export interface VirtOptions {
    * Multi needs the realtime clock.
    */
   threads?: 'single' | 'multi';
+  /** -accel tcg,jit=on|off: translate hot guest code (default: the Hart's default, on). */
+  translate?: boolean;
   /**
    * --debug-locks: the lock-order validator checks the machine's locks and
    * the use-after-removal detector runs; reports go to `logger` (stderr).
@@ -230,10 +233,13 @@ export class VirtMachine implements GuestWriter {
     let clintRef: Clint | null = null;
     const timeSource = (): number => (clintRef ? clintRef.mtime() : 0);
     this.as = new AddressSpace(this.system, 'memory', { log: (m) => this.guestError(m) });
-    for (let i = 0; i < opts.smp; i++) this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource }));
+    // One code-page record for all harts: a store by any hart invalidates the others' translations.
+    const codeSync = CodeSync.allocate();
+    for (let i = 0; i < opts.smp; i++)
+      this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, codeSync }));
     if (opts.threads === 'multi') {
       if (clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
-      this.smpCoordinator = new SmpCoordinator({ as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv });
+      this.smpCoordinator = new SmpCoordinator({ as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, codeSync });
     }
     // An interrupt line change may end an idle wait of the loop (hart realms: wakes the hart).
     const targets: InterruptTarget[] = this.smpCoordinator

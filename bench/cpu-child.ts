@@ -1,0 +1,32 @@
+// One cpu benchmark measurement in a fresh process (spawned by bench/cpu.bench.ts):
+//   node --import tsx bench/cpu-child.ts mix|footprint on|off
+// prints {"mips": CPU-time MIPS, "instructions": n, "cpuSeconds": s}.
+import { assemble, makeMachine } from '../test/cpu/guest.js';
+import { footprint, MIX } from './cpu-programs.js';
+
+const [kind, jit] = process.argv.slice(2);
+const translate = jit !== 'off';
+const cpu = (): number => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1e6;
+};
+
+if (kind === 'mix') {
+  const m = makeMachine(assemble(MIX), 8 << 20, { translate });
+  // Warm-up (V8 tiers, translation), then a fixed run timed in CPU seconds.
+  m.hart.run(20_000_000);
+  const n = 100_000_000;
+  const c0 = cpu();
+  const done = m.hart.run(n);
+  const s = cpu() - c0;
+  console.log(JSON.stringify({ mips: done / s / 1e6, instructions: done, cpuSeconds: s }));
+} else {
+  // Cold: everything from process start of the guest (assembly excluded) counts.
+  const image = assemble(footprint(2000, 1000));
+  const c0 = cpu();
+  const m = makeMachine(image, 8 << 20, { translate });
+  // 2,000 blocks x 6 instructions x 1,000 rounds (+ setup)
+  const done = m.hart.run(12_000_004);
+  const s = cpu() - c0;
+  console.log(JSON.stringify({ mips: done / s / 1e6, instructions: done, cpuSeconds: s }));
+}

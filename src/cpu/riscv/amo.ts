@@ -1,0 +1,147 @@
+import { MEMTX_OK } from '../../memory/types.js';
+import { toU64 } from './common.js';
+import { CAUSE_MISALIGNED_LOAD, CAUSE_MISALIGNED_STORE } from './constants.js';
+import type { Hart } from './hart.js';
+import { fault, translate, viewsOf } from './mmu.js';
+import { ACC_READ, ACC_WRITE } from './pmp.js';
+// ------------------------------------------------------------------ A extension
+
+export function execAmo(h: Hart, insn: number, ilen: number): void {
+  const f3 = (insn >> 12) & 7;
+  const f5 = insn >>> 27;
+  if (f3 !== 2 && f3 !== 3) h.illegalInsn(insn, ilen);
+  const isD = f3 === 3;
+  const size = isD ? 8 : 4;
+  const rd = (insn >> 7) & 31;
+  const rs1 = (insn >> 15) & 31;
+  const rs2 = (insn >> 20) & 31;
+  const lo = h.xlo[rs1]!;
+  const hi = h.xhi[rs1]!;
+  if (h.debug !== null) h.debugAccess(lo, hi, size, f5 !== 2);
+  const misaligned = (lo & (size - 1)) !== 0;
+  if (f5 === 2) {
+    // LR
+    if (rs2 !== 0) h.illegalInsn(insn, ilen);
+    if (misaligned) h.raise(CAUSE_MISALIGNED_LOAD, toU64(lo, hi));
+    const pa = translate(h, lo, hi, ACC_READ, size);
+    physRead(h, pa, size, lo, hi, ACC_READ);
+    h.resAddr = pa;
+    h.resLo = h.tLo;
+    h.resHi = h.tHi;
+    setAmoResult(h, rd, isD);
+    return;
+  }
+  const known = f5 === 3 || f5 === 1 || f5 === 0 || f5 === 4 || f5 === 0xc || f5 === 8 || f5 === 0x10 || f5 === 0x14 || f5 === 0x18 || f5 === 0x1c;
+  if (!known) h.illegalInsn(insn, ilen);
+  if (misaligned) h.raise(CAUSE_MISALIGNED_STORE, toU64(lo, hi));
+  const pa = translate(h, lo, hi, ACC_WRITE, size);
+  const blo = h.xlo[rs2]!;
+  const bhi = h.xhi[rs2]!;
+  if (f5 === 3) {
+    // SC: succeeds if the reservation is ours and memory still holds the value LR saw.
+    let ok = false;
+    if (h.resAddr === pa) ok = physCas(h, pa, size, h.resLo, h.resHi, blo, bhi, lo, hi);
+    h.resAddr = -1;
+    if (rd !== 0) {
+      h.xlo[rd] = ok ? 0 : 1;
+      h.xhi[rd] = 0;
+    }
+    return;
+  }
+  // Read-modify-write as a compare-and-exchange loop, so it stays atomic on shared RAM.
+  for (;;) {
+    physRead(h, pa, size, lo, hi, ACC_WRITE);
+    const olo = h.tLo;
+    const ohi = isD ? h.tHi : olo >> 31;
+    let nlo: number;
+    let nhi: number;
+    switch (f5) {
+      case 1:
+        nlo = blo;
+        nhi = bhi;
+        break;
+      case 0: {
+        const s = (olo >>> 0) + (blo >>> 0);
+        nlo = s | 0;
+        nhi = (ohi + bhi + (s > 0xffffffff ? 1 : 0)) | 0;
+        break;
+      }
+      case 4:
+        nlo = olo ^ blo;
+        nhi = ohi ^ bhi;
+        break;
+      case 0xc:
+        nlo = olo & blo;
+        nhi = ohi & bhi;
+        break;
+      case 8:
+        nlo = olo | blo;
+        nhi = ohi | bhi;
+        break;
+      default: {
+        const bh = isD ? bhi : blo >> 31;
+        const signed = f5 === 0x10 || f5 === 0x14;
+        const less = signed
+          ? ohi < bh || (ohi === bh && olo >>> 0 < blo >>> 0)
+          : ohi >>> 0 < bh >>> 0 || (ohi === bh && olo >>> 0 < blo >>> 0);
+        const takeOld = f5 === 0x10 || f5 === 0x18 ? less : !less;
+        nlo = takeOld ? olo : blo;
+        nhi = takeOld ? ohi : bh;
+        break;
+      }
+    }
+    if (physCas(h, pa, size, olo, h.tHi, nlo, nhi, lo, hi)) {
+      if (rd !== 0) {
+        h.xlo[rd] = olo;
+        h.xhi[rd] = ohi;
+      }
+      return;
+    }
+  }
+}
+
+export function setAmoResult(h: Hart, rd: number, isD: boolean): void {
+  if (rd === 0) return;
+  h.xlo[rd] = h.tLo;
+  h.xhi[rd] = isD ? h.tHi : h.tLo >> 31;
+}
+
+/** Physical read of an aligned 4/8-byte word into tLo/tHi (RAM directly, else dispatch). */
+export function physRead(h: Hart, pa: number, size: number, lo: number, hi: number, acc: number): void {
+  const rp = h.mem.ramPtr(pa, size, acc === ACC_WRITE);
+  if (rp !== null) {
+    const at = rp.bytes.byteOffset + rp.offset;
+    const v = viewsOf(h, rp.bytes, at);
+    const a = at - v.base;
+    if (size === 8) {
+      const x = Atomics.load(v.i64, a >> 3);
+      h.tLo = Number(BigInt.asIntN(32, x));
+      h.tHi = Number(x >> 32n);
+      return;
+    }
+    h.tLo = Atomics.load(v.i32, a >> 2);
+    h.tHi = 0;
+    return;
+  }
+  if (h.mem.load(pa, size, h.attrs) !== MEMTX_OK) fault(h, acc, false, lo, hi);
+  h.tLo = h.mem.valLo | 0;
+  h.tHi = size === 8 ? h.mem.valHi | 0 : 0;
+}
+
+/** Compare-and-exchange on RAM (Atomics); plain read-check-write on MMIO. */
+export function physCas(h: Hart, pa: number, size: number, elo: number, ehi: number, nlo: number, nhi: number, lo: number, hi: number): boolean {
+  const rp = h.mem.ramPtr(pa, size, true);
+  if (rp !== null) {
+    const at = rp.bytes.byteOffset + rp.offset;
+    const v = viewsOf(h, rp.bytes, at);
+    const a = at - v.base;
+    if (size === 4) return Atomics.compareExchange(v.i32, a >> 2, elo, nlo) === elo;
+    const i64 = v.i64;
+    const exp = BigInt.asIntN(64, toU64(elo, ehi));
+    return Atomics.compareExchange(i64, a >> 3, exp, BigInt.asIntN(64, toU64(nlo, nhi))) === exp;
+  }
+  if (h.mem.load(pa, size, h.attrs) !== MEMTX_OK) fault(h, ACC_WRITE, false, lo, hi);
+  if ((h.mem.valLo | 0) !== elo || (size === 8 && (h.mem.valHi | 0) !== ehi)) return false;
+  if (h.mem.store(pa, size, nlo >>> 0, nhi >>> 0, h.attrs) !== MEMTX_OK) fault(h, ACC_WRITE, false, lo, hi);
+  return true;
+}
