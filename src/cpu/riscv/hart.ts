@@ -57,6 +57,8 @@ import { ACC_EXEC, ACC_READ, ACC_WRITE, Pmp } from './pmp.js';
 import { rvcTable } from './rvc.js';
 import { executeFp } from './fpu.js';
 import { disassemble } from './disasm.js';
+import { HartDebug, type HartDebugHooks } from './debug.js';
+import { Triggers } from './triggers.js';
 
 /** An internal emulator error (never a guest action): names the hart, PC and instruction word. */
 export class HartError extends Error {
@@ -148,6 +150,10 @@ export class Hart {
    */
   onPause: (() => void) | null = null;
   private trapped = 0;
+  /** Debug hooks (src/cpu/riscv/debug.ts): non-null while breakpoints, watchpoints, a step or triggers are armed. */
+  debug: HartDebugHooks | null = null;
+  /** The Sdtrig CSRs (0x7a0-0x7a5); arming a trigger switches the debug hooks on. */
+  readonly triggers: Triggers = new Triggers(() => HartDebug.of(this).update());
 
   // --- CSR state ---
   mstatus = 0; // low 32 bits; UXL/SXL/SD derived
@@ -280,6 +286,7 @@ export class Hart {
     this.mhpmevent.fill(0n);
     this.resAddr = -1;
     this.pmp.reset();
+    this.triggers.reset();
     this._waiting = false;
     this.flushTlb();
   }
@@ -355,7 +362,8 @@ export class Hart {
       this.exitRequest = false;
       try {
         this.checkInterrupts();
-        this.inner(Math.min(end, this.steps + 4096));
+        if (this.debug !== null && this.debug.beforeInstruction()) break;
+        this.inner(this.debug !== null ? this.steps + 1 : Math.min(end, this.steps + 4096));
       } catch (e) {
         if (e === TRAP) continue;
         throw this.internalError(e);
@@ -1358,6 +1366,7 @@ export class Hart {
       if (!this.counterAllowed(csr - 0xc00)) this.illegalInsn(insn, ilen);
       return this.mhpmcounter[csr - 0xc00]!;
     }
+    if (csr >= 0x7a0 && csr <= 0x7a5) return this.triggers.read(csr) ?? this.illegalInsn(insn, ilen);
     return this.illegalInsn(insn, ilen);
   }
 
@@ -1543,6 +1552,7 @@ export class Hart {
       this.mhpmcounter[csr - 0xb00] = v;
       return;
     }
+    if (csr >= 0x7a0 && csr <= 0x7a5 && this.triggers.write(csr, v)) return;
     this.illegalInsn(insn, ilen);
   }
 
@@ -1692,6 +1702,7 @@ export class Hart {
   /** Fill the TLB of kind acc for the page of (lo, hi) -> pa if it is cacheable RAM. */
   private fill(lo: number, hi: number, pa: number, acc: number): boolean {
     if (!this.lastCacheable) return false;
+    if (this.debug !== null && acc !== ACC_EXEC) return false; // data accesses must reach onDataAccess
     const page = pa - (pa % 4096);
     const rp = this.mem.ramPtr(page, 4096, acc === ACC_WRITE);
     if (rp === null) return false;
@@ -1787,6 +1798,7 @@ export class Hart {
 
   /** Raw little-endian load into tLo/tHi (unextended); handles page-crossing and MMIO. */
   loadRaw(lo: number, hi: number, size: number): void {
+    if (this.debug !== null && this.debug.onDataAccess(toU64(lo, hi), size, false)) this.requestStop();
     if ((lo & 0xfff) + size > 4096) {
       // Crosses a page: byte by byte (misaligned accesses are emulated, as QEMU does).
       let vlo = 0;
@@ -1833,6 +1845,7 @@ export class Hart {
 
   /** Store of `size` bytes; handles page-crossing and MMIO. */
   storeSlow(lo: number, hi: number, size: number, vlo: number, vhi: number): void {
+    if (this.debug !== null && this.debug.onDataAccess(toU64(lo, hi), size, true)) this.requestStop();
     if ((lo & 0xfff) + size > 4096) {
       // Check every byte's translation first so a fault leaves memory untouched.
       for (let i = 0; i < size; i++) {
@@ -1891,6 +1904,7 @@ export class Hart {
     const lo = this.xlo[rs1]!;
     const hi = this.xhi[rs1]!;
     const misaligned = (lo & (size - 1)) !== 0;
+    if (this.debug !== null && this.debug.onDataAccess(toU64(lo, hi), size, f5 !== 2)) this.requestStop();
     if (f5 === 2) {
       // LR
       if (rs2 !== 0) this.illegalInsn(insn, ilen);
