@@ -11,6 +11,8 @@ import { BootError, VirtMachine } from '../machine/virt/virt.js';
 import { DeviceSpecError, checkDeviceNames, deviceHelp, plugDevices } from '../machine/virt/devices.js';
 import { plugDriveShortcuts } from '../hw/virtio/virt-devices.js';
 import { PanicWatch } from '../machine/panic-watch.js';
+import { attachGdbStub } from '../gdbstub/attach.js';
+import { GdbSpecError, parseGdbSpec, type GdbServer, type GdbListenSpec } from '../gdbstub/server.js';
 import {
   CharDevSpecError,
   FileBackend,
@@ -35,6 +37,8 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -no-reboot                  exit when the guest resets
   -action panic=exit-failure|shutdown|none   on a Linux panic banner: exit 1 (default), exit 0, or go on
   -panic-delay S              seconds between the panic banner and the action (default 2)
+  -gdb tcp::PORT|unix:PATH    gdbstub (docs/gdbstub.md); -s is -gdb tcp::1234
+  -S                          do not start the harts until gdb continues them
 Console: Ctrl-A x quits, Ctrl-A h helps (when stdin is a terminal).`;
 
 function openBackend(spec: SerialSpec, onQuit: () => void): CharBackend {
@@ -92,6 +96,16 @@ export async function runMachine(argv: string[]): Promise<number> {
     nextPflash = unit + 1;
   }
 
+  let gdbSpec: GdbListenSpec | null = null;
+  try {
+    if (cfg.gdb !== undefined) gdbSpec = parseGdbSpec(cfg.gdb);
+  } catch (e) {
+    if (e instanceof GdbSpecError) throw new UsageError(e.message, 1);
+    throw e;
+  }
+  if (cfg.startPaused && !gdbSpec) throw new UsageError('-S needs -gdb or -s (a debugger continues the machine)', 1);
+  if (gdbSpec && cfg.accelThread === 'multi') throw new UsageError('-gdb needs -accel tcg,thread=single (the harts are debugged on the main loop)', 1);
+  let gdbServer: GdbServer | null = null;
   let machine: VirtMachine | null = null;
   const serialSpec: SerialSpec = cfg.serial[0] ?? { kind: 'stdio' };
   let backend: CharBackend | null = null;
@@ -116,11 +130,15 @@ export async function runMachine(argv: string[]): Promise<number> {
       serial: backend,
       pflash,
       // QEMU's default: MTTCG when there is more than one CPU and no -icount.
-      threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined ? 'multi' : 'single'),
+      threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined && !gdbSpec ? 'multi' : 'single'),
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
     plugDevices({ machine, drives }, cfg.devices);
     plugDriveShortcuts({ machine, drives });
+    if (gdbSpec) {
+      gdbServer = attachGdbStub(machine, gdbSpec, { startStopped: cfg.startPaused, log: (l) => process.stderr.write(l + '\n') }).server;
+      await gdbServer.listening;
+    }
     if (tcp) {
       const port = await tcp.listening;
       if (serialSpec.kind === 'tcp' && serialSpec.wait) {
@@ -130,6 +148,8 @@ export async function runMachine(argv: string[]): Promise<number> {
     }
   } catch (e) {
     backend?.close();
+    gdbServer?.close();
+    if (e instanceof GdbSpecError) throw new UsageError(e.message, 1);
     if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError) throw new UsageError(e.message, 1);
     throw e;
   }
@@ -147,6 +167,7 @@ export async function runMachine(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     backend!.flush();
     backend!.close();
+    gdbServer?.close();
   }
 }
 

@@ -50,6 +50,10 @@ export interface RunConfig {
   /** Seconds between the panic banner and the panic action (-panic-delay). */
   panicDelay: number;
   debugLocks: boolean;
+  /** -gdb DEV (-s is -gdb tcp::1234): where the gdbstub listens; checked by src/gdbstub/server.ts. */
+  gdb?: string;
+  /** -S: the harts do not start until the debugger continues them. */
+  startPaused: boolean;
   /** Options this command does not handle (e.g. mtree's -f), in order. */
   rest: string[];
 }
@@ -130,9 +134,9 @@ export function parseSerial(text: string): SerialSpec {
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
   'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display', 'monitor',
-  'action', 'panic-delay',
+  'action', 'panic-delay', 'gdb',
 ]);
-const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks']);
+const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', 's', 'S']);
 
 /**
  * Parse argv. `extraFlags` lets a command accept its own flags (mtree's -f);
@@ -152,6 +156,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     panicAction: 'exit-failure',
     panicDelay: 2,
     debugLocks: false,
+    startPaused: false,
     rest: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -165,6 +170,8 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     if (FLAGS.has(name)) {
       if (name === 'nographic') cfg.nographic = true;
       else if (name === 'no-reboot') cfg.noReboot = true;
+      else if (name === 's') cfg.gdb = 'tcp::1234';
+      else if (name === 'S') cfg.startPaused = true;
       else cfg.debugLocks = true;
       continue;
     }
@@ -275,6 +282,9 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         cfg.panicDelay = d;
         break;
       }
+      case 'gdb':
+        cfg.gdb = val;
+        break;
       case 'display':
         if (val !== 'none') throw new OptionError(`-display ${val}: only 'none' is supported`);
         break;
