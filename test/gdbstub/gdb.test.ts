@@ -78,8 +78,8 @@ test('gdb-multiarch: attach to a paused machine, break, step, registers, memory,
     await gdb.expect(/\$1 = 0x0\n/);
     await gdb.expect(/\$2 = (prv:)?3/);
     await gdb.expect(/0x80084c98:\s+0x0000000080077fdc/);
-    // The amoswap into hart_lottery trips the hardware watchpoint (reported after the access).
-    await gdb.expect(/Hardware watchpoint 2: \*\(int \*\)\$lot\s+Old value = 0\s+New value = 1/);
+    // The amoswap into hart_lottery trips the hardware watchpoint; gdb shows the state after it, as with QEMU.
+    await gdb.expect(/Hardware watchpoint 2: \*\(int \*\)\$lot\s+Old value = 0\s+New value = 1\s+0x0*80000056 in/);
     await gdb.expect(/Thread 1 \(CPU#0 \[halted \]\)/);
     await gdb.expect('CONTINUING-TO-PROMPT');
     assert.equal(vm.output, '', 'nothing ran before the continue');

@@ -16,6 +16,7 @@ import type { PhysMemory } from '../../memory/types.js';
 import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
 import { CAUSE_BREAKPOINT, MSTATUS_MPP_SHIFT, MSTATUS_MPRV, PRV_M } from './constants.js';
 import { MATCH_EXEC, MATCH_LOAD, MATCH_STORE, MatchBank, type Triggers } from './triggers.js';
+import { expandCompressed } from './rvc.js';
 
 export interface HartDebugHooks {
   beforeInstruction(): boolean;
@@ -33,6 +34,7 @@ export interface DebuggableHart {
   steps: number;
   readonly triggers: Triggers;
   getPc(): bigint;
+  getX(i: number): bigint;
   raise(cause: number, tval: bigint): never;
   flushTlb(): void;
 }
@@ -181,6 +183,10 @@ export class HartDebug implements HartDebugHooks {
     if (!first) {
       if (this.softBreaks.has(pc)) return this.stopWith({ kind: 'breakpoint', hw: false });
       if (this.bank.matchExec(pc, PRV_M) >= 0) return this.stopWith({ kind: 'breakpoint', hw: true });
+      if ((this.bank.armed & (MATCH_LOAD | MATCH_STORE)) !== 0) {
+        const w = this.watchHit(pc);
+        if (w !== null) return this.stopWith(w);
+      }
     }
     const g = this.hart.triggers.bank;
     if (g.armed !== 0 && g.matchExec(pc, this.hart.priv) >= 0) {
@@ -195,12 +201,65 @@ export class HartDebug implements HartDebugHooks {
     const g = this.hart.triggers.bank;
     // The guest's trigger fires before the access (QEMU's BP_STOP_BEFORE_ACCESS), mtval 0.
     if (g.armed !== 0 && g.matchData(vaddr, size, write, this.hart.priv) >= 0) this.hart.raise(CAUSE_BREAKPOINT, 0n);
-    if (this.bank.armed === 0) return false;
-    const i = this.bank.matchData(vaddr, size, write, PRV_M);
-    if (i < 0) return false;
+    return false;
+  }
+
+  /**
+   * The debugger's watchpoints stop before the access, with the instruction
+   * not yet executed, as QEMU 7.2 reports them (gdb then steps over it with
+   * the watchpoint removed and compares values): the instruction at pc is
+   * decoded here to find its access.
+   */
+  private watchHit(pc: bigint): DebugStop | null {
+    const a = decodeAccess(this.hart, pc);
+    if (a === null) return null;
+    let i = a.write ? this.bank.matchData(a.addr, a.size, true, PRV_M) : -1;
+    if (i < 0 && a.read) i = this.bank.matchData(a.addr, a.size, false, PRV_M);
+    if (i < 0) return null;
     const kind = this.watchKinds[i]!;
     const access = kind === 'write' ? 'watch' : kind === 'read' ? 'rwatch' : 'awatch';
-    return this.stopWith({ kind: 'watch', access, addr: this.bank.addrs[i]! });
+    return { kind: 'watch', access, addr: this.bank.addrs[i]! };
+  }
+}
+
+/** The data access the instruction at pc will make (loads, stores, FP loads/stores, AMOs), or null. */
+function decodeAccess(hart: DebuggableHart, pc: bigint): { addr: bigint; size: number; read: boolean; write: boolean } | null {
+  const mem = hart.mem;
+  const attrs = memTxAttrs({ requesterId: hart.hartId });
+  const fetch16 = (va: bigint): number => {
+    const pa = debugTranslate(hart, va, true);
+    if (pa < 0 || mem.load(pa, 2, attrs) !== MEMTX_OK) return -1;
+    return mem.valLo & 0xffff;
+  };
+  const lo = fetch16(pc);
+  if (lo < 0) return null;
+  let insn: number;
+  if ((lo & 3) !== 3) insn = expandCompressed(lo);
+  else {
+    const hi = fetch16(pc + 2n);
+    if (hi < 0) return null;
+    insn = lo | (hi << 16);
+  }
+  const op = insn & 0x7f;
+  const f3 = (insn >> 12) & 7;
+  const base = hart.getX((insn >> 15) & 31);
+  switch (op) {
+    case 0x03: // LOAD
+    case 0x07: // LOAD-FP
+      return { addr: BigInt.asUintN(64, base + BigInt(insn >> 20)), size: 1 << (f3 & 3), read: true, write: false };
+    case 0x23: // STORE
+    case 0x27: {
+      // STORE-FP
+      const imm = ((insn >> 25) << 5) | ((insn >> 7) & 31);
+      return { addr: BigInt.asUintN(64, base + BigInt(imm)), size: 1 << (f3 & 3), read: false, write: true };
+    }
+    case 0x2f: {
+      // AMO: LR reads, SC writes, the others do both
+      const f5 = insn >>> 27;
+      return { addr: base, size: f3 === 3 ? 8 : 4, read: f5 !== 3, write: f5 !== 2 };
+    }
+    default:
+      return null;
   }
 }
 
@@ -209,14 +268,14 @@ function watchMatch(kind: WatchKind): number {
 }
 
 /**
- * Translate a virtual address as the hart's data accesses would (satp,
- * privilege and MPRV), without side effects: no accessed/dirty updates, no
+ * Translate a virtual address as the hart's data accesses (or, with
+ * `fetch`, instruction fetches) would (satp, privilege, MPRV for data), without side effects: no accessed/dirty updates, no
  * faults, no TLB fills. Permissions are not checked (a debugger sees every
  * mapped page). Returns the physical address, or -1 if unmapped.
  */
-export function debugTranslate(hart: DebuggableHart, vaddr: bigint): number {
+export function debugTranslate(hart: DebuggableHart, vaddr: bigint, fetch = false): number {
   let priv = hart.priv;
-  if (priv === PRV_M && (hart.mstatus & MSTATUS_MPRV) !== 0) priv = (hart.mstatus >> MSTATUS_MPP_SHIFT) & 3;
+  if (!fetch && priv === PRV_M && (hart.mstatus & MSTATUS_MPRV) !== 0) priv = (hart.mstatus >> MSTATUS_MPP_SHIFT) & 3;
   const mode = Number(hart.satp >> 60n);
   const va = BigInt.asUintN(64, vaddr);
   if (priv === PRV_M || mode === 0) return va < 1n << 56n ? Number(va) : -1;
