@@ -84,7 +84,12 @@ export class HartDebug implements HartDebugHooks {
   /** Told whenever the hart stops for the debugger (from inside the hart's run loop: set flags only). */
   onStop: ((d: HartDebug) => void) | null = null;
 
-  private constructor(readonly hart: DebuggableHart) {}
+  /** Instruction reads for decoding watched accesses (cached per page). */
+  private readonly fetcher: DebugFetcher;
+
+  private constructor(readonly hart: DebuggableHart) {
+    this.fetcher = new DebugFetcher(hart);
+  }
 
   /** Switch the hart's hooks on when anything is armed, off otherwise. */
   update(): void {
@@ -211,7 +216,7 @@ export class HartDebug implements HartDebugHooks {
    * decoded here to find its access.
    */
   private watchHit(pc: bigint): DebugStop | null {
-    const a = decodeAccess(this.hart, pc);
+    const a = decodeAccess(this.hart, pc, this.fetcher);
     if (a === null) return null;
     let i = a.write ? this.bank.matchData(a.addr, a.size, true, PRV_M) : -1;
     if (i < 0 && a.read) i = this.bank.matchData(a.addr, a.size, false, PRV_M);
@@ -222,21 +227,63 @@ export class HartDebug implements HartDebugHooks {
   }
 }
 
+/**
+ * Reads instruction parcels as the hart would fetch them, without side
+ * effects; the page's translation and RAM view are kept until the page,
+ * satp, privilege or the memory map changes.
+ */
+class DebugFetcher {
+  private vpn = -1n;
+  private satp = -1n;
+  private priv = -1;
+  private epoch = -1;
+  private pagePa = -1;
+  private bytes: Uint8Array | null = null;
+  private off = 0;
+  private readonly attrs: ReturnType<typeof memTxAttrs>;
+
+  constructor(private readonly hart: DebuggableHart) {
+    this.attrs = memTxAttrs({ requesterId: hart.hartId });
+  }
+
+  /** The 16-bit parcel at va, or -1 if it cannot be fetched. */
+  parcel(va: bigint): number {
+    const h = this.hart;
+    const vpn = va >> 12n;
+    if (vpn !== this.vpn || h.satp !== this.satp || h.priv !== this.priv || h.mem.epoch !== this.epoch) {
+      this.vpn = vpn;
+      this.satp = h.satp;
+      this.priv = h.priv;
+      this.epoch = h.mem.epoch;
+      this.pagePa = debugTranslate(h, vpn << 12n, true);
+      const rp = this.pagePa < 0 ? null : h.mem.ramPtr(this.pagePa, 4096, false);
+      this.bytes = rp ? rp.bytes : null;
+      this.off = rp ? rp.offset : 0;
+    }
+    if (this.pagePa < 0) return -1;
+    const o = Number(va & 0xfffn);
+    if (o > 4094) return -1; // a parcel never straddles pages (they are 2-byte aligned)
+    if (this.bytes !== null) return this.bytes[this.off + o]! | (this.bytes[this.off + o + 1]! << 8);
+    if (h.mem.load(this.pagePa + o, 2, this.attrs) !== MEMTX_OK) return -1;
+    return h.mem.valLo & 0xffff;
+  }
+}
+
 /** The data access the instruction at pc will make (loads, stores, FP loads/stores, AMOs), or null. */
-function decodeAccess(hart: DebuggableHart, pc: bigint): { addr: bigint; size: number; read: boolean; write: boolean } | null {
-  const mem = hart.mem;
-  const attrs = memTxAttrs({ requesterId: hart.hartId });
-  const fetch16 = (va: bigint): number => {
-    const pa = debugTranslate(hart, va, true);
-    if (pa < 0 || mem.load(pa, 2, attrs) !== MEMTX_OK) return -1;
-    return mem.valLo & 0xffff;
-  };
-  const lo = fetch16(pc);
+function decodeAccess(hart: DebuggableHart, pc: bigint, f: DebugFetcher): { addr: bigint; size: number; read: boolean; write: boolean } | null {
+  const lo = f.parcel(pc);
   if (lo < 0) return null;
   let insn: number;
-  if ((lo & 3) !== 3) insn = expandCompressed(lo);
-  else {
-    const hi = fetch16(pc + 2n);
+  if ((lo & 3) !== 3) {
+    // Compressed loads and stores: quadrants 0 and 2, funct3 other than 0 and 4.
+    const f3 = lo >> 13;
+    if ((lo & 3) === 1 || f3 === 0 || f3 === 4) return null;
+    insn = expandCompressed(lo);
+  } else {
+    const op = lo & 0x7f;
+    // Only memory instructions need their upper half.
+    if (op !== 0x03 && op !== 0x07 && op !== 0x23 && op !== 0x27 && op !== 0x2f) return null;
+    const hi = f.parcel(pc + 2n);
     if (hi < 0) return null;
     insn = lo | (hi << 16);
   }
