@@ -11,8 +11,8 @@ import { BootError, VirtMachine } from '../machine/virt/virt.js';
 import { DeviceSpecError, checkDeviceNames, deviceHelp, plugDevices } from '../machine/virt/devices.js';
 import { plugDriveShortcuts } from '../hw/virtio/virt-devices.js';
 import { PanicWatch } from '../machine/panic-watch.js';
-import { attachGdbStub } from '../gdbstub/attach.js';
-import { GdbSpecError, parseGdbSpec, type GdbServer, type GdbListenSpec } from '../gdbstub/server.js';
+import { attachGdbStub, detachGdbStub } from '../gdbstub/attach.js';
+import { GdbSpecError, parseGdbSpec, type GdbListenSpec } from '../gdbstub/server.js';
 import {
   CharDevSpecError,
   FileBackend,
@@ -105,7 +105,7 @@ export async function runMachine(argv: string[]): Promise<number> {
   }
   if (cfg.startPaused && !gdbSpec) throw new UsageError('-S needs -gdb or -s (a debugger continues the machine)', 1);
   if (gdbSpec && cfg.accelThread === 'multi') throw new UsageError('-gdb needs -accel tcg,thread=single (the harts are debugged on the main loop)', 1);
-  let gdbServer: GdbServer | null = null;
+  let gdb: ReturnType<typeof attachGdbStub> | null = null;
   let machine: VirtMachine | null = null;
   const serialSpec: SerialSpec = cfg.serial[0] ?? { kind: 'stdio' };
   let backend: CharBackend | null = null;
@@ -136,8 +136,8 @@ export async function runMachine(argv: string[]): Promise<number> {
     plugDevices({ machine, drives }, cfg.devices);
     plugDriveShortcuts({ machine, drives });
     if (gdbSpec) {
-      gdbServer = attachGdbStub(machine, gdbSpec, { startStopped: cfg.startPaused, log: (l) => process.stderr.write(l + '\n') }).server;
-      await gdbServer.listening;
+      gdb = attachGdbStub(machine, gdbSpec, { startStopped: cfg.startPaused, log: (l) => process.stderr.write(l + '\n') });
+      await gdb.server.listening;
     }
     if (tcp) {
       const port = await tcp.listening;
@@ -148,7 +148,7 @@ export async function runMachine(argv: string[]): Promise<number> {
     }
   } catch (e) {
     backend?.close();
-    gdbServer?.close();
+    gdb?.server.close();
     if (e instanceof GdbSpecError) throw new UsageError(e.message, 1);
     if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError) throw new UsageError(e.message, 1);
     throw e;
@@ -159,15 +159,17 @@ export async function runMachine(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
   process.once('SIGINT', onSignal);
+  let code = 1;
   try {
-    return await machine!.run();
+    code = await machine!.run();
+    return code;
   } finally {
+    if (gdb) detachGdbStub(gdb, code);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
     process.off('SIGINT', onSignal);
     backend!.flush();
     backend!.close();
-    gdbServer?.close();
   }
 }
 

@@ -30,3 +30,9 @@ export function attachGdbStub(machine: VirtMachine, spec: GdbListenSpec, opts: G
   );
   return { stub, server: new GdbServer(stub, spec) };
 }
+
+/** End of the run: the debugger hears the exit code, then the socket closes. */
+export function detachGdbStub(g: { stub: GdbStub; server: GdbServer }, code: number): void {
+  g.stub.exited(code);
+  g.server.close();
+}

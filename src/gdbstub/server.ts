@@ -85,8 +85,9 @@ export class GdbServer {
     sock.on('error', gone);
   }
 
+  /** Stop listening; a connected debugger gets what was already written, then end of stream. */
   close(): void {
-    this.current?.destroy();
+    this.current?.end();
     this.server.close();
     if (this.spec.kind === 'unix' && existsSync(this.spec.path)) {
       try {

@@ -98,6 +98,11 @@ export class GdbStub {
     this.resumeAll('c');
   }
 
+  /** The run ended with `code`: tell the debugger (QEMU's W packet) before the socket closes. */
+  exited(code: number): void {
+    this.session?.sendExit(code);
+  }
+
   /** Stop every hart (the debugger's interrupt, or an attach). */
   halt(signal: number): void {
     if (!this.running) return;
@@ -259,6 +264,12 @@ class Session implements GdbSession {
     const p = encodePacket(text);
     this.lastReply = p;
     this.sendBytes(p);
+  }
+
+  /** @internal */
+  sendExit(code: number): void {
+    if (this.closedFlag) return;
+    this.reply(`W${hex2(code & 0xff)}`);
   }
 
   /** @internal */

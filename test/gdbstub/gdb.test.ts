@@ -215,7 +215,21 @@ test('bad input from a debugger gets protocol errors; a disconnect lets the gues
     assert.match(await c.ask('?'), /^T05thread:1;$/);
     assert.equal(await c.ask('D'), 'OK');
     await waitFor(() => c!.closed, 'the stub to close after detach', 10_000);
+    // One that vanishes while the guest runs leaves it running.
+    c = await RawClient.open(port);
+    assert.match(await c.ask('?'), /^T05thread:1;$/);
+    c.send('vCont;c');
+    await c.next(/\+/);
+    c.sock.destroy();
+    vm.line('version');
+    await vm.expect(/U-Boot 2023\.01[\s\S]*=> /);
+    // One attached when the guest powers off hears the exit code (QEMU's W packet).
+    c = await RawClient.open(port);
+    assert.match(await c.ask('?'), /^T05thread:1;$/);
+    c.send('c');
+    await c.next(/\+/);
     vm.line('poweroff');
+    assert.equal(await c.next(/\$W00#b7/), '$W00#b7');
     assert.equal(await vm.exited, 0, vm.stderr);
     assert.match(vm.stderr, /bad-checksum packet from the debugger/);
   } finally {
