@@ -42,6 +42,10 @@ test("a guest programs the Sdtrig triggers itself and sees what QEMU 7.2's guest
     assert.match(s.output, /^exec mepc-here=0000000000000000\nexec mtval=0000000000000000$/m);
     assert.equal((s.output.match(/^trap cause=0000000000000003$/gm) ?? []).length, 4);
     assert.match(s.output, /done\n$/);
+    // The triggers live in the hart: the same with the hart in a worker thread.
+    const mt = GuestConsole.run(['-M', 'virt', '-m', '128M', '-nographic', '-accel', 'tcg,thread=multi', '-bios', bin]);
+    assert.equal(await mt.exited, 0, mt.stderr);
+    assert.equal(mt.output, qemuOutput);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
