@@ -12,15 +12,18 @@ import { join, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const out = join(root, 'guests', 'linux');
+// --backports: Debian 13's backports kernel (7.x, built with the RISC-V IOMMU driver) into guests/linux-bpo/.
+const backports = process.argv.includes('--backports');
+const out = join(root, 'guests', backports ? 'linux-bpo' : 'linux');
 const work = join(out, '.work');
 const force = process.argv.includes('--force');
 // Bumped when the recipe changes, so a stale guests/linux is rebuilt.
 const RECIPE = 4;
 
-const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4', 'crc32c_generic'];
-// Loaded when the kernel package has them (QEMU's pvpanic-pci device reports panics).
-const OPTIONAL_MODULES = ['pvpanic_pci'];
+const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4'];
+// Loaded when the kernel package has them (QEMU's pvpanic-pci device reports panics; 7.x kernels
+// fold crc32c_generic into the crc library).
+const OPTIONAL_MODULES = ['crc32c_generic', 'pvpanic_pci'];
 
 function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30, ...opts });
@@ -33,6 +36,42 @@ function need(cmd, pkg) {
     console.error(`guest:linux: '${cmd}' is missing; install it with: apt-get install ${pkg}`);
     process.exit(1);
   }
+}
+
+/**
+ * The Debian archive the host's own apt uses (its main archive: not the
+ * security or updates suites), from /etc/apt/sources.list and the one-line
+ * and deb822 files in sources.list.d, so the recipe works wherever the
+ * host's apt does and names no mirror itself.
+ */
+function hostDebianMirror() {
+  const entries = [];
+  const read = (p) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
+  const oneLine = (text) => {
+    for (const line of text.split('\n')) {
+      const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
+      if (m) entries.push({ uri: m[1], suites: [m[2]] });
+    }
+  };
+  const deb822 = (text) => {
+    for (const stanza of text.split(/\n\s*\n/)) {
+      const field = (k) => new RegExp(`^${k}:\\s*(.*)$`, 'mi').exec(stanza.replace(/^#.*$/gm, ''))?.[1].trim().split(/\s+/) ?? [];
+      if (!field('Types').includes('deb') || /^Enabled:\s*no/mi.test(stanza)) continue;
+      for (const uri of field('URIs')) entries.push({ uri, suites: field('Suites') });
+    }
+  };
+  oneLine(read('/etc/apt/sources.list'));
+  const dir = '/etc/apt/sources.list.d';
+  for (const f of existsSync(dir) ? readdirSync(dir).sort() : []) {
+    if (f.endsWith('.list')) oneLine(read(join(dir, f)));
+    else if (f.endsWith('.sources')) deb822(read(join(dir, f)));
+  }
+  const main = entries.find((e) => e.suites.some((x) => !/-(security|updates|backports)$/.test(x) && !x.includes('/')) && !/security/.test(e.uri));
+  if (!main) {
+    console.error('guest:linux: no Debian archive found in the host apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d)');
+    process.exit(1);
+  }
+  return main.uri.replace(/\/+$/, '');
 }
 
 const manifest = join(out, 'manifest.txt');
@@ -51,7 +90,12 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(join(work, 'apt', 'lists', 'partial'), { recursive: true });
 mkdirSync(join(work, 'apt', 'cache', 'archives', 'partial'), { recursive: true });
 const sources = join(work, 'apt', 'sources.list');
-writeFileSync(sources, 'deb [arch=riscv64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main\n');
+const suites = backports ? ['trixie', 'trixie-backports'] : ['trixie'];
+const mirror = hostDebianMirror();
+writeFileSync(
+  sources,
+  suites.map((s) => `deb [arch=riscv64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${s} main\n`).join(''),
+);
 writeFileSync(join(work, 'apt', 'status'), '');
 const apt = [
   '-o', `Dir::Etc::sourcelist=${sources}`,
@@ -66,22 +110,62 @@ const apt = [
 ];
 console.log('guest:linux: reading the trixie riscv64 package lists');
 sh('apt-get', [...apt, 'update'], { stdio: ['ignore', 'ignore', 'inherit'] });
-const deps = sh('apt-cache', [...apt, 'depends', 'linux-image-riscv64']).toString();
-const kpkg = /Depends: (linux-image-[^\s]+-riscv64)/.exec(deps)?.[1];
-if (!kpkg) throw new Error(`cannot find the kernel package behind linux-image-riscv64:\n${deps}`);
 const dl = join(work, 'dl');
 mkdirSync(dl, { recursive: true });
-console.log(`guest:linux: downloading ${kpkg} and busybox-static`);
-sh('apt-get', [...apt, 'download', kpkg, 'busybox-static'], { cwd: dl, stdio: ['ignore', 'ignore', 'inherit'] });
+let kpkg;
+if (!backports) {
+  const deps = sh('apt-cache', [...apt, 'depends', 'linux-image-riscv64']).toString();
+  kpkg = /Depends: (linux-image-[^\s]+-riscv64)/.exec(deps)?.[1];
+  if (!kpkg) throw new Error(`cannot find the kernel package behind linux-image-riscv64:\n${deps}`);
+  console.log(`guest:linux: downloading ${kpkg} and busybox-static`);
+  sh('apt-get', [...apt, 'download', kpkg, 'busybox-static'], { cwd: dl, stdio: ['ignore', 'ignore', 'inherit'] });
+} else {
+  // Backports kernels come split (linux-binary-*: the image, linux-modules-*, linux-base-*: config and
+  // modules.builtin). The archive's index can name a version whose files the mirror does not carry
+  // yet, so the newest version that downloads completely wins.
+  const names = sh('apt-cache', [...apt, 'search', '--names-only', '^linux-image-[0-9][^ ]*-riscv64$'])
+    .toString()
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n && !n.endsWith('-dbg'));
+  const ver = (n) => n.replace(/^linux-image-/, '').replace(/\+.*$/, '').split('.').map(Number);
+  names.sort((a, b) => {
+    const va = ver(a);
+    const vb = ver(b);
+    for (let i = 0; i < Math.max(va.length, vb.length); i++) if ((va[i] ?? 0) !== (vb[i] ?? 0)) return (vb[i] ?? 0) - (va[i] ?? 0);
+    return 0;
+  });
+  for (const name of names) {
+    const flavour = name.replace(/^linux-image-/, '');
+    if (!flavour.startsWith('7.')) continue;
+    const parts = [`linux-binary-${flavour}`, `linux-modules-${flavour}`, `linux-base-${flavour}`];
+    try {
+      rmSync(dl, { recursive: true, force: true });
+      mkdirSync(dl, { recursive: true });
+      console.log(`guest:linux: downloading ${parts.join(', ')} and busybox-static`);
+      sh('apt-get', [...apt, 'download', ...parts, 'busybox-static'], { cwd: dl, stdio: ['ignore', 'ignore', 'ignore'] });
+      kpkg = name;
+      break;
+    } catch {
+      console.log(`guest:linux: ${name} is not complete on the mirror; trying an older one`);
+    }
+  }
+  if (!kpkg) throw new Error('no 7.x riscv64 backports kernel could be downloaded');
+}
 
 const x = join(work, 'x');
 for (const deb of readdirSync(dl)) sh('dpkg-deb', ['-x', join(dl, deb), x]);
+// The image is boot/vmlinux-<release> (trixie) or usr/lib/modules/<release>/vmlinuz (split packages).
 const boot = join(x, 'boot');
-const vmlinux = readdirSync(boot).find((f) => f.startsWith('vmlinux-') || f.startsWith('vmlinuz-'));
-if (!vmlinux) throw new Error('no kernel image in the package');
-const kver = vmlinux.replace(/^vmlinu[xz]-/, '');
+const bootImage = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('vmlinux-') || f.startsWith('vmlinuz-')) : undefined;
+const splitRelease = bootImage ? undefined : readdirSync(join(x, 'usr', 'lib', 'modules')).find((r) => existsSync(join(x, 'usr', 'lib', 'modules', r, 'vmlinuz')));
+if (!bootImage && !splitRelease) throw new Error('no kernel image in the package');
+const kver = bootImage ? bootImage.replace(/^vmlinu[xz]-/, '') : splitRelease;
 const modRoot = [join(x, 'usr', 'lib', 'modules', kver), join(x, 'lib', 'modules', kver)].find(existsSync);
 if (!modRoot) throw new Error('no modules directory in the package');
+const imagePath = bootImage ? join(boot, bootImage) : join(modRoot, 'vmlinuz');
+const configPath = bootImage ? join(boot, `config-${kver}`) : join(modRoot, 'config');
+const sysmapPath = bootImage ? join(boot, `System.map-${kver}`) : join(modRoot, 'System.map');
 
 // Index every module by name (file name with - and _ equivalent).
 const norm = (n) => n.replace(/-/g, '_');
@@ -174,13 +258,11 @@ exec setsid cttyhack sh
 chmodSync(join(rootfs, 'init'), 0o755);
 
 mkdirSync(out, { recursive: true });
-copyFileSync(join(boot, vmlinux), join(out, 'vmlinux'));
+copyFileSync(imagePath, join(out, 'vmlinux'));
 // The kernel's configuration, for finding out what is built in (not loaded by anything).
-const config = readdirSync(boot).find((f) => f.startsWith('config-'));
-if (config) copyFileSync(join(boot, config), join(out, 'config'));
+if (existsSync(configPath)) copyFileSync(configPath, join(out, 'config'));
 // Kernel symbols, for turning guest PCs into function names when profiling.
-const sysmap = readdirSync(boot).find((f) => f.startsWith('System.map-'));
-if (sysmap) copyFileSync(join(boot, sysmap), join(out, 'System.map'));
+if (existsSync(sysmapPath)) copyFileSync(sysmapPath, join(out, 'System.map'));
 const list = sh('sh', ['-c', 'find . | sort'], { cwd: rootfs }).toString();
 const cpio = execFileSync('cpio', ['-o', '-H', 'newc', '--quiet', '-R', '0:0'], { cwd: rootfs, input: list, maxBuffer: 1 << 30 });
 writeFileSync(join(out, 'initrd.gz'), execFileSync('gzip', ['-9n'], { input: cpio, maxBuffer: 1 << 30 }));

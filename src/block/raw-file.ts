@@ -11,6 +11,8 @@ export class BlockError extends Error {
 
 export interface RawFileOptions {
   readonly?: boolean;
+  /** Told of every host I/O error before the request fails (the monitors' BLOCK_IO_ERROR event). */
+  onIoError?: (operation: 'read' | 'write' | 'flush', error: Error) => void;
 }
 
 /**
@@ -23,9 +25,11 @@ export class RawFile {
   readonly size: number;
   readonly readonly: boolean;
   private fd: number;
+  private readonly onIoError: RawFileOptions['onIoError'];
 
   constructor(readonly path: string, opts: RawFileOptions = {}) {
     this.readonly = opts.readonly ?? false;
+    this.onIoError = opts.onIoError;
     try {
       this.fd = openSync(path, this.readonly ? fsc.O_RDONLY : fsc.O_RDWR);
     } catch (e) {
@@ -71,7 +75,10 @@ export class RawFile {
       const step = (pos: number): void => {
         if (list.length === 0) return resolve();
         const cb = (err: NodeJS.ErrnoException | null, n: number): void => {
-          if (err) return reject(err);
+          if (err) {
+            this.onIoError?.(write ? 'write' : 'read', err);
+            return reject(err);
+          }
           if (n === 0) {
             if (write) return reject(new BlockError('short write'));
             for (const b of list) b.fill(0);
@@ -102,7 +109,13 @@ export class RawFile {
   }
 
   flush(): Promise<void> {
-    return new Promise((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      fs.fdatasync(this.fd, (err) => {
+        if (!err) return resolve();
+        this.onIoError?.('flush', err);
+        reject(err);
+      }),
+    );
   }
 
   /** Zero a range (also used for discard: reads of discarded blocks return zeros). */

@@ -6,21 +6,20 @@
  */
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { OptionError, parseRunArgs, type RunConfig, type SerialSpec } from '../machine/options.js';
+import { OptionError, parseRunArgs, type RunConfig } from '../machine/options.js';
 import { BootError, VirtMachine } from '../machine/virt/virt.js';
-import { DeviceSpecError, checkDeviceNames, deviceHelp, plugDevices } from '../machine/virt/devices.js';
+import { DeviceSpecError, checkDeviceNames, deviceHelp } from '../machine/virt/devices.js';
 import { plugDriveShortcuts } from '../hw/virtio/virt-devices.js';
 import { PanicWatch } from '../machine/panic-watch.js';
+import { CharDevSpecError, type CharBackend } from '../hw/char/chardev.js';
+import { ChardevRegistry } from '../hw/char/chardev-registry.js';
+import { setupChardevs } from '../machine/chardev-setup.js';
+import { DeviceHotplugError, DeviceInventory } from '../machine/virt/device-inventory.js';
+import { startMonitors, type ControlPlane } from '../monitor/control-plane.js';
+import { helpText } from './qemu-help.js';
 import { attachGdbStub, detachGdbStub } from '../gdbstub/attach.js';
 import { GdbSpecError, parseGdbSpec, type GdbListenSpec } from '../gdbstub/server.js';
-import {
-  CharDevSpecError,
-  FileBackend,
-  NullBackend,
-  StdioBackend,
-  TcpServerBackend,
-  type CharBackend,
-} from '../hw/char/chardev.js';
+import { DAEMON_ENV, daemonReady, daemonize, fileLogger, writePidfile } from './run-host.js';
 
 const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dashes)
   -machine virt | -M virt     the board (QEMU 7.2's riscv64 virt)
@@ -29,7 +28,16 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -bios FILE|none             firmware (default: Debian's M-mode U-Boot; with -kernel, OpenSBI fw_dynamic)
   -kernel FILE -initrd FILE -append CMDLINE -dtb FILE
   -nographic                  console on stdio (the default: tsvmm has no display)
-  -serial stdio|file:PATH|tcp::PORT,server[,nowait]|none
+  -serial stdio|mon:stdio|null|none|file:PATH|pipe:PATH|chardev:ID
+          |tcp:[HOST]:PORT[,server][,nowait]|unix:PATH[,server][,nowait]   (listens on 127.0.0.1 unless HOST is given)
+  -chardev socket|file|stdio|pipe|null|ringbuf,id=ID[,...]   (-chardev help)
+  -qmp SPEC | -qmp-pretty SPEC   QMP on a chardev spec, e.g. unix:/tmp/qmp.sock,server,nowait or tcp::4444,server,nowait
+  -monitor SPEC | -mon chardev=ID[,mode=readline|control][,pretty=on]   the human monitor (or QMP) on a chardev
+  -S                          do not start the CPUs until 'cont' (monitor or QMP) or gdb's continue
+  -gdb tcp::PORT|unix:PATH    gdbstub (docs/gdbstub.md); -s is -gdb tcp::1234
+  -no-shutdown                a guest poweroff stops the machine instead of ending the run
+  -name NAME -pidfile FILE -daemonize -D LOGFILE
+  -version | -machine help | -cpu help | -device help | -device DRIVER,help | -d help | -chardev help
   -drive ... -device NAME[,props]   (-device help lists devices)
   -accel tcg[,thread=single|multi]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
@@ -37,22 +45,8 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -no-reboot                  exit when the guest resets
   -action panic=exit-failure|shutdown|none   on a Linux panic banner: exit 1 (default), exit 0, or go on
   -panic-delay S              seconds between the panic banner and the action (default 2)
-  -gdb tcp::PORT|unix:PATH    gdbstub (docs/gdbstub.md); -s is -gdb tcp::1234
-  -S                          do not start the harts until gdb continues them
-Console: Ctrl-A x quits, Ctrl-A h helps (when stdin is a terminal).`;
-
-function openBackend(spec: SerialSpec, onQuit: () => void): CharBackend {
-  switch (spec.kind) {
-    case 'stdio':
-      return new StdioBackend({ onQuit });
-    case 'none':
-      return new NullBackend();
-    case 'file':
-      return new FileBackend(spec.path);
-    case 'tcp':
-      return new TcpServerBackend(spec.port);
-  }
-}
+Console: Ctrl-A x quits, Ctrl-A c switches to the monitor and back, Ctrl-A h helps (when stdin is a terminal).
+With npm: npm start -- ARGS (npm keeps options like -m for itself otherwise).`;
 
 function parse(argv: string[]): RunConfig {
   try {
@@ -69,6 +63,16 @@ export async function runMachine(argv: string[]): Promise<number> {
     return 0;
   }
   const cfg = parse(argv);
+  const ctl = cfg.control;
+  if (ctl.help) {
+    console.log(helpText(ctl.help.topic, ctl.help.driver));
+    return 0;
+  }
+  if (ctl.daemonize && process.env[DAEMON_ENV] !== '1') {
+    const stdio = cfg.serial.length === 0 || cfg.serial.some((s) => s.kind === 'new' && s.spec.backend === 'stdio') || ctl.chardevs.some((c) => c.backend === 'stdio');
+    if (stdio) throw new UsageError('-daemonize: the console and monitors must not use stdio (give -serial file:|tcp:|unix:|none)', 1);
+    return daemonize(argv);
+  }
   if (cfg.devices.some((d) => d.driver === 'help')) {
     console.log(deviceHelp());
     return 0;
@@ -103,15 +107,17 @@ export async function runMachine(argv: string[]): Promise<number> {
     if (e instanceof GdbSpecError) throw new UsageError(e.message, 1);
     throw e;
   }
-  if (cfg.startPaused && !gdbSpec) throw new UsageError('-S needs -gdb or -s (a debugger continues the machine)', 1);
   if (gdbSpec && cfg.accelThread === 'multi') throw new UsageError('-gdb needs -accel tcg,thread=single (the harts are debugged on the main loop)', 1);
   let gdb: ReturnType<typeof attachGdbStub> | null = null;
   let machine: VirtMachine | null = null;
-  const serialSpec: SerialSpec = cfg.serial[0] ?? { kind: 'stdio' };
+  const chardevs = new ChardevRegistry({ onQuit: () => machine?.quit(0, 'host-ui') });
   let backend: CharBackend | null = null;
+  let control: ControlPlane | null = null;
+  let removePidfile = (): void => {};
+  const logger = ctl.logfile !== undefined ? fileLogger(ctl.logfile) : undefined;
   try {
-    backend = openBackend(serialSpec, () => machine?.quit(0));
-    const tcp = backend instanceof TcpServerBackend ? backend : null;
+    const wiring = setupChardevs(cfg, chardevs);
+    backend = wiring.serial;
     if (cfg.panicAction !== 'none') {
       const code = cfg.panicAction === 'exit-failure' ? 1 : 0;
       const delay = cfg.panicDelay;
@@ -127,34 +133,40 @@ export async function runMachine(argv: string[]): Promise<number> {
       log: cfg.log,
       noReboot: cfg.noReboot,
       debugLocks: cfg.debugLocks,
+      iommuSys: cfg.iommuSys,
       serial: backend,
       pflash,
       // QEMU's default: MTTCG when there is more than one CPU and no -icount.
       threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined && !gdbSpec ? 'multi' : 'single'),
+      // With a debugger, -S is the stub's: the harts wait for gdb's continue.
+      startPaused: ctl.startPaused && !gdbSpec,
+      noShutdown: ctl.noShutdown,
+      logger,
     });
     machine.boot({ bios: cfg.bios, kernel: cfg.kernel, initrd: cfg.initrd, dtb: cfg.dtb, append: cfg.append });
-    plugDevices({ machine, drives }, cfg.devices);
-    plugDriveShortcuts({ machine, drives });
+    const inventory = new DeviceInventory(machine, drives, chardevs);
+    inventory.plugAll(cfg.devices);
+    inventory.record('virtio-blk-pci', {}, () => plugDriveShortcuts(inventory.ctx));
+    control = startMonitors({ machine, chardevs, inventory, monitors: wiring.monitors, name: ctl.name });
     if (gdbSpec) {
-      gdb = attachGdbStub(machine, gdbSpec, { startStopped: cfg.startPaused, log: (l) => process.stderr.write(l + '\n') });
+      gdb = attachGdbStub(machine, gdbSpec, { startStopped: ctl.startPaused, log: (l) => process.stderr.write(l + '\n') });
       await gdb.server.listening;
     }
-    if (tcp) {
-      const port = await tcp.listening;
-      if (serialSpec.kind === 'tcp' && serialSpec.wait) {
-        process.stderr.write(`tsvmm: waiting for connection on tcp:127.0.0.1:${port},server\n`);
-        await tcp.clientConnected;
-      }
-    }
+    await chardevs.ready((_e, addr) => process.stderr.write(`tsvmm: waiting for connection on ${addr},server\n`));
+    if (ctl.pidfile !== undefined) removePidfile = writePidfile(ctl.pidfile);
+    daemonReady();
   } catch (e) {
-    backend?.close();
+    control?.close();
     gdb?.server.close();
+    chardevs.closeAll();
     if (e instanceof GdbSpecError) throw new UsageError(e.message, 1);
-    if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError) throw new UsageError(e.message, 1);
+    if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError || e instanceof DeviceHotplugError) {
+      throw new UsageError(e.message, 1);
+    }
     throw e;
   }
 
-  const onSignal = (): void => machine!.quit(0);
+  const onSignal = (): void => machine!.quit(0, 'host-signal');
   // QEMU ends the run on these signals with exit code 0; the console is restored on the way out.
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
@@ -169,7 +181,10 @@ export async function runMachine(argv: string[]): Promise<number> {
     process.off('SIGHUP', onSignal);
     process.off('SIGINT', onSignal);
     backend!.flush();
-    backend!.close();
+    control?.close();
+    chardevs.flushAll();
+    chardevs.closeAll();
+    removePidfile();
   }
 }
 

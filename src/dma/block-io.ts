@@ -30,6 +30,7 @@ import {
 import { DmaError } from './errors.js';
 import { currentContext, withContext } from './guard.js';
 import type { SgList } from './sglist.js';
+import type { DmaRequest } from './inflight.js';
 
 /**
  * The backend's side: transfer between the device (disk) at byte `offset` and
@@ -62,6 +63,13 @@ export interface DmaTransferOptions {
   onComplete?: (r: DmaTransferResult) => void;
   /** Where the transfer yields to the schedule explorer (default: the address space's, see configureDma). */
   syncPoints?: SyncPoints;
+  /**
+   * The device request the transfer belongs to (inflight.ts). The transfer
+   * then maps private buffers only (never a direct view of guest RAM handed
+   * to host I/O), and revoking the request cancels it: whatever the host I/O
+   * still does lands in the private buffers, which are dropped.
+   */
+  request?: DmaRequest;
 }
 
 const DEFAULT_MAX_CHUNK = 128 * 1024;
@@ -123,6 +131,8 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
   const ctx = currentContext().fork('dma-blk-io');
   const isWrite = dir === DMA_DIRECTION_FROM_DEVICE;
   const as = sg.as;
+  const req = opts.request;
+  const mapOpts = req ? { private: true } : undefined;
 
   const run = async (t: Transfer): Promise<DmaTransferResult> => {
     let entry = 0;
@@ -131,6 +141,7 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
     let result: MemTxResult = MEMTX_OK;
     const maps: DmaMapping[] = [];
     while (entry < sg.count) {
+      if (req?.revoked) t.cancel();
       if (t.cancelled) return { status: 'cancelled', result, bytes, error: t.signal.reason };
       let total = 0;
       let waitForSpace = false;
@@ -138,7 +149,7 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
       withContext(ctx, () => {
         while (entry < sg.count && total < maxChunk) {
           const want = Math.min(sg.len(entry) - within, maxChunk - total);
-          const m = dmaMap(as, sg.base(entry) + within, want, isWrite, sg.attrs);
+          const m = dmaMap(as, sg.base(entry) + within, want, isWrite, sg.attrs, mapOpts);
           if (!m.ok) {
             if (m.retry) waitForSpace = maps.length === 0;
             else {
@@ -166,7 +177,9 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
       let ioError: unknown = null;
       try {
         await sync.yield('dma-map', 'dma-blk-io chunk mapped');
-        await io(
+        if (req?.revoked) t.cancel();
+        // Cancelled while the chunk was being mapped: the backend never sees it.
+        if (!t.cancelled) await io(
           maps.map((m) => m.bytes),
           offset + bytes,
           dir,
@@ -175,7 +188,7 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
       } catch (e) {
         ioError = e;
       }
-      const keep = ioError === null && !t.cancelled;
+      const keep = ioError === null && !t.cancelled && !req?.revoked;
       withContext(ctx, () => {
         for (const m of maps) result |= dmaUnmap(as, m, keep ? m.length : 0);
       });
@@ -191,5 +204,10 @@ export function dmaBlkIo(sg: SgList, offset: number, dir: DmaDirection, io: Bloc
     await sync.yield('dma-complete', `dma-blk-io ${bytes} bytes`);
     return { status: 'ok', result, bytes };
   };
-  return new Transfer(run, opts.onComplete);
+  const t = new Transfer(run, opts.onComplete);
+  if (req) {
+    if (req.revoked) t.cancel();
+    else req.signal.addEventListener('abort', () => t.cancel(), { once: true });
+  }
+  return t;
 }

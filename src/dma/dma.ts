@@ -67,7 +67,17 @@ export interface DmaOptions {
   syncPoints?: SyncPoints;
 }
 
-export type DmaMappingKind = 'direct' | 'bounce' | 'shadow';
+export type DmaMappingKind = 'direct' | 'bounce' | 'shadow' | 'private';
+
+export interface DmaMapOptions {
+  /**
+   * Never hand out a direct view of guest RAM: RAM is copied into a private
+   * buffer (filled at map for reads, written back at unmap through the address
+   * space as it is then). Async transfers that must be revocable use it: a
+   * direct view given to host I/O cannot be taken back (docs/dma.md).
+   */
+  private?: boolean;
+}
 
 /** A handle registered with registerMapClient; cancel() withdraws it. */
 export interface MapClient {
@@ -371,6 +381,7 @@ export function dmaMap(
   len: number,
   isWrite: boolean,
   attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED,
+  opts?: DmaMapOptions,
 ): DmaMapResult {
   const st = stateOf(as);
   if (!validRange(addr, len)) {
@@ -383,7 +394,7 @@ export function dmaMap(
     ot = ownerLifetime(as.owner);
     if (!ot.hold()) return REFUSED_OWNER_REMOVED;
   }
-  const m = mapIn(st, as, as, addr, addr, len, isWrite, attrs, 0, null);
+  const m = mapIn(st, as, as, addr, addr, len, isWrite, attrs, 0, null, opts?.private === true);
   if (!m.ok) ot?.release();
   if (m.ok) {
     m.heldOwner = ot;
@@ -404,6 +415,7 @@ function mapIn(
   attrs: MemTxAttrs,
   depth: number,
   via: { iommu: Iommu; iova: number } | null,
+  priv: boolean,
 ): DmaMapResult {
   const view = as.flatView();
   const fr = view.lookup(addr);
@@ -420,7 +432,7 @@ function mapIn(
     if ((e.perm & need) !== need) return REFUSED_IOMMU;
     const l = Math.min(n, e.iova + e.addrMask + 1 - iova);
     // The outermost IOMMU is the one whose invalidations the mapping must honour.
-    return mapIn(st, origin, e.targetAs, busAddr, e.translatedAddr + (iova - e.iova), l, isWrite, attrs, depth + 1, via ?? { iommu, iova });
+    return mapIn(st, origin, e.targetAs, busAddr, e.translatedAddr + (iova - e.iova), l, isWrite, attrs, depth + 1, via ?? { iommu, iova }, priv);
   }
   // The mapping holds the region it lands in until unmap.
   const held = fr.mr.tracker;
@@ -429,7 +441,8 @@ function mapIn(
   if (via) m = shadow(st, origin, busAddr, as, addr, n, isWrite, attrs, via.iommu, via.iova);
   else if (k === RANGE_RAM || (!isWrite && (k === RANGE_ROM || k === RANGE_ROMD))) {
     const o = addr - fr.start;
-    m = new DmaMapping(origin, busAddr, fr.bytes!.subarray(o, o + n), isWrite, 'direct', attrs, null, 0, null, null);
+    const ram = fr.bytes!.subarray(o, o + n);
+    m = priv ? privateCopy(st, origin, busAddr, ram, isWrite, attrs) : new DmaMapping(origin, busAddr, ram, isWrite, 'direct', attrs, null, 0, null, null);
   } else m = bounce(st, origin, addr, len, isWrite, attrs);
   if (m.ok) m.heldRegion = held;
   else held.release();
@@ -462,6 +475,18 @@ function bounce(
     }
   }
   return new DmaMapping(as, addr, buf, isWrite, 'bounce', attrs, null, 0, null, null);
+}
+
+/** A private copy of a RAM range (counted against the shadow limit, which bounds all private buffers). */
+function privateCopy(st: DmaAsState, as: AddressSpace, busAddr: number, ram: Uint8Array, isWrite: boolean, attrs: MemTxAttrs): DmaMapResult {
+  const n = ram.length;
+  if (st.shadowUsed + n > st.shadowLimit) {
+    st.exhausted++;
+    return REFUSED_SHADOW;
+  }
+  const buf = isWrite ? new Uint8Array(n) : ram.slice();
+  st.shadowUsed += n;
+  return new DmaMapping(as, busAddr, buf, isWrite, 'private', attrs, null, 0, null, null);
 }
 
 function shadow(
@@ -549,6 +574,11 @@ export function dmaUnmap(as: AddressSpace, m: DmaMapping, accessLen: number): Me
   if (m.kind === 'bounce') {
     if (m.isWrite && used > 0) r = rwIn(as, m.addr, m.bytes, 0, used, true, m.attrs, 0);
     releaseBounce(st, m.length);
+  } else if (m.kind === 'private') {
+    // Through the address space as it is now: a PCI function whose bus mastering is off writes nothing.
+    if (m.isWrite && used > 0) r = rwIn(as, m.addr, m.bytes, 0, used, true, m.attrs, 0);
+    st.shadowUsed -= m.length;
+    scheduleClients(st);
   } else if (m.kind === 'shadow') {
     const iommu = m.iommu!;
     const rec = m.record!;

@@ -123,6 +123,10 @@ export class EventLoop implements Scheduler {
   private running: RunnableHart | null = null;
 
   private stopped = false;
+  /** Paused (the monitor's stop): no hart runs and the clock stands still, so nothing becomes due. */
+  private pausedClock = -1;
+  private pauseHostStart = 0;
+  private pausedHostNs = 0;
   private exitCode = 0;
   private wake: (() => void) | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
@@ -154,7 +158,11 @@ export class EventLoop implements Scheduler {
               return r && r.progress ? self.virtNs + r.progress() * nsPerInsn : self.virtNs;
             },
           }
-        : { now: () => Math.floor(self.hostNow() - self.hostStart) };
+        : {
+            now: () =>
+              // Time spent paused is cut out, so virtual time does not jump on resume.
+              self.pausedClock >= 0 ? self.pausedClock : Math.floor(self.hostNow() - self.hostStart - self.pausedHostNs),
+          };
   }
 
   // ---- Scheduler ----
@@ -264,6 +272,32 @@ export class EventLoop implements Scheduler {
     this.kick();
   }
 
+  /**
+   * Stop running harts at their next instruction boundary and freeze the
+   * clock (QEMU's vm_stop): timers stay armed but none becomes due; bottom
+   * halves and host I/O callbacks still run. With harts in worker realms the
+   * machine also parks them (SmpCoordinator.pauseAll).
+   */
+  pause(): void {
+    if (this.pausedClock >= 0) return;
+    this.pausedClock = this.clock.now();
+    this.pauseHostStart = this.hostNow();
+    this.running?.requestStop();
+    this.kick();
+  }
+
+  /** Continue after pause(); the clock goes on from where it stood. */
+  resume(): void {
+    if (this.pausedClock < 0) return;
+    this.pausedHostNs += this.hostNow() - this.pauseHostStart;
+    this.pausedClock = -1;
+    this.kick();
+  }
+
+  get isPaused(): boolean {
+    return this.pausedClock >= 0;
+  }
+
   get isStopped(): boolean {
     return this.stopped;
   }
@@ -280,6 +314,10 @@ export class EventLoop implements Scheduler {
    */
   runRound(): boolean {
     let any = false;
+    if (this.pausedClock >= 0) {
+      this.runBottomHalves();
+      return false;
+    }
     for (let i = 0; i < this.harts.length && !this.stopped; i++) {
       const h = this.harts[i]!;
       let budget = this.quantum;
@@ -338,6 +376,12 @@ export class EventLoop implements Scheduler {
       const sliceEnd = this.hostNow() + this.sliceMs * 1e6;
       let idle = false;
       while (!this.stopped) {
+        if (this.pausedClock >= 0) {
+          this.runBottomHalves();
+          if (this.bhQueue.length > 0 && this.hostNow() < sliceEnd) continue;
+          idle = this.bhQueue.length === 0;
+          break;
+        }
         const ran = this.runRound();
         if (!ran && this.allWaiting()) {
           // Every hart sleeps in WFI: nothing happens until a timer or input.
@@ -370,7 +414,7 @@ export class EventLoop implements Scheduler {
         resolve();
       };
       this.wake = done;
-      const d = this.earliestDeadline();
+      const d = this.pausedClock >= 0 ? Infinity : this.earliestDeadline();
       if (this.mode.kind === 'realtime' && d !== Infinity) {
         const ms = Math.max(0, (d - this.clock.now()) / 1e6);
         this.idleTimer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));

@@ -278,12 +278,17 @@ export class Fdt {
       if (a === 0 && s === 0) break;
       fdt.reservations.push({ address: a, size: s });
     }
-    const dec = new TextDecoder();
+    // Fatal: a name that is not UTF-8 would come back changed (U+FFFD) in the blob handed to the guest.
+    const dec = new TextDecoder('utf-8', { fatal: true });
     const cstr = (start: number, limit: number): [string, number] => {
       let e = start;
       while (e < limit && blob[e] !== 0) e++;
       if (e >= limit) throw new FdtError('unterminated string in device tree');
-      return [dec.decode(blob.subarray(start, e)), e + 1];
+      try {
+        return [dec.decode(blob.subarray(start, e)), e + 1];
+      } catch {
+        throw new FdtError(`a name at offset ${start} in the device tree is not valid UTF-8`);
+      }
     };
     const end = offStruct + sizeStruct;
     let o = offStruct;

@@ -4,6 +4,9 @@
  * OptionError with a one-line message naming the option; the CLI prints it
  * and exits 1 before any guest runs.
  */
+import { CharDevSpecError } from '../hw/char/chardev.js';
+import { parseLegacyChardev, type LegacyCharSpec } from '../hw/char/chardev-spec.js';
+import { applyControlOption, ControlOptionError, CONTROL_FLAGS, CONTROL_WITH_ARG, defaultControlConfig, type ControlConfig } from './control-options.js';
 
 export class OptionError extends Error {
   constructor(message: string) {
@@ -12,11 +15,8 @@ export class OptionError extends Error {
   }
 }
 
-export type SerialSpec =
-  | { kind: 'stdio' }
-  | { kind: 'none' }
-  | { kind: 'file'; path: string }
-  | { kind: 'tcp'; host: string; port: number; server: boolean; wait: boolean };
+/** A -serial argument: a new backend in QEMU's legacy syntax, a reference to a -chardev (chardev:ID), or none. */
+export type SerialSpec = LegacyCharSpec;
 
 export interface DeviceSpec {
   driver: string;
@@ -50,10 +50,12 @@ export interface RunConfig {
   /** Seconds between the panic banner and the panic action (-panic-delay). */
   panicDelay: number;
   debugLocks: boolean;
+  /** The control plane: -chardev, -monitor/-mon/-qmp, help requests, -name, -pidfile ... (control-options.ts). */
+  control: ControlConfig;
   /** -gdb DEV (-s is -gdb tcp::1234): where the gdbstub listens; checked by src/gdbstub/server.ts. */
   gdb?: string;
-  /** -S: the harts do not start until the debugger continues them. */
-  startPaused: boolean;
+  /** -machine virt,iommu-sys=on: the platform RISC-V IOMMU. */
+  iommuSys?: boolean;
   /** Options this command does not handle (e.g. mtree's -f), in order. */
   rest: string[];
 }
@@ -76,6 +78,13 @@ export const MAX_SMP = 64;
 export const LOG_ITEMS = ['unimp', 'guest_errors'] as const;
 
 /** Parse a QEMU size: a number with an optional B/K/M/G/T suffix; a plain number means MiB (as for -m). */
+/** QEMU's boolean property values. */
+function parseOnOff(v: string): boolean | null {
+  if (v === 'on' || v === 'true' || v === 'yes') return true;
+  if (v === 'off' || v === 'false' || v === 'no') return false;
+  return null;
+}
+
 export function parseSize(text: string, defaultUnit = MiB): number | null {
   const m = /^(\d+(?:\.\d+)?)([bkmgtBKMGT]?)(?:i?[bB])?$/.exec(text.trim());
   if (!m) return null;
@@ -101,42 +110,21 @@ export function parseKeyValues(text: string, implicitKey?: string): Record<strin
   return out;
 }
 
-export function parseSerial(text: string): SerialSpec {
-  if (text === 'stdio' || text === 'mon:stdio') return { kind: 'stdio' };
-  if (text === 'none' || text === 'null') return { kind: 'none' };
-  if (text.startsWith('file:')) {
-    const path = text.slice(5);
-    if (!path) throw new OptionError(`-serial ${text}: missing file name`);
-    return { kind: 'file', path };
+export function parseSerial(text: string, index = 0): SerialSpec {
+  try {
+    return parseLegacyChardev(text, `serial${index}`);
+  } catch (e) {
+    if (e instanceof CharDevSpecError) throw new OptionError(e.message);
+    throw e;
   }
-  if (text.startsWith('tcp:')) {
-    const [addr, ...flags] = text.slice(4).split(',');
-    const colon = addr!.lastIndexOf(':');
-    const host = colon >= 0 ? addr!.slice(0, colon) : '';
-    const portText = colon >= 0 ? addr!.slice(colon + 1) : addr!;
-    const port = Number(portText);
-    if (!/^\d+$/.test(portText) || port < 0 || port > 65535) throw new OptionError(`-serial ${text}: bad port '${portText}'`);
-    let server = false;
-    let wait = true;
-    for (const f of flags) {
-      if (f === 'server' || f === 'server=on') server = true;
-      else if (f === 'server=off') server = false;
-      else if (f === 'nowait' || f === 'wait=off') wait = false;
-      else if (f === 'wait=on' || f === 'wait') wait = true;
-      else throw new OptionError(`-serial ${text}: unknown flag '${f}'`);
-    }
-    if (!server) throw new OptionError(`-serial ${text}: only listening sockets are supported (add ',server')`);
-    return { kind: 'tcp', host: host || '0.0.0.0', port, server, wait };
-  }
-  throw new OptionError(`-serial ${text}: unsupported backend (use stdio, file:PATH, tcp::PORT,server or none)`);
 }
 
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
-  'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display', 'monitor',
-  'action', 'panic-delay', 'gdb',
+  'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display',
+  'action', 'panic-delay', 'gdb', ...CONTROL_WITH_ARG,
 ]);
-const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', 's', 'S']);
+const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', 's', ...CONTROL_FLAGS]);
 
 /**
  * Parse argv. `extraFlags` lets a command accept its own flags (mtree's -f);
@@ -156,7 +144,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
     panicAction: 'exit-failure',
     panicDelay: 2,
     debugLocks: false,
-    startPaused: false,
+    control: defaultControlConfig(),
     rest: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -167,17 +155,26 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
       cfg.rest.push(raw);
       continue;
     }
+    if (CONTROL_FLAGS.includes(name)) {
+      applyControlOption(cfg.control, name, undefined);
+      continue;
+    }
     if (FLAGS.has(name)) {
       if (name === 'nographic') cfg.nographic = true;
       else if (name === 'no-reboot') cfg.noReboot = true;
       else if (name === 's') cfg.gdb = 'tcp::1234';
-      else if (name === 'S') cfg.startPaused = true;
       else cfg.debugLocks = true;
       continue;
     }
     if (!WITH_ARG.has(name)) throw new OptionError(`unknown option '${raw}'`);
     const val = argv[++i];
     if (val === undefined) throw new OptionError(`option '${raw}' requires an argument`);
+    try {
+      if (applyControlOption(cfg.control, name, val)) continue;
+    } catch (e) {
+      if (e instanceof ControlOptionError) throw new OptionError(e.message);
+      throw e;
+    }
     switch (name) {
       case 'machine':
       case 'M': {
@@ -185,7 +182,11 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         const type = kv.type;
         if (type !== 'virt') throw new OptionError(`-machine ${val}: unsupported machine type '${type ?? ''}' (only 'virt' is available)`);
         for (const k of Object.keys(kv)) {
-          if (k !== 'type') throw new OptionError(`-machine ${val}: unsupported property '${k}'`);
+          if (k === 'iommu-sys') {
+            const on = parseOnOff(kv[k]!);
+            if (on === null) throw new OptionError(`-machine ${val}: iommu-sys must be on or off`);
+            cfg.iommuSys = on;
+          } else if (k !== 'type') throw new OptionError(`-machine ${val}: unsupported property '${k}'`);
         }
         break;
       }
@@ -228,7 +229,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         cfg.initrd = val;
         break;
       case 'serial':
-        cfg.serial.push(parseSerial(val));
+        cfg.serial.push(parseSerial(val, cfg.serial.length));
         break;
       case 'drive':
         cfg.drives.push(parseKeyValues(val, 'file'));
@@ -287,9 +288,6 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         break;
       case 'display':
         if (val !== 'none') throw new OptionError(`-display ${val}: only 'none' is supported`);
-        break;
-      case 'monitor':
-        if (val !== 'none') throw new OptionError(`-monitor ${val}: only 'none' is supported`);
         break;
     }
   }

@@ -25,7 +25,7 @@ test('seed004-iommu-invalidation: naive writes the old page after completion; re
   const r = await explore(scenario('seed004-iommu-invalidation'), 'naive', { strategy: 'pct', depth: 3, runs: 2000, seed: 1 });
   assert.ok(r.failure, 'naive variant not caught');
   assert.equal(r.failure.kind, 'invariant');
-  assert.match(r.failure.message, /old translation after the invalidation completed/);
+  assert.match(r.failure.message, /old translation after IOFENCE\.C completed/);
   const again = await explore(scenario('seed004-iommu-invalidation'), 'naive', { strategy: 'pct', replay: r.failure.replay });
   assert.equal(again.failure?.message, r.failure.message);
 });

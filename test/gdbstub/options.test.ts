@@ -9,8 +9,7 @@ const bin = fileURLToPath(new URL('../../bin/tsvmm', import.meta.url));
 
 test('-s, -S and -gdb parse as in QEMU; tcp::PORT listens on loopback only', () => {
   assert.equal(parseRunArgs(['-s']).gdb, 'tcp::1234');
-  assert.equal(parseRunArgs(['-S']).startPaused, true);
-  assert.equal(parseRunArgs([]).startPaused, false);
+  assert.equal(parseRunArgs(['-S', '-s']).control.startPaused, true);
   assert.equal(parseRunArgs(['-gdb', 'unix:/tmp/g.sock']).gdb, 'unix:/tmp/g.sock');
   assert.deepEqual(parseGdbSpec('tcp::1234'), { kind: 'tcp', host: '127.0.0.1', port: 1234 });
   assert.deepEqual(parseGdbSpec('tcp:0.0.0.0:9'), { kind: 'tcp', host: '0.0.0.0', port: 9 });
@@ -23,7 +22,6 @@ test('-s, -S and -gdb parse as in QEMU; tcp::PORT listens on loopback only', () 
 
 test('gdbstub setup errors are one line and exit 1 before any guest runs', () => {
   const cases: [string[], RegExp][] = [
-    [['-S'], /-S needs -gdb or -s/],
     [['-gdb', 'tcp::x'], /-gdb tcp::x: bad port/],
     [['-gdb', 'tcp::1', '-smp', '2', '-accel', 'tcg,thread=multi'], /-gdb needs -accel tcg,thread=single/],
   ];

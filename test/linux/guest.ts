@@ -16,6 +16,15 @@ export const VMLINUX = join(ROOT, 'guests/linux/vmlinux');
 export const INITRD = join(ROOT, 'guests/linux/initrd.gz');
 export const READY = /tsvmm-guest-ready: (\S+) cpus=(\d+)/;
 
+export const VMLINUX_BPO = join(ROOT, 'guests/linux-bpo/vmlinux');
+export const INITRD_BPO = join(ROOT, 'guests/linux-bpo/initrd.gz');
+
+/** Build guests/linux-bpo (Debian 13's backports kernel, with the RISC-V IOMMU driver) if missing or stale. */
+export function ensureBackportsGuest(): void {
+  execFileSync(process.execPath, [join(ROOT, 'scripts/guest-linux.mjs'), '--backports'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });
+  if (!existsSync(VMLINUX_BPO) || !existsSync(INITRD_BPO)) throw new Error('npm run guest:linux -- --backports did not produce the guest');
+}
+
 /** Build guests/linux if it is missing or stale (the script is a no-op otherwise). */
 export function ensureGuest(): void {
   execFileSync(process.execPath, [join(ROOT, 'scripts/guest-linux.mjs')], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 900_000 });

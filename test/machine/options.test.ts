@@ -24,7 +24,10 @@ test('the usual command lines parse, with one or two dashes', () => {
   assert.equal(c.smp, 2);
   assert.equal(c.bios, 'fw.bin');
   assert.equal(c.append, 'console=ttyS0');
-  assert.deepEqual(c.serial, [{ kind: 'tcp', host: '0.0.0.0', port: 4444, server: true, wait: false }]);
+  assert.deepEqual(c.serial, [{
+    kind: 'new', monitor: false,
+    spec: { backend: 'socket', id: 'serial0', mux: false, addr: { type: 'inet', host: '127.0.0.1', port: 4444 }, server: true, wait: false, nodelay: false },
+  }]);
   assert.deepEqual(c.drives, [{ file: 'd.img', if: 'none', format: 'raw', id: 'd0' }]);
   assert.deepEqual(c.devices, [{ driver: 'virtio-blk-device', props: { drive: 'd0' } }]);
   assert.equal(c.accelThread, 'multi');
@@ -34,7 +37,7 @@ test('the usual command lines parse, with one or two dashes', () => {
   assert.equal(parseRunArgs(['-M', 'virt', '-m', 'size=128M']).ramSize, 128 * MiB);
   assert.equal(parseRunArgs(['-smp', 'cpus=4']).smp, 4);
   assert.equal(parseRunArgs([]).ramSize, 256 * MiB);
-  assert.deepEqual(parseRunArgs(['-serial', 'file:/tmp/x']).serial, [{ kind: 'file', path: '/tmp/x' }]);
+  assert.deepEqual(parseRunArgs(['-serial', 'file:/tmp/x']).serial, [{ kind: 'new', monitor: false, spec: { backend: 'file', id: 'serial0', mux: false, path: '/tmp/x', append: false } }]);
   assert.deepEqual(parseRunArgs(['-f'], ['f']).rest, ['-f']);
 });
 
@@ -52,7 +55,7 @@ test('bad input: unknown options, bad sizes and counts, wrong machine', () => {
     [['-machine', 'pc'], /unsupported machine type 'pc'/],
     [['-accel', 'kvm'], /invalid accelerator/],
     [['-m'], /requires an argument/],
-    [['-serial', 'pty'], /unsupported backend/],
+    [['-serial', 'pty'], /not supported by tsvmm/],
     [['-d', 'bogus'], /unknown log item/],
     [['stray'], /unexpected argument/],
   ];

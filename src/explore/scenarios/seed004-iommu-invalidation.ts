@@ -3,66 +3,107 @@
  * invalidation must be a barrier. Once it completes, no DMA may still use the
  * old translation; QEMU does not wait for mappings taken before it.
  *
- * Built on the real DMA layer (src/dma): a system address space, a PtIommu
- * with its tables in guest RAM, a device DMA address space behind it, dmaMap /
- * dmaUnmap (shadow mappings through the IOMMU) and dmaWrite.
+ * Built on the machine's own IOMMU: the RISC-V IOMMU that `tsvmm run -machine
+ * virt,iommu-sys=on` builds (src/hw/iommu), its device directory, Sv39 tables
+ * and command queue in guest RAM, programmed through its registers by the
+ * guest-side driver model; the device's DMA goes through the real DMA layer
+ * (dmaMap / dmaUnmap shadow mappings, dmaWrite).
  *
  * Tasks: the device (an I/O thread) maps the IOVA page for writing, fills the
  * buffer across a sync point, and unmaps (writing back); then starts a second,
- * synchronous DMA. The guest (a vCPU) retargets the IOVA to a new page,
- * invalidates, waits for the completion, and reuses the old page as a guard page.
+ * synchronous DMA. The guest (a vCPU) retargets the IOVA to a new page, queues
+ * IOTINVAL.VMA + IOFENCE.C, waits for the fence's completion write, and reuses
+ * the old page as a guard page. The IOMMU's command-queue bottom half runs as
+ * its own task.
  *
- * naive (QEMU's behaviour): the invalidation completes at once; the device's
- * write-back lands in the guard page afterwards: violation.
- * shipped: the completion waits for the mapping's unmap; every DMA started
- * after the invalidation began reaches the new page.
+ * naive: an IOMMU whose IOFENCE.C does not wait for in-flight DMA (QEMU's
+ * behaviour), injected here as a subclass; the device's write-back lands in
+ * the guard page after the fence completed: violation.
+ * shipped: the fence completes only after the mapping's unmap.
  */
 import { AddressSpace } from '../../memory/address-space.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
 import { configureDma, dmaMap, dmaUnmap, dmaWrite } from '../../dma/dma.js';
-import { IOMMU_RW, type InvalidationCompletion } from '../../dma/iommu.js';
-import { PageTableBuilder, PtIommu } from '../../dma/pt-iommu.js';
-import type { Scenario } from '../scenario.js';
+import type { BottomHalf, Scheduler, Timer } from '../../machine/event-loop-types.js';
+import { RiscvIommu, type RiscvIommuOptions } from '../../hw/iommu/riscv-iommu.js';
+import { RiscvIommuDriver } from '../../hw/iommu/riscv-iommu-driver.js';
+import type { Scenario, ScenarioScheduler } from '../scenario.js';
 
 const RAM = 0x8000_0000;
 const RAM_SIZE = 0x4_0000;
-const PT_POOL = RAM + 0x3_0000;
+const REGS = 0x301_0000;
+const POOL = RAM + 0x2_0000;
 const IOVA = 0x1000;
 const OLD = 0x5000; // offsets in RAM
 const NEW = 0x7000;
+const FENCE = 0x9000;
 const GUARD = 0x47;
 const LEN = 0x40;
+const DEVID = 0x10;
+const PSCID = 1;
+
+/** QEMU's design: a fence that completes without waiting for DMA in flight. */
+class NaiveFenceIommu extends RiscvIommu {
+  protected override fenceReady(): boolean {
+    return true;
+  }
+}
+
+/** The IOMMU's bottom halves run as explorer tasks; there are no timers (revokes are disabled). */
+function explorerScheduler(sched: ScenarioScheduler): Scheduler {
+  const noTimer: Timer = { mod() {}, del() {}, pending: false };
+  return {
+    clock: { now: () => 0 },
+    newTimer: () => noTimer,
+    newBottomHalf(cb): BottomHalf {
+      let pending = false;
+      return {
+        schedule() {
+          if (pending) return;
+          pending = true;
+          sched.spawn('iommu-cq', 'bh', async () => {
+            pending = false;
+            cb();
+          });
+        },
+        cancel() {
+          pending = false;
+        },
+      };
+    },
+  };
+}
 
 export const seed004IommuInvalidation: Scenario = {
   name: 'seed004-iommu-invalidation',
-  description: 'DMA in flight against an IOMMU invalidation: no write through the old translation after completion',
+  description: 'DMA in flight against IOTINVAL.VMA + IOFENCE.C on the RISC-V IOMMU: no write through the old translation after the fence',
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
   stepsHint: 20,
   maxSteps: 2000,
   setup(run) {
     const { env, sched } = run;
-    const naive = run.variant === 'naive';
     const sys = MemoryRegion.container('system', 2 ** 40);
     const ramMr = MemoryRegion.ram('ram', RAM_SIZE);
     sys.addSubregion(RAM, ramMr);
     const sysAs = new AddressSpace(sys, 'memory', { log: () => {} });
-    const iommu = new PtIommu('iommu', sysAs, { naive, revokeTimeoutNs: Infinity, log: () => {}, syncPoints: env.points });
-    const devRoot = MemoryRegion.container('dev-dma', 2 ** 39);
-    devRoot.addSubregion(0, iommu.region);
-    const devAs = new AddressSpace(devRoot, 'dev-dma', { log: () => {} });
+    const opts: RiscvIommuOptions = { sysAs, irqs: [], scheduler: explorerScheduler(sched), revokeTimeoutNs: Infinity, log: () => {} };
+    const iommu = run.variant === 'naive' ? new NaiveFenceIommu(opts) : new RiscvIommu(opts);
+    sys.addSubregion(REGS, iommu.regs);
+    const devAs = new AddressSpace(iommu.dmaRootFor(DEVID), 'dev-dma', { log: () => {} });
     configureDma(devAs, { log: () => {}, syncPoints: env.points });
-    const pt = new PageTableBuilder(sysAs, PT_POOL, 0x1_0000);
-    pt.map(IOVA, RAM + OLD, 0x1000, IOMMU_RW);
-    iommu.configure('translate', pt.root);
+    const drv = new RiscvIommuDriver(sysAs, { regs: REGS, pool: POOL, poolSize: 0x1_0000 });
+    drv.bringUp();
+    drv.attach(DEVID, PSCID);
+    drv.map(DEVID, IOVA, RAM + OLD);
     const ram = ramMr.ramBytes();
-    const attrs = memTxAttrs({ requesterId: 0x10 });
+    const attrs = memTxAttrs({ requesterId: DEVID });
 
-    /** Set once the guest's invalidation completed and it reused the old page. */
+    /** Set once the guest saw the fence complete and reused the old page. */
     let guardArmed = false;
     let invalidationStarted = false;
-    let completion: InvalidationCompletion | null = null;
+    let fenced = false;
 
     sched.spawn('device', 'iothread', async () => {
       const m = dmaMap(devAs, IOVA, LEN, true, attrs);
@@ -72,8 +113,8 @@ export const seed004IommuInvalidation: Scenario = {
       await sched.yield('device: buffer filled');
       dmaUnmap(devAs, m, LEN);
       await sched.yield('device: unmapped');
-      // A second DMA: if it starts after the invalidation began, it must use the new tables.
-      const started = invalidationStarted;
+      // A second DMA: if it starts after the invalidation was processed, it must use the new tables.
+      const started = invalidationStarted && iommu.stats.commands > 0;
       const r = dmaWrite(devAs, IOVA + LEN, new Uint8Array(LEN).fill(0xd2), attrs);
       if (started) {
         run.check(r === MEMTX_OK && ram[NEW + LEN] === 0xd2, 'a DMA started after the invalidation did not reach the new page');
@@ -82,13 +123,14 @@ export const seed004IommuInvalidation: Scenario = {
 
     sched.spawn('guest', 'vcpu', async () => {
       await sched.yield('guest: about to retarget the IOVA');
-      pt.unmap(IOVA, 0x1000);
-      pt.map(IOVA, RAM + NEW, 0x1000, IOMMU_RW);
+      drv.unmap(DEVID, IOVA);
+      drv.map(DEVID, IOVA, RAM + NEW);
       invalidationStarted = true;
-      const c = iommu.invalidate(IOVA, 0x1000);
-      completion = c;
-      // Blocks (the explorer runs other tasks) until the barrier completes.
-      await env.tasks.waitUntil('IOMMU invalidation completion', () => c.status !== 'pending');
+      drv.iotinvalVma(PSCID, IOVA);
+      drv.iofence(1, RAM + FENCE);
+      // Polls the completion word (the explorer runs other tasks meanwhile).
+      await env.tasks.waitUntil('IOFENCE.C completion write', () => ram[FENCE] === 1);
+      fenced = true;
       // The old page is free: the guest reuses it; nothing may write it any more.
       ram.fill(GUARD, OLD, OLD + 0x1000);
       guardArmed = true;
@@ -102,12 +144,12 @@ export const seed004IommuInvalidation: Scenario = {
 
     return {
       invariant() {
-        if (guardArmed) run.check(guardIntact(), 'a DMA wrote through the old translation after the invalidation completed');
+        if (guardArmed) run.check(guardIntact(), 'a DMA wrote through the old translation after IOFENCE.C completed');
       },
       finish() {
-        run.check(completion !== null && completion.status === 'complete', 'the invalidation never completed');
-        run.check(guardIntact(), 'the old page changed after the invalidation completed');
-        run.check(iommu.outstandingMappings === 0, 'a mapping was leaked');
+        run.check(fenced, 'the fence never completed');
+        run.check(guardIntact(), 'the old page changed after the fence completed');
+        run.check(iommu.spaceFor(DEVID).outstandingMappings === 0, 'a mapping was leaked');
       },
       dispose() {
         devAs.destroy();

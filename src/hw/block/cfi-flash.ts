@@ -227,7 +227,6 @@ export class CfiFlash implements DeviceOwner {
   private readArray(): void {
     this.wcycle = 0;
     this.cmd = CMD_READ_ARRAY;
-    this.mr.setRomdMode(true);
   }
 
   /** An unsupported command or sequence: back to read array. Like QEMU, no status error bits are set. */
@@ -274,9 +273,17 @@ export class CfiFlash implements DeviceOwner {
   }
 
   private write(off: number, value: number, size: number): void {
+    this.command(off, value, size);
+    // Reads come straight from the array (romd) only in read-array mode. Deciding once, after the
+    // command, means a write that leaves the chip in read array (a reset command, a stray 0 from a
+    // guest or a DMA) costs no memory-map change: toggling romd rebuilds the flat views, and did so
+    // twice per word when a DMA streamed zeros into the bank (1 MiB took seconds).
+    this.mr.setRomdMode(this.cmd === CMD_READ_ARRAY && this.wcycle === 0);
+  }
+
+  private command(off: number, value: number, size: number): void {
     // Commands are per device: the low device's byte lane carries it.
     const cmd = value & 0xff;
-    if (this.wcycle === 0) this.mr.setRomdMode(false);
     switch (this.wcycle) {
       case 0:
         switch (cmd) {

@@ -10,6 +10,11 @@
  * Output is buffered per backend and flushed from Node's event loop
  * (setImmediate), so a guest printing byte by byte does not make one syscall
  * per byte; `flush()` forces it (the machine calls it before exiting).
+ *
+ * The socket, ring-buffer and host-pipe backends live in their own modules
+ * (chardev-socket.ts, chardev-extra.ts); `-chardev` and QEMU's legacy specs are
+ * parsed by chardev-spec.ts and built by chardev-registry.ts, which keeps the
+ * backends by id so frontends (serial, virtio-serial, monitors) look them up.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -20,7 +25,15 @@ export interface CharFrontend {
   canReceive(): number;
   /** Deliver at most canReceive() bytes. */
   receive(bytes: Uint8Array): void;
+  /**
+   * The other end came or went (QEMU's CHR_EVENT_OPENED/CLOSED): a socket
+   * client connected or disconnected. Backends that are always open (stdio,
+   * file, null) report 'opened' once, on attach. Optional.
+   */
+  event?(e: CharEvent): void;
 }
+
+export type CharEvent = 'opened' | 'closed';
 
 export interface CharBackend {
   attach(frontend: CharFrontend | null): void;
@@ -34,8 +47,26 @@ export interface CharBackend {
   close(): void;
 }
 
+/** Why a chardev spec or backend was refused (a parser counter per reason, as Firecracker's parsers keep). */
+export type CharSpecFailure =
+  | 'invalid'
+  | 'missing-id'
+  | 'bad-id'
+  | 'duplicate-id'
+  | 'unknown-backend'
+  | 'unsupported-backend'
+  | 'unknown-option'
+  | 'bad-value'
+  | 'missing-path'
+  | 'bad-port'
+  | 'conflict'
+  | 'host-error';
+
 export class CharDevSpecError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly reason: CharSpecFailure = 'invalid',
+  ) {
     super(message);
     this.name = 'CharDevSpecError';
   }
@@ -50,10 +81,29 @@ export abstract class QueuedCharBackend implements CharBackend {
   private readonly queue: Uint8Array[] = [];
   private queueHead = 0; // offset into queue[0]
   private delivering = false;
+  /** Whether the other end is there (always, except for sockets between clients). */
+  protected connected = true;
 
   attach(frontend: CharFrontend | null): void {
     this.frontend = frontend;
+    if (frontend && this.connected) frontend.event?.('opened');
     this.acceptInput();
+  }
+
+  /** Whether a peer is connected (a socket's client; always true for the others). */
+  get isOpen(): boolean {
+    return this.connected;
+  }
+
+  /** Report a connect or disconnect to the frontend; a disconnect drops input not yet delivered. */
+  protected setConnected(open: boolean): void {
+    if (open === this.connected) return;
+    this.connected = open;
+    if (!open) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
+    this.frontend?.event?.(open ? 'opened' : 'closed');
   }
 
   /** Bytes waiting for the frontend to make room. */
@@ -97,8 +147,8 @@ export abstract class QueuedCharBackend implements CharBackend {
   abstract close(): void;
 }
 
-/** Output buffering shared by the stdio, file and TCP backends. */
-class OutputBuffer {
+/** Output buffering shared by the stdio, file and socket backends. */
+export class OutputBuffer {
   private buf = new Uint8Array(4096);
   private len = 0;
   private scheduled = false;
@@ -223,6 +273,8 @@ export interface StdioBackendOptions {
   onQuit?: () => void;
   /** Interpret Ctrl-A escapes; default: only when stdin is a TTY (QEMU's mux in -nographic). */
   mux?: boolean;
+  /** Ctrl-A c: switch the console between the guest and the monitor (see MuxChardev). */
+  onSwitchFocus?: () => void;
 }
 
 const CTRL_A = 0x01;
@@ -232,6 +284,7 @@ export const MUX_HELP =
   '\r\nConsole escapes (press Ctrl-A, then the key):\r\n' +
   '  Ctrl-A h    show this help\r\n' +
   '  Ctrl-A x    quit the emulator\r\n' +
+  '  Ctrl-A c    switch between the console and the monitor\r\n' +
   '  Ctrl-A a    send a literal Ctrl-A to the guest\r\n' +
   '  Ctrl-A Ctrl-A  likewise\r\n';
 
@@ -244,6 +297,7 @@ export class StdioBackend extends QueuedCharBackend {
   private readonly stdin: StdinLike;
   private readonly stdout: StdoutLike;
   private readonly onQuit: () => void;
+  private readonly onSwitchFocus: (() => void) | null;
   private readonly mux: boolean;
   private readonly raw: boolean;
   private escaped = false;
@@ -256,6 +310,7 @@ export class StdioBackend extends QueuedCharBackend {
     this.stdin = opts.stdin ?? process.stdin;
     this.stdout = opts.stdout ?? process.stdout;
     this.onQuit = opts.onQuit ?? (() => {});
+    this.onSwitchFocus = opts.onSwitchFocus ?? null;
     const tty = this.stdin.isTTY === true;
     this.mux = opts.mux ?? tty;
     this.raw = tty && typeof this.stdin.setRawMode === 'function';
@@ -284,6 +339,13 @@ export class StdioBackend extends QueuedCharBackend {
           this.flush();
           this.stdout.write(new TextEncoder().encode('\r\ntsvmm: terminating on signal from console\r\n'));
           this.onQuit();
+          continue;
+        }
+        if (c === 'c' && this.onSwitchFocus) {
+          // Bytes typed before the switch belong to the old focus.
+          if (pass.length) this.pushInput(Uint8Array.from(pass));
+          pass.length = 0;
+          this.onSwitchFocus();
           continue;
         }
         if (c === 'h' || c === '?') {
@@ -319,110 +381,3 @@ export class StdioBackend extends QueuedCharBackend {
   }
 }
 
-/**
- * `-serial tcp::PORT,server`: listens on 127.0.0.1 only and serves one client
- * at a time; a second connection is closed at once. Output while no client is
- * connected is dropped (QEMU's `nowait` behaviour; the machine may await
- * `clientConnected` first to get QEMU's default of waiting).
- */
-export class TcpServerBackend extends QueuedCharBackend {
-  private readonly server: Server;
-  private client: Socket | null = null;
-  private readonly out: OutputBuffer;
-  /** Resolves with the bound port once listening (useful with port 0). */
-  readonly listening: Promise<number>;
-  readonly clientConnected: Promise<void>;
-
-  constructor(port: number) {
-    super();
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new CharDevSpecError(`bad TCP port ${port}`);
-    }
-    let connected!: () => void;
-    this.clientConnected = new Promise((r) => (connected = r));
-    this.out = new OutputBuffer((b) => {
-      this.client?.write(b);
-    });
-    this.server = createServer((sock) => {
-      if (this.client) {
-        sock.destroy();
-        return;
-      }
-      this.client = sock;
-      sock.setNoDelay(true);
-      sock.on('data', (d: Buffer) => this.pushInput(new Uint8Array(d)));
-      sock.on('error', () => {});
-      sock.on('close', () => {
-        if (this.client === sock) this.client = null;
-      });
-      connected();
-    });
-    this.listening = new Promise((resolve, reject) => {
-      this.server.once('error', (e) => reject(new CharDevSpecError(`cannot listen on 127.0.0.1:${port}: ${e.message}`)));
-      this.server.listen(port, '127.0.0.1', () => {
-        const a = this.server.address();
-        resolve(typeof a === 'object' && a ? a.port : port);
-      });
-    });
-    // Callers that never await `listening` must not see an unhandled rejection.
-    this.listening.catch(() => {});
-  }
-
-  write(byte: number): void {
-    if (this.client) this.out.push(byte);
-  }
-
-  flush(): void {
-    this.out.flush();
-  }
-
-  close(): void {
-    this.flush();
-    this.client?.destroy();
-    this.client = null;
-    this.server.close();
-  }
-}
-
-export interface CharSpecDeps {
-  onQuit?: () => void;
-  stdin?: StdinLike;
-  stdout?: StdoutLike;
-}
-
-/**
- * Build a backend from QEMU's `-serial` syntax: `stdio`, `null`,
- * `file:PATH`, `tcp::PORT,server[,nowait|,wait=off]` (host must be empty,
- * 127.0.0.1 or localhost: tsvmm never listens on other interfaces).
- */
-export function createCharBackend(spec: string, deps: CharSpecDeps = {}): CharBackend {
-  if (spec === 'stdio' || spec === 'mon:stdio') return new StdioBackend(deps);
-  if (spec === 'null' || spec === 'none') return new NullBackend();
-  if (spec.startsWith('file:')) {
-    const path = spec.slice(5);
-    if (!path) throw new CharDevSpecError(`-serial file: needs a path`);
-    return new FileBackend(path);
-  }
-  if (spec.startsWith('tcp:')) {
-    const parts = spec.slice(4).split(',');
-    const hostPort = parts[0]!;
-    const colon = hostPort.lastIndexOf(':');
-    const host = colon >= 0 ? hostPort.slice(0, colon) : '';
-    const portText = colon >= 0 ? hostPort.slice(colon + 1) : hostPort;
-    if (host !== '' && host !== '127.0.0.1' && host !== 'localhost') {
-      throw new CharDevSpecError(`-serial ${spec}: only 127.0.0.1 is supported as a listen address`);
-    }
-    const opts = parts.slice(1);
-    if (!opts.includes('server') && !opts.includes('server=on')) {
-      throw new CharDevSpecError(`-serial ${spec}: only server mode is supported (add ",server")`);
-    }
-    for (const o of opts) {
-      if (!['server', 'server=on', 'nowait', 'wait=off', 'wait=on'].includes(o)) {
-        throw new CharDevSpecError(`-serial ${spec}: unknown option "${o}"`);
-      }
-    }
-    if (!/^\d+$/.test(portText)) throw new CharDevSpecError(`-serial ${spec}: bad port "${portText}"`);
-    return new TcpServerBackend(Number(portText));
-  }
-  throw new CharDevSpecError(`-serial ${spec}: unsupported backend (stdio, null, file:PATH, tcp::PORT,server)`);
-}

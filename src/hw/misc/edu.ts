@@ -23,6 +23,8 @@
  *   (bus mastering off, unassigned address) leaves the buffer or RAM
  *   untouched. Either way the transfer completes: the start bit clears and
  *   the interrupt is raised if asked for, and `dmaErrors` counts it.
+ * - Clearing Bus Master Enable while a DMA is pending cancels it (no memory
+ *   access, no interrupt, `dmaErrors` counts it): bus-master-off is a barrier.
  */
 import { dmaRead, dmaWrite } from '../../dma/dma.js';
 import { MemoryRegion } from '../../memory/region.js';
@@ -240,6 +242,24 @@ export class EduDevice extends PciDevice {
     }
     this.dma[6] = cmd & ~DMA_RUN;
     if (cmd & DMA_IRQ) this.raiseIrq(EDU_DMA_IRQ);
+  }
+
+  /** Whether a DMA transfer is pending (its start bit is set). */
+  get dmaRunning(): boolean {
+    return (this.dma[6]! & DMA_RUN) !== 0;
+  }
+
+  /**
+   * Bus mastering off is a DMA barrier: a transfer started before it never
+   * reaches memory, even if the bit is set again before the transfer's time
+   * has come. The transfer ends (start bit clear) without its interrupt.
+   */
+  protected override onBusMasterChanged(enabled: boolean): void {
+    if (enabled || !(this.dma[6]! & DMA_RUN)) return;
+    this.dmaTimer.del();
+    this.dma[6] = this.dma[6]! & ~DMA_RUN;
+    this.dmaErrors++;
+    this.log('edu: DMA in flight cancelled: bus mastering disabled');
   }
 
   protected override onReset(): void {

@@ -9,8 +9,12 @@
  *   fwcfg.ctl  (2 bytes)  big-endian 16-bit selector; selecting rewinds.
  *   fwcfg.dma  (8 bytes)  big-endian 64-bit address of a FWCfgDmaAccess
  *                         {control BE32, length BE32, address BE64}; writing
- *                         the low half (or all 8 bytes) starts the transfer,
- *                         which completes before the write returns. Reads give
+ *                         the low half (or all 8 bytes) starts the transfer.
+ *                         Up to DMA_BYTES_PER_TURN it completes before the
+ *                         write returns; a longer one goes on from a bottom
+ *                         half, that many bytes per event-loop turn, and the
+ *                         control word stays non-zero until it is done (drivers
+ *                         poll it: Linux, U-Boot and OpenSBI do). Reads give
  *                         the signature "QEMU CFG".
  *
  * Items: 0x0000 signature "QEMU", 0x0001 feature bits (1 traditional, 2 DMA),
@@ -22,6 +26,7 @@
 import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import { MEMTX_OK, type MemoryRegionOps, type MemTxResult } from '../../memory/types.js';
+import type { BottomHalf, Scheduler } from '../../machine/event-loop-types.js';
 
 /** What DMA needs of an address space (AddressSpace satisfies it). */
 export interface FwCfgDmaSpace {
@@ -57,6 +62,12 @@ const DMA_CTL_WRITE = 0x10;
 
 const TWO32 = 2 ** 32;
 const ZERO_CHUNK = 64 * 1024;
+/**
+ * Bytes a DMA moves per event-loop turn. A guest may point a transfer of up
+ * to 4 GiB at MMIO (the flash bank, say: about 10 ms per 32 KiB on a busy host); this bounds
+ * the time one turn spends there, so SIGTERM, the monitor and other devices stay responsive.
+ */
+export const DMA_BYTES_PER_TURN = 32 * 1024;
 
 interface Item {
   data: Uint8Array;
@@ -71,6 +82,18 @@ interface FileEntry {
 export interface FwCfgOptions {
   /** Maximum number of files (QEMU's x-file-slots; virt: 32). */
   fileSlots?: number;
+  /** Runs long DMA transfers in per-turn steps; without one, a transfer completes inside the write. */
+  scheduler?: Scheduler;
+}
+
+/** A DMA transfer in progress (the descriptor was read when it started). */
+interface DmaRun {
+  readonly desc: number;
+  read: boolean;
+  write: boolean;
+  length: number;
+  address: number;
+  status: number;
 }
 
 export class FwCfg implements DeviceOwner {
@@ -89,12 +112,18 @@ export class FwCfg implements DeviceOwner {
   private zero: Uint8Array | null = null;
   /** DMA transfers that ended with the error bit. */
   dmaErrors = 0;
+  /** The transfer still running (a long one, continued from the bottom half). */
+  private running: DmaRun | null = null;
+  private readonly dmaBh: BottomHalf | null;
+  /** Most bytes one step moved (tests: the per-turn bound holds). */
+  maxStepBytes = 0;
 
   constructor(
     private readonly dma: FwCfgDmaSpace | null,
     opts: FwCfgOptions = {},
   ) {
     this.fileSlots = opts.fileSlots ?? 32;
+    this.dmaBh = opts.scheduler ? opts.scheduler.newBottomHalf(() => this.dmaContinue(), this) : null;
     this.setItem(FW_CFG_SIGNATURE, new TextEncoder().encode('QEMU'));
     this.addI32(FW_CFG_ID, dma ? 0x3 : 0x1);
     this.rebuildDirectory();
@@ -135,6 +164,14 @@ export class FwCfg implements DeviceOwner {
   reset(): void {
     this.select(FW_CFG_SIGNATURE);
     this.dmaHi = 0;
+    // A transfer still running is abandoned: nothing more reaches guest memory.
+    this.running = null;
+    this.dmaBh?.cancel();
+  }
+
+  /** Whether a DMA transfer is still in progress. */
+  get dmaBusy(): boolean {
+    return this.running !== null;
   }
 
   // --- configuration API (machine setup; throws on misuse) ---
@@ -247,6 +284,11 @@ export class FwCfg implements DeviceOwner {
   private dmaTransfer(addr: number): void {
     const dma = this.dma;
     if (!dma) return;
+    if (this.running) {
+      // One transfer at a time: a second request while one runs fails at once.
+      this.finishDma(addr, DMA_CTL_ERROR);
+      return;
+    }
     const desc = new Uint8Array(16);
     const dv = new DataView(desc.buffer);
     if (dma.read(addr, desc) !== MEMTX_OK) {
@@ -255,37 +297,63 @@ export class FwCfg implements DeviceOwner {
     }
     const control = dv.getUint32(0, false);
     let length = dv.getUint32(4, false);
-    let address = dv.getUint32(8, false) * TWO32 + dv.getUint32(12, false);
+    const address = dv.getUint32(8, false) * TWO32 + dv.getUint32(12, false);
     if (control & DMA_CTL_SELECT) this.select(control >>> 16);
     let read = false;
     let write = false;
     if (control & DMA_CTL_READ) read = true;
     else if (control & DMA_CTL_WRITE) write = true;
     else if (!(control & DMA_CTL_SKIP)) length = 0;
+    const run: DmaRun = { desc: addr, read, write, length, address, status: 0 };
+    if (this.dmaStep(run)) return;
+    if (this.dmaBh) {
+      this.running = run;
+      this.dmaBh.schedule();
+    } else {
+      while (!this.dmaStep(run));
+    }
+  }
 
-    let status = 0;
-    while (length > 0 && !(status & DMA_CTL_ERROR)) {
+  private dmaContinue(): void {
+    const run = this.running;
+    if (!run) return;
+    if (this.dmaStep(run)) this.running = null;
+    else this.dmaBh!.schedule();
+  }
+
+  /** Move up to DMA_BYTES_PER_TURN bytes of `run`; true (and completion written) when it is done. */
+  private dmaStep(run: DmaRun): boolean {
+    const dma = this.dma!;
+    let budget = DMA_BYTES_PER_TURN;
+    let moved = 0;
+    while (run.length > 0 && !(run.status & DMA_CTL_ERROR) && budget > 0) {
       const it = this.cur;
       let len: number;
       if (!it || this.curOffset >= it.data.length) {
         // Past the end (or nothing selected): reads fill zeros, writes fail.
-        len = length;
-        if (read) status |= this.fillZeros(address, len);
-        if (write) status |= DMA_CTL_ERROR;
+        len = Math.min(run.length, budget);
+        if (run.read) run.status |= this.fillZeros(run.address, len);
+        if (run.write) run.status |= DMA_CTL_ERROR;
       } else {
-        len = Math.min(length, it.data.length - this.curOffset);
+        len = Math.min(run.length, it.data.length - this.curOffset, budget);
         const window = it.data.subarray(this.curOffset, this.curOffset + len);
-        if (read && dma.write(address, window) !== MEMTX_OK) status |= DMA_CTL_ERROR;
-        if (write) {
-          if (!it.writable || len !== length) status |= DMA_CTL_ERROR;
-          else if (dma.read(address, window) !== MEMTX_OK) status |= DMA_CTL_ERROR;
+        if (run.read && dma.write(run.address, window) !== MEMTX_OK) run.status |= DMA_CTL_ERROR;
+        if (run.write) {
+          // A write must fit in the item (checked on each step: the rest of it must).
+          if (!it.writable || it.data.length - this.curOffset < run.length) run.status |= DMA_CTL_ERROR;
+          else if (dma.read(run.address, window) !== MEMTX_OK) run.status |= DMA_CTL_ERROR;
         }
         this.curOffset += len;
       }
-      address += len;
-      length -= len;
+      run.address += len;
+      run.length -= len;
+      budget -= len;
+      moved += len;
     }
-    this.finishDma(addr, status);
+    if (moved > this.maxStepBytes) this.maxStepBytes = moved;
+    if (run.length > 0 && !(run.status & DMA_CTL_ERROR)) return false;
+    this.finishDma(run.desc, run.status);
+    return true;
   }
 
   private fillZeros(address: number, len: number): number {

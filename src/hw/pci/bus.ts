@@ -89,6 +89,12 @@ export interface PciBusOptions {
   readonly io: MemoryRegion;
   /** What bus-master DMA reaches (system memory, or an IOMMU region). */
   readonly dmaRoot: MemoryRegion;
+  /**
+   * Per-requester DMA root (QEMU's pci_setup_iommu): when given, a function
+   * attached at devfn reaches what this returns for its requester id
+   * (bus << 8 | devfn) instead of dmaRoot — the IOMMU's region for it.
+   */
+  readonly dmaRootFor?: (requesterId: number) => MemoryRegion;
   /** The bus's interrupt lines INTA..INTD after swizzling (the host's outputs). */
   readonly intx?: readonly IrqLine[];
   /** Which line a function's pin (0 = INTA) drives; default QEMU's swizzle (slot + pin) % 4. */
@@ -148,6 +154,7 @@ export class PciBus implements PciBusPort {
   readonly memory: MemoryRegion;
   readonly io: MemoryRegion;
   readonly dmaRoot: MemoryRegion;
+  private readonly dmaRootFor: ((requesterId: number) => MemoryRegion) | null;
   /** The PCI domain's lock, shared by every bus of the domain. */
   readonly lock: PciDomainLock;
   readonly msiSink: MsiSink;
@@ -172,6 +179,7 @@ export class PciBus implements PciBusPort {
     this.memory = opts.memory;
     this.io = opts.io;
     this.dmaRoot = opts.dmaRoot;
+    this.dmaRootFor = opts.dmaRootFor ?? null;
     this.intx = opts.intx ?? [];
     this.mapIrq = opts.mapIrq ?? ((devfn, pin) => (pciSlot(devfn) + pin) % 4);
     this.msiSink = opts.msiSink ?? new DroppingMsiSink();
@@ -421,7 +429,7 @@ export class PciBus implements PciBusPort {
       }
       if (!Number.isInteger(at) || at < 0 || at > 255) throw new PciError(`${this.name}: devfn ${at} out of range`);
       if (this.fns[at]) throw new PciError(`${this.name}: ${formatBdf(this.number, at)} is taken by ${this.fns[at]!.name}`);
-      dev.attach(this, at, this.dmaRoot);
+      dev.attach(this, at, this.dmaRootFor ? this.dmaRootFor((this.number << 8) | at) : this.dmaRoot);
       this.fns[at] = dev;
       this.fnLocks.set(dev, this.functionLockFactory(dev));
       this.applyMappings(dev);

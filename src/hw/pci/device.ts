@@ -379,10 +379,22 @@ export class PciDevice implements DeviceOwner {
 
   private commandChanged(v: number, old: number): void {
     const changed = v ^ old;
-    if (changed & PCI_COMMAND_MASTER) this.busMasterAlias?.setEnabled((v & PCI_COMMAND_MASTER) !== 0);
+    if (changed & PCI_COMMAND_MASTER) {
+      const on = (v & PCI_COMMAND_MASTER) !== 0;
+      this.busMasterAlias?.setEnabled(on);
+      this.onBusMasterChanged(on);
+    }
     if (changed & PCI_COMMAND_INTX_DISABLE) this.updateIntx();
     if (changed & 0x3) this.remap();
   }
+
+  /**
+   * Bus Master Enable changed. Clearing it is a DMA barrier (docs/dma.md):
+   * a device with DMA still in flight revokes it here, synchronously, so once
+   * the guest's config write has returned nothing issued before it reaches
+   * memory, even after the bit is set again. The DMA view is already gated.
+   */
+  protected onBusMasterChanged(_enabled: boolean): void {}
 
   // ---- capabilities ------------------------------------------------------
 
@@ -543,8 +555,10 @@ export class PciDevice implements DeviceOwner {
    */
   resetFunction(): void {
     if (this.removed) return;
+    const wasMaster = this.busMasterEnabled;
     this.config.reset();
     this.busMasterAlias?.setEnabled(false);
+    if (wasMaster) this.onBusMasterChanged(false);
     for (const h of this.resetHooks) h();
     this.onReset();
     this.intxLevel = false;

@@ -53,6 +53,8 @@ const unassignedOps: MemoryRegionOps = {
 export interface GpexHostOptions {
   /** What bus-master DMA reaches: the system memory root (or an IOMMU region). */
   readonly dmaRoot: MemoryRegion;
+  /** Per-requester DMA roots (an IOMMU's regions); see PciBusOptions.dmaRootFor. */
+  readonly dmaRootFor?: (requesterId: number) => MemoryRegion;
   /**
    * The machine's ECAM region (an I/O or container region of ecamSize bytes):
    * the host lays its ECAM handler over it. Created when absent.
@@ -102,6 +104,7 @@ export class GpexHost {
       memory: this.memory,
       io: this.io,
       dmaRoot: opts.dmaRoot,
+      dmaRootFor: opts.dmaRootFor,
       intx: opts.irqs,
       msiSink: opts.msiSink,
       syncEnv: opts.syncEnv,

@@ -159,6 +159,11 @@ export class MsixCapability {
     return this.pending[vector] === 1;
   }
 
+  /** Drop every pending message (the device was reset: what it signalled before is void). */
+  clearPending(): void {
+    this.pending.fill(0);
+  }
+
   /** Signal `vector`; out-of-range vectors are ignored. */
   notify(vector: number): void {
     if (!this.enabled || !Number.isInteger(vector) || vector < 0 || vector >= this.vectors) return;

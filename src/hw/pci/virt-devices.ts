@@ -42,8 +42,8 @@ function checkProps(device: string, props: Readonly<Record<string, string>>, kno
   }
 }
 
-/** Plug `dev` where `bus=`/`addr=` say. */
-function plugPci(ctx: DevicePlugContext, device: string, dev: PciDevice, props: Readonly<Record<string, string>>): void {
+/** Plug `dev` where `bus=`/`addr=` say (the virtio PCI entries use it too). */
+export function plugPci(ctx: DevicePlugContext, device: string, dev: PciDevice, props: Readonly<Record<string, string>>): void {
   const devfn = props.addr === undefined ? undefined : parseAddr(props.addr, `-device ${device},addr`);
   const busId = props.bus ?? 'pcie.0';
   try {

@@ -12,6 +12,7 @@ import { VirtioBlk } from './virtio-blk.js';
 import { VirtioMmio } from './virtio-mmio.js';
 import { VirtioPci } from './virtio-pci.js';
 import { VirtioRng } from './virtio-rng.js';
+import { plugPci as plugPciAt } from '../pci/virt-devices.js';
 
 /** Drives already given to a device, per machine (a drive backs one device, as in QEMU). */
 const claimed = new WeakMap<object, Set<string>>();
@@ -40,7 +41,8 @@ export function openDrive(ctx: DevicePlugContext, id: string | undefined, device
   if (format !== 'raw') throw new DeviceSpecError(`-drive file=${file}: format '${format}' is not supported (only raw)`);
   const readonly = onOff(d.readonly, `-drive file=${file},readonly`);
   try {
-    const img = new RawFile(file, { readonly });
+    const hook = ctx.onBlockIoError;
+    const img = new RawFile(file, { readonly, onIoError: hook ? (op, err) => hook(id, op, err) : undefined });
     used.add(id);
     return img;
   } catch (e) {
@@ -62,8 +64,10 @@ function plugMmio(ctx: DevicePlugContext, dev: VirtioDevice, name: string): void
 function plugPci(ctx: DevicePlugContext, dev: VirtioDevice, name: string, props: Readonly<Record<string, string>>): void {
   const transitional = props['disable-legacy'] === undefined ? true : !onOff(props['disable-legacy'], `-device ${name},disable-legacy`);
   try {
-    ctx.machine.gpex.addDevice(new VirtioPci(dev, { transitional }));
+    // bus=/addr= as for the other PCI devices (pcie.0 or a pci-bridge's id).
+    plugPciAt(ctx, name, new VirtioPci(dev, { transitional }), props);
   } catch (e) {
+    if (e instanceof DeviceSpecError) throw e;
     throw new DeviceSpecError(`-device ${name}: ${(e as Error).message}`);
   }
 }

@@ -3,6 +3,7 @@ import type { RawFile } from '../../block/raw-file.js';
 import { dmaBlkIo, type DmaTransfer } from '../../dma/block-io.js';
 import { DMA_DIRECTION_FROM_DEVICE, DMA_DIRECTION_TO_DEVICE } from '../../dma/dma.js';
 import { SgList } from '../../dma/sglist.js';
+import type { DmaRequest } from '../../dma/inflight.js';
 import type { DmaMemory } from './guest-mem.js';
 import { VirtioDevice, VIRTIO_ID_BLOCK, type VirtioDeviceDeps } from './virtio-device.js';
 import type { Segment, VirtqElement, Virtqueue } from './virtqueue.js';
@@ -46,10 +47,8 @@ export interface VirtioBlkOptions {
 export class VirtioBlk extends VirtioDevice {
   readonly deviceId = VIRTIO_ID_BLOCK;
   private readonly cfg = new Uint8Array(60);
-  /** Bumped on reset: completions of requests from before the reset are dropped. */
-  private generation = 0;
-  private readonly inflightWrites = new Set<Promise<void>>();
-  private readonly transfers = new Set<DmaTransfer>();
+  /** Host writes in flight: FLUSH waits for them; writes after a reset wait for the revoked ones they overlap. */
+  private readonly hostWrites = new Set<{ req: DmaRequest; start: number; end: number; done: Promise<void> }>();
   inflight = 0;
   /** Requests completed with each status (tests, `info`). */
   readonly stats = { ok: 0, ioerr: 0, unsupp: 0 };
@@ -85,30 +84,43 @@ export class VirtioBlk extends VirtioDevice {
     return this.cfg;
   }
 
-  protected override resetDevice(): void {
-    this.generation++;
-    // Stop in-flight transfers before their next chunk; nothing more reaches guest memory through bounce buffers.
-    for (const t of this.transfers) t.cancel();
-    this.transfers.clear();
-  }
-
   /**
    * Move the data of a read or write between the image and the guest's
    * buffers with QEMU's dma_blk_io: RAM is mapped and handed to readv/writev
    * directly (no copy), anything else goes through the bounce budget.
    */
-  private transfer(segs: Segment[], offset: number, toGuest: boolean): Promise<boolean> {
+  private transfer(segs: Segment[], offset: number, toGuest: boolean, req: DmaRequest): Promise<boolean> {
     const sg = new SgList(this.mem!, this.attrs);
     for (const s of segs) if (!sg.add(s.addr, s.len)) return Promise.resolve(false);
     const img = this.image;
-    const t = dmaBlkIo(sg, offset, toGuest ? DMA_DIRECTION_FROM_DEVICE : DMA_DIRECTION_TO_DEVICE, (iov, off) =>
-      toGuest ? img.readv(iov, off) : img.writev(iov, off),
+    // The request makes the transfer revocable: private buffers, dropped on reset or bus-master-off.
+    const t: DmaTransfer = dmaBlkIo(
+      sg,
+      offset,
+      toGuest ? DMA_DIRECTION_FROM_DEVICE : DMA_DIRECTION_TO_DEVICE,
+      (iov, off) => (toGuest ? img.readv(iov, off) : img.writev(iov, off)),
+      { request: req },
     );
-    this.transfers.add(t);
-    return t.done.then((r) => {
-      this.transfers.delete(t);
-      return r.status === 'ok';
-    });
+    return t.done.then((r) => r.status === 'ok');
+  }
+
+  /**
+   * A write (or discard) accepted after a reset or bus-master-off waits until
+   * the host writes of revoked requests that overlap it have ended: a write
+   * from before the barrier must not land on top of one the guest issued (and
+   * saw complete) after it. Reads do not wait.
+   */
+  private afterRevokedWrites<T>(start: number, end: number, run: () => Promise<T>): Promise<T> {
+    const waits: Promise<void>[] = [];
+    for (const w of this.hostWrites) if (w.req.revoked && w.start < end && start < w.end) waits.push(w.done);
+    return waits.length ? Promise.all(waits).then(run) : run();
+  }
+
+  /** Track a host write (for FLUSH and for ordering across a reset). */
+  private trackWrite(req: DmaRequest, start: number, end: number, p: Promise<unknown>): void {
+    const w = { req, start, end, done: p.then(() => undefined, () => undefined) };
+    this.hostWrites.add(w);
+    void w.done.then(() => this.hostWrites.delete(w));
   }
 
   protected handleQueue(q: Virtqueue): void {
@@ -127,21 +139,21 @@ export class VirtioBlk extends VirtioDevice {
       return;
     }
     const hdr = gather(mem, elem.out, 0, 16);
+    const req = this.requests.begin();
+    this.inflight++;
     if (!hdr) {
-      this.finish(q, elem, VIRTIO_BLK_S_IOERR, 0, this.generation);
+      this.finish(q, elem, VIRTIO_BLK_S_IOERR, 0, req);
       return;
     }
     const dv = new DataView(hdr.buffer, hdr.byteOffset, 16);
     const type = dv.getUint32(0, true);
     const sector = dv.getUint32(8, true) + dv.getUint32(12, true) * 0x100000000;
-    const gen = this.generation;
     const dataIn = trim(elem.in, elem.inLen - 1); // all writable bytes but the status byte
     const dataInLen = elem.inLen - 1;
     const dataOutLen = elem.outLen - 16;
     const img = this.image;
-    this.inflight++;
 
-    const fail = (status: number): void => this.finish(q, elem, status, 0, gen);
+    const fail = (status: number): void => this.finish(q, elem, status, 0, req);
     const inRange = (bytes: number): boolean => sector * SECTOR + bytes <= img.size && Number.isSafeInteger(sector * SECTOR + bytes);
 
     switch (type) {
@@ -149,24 +161,25 @@ export class VirtioBlk extends VirtioDevice {
         // Data must be device-writable: a read whose buffer the driver marked readable fails.
         if (dataOutLen !== 0 || dataInLen === 0) return fail(VIRTIO_BLK_S_IOERR);
         if (dataInLen % SECTOR !== 0 || dataInLen > MAX_REQUEST_BYTES || !inRange(dataInLen)) return fail(VIRTIO_BLK_S_IOERR);
-        this.transfer(dataIn, sector * SECTOR, true).then((ok) =>
-          this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, ok ? dataInLen : 0, gen),
+        this.transfer(dataIn, sector * SECTOR, true, req).then((ok) =>
+          this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, ok ? dataInLen : 0, req),
         );
         return;
       }
       case VIRTIO_BLK_T_OUT: {
         if (dataInLen !== 0 || dataOutLen === 0) return fail(VIRTIO_BLK_S_IOERR);
         if (img.readonly || dataOutLen % SECTOR !== 0 || dataOutLen > MAX_REQUEST_BYTES || !inRange(dataOutLen)) return fail(VIRTIO_BLK_S_IOERR);
-        const p = this.transfer(skip(elem.out, 16), sector * SECTOR, false);
-        this.trackWrite(p.then(() => undefined));
-        p.then((ok) => this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, 0, gen));
+        const at = sector * SECTOR;
+        const p = this.afterRevokedWrites(at, at + dataOutLen, () => this.transfer(skip(elem.out, 16), at, false, req));
+        this.trackWrite(req, at, at + dataOutLen, p);
+        p.then((ok) => this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, 0, req));
         return;
       }
       case VIRTIO_BLK_T_FLUSH: {
-        Promise.allSettled([...this.inflightWrites])
+        Promise.all([...this.hostWrites].map((w) => w.done))
           .then(() => (img.readonly ? undefined : img.flush()))
           .then(
-            () => this.finish(q, elem, VIRTIO_BLK_S_OK, 0, gen),
+            () => this.finish(q, elem, VIRTIO_BLK_S_OK, 0, req),
             () => fail(VIRTIO_BLK_S_IOERR),
           );
         return;
@@ -175,7 +188,7 @@ export class VirtioBlk extends VirtioDevice {
         const id = new Uint8Array(Math.min(20, dataInLen));
         id.set(new TextEncoder().encode(this.opts.serial ?? '').subarray(0, id.length));
         const ok = scatter(mem, dataIn, id);
-        return this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, ok ? id.length : 0, gen);
+        return this.finish(q, elem, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, ok ? id.length : 0, req);
       }
       case VIRTIO_BLK_T_DISCARD:
       case VIRTIO_BLK_T_WRITE_ZEROES: {
@@ -189,10 +202,10 @@ export class VirtioBlk extends VirtioDevice {
         const flags = sv.getUint32(12, true);
         if (flags & ~1 || (type === VIRTIO_BLK_T_DISCARD && flags) || count > MAX_DISCARD_SECTORS) return fail(VIRTIO_BLK_S_UNSUPP);
         if (!((start + count) * SECTOR <= img.size)) return fail(VIRTIO_BLK_S_IOERR);
-        const p = img.writeZeroes(start * SECTOR, count * SECTOR);
-        this.trackWrite(p);
+        const p = this.afterRevokedWrites(start * SECTOR, (start + count) * SECTOR, () => img.writeZeroes(start * SECTOR, count * SECTOR));
+        this.trackWrite(req, start * SECTOR, (start + count) * SECTOR, p);
         p.then(
-          () => this.finish(q, elem, VIRTIO_BLK_S_OK, 0, gen),
+          () => this.finish(q, elem, VIRTIO_BLK_S_OK, 0, req),
           () => fail(VIRTIO_BLK_S_IOERR),
         );
         return;
@@ -202,21 +215,16 @@ export class VirtioBlk extends VirtioDevice {
     }
   }
 
-  private trackWrite(p: Promise<void>): void {
-    const t = p.catch(() => undefined);
-    this.inflightWrites.add(t);
-    void t.then(() => this.inflightWrites.delete(t));
-  }
-
-  private finish(q: Virtqueue, elem: VirtqElement, status: number, written: number, gen: number): void {
+  private finish(q: Virtqueue, elem: VirtqElement, status: number, written: number, req: DmaRequest): void {
     this.inflight--;
-    if (gen !== this.generation) return; // the device was reset meanwhile: the request is gone
+    req.end();
+    if (req.revoked) return; // reset or bus-master-off meanwhile: the request is gone
     if (status === VIRTIO_BLK_S_OK) this.stats.ok++;
     else if (status === VIRTIO_BLK_S_IOERR) this.stats.ioerr++;
     else this.stats.unsupp++;
     const st = new Uint8Array([status]);
     this.mem!.write(statusAddr(elem), st, this.attrs);
-    this.complete(q, elem, written + 1);
+    this.complete(q, elem, written + 1, req);
   }
 
   /** Resolves when no request is in flight (tests and orderly shutdown). */

@@ -3,7 +3,9 @@ import { MEMTXATTRS_UNSPECIFIED } from '../../memory/types.js';
 import type { BottomHalf, Scheduler, WorkOwner } from '../../machine/event-loop-types.js';
 import type { AddressSpace } from '../../memory/address-space.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
-import { Virtqueue } from './virtqueue.js';
+import { DmaRequestSet, type DmaRequest } from '../../dma/inflight.js';
+import { GuestLog } from '../guest-log.js';
+import { Virtqueue, type VirtqElement } from './virtqueue.js';
 
 export const VIRTIO_STATUS_ACKNOWLEDGE = 1;
 export const VIRTIO_STATUS_DRIVER = 2;
@@ -23,6 +25,9 @@ export const VIRTIO_ID_NET = 1;
 export const VIRTIO_ID_BLOCK = 2;
 export const VIRTIO_ID_CONSOLE = 3;
 export const VIRTIO_ID_RNG = 4;
+
+/** guestErrors keeps this many of the last messages logged. */
+export const GUEST_ERRORS_KEPT = 64;
 
 /** How a device tells the driver about used buffers and config changes; the transport implements it. */
 export interface VirtioTransport {
@@ -52,7 +57,7 @@ export class Features {
 
 export interface VirtioDeviceDeps {
   scheduler: Scheduler;
-  /** Guest-error log (one line per distinct problem). Defaults to stderr. */
+  /** Guest-error log (rate-limited, recent duplicates dropped: guest-error.ts). Defaults to stderr. */
   log?: (message: string) => void;
 }
 
@@ -79,17 +84,25 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
   queues: Virtqueue[] = [];
   /** Chains handled per queue per bottom-half run before yielding to the event loop. */
   batchLimit = 64;
-  /** Messages logged (each distinct problem once). */
+  /** The last messages logged (at most GUEST_ERRORS_KEPT). */
   readonly guestErrors: string[] = [];
+  /**
+   * Requests whose guest-memory effects happen later (async host I/O). A
+   * reset, and the transport losing DMA (PCI bus master off), revoke them all
+   * at once: their transfers write into private buffers that are dropped and
+   * their completions (used ring, interrupt) are never delivered.
+   */
+  protected readonly requests = new DmaRequestSet();
 
   protected transport: VirtioTransport | null = null;
   protected mem: AddressSpace | null = null;
   protected attrs: MemTxAttrs = MEMTXATTRS_UNSPECIFIED;
   private readonly bh: BottomHalf;
-  private readonly kicked = new Set<number>();
-  private readonly logged = new Set<string>();
+  /** Queues notified since the last bottom-half run (one flag per queue: no allocation per notify). */
+  private kicked = new Uint8Array(0);
+  private anyKicked = false;
   protected readonly scheduler: Scheduler;
-  private readonly logFn: (message: string) => void;
+  private readonly glog: GuestLog;
 
   constructor(
     readonly name: string,
@@ -98,7 +111,7 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
     private readonly queueMax = 256,
   ) {
     this.scheduler = deps.scheduler;
-    this.logFn = deps.log ?? ((m) => process.stderr.write(`${m}\n`));
+    this.glog = new GuestLog(deps.log ?? ((m) => process.stderr.write(`${m}\n`)));
     this.hostFeatures.set(VIRTIO_F_VERSION_1).set(VIRTIO_F_RING_INDIRECT_DESC).set(VIRTIO_F_RING_EVENT_IDX);
     this.bh = deps.scheduler.newBottomHalf(() => this.runQueues(), this);
   }
@@ -110,6 +123,7 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
     this.mem = mem;
     this.attrs = attrs;
     this.queues = [];
+    this.kicked = new Uint8Array(this.numQueues);
     for (let i = 0; i < this.numQueues; i++) {
       this.queues.push(new Virtqueue(i, this.queueMax, mem, attrs, (q, msg) => this.virtioError(`queue ${q.index}: ${msg}`)));
     }
@@ -124,13 +138,34 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
   /** Hook called when the driver writes the config space. */
   configWrite(_offset: number, _value: number, _size: number): void {}
 
+  /**
+   * The driver wrote 0 to the status. Every request in flight is revoked
+   * first (synchronously), so when the driver reads the status back as 0 no
+   * DMA, used-ring update or interrupt from before the reset can follow.
+   */
   reset(): void {
+    this.requests.revokeAll(`${this.name}: device reset`);
     this.status = 0;
     this.guestFeatures.lo = this.guestFeatures.hi = 0;
-    this.kicked.clear();
+    this.kicked.fill(0);
+    this.anyKicked = false;
     this.bh.cancel();
     for (const q of this.queues) q.reset();
     this.resetDevice();
+  }
+
+  /**
+   * The transport can no longer DMA for the device (PCI bus master disabled,
+   * function reset): revoke every request in flight. Their chains are never
+   * completed; the driver recovers by resetting the device.
+   */
+  revokeDma(reason: string): void {
+    this.requests.revokeAll(`${this.name}: ${reason}`);
+  }
+
+  /** Requests in flight (tests, `info`). */
+  get requestsInFlight(): number {
+    return this.requests.size;
   }
 
   setStatus(v: number): void {
@@ -154,33 +189,49 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
 
   /** The driver notified queue `index`. Work is deferred to a bottom half. */
   kick(index: number): void {
-    if (index >= this.queues.length) {
+    if (!(index < this.kicked.length)) {
       this.guestError(`notify of queue ${index}, which does not exist`);
       return;
     }
-    this.kicked.add(index);
-    this.bh.schedule();
+    this.kicked[index] = 1;
+    if (!this.anyKicked) {
+      this.anyKicked = true;
+      this.bh.schedule();
+    }
   }
 
   private runQueues(): void {
+    this.anyKicked = false;
+    const k = this.kicked;
     if (!(this.status & VIRTIO_STATUS_DRIVER_OK) || this.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) {
-      this.kicked.clear();
+      k.fill(0);
       return;
     }
-    const todo = [...this.kicked];
-    this.kicked.clear();
-    for (const i of todo) {
+    let again = false;
+    for (let i = 0; i < k.length; i++) {
+      if (!k[i]) continue;
+      k[i] = 0;
       const q = this.queues[i]!;
       if (!q.ready || q.broken) continue;
       this.handleQueue(q);
       // Budget exhausted with work left: come back on a later turn.
-      if (q.hasWork() && !q.broken) this.kicked.add(i);
+      if (q.hasWork() && !q.broken) {
+        k[i] = 1;
+        again = true;
+      }
     }
-    if (this.kicked.size) this.bh.schedule();
+    if (again) {
+      this.anyKicked = true;
+      this.bh.schedule();
+    }
   }
 
-  /** Push a completed chain and interrupt the driver if it asked for it. */
-  protected complete(q: Virtqueue, elem: import('./virtqueue.js').VirtqElement, written: number): void {
+  /**
+   * Push a completed chain and interrupt the driver if it asked for it. With
+   * `req`, a request revoked meanwhile (reset, bus-master-off) is dropped instead.
+   */
+  protected complete(q: Virtqueue, elem: VirtqElement, written: number, req?: DmaRequest): void {
+    if (req?.revoked) return;
     q.push(elem, written);
     if (q.shouldNotify()) this.transport?.notifyQueue(q.index);
   }
@@ -196,11 +247,15 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
     if (this.status & VIRTIO_STATUS_DRIVER_OK) this.transport?.notifyConfig();
   }
 
-  /** Log a guest error once per distinct message. */
+  /** Log a guest error: recent duplicates are dropped and the rate is bounded (GuestLog). */
   guestError(message: string): void {
-    if (this.logged.has(message)) return;
-    this.logged.add(message);
+    if (!this.glog.log(message)) return;
     this.guestErrors.push(message);
-    this.logFn(message);
+    if (this.guestErrors.length > GUEST_ERRORS_KEPT) this.guestErrors.shift();
+  }
+
+  /** Lines written and suppressed by the guest-error log (tests, `info`). */
+  get guestLogStats(): { written: number; suppressed: number; remembered: number } {
+    return { written: this.glog.written, suppressed: this.glog.suppressed, remembered: this.glog.remembered };
   }
 }

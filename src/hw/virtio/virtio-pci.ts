@@ -139,6 +139,14 @@ export class VirtioPci extends PciDevice implements VirtioTransport {
     this.vdev.reset();
   }
 
+  protected override onBusMasterChanged(enabled: boolean): void {
+    if (!enabled) this.vdev.revokeDma('bus master disabled');
+  }
+
+  protected override onReset(): void {
+    this.resetTransport();
+  }
+
   // ---- VirtioTransport ----
 
   notifyQueue(q: number): void {
@@ -168,6 +176,8 @@ export class VirtioPci extends PciDevice implements VirtioTransport {
   private resetTransport(): void {
     this.isr = 0;
     this.setIntx(false);
+    // Interrupts from before the reset are not delivered later: a masked vector's pending bit goes too.
+    this.msix.clearPending();
     this.configVector = VIRTIO_MSI_NO_VECTOR;
     this.queueVectors.fill(VIRTIO_MSI_NO_VECTOR);
     this.dfSelect = this.gfSelect = this.queueSel = 0;

@@ -55,6 +55,7 @@ import {
 } from './shared.js';
 import type { SnapshotData } from './snapshot.js';
 import { SnapshotPublisher } from './publisher.js';
+import type { HartState } from '../hart-state.js';
 
 /** What the coordinator drives in the main realm (EventLoop satisfies it). */
 export interface DrivenLoop {
@@ -150,6 +151,8 @@ export class SmpCoordinator {
   private readonly faultInjection: { hart: number; afterSteps: number } | null;
   private mainClient: MailboxClient | null = null;
   private stopping = false;
+  /** Each hart's state as posted on entering its latest pause (null while it runs). */
+  private readonly states: (HartState | null)[] = [];
 
   constructor(opts: SmpCoordinatorOptions) {
     const n = opts.harts;
@@ -209,10 +212,12 @@ export class SmpCoordinator {
   }
 
   /** Spawn the hart workers, each starting at `resetPc`; resolves when all run (or one failed: see onFatal). */
-  async start(resetPc: number): Promise<void> {
+  async start(resetPc: number, opts: { paused?: boolean } = {}): Promise<void> {
     if (this.started) throw new SmpError('SMP: already started');
     this.started = true;
     this.updateClock();
+    // -S: every hart parks before its first instruction.
+    if (opts.paused) for (let h = 0; h < this.harts; h++) this.shared.store(hartRealm(h), W_CMD, CMD_PAUSE);
     const running: Promise<void>[] = [];
     for (let h = 0; h < this.harts; h++) {
       const { port1, port2 } = new MessageChannel();
@@ -235,6 +240,7 @@ export class SmpCoordinator {
       this.workers.push(w);
       w.on('message', (m: HartWorkerMessage) => {
         if (m.kind === 'error') this.fail(m.message);
+        else if (m.kind === 'state') this.states[m.hart] = m.state;
       });
       w.on('error', (e) => this.fail(`hart ${h}: worker failed: ${e.message}${this.pcText(h)}`));
       this.exited.push(
@@ -391,6 +397,7 @@ export class SmpCoordinator {
   async pauseAll(): Promise<void> {
     for (let h = 0; h < this.harts; h++) {
       const r = hartRealm(h);
+      if (this.shared.load(r, W_STATE) !== HART_PAUSED) this.states[h] = null;
       this.shared.store(r, W_CMD, CMD_PAUSE);
       this.shared.kick(r);
     }
@@ -413,11 +420,24 @@ export class SmpCoordinator {
     }
   }
 
-  /** Let paused harts continue. */
+  /** Every hart's state at its pause (after pauseAll; waits for the workers' reports). */
+  async pausedStates(): Promise<HartState[]> {
+    await this.until(() => {
+      for (let h = 0; h < this.harts; h++) {
+        if (this.states[h] == null && this.shared.load(hartRealm(h), W_ALIVE) === REALM_RUNNING) return false;
+      }
+      return true;
+    }, 'hart states');
+    return this.states.slice(0, this.harts).filter((s): s is HartState => s != null);
+  }
+
+  /** Let paused harts continue (the clock may have stood still meanwhile: the harts get its new base). */
   resumeAll(): void {
+    this.updateClock();
     for (let h = 0; h < this.harts; h++) {
       const r = hartRealm(h);
       Atomics.compareExchange(this.shared.i32, this.shared.w(r, W_CMD), CMD_PAUSE, CMD_NONE);
+      this.states[h] = null;
       this.shared.kick(r);
     }
   }

@@ -42,6 +42,7 @@ import {
   hartRealm,
 } from './shared.js';
 import { SnapshotView, type SnapshotData } from './snapshot.js';
+import { captureHartState, type HartState } from '../hart-state.js';
 
 export interface HartWorkerData {
   entry: string;
@@ -60,7 +61,9 @@ export interface HartWorkerData {
 /** Messages a hart worker posts to its parent. */
 export type HartWorkerMessage =
   | { kind: 'error'; hart: number; message: string }
-  | { kind: 'stopped'; hart: number; pc: number; steps: number };
+  | { kind: 'stopped'; hart: number; pc: number; steps: number }
+  /** Posted on entering a pause: the monitor reads registers from it. */
+  | { kind: 'state'; hart: number; state: HartState };
 
 /** `pause` hints in a quantum that make a spinning hart nap, and how long (ms). */
 const PAUSES_PER_NAP = 64;
@@ -149,6 +152,11 @@ function main(d: HartWorkerData): void {
     if (cmd === CMD_STOP || sh.stopping) break;
     if (sh.publishedEpoch() !== mem.epoch) adopt();
     if (cmd === CMD_PAUSE) {
+      if (Atomics.load(i32, stateIdx) !== HART_PAUSED) {
+        f64[pcIdx] = hart.pc;
+        f64[stepsIdx] = hart.steps;
+        parentPort?.postMessage({ kind: 'state', hart: d.hart, state: captureHartState(hart) } satisfies HartWorkerMessage);
+      }
       Atomics.store(i32, stateIdx, HART_PAUSED);
       const k = Atomics.load(i32, kickIdx);
       if (Atomics.load(i32, cmdIdx) === CMD_PAUSE && !sh.stopping) Atomics.wait(i32, kickIdx, k, 100);

@@ -5,6 +5,7 @@
  * machine or the CLI changes. Unknown names are rejected before the guest runs.
  */
 import type { VirtMachine } from './virt.js';
+import type { ChardevRegistry } from '../../hw/char/chardev-registry.js';
 import { VIRTIO_VIRT_DEVICES } from '../../hw/virtio/virt-devices.js';
 import { PCI_VIRT_DEVICES } from '../../hw/pci/virt-devices.js';
 
@@ -19,6 +20,10 @@ export interface DevicePlugContext {
   machine: VirtMachine;
   /** -drive definitions by id. */
   drives: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** The run's chardevs by id (-chardev): frontends such as virtio-serial ports claim theirs with chardevs.claim(id, user). */
+  chardevs?: ChardevRegistry;
+  /** A host I/O error on drive `id` (the monitors' BLOCK_IO_ERROR); optional. */
+  onBlockIoError?: (id: string, operation: 'read' | 'write' | 'flush', error: Error) => void;
 }
 
 export interface DeviceFactory {

@@ -7,6 +7,7 @@
 import { Fdt, type FdtNode } from '../fdt.js';
 import {
   FLASH_BANK_SIZE,
+  IOMMU_SYS_IRQ,
   PCIE_IRQ,
   PCI_NUM_PINS,
   PLIC_NUM_SOURCES,
@@ -215,4 +216,26 @@ export function setChosenInitrd(fdt: Fdt, start: number, end: number): void {
 /** Set /chosen/bootargs (used when a -dtb was given with -append). */
 export function setChosenBootargs(fdt: Fdt, bootargs: string): void {
   fdt.root.ensureNode('chosen').setString('bootargs', bootargs);
+}
+
+/**
+ * The platform RISC-V IOMMU node and the PCIe host's iommu-map, as QEMU's virt
+ * adds them with `iommu-sys=on`: /soc/iommu@3010000 ("riscv,iommu", four
+ * wired interrupts from PLIC source 36), and every requester id of the host
+ * bridge mapped 1:1 to the IOMMU's device_id.
+ */
+export function addIommuSys(fdt: Fdt, handles: VirtFdtHandles): number {
+  const soc = fdt.find('/soc');
+  const pci = fdt.find(`/soc/pci@${M.pcieEcam.base.toString(16)}`);
+  if (!soc || !pci) throw new Error('virt device tree lacks /soc or its PCIe host');
+  const ph = fdt.allocPhandle();
+  const node = soc.addNode(`iommu@${M.iommuSys.base.toString(16)}`);
+  node
+    .setU32('phandle', ph)
+    .setU32('interrupt-parent', handles.plic)
+    .setCells('interrupts', IOMMU_SYS_IRQ, IOMMU_SYS_IRQ + 1, IOMMU_SYS_IRQ + 2, IOMMU_SYS_IRQ + 3);
+  reg(node, M.iommuSys.base, M.iommuSys.size);
+  node.setU32('#iommu-cells', 1).setString('compatible', 'riscv,iommu');
+  pci.setCells('iommu-map', 0, ph, 0, 0xffff);
+  return ph;
 }

@@ -14,6 +14,8 @@ export const VIRT_MEMMAP = {
   rtc: { base: 0x101000, size: 0x1000 },
   clint: { base: 0x2000000, size: 0x10000 },
   pciePio: { base: 0x3000000, size: 0x10000 },
+  /** The platform RISC-V IOMMU (present only with -machine virt,iommu-sys=on). */
+  iommuSys: { base: 0x3010000, size: 0x1000 },
   platformBus: { base: 0x4000000, size: 0x2000000 },
   plic: { base: 0xc000000, size: 0x600000 },
   uart0: { base: 0x10000000, size: 0x100 },
@@ -36,6 +38,8 @@ export const RTC_IRQ = 11;
 export const VIRTIO_IRQ = 1;
 /** PCIe INTA..INTD. */
 export const PCIE_IRQ = 0x20;
+/** The platform IOMMU's four wired interrupts: PLIC sources 36..39 (cq, fq, pm, pq vectors). */
+export const IOMMU_SYS_IRQ = 0x24;
 export const PCI_NUM_PINS = 4;
 export const UART_CLOCK_HZ = 0x384000;
 export const TIMEBASE_HZ = 10_000_000;

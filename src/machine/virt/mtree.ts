@@ -27,7 +27,7 @@ export async function buildVirtForMtree(argv: string[]): Promise<AddressSpace[]>
     if (e instanceof OptionError) throw new MtreeOptionError(e.message);
     throw e;
   }
-  const m = new VirtMachine({ ramSize: cfg.ramSize, smp: cfg.smp, clock: { kind: 'virtual', nsPerInsn: 1 } });
+  const m = new VirtMachine({ ramSize: cfg.ramSize, smp: cfg.smp, clock: { kind: 'virtual', nsPerInsn: 1 }, iommuSys: cfg.iommuSys });
   // RISC-V has no port I/O space of its own; QEMU still shows the global 64 KiB "io" region.
   const io = MemoryRegion.io('io', 0x10000, ignoreIo);
   // The host bridge function's DMA view, with bus mastering off (QEMU: an empty "bus master container").

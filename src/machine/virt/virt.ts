@@ -39,11 +39,13 @@ import {
   readImageFile,
   type GuestWriter,
 } from '../loader.js';
-import { createVirtFdt, setChosenBootargs, setChosenInitrd, type VirtFdtHandles } from './fdt.js';
+import { addIommuSys, createVirtFdt, setChosenBootargs, setChosenInitrd, type VirtFdtHandles } from './fdt.js';
+import { RiscvIommu } from '../../hw/iommu/riscv-iommu.js';
 import {
   FDT_MAX_SIZE,
   FLASH_BANK_SIZE,
   FW_BASE,
+  IOMMU_SYS_IRQ,
   PCIE_IRQ,
   PCI_NUM_PINS,
   RTC_IRQ,
@@ -59,6 +61,7 @@ import { buildResetRom, RESET_VECTOR } from './reset-rom.js';
 import { checkInitrd, checkKernelImage, ImageCheckError } from '../linux-image.js';
 import { VirtioMmioSlot } from './virtio-mmio-slot.js';
 import { SmpCoordinator } from '../smp/coordinator.js';
+import { MachineEvents, RunControl, type ShutdownCause } from '../run-control.js';
 
 /** Debian's firmware (packages u-boot-qemu and opensbi). */
 export const DEFAULT_UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
@@ -80,6 +83,8 @@ export interface VirtOptions {
   noReboot?: boolean;
   /** Instructions per hart per quantum. */
   quantum?: number;
+  /** Host milliseconds of guest work per event-loop turn (default 8; tests shorten it). */
+  sliceMs?: number;
   /** riscv,isa override (tests); default: what the harts implement. */
   isa?: string;
   /** 32 bytes for /chosen/rng-seed; default random (fixed zeros in deterministic mode). */
@@ -97,6 +102,12 @@ export interface VirtOptions {
    * the use-after-removal detector runs; reports go to `logger` (stderr).
    */
   debugLocks?: boolean;
+  /** -S: the harts wait for the monitor's `cont` before their first instruction (run state 'prelaunch'). */
+  startPaused?: boolean;
+  /** -no-shutdown: a guest poweroff stops the machine (run state 'shutdown') instead of ending the run. */
+  noShutdown?: boolean;
+  /** -machine virt,iommu-sys=on: a platform RISC-V IOMMU translates PCI devices' DMA (docs/iommu.md). */
+  iommuSys?: boolean;
 }
 
 export interface BootSpec {
@@ -156,6 +167,8 @@ export class VirtMachine implements GuestWriter {
   readonly virtio: VirtioMmioSlot[] = [];
   readonly pcie: PcieWindows;
   readonly gpex: GpexHost;
+  /** The platform IOMMU (-machine virt,iommu-sys=on), else null. */
+  readonly iommu: RiscvIommu | null = null;
   readonly flash: CfiFlash[] = [];
   readonly rtc: GoldfishRtc;
   readonly fwCfg: FwCfg;
@@ -174,6 +187,11 @@ export class VirtMachine implements GuestWriter {
   private readonly debugLocks: boolean;
   /** With threads: 'multi', the coordinator of the hart realms (the Hart objects above then stay idle). */
   readonly smpCoordinator: SmpCoordinator | null = null;
+  /** Machine events for the monitors (STOP, RESUME, RESET, SHUTDOWN, POWERDOWN, ...). */
+  readonly events = new MachineEvents();
+  /** Run state, stop and cont (the monitors' `stop`/`cont`). */
+  readonly runControl: RunControl;
+  private readonly noShutdown: boolean;
 
   private readonly ramBytes: Uint8Array;
   private readonly noReboot: boolean;
@@ -188,6 +206,7 @@ export class VirtMachine implements GuestWriter {
     this.smp = opts.smp;
     this.ramSize = opts.ramSize;
     this.noReboot = opts.noReboot ?? false;
+    this.noShutdown = opts.noShutdown ?? false;
     this.logItems = opts.log ?? new Set();
     this.logger = opts.logger ?? ((l) => process.stderr.write(l + '\n'));
     this.debugLocks = opts.debugLocks ?? false;
@@ -199,7 +218,7 @@ export class VirtMachine implements GuestWriter {
       this.syncEnv = memorySyncEnv();
     }
     const clock = opts.clock ?? { kind: 'realtime' };
-    this.loop = new EventLoop({ clock, quantum: opts.quantum });
+    this.loop = new EventLoop({ clock, quantum: opts.quantum, sliceMs: opts.sliceMs });
 
     this.system = MemoryRegion.container('system', REGION_SIZE_MAX);
     let ramBuf: SharedArrayBuffer;
@@ -236,6 +255,7 @@ export class VirtMachine implements GuestWriter {
     if (this.smpCoordinator) this.smpCoordinator.attachClock(() => this.loop.clock.now(), () => this.clint.mtime());
     else for (const h of this.harts) this.loop.addHart(this.runnable(h));
 
+    this.runControl = new RunControl(this.loop, this.smpCoordinator, this.events, opts.startPaused ?? false);
     this.serial = new Serial(this.plic.input(UART0_IRQ), opts.serial ?? new NullBackend());
     this.test = new SifiveTest((kind, code) => this.shutdown(kind, code));
     this.resetBh = this.loop.newBottomHalf(() => {
@@ -248,7 +268,7 @@ export class VirtMachine implements GuestWriter {
       this.loop,
       clock.kind === 'virtual' ? () => this.loop.clock.now() : hostWallClockNs,
     );
-    this.fwCfg = new FwCfg(this.as);
+    this.fwCfg = new FwCfg(this.as, { scheduler: this.loop });
     this.fwCfg.addI16(FW_CFG_NB_CPUS, opts.smp);
     this.fwCfg.addI64(FW_CFG_RAM_SIZE, opts.ramSize);
     for (let unit = 0; unit < 2; unit++) {
@@ -280,13 +300,28 @@ export class VirtMachine implements GuestWriter {
     this.pcie = new PcieWindows(this.system);
     const intx = [];
     for (let i = 0; i < PCI_NUM_PINS; i++) intx.push(this.plic.input(PCIE_IRQ + i));
-    this.gpex = createGpexHost({ dmaRoot: this.system, memory: this.pcie.mmio, io: this.pcie.ioport, irqs: intx, syncEnv: this.syncEnv });
+    if (opts.iommuSys) {
+      const irqs = [0, 1, 2, 3].map((v) => this.plic.input(IOMMU_SYS_IRQ + v));
+      const iommu = new RiscvIommu({ sysAs: this.as, irqs, scheduler: this.loop, log: this.logger });
+      this.iommu = iommu;
+      this.system.addSubregion(M.iommuSys.base, iommu.regs);
+    }
+    const iommu = this.iommu;
+    this.gpex = createGpexHost({
+      dmaRoot: this.system,
+      dmaRootFor: iommu ? (rid) => iommu.dmaRootFor(rid) : undefined,
+      memory: this.pcie.mmio,
+      io: this.pcie.ioport,
+      irqs: intx,
+      syncEnv: this.syncEnv,
+    });
     this.pcie.mapEcam(this.gpex.ecam);
 
     const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : new Uint8Array(randomBytes(32)));
     const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa ?? ISA, mmuType: 'riscv,sv48', rngSeed });
     this.fdt = built.fdt;
     this.fdtHandles = built.handles;
+    if (this.iommu) addIommuSys(this.fdt, this.fdtHandles);
     this.bootFdt = this.fdt;
   }
 
@@ -424,13 +459,38 @@ export class VirtMachine implements GuestWriter {
 
   private shutdown(kind: ShutdownKind, code: number): void {
     if (kind === 'reset' && !this.noReboot) {
+      this.events.emit({ event: 'RESET', data: { guest: true, reason: 'guest-reset' } });
       // Not from inside the hart's instruction: stop it and reset from the loop.
       this.harts.forEach((h) => h.requestStop());
       this.resetBh.schedule();
       return;
     }
+    this.events.emit({ event: 'SHUTDOWN', data: { guest: true, reason: kind === 'reset' ? 'guest-reset' : 'guest-shutdown' } });
+    if (this.noShutdown) {
+      // -no-shutdown: the machine stops and the monitors stay up (QEMU's run state 'shutdown').
+      this.harts.forEach((h) => h.requestStop());
+      void this.runControl.stop('shutdown');
+      return;
+    }
     this.exitReason = { kind, code };
     this.loop.requestExit(code);
+  }
+
+  /** A system reset from the monitor (QEMU's system_reset): a stopped machine stays stopped. */
+  requestReset(reason: ShutdownCause = 'host-qmp-system-reset'): void {
+    this.events.emit({ event: 'RESET', data: { guest: false, reason } });
+    this.runControl.noteReset();
+    this.harts.forEach((h) => h.requestStop());
+    this.resetBh.schedule();
+  }
+
+  /**
+   * system_powerdown: QEMU's riscv virt board has no power button (no ACPI,
+   * no gpio-keys), so the request is announced (POWERDOWN) and the guest
+   * sees nothing.
+   */
+  powerdown(): void {
+    this.events.emit({ event: 'POWERDOWN' });
   }
 
   /** System reset (QEMU's qemu_system_reset): devices, ROM blobs, harts at the reset vector. */
@@ -445,6 +505,7 @@ export class VirtMachine implements GuestWriter {
     this.fwCfg.reset();
     for (const f of this.flash) f.reset();
     this.gpex.reset();
+    this.iommu?.reset();
     for (const h of this.harts) h.reset(RESET_VECTOR);
   }
 
@@ -461,11 +522,14 @@ export class VirtMachine implements GuestWriter {
       return;
     }
     this.reset();
-    smp.resetHarts(RESET_VECTOR);
+    // A stopped machine stays stopped: its harts restart at the reset vector on `cont`.
+    if (this.runControl.running) smp.resetHarts(RESET_VECTOR);
+    else this.runControl.pendingHartReset = RESET_VECTOR;
   }
 
-  /** End the run from outside (Ctrl-A x, a signal). */
-  quit(code = 0): void {
+  /** End the run from outside (Ctrl-A x, a signal, the monitor's quit; `cause` announces SHUTDOWN). */
+  quit(code = 0, cause?: ShutdownCause): void {
+    if (cause && !this.exitReason && !this.loop.isStopped) this.events.emit({ event: 'SHUTDOWN', data: { guest: false, reason: cause } });
     if (!this.exitReason) this.exitReason = { kind: 'quit', code };
     this.loop.requestExit(code);
   }
@@ -498,7 +562,7 @@ export class VirtMachine implements GuestWriter {
     };
     this.loop.kickHook = () => smp.wake();
     try {
-      await smp.start(RESET_VECTOR);
+      await smp.start(RESET_VECTOR, { paused: this.runControl.startParked });
       await smp.drive(this.loop);
     } catch (e) {
       this.loop.onError(e);

@@ -6,9 +6,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  StdioBackend, PipeBackend, FileBackend, TcpServerBackend, createCharBackend, CharDevSpecError, MUX_HELP,
+  StdioBackend, PipeBackend, FileBackend, CharDevSpecError, MUX_HELP,
   type CharFrontend,
 } from '../../../src/hw/char/chardev.js';
+import { TcpServerBackend } from '../../../src/hw/char/chardev-socket.js';
+import { createCharBackend } from '../../../src/hw/char/chardev-registry.js';
 
 class Sink implements CharFrontend {
   got: number[] = [];
@@ -118,8 +120,8 @@ test('chardev: tcp server on 127.0.0.1 serves one client', async () => {
 });
 
 test('chardev: spec parsing rejects what is unsupported', () => {
-  assert.throws(() => createCharBackend('tcp:0.0.0.0:4444,server'), CharDevSpecError);
-  assert.throws(() => createCharBackend('tcp::4444'), CharDevSpecError);
+  assert.throws(() => createCharBackend('tcp::4444,wait=off'), CharDevSpecError); // wait needs server mode
+  assert.throws(() => createCharBackend('tcp:4444,server'), CharDevSpecError); // HOST:PORT
   assert.throws(() => createCharBackend('tcp::44x,server'), CharDevSpecError);
   assert.throws(() => createCharBackend('udp::1'), CharDevSpecError);
   assert.throws(() => createCharBackend('file:'), CharDevSpecError);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  FwCfg, FwCfgError, FW_CFG_FILE_DIR, FW_CFG_NB_CPUS, FW_CFG_RAM_SIZE, addVirtFwCfgDefaults,
+  FwCfg, FwCfgError, DMA_BYTES_PER_TURN, FW_CFG_FILE_DIR, FW_CFG_NB_CPUS, FW_CFG_RAM_SIZE, addVirtFwCfgDefaults,
 } from '../../../src/hw/nvram/fw-cfg.js';
 import { MemoryRegion } from '../../../src/memory/region.js';
 import { AddressSpace } from '../../../src/memory/address-space.js';
@@ -192,4 +192,49 @@ test('fw-cfg: virt defaults match what a guest reads from QEMU 7.2 (-smp 2 -nogr
   assert.equal(hex(0x04), '0100000000000000');
   assert.equal(hex(0x05), '0200000000000000');
   assert.equal(hex(0x22), 'ffffffff00000000');
+});
+
+test('fw-cfg: a 4 MiB DMA into the flash bank runs in bounded steps, completes, and a reset abandons it', async () => {
+  const { VirtMachine } = await import('../../../src/machine/virt/virt.js');
+  const m = new VirtMachine({ ramSize: 16 << 20, smp: 1, logger: () => {} });
+  const desc = 0x80001000;
+  const start = (len: number): void => {
+    // Select the signature item (4 bytes) and READ len bytes: all but 4 are "past the end", zero-filled.
+    const d = new Uint8Array(16);
+    const dv = new DataView(d.buffer);
+    dv.setUint32(0, 0x02 | 0x08, false);
+    dv.setUint32(4, len, false);
+    dv.setUint32(8, 0, false);
+    dv.setUint32(12, 0x20000000, false);
+    m.as.write(desc, d);
+    m.as.stl(DMA, 0);
+    m.as.stl(DMA + 4, ((desc & 0xff) << 24) | ((desc >>> 8) & 0xff) << 16 | ((desc >>> 16) & 0xff) << 8 | (desc >>> 24));
+  };
+  const control = (): number => {
+    const b = new Uint8Array(4);
+    m.as.read(desc, b);
+    return be32(b, 0);
+  };
+  start(4 << 20);
+  assert.ok(m.fwCfg.dmaBusy, 'a long transfer does not complete inside the write');
+  assert.notEqual(control(), 0, 'the guest sees it still running');
+  let turns = 0;
+  while (m.fwCfg.dmaBusy) {
+    m.loop.runBottomHalves();
+    turns++;
+  }
+  assert.equal(control(), 0, 'completed without error');
+  assert.ok(turns + 1 >= (4 << 20) / DMA_BYTES_PER_TURN, `${turns} turns`);
+  assert.ok(m.fwCfg.maxStepBytes <= DMA_BYTES_PER_TURN);
+  // The bytes reached the bank as writes (commands to a flash chip): it is back in read-array mode, unchanged.
+  assert.equal(m.as.ldl(0x20000000), 0);
+
+  start(4 << 20);
+  m.loop.runBottomHalves();
+  m.fwCfg.reset();
+  assert.equal(m.fwCfg.dmaBusy, false);
+  const before = control();
+  m.loop.runBottomHalves();
+  assert.equal(control(), before, 'nothing more happens after the reset');
+  for (const f of m.flash) f.close();
 });
