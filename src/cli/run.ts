@@ -23,6 +23,8 @@ import { setupChardevs } from '../machine/chardev-setup.js';
 import { DeviceHotplugError, DeviceInventory } from '../machine/virt/device-inventory.js';
 import { startMonitors, type ControlPlane } from '../monitor/control-plane.js';
 import { helpText } from './qemu-help.js';
+import { attachGdbStub, detachGdbStub } from '../gdbstub/attach.js';
+import { GdbSpecError, parseGdbSpec, type GdbListenSpec } from '../gdbstub/server.js';
 import { DAEMON_ENV, daemonReady, daemonize, fileLogger, writePidfile } from './run-host.js';
 
 const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dashes)
@@ -37,7 +39,8 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -chardev socket|file|stdio|pipe|null|ringbuf,id=ID[,...]   (-chardev help)
   -qmp SPEC | -qmp-pretty SPEC   QMP on a chardev spec, e.g. unix:/tmp/qmp.sock,server,nowait or tcp::4444,server,nowait
   -monitor SPEC | -mon chardev=ID[,mode=readline|control][,pretty=on]   the human monitor (or QMP) on a chardev
-  -S                          do not start the CPUs until 'cont' (monitor or QMP)
+  -S                          do not start the CPUs until 'cont' (monitor or QMP) or gdb's continue
+  -gdb tcp::PORT|unix:PATH    gdbstub (docs/gdbstub.md); -s is -gdb tcp::1234
   -no-shutdown                a guest poweroff stops the machine instead of ending the run
   -name NAME -pidfile FILE -daemonize -D LOGFILE
   -version | -machine help | -cpu help | -device help | -device DRIVER,help | -d help | -chardev help
@@ -154,6 +157,15 @@ export async function runMachine(argv: string[]): Promise<number> {
     }
   }
 
+  let gdbSpec: GdbListenSpec | null = null;
+  try {
+    if (cfg.gdb !== undefined) gdbSpec = parseGdbSpec(cfg.gdb);
+  } catch (e) {
+    if (e instanceof GdbSpecError) throw new UsageError(e.message, 1);
+    throw e;
+  }
+  if (gdbSpec && cfg.accelThread === 'multi') throw new UsageError('-gdb needs -accel tcg,thread=single (the harts are debugged on the main loop)', 1);
+  let gdb: ReturnType<typeof attachGdbStub> | null = null;
   let machine: VirtMachine | null = null;
   let netdevs = new Map<string, NetBackend>();
   const closeNetdevs = (): void => {
@@ -186,9 +198,10 @@ export async function runMachine(argv: string[]): Promise<number> {
       serial: backend,
       pflash,
       // QEMU's default: MTTCG when there is more than one CPU and no -icount.
-      threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined ? 'multi' : 'single'),
+      threads: cfg.accelThread ?? (cfg.smp > 1 && cfg.icountShift === undefined && !gdbSpec ? 'multi' : 'single'),
       translate: cfg.accelJit,
-      startPaused: ctl.startPaused,
+      // With a debugger, -S is the stub's: the harts wait for gdb's continue.
+      startPaused: ctl.startPaused && !gdbSpec,
       noShutdown: ctl.noShutdown,
       logger,
     });
@@ -206,14 +219,20 @@ export async function runMachine(argv: string[]): Promise<number> {
       );
     }
     control = startMonitors({ machine, chardevs, inventory, monitors: wiring.monitors, name: ctl.name });
+    if (gdbSpec) {
+      gdb = attachGdbStub(machine, gdbSpec, { startStopped: ctl.startPaused, log: (l) => process.stderr.write(l + '\n') });
+      await gdb.server.listening;
+    }
     await chardevs.ready((_e, addr) => process.stderr.write(`tsvmm: waiting for connection on ${addr},server\n`));
     if (ctl.pidfile !== undefined) removePidfile = writePidfile(ctl.pidfile);
     daemonReady();
   } catch (e) {
     control?.close();
+    gdb?.server.close();
     chardevs.closeAll();
     await closeBackends();
     closeNetdevs();
+    if (e instanceof GdbSpecError) throw new UsageError(e.message, 1);
     if (e instanceof BootError || e instanceof DeviceSpecError || e instanceof CharDevSpecError || e instanceof DeviceHotplugError || e instanceof NetdevSpecError) {
       throw new UsageError(e.message, 1);
     }
@@ -225,9 +244,12 @@ export async function runMachine(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
   process.once('SIGINT', onSignal);
+  let code = 1;
   try {
-    return await machine!.run();
+    code = await machine!.run();
+    return code;
   } finally {
+    if (gdb) detachGdbStub(gdb, code);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
     process.off('SIGINT', onSignal);

@@ -63,6 +63,8 @@ export interface RunConfig {
   debugLocks: boolean;
   /** The control plane: -chardev, -monitor/-mon/-qmp, help requests, -name, -pidfile ... (control-options.ts). */
   control: ControlConfig;
+  /** -gdb DEV (-s is -gdb tcp::1234): where the gdbstub listens; checked by src/gdbstub/server.ts. */
+  gdb?: string;
   /** -machine virt,iommu-sys=on: the platform RISC-V IOMMU. */
   iommuSys?: boolean;
   /** Options this command does not handle (e.g. mtree's -f), in order. */
@@ -149,9 +151,9 @@ export function parseFsdev(val: string, opt: string): Record<string, string> {
 /** Options taking an argument, and flags. */
 const WITH_ARG = new Set([
   'machine', 'M', 'm', 'smp', 'bios', 'kernel', 'dtb', 'append', 'initrd', 'serial', 'drive', 'device', 'accel', 'icount', 'd', 'display',
-  'action', 'panic-delay', 'hda', 'hdb', 'hdc', 'hdd', 'blockdev', 'netdev', 'nic', 'fsdev', 'virtfs', ...CONTROL_WITH_ARG,
+  'action', 'panic-delay', 'hda', 'hdb', 'hdc', 'hdd', 'blockdev', 'netdev', 'nic', 'fsdev', 'virtfs', 'gdb', ...CONTROL_WITH_ARG,
 ]);
-const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', 'snapshot', ...CONTROL_FLAGS]);
+const FLAGS = new Set(['nographic', 'no-reboot', 'debug-locks', 'snapshot', 's', ...CONTROL_FLAGS]);
 
 /**
  * Parse argv. `extraFlags` lets a command accept its own flags (mtree's -f);
@@ -195,6 +197,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
       if (name === 'nographic') cfg.nographic = true;
       else if (name === 'no-reboot') cfg.noReboot = true;
       else if (name === 'snapshot') cfg.snapshot = true;
+      else if (name === 's') cfg.gdb = 'tcp::1234';
       else cfg.debugLocks = true;
       continue;
     }
@@ -346,6 +349,9 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
         cfg.panicDelay = d;
         break;
       }
+      case 'gdb':
+        cfg.gdb = val;
+        break;
       case 'display':
         if (val !== 'none') throw new OptionError(`-display ${val}: only 'none' is supported`);
         break;

@@ -115,6 +115,7 @@ export function csrRead(h: Hart, csr: number, insn: number, ilen: number): bigin
     default:
       break;
   }
+  if (csr >= 0x7a0 && csr <= 0x7a5) return h.triggers.read(csr) ?? h.illegalInsn(insn, ilen);
   if (csr >= 0x3b0 && csr < 0x3b0 + h.pmp.count && csr < 0x3c0) return h.pmp.readAddr(csr - 0x3b0);
   if (csr >= 0x323 && csr <= 0x33f) return h.mhpmevent[csr - 0x320]!;
   if (csr >= 0xb03 && csr < 0xb03 + HPM_COUNTERS) return h.mhpmcounter[csr - 0xb00]!;
@@ -291,6 +292,7 @@ export function csrWrite(h: Hart, csr: number, v: bigint, insn: number, ilen: nu
     default:
       break;
   }
+  if (csr >= 0x7a0 && csr <= 0x7a5 && h.triggers.write(csr, v)) return;
   if (csr >= 0x3b0 && csr < 0x3b0 + h.pmp.count && csr < 0x3c0) {
     h.pmp.writeAddr(csr - 0x3b0, v);
     flushTlb(h);

@@ -1,6 +1,5 @@
 import { NO_PAGE, RamWindow, TLB_SIZE, TRAP, toU64, u64 } from './common.js';
 import { inner } from './interp.js';
-import type { HartDebugHooks } from './debug.js';
 import { CodeSync } from './jit/code-sync.js';
 import { Translator } from './jit/engine.js';
 import { flushStoreTlb, flushTlb } from './mmu.js';
@@ -37,6 +36,8 @@ import {
 import { Pmp } from './pmp.js';
 import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
+import { HartDebug, type HartDebugHooks } from './debug.js';
+import { Triggers } from './triggers.js';
 
 /** An internal emulator error (never a guest action): names the hart, PC and instruction word. */
 export class HartError extends Error {
@@ -124,6 +125,8 @@ export class Hart {
    */
   onPause: (() => void) | null = null;
   trapped = 0;
+  /** The Sdtrig CSRs (0x7a0-0x7a5); arming a trigger switches the debug hooks on. */
+  readonly triggers: Triggers = new Triggers(() => HartDebug.of(this).update());
 
   // --- CSR state ---
   mstatus = 0; // low 32 bits; UXL/SXL/SD derived
@@ -278,6 +281,7 @@ export class Hart {
     this.mhpmevent.fill(0n);
     this.resAddr = -1;
     this.pmp.reset();
+    this.triggers.reset();
     this._waiting = false;
     // The machine reloads firmware into RAM on reset with host writes (no CodeSync store).
     if (this.jit) this.jit.flushAll();
@@ -398,6 +402,11 @@ export class Hart {
       // A CSR write or trap may have refilled a data TLB: drop it again.
       flushTlb(this);
     }
+  }
+
+  /** Drop every cached translation (the debugger after it changed satp, mstatus or a PTE). */
+  flushTlb(): void {
+    flushTlb(this);
   }
 
   /** Report a data access to the debugger (slow paths only; the caller checked debug !== null). */

@@ -180,6 +180,11 @@ export class VirtMachine implements GuestWriter {
   readonly smp: number;
   readonly ramSize: number;
   exitReason: ExitReason | null = null;
+  /**
+   * Set by the gdbstub (src/gdbstub): a hart for which it returns true does
+   * not run and counts as idle, so the loop sleeps while a debugger holds it.
+   */
+  debugGate: ((hartId: number) => boolean) | null = null;
   /** The realm's lock and lifetime env (the PCI domain and function locks, region and device lifetimes). */
   readonly syncEnv: SyncEnv;
   private readonly debugLocks: boolean;
@@ -329,19 +334,20 @@ export class VirtMachine implements GuestWriter {
   private runnable(h: Hart): RunnableHart {
     const clint = (): Clint => this.clint;
     const loop = this.loop;
+    const held = (): boolean => this.debugGate !== null && this.debugGate(h.hartId);
     let start = 0;
     return {
       run: (budget: number) => {
         start = h.steps;
-        return h.run(budget);
+        return held() ? 0 : h.run(budget);
       },
       progress: () => h.steps - start,
       get waiting() {
-        return h.waiting;
+        return h.waiting || held();
       },
       requestStop: () => h.requestStop(),
       nextTimerDeadline: () => {
-        const t = h.nextTimerDeadline();
+        const t = held() ? Infinity : h.nextTimerDeadline();
         if (t === Infinity) return Infinity;
         // stimecmp is in mtime ticks (100 ns); convert to the loop's clock.
         return loop.clock.now() + Math.max(0, t - clint().mtime()) * 100;
