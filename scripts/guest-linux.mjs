@@ -18,7 +18,7 @@ const out = join(root, 'guests', backports ? 'linux-bpo' : 'linux');
 const work = join(out, '.work');
 const force = process.argv.includes('--force');
 // Bumped when the recipe changes, so a stale guests/linux is rebuilt.
-const RECIPE = 5;
+const RECIPE = 6;
 
 const WANT_MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio-rng', 'ext4'];
 // Host folders over virtio-9p and host channels over virtio-vsock (docs/sharing.md); dependencies (9pnet, netfs, vsock) follow.
