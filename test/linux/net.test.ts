@@ -55,7 +55,8 @@ function children(pid: number, comm: string): number[] {
     try {
       const stat = readFileSync(`/proc/${d}/stat`, 'latin1');
       const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
-      if (m && m[1] === comm && Number(m[2]) === pid) out.push(Number(d));
+      // Debian's passt re-executes itself as passt.avx2 where the CPU has AVX2.
+      if (m && (m[1] === comm || m[1]!.startsWith(`${comm}.`)) && Number(m[2]) === pid) out.push(Number(d));
     } catch {
       // gone meanwhile
     }
