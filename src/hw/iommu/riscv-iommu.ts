@@ -267,37 +267,18 @@ export class RiscvIommu implements DeviceOwner, RiscvIommuHost {
   }
 
   private writeCqcsr(v: number): void {
-    // RW1C error bits.
-    const clear = v & (B.QCSR_MF | B.CQCSR_CMD_TO | B.CQCSR_CMD_ILL | B.CQCSR_FENCE_W_IP);
-    let csr = this.cqcsr & ~clear;
-    const wasOn = (csr & B.QCSR_EN) !== 0;
-    const en = (v & B.QCSR_EN) !== 0;
-    csr = (csr & ~(B.QCSR_EN | B.QCSR_IE)) | (v & (B.QCSR_EN | B.QCSR_IE));
-    if (en && !wasOn) {
-      this.cqh = 0;
-      csr |= B.QCSR_ON;
-    } else if (!en) {
-      csr &= ~B.QCSR_ON;
-      this.fenceWaiting = false;
-    }
-    this.cqcsr = csr >>> 0;
+    const { csr, started, stopped } = queueCsrWrite(this.cqcsr, v, B.QCSR_MF | B.CQCSR_CMD_TO | B.CQCSR_CMD_ILL | B.CQCSR_FENCE_W_IP);
+    if (started) this.cqh = 0;
+    if (stopped) this.fenceWaiting = false;
+    this.cqcsr = csr;
     this.updateIrqs();
     this.kick();
   }
 
   private writeFqcsr(v: number): void {
-    const clear = v & (B.QCSR_MF | B.FQCSR_OF);
-    let csr = this.fqcsr & ~clear;
-    const wasOn = (csr & B.QCSR_EN) !== 0;
-    const en = (v & B.QCSR_EN) !== 0;
-    csr = (csr & ~(B.QCSR_EN | B.QCSR_IE)) | (v & (B.QCSR_EN | B.QCSR_IE));
-    if (en && !wasOn) {
-      this.fqt = 0;
-      csr |= B.QCSR_ON;
-    } else if (!en) {
-      csr &= ~B.QCSR_ON;
-    }
-    this.fqcsr = csr >>> 0;
+    const { csr, started } = queueCsrWrite(this.fqcsr, v, B.QCSR_MF | B.FQCSR_OF);
+    if (started) this.fqt = 0;
+    this.fqcsr = csr;
     this.updateIrqs();
   }
 
@@ -509,6 +490,21 @@ export class RiscvIommu implements DeviceOwner, RiscvIommuHost {
     }
     this.updateIrqs();
   }
+}
+
+/**
+ * A write to cqcsr or fqcsr (the fields sit at the same places): `rw1c` bits
+ * written as 1 are cleared, EN and IE are taken as written, and ON follows EN.
+ * `started`: EN went 0 -> 1 (the queue's index resets); `stopped`: EN is 0.
+ */
+function queueCsrWrite(old: number, v: number, rw1c: number): { csr: number; started: boolean; stopped: boolean } {
+  let csr = old & ~(v & rw1c);
+  const wasOn = (csr & B.QCSR_EN) !== 0;
+  const en = (v & B.QCSR_EN) !== 0;
+  csr = (csr & ~(B.QCSR_EN | B.QCSR_IE)) | (v & (B.QCSR_EN | B.QCSR_IE));
+  if (en && !wasOn) csr |= B.QCSR_ON;
+  else if (!en) csr &= ~B.QCSR_ON;
+  return { csr: csr >>> 0, started: en && !wasOn, stopped: !en };
 }
 
 /** A queue base write: LOG2SZ is WARL (clamped to the largest supported), PPN bits 53:10. */
