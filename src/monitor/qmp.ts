@@ -19,6 +19,14 @@ import { qmpJson } from './qmp-json.js';
 
 /** Requests waiting behind a running command, per session. */
 export const QMP_MAX_QUEUED = 64;
+/**
+ * Bytes of ids of refused requests still owed a reply, per session. Refusals
+ * are answered in order (after the replies queued ahead of them), so their ids
+ * wait too; a client that floods past this while a command runs is
+ * disconnected rather than allowed to grow the queue without bound.
+ */
+export const QMP_MAX_REFUSED_BYTES = 1 << 20;
+const QUEUE_FULL = 'too many requests waiting; wait for replies before sending more';
 
 type ParamType = 'str' | 'int' | 'bool' | 'any';
 
@@ -149,7 +157,10 @@ export class QmpServer implements CharSessionHandler {
       if (negotiated) send(m);
     };
     const ctx: QmpContext = { access: this.access, hmp: new HmpExecutor(this.access) };
-    const queue: QmpInput[] = [];
+    // A refusal waits in line like a request so that replies keep the order of requests.
+    const queue: (QmpInput | { kind: 'refused'; id: unknown; bytes: number })[] = [];
+    let requests = 0;
+    let refusedBytes = 0;
     let busy = false;
 
     const reply = (id: unknown, body: Record<string, unknown>): void => send(id === undefined ? body : { ...body, id });
@@ -185,16 +196,35 @@ export class QmpServer implements CharSessionHandler {
     const pump = async (): Promise<void> => {
       if (busy) return;
       busy = true;
-      while (queue.length && !closed) await handle(queue.shift()!);
+      while (queue.length && !closed) {
+        const next = queue.shift()!;
+        if (next.kind === 'refused') {
+          refusedBytes -= next.bytes;
+          error(next.id, 'GenericError', QUEUE_FULL);
+        } else {
+          requests--;
+          await handle(next);
+        }
+      }
       busy = false;
     };
 
     const splitter = new QmpStreamSplitter((input) => {
-      if (queue.length >= QMP_MAX_QUEUED) {
-        error(input.id, 'GenericError', 'too many requests waiting; wait for replies before sending more');
+      if (closed) return;
+      if (requests < QMP_MAX_QUEUED) {
+        requests++;
+        queue.push(input);
         return;
       }
-      queue.push(input);
+      const bytes = input.id === undefined ? 16 : 16 + qmpJson(input.id, false).length;
+      if (refusedBytes + bytes > QMP_MAX_REFUSED_BYTES) {
+        closed = true;
+        queue.length = 0;
+        session.close();
+        return;
+      }
+      refusedBytes += bytes;
+      queue.push({ kind: 'refused', id: input.id, bytes });
     });
 
     this.sessions.add(sendEvent);
