@@ -88,7 +88,7 @@ async function image(name: string, what: string, as?: string): Promise<string | 
 async function checkGzip(bytes: Uint8Array, what: string): Promise<void> {
   if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return;
   try {
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
     const reader = stream.getReader();
     for (;;) if ((await reader.read()).done) break;
   } catch (e) {
