@@ -227,6 +227,11 @@ setInterval(() => {
   },
   messages,
   isolated,
+  /** The buffer line the cursor is on (an index into lines()). */
+  cursorLine(): number {
+    const b = term.buffer.active;
+    return b.baseY + b.cursorY;
+  },
   /** The terminal's text, one string per line (what a reader sees, scrollback included). */
   lines(): string[] {
     const b = term.buffer.active;

@@ -47,6 +47,7 @@ export async function launchBrowser(): Promise<Browser> {
 /** What the page exposes as globalThis.tsvmm (src/web/page.ts). */
 interface PageApi {
   lines(): string[];
+  cursorLine(): number;
   messages: string[];
   running: boolean;
   isolated: boolean;
@@ -54,6 +55,11 @@ interface PageApi {
 
 export function pageText(page: Page): Promise<string> {
   return page.evaluate(() => (globalThis as unknown as { tsvmm: PageApi }).tsvmm.lines().join('\n'));
+}
+
+/** The terminal line the cursor is on: text typed now appears from there on. */
+export function cursorLine(page: Page): Promise<number> {
+  return page.evaluate(() => (globalThis as unknown as { tsvmm: PageApi }).tsvmm.cursorLine());
 }
 
 export function pageMessages(page: Page): Promise<string[]> {
@@ -101,7 +107,7 @@ export async function typeLine(page: Page, text: string): Promise<void> {
 
 /** A shell command typed in the terminal; its output up to a marker the shell computes (see test/linux/guest.ts). */
 export async function shellRun(page: Page, k: number, cmd: string, timeoutMs: number): Promise<string> {
-  const from = (await pageText(page)).split('\n').length - 1;
+  const from = await cursorLine(page);
   const tail = `echo @@$((${k}+1000))@@`;
   await typeLine(page, `${cmd}; ${tail}`);
   const marker = `@@${k + 1000}@@`;
