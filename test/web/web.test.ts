@@ -5,7 +5,8 @@
  *   `version` typed in the terminal is answered in the terminal's buffer;
  * - bad input: a page without cross-origin isolation names the missing
  *   headers and falls back to one hart; a file that is not an image and a
- *   file the site does not serve are one clear message each;
+ *   file the site does not serve are one clear message each; hart workers
+ *   that die are one message and the end of the run, not a frozen tab;
  * - one Linux boot with -smp 2 (harts in Web Workers) to a shell serves
  *   every Linux check: /proc/cpuinfo lists two harts, a virtio-blk disk the
  *   guest writes downloads with those bytes, and the page with the shell is
@@ -13,7 +14,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,7 @@ const BOOT_MS = 900_000;
 let browser: Browser;
 let site: Site;
 let plain: Site;
+let broken: Site;
 const tmp = mkdtempSync(join(tmpdir(), 'tsvmm-web-'));
 
 before(async () => {
@@ -38,6 +40,10 @@ before(async () => {
   const site0 = await serveSite(['--out', join(tmp, 'site'), '--files', files]);
   site = site0;
   plain = await serveSite(['--out', join(tmp, 'site'), '--no-build', '--no-isolation']);
+  // A site whose hart worker cannot load: the worker dies before it runs.
+  cpSync(join(tmp, 'site'), join(tmp, 'broken'), { recursive: true });
+  writeFileSync(join(tmp, 'broken/hart-worker.js'), "throw new Error('this worker dies at once');\n");
+  broken = await serveSite(['--out', join(tmp, 'broken'), '--no-build']);
   browser = await launchBrowser();
 });
 
@@ -45,6 +51,7 @@ after(async () => {
   await browser?.close();
   site?.proc.kill();
   plain?.proc.kill();
+  broken?.proc.kill();
 });
 
 async function open(url: string): Promise<Page> {
@@ -71,7 +78,7 @@ test("no parameters: Debian's M-mode U-Boot boots to its prompt and answers `ver
   await page.close();
 });
 
-test('bad input: no cross-origin isolation names the missing headers and runs one hart; non-images and missing files are one clear message', async () => {
+test('bad input: no cross-origin isolation names the missing headers and runs one hart; non-images, missing files and dying workers are one clear message', async () => {
   const p1 = await open(`${plain.url}?smp=2`);
   await expectText(p1, /U-Boot 2023\.01/, BOOT_MS);
   const msgs = await pageMessages(p1);
@@ -90,6 +97,13 @@ test('bad input: no cross-origin isolation names the missing headers and runs on
   const m3 = await until(p3, 'the missing-file message', async () => (await pageMessages(p3)).find((m) => m.includes('missing-kernel')), 120_000);
   assert.equal(m3, "kernel 'missing-kernel': the site does not serve it (HTTP 404)");
   await p3.close();
+
+  // Hart workers that die: one line in the page, the run ends (exit code 1), the page still answers.
+  const p4 = await open(`${broken.url}?smp=2`);
+  const m4 = await until(p4, 'the dead-worker message', async () => (await pageMessages(p4)).find((m) => /hart \d: worker failed/.test(m)), 120_000);
+  assert.match(m4, /^tsvmm: hart \d: worker failed: .*this worker dies at once/);
+  await until(p4, 'the end of the run', async () => ((await textOf(p4, '#state')) === 'powered off (exit code 1)' ? true : undefined), 60_000);
+  await p4.close();
 });
 
 test('Linux with -smp 2 in Web Workers: a shell, /proc/cpuinfo, a written disk that downloads with those bytes, a screenshot', async () => {
