@@ -72,7 +72,7 @@ export const nodeHost: HostServices = {
     }
     return new NodeSyncFile(fd, fstatSync(fd).size);
   },
-  gunzipSync: (b) => gunzipSync(b),
+  gunzipSync: (b, maxOutput) => gunzipSync(b, { maxOutputLength: maxOutput }),
   spawnRealm(kind, data, transfer) {
     const entry = ENTRIES[kind];
     return wrap(new Worker(COMPILED ? entry : BOOTSTRAP, { workerData: { ...data, entry: entry.href }, transferList: transfer as never[] }));

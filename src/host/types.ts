@@ -68,8 +68,12 @@ export interface HostServices {
   readonly files: HostFiles;
   /** Open a file for in-place synchronous I/O; throws HostFileError. */
   openSyncFile(path: string, readOnly: boolean): SyncFile;
-  /** Decompress a whole gzip stream, throwing on damage; null where the platform has no synchronous inflate. */
-  readonly gunzipSync: ((bytes: Uint8Array) => Uint8Array) | null;
+  /**
+   * Decompress a whole gzip stream, throwing on damage, or with code
+   * ERR_BUFFER_TOO_LARGE past `maxOutput` bytes; null where the platform has
+   * no synchronous inflate.
+   */
+  readonly gunzipSync: ((bytes: Uint8Array, maxOutput: number) => Uint8Array) | null;
   /** Start a realm worker with its data (the MessagePorts in `transfer` move to it). */
   spawnRealm(kind: RealmKind, data: object, transfer: MessagePort[]): RealmWorker;
   /** Where log lines go when the caller gave no logger. */

@@ -15,6 +15,7 @@
  * must run to its TRAILER!!! entry; programs in it must be RISC-V ELF.
  */
 import { defaultHost } from '../host/default.js';
+import type { HostServices } from '../host/types.js';
 
 export class ImageCheckError extends Error {
   constructor(message: string) {
@@ -57,11 +58,17 @@ export function checkKernelImage(b: Uint8Array, name: string): void {
 
 /**
  * Throws ImageCheckError when an initramfs is a damaged gzip stream or an
- * incomplete cpio archive. Without a synchronous inflate (a web page) a gzip
- * stream is checked by its framing only: header flags and a trailer whose
- * size field fits.
+ * incomplete cpio archive. `maxUnpacked` bounds the inflated size (the guest
+ * must unpack it into its RAM anyway), so a gzip bomb is refused by the check
+ * instead of exhausting the host's memory. Without a synchronous inflate (a
+ * web page, `gunzip` null) a gzip stream is checked by its header only.
  */
-export function checkInitrd(b: Uint8Array, name: string, gunzip: ((b: Uint8Array) => Uint8Array) | null = defaultHost.gunzipSync): void {
+export function checkInitrd(
+  b: Uint8Array,
+  name: string,
+  maxUnpacked = 1 << 30,
+  gunzip: HostServices['gunzipSync'] = defaultHost.gunzipSync,
+): void {
   if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) {
     if (gunzip === null) {
       if (b.length < 18 || b[2] !== 8) throw new ImageCheckError(`${name}: truncated or corrupt gzip data (bad header)`);
@@ -69,8 +76,11 @@ export function checkInitrd(b: Uint8Array, name: string, gunzip: ((b: Uint8Array
     }
     let cpio: Uint8Array;
     try {
-      cpio = gunzip(b);
+      cpio = gunzip(b, maxUnpacked);
     } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new ImageCheckError(`${name}: unpacks to more than ${maxUnpacked} bytes (larger than guest RAM)`);
+      }
       throw new ImageCheckError(`${name}: truncated or corrupt gzip data (${(e as Error).message})`);
     }
     if (isNewc(cpio)) checkCpio(cpio, name);

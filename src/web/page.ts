@@ -84,15 +84,28 @@ async function image(name: string, what: string, as?: string): Promise<string | 
   return key;
 }
 
-/** A gzip initrd is inflated once before boot (the page has no synchronous inflate; the loader checks framing only). */
-async function checkGzip(bytes: Uint8Array, what: string): Promise<void> {
+/**
+ * A gzip initrd is inflated once before boot, bounded by guest RAM as the
+ * loader's check is in Node (the page has no synchronous inflate, so the
+ * loader checks the header only).
+ */
+async function checkGzip(bytes: Uint8Array, what: string, max: number): Promise<void> {
   if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return;
+  const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
+  let total = 0;
   try {
-    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
-    const reader = stream.getReader();
-    for (;;) if ((await reader.read()).done) break;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > max) break;
+    }
   } catch (e) {
     throw new BootError(`${what}: truncated or corrupt gzip data (${(e as Error).message})`);
+  }
+  if (total > max) {
+    await reader.cancel();
+    throw new BootError(`${what}: unpacks to more than ${max} bytes (larger than guest RAM)`);
   }
 }
 
@@ -141,7 +154,7 @@ async function start(): Promise<void> {
       bios = undefined;
     }
     const initrd = await image('initrd', 'initrd');
-    if (initrd) await checkGzip(browserFiles.read(initrd), `initrd '${initrd}'`);
+    if (initrd) await checkGzip(browserFiles.read(initrd), `initrd '${initrd}'`, memory);
     const dtb = await image('dtb', 'device tree');
     const disk = await diskImage();
     progress('', 0, 0);

@@ -434,7 +434,7 @@ export class VirtMachine implements GuestWriter {
       if (!biosPath) startAddr = k.entry;
       if (spec.initrd !== undefined) {
         const bytes = readImageFile(files, spec.initrd, 'initrd');
-        checkImage(() => checkInitrd(bytes, `initrd '${spec.initrd}'`, this.host.gunzipSync));
+        checkImage(() => checkInitrd(bytes, `initrd '${spec.initrd}'`, this.ramSize, this.host.gunzipSync));
         const start = initrdLoadAddr(k.entry, this.ramSize);
         if (!this.writeRam(start, bytes)) {
           throw new BootError(`initrd '${spec.initrd}' (${bytes.length} bytes) does not fit in guest RAM at 0x${start.toString(16)}`);
