@@ -3,6 +3,7 @@
  * puppeteer-core) on the site `npm run web` builds and serves:
  * - with no parameters the page boots Debian's M-mode U-Boot to its prompt;
  *   `version` typed in the terminal is answered in the terminal's buffer;
+ *   a firmware picked from the disk boots when Start is pressed;
  * - bad input: a page without cross-origin isolation names the missing
  *   headers and falls back to one hart; a file that is not an image and a
  *   file the site does not serve are one clear message each; hart workers
@@ -74,6 +75,24 @@ test("no parameters: Debian's M-mode U-Boot boots to its prompt and answers `ver
   assert.match(reply, /^U-Boot 2023\.01\+dfsg.*$/m);
   assert.match(reply, /^riscv64-linux-gnu-gcc \(Debian/m);
   assert.match(await textOf(page, '#harts'), /harts: 1 \(page thread\)/);
+  assert.deepEqual(await pageMessages(page), []);
+  await page.close();
+});
+
+test('a firmware picked from the disk boots when Start is pressed', async () => {
+  const page = await open(site.url);
+  await expectText(page, /U-Boot 2023\.01/, BOOT_MS);
+  const firmware = (): Promise<string | null> =>
+    page.evaluate(() => (globalThis as unknown as { tsvmm: { machine: { boot: { firmware: string | null } } | null } }).tsvmm.machine?.boot.firmware ?? null);
+  // The default run loads Debian's U-Boot under its host path, as `tsvmm run` does.
+  assert.equal(await firmware(), '/usr/lib/u-boot/qemu-riscv64/u-boot.bin');
+  const input = await page.$('input[name="bios-file"]');
+  await input!.uploadFile('/usr/lib/u-boot/qemu-riscv64/u-boot.bin');
+  await page.click('#start');
+  // Start begins a new run on a cleared terminal: the banner appears again, then the prompt.
+  // The picked file is registered under its own name.
+  await until(page, 'the run of the picked file', async () => ((await firmware()) === 'u-boot.bin' ? true : undefined), 120_000);
+  await expectText(page, /Hit any key to stop autoboot/, BOOT_MS);
   assert.deepEqual(await pageMessages(page), []);
   await page.close();
 });
