@@ -5,3 +5,5 @@ export { MemoryBlockDriver } from './block/memory.js';
 export type { BlockDriver } from './block/driver.js';
 export type { HostServices, HostFiles } from './host/types.js';
 export { defaultHost } from './host/default.js';
+// In a web page: where the hart worker bundle is (built from 'tsvmm/web/hart-worker'), and images by name.
+export { browserFiles, browserHost, setRealmWorkerUrl } from './host/browser.js';
