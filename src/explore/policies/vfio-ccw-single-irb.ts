@@ -52,7 +52,7 @@ export class SingleIrbVfioCcw extends VfioCcw {
     if (irb.scsw.fc !== 0 && cp && !cp.freed) {
       // The seed's code path: a solicited final IRB is taken as the end of the current program.
       this.cpUpdateScsw(cp, irb);
-      if (final && this.state === 'CP_PENDING') this.endProgram(cp, 'final IRB');
+      if (final && this.state === 'CP_PENDING') this.endProgram(cp);
     }
     if (final && (this.state === 'CP_PENDING' || this.state === 'CP_PROCESSING')) this.state = 'IDLE';
     const fn = irbFunction(irb);

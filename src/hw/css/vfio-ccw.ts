@@ -266,7 +266,7 @@ export class VfioCcw {
         return ENODEV;
       case 'close':
         this.host.quiesce();
-        if (this.cp) this.cpFree(this.cp, 'close');
+        if (this.cp) this.cpFree(this.cp);
         this.cp = null;
         this.outstanding.start = this.outstanding.halt = this.outstanding.clear = 0;
         this.state = 'STANDBY';
@@ -313,7 +313,7 @@ export class VfioCcw {
       this.state = 'CP_PENDING';
       return VFIO_OK;
     }
-    this.cpFree(cp, 'ssch refused');
+    this.cpFree(cp);
     if (this.cp === cp) this.cp = null;
     this.state = 'IDLE';
     return cc === 3 ? ENODEV : EBUSY;
@@ -385,20 +385,20 @@ export class VfioCcw {
     if (a.fn === 'start') {
       if (cp && cp.gen === a.gen && !cp.freed) {
         this.cpUpdateScsw(cp, irb);
-        if (isFinal(irb)) this.endProgram(cp, 'final IRB');
+        if (isFinal(irb)) this.endProgram(cp);
       } else {
         this.staleConsumed++;
       }
     } else if (a.fn === 'halt' || a.fn === 'clear') {
       // The function ended the start it superseded; only that program may go.
-      if (cp && c.endedStart !== 0 && cp.gen === c.endedStart) this.endProgram(cp, `${a.fn} IRB`);
+      if (cp && c.endedStart !== 0 && cp.gen === c.endedStart) this.endProgram(cp);
     }
     this.report(irb, a);
   }
 
   /** Free the current program after its end and return to IDLE from CP_PENDING. */
-  protected endProgram(cp: ChannelProgramCopy, why: string): void {
-    this.cpFree(cp, why);
+  protected endProgram(cp: ChannelProgramCopy): void {
+    this.cpFree(cp);
     if (this.cp === cp) this.cp = null;
     if (this.state === 'CP_PENDING') this.state = 'IDLE';
   }
@@ -483,11 +483,10 @@ export class VfioCcw {
     if (ga !== undefined) irb.scsw.cpa = (ga + 8) >>> 0;
   }
 
-  protected cpFree(cp: ChannelProgramCopy, why: string): void {
+  protected cpFree(cp: ChannelProgramCopy): void {
     if (cp.freed) return;
     cp.freed = true;
     this.arena.free(cp.base);
-    void why;
   }
 }
 
