@@ -7,7 +7,17 @@
 // smp.mmio_roundtrip_us: median interval between consecutive reads of a
 //   main-realm device register by a hart realm (test/cpu/asm/smp-mmio.S): one
 //   mailbox round trip plus a few guest instructions. Goal <= 5 us.
+// smp.realm_ram_load32_ns: a 32-bit RAM load through a hart realm's memory
+//   (RealmPhysMemory on a snapshot of the flat view), best of 25 rounds, at
+//   random addresses in 1 MiB; baseline: the same loads through the main
+//   realm's AddressSpace, in the same run (both use the memory core's one RAM
+//   fast path, so the ratio should stay near 1).
 import { MemoryRegion } from '../src/memory/region.js';
+import { AddressSpace } from '../src/memory/address-space.js';
+import { MEMTXATTRS_UNSPECIFIED as U, type PhysMemory } from '../src/memory/types.js';
+import { HomeDevices } from '../src/machine/smp/home-devices.js';
+import { RealmPhysMemory } from '../src/machine/smp/realm-memory.js';
+import { SnapshotView, serializeFlatView } from '../src/machine/smp/snapshot.js';
 import { makeSmpBoard, runSmp, smpProgram } from '../test/machine/smp/smp-machine.js';
 import { round, type Report } from './harness.js';
 
@@ -62,7 +72,52 @@ async function roundtrip(reads: number): Promise<number> {
   return d[d.length >> 1]! / 1000;
 }
 
+function loadRound(mem: PhysMemory, offs: Float64Array, iters: number): number {
+  let s = 0;
+  for (let i = 0; i < iters; i++) {
+    mem.load(offs[i & 0xffff]!, 4, U);
+    s = (s + mem.valLo) | 0;
+  }
+  return s;
+}
+
+/** Best ns per RAM load over 25 rounds, realm memory and AddressSpace interleaved (same machine load). */
+function realmLoadNs(): { realm: number; as: number } {
+  const sys = MemoryRegion.container('system', 2 ** 40);
+  sys.addSubregion(0x8000_0000, MemoryRegion.ram('ram', 1 << 24));
+  sys.addSubregion(0x1000_0000, MemoryRegion.io('serial', 8, { read: () => 0x60, write: () => {} }));
+  const as = new AddressSpace(sys, 'bench-realm');
+  const home = new HomeDevices({ realm: 0 });
+  const port = { self: 1, valLo: 0, valHi: 0, request: () => 0 };
+  const mem = new RealmPhysMemory(new SnapshotView(serializeFlatView(as.flatView(), as.epoch, home)), port);
+  const offs = new Float64Array(1 << 16);
+  let x = 1;
+  for (let i = 0; i < offs.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    offs[i] = 0x8000_0000 + ((x % ((1 << 20) - 8)) & ~3);
+  }
+  let realm = Infinity;
+  let direct = Infinity;
+  let sink = 0;
+  const iters = 500_000;
+  for (let r = 0; r < 25; r++) {
+    let t0 = process.hrtime.bigint();
+    sink ^= loadRound(mem, offs, iters);
+    let t1 = process.hrtime.bigint();
+    realm = Math.min(realm, Number(t1 - t0) / iters);
+    t0 = process.hrtime.bigint();
+    sink ^= loadRound(as, offs, iters);
+    t1 = process.hrtime.bigint();
+    direct = Math.min(direct, Number(t1 - t0) / iters);
+  }
+  if (sink === 0.5) console.error(sink);
+  as.destroy();
+  return { realm, as: direct };
+}
+
 export async function run(report: Report): Promise<void> {
+  const l = realmLoadNs();
+  report({ name: 'smp.realm_ram_load32_ns', value: round(l.realm), unit: 'ns', baseline: round(l.as), ratio: round(l.realm / l.as) });
   const iters = 30_000_000;
   await spin(1, iters / 20); // warm the assembler cache
   // Best of two runs each: the CI box is shared, and a co-scheduled process
