@@ -8,16 +8,12 @@
 //   main-realm device register by a hart realm (test/cpu/asm/smp-mmio.S): one
 //   mailbox round trip plus a few guest instructions. Goal <= 5 us.
 // smp.realm_ram_load32_ns: a 32-bit RAM load through a hart realm's memory
-//   (RealmPhysMemory on a snapshot of the flat view), best of 25 rounds, at
-//   random addresses in 1 MiB; baseline: the same loads through the main
-//   realm's AddressSpace, in the same run (both use the memory core's one RAM
-//   fast path, so the ratio should stay near 1).
+//   (RealmPhysMemory on a snapshot of the flat view) in a worker, best of 25
+//   rounds, at random addresses in 1 MiB; baseline: the same loads through an
+//   AddressSpace in another worker, rounds alternated (both run the memory
+//   core's one RAM fast path, so the ratio should stay near 1).
+import { Worker } from 'node:worker_threads';
 import { MemoryRegion } from '../src/memory/region.js';
-import { AddressSpace } from '../src/memory/address-space.js';
-import { MEMTXATTRS_UNSPECIFIED as U, type PhysMemory } from '../src/memory/types.js';
-import { HomeDevices } from '../src/machine/smp/home-devices.js';
-import { RealmPhysMemory } from '../src/machine/smp/realm-memory.js';
-import { SnapshotView, serializeFlatView } from '../src/machine/smp/snapshot.js';
 import { makeSmpBoard, runSmp, smpProgram } from '../test/machine/smp/smp-machine.js';
 import { round, type Report } from './harness.js';
 
@@ -72,51 +68,41 @@ async function roundtrip(reads: number): Promise<number> {
   return d[d.length >> 1]! / 1000;
 }
 
-function loadRound(mem: PhysMemory, offs: Float64Array, iters: number): number {
-  let s = 0;
-  for (let i = 0; i < iters; i++) {
-    mem.load(offs[i & 0xffff]!, 4, U);
-    s = (s + mem.valLo) | 0;
-  }
-  return s;
-}
+const BOOTSTRAP = new URL('../src/machine/smp/worker-bootstrap.mjs', import.meta.url);
 
-/** Best ns per RAM load over 25 rounds, realm memory and AddressSpace interleaved (same machine load). */
-function realmLoadNs(): { realm: number; as: number } {
-  const sys = MemoryRegion.container('system', 2 ** 40);
-  sys.addSubregion(0x8000_0000, MemoryRegion.ram('ram', 1 << 24));
-  sys.addSubregion(0x1000_0000, MemoryRegion.io('serial', 8, { read: () => 0x60, write: () => {} }));
-  const as = new AddressSpace(sys, 'bench-realm');
-  const home = new HomeDevices({ realm: 0 });
-  const port = { self: 1, valLo: 0, valHi: 0, request: () => 0 };
-  const mem = new RealmPhysMemory(new SnapshotView(serializeFlatView(as.flatView(), as.epoch, home)), port);
-  const offs = new Float64Array(1 << 16);
-  let x = 1;
-  for (let i = 0; i < offs.length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    offs[i] = 0x8000_0000 + ((x % ((1 << 20) - 8)) & ~3);
-  }
+/**
+ * Best ns per RAM load over 25 rounds each, a RealmPhysMemory and an
+ * AddressSpace each in a worker of its own (in a hart realm only the realm's
+ * accessor runs loads), rounds alternated so both see the same machine load.
+ */
+async function realmLoadNs(): Promise<{ realm: number; as: number }> {
+  const entry = new URL('./workers/ram-load.ts', import.meta.url).href;
+  const start = (kind: string): Promise<Worker> =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(BOOTSTRAP, { workerData: { entry, kind } });
+      w.once('message', () => resolve(w));
+      w.once('error', reject);
+    });
+  const round = (w: Worker): Promise<number> =>
+    new Promise((resolve) => {
+      w.once('message', (ns: number) => resolve(ns));
+      w.postMessage('round');
+    });
+  const realmW = await start('realm');
+  const asW = await start('as');
   let realm = Infinity;
   let direct = Infinity;
-  let sink = 0;
-  const iters = 500_000;
   for (let r = 0; r < 25; r++) {
-    let t0 = process.hrtime.bigint();
-    sink ^= loadRound(mem, offs, iters);
-    let t1 = process.hrtime.bigint();
-    realm = Math.min(realm, Number(t1 - t0) / iters);
-    t0 = process.hrtime.bigint();
-    sink ^= loadRound(as, offs, iters);
-    t1 = process.hrtime.bigint();
-    direct = Math.min(direct, Number(t1 - t0) / iters);
+    realm = Math.min(realm, await round(realmW));
+    direct = Math.min(direct, await round(asW));
   }
-  if (sink === 0.5) console.error(sink);
-  as.destroy();
+  realmW.postMessage('exit');
+  asW.postMessage('exit');
   return { realm, as: direct };
 }
 
 export async function run(report: Report): Promise<void> {
-  const l = realmLoadNs();
+  const l = await realmLoadNs();
   report({ name: 'smp.realm_ram_load32_ns', value: round(l.realm), unit: 'ns', baseline: round(l.as), ratio: round(l.realm / l.as) });
   const iters = 30_000_000;
   await spin(1, iters / 20); // warm the assembler cache
