@@ -38,6 +38,7 @@ import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
 import { Triggers } from './triggers.js';
+import { warmUp } from './warmup.js';
 
 /** An internal emulator error (never a guest action): names the hart, PC and instruction word. */
 export class HartError extends Error {
@@ -243,6 +244,8 @@ export class Hart {
       this.xDv.push(dummy);
     }
     this.reset(0);
+    // Complete type feedback for the engines before any guest runs (warmup.ts says why).
+    warmUp((o) => new Hart(o), this.jit !== null);
   }
 
   get waiting(): boolean {
