@@ -199,6 +199,8 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       runs.push({ translated: h.jit !== null, steps: h.steps, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
     }
   }
+  // Unregister the private address space (`info mtree` lists the live ones).
+  mem.destroy();
   return runs;
 }
 
