@@ -217,6 +217,15 @@ export class Hart {
   /** Code pages shared with the other harts, and the epoch of it this hart's store TLB reflects. */
   readonly codeSync: CodeSync;
   codeEpoch = 0;
+  /**
+   * Set by the translator's dispatcher before it runs the interpreter: the fetch-page base
+   * (virtual, NaN if none) whose code-cache state follows, the page's block table and hit
+   * counters, and the translation threshold (interp.ts: in-page jumps to cold code stay there).
+   */
+  jitBase = NaN;
+  jitFns: readonly unknown[] = [];
+  jitHits = new Uint16Array(2048);
+  jitThreshold = 0;
   /** The translating engine, or null when running the interpreter only. */
   readonly jit: Translator | null;
   /** Debugger hooks (gdbstub, triggers); null = none, and nothing on the fast paths looks at them. */

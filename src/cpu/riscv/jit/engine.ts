@@ -73,6 +73,7 @@ export class Translator {
     private readonly threshold = HOT_THRESHOLD,
   ) {
     this.sync = h.codeSync;
+    h.jitThreshold = threshold;
     const env: Record<string, unknown> = {
       h,
       xlo: h.xlo,
@@ -110,6 +111,7 @@ export class Translator {
       if (!(off >= 0 && off < 4096)) {
         if (!fetchPageCached(h, pc)) {
           // Unmapped so far (the interpreter walks, fills or faults exactly), or not RAM.
+          h.jitBase = NaN;
           inner(h, end, true);
           continue;
         }
@@ -138,6 +140,9 @@ export class Translator {
       } else if (fn === undefined && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
         if (this.translate(page, i, pc)) continue;
       }
+      h.jitBase = h.fetchBase;
+      h.jitFns = page.fns;
+      h.jitHits = page.hits;
       inner(h, end, true);
     }
   }
