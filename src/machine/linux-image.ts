@@ -55,13 +55,21 @@ export function checkKernelImage(b: Uint8Array, name: string): void {
   }
 }
 
-/** Throws ImageCheckError when an initramfs is a damaged gzip stream or an incomplete cpio archive. */
-export function checkInitrd(b: Uint8Array, name: string): void {
+/**
+ * Throws ImageCheckError when an initramfs is a damaged gzip stream or an
+ * incomplete cpio archive. `maxUnpacked` bounds the inflated size (the guest
+ * must unpack it into its RAM anyway), so a gzip bomb is refused by the check
+ * instead of exhausting the host's memory.
+ */
+export function checkInitrd(b: Uint8Array, name: string, maxUnpacked = 1 << 30): void {
   if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) {
     let cpio: Uint8Array;
     try {
-      cpio = gunzipSync(b);
+      cpio = gunzipSync(b, { maxOutputLength: maxUnpacked });
     } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new ImageCheckError(`${name}: unpacks to more than ${maxUnpacked} bytes (larger than guest RAM)`);
+      }
       throw new ImageCheckError(`${name}: truncated or corrupt gzip data (${(e as Error).message})`);
     }
     if (isNewc(cpio)) checkCpio(cpio, name);

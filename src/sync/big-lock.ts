@@ -54,13 +54,7 @@ export class BigLock extends LockBase {
 
   unlock(site?: string): void {
     const t = this.env.tasks.current();
-    if (this.owner !== t) {
-      if (this.owner !== null) {
-        this.env.validator.badUnlock(t, this, `unlock of a lock held by ${this.owner.name}`, site);
-        throw new LockUsageError('held-by-other', `${t.name} unlocks ${this.name}, held by ${this.owner.name}`);
-      }
-      this.badUnlock(t, site);
-    }
+    this.checkUnlockBy(t, this.owner, site);
     if (--this.count > 0) return;
     this.owner = null;
     this.releaseBy(t);

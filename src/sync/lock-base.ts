@@ -74,6 +74,16 @@ export abstract class LockBase implements LockIdentity {
     this.lastReleaser = t.id;
   }
 
+  /** An exclusive lock's unlock by `t` while `owner` holds it: anything but the owner is a usage error. */
+  protected checkUnlockBy(t: TaskState, owner: TaskState | null, site?: string): void {
+    if (owner === t) return;
+    if (owner !== null) {
+      this.env.validator.badUnlock(t, this, `unlock of a lock held by ${owner.name}`, site);
+      throw new LockUsageError('held-by-other', `${t.name} unlocks ${this.name}, held by ${owner.name}`);
+    }
+    this.badUnlock(t, site);
+  }
+
   protected badUnlock(t: TaskState, site?: string): never {
     const double = this.lastReleaser === t.id;
     const what = double ? 'double unlock' : 'unlock of a lock not held';

@@ -39,13 +39,7 @@ export class Mutex extends LockBase {
 
   unlock(site?: string): void {
     const t = this.env.tasks.current();
-    if (this.owner !== t) {
-      if (this.owner !== null) {
-        this.env.validator.badUnlock(t, this, `unlock of a lock held by ${this.owner.name}`, site);
-        throw new LockUsageError('held-by-other', `${t.name} unlocks ${this.name}, held by ${this.owner.name}`);
-      }
-      this.badUnlock(t, site);
-    }
+    this.checkUnlockBy(t, this.owner, site);
     this.owner = null;
     this.releaseBy(t);
   }

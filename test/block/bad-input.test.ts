@@ -168,6 +168,11 @@ class FullDisk extends RawFile {
     this.budget--;
     return super.writev(bufs, offset);
   }
+  override writeDurable(buf: Uint8Array, offset: number): Promise<void> {
+    if (this.budget <= 0) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+    this.budget--;
+    return super.writeDurable(buf, offset);
+  }
   override sync(): Promise<void> {
     return this.budget <= 0 ? Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' })) : super.sync();
   }

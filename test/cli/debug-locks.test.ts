@@ -1,27 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VirtMachine } from '../../src/machine/virt/virt.js';
 import { memorySyncEnv, setMemorySyncEnv } from '../../src/memory/lifetime.js';
 import type { DomainLocking } from '../../src/hw/pci/locking.js';
+import { firmware } from '../helpers/firmware.js';
 
 const bin = fileURLToPath(new URL('../../bin/tsvmm', import.meta.url));
 const MiB = 1024 * 1024;
 
-/** Assemble a raw firmware image with Debian's riscv64-unknown-elf binutils. */
-function firmware(asm: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-debug-locks-'));
-  writeFileSync(join(dir, 'fw.S'), asm);
-  const as = spawnSync('riscv64-unknown-elf-as', ['-march=rv64imac', '-o', join(dir, 'fw.o'), join(dir, 'fw.S')], { encoding: 'utf8' });
-  assert.equal(as.status, 0, as.stderr);
-  const oc = spawnSync('riscv64-unknown-elf-objcopy', ['-O', 'binary', join(dir, 'fw.o'), join(dir, 'fw.bin')], { encoding: 'utf8' });
-  assert.equal(oc.status, 0, oc.stderr);
-  return join(dir, 'fw.bin');
-}
 
 /** Read the host bridge's vendor/device id through ECAM (takes the PCI domain and function locks), then power off. */
 const ecamThenExit = `

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BootError, VirtMachine } from '../../src/machine/virt/virt.js';
+import { firmware } from '../helpers/firmware.js';
 
 const bin = fileURLToPath(new URL('../../bin/tsvmm', import.meta.url));
 const MiB = 1024 * 1024;
@@ -20,16 +21,6 @@ function oneLine(stderr: string): string {
   return lines[0]!;
 }
 
-/** Assemble a raw firmware image with Debian's riscv64-unknown-elf binutils. */
-function firmware(asm: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-run-'));
-  writeFileSync(join(dir, 'fw.S'), asm);
-  const as = spawnSync('riscv64-unknown-elf-as', ['-march=rv64imac', '-o', join(dir, 'fw.o'), join(dir, 'fw.S')], { encoding: 'utf8' });
-  assert.equal(as.status, 0, as.stderr);
-  const oc = spawnSync('riscv64-unknown-elf-objcopy', ['-O', 'binary', join(dir, 'fw.o'), join(dir, 'fw.bin')], { encoding: 'utf8' });
-  assert.equal(oc.status, 0, oc.stderr);
-  return join(dir, 'fw.bin');
-}
 
 const finisher = (value: string): string => `
   .text

@@ -58,6 +58,8 @@ test('initramfs: gzip and cpio must be complete', () => {
   assert.throws(() => checkInitrd(gz.subarray(0, gz.length - 10), 'i'), /truncated or corrupt gzip/);
   assert.throws(() => checkInitrd(gzipSync(cpio.subarray(0, 60)), 'i'), /truncated cpio/);
   checkInitrd(new Uint8Array([1, 2, 3]), 'opaque');
+  // A gzip bomb (64 MiB of zeros in ~64 KiB) is refused by size, not inflated into host memory.
+  assert.throws(() => checkInitrd(gzipSync(new Uint8Array(64 << 20)), 'bomb', 16 << 20), /bomb: unpacks to more than 16777216 bytes/);
   // programs must be RISC-V (e_type EXEC/DYN, e_machine 243)
   const elf = (machine: number, type = 2): string => '\x7fELF' + '\x02\x01\x01' + '\0'.repeat(9) + String.fromCharCode(type, 0, machine & 0xff, machine >> 8) + '\0'.repeat(44);
   checkInitrd(gzipSync(newc([['bin/busybox', elf(243)], ['lib/modules/x.ko', elf(243, 1)], ['lib/firmware/gpu.bin', elf(62)]])), 'i');

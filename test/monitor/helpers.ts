@@ -1,8 +1,6 @@
 import { BlockBackend } from '../../src/block/backend.js';
 import type { BlockDriver } from '../../src/block/driver.js';
-import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtMachine } from '../../src/machine/virt/virt.js';
@@ -11,17 +9,10 @@ import { parseChardev } from '../../src/hw/char/chardev-spec.js';
 import { SocketChardev } from '../../src/hw/char/chardev-socket.js';
 import { DeviceInventory } from '../../src/machine/virt/device-inventory.js';
 import { startMonitors, type ControlPlane } from '../../src/monitor/control-plane.js';
+import { firmware } from '../helpers/firmware.js';
 
-/** Assemble a raw firmware image with Debian's riscv64-unknown-elf binutils. */
-export function firmware(asm: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-mon-'));
-  writeFileSync(join(dir, 'fw.S'), asm);
-  const as = spawnSync('riscv64-unknown-elf-as', ['-march=rv64imac_zicsr', '-o', join(dir, 'fw.o'), join(dir, 'fw.S')], { encoding: 'utf8' });
-  assert.equal(as.status, 0, as.stderr);
-  const oc = spawnSync('riscv64-unknown-elf-objcopy', ['-O', 'binary', join(dir, 'fw.o'), join(dir, 'fw.bin')], { encoding: 'utf8' });
-  assert.equal(oc.status, 0, oc.stderr);
-  return join(dir, 'fw.bin');
-}
+export { firmware };
+
 
 /** Stores 0x11223344 at 0x80001000, then counts forever in the doubleword at 0x80002000 + 8 * hartid. */
 export const COUNTER_FW = `

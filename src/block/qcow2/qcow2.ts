@@ -506,7 +506,7 @@ export class Qcow2 implements BlockDriver {
       dv.setUint32((i0 + i) * 8 + 4, lo);
     }
     try {
-      await this.l2Cache.writing(l2off, () => this.file.write(t.subarray(i0 * 8, (i0 + count) * 8), l2off + i0 * 8));
+      await this.l2Cache.writeCoalesced(l2off, i0 * 8, (i0 + count) * 8, (lo, hi) => this.file.write(t.subarray(lo, hi), l2off + lo));
     } catch (e) {
       t.set(saved, i0 * 8);
       throw e;

@@ -92,9 +92,10 @@ export class Refcounts {
     this.blocks.set(b, buf);
   }
 
-  /** Write entries' bytes of block b (the block stays cached until the write lands). */
-  private writeEntries(b: number, block: Uint8Array, lo: number, hi: number): Promise<void> {
-    return this.blocks.writing(b, () => this.file.write(block.subarray(lo, hi), this.blockOffset(b) + lo));
+  /** Write entries' bytes of block b (the block stays cached until the write lands); `durable`: on the disk when done. */
+  private writeEntries(b: number, block: Uint8Array, lo: number, hi: number, durable = false): Promise<void> {
+    const off = this.blockOffset(b) + lo;
+    return this.blocks.writing(b, () => (durable ? this.file.writeDurable(block.subarray(lo, hi), off) : this.file.write(block.subarray(lo, hi), off)));
   }
 
   private getIn(block: Uint8Array, i: number): number {
@@ -201,7 +202,6 @@ export class Refcounts {
       for (let i = 0; i < run.count; i++) this.reserve.push(run.start + i);
       got += run.count;
     }
-    await this.sync();
   }
 
   /** Find free clusters from the hint and set their refcount to 1 (one run, within one refcount block). */
@@ -236,7 +236,7 @@ export class Refcounts {
         const entry = new Uint8Array(8);
         new DataView(entry.buffer).setUint32(0, Math.floor(off / 0x100000000));
         new DataView(entry.buffer).setUint32(4, off % 0x100000000);
-        await this.file.write(entry, this.tableOffset + b * 8);
+        await this.file.writeDurable(entry, this.tableOffset + b * 8);
         this.table.set(entry, b * 8);
         this.cacheBlock(b, block);
         this.freeHint = c + 1;
@@ -247,7 +247,8 @@ export class Refcounts {
       while (count < n && i0 + count < this.perBlock && this.getIn(block, i0 + count) === 0 && !this.geo.isMetadata((c + count) * this.cs)) count++;
       for (let i = 0; i < count; i++) this.setIn(block, i0 + i, 1);
       const [lo, hi] = this.byteRange(i0, i0 + count);
-      await this.writeEntries(b, block, lo, hi);
+      // Durable before take() hands the clusters out: an L2 entry may point at them as soon as their data lands.
+      await this.writeEntries(b, block, lo, hi, true);
       this.freeHint = c + count;
       return { start: c, count };
     }

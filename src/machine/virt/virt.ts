@@ -425,7 +425,7 @@ export class VirtMachine implements GuestWriter {
       if (!biosPath) startAddr = k.entry;
       if (spec.initrd !== undefined) {
         const bytes = readImageFile(spec.initrd, 'initrd');
-        checkImage(() => checkInitrd(bytes, `initrd '${spec.initrd}'`));
+        checkImage(() => checkInitrd(bytes, `initrd '${spec.initrd}'`, this.ramSize));
         const start = initrdLoadAddr(k.entry, this.ramSize);
         if (!this.writeRam(start, bytes)) {
           throw new BootError(`initrd '${spec.initrd}' (${bytes.length} bytes) does not fit in guest RAM at 0x${start.toString(16)}`);

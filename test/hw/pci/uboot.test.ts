@@ -17,25 +17,8 @@ test('U-Boot `pci` shows the host bridge as QEMU does and the edu device at 00.0
   // What `-device edu` does: plug the device into the board's gpex host.
   m.gpex.addDevice(createEdu({ scheduler: m.loop }));
   const cmds = ['pci', 'pci long', 'pci enum', 'pci bar 00.01.00', 'md.l 0x40000000 1'];
-  let text = '';
-  let stopped = false;
-  serial.onOutput((b) => {
-    text += String.fromCharCode(b);
-    if (!stopped && text.includes('Hit any key')) {
-      stopped = true;
-      serial.feed('\n');
-    }
-    if (text.endsWith('=> ')) {
-      const c = cmds.shift();
-      if (c) setImmediate(() => serial.feed(c + '\n'));
-      else m.quit(0);
-    }
-  });
-  const guard = setTimeout(() => m.quit(2), 100_000);
-  const code = await m.run();
-  clearTimeout(guard);
-  assert.equal(code, 0, text.slice(-2000));
-  const lines = text.replace(/\r/g, '').split('\n').map((l) => l.trimEnd());
+  const text = await uboot(m, serial, cmds);
+  const lines = text.split('\n').map((l) => l.trimEnd());
   assert.ok(lines.includes('00.00.00   0x1b36     0x0008     Bridge device           0x00'), 'host bridge row');
   assert.ok(lines.includes('00.01.00   0x1234     0x11e8     Build before PCI Rev2.0 0xff'), 'edu row');
   // QEMU's `pci 0 long` block for 00.00.00 (uboot-mmode-virtio-pci.txt), line for line.

@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { firmware } from '../../helpers/firmware.js';
 
 const bin = fileURLToPath(new URL('../../../bin/tsvmm', import.meta.url));
 const MULTI = ['-smp', '2', '-accel', 'tcg,thread=multi', '-serial', 'none'];
@@ -16,15 +17,6 @@ function run(args: string[], timeout = 60_000) {
   return spawnSync(process.execPath, [bin, 'run', ...args], { encoding: 'utf8', timeout, input: '' });
 }
 
-function firmware(asm: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-smp-run-'));
-  writeFileSync(join(dir, 'fw.S'), asm);
-  const as = spawnSync('riscv64-unknown-elf-as', ['-march=rv64imac_zicsr', '-o', join(dir, 'fw.o'), join(dir, 'fw.S')], { encoding: 'utf8' });
-  assert.equal(as.status, 0, as.stderr);
-  const oc = spawnSync('riscv64-unknown-elf-objcopy', ['-O', 'binary', join(dir, 'fw.o'), join(dir, 'fw.bin')], { encoding: 'utf8' });
-  assert.equal(oc.status, 0, oc.stderr);
-  return join(dir, 'fw.bin');
-}
 
 test('thread=multi: a guest reset pauses both hart realms, resets, and restarts them at the reset vector', { timeout: 60_000 }, () => {
   // Each boot, both harts count themselves in at 0x80100008; hart 1 then parks.
