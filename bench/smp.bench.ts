@@ -7,6 +7,12 @@
 // smp.mmio_roundtrip_us: median interval between consecutive reads of a
 //   main-realm device register by a hart realm (test/cpu/asm/smp-mmio.S): one
 //   mailbox round trip plus a few guest instructions. Goal <= 5 us.
+// smp.realm_ram_load32_ns: a 32-bit RAM load through a hart realm's memory
+//   (RealmPhysMemory on a snapshot of the flat view) in a worker, best of 25
+//   rounds, at random addresses in 1 MiB; baseline: the same loads through an
+//   AddressSpace in another worker, rounds alternated (both run the memory
+//   core's one RAM fast path, so the ratio should stay near 1).
+import { Worker } from 'node:worker_threads';
 import { MemoryRegion } from '../src/memory/region.js';
 import { makeSmpBoard, runSmp, smpProgram } from '../test/machine/smp/smp-machine.js';
 import { round, type Report } from './harness.js';
@@ -62,7 +68,42 @@ async function roundtrip(reads: number): Promise<number> {
   return d[d.length >> 1]! / 1000;
 }
 
+const BOOTSTRAP = new URL('../src/machine/smp/worker-bootstrap.mjs', import.meta.url);
+
+/**
+ * Best ns per RAM load over 25 rounds each, a RealmPhysMemory and an
+ * AddressSpace each in a worker of its own (in a hart realm only the realm's
+ * accessor runs loads), rounds alternated so both see the same machine load.
+ */
+async function realmLoadNs(): Promise<{ realm: number; as: number }> {
+  const entry = new URL('./workers/ram-load.ts', import.meta.url).href;
+  const start = (kind: string): Promise<Worker> =>
+    new Promise((resolve, reject) => {
+      const w = new Worker(BOOTSTRAP, { workerData: { entry, kind } });
+      w.once('message', () => resolve(w));
+      w.once('error', reject);
+    });
+  const round = (w: Worker): Promise<number> =>
+    new Promise((resolve) => {
+      w.once('message', (ns: number) => resolve(ns));
+      w.postMessage('round');
+    });
+  const realmW = await start('realm');
+  const asW = await start('as');
+  let realm = Infinity;
+  let direct = Infinity;
+  for (let r = 0; r < 25; r++) {
+    realm = Math.min(realm, await round(realmW));
+    direct = Math.min(direct, await round(asW));
+  }
+  realmW.postMessage('exit');
+  asW.postMessage('exit');
+  return { realm, as: direct };
+}
+
 export async function run(report: Report): Promise<void> {
+  const l = await realmLoadNs();
+  report({ name: 'smp.realm_ram_load32_ns', value: round(l.realm), unit: 'ns', baseline: round(l.as), ratio: round(l.realm / l.as) });
   const iters = 30_000_000;
   await spin(1, iters / 20); // warm the assembler cache
   // Best of two runs each: the CI box is shared, and a co-scheduled process

@@ -15,8 +15,9 @@
  * unmap (see dma.ts), so "no write through an old translation after the
  * completion" holds by construction: a write-back happens either before the
  * completion, or not at all (the mapping was revoked after the revoke timeout,
- * and the dropped write is recorded as a fault). `naive: true` reproduces
- * QEMU: the completion is immediate and stale mappings stay writable.
+ * and the dropped write is recorded as a fault). QEMU's design (a completion
+ * that does not wait) is not an option here: the explorer injects it as a
+ * subclass (src/explore/policies).
  */
 import { IOMMU_NONE, IOMMU_RO, IOMMU_RW, IOMMU_WO } from '../memory/iommu.js';
 import type { IOMMUAccessFlags, IOMMUMemoryRegionOps, IOMMUTLBEntry } from '../memory/iommu.js';
@@ -146,8 +147,6 @@ export interface IommuOptions {
   owner?: DeviceOwner;
   /** Size of the input address space the region covers (default 2^39). */
   size?: number;
-  /** Reproduce QEMU: invalidation completes at once; stale mappings stay writable. */
-  naive?: boolean;
   /** How long an invalidation waits for mappings before revoking them (default 1 s; Infinity waits forever). */
   revokeTimeoutNs?: number;
   /** Virtual time for the revoke timer (default: host timers). */
@@ -174,7 +173,6 @@ const PERM_NAMES = ['none', 'read', 'write', 'read-write'];
  */
 export abstract class Iommu implements IOMMUMemoryRegionOps {
   readonly region: MemoryRegion;
-  readonly naive: boolean;
   revokeTimeoutNs: number;
   /** IOTLB: 4 KiB input page number -> entry (a large page fills one slot per 4 KiB page used). */
   private readonly iotlb = new Map<number, IOMMUTLBEntry>();
@@ -206,7 +204,6 @@ export abstract class Iommu implements IOMMUMemoryRegionOps {
     readonly targetAs: AddressSpace,
     opts: IommuOptions = {},
   ) {
-    this.naive = opts.naive ?? false;
     this.revokeTimeoutNs = opts.revokeTimeoutNs ?? 1e9;
     this.scheduler = opts.scheduler ?? null;
     this.iotlbCapacity = opts.iotlbCapacity ?? 4096;
@@ -414,12 +411,10 @@ export abstract class Iommu implements IOMMUMemoryRegionOps {
       }
     }
     const p = new PendingInvalidation(this, start, end);
-    if (!this.naive) {
-      for (const m of this.mappings) {
-        if (m.iova < end && start < m.iova + m.length && !m.revoked) {
-          p.waiting.add(m);
-          (m.waiters ??= []).push(p);
-        }
+    for (const m of this.mappings) {
+      if (m.iova < end && start < m.iova + m.length && !m.revoked) {
+        p.waiting.add(m);
+        (m.waiters ??= []).push(p);
       }
     }
     if (p.waiting.size === 0) {

@@ -25,6 +25,7 @@ import {
 import { IOMMU_RO, IOMMU_WO } from './iommu.js';
 import type { MemoryListener, MemoryRegionSection } from './listener.js';
 import type { DeviceOwner } from './owner.js';
+import { RamFastPath } from './ram-path.js';
 import { MemoryRegion, PHYS_ADDR_LIMIT } from './region.js';
 import { setTopologyUpdater } from './transaction.js';
 import {
@@ -34,8 +35,6 @@ import {
   MEMTXATTRS_UNSPECIFIED,
   type MemTxAttrs,
   type MemTxResult,
-  type PhysMemory,
-  type RamPtr,
 } from './types.js';
 
 export interface AddressSpaceOptions {
@@ -66,8 +65,6 @@ function scratch(): Uint8Array {
 let iommuDepth = 0;
 const MAX_IOMMU_DEPTH = 8;
 
-const EMPTY_DV = new DataView(new SharedArrayBuffer(8));
-
 const defaultLog = (m: string): void => {
   process.stderr.write(m + '\n');
 };
@@ -88,27 +85,31 @@ function isAddr(addr: number): boolean {
   return addr >= 0 && addr < PHYS_ADDR_LIMIT && Math.floor(addr) === addr;
 }
 
-export class AddressSpace implements PhysMemory {
+/** The view an address space over `root` starts with: one already published for the same root, or a fresh rendering. */
+function initialView(root: MemoryRegion): FlatView {
+  const eroot = effectiveRoot(root);
+  for (const other of spaces) {
+    const v = other.flatView();
+    if (v.root === eroot && effectiveRoot(other.root) === eroot) return v;
+  }
+  return FlatView.render(eroot, ++publishedEpoch);
+}
+
+/**
+ * Loads and stores take the memory core's RAM fast path (ram-path.ts, shared
+ * with the other realms' accessors); this class adds a one-range I/O cache and
+ * dispatch for everything else.
+ */
+export class AddressSpace extends RamFastPath<FlatView> {
   readonly name: string;
   readonly root: MemoryRegion;
   /** The device whose DMA view this is, if any (AddressSpaceOptions.owner). */
   readonly owner: DeviceOwner | null;
   /** Changes (increases) whenever this address space's view is replaced. */
   epoch: number;
-  valLo = 0;
-  valHi = 0;
   /** Guest accesses that hit no region at all. */
   unassignedAccesses = 0;
-  private view: FlatView;
-  // Direct-access caches for load/store: the RAM (or, for loads, ROM) range of
-  // the last direct access. Reset whenever the view is replaced. A fractional
-  // address can only get here from a caller bug; it is truncated by DataView.
-  private rdStart = 0;
-  private rdLen = 0;
-  private rdView: DataView = EMPTY_DV;
-  private wrStart = 0;
-  private wrLen = 0;
-  private wrView: DataView = EMPTY_DV;
+  // The I/O range of the last dispatched access (reads and writes both). Reset with the view.
   private ioStart = 0;
   private ioLen = 0;
   private ioMr: MemoryRegion | null = null;
@@ -118,20 +119,11 @@ export class AddressSpace implements PhysMemory {
   private destroyed = false;
 
   constructor(root: MemoryRegion, name: string, opts: AddressSpaceOptions = {}) {
+    super(initialView(root));
     this.root = root;
     this.name = name;
     this.logFn = opts.log ?? defaultLog;
     this.owner = opts.owner ?? null;
-    const eroot = effectiveRoot(root);
-    let view: FlatView | null = null;
-    for (const other of spaces) {
-      if (other.view.root === eroot && effectiveRoot(other.root) === eroot) {
-        view = other.view;
-        break;
-      }
-    }
-    if (!view) view = FlatView.render(eroot, ++publishedEpoch);
-    this.view = view;
     this.epoch = publishedEpoch;
     spaces.push(this);
   }
@@ -174,9 +166,8 @@ export class AddressSpace implements PhysMemory {
     const i = spaces.indexOf(this);
     if (i >= 0) spaces.splice(i, 1);
     for (const l of [...this.listeners].reverse()) this.removeListener(l);
-    this.view = FlatView.render(null, ++publishedEpoch);
-    this.epoch = publishedEpoch;
-    this.resetCaches();
+    this.epoch = ++publishedEpoch;
+    this.replaceView(FlatView.render(null, publishedEpoch));
   }
 
   /** QEMU's address_space_update_topology_pass. */
@@ -212,13 +203,8 @@ export class AddressSpace implements PhysMemory {
     }
   }
 
-  private resetCaches(): void {
-    this.rdStart = 0;
-    this.rdLen = 0;
-    this.rdView = EMPTY_DV;
-    this.wrStart = 0;
-    this.wrLen = 0;
-    this.wrView = EMPTY_DV;
+  private replaceView(next: FlatView): void {
+    this.setView(next);
     this.ioStart = 0;
     this.ioLen = 0;
     this.ioMr = null;
@@ -231,9 +217,8 @@ export class AddressSpace implements PhysMemory {
       this.topologyPass(old, next, false);
       this.topologyPass(old, next, true);
     }
-    this.view = next;
     this.epoch = epoch;
-    this.resetCaches();
+    this.replaceView(next);
   }
 
   /** Re-render every address space (the outermost commit). */
@@ -269,69 +254,45 @@ export class AddressSpace implements PhysMemory {
 
   // ---------------------------------------------------------------- fast path
 
-  ramPtr(addr: number, len: number, isWrite: boolean): RamPtr | null {
-    if (!isAddr(addr) || !(len > 0)) return null;
-    const view = this.view;
-    const i = view.findIndex(addr);
-    if (i < 0) return null;
-    const fr = view.ranges[i]!;
-    if (addr + len > fr.end) return null;
-    const k = fr.kind;
-    if (!(k === RANGE_RAM || (!isWrite && (k === RANGE_ROM || k === RANGE_ROMD)))) return null;
-    return { bytes: fr.bytes!, offset: addr - fr.start, base: fr.start, length: fr.size };
-  }
-
-  load(addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
-    // Fast path: the RAM/ROM range of the last direct load (no view access).
-    const o = addr - this.rdStart;
-    if (o >= 0 && o + size <= this.rdLen) {
-      const dv = this.rdView;
-      if (size === 4) {
-        this.valLo = dv.getUint32(o, true);
-        this.valHi = 0;
-        return MEMTX_OK;
-      }
-      if (size === 8) {
-        this.valLo = dv.getUint32(o, true);
-        this.valHi = dv.getUint32(o + 4, true);
-        return MEMTX_OK;
-      }
-      if (size === 1) {
-        this.valLo = dv.getUint8(o);
-        this.valHi = 0;
-        return MEMTX_OK;
-      }
-      if (size === 2) {
-        this.valLo = dv.getUint16(o, true);
-        this.valHi = 0;
-        return MEMTX_OK;
-      }
-    }
+  protected override loadMiss(addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
     const io = addr - this.ioStart;
     if (io >= 0 && io + size <= this.ioLen && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
       return dispatchRead(this, this.ioMr!, io + this.ioOffset, size, attrs);
     }
-    return this.loadRange(addr, size, attrs);
+    return this.loadLookup(addr, size, attrs);
   }
 
-  private loadRange(addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
-    const view = this.view;
-    const i = view.findIndex(addr);
-    if (i < 0 || addr + size > view.ends[i]! || Math.floor(addr) !== addr) return this.loadSlow(view, addr, size, attrs);
-    const fr = view.ranges[i]!;
-    const k = fr.kind;
-    if (k <= RANGE_ROMD) {
-      if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return this.loadSlow(view, addr, size, attrs);
-      this.rdStart = fr.start;
-      this.rdLen = fr.size;
-      this.rdView = fr.dv!;
-      return this.load(addr, size, attrs);
+  protected override storeMiss(addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
+    const io = addr - this.ioStart;
+    if (io >= 0 && io + size <= this.ioLen && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
+      return dispatchWrite(this, this.ioMr!, io + this.ioOffset, size, lo, hi, attrs);
     }
-    if (k === RANGE_IO && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
-      this.cacheIo(fr);
-      return dispatchRead(this, fr.mr, addr - fr.start + fr.offsetInRegion, size, attrs);
+    return this.storeLookup(addr, size, lo, hi, attrs);
+  }
+
+  protected loadOther(i: number, addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
+    const view = this.view;
+    if (i >= 0 && addr + size <= view.ends[i]! && Math.floor(addr) === addr) {
+      const fr = view.ranges[i]!;
+      if (fr.kind === RANGE_IO && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
+        this.cacheIo(fr);
+        return dispatchRead(this, fr.mr, addr - fr.start + fr.offsetInRegion, size, attrs);
+      }
     }
     return this.loadSlow(view, addr, size, attrs);
+  }
+
+  protected storeOther(i: number, addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
+    const view = this.view;
+    if (i >= 0 && addr + size <= view.ends[i]! && Math.floor(addr) === addr) {
+      const fr = view.ranges[i]!;
+      const k = fr.kind;
+      if ((k === RANGE_IO || k === RANGE_ROMD) && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
+        this.cacheIo(fr);
+        return dispatchWrite(this, fr.mr, addr - fr.start + fr.offsetInRegion, size, lo, hi, attrs);
+      }
+    }
+    return this.storeSlow(view, addr, size, lo, hi, attrs);
   }
 
   /** Remember an I/O range (reads and writes both dispatch to its ops). */
@@ -341,55 +302,6 @@ export class AddressSpace implements PhysMemory {
     this.ioLen = fr.size;
     this.ioMr = fr.mr;
     this.ioOffset = fr.offsetInRegion;
-  }
-
-  store(addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
-    const o = addr - this.wrStart;
-    if (o >= 0 && o + size <= this.wrLen) {
-      const dv = this.wrView;
-      if (size === 4) {
-        dv.setUint32(o, lo, true);
-        return MEMTX_OK;
-      }
-      if (size === 8) {
-        dv.setUint32(o, lo, true);
-        dv.setUint32(o + 4, hi, true);
-        return MEMTX_OK;
-      }
-      if (size === 1) {
-        dv.setUint8(o, lo);
-        return MEMTX_OK;
-      }
-      if (size === 2) {
-        dv.setUint16(o, lo, true);
-        return MEMTX_OK;
-      }
-    }
-    const io = addr - this.ioStart;
-    if (io >= 0 && io + size <= this.ioLen && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
-      return dispatchWrite(this, this.ioMr!, io + this.ioOffset, size, lo, hi, attrs);
-    }
-    return this.storeRange(addr, size, lo, hi, attrs);
-  }
-
-  private storeRange(addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
-    const view = this.view;
-    const i = view.findIndex(addr);
-    if (i < 0 || addr + size > view.ends[i]! || Math.floor(addr) !== addr) return this.storeSlow(view, addr, size, lo, hi, attrs);
-    const fr = view.ranges[i]!;
-    const k = fr.kind;
-    if (k === RANGE_RAM) {
-      if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return this.storeSlow(view, addr, size, lo, hi, attrs);
-      this.wrStart = fr.start;
-      this.wrLen = fr.size;
-      this.wrView = fr.dv!;
-      return this.store(addr, size, lo, hi, attrs);
-    }
-    if ((k === RANGE_IO || k === RANGE_ROMD) && !attrs.memoryOnly && (size === 4 || size === 1 || size === 2 || size === 8)) {
-      this.cacheIo(fr);
-      return dispatchWrite(this, fr.mr, addr - fr.start + fr.offsetInRegion, size, lo, hi, attrs);
-    }
-    return this.storeSlow(view, addr, size, lo, hi, attrs);
   }
 
   private loadSlow(view: FlatView, addr: number, size: number, attrs: MemTxAttrs): MemTxResult {

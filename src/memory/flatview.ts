@@ -20,6 +20,7 @@
  * Everything at or above 2^53 is clipped away (such addresses decode as unassigned).
  */
 import { MemoryRegion, PHYS_ADDR_LIMIT } from './region.js';
+import type { RamTables } from './ram-path.js';
 
 /** How dispatch treats a range (precomputed so the hot path switches on a small integer). */
 export const RANGE_RAM = 0;
@@ -307,13 +308,16 @@ class RadixBuilder {
   }
 }
 
+const NO_BYTES = new Uint8Array(new SharedArrayBuffer(8));
+const NO_DV = new DataView(NO_BYTES.buffer);
+
 function kindsOf(ranges: readonly FlatRange[]): Uint8Array {
   const k = new Uint8Array(new SharedArrayBuffer(Math.max(1, ranges.length)));
   for (let i = 0; i < ranges.length; i++) k[i] = ranges[i]!.kind;
   return k;
 }
 
-export class FlatView implements FlatTables {
+export class FlatView implements FlatTables, RamTables {
   /** Publication number: strictly increases with every view published in this realm. */
   readonly epoch: number;
   /** The effective root this view was rendered from (null: empty). */
@@ -325,11 +329,16 @@ export class FlatView implements FlatTables {
   readonly kinds: Uint8Array;
   readonly radix: Int32Array;
   readonly mixed: Int32Array;
+  // RamTables (ram-path.ts): each range's backing bytes, for the RAM fast path.
+  readonly bytes: readonly Uint8Array[];
+  readonly dvs: readonly DataView[];
 
   constructor(root: MemoryRegion | null, ranges: FlatRange[], epoch: number, shape?: FlatView) {
     this.root = root;
     this.epoch = epoch;
     this.ranges = Object.freeze(ranges);
+    this.bytes = ranges.map((r) => r.bytes ?? NO_BYTES);
+    this.dvs = ranges.map((r) => r.dv ?? NO_DV);
     if (shape) {
       // Same boundaries as `shape` (only range attributes differ): share its lookup tables.
       // (Kinds can differ: a ROM device's romd mode flips RANGE_ROMD <-> RANGE_IO.)

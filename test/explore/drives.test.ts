@@ -1,9 +1,10 @@
 /**
  * `drives` (what `tsvmm explore --list` prints) is true, and scenarios run
  * the machine's own mechanisms: a scenario module imports no scenario-local
- * module (only ../scenario.ts and naive policies from ../policies), declares
+ * module (only ../scenario.ts, ../realms.ts and naive policies from ../policies), declares
  * no implementation of a component interface and no lifetime tracker of its
- * own, and its shipped variant runs without any naive policy.
+ * own, and its shipped variant runs without any naive policy; no product
+ * module (src/ outside src/explore) has a naive mode, flag or variant switch.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,8 +73,12 @@ test('seed scenarios declare what they drive', () => {
 });
 
 test('scenario modules carry no copy of a mechanism', () => {
-  const allowed = (p: string): boolean => !p.startsWith(join(src, 'explore')) || p === join(src, 'explore/scenario.ts') || p.startsWith(join(src, 'explore/policies/'));
-  for (const f of walk(scenarioDir)) {
+  // Besides the scenario interface and the naive policies, scenarios may use the explorer's
+  // wiring of hart realms (realms.ts), which is held to the same rules below.
+  const realms = join(src, 'explore/realms.ts');
+  const allowed = (p: string): boolean =>
+    !p.startsWith(join(src, 'explore')) || p === join(src, 'explore/scenario.ts') || p === realms || p.startsWith(join(src, 'explore/policies/'));
+  for (const f of [...walk(scenarioDir), realms]) {
     if (f.endsWith('index.ts')) continue;
     const rel = relative(root, f);
     for (const imp of importsOf(f)) assert.ok(allowed(imp), `${rel} imports scenario-local ${relative(root, imp)}`);
@@ -90,7 +95,22 @@ test("shipped variants run without any of the explorer's naive policies; naive o
     await explore(s, 'shipped', { strategy: 'pct', runs: 3, seed: 1 });
     assert.equal(policiesCreated(), before, `${s.name} (shipped) built a naive policy`);
   }
-  const before = policiesCreated();
-  await explore(listScenarios().find((x) => x.name === 'seed001-pci-config')!, 'naive', { strategy: 'pct', runs: 1, seed: 1 });
-  assert.ok(policiesCreated() > before);
+  for (const name of ['seed001-pci-config', 'seed003-subchannel-clear-start', 'seed003-vfio-regions', 'seed004-iommu-invalidation']) {
+    const before = policiesCreated();
+    await explore(listScenarios().find((x) => x.name === name)!, 'naive', { strategy: 'pct', runs: 1, seed: 1 });
+    assert.ok(policiesCreated() > before, `${name} (naive) injected no policy`);
+  }
+});
+
+test('no product module knows of naive designs: no naive mode, flag or variant switch outside src/explore', () => {
+  const explore = join(src, 'explore');
+  // The explorer's command line names the scenarios' variants (--variant naive|shipped); it is the explorer's front end.
+  const cli = join(src, 'cli/explore.ts');
+  for (const f of walk(src)) {
+    if (f.startsWith(explore + '/') || f === cli) continue;
+    const text = readFileSync(f, 'utf8');
+    const rel = relative(root, f);
+    assert.doesNotMatch(text, /\bnaive\b/i, `${rel} mentions a naive design (naive designs are policies in src/explore/policies)`);
+    assert.doesNotMatch(text, /\bvariant\s*===?\s*'(shipped|buggy|fixed)'/, `${rel} switches on a test variant`);
+  }
 });

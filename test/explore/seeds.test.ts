@@ -37,17 +37,21 @@ for (const name of ['seed001-pci-config', 'seed002-region-removal']) {
   });
 }
 
-test('seed001 naive-abba: the validator reports the ABBA of nested function locks from the first run; without it the explorer finds the deadlock', async () => {
-  const r = await explore(scenario('seed001-pci-config'), 'naive-abba', { strategy: 'dfs' });
-  assert.equal(r.failure?.kind, 'lockdep');
-  assert.equal(r.failure.run, 0);
-  assert.match(r.failure.message, /ABBA.*vpci\.dev\[/);
-  let deadlock = false;
-  for (let seed = 1; seed <= 20 && !deadlock; seed++) {
-    const x = await explore(scenario('seed001-pci-config'), 'naive-abba', { strategy: 'pct', depth: 3, runs: 200, seed, lockdep: false });
-    deadlock = x.failure?.kind === 'deadlock';
+test('seed001 naive-abba: the nesting annotation hides the ABBA from the validator, so no schedule without preemptions fails; PCT finds the deadlock of two interleaved vCPUs', async () => {
+  const dfs = await explore(scenario('seed001-pci-config'), 'naive-abba', { strategy: 'dfs', preemptions: 0, runs: 20000 });
+  assert.equal(dfs.failure, null, dfs.failure?.message);
+  assert.equal(dfs.exhausted, true);
+  let deadlock: string | null = null;
+  for (let seed = 1; seed <= 20 && deadlock === null; seed++) {
+    const x = await explore(scenario('seed001-pci-config'), 'naive-abba', { strategy: 'pct', depth: 3, runs: 2000, seed });
+    assert.ok(x.failure, `seed ${seed}: naive-abba not caught`);
+    if (x.failure.kind === 'deadlock') {
+      deadlock = x.failure.message;
+      const again = await explore(scenario('seed001-pci-config'), 'naive-abba', { strategy: 'pct', replay: x.failure.replay });
+      assert.equal(again.failure?.kind, 'deadlock');
+    }
   }
-  assert.ok(deadlock, 'no deadlock found without the validator');
+  assert.ok(deadlock !== null, 'no deadlock found');
 });
 
 test('seed001 naive: the config access routed before the unplug reaches the freed function', async () => {

@@ -15,8 +15,10 @@
  * accounting. A config access preempted between routing and locking reaches
  * 01:00.0 after the unplug freed it: a use after removal that needs the unplug
  * to run in that window. naive-abba adds the v6 patch's nested locking in
- * modify_bars: the validator reports the ABBA as soon as both vCPUs have
- * nested (with --no-lockdep the explorer finds the deadlock).
+ * modify_bars (each other function's lock taken in turn under one's own, with
+ * the same-class nesting annotation a validator demands): the annotation hides
+ * the ABBA from the validator, so only two vCPUs interleaved (each holding its
+ * own lock, each waiting for the other's) show it, as a deadlock.
  *
  * shipped: the bus's DomainLocking (src/hw/pci/locking.ts). After every step
  * each probe address reaches exactly the BAR config space says decodes there;

@@ -25,17 +25,13 @@
  * nothing touches the device after removal completed.
  */
 import { dmaMap, dmaUnmap } from '../../dma/dma.js';
-import { GracePeriods } from '../../machine/smp/epoch.js';
-import { HomeDevices } from '../../machine/smp/home-devices.js';
-import { SnapshotPublisher } from '../../machine/smp/publisher.js';
-import { MAIN_REALM, OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../machine/smp/shared.js';
-import { SnapshotView, SNAP_IO, type SnapshotData } from '../../machine/smp/snapshot.js';
 import { AddressSpace } from '../../memory/address-space.js';
 import { unrealize } from '../../memory/lifetime.js';
 import { deviceOwner } from '../../memory/owner.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { memoryTransaction } from '../../memory/transaction.js';
 import { MEMTX_DECODE_ERROR, MEMTX_OK, MEMTXATTRS_UNSPECIFIED } from '../../memory/types.js';
+import { ExplorerRealms } from '../realms.js';
 import type { Scenario } from '../scenario.js';
 
 const MMIO_ADDR = 0x1000;
@@ -48,7 +44,7 @@ export const seed002RegionRemoval: Scenario = {
   description: "unrealize() vs a hart realm's request, a main-realm MMIO read and an I/O thread's DMA into the device: free on unparent vs free when drained",
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
-  drives: ['memory/lifetime.ts', 'memory/dispatch.ts', 'memory/region.ts', 'dma/dma.ts', 'machine/smp/home-devices.ts', 'machine/smp/publisher.ts', 'machine/smp/snapshot.ts', 'machine/smp/epoch.ts'],
+  drives: ['memory/lifetime.ts', 'memory/dispatch.ts', 'memory/region.ts', 'dma/dma.ts', 'machine/smp/home-devices.ts', 'machine/smp/realm-memory.ts', 'machine/smp/publisher.ts', 'machine/smp/snapshot.ts', 'machine/smp/epoch.ts'],
   stepsHint: 24,
   maxSteps: 2000,
   setup(run) {
@@ -77,37 +73,28 @@ export const seed002RegionRemoval: Scenario = {
     const as = new AddressSpace(root, 'system', { log: () => {} });
 
     // One hart realm and the main realm's device table and snapshot publisher.
-    const hart = 1;
-    const shared = SmpShared.create(2);
-    const grace = new GracePeriods(shared, [hart]);
-    const home = new HomeDevices({ realm: MAIN_REALM, log: () => {} });
-    const pub = new SnapshotPublisher(as, home, grace, shared);
-    let latest: SnapshotData = pub.current;
-    pub.sinks.push((s) => (latest = s));
-    const listener = { commit: () => void pub.maybePublish() };
-    as.addListener(listener);
+    const realms = new ExplorerRealms(as, [1]);
+    const { grace } = realms;
     let removedEpoch = Infinity;
 
-    let view = new SnapshotView(latest);
-    shared.store(hart, W_ACK, view.epoch);
-    shared.store(hart, W_ALIVE, REALM_RUNNING);
+    const hart = realms.hart(1);
     sched.spawn('hart0', 'vcpu', async () => {
-      const out = { valLo: 0, valHi: 0 };
       for (let n = 0; n < 2; n++) {
         // Quantum boundary: adopt the newest snapshot, acknowledge its epoch.
         await sched.yield('boundary');
-        if (latest.epoch > view.epoch) view = new SnapshotView(latest);
-        shared.store(hart, W_ACK, view.epoch);
-        const i = view.findIndex(MMIO_ADDR);
-        if (i < 0 || view.kinds[i] !== SNAP_IO) {
-          run.check(view.epoch >= removedEpoch, 'device missing from a snapshot older than the removal');
+        hart.boundary();
+        // The access resolves in the adopted snapshot; the home realm serves it after a preemption.
+        await sched.yield('request posted');
+        const remote = hart.mem.remoteAccesses;
+        const r = hart.mem.load(MMIO_ADDR, 4, MEMTXATTRS_UNSPECIFIED);
+        const v = hart.mem.valLo;
+        if (hart.mem.remoteAccesses === remote) {
+          run.check(hart.view.epoch >= removedEpoch, 'device missing from a snapshot older than the removal');
           continue;
         }
-        await sched.yield('request posted');
-        const r = home.serve(OP_DEV_READ, view.data.dev[i]!, MMIO_ADDR - view.starts[i]! + view.data.devOff[i]!, 4, 0, 0, MEMTXATTRS_UNSPECIFIED, hart, out);
-        run.check(r === MEMTX_OK ? out.valLo === REG : r === MEMTX_DECODE_ERROR && out.valLo === 0xffffffff, `hart read returned 0x${out.valLo.toString(16)} (${r})`);
+        run.check(r === MEMTX_OK ? v === REG : r === MEMTX_DECODE_ERROR && v === 0xffffffff, `hart read returned 0x${v.toString(16)} (${r})`);
       }
-      shared.store(hart, W_ALIVE, REALM_EXITED);
+      hart.exit();
     });
 
     sched.spawn('vcpu0', 'vcpu', async () => {
@@ -149,7 +136,7 @@ export const seed002RegionRemoval: Scenario = {
         run.check(as.flatView().lookup(MMIO_ADDR) === null, 'ide0.mmio still mapped after unplug');
       },
       dispose() {
-        as.removeListener(listener);
+        realms.dispose();
         as.destroy();
       },
     };

@@ -22,7 +22,8 @@
  * wherever it has got to, the clear's interruption, SSCH (program A again)
  * and its interruption. A refused SSCH is retried as a driver retries.
  *
- * naive (the seed's code path, with the emulated clear of early pass-through):
+ * naive (the seed's code path, with the emulated clear of early pass-through,
+ * injected from src/explore/policies/vfio-ccw-single-irb.ts):
  * a START accepted between the clear's host interruption and its io_todo has
  * its program freed by the clear's IRB, the host channel fetches the freed
  * program, and the clear's status is presented as START's completion; a
@@ -31,6 +32,11 @@
  * shipped: no IRB is ever applied to or presented for a function it does not
  * answer, and every condition code the guest sees is the one the
  * architecture gives for the state of the guest's own subchannel.
+ *
+ * The checker (`VfioCcwOracle`) lives here, not in the components: it watches
+ * the host simulation (which knows which of its operations produced each
+ * status, and when a program is freed) and the components' own logs (FSM
+ * trace, reports to user space, interrupts presented to the guest).
  */
 import { DS_CHANNEL_END, DS_DEVICE_END, FC_CLEAR, FC_START, SC_PRIMARY, SC_SECONDARY, SC_STATUS_PEND, fcName, type Cc, type IoInstResult } from '../../hw/css/bits.js';
 import { encodeCcw1 } from '../../hw/css/channel-program.js';
@@ -38,8 +44,10 @@ import { ChannelSubsystem } from '../../hw/css/css.js';
 import { ArrayGuestMemory } from '../../hw/css/guest-memory.js';
 import { decodeIrb, encodeOrb, IRB_SIZE, orb, schidWord, type Irb, type Orb } from '../../hw/css/schib.js';
 import { StoreDevice, STORE_CMD_WRITE } from '../../hw/css/store-device.js';
-import { EAGAIN, EBUSY, VFIO_OK, VfioCcwPassthrough, type IrbReport, type VfioCcwVariant } from '../../hw/css/vfio-ccw.js';
+import type { StatusTag } from '../../hw/css/subchannel.js';
+import { EAGAIN, EBUSY, VFIO_OK, VfioCcwPassthrough, type Attribution, type IrbReport } from '../../hw/css/vfio-ccw.js';
 import type { CssWorkQueue } from '../../hw/css/work-queue.js';
+import { SingleIrbParts } from '../policies/vfio-ccw-single-irb.js';
 import type { TaskKind } from '../../sync/context.js';
 import type { Scenario, ScenarioRun } from '../scenario.js';
 
@@ -61,6 +69,112 @@ const SSCH_RETRIES = 8;
 /** -EBUSY/-EAGAIN answers user space retries a START after (each retry waits for work below to run). */
 const REGION_RETRIES = 16;
 
+type HostOp = { readonly fn: StatusTag['fn']; readonly opId: number };
+
+const opName = (t: StatusTag | null | undefined): string => (t ? `${t.fn}#${t.opId}` : 'nothing');
+
+/**
+ * Seed 003's checker, outside the components it checks. Ground truth comes
+ * from the host simulation (HostObserver: which host operation each stored
+ * status answers; CpArena.onFree: when a program is freed); what the
+ * components claimed comes from their logs: the FSM trace (the generation of
+ * each request the host accepted, paired in order with the host's accepted
+ * operations), the reports to user space and the interrupts presented to the
+ * guest. `check()` returns every breach so far.
+ */
+export class VfioCcwOracle {
+  readonly violations: string[] = [];
+  private misCount = 0;
+  /** Channel programs freed while the host channel could still fetch them. */
+  freedWhileInUse = 0;
+  private readonly truth = new WeakMap<Irb, StatusTag | null>();
+  private readonly accepted: HostOp[] = [];
+  private readonly startOfProgram = new Map<number, number>();
+  private readonly opOfGen = new Map<number, HostOp>();
+  private traceSeen = 0;
+  private acceptedPaired = 0;
+  private reportsSeen = 0;
+  private deliveredSeen = 0;
+
+  constructor(private readonly pt: VfioCcwPassthrough) {
+    pt.host.observer = {
+      accepted: (fn, opId, o) => {
+        this.accepted.push({ fn, opId });
+        if (o) this.startOfProgram.set(o.cpa, opId);
+      },
+      stored: (irb, tag) => this.truth.set(irb, tag),
+    };
+    pt.arena.onFree = (base, owner) => {
+      const op = this.startOfProgram.get(base);
+      if (op !== undefined && pt.host.startInUse(op)) {
+        this.freedWhileInUse++;
+        this.violations.push(`${owner} freed while host start #${op} still uses it`);
+      }
+    };
+  }
+
+  /** The host operation an IRB answers (undefined: not stored by the host's TSCH). */
+  truthOf(irb: Irb): StatusTag | null | undefined {
+    return this.truth.get(irb);
+  }
+
+  /** Whether an attribution names the host operation that produced `truth`. */
+  names(a: Attribution, truth: StatusTag | null | undefined): boolean {
+    this.pair();
+    if (a.fn === 'unsolicited') return truth === null;
+    const op = this.opOfGen.get(a.gen);
+    return !!truth && !!op && op.fn === truth.fn && op.opId === truth.opId;
+  }
+
+  /** Whether a report names the operation its IRB answers. */
+  reportCorrect(r: IrbReport): boolean {
+    return this.names(r.attribution, this.truthOf(r.irb));
+  }
+
+  /** IRBs reported for, or presented as completing, an operation other than the one they answer. */
+  get misattributions(): number {
+    this.scan();
+    return this.misCount;
+  }
+
+  /** Every breach so far (empty when none). */
+  check(): string[] {
+    this.scan();
+    const arena = this.pt.arena;
+    return [...this.violations, ...arena.useAfterFree.map((u) => `host channel: ${u}`), ...arena.doubleFree.map((d) => `double free of ${d}`)];
+  }
+
+  /** Judge the reports and guest interrupts logged since the last scan. */
+  private scan(): void {
+    const vfio = this.pt.vfio;
+    for (; this.reportsSeen < vfio.reports.length; this.reportsSeen++) {
+      const r = vfio.reports[this.reportsSeen]!;
+      if (this.reportCorrect(r)) continue;
+      this.misCount++;
+      this.violations.push(`IRB with FC=${fcName(r.irb.scsw.fc)} answering host ${opName(this.truthOf(r.irb))} reported as ${r.attribution.fn} gen ${r.attribution.gen}`);
+    }
+    const delivered = this.pt.guestInterrupts;
+    for (; this.deliveredSeen < delivered.length; this.deliveredSeen++) {
+      const d = delivered[this.deliveredSeen]!;
+      const t = this.truthOf(d.report.irb);
+      if (t && t.fn === d.answered && d.report.attribution.fn === d.answered && this.reportCorrect(d.report)) continue;
+      this.misCount++;
+      this.violations.push(`guest interrupt #${d.seq} (FC=${d.fc}) taken as ${d.guestFunction} completion but answers host ${opName(t)}`);
+    }
+  }
+
+  /** Pair each request the FSM trace says the host accepted with the host's accepted operation (same order). */
+  private pair(): void {
+    const trace = this.pt.vfio.trace;
+    for (; this.traceSeen < trace.length; this.traceSeen++) {
+      const gen = trace[this.traceSeen]!.gen;
+      if (gen === 0) continue;
+      const op = this.accepted[this.acceptedPaired++];
+      if (op) this.opOfGen.set(gen, op);
+    }
+  }
+}
+
 /**
  * Guest storage with programs A and B and their ORBs, the device, and the
  * pass-through stack with every posted item spawned as a task of its own, so
@@ -69,7 +183,7 @@ const REGION_RETRIES = 16;
  * ('bh'). `progress.count` counts the items run: all that a requester who was
  * refused can wait for.
  */
-function buildStack(run: ScenarioRun): { mem: ArrayGuestMemory; device: StoreDevice; pt: VfioCcwPassthrough; progress: { count: number } } {
+function buildStack(run: ScenarioRun): { mem: ArrayGuestMemory; device: StoreDevice; pt: VfioCcwPassthrough; oracle: VfioCcwOracle; progress: { count: number } } {
   const { sched } = run;
   const mem = new ArrayGuestMemory(0x10000);
   mem.write(PROG_A, encodeCcw1({ cmd: STORE_CMD_WRITE, flags: 0, count: 4, cda: DATA_A }));
@@ -88,14 +202,14 @@ function buildStack(run: ScenarioRun): { mem: ArrayGuestMemory; device: StoreDev
       }),
   });
   const pt = new VfioCcwPassthrough({
-    variant: run.variant as VfioCcwVariant,
+    parts: run.variant === 'naive' ? new SingleIrbParts() : undefined,
     guestMemory: mem,
     device,
     channel: queue('iothread'),
     hostInterrupts: queue('irq'),
     workqueue: queue('bh'),
   });
-  return { mem, device, pt, progress };
+  return { mem, device, pt, oracle: new VfioCcwOracle(pt), progress };
 }
 
 /** The device saw program A twice, and program B's bytes at most once in between (a clear may beat it). */
@@ -115,7 +229,7 @@ export const seed003SubchannelClearStart: Scenario = {
   maxSteps: 2000,
   setup(run) {
     const { sched, env } = run;
-    const { mem, device, pt, progress } = buildStack(run);
+    const { mem, device, pt, oracle, progress } = buildStack(run);
     const css = new ChannelSubsystem(mem);
     css.attach(pt.guest);
     const sch = pt.guest;
@@ -197,7 +311,7 @@ export const seed003SubchannelClearStart: Scenario = {
 
     return {
       invariant() {
-        const v = pt.checkInvariants();
+        const v = oracle.check();
         if (v.length > 0) run.check(false, v.join('; '));
       },
       finish() {
@@ -212,8 +326,8 @@ export const seed003SubchannelClearStart: Scenario = {
           run.check(sw.cpa === PROG_A + 8, `START (${what}): CCW address 0x${sw.cpa.toString(16)} is not in the guest's program A`);
         }
         checkDeviceData(run, device);
-        const wrong = pt.guestInterrupts.filter((g) => !g.correct);
-        run.check(wrong.length === 0, `guest interrupts answering another function: ${wrong.map((g) => `${g.guestFunction}<-${g.answers}`).join(', ')}`);
+        const wrong = pt.guestInterrupts.filter((g) => oracle.truthOf(g.report.irb)?.fn !== g.answered || !oracle.reportCorrect(g.report));
+        run.check(wrong.length === 0, `guest interrupts answering another function: ${wrong.map((g) => `${g.guestFunction}<-${opName(oracle.truthOf(g.report.irb))}`).join(', ')}`);
         run.check(!sch.statusPending && sch.scsw.fc === 0, 'the guest subchannel is not idle at the end');
         run.check(ccBreaches.length === 0, ccBreaches.join('; '));
       },
@@ -242,7 +356,7 @@ export const seed003VfioRegions: Scenario = {
   maxSteps: 2000,
   setup(run) {
     const { sched, env } = run;
-    const { device, pt, progress } = buildStack(run);
+    const { device, pt, oracle, progress } = buildStack(run);
     const vfio = pt.vfio;
     let clears = 0;
     let startsIssued = 0;
@@ -284,19 +398,20 @@ export const seed003VfioRegions: Scenario = {
 
     return {
       invariant() {
-        const v = pt.checkInvariants();
+        const v = oracle.check();
         if (v.length > 0) run.check(false, v.join('; '));
       },
       finish() {
         for (const [what, gen] of [['program A', gens.a], ['program A again', gens.again]] as const) {
           const r = reportFor(gen)!;
           const sw = r.irb.scsw;
-          run.check(r.correct && r.truth?.fn === 'start', `START (${what}) reported for host ${r.truth ? `${r.truth.fn}#${r.truth.opId}` : 'nothing'}`);
+          const truth = oracle.truthOf(r.irb);
+          run.check(oracle.reportCorrect(r) && truth?.fn === 'start', `START (${what}) reported for host ${opName(truth)}`);
           run.check(sw.fc === FC_START && sw.sc === (SC_PRIMARY | SC_SECONDARY | SC_STATUS_PEND) && sw.dstat === (DS_CHANNEL_END | DS_DEVICE_END) && sw.cstat === 0, `START (${what}) did not end normally`);
           run.check(sw.cpa === PROG_A + 8, `START (${what}): CCW address 0x${sw.cpa.toString(16)} not translated back to program A`);
         }
-        const wrong = vfio.reports.filter((r) => !r.correct);
-        run.check(wrong.length === 0, `IRBs reported for the wrong operation: ${wrong.map((r) => `${r.attribution.fn}<-${r.truth?.fn ?? 'none'}`).join(', ')}`);
+        const wrong = vfio.reports.filter((r) => !oracle.reportCorrect(r));
+        run.check(wrong.length === 0, `IRBs reported for the wrong operation: ${wrong.map((r) => `${r.attribution.fn}<-${oracle.truthOf(r.irb)?.fn ?? 'none'}`).join(', ')}`);
         checkDeviceData(run, device);
         run.check(vfio.state === 'IDLE' && vfio.cp === null, `vfio-ccw ends in ${vfio.state} with ${vfio.cp ? 'a' : 'no'} channel program`);
       },

@@ -17,8 +17,8 @@
  * its own task.
  *
  * naive: an IOMMU whose IOFENCE.C does not wait for in-flight DMA (QEMU's
- * behaviour), injected here as a subclass; the device's write-back lands in
- * the guard page after the fence completed: violation.
+ * behaviour), injected from src/explore/policies/iommu-fence-no-wait.ts; the
+ * device's write-back lands in the guard page after the fence completed.
  * shipped: the fence completes only after the mapping's unmap.
  */
 import { AddressSpace } from '../../memory/address-space.js';
@@ -28,6 +28,7 @@ import { configureDma, dmaMap, dmaUnmap, dmaWrite } from '../../dma/dma.js';
 import type { BottomHalf, Scheduler, Timer } from '../../machine/event-loop-types.js';
 import { RiscvIommu, type RiscvIommuOptions } from '../../hw/iommu/riscv-iommu.js';
 import { RiscvIommuDriver } from '../../hw/iommu/riscv-iommu-driver.js';
+import { FenceNoWaitIommu } from '../policies/iommu-fence-no-wait.js';
 import type { Scenario, ScenarioScheduler } from '../scenario.js';
 
 const RAM = 0x8000_0000;
@@ -42,13 +43,6 @@ const GUARD = 0x47;
 const LEN = 0x40;
 const DEVID = 0x10;
 const PSCID = 1;
-
-/** QEMU's design: a fence that completes without waiting for DMA in flight. */
-class NaiveFenceIommu extends RiscvIommu {
-  protected override fenceReady(): boolean {
-    return true;
-  }
-}
 
 /** The IOMMU's bottom halves run as explorer tasks; there are no timers (revokes are disabled). */
 function explorerScheduler(sched: ScenarioScheduler): Scheduler {
@@ -80,6 +74,7 @@ export const seed004IommuInvalidation: Scenario = {
   description: 'DMA in flight against IOTINVAL.VMA + IOFENCE.C on the RISC-V IOMMU: no write through the old translation after the fence',
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
+  drives: ['hw/iommu/riscv-iommu.ts', 'dma/iommu.ts', 'dma/dma.ts', 'memory/address-space.ts'],
   stepsHint: 20,
   maxSteps: 2000,
   setup(run) {
@@ -89,7 +84,7 @@ export const seed004IommuInvalidation: Scenario = {
     sys.addSubregion(RAM, ramMr);
     const sysAs = new AddressSpace(sys, 'memory', { log: () => {} });
     const opts: RiscvIommuOptions = { sysAs, irqs: [], scheduler: explorerScheduler(sched), revokeTimeoutNs: Infinity, log: () => {} };
-    const iommu = run.variant === 'naive' ? new NaiveFenceIommu(opts) : new RiscvIommu(opts);
+    const iommu = run.variant === 'naive' ? new FenceNoWaitIommu(opts) : new RiscvIommu(opts);
     sys.addSubregion(REGS, iommu.regs);
     const devAs = new AddressSpace(iommu.dmaRootFor(DEVID), 'dev-dma', { log: () => {} });
     configureDma(devAs, { log: () => {}, syncPoints: env.points });

@@ -9,6 +9,10 @@
  * Channel programs are fetched through `memory`, normally a HostMemory that
  * sees guest RAM (pinned) plus the driver's CpArena, so a freed channel
  * program that the channel still fetches is detected, not silently executed.
+ *
+ * Being a simulation, it knows what a real host keeps to itself: which of its
+ * operations produced each status. It tells a `HostObserver` (a test, the
+ * explorer's checker) and never the driver, which sees only the IRB.
  */
 import { FC_START, type Cc } from './bits.js';
 import { DEFAULT_CCW_BUDGET, type CcwDevice } from './channel-program.js';
@@ -35,6 +39,8 @@ export class CpArena implements CssMemory {
   /** Accesses that touched freed memory: what a real host would have read as garbage. */
   readonly useAfterFree: string[] = [];
   readonly doubleFree: string[] = [];
+  /** Told of every free (the simulation's view, for observers; the driver never sets it). */
+  onFree: ((base: number, owner: string) => void) | null = null;
 
   alloc(len: number, owner: string): number {
     const base = this.next;
@@ -50,6 +56,7 @@ export class CpArena implements CssMemory {
     if (!a || a.base !== base) return;
     if (a.freed) this.doubleFree.push(a.owner);
     a.freed = true;
+    this.onFree?.(base, a.owner);
   }
 
   isLive(base: number): boolean {
@@ -124,8 +131,14 @@ export interface HostSubchannelOptions {
 export interface HostTsch {
   cc: Cc;
   irb: Irb;
-  /** Ground truth: which host operation produced the status (for checkers only). */
-  truth: StatusTag | null;
+}
+
+/** What the simulated host did, as only a simulation knows it. */
+export interface HostObserver {
+  /** A start (with its ORB), halt or clear was accepted as host operation `opId`. */
+  accepted(fn: StatusTag['fn'], opId: number, orb: Orb | null): void;
+  /** TSCH stored `irb` (cc 0); `tag` is the operation that produced the status. */
+  stored(irb: Irb, tag: StatusTag | null): void;
 }
 
 export class HostSubchannel {
@@ -133,6 +146,7 @@ export class HostSubchannel {
   private readonly backend: EmulatedBackend;
   /** The host driver's I/O interruption handler. */
   handler: (() => void) | null = null;
+  observer: HostObserver | null = null;
   private irqSeq = 0;
 
   constructor(opts: HostSubchannelOptions) {
@@ -161,20 +175,27 @@ export class HostSubchannel {
   }
 
   ssch(orb: Orb): Cc {
-    return this.sch.ssch(orb);
+    const cc = this.sch.ssch(orb);
+    if (cc === 0) this.observer?.accepted('start', this.sch.ops.start, orb);
+    return cc;
   }
 
   hsch(): Cc {
-    return this.sch.hsch();
+    const cc = this.sch.hsch();
+    if (cc === 0) this.observer?.accepted('halt', this.sch.ops.halt, null);
+    return cc;
   }
 
   csch(): Cc {
-    return this.sch.csch();
+    const cc = this.sch.csch();
+    if (cc === 0) this.observer?.accepted('clear', this.sch.ops.clear, null);
+    return cc;
   }
 
   tsch(): HostTsch {
     const r = this.sch.tsch();
-    return { cc: r.cc, irb: r.irb, truth: r.tag };
+    if (r.cc === 0) this.observer?.stored(r.irb, r.tag);
+    return { cc: r.cc, irb: r.irb };
   }
 
   /** Operation id of the last accepted start (0 when none in progress). */

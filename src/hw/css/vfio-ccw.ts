@@ -9,16 +9,18 @@
  * ioRequest / asyncRequest (user space), hostInterrupt (host interruption),
  * ioTodo (the workqueue), and the host channel's own queue.
  *
- * Two variants:
- *  - 'naive' reproduces the window of seed 003: io_todo attributes whatever
- *    solicited, final IRB it finds to the current cp, so CLEAR's IRB, handled
- *    after a new START was accepted, frees START's channel program while the
- *    channel still runs it, and is reported as START's completion.
- *  - 'shipped' closes it: every host operation carries a generation, and the
- *    interrupt handler decides, atomically with TSCH, which operation the IRB
- *    answers (from its function control and the operations outstanding at
- *    that moment). io_todo acts only on that operation; a late IRB for a
- *    superseded function is consumed without touching the current cp.
+ * Seed 003's window (CLEAR's IRB handled by io_todo after a new START was
+ * accepted) is closed here: every host operation carries a generation, and
+ * the interrupt handler decides, atomically with TSCH, which operation the
+ * IRB answers (from its function control and the operations outstanding at
+ * that moment). io_todo acts only on that operation; a late IRB for a
+ * superseded function is consumed without touching the current cp.
+ *
+ * The seed's design (one IRB slot, io_todo taking any final IRB as the end
+ * of the current program) is not an option of this module: the explorer
+ * injects it by subclassing the capture/io_todo steps (src/explore/policies).
+ * Nothing here checks itself; seed 003's scenario watches the host
+ * simulation and these classes' logs from outside.
  */
 import {
   AC_DEV_ACTIVE,
@@ -41,8 +43,6 @@ import { CpArena, HostMemory, HostSubchannel, type HostTsch } from './host-subch
 import { copyScsw, type Irb, type Orb } from './schib.js';
 import { Subchannel, type BackendAnswer, type StatusTag, type SubchannelBackend } from './subchannel.js';
 import { ManualWorkQueue, type CssWorkQueue } from './work-queue.js';
-
-export type VfioCcwVariant = 'naive' | 'shipped';
 
 export const VFIO_CCW_STATES = ['NOT_OPER', 'STANDBY', 'IDLE', 'CP_PROCESSING', 'CP_PENDING'] as const;
 export type VfioCcwState = (typeof VFIO_CCW_STATES)[number];
@@ -88,8 +88,6 @@ export interface ChannelProgramCopy {
   readonly base: number;
   /** Guest address of each translated CCW, by index. */
   readonly guestAddrs: readonly number[];
-  /** Host start operation that runs it (0 until issued). */
-  hostOpId: number;
   freed: boolean;
 }
 
@@ -102,10 +100,9 @@ export interface Attribution {
 
 interface CapturedIrb {
   readonly irb: Irb;
-  readonly truth: StatusTag | null;
-  /** Decided at capture time (shipped only). */
-  readonly answers: Attribution | null;
-  /** Start generation a final halt/clear IRB ended (shipped only). */
+  /** Decided at capture time, atomically with TSCH. */
+  readonly answers: Attribution;
+  /** Start generation a final halt/clear IRB ended. */
   readonly endedStart: number;
 }
 
@@ -113,10 +110,6 @@ interface CapturedIrb {
 export interface IrbReport {
   readonly irb: Irb;
   readonly attribution: Attribution;
-  /** Ground truth from the host model: the operation that produced the status. */
-  readonly truth: StatusTag | null;
-  /** Whether the attribution names the operation the IRB really answers. */
-  readonly correct: boolean;
 }
 
 export interface FsmResult {
@@ -125,6 +118,8 @@ export interface FsmResult {
   readonly action: VfioCcwAction;
   readonly to: VfioCcwState;
   readonly ret: number;
+  /** Generation of the request this step had the host accept (0: none). */
+  readonly gen: number;
 }
 
 export type VfioEventArg =
@@ -134,7 +129,6 @@ export type VfioEventArg =
   | undefined;
 
 export interface VfioCcwOptions {
-  variant: VfioCcwVariant;
   host: HostSubchannel;
   arena: CpArena;
   /** Guest storage the guest's channel programs are fetched from. */
@@ -146,7 +140,6 @@ export interface VfioCcwOptions {
 }
 
 export class VfioCcw {
-  readonly variant: VfioCcwVariant;
   state: VfioCcwState = 'STANDBY';
   /** The current channel program (Linux's private->cp). */
   cp: ChannelProgramCopy | null = null;
@@ -155,34 +148,25 @@ export class VfioCcw {
   /** Every FSM step taken, in order. */
   readonly trace: FsmResult[] = [];
   readonly reports: IrbReport[] = [];
-  /** IRBs applied to (or reported for) an operation other than the one they answer. */
-  misattributions = 0;
-  /** Channel programs freed while the host channel could still fetch them. */
-  freedWhileInUse = 0;
-  /** IRBs lost because a newer one overwrote them before io_todo ran (naive's single slot). */
-  lostIrbs = 0;
-  /** Late IRBs for superseded functions consumed without touching the cp (shipped). */
+  /** Late IRBs for superseded functions consumed without touching the cp. */
   staleConsumed = 0;
-  readonly violations: string[] = [];
   /** Generation of the last request accepted by ioRequest/asyncRequest. */
   lastGen = 0;
 
-  private readonly host: HostSubchannel;
+  protected readonly host: HostSubchannel;
   private readonly arena: CpArena;
   private readonly guestMemory: CssMemory;
   private readonly workqueue: CssWorkQueue;
   private readonly budget: number;
   private genSeq = 0;
-  private slot: CapturedIrb | null = null;
   private readonly queue: CapturedIrb[] = [];
   private workPending = false;
-  /** Shipped: the requests the host is working on, by generation (0 = none). */
-  private readonly outstanding = { start: 0, halt: 0, clear: 0 };
-  /** Host operation id of each generation (to check attributions against ground truth). */
-  private readonly hostOpOfGen = new Map<number, { fn: 'start' | 'halt' | 'clear'; opId: number }>();
+  /** Generation the current FSM step had the host accept (for the trace). */
+  private acceptedGen = 0;
+  /** The requests the host is working on, by generation (0 = none). */
+  protected readonly outstanding = { start: 0, halt: 0, clear: 0 };
 
   constructor(opts: VfioCcwOptions) {
-    this.variant = opts.variant;
     this.host = opts.host;
     this.arena = opts.arena;
     this.guestMemory = opts.guestMemory;
@@ -219,8 +203,9 @@ export class VfioCcw {
   ioRequestIssue(): FsmResult {
     const from = this.state;
     let ret = EIO;
+    this.acceptedGen = 0;
     if (from === 'CP_PROCESSING' && this.cp && !this.cp.freed) ret = this.issue(this.cp);
-    return this.record({ from, event: 'IO_REQ', action: 'io_request', to: this.state, ret });
+    return this.record({ from, event: 'IO_REQ', action: 'io_request', to: this.state, ret, gen: this.acceptedGen });
   }
 
   /** User space writes the async region: HALT or CLEAR. */
@@ -247,8 +232,9 @@ export class VfioCcw {
   event(ev: VfioCcwEvent, arg?: VfioEventArg): FsmResult {
     const from = this.state;
     const action = VFIO_CCW_JUMPTABLE[from][ev];
+    this.acceptedGen = 0;
     const ret = this.act(action, arg);
-    return this.record({ from, event: ev, action, to: this.state, ret });
+    return this.record({ from, event: ev, action, to: this.state, ret, gen: this.acceptedGen });
   }
 
   private record(r: FsmResult): FsmResult {
@@ -280,7 +266,7 @@ export class VfioCcw {
         return ENODEV;
       case 'close':
         this.host.quiesce();
-        if (this.cp) this.cpFree(this.cp, 'close');
+        if (this.cp) this.cpFree(this.cp);
         this.cp = null;
         this.outstanding.start = this.outstanding.halt = this.outstanding.clear = 0;
         this.state = 'STANDBY';
@@ -322,14 +308,12 @@ export class VfioCcw {
     const hostOrb: Orb = { ...cp.guestOrb, intParm: cp.gen, format1: true, suspend: false, cpa: cp.base };
     const cc = this.host.ssch(hostOrb);
     if (cc === 0) {
-      cp.hostOpId = this.host.startOpId;
-      this.hostOpOfGen.set(cp.gen, { fn: 'start', opId: cp.hostOpId });
       this.outstanding.start = cp.gen;
-      this.lastGen = cp.gen;
+      this.lastGen = this.acceptedGen = cp.gen;
       this.state = 'CP_PENDING';
       return VFIO_OK;
     }
-    this.cpFree(cp, 'ssch refused');
+    this.cpFree(cp);
     if (this.cp === cp) this.cp = null;
     this.state = 'IDLE';
     return cc === 3 ? ENODEV : EBUSY;
@@ -339,9 +323,7 @@ export class VfioCcw {
     const cc: Cc = cmd === 'halt' ? this.host.hsch() : this.host.csch();
     if (cc !== 0) return cc === 3 ? ENODEV : EBUSY;
     const gen = ++this.genSeq;
-    this.lastGen = gen;
-    const s = this.host.sch;
-    this.hostOpOfGen.set(gen, { fn: cmd, opId: cmd === 'halt' ? s.ops.halt : s.ops.clear });
+    this.lastGen = this.acceptedGen = gen;
     if (cmd === 'clear') {
       this.outstanding.clear = gen;
       this.outstanding.halt = 0;
@@ -353,128 +335,79 @@ export class VfioCcw {
 
   /** fsm_irq: keep the IRB and queue io_todo (under the subchannel lock, atomic with TSCH). */
   private irq(t: HostTsch): void {
-    const irb = t.irb;
-    let answers: Attribution | null = null;
-    let endedStart = 0;
-    if (this.variant === 'shipped') {
-      const fc = irb.scsw.fc;
-      const final = isFinal(irb);
-      if (fc & FC_CLEAR) {
-        answers = { fn: 'clear', gen: this.outstanding.clear };
-        endedStart = this.outstanding.start;
-        this.outstanding.clear = this.outstanding.halt = this.outstanding.start = 0;
-      } else if (fc & FC_HALT) {
-        answers = { fn: 'halt', gen: this.outstanding.halt };
-        endedStart = this.outstanding.start;
-        this.outstanding.halt = this.outstanding.start = 0;
-      } else if (fc & FC_START) {
-        answers = { fn: 'start', gen: this.outstanding.start };
-        if (final) this.outstanding.start = 0;
-      } else {
-        answers = { fn: 'unsolicited', gen: 0 };
-      }
-      this.queue.push({ irb, truth: t.truth, answers, endedStart });
-    } else {
-      // One slot, as Linux has one IRB buffer: an IRB not yet processed is overwritten.
-      if (this.slot) this.lostIrbs++;
-      this.slot = { irb, truth: t.truth, answers: null, endedStart: 0 };
-    }
+    this.capture(t.irb);
     if (!this.workPending) {
       this.workPending = true;
       this.workqueue.post('vfio:io_todo', () => this.ioTodo());
     }
   }
 
+  /**
+   * Decide, atomically with TSCH, which outstanding operation the IRB
+   * answers, from its function control: clear if FC has clear, else halt,
+   * else start. A final IRB retires that operation (a clear or halt also
+   * retires the start it ended). Captured IRBs are queued, never overwritten.
+   */
+  protected capture(irb: Irb): void {
+    const fn = irbFunction(irb);
+    let endedStart = 0;
+    let gen = 0;
+    if (fn === 'clear') {
+      gen = this.outstanding.clear;
+      endedStart = this.outstanding.start;
+      this.outstanding.clear = this.outstanding.halt = this.outstanding.start = 0;
+    } else if (fn === 'halt') {
+      gen = this.outstanding.halt;
+      endedStart = this.outstanding.start;
+      this.outstanding.halt = this.outstanding.start = 0;
+    } else if (fn === 'start') {
+      gen = this.outstanding.start;
+      if (isFinal(irb)) this.outstanding.start = 0;
+    }
+    this.queue.push({ irb, answers: { fn, gen }, endedStart });
+  }
+
   /** The deferred interrupt work (Linux's vfio_ccw_sch_io_todo). */
   ioTodo(): void {
     this.workPending = false;
-    if (this.variant === 'naive') {
-      const c = this.slot;
-      this.slot = null;
-      if (c) this.todoNaive(c);
-    } else {
-      for (let c = this.queue.shift(); c; c = this.queue.shift()) this.todoShipped(c);
-    }
+    this.processCaptured();
   }
 
-  private todoNaive(c: CapturedIrb): void {
-    const irb = c.irb;
-    const final = !(irb.scsw.ac & (AC_DEV_ACTIVE | AC_SCH_ACTIVE));
-    const solicited = irb.scsw.fc !== 0;
-    const cp = this.cp;
-    let mis = false;
-    if (solicited && cp && !cp.freed) {
-      // The seed's code path: a solicited final IRB is taken as the end of the current program.
-      mis = !this.endsProgram(c.truth, cp);
-      this.cpUpdateScsw(cp, irb);
-      if (final && this.state === 'CP_PENDING') {
-        this.cpFree(cp, 'final IRB');
-        this.cp = null;
-      }
-    }
-    if (final && (this.state === 'CP_PENDING' || this.state === 'CP_PROCESSING')) this.state = 'IDLE';
-    const fn = solicitedFn(irb);
-    const gen = fn === 'start' ? (cp?.gen ?? 0) : fn === 'halt' ? this.outstanding.halt : fn === 'clear' ? this.outstanding.clear : 0;
-    this.report(irb, { fn, gen }, c.truth, mis && cp ? `applied to cp gen ${cp.gen} (host start #${cp.hostOpId})` : null);
+  /** io_todo's body: act on every captured IRB for the operation it answers, and report it. */
+  protected processCaptured(): void {
+    for (let c = this.queue.shift(); c; c = this.queue.shift()) this.todo(c);
   }
 
-  private todoShipped(c: CapturedIrb): void {
-    const a = c.answers!;
+  private todo(c: CapturedIrb): void {
+    const a = c.answers;
     const irb = c.irb;
-    const final = isFinal(irb);
     const cp = this.cp;
-    let applied: ChannelProgramCopy | null = null;
     if (a.fn === 'start') {
       if (cp && cp.gen === a.gen && !cp.freed) {
-        applied = cp;
         this.cpUpdateScsw(cp, irb);
-        if (final) {
-          this.cpFree(cp, 'final IRB');
-          this.cp = null;
-          if (this.state === 'CP_PENDING') this.state = 'IDLE';
-        }
+        if (isFinal(irb)) this.endProgram(cp);
       } else {
         this.staleConsumed++;
       }
     } else if (a.fn === 'halt' || a.fn === 'clear') {
       // The function ended the start it superseded; only that program may go.
-      if (cp && c.endedStart !== 0 && cp.gen === c.endedStart) {
-        applied = cp;
-        this.cpFree(cp, `${a.fn} IRB`);
-        this.cp = null;
-        if (this.state === 'CP_PENDING') this.state = 'IDLE';
-      }
+      if (cp && c.endedStart !== 0 && cp.gen === c.endedStart) this.endProgram(cp);
     }
-    const mis = applied !== null && !this.endsProgram(c.truth, applied);
-    this.report(irb, a, c.truth, mis && applied ? `applied to cp gen ${applied.gen} (host start #${applied.hostOpId})` : null);
+    this.report(irb, a);
   }
 
-  /**
-   * Ground truth: does the operation that produced this status end the given
-   * program? Its own start does; so does a halt or clear issued after it.
-   */
-  private endsProgram(truth: StatusTag | null, cp: ChannelProgramCopy): boolean {
-    if (!truth || cp.hostOpId === 0) return false;
-    return truth.fn === 'start' ? truth.opId === cp.hostOpId : truth.opId > cp.hostOpId;
+  /** Free the current program after its end and return to IDLE from CP_PENDING. */
+  protected endProgram(cp: ChannelProgramCopy): void {
+    this.cpFree(cp);
+    if (this.cp === cp) this.cp = null;
+    if (this.state === 'CP_PENDING') this.state = 'IDLE';
   }
 
-  private report(irb: Irb, attribution: Attribution, truth: StatusTag | null, cpMisuse: string | null): void {
-    const correct = cpMisuse === null && this.attributionMatches(attribution, truth);
-    const what = truth ? `${truth.fn}#${truth.opId}` : 'nothing';
-    if (cpMisuse !== null) this.violations.push(`IRB with FC=${fcName(irb.scsw.fc)} answering host ${what} ${cpMisuse}`);
-    else if (!correct) this.violations.push(`IRB with FC=${fcName(irb.scsw.fc)} answering host ${what} reported as ${attribution.fn} gen ${attribution.gen}`);
-    if (!correct) this.misattributions++;
-    const r: IrbReport = { irb, attribution, truth, correct };
+  /** Report an IRB to user space through the I/O region. */
+  protected report(irb: Irb, attribution: Attribution): void {
+    const r: IrbReport = { irb, attribution };
     this.reports.push(r);
     if (this.onIoRegion) this.onIoRegion(r);
-  }
-
-  private attributionMatches(a: Attribution, truth: StatusTag | null): boolean {
-    if (a.fn === 'unsolicited') return truth === null;
-    if (!truth) return false;
-    const op = this.hostOpOfGen.get(a.gen);
-    if (!op) return false;
-    return op.fn === truth.fn && op.opId === truth.opId;
   }
 
   // ---- channel program copies ----
@@ -539,43 +472,33 @@ export class VfioCcw {
       }
       this.arena.write(base + i * 8, encodeCcw1(out));
     }
-    return { gen, guestCpa: orb.cpa >>> 0, guestOrb: orb, base, guestAddrs: addrs, hostOpId: 0, freed: false };
+    return { gen, guestCpa: orb.cpa >>> 0, guestOrb: orb, base, guestAddrs: addrs, freed: false };
   }
 
   /** Translate the IRB's CCW address back to the guest's program (reads the cp). */
-  private cpUpdateScsw(cp: ChannelProgramCopy, irb: Irb): void {
-    if (cp.freed) {
-      this.violations.push(`cp gen ${cp.gen} used after it was freed`);
-      return;
-    }
+  protected cpUpdateScsw(cp: ChannelProgramCopy, irb: Irb): void {
+    if (cp.freed) return;
     const idx = (irb.scsw.cpa - 8 - cp.base) / 8;
     const ga = Number.isInteger(idx) ? cp.guestAddrs[idx] : undefined;
     if (ga !== undefined) irb.scsw.cpa = (ga + 8) >>> 0;
   }
 
-  private cpFree(cp: ChannelProgramCopy, why: string): void {
+  protected cpFree(cp: ChannelProgramCopy): void {
     if (cp.freed) return;
-    if (this.host.startInUse(cp.hostOpId)) {
-      this.freedWhileInUse++;
-      this.violations.push(`cp gen ${cp.gen} freed (${why}) while host start #${cp.hostOpId} still uses it`);
-    }
     cp.freed = true;
     this.arena.free(cp.base);
   }
-
-  /** Every invariant breach seen so far (empty when none): misattribution, freed-in-use, use after free. */
-  checkInvariants(): string[] {
-    return [...this.violations, ...this.arena.useAfterFree.map((u) => `host channel: ${u}`), ...this.arena.doubleFree.map((d) => `double free of ${d}`)];
-  }
 }
 
-function isFinal(irb: Irb): boolean {
+/** Whether the IRB ends its function (not intermediate status alone, nothing active). */
+export function isFinal(irb: Irb): boolean {
   const sc = irb.scsw.sc;
   const intermediateOnly = (sc & SC_INTERMEDIATE) !== 0 && (sc & (SC_PRIMARY | SC_SECONDARY | SC_ALERT)) === 0;
   return !intermediateOnly && !(irb.scsw.ac & (AC_DEV_ACTIVE | AC_SCH_ACTIVE));
 }
 
-function solicitedFn(irb: Irb): Attribution['fn'] {
+/** The function an IRB's function control names (the most drastic one). */
+export function irbFunction(irb: Irb): Attribution['fn'] {
   const fc = irb.scsw.fc;
   if (fc & FC_CLEAR) return 'clear';
   if (fc & FC_HALT) return 'halt';
@@ -583,27 +506,24 @@ function solicitedFn(irb: Irb): Attribution['fn'] {
   return 'unsolicited';
 }
 
-/** An I/O interruption presented to the guest, with what it answered. */
+/** An I/O interruption presented to the guest, with the report it came from. */
 export interface GuestInterruptRecord {
   readonly seq: number;
   /** Function control of the delivered status. */
   readonly fc: string;
-  /** The guest function outstanding when it was delivered (what the guest takes it to answer). */
+  /** The guest function outstanding when it was delivered. */
   readonly guestFunction: string;
-  /** The host operation that really produced it. */
-  readonly answers: string;
-  readonly correct: boolean;
+  /** The function the backend presented it as completing ('start' for a start absorbed by a halt). */
+  readonly answered: string;
+  readonly report: IrbReport;
 }
 
 /**
  * The user-space half (QEMU's part): the guest's subchannel backend, mapping
  * guest instructions to region writes and IRB reports to guest status.
- * naive: CSCH completes in the guest at once (the emulated clear of early
- * pass-through), so the guest may start again while the host's CLEAR IRB is
- * still on its way; every reported IRB is presented as is.
- * shipped: CSCH/HSCH complete only when the IRB answering them arrives, so
- * the guest sees architectural condition codes (SSCH cc 2 while clear is in
- * progress); IRBs for superseded requests are not presented.
+ * CSCH/HSCH complete only when the IRB answering them arrives, so the guest
+ * sees architectural condition codes (SSCH cc 2 while clear is in progress);
+ * IRBs for superseded requests are not presented.
  */
 export class VfioCcwGuestBackend implements SubchannelBackend {
   sch: Subchannel | null = null;
@@ -611,16 +531,16 @@ export class VfioCcwGuestBackend implements SubchannelBackend {
   private seq = 0;
   private startGen = 0;
   private haltGen = 0;
-  private clearGen = 0;
+  protected clearGen = 0;
   /**
    * cc 2 given because the layer below refused, not because the guest's own
    * subchannel state said so: a condition code the architecture would not give.
    */
   refusals = 0;
-  /** Shipped: a guest HSCH met a start whose final status the host already had. */
+  /** A guest HSCH met a start whose final status the host already had. */
   private haltAbsorbed = false;
 
-  constructor(private readonly vfio: VfioCcw) {
+  constructor(protected readonly vfio: VfioCcw) {
     vfio.onIoRegion = (r) => this.onReport(r);
   }
 
@@ -650,7 +570,7 @@ export class VfioCcwGuestBackend implements SubchannelBackend {
       return 0;
     }
     if (r.ret === ENODEV || r.ret === EIO) return 3;
-    if (this.vfio.variant === 'shipped' && r.ret === EBUSY) {
+    if (r.ret === EBUSY && this.absorbHalt()) {
       // The host already has the start's final status (not yet reflected to the guest): the
       // guest's subchannel is start-active without status, so HSCH is cc 0, and the start's
       // status will arrive with the halt function indicated.
@@ -662,17 +582,23 @@ export class VfioCcwGuestBackend implements SubchannelBackend {
     return 2;
   }
 
+  /** Whether a halt the host refused (its start already ended) completes with the start's status. */
+  protected absorbHalt(): boolean {
+    return true;
+  }
+
   clear(sch: Subchannel): Cc {
     const r = this.vfio.asyncRequest('clear');
     if (r.ret === ENODEV || r.ret === EIO) return 3;
     if (r.ret === VFIO_OK) this.clearGen = this.vfio.lastGen;
-    if (this.vfio.variant === 'naive' || r.ret !== VFIO_OK) {
-      // Emulated clear: done in the guest's view right away.
-      const opId = sch.ops.clear;
-      sch.finishClear(opId);
-      this.clearGen = 0;
-    }
+    else this.completeClearNow(sch);
     return 0;
+  }
+
+  /** The clear completes in the guest at once (used when the host had nothing to clear). */
+  protected completeClearNow(sch: Subchannel): void {
+    sch.finishClear(sch.ops.clear);
+    this.clearGen = 0;
   }
 
   resume(_sch: Subchannel): Cc {
@@ -680,31 +606,32 @@ export class VfioCcwGuestBackend implements SubchannelBackend {
     return 2;
   }
 
+  /**
+   * Whether a report answers what the guest has outstanding (`guestFunction`),
+   * so it is presented; `absorbed` when it is the start's status a halt absorbed.
+   */
+  protected wanted(r: IrbReport, guestFunction: string, absorbed: boolean): boolean {
+    const a = r.attribution;
+    return (
+      absorbed ||
+      (a.fn === 'clear' && a.gen === this.clearGen && guestFunction === 'clear') ||
+      (a.fn === 'halt' && a.gen === this.haltGen && guestFunction === 'halt') ||
+      (a.fn === 'start' && a.gen === this.startGen && guestFunction === 'start')
+    );
+  }
+
   private onReport(r: IrbReport): void {
     const sch = this.sch;
     if (!sch) return;
     const fc = sch.scsw.fc;
     const guestFunction = fc & FC_CLEAR ? 'clear' : fc & FC_HALT ? 'halt' : fc & FC_START ? 'start' : 'none';
-    let absorbed = false;
-    if (this.vfio.variant === 'naive') {
-      // Nothing outstanding in the guest's view (its clear was emulated): nothing to present.
-      if (guestFunction === 'none') return;
-    } else {
-      const a = r.attribution;
-      absorbed = a.fn === 'start' && a.gen === this.startGen && guestFunction === 'halt' && this.haltAbsorbed;
-      const wanted =
-        absorbed ||
-        (a.fn === 'clear' && a.gen === this.clearGen && guestFunction === 'clear') ||
-        (a.fn === 'halt' && a.gen === this.haltGen && guestFunction === 'halt') ||
-        (a.fn === 'start' && a.gen === this.startGen && guestFunction === 'start');
-      if (!wanted) return;
-    }
-    const answers = r.truth ? `${r.truth.fn}#${r.truth.opId}` : 'unsolicited';
+    const a = r.attribution;
+    const absorbed = a.fn === 'start' && a.gen === this.startGen && guestFunction === 'halt' && this.haltAbsorbed;
+    if (!this.wanted(r, guestFunction, absorbed)) return;
     const answered = absorbed ? 'start' : guestFunction;
-    const correct = r.truth !== null && r.truth.fn === answered && r.correct && r.attribution.fn === answered;
     const fn = guestFunction as StatusTag['fn'];
     const tag: StatusTag = { fn, opId: sch.ops[fn] };
-    this.delivered.push({ seq: ++this.seq, fc: fcName(r.irb.scsw.fc), guestFunction, answers, correct });
+    this.delivered.push({ seq: ++this.seq, fc: fcName(r.irb.scsw.fc), guestFunction, answered, report: r });
     const scsw = copyScsw(r.irb.scsw);
     if (absorbed) {
       scsw.fc |= FC_HALT;
@@ -714,8 +641,18 @@ export class VfioCcwGuestBackend implements SubchannelBackend {
   }
 }
 
+/** How a pass-through stack builds its two halves (the shipped classes unless the explorer injects others). */
+export interface VfioCcwParts {
+  vfio(opts: VfioCcwOptions): VfioCcw;
+  backend(vfio: VfioCcw): VfioCcwGuestBackend;
+}
+
+const SHIPPED_PARTS: VfioCcwParts = {
+  vfio: (opts) => new VfioCcw(opts),
+  backend: (vfio) => new VfioCcwGuestBackend(vfio),
+};
+
 export interface VfioCcwPassthroughOptions {
-  variant: VfioCcwVariant;
   /** Guest storage (channel programs and data). */
   guestMemory: CssMemory;
   /** The real device behind the host subchannel. */
@@ -728,6 +665,8 @@ export interface VfioCcwPassthroughOptions {
   /** Guest subchannel number and device number. */
   schno?: number;
   devno?: number;
+  /** Alternative halves (default: the shipped VfioCcw and VfioCcwGuestBackend). */
+  parts?: VfioCcwParts;
 }
 
 /**
@@ -745,6 +684,7 @@ export class VfioCcwPassthrough {
   readonly workqueue: CssWorkQueue;
 
   constructor(opts: VfioCcwPassthroughOptions) {
+    const parts = opts.parts ?? SHIPPED_PARTS;
     this.channel = opts.channel ?? new ManualWorkQueue('channel');
     this.hostInterrupts = opts.hostInterrupts ?? new ManualWorkQueue('host-irq');
     this.workqueue = opts.workqueue ?? new ManualWorkQueue('workqueue');
@@ -755,25 +695,16 @@ export class VfioCcwPassthrough {
       interrupts: this.hostInterrupts,
       budget: opts.budget,
     });
-    this.vfio = new VfioCcw({ variant: opts.variant, host: this.host, arena: this.arena, guestMemory: opts.guestMemory, workqueue: this.workqueue, budget: opts.budget });
-    this.backend = new VfioCcwGuestBackend(this.vfio);
+    this.vfio = parts.vfio({ host: this.host, arena: this.arena, guestMemory: opts.guestMemory, workqueue: this.workqueue, budget: opts.budget });
+    this.backend = parts.backend(this.vfio);
     this.guest = new Subchannel(0, opts.schno ?? 0, opts.devno ?? 0x0001, this.backend);
     this.backend.sch = this.guest;
     this.guest.pmcw.enabled = true;
     this.vfio.open();
   }
 
-  /** Interrupts presented to the guest, with the function each really answered. */
+  /** Interrupts presented to the guest, with the report each came from. */
   get guestInterrupts(): readonly GuestInterruptRecord[] {
     return this.backend.delivered;
-  }
-
-  /** Every invariant breach: vfio's, the arena's, and guest interrupts answering the wrong function. */
-  checkInvariants(): string[] {
-    const out = this.vfio.checkInvariants();
-    for (const d of this.backend.delivered) {
-      if (!d.correct) out.push(`guest interrupt #${d.seq} (FC=${d.fc}) taken as ${d.guestFunction} completion but answers host ${d.answers}`);
-    }
-    return out;
   }
 }

@@ -11,17 +11,19 @@
  * counter lives with the region in the main realm); `memoryOnly` accesses to
  * anything but RAM/ROM fail with MEMTX_ACCESS_ERROR.
  */
-import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_OK, type MemTxAttrs, type MemTxResult, type PhysMemory, type RamPtr } from '../../memory/types.js';
+import { RamFastPath } from '../../memory/ram-path.js';
+import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_OK, type MemTxAttrs, type MemTxResult } from '../../memory/types.js';
 import type { ReplySink, RequestHandler, RequestPort } from './mailbox.js';
 import { OP_ADDR_READ, OP_ADDR_WRITE, OP_DEV_READ, OP_DEV_WRITE } from './shared.js';
-import { SNAP_IO, SNAP_IOMMU, SNAP_RAM, SNAP_ROM, SNAP_ROMD, SnapshotView } from './snapshot.js';
+import { SNAP_IO, SNAP_IOMMU, SNAP_ROM, SNAP_ROMD, type SnapshotView } from './snapshot.js';
 
-const EMPTY_DV = new DataView(new SharedArrayBuffer(8));
-
-export class RealmPhysMemory implements PhysMemory, ReplySink {
+/**
+ * RAM and ROM go through the memory core's RAM fast path (memory/ram-path.ts,
+ * the same code AddressSpace runs) on the snapshot's tables; this class adds
+ * only what differs in a realm: devices reached through their home realm.
+ */
+export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplySink {
   epoch = 0;
-  valLo = 0;
-  valHi = 0;
   unassignedAccesses = 0;
   /** Requests sent to other realms. */
   remoteAccesses = 0;
@@ -31,14 +33,6 @@ export class RealmPhysMemory implements PhysMemory, ReplySink {
    * so the hart realm re-reads them at once instead of at its next boundary.
    */
   afterRequest: () => void = () => {};
-  private view: SnapshotView;
-  // Last RAM range used for loads (also ROM/ROMD) and for stores.
-  private rdStart = 0;
-  private rdLen = 0;
-  private rdDv: DataView = EMPTY_DV;
-  private wrStart = 0;
-  private wrLen = 0;
-  private wrDv: DataView = EMPTY_DV;
 
   constructor(
     view: SnapshotView,
@@ -46,7 +40,7 @@ export class RealmPhysMemory implements PhysMemory, ReplySink {
     /** This realm's own devices (an I/O thread's), dispatched without a request; null for hart realms. */
     private readonly local: RequestHandler | null = null,
   ) {
-    this.view = view;
+    super(view);
     this.epoch = view.epoch;
   }
 
@@ -56,63 +50,16 @@ export class RealmPhysMemory implements PhysMemory, ReplySink {
 
   /** Switch to a newer snapshot. Call only where no access of this realm is in flight. */
   adopt(view: SnapshotView): void {
-    this.view = view;
+    this.setView(view);
     this.epoch = view.epoch;
-    this.rdStart = this.rdLen = this.wrStart = this.wrLen = 0;
-    this.rdDv = this.wrDv = EMPTY_DV;
   }
 
-  ramPtr(addr: number, len: number, isWrite: boolean): RamPtr | null {
-    const v = this.view;
-    const i = v.findIndex(addr);
-    if (i < 0 || !(len > 0) || addr + len > v.ends[i]!) return null;
-    const k = v.kinds[i]!;
-    if (!(k === SNAP_RAM || (!isWrite && (k === SNAP_ROM || k === SNAP_ROMD)))) return null;
-    const start = v.starts[i]!;
-    return { bytes: v.bytes[i]!, offset: addr - start, base: start, length: v.ends[i]! - start };
-  }
-
-  load(addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
-    const o = addr - this.rdStart;
-    if (o >= 0 && o + size <= this.rdLen) {
-      const dv = this.rdDv;
-      if (size === 4) {
-        this.valLo = dv.getUint32(o, true);
-        this.valHi = 0;
-        return MEMTX_OK;
-      }
-      if (size === 8) {
-        this.valLo = dv.getUint32(o, true);
-        this.valHi = dv.getUint32(o + 4, true);
-        return MEMTX_OK;
-      }
-      if (size === 1) {
-        this.valLo = dv.getUint8(o);
-        this.valHi = 0;
-        return MEMTX_OK;
-      }
-      if (size === 2) {
-        this.valLo = dv.getUint16(o, true);
-        this.valHi = 0;
-        return MEMTX_OK;
-      }
-    }
-    return this.loadSlow(addr, size, attrs);
-  }
-
-  private loadSlow(addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
+  protected loadOther(i: number, addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
     if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return this.ones(size, MEMTX_DECODE_ERROR);
     const v = this.view;
-    const i = v.findIndex(addr);
     if (i < 0) return this.ones(size, this.unassigned());
     if (addr + size > v.ends[i]! || Math.floor(addr) !== addr) return this.bytewiseLoad(addr, size, attrs);
     const k = v.kinds[i]!;
-    if (k === SNAP_RAM || k === SNAP_ROM || k === SNAP_ROMD) {
-      this.rdStart = v.starts[i]!;
-      this.rdLen = v.ends[i]! - this.rdStart;
-      this.rdDv = v.dvs[i]!;
-      return this.load(addr, size, attrs);
-    }
     if (k === SNAP_IO || k === SNAP_IOMMU) {
       if (attrs.memoryOnly) return this.ones(size, MEMTX_ACCESS_ERROR);
       const d = v.data;
@@ -138,7 +85,7 @@ export class RealmPhysMemory implements PhysMemory, ReplySink {
     let hi = 0;
     let r = MEMTX_OK;
     for (let b = 0; b < size; b++) {
-      r |= this.loadSlow(addr + b, 1, attrs);
+      r |= this.load(addr + b, 1, attrs);
       const byte = this.valLo & 0xff;
       if (b < 4) lo |= byte << (8 * b);
       else hi |= byte << (8 * (b - 4));
@@ -148,51 +95,19 @@ export class RealmPhysMemory implements PhysMemory, ReplySink {
     return r;
   }
 
-  store(addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
-    const o = addr - this.wrStart;
-    if (o >= 0 && o + size <= this.wrLen) {
-      const dv = this.wrDv;
-      if (size === 4) {
-        dv.setUint32(o, lo, true);
-        return MEMTX_OK;
-      }
-      if (size === 8) {
-        dv.setUint32(o, lo, true);
-        dv.setUint32(o + 4, hi, true);
-        return MEMTX_OK;
-      }
-      if (size === 1) {
-        dv.setUint8(o, lo);
-        return MEMTX_OK;
-      }
-      if (size === 2) {
-        dv.setUint16(o, lo, true);
-        return MEMTX_OK;
-      }
-    }
-    return this.storeSlow(addr, size, lo, hi, attrs);
-  }
-
-  private storeSlow(addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
+  protected storeOther(i: number, addr: number, size: number, lo: number, hi: number, attrs: MemTxAttrs): MemTxResult {
     if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return MEMTX_DECODE_ERROR;
     const v = this.view;
-    const i = v.findIndex(addr);
     if (i < 0) return this.unassigned();
     if (addr + size > v.ends[i]! || Math.floor(addr) !== addr) {
       let r = MEMTX_OK;
       for (let b = 0; b < size; b++) {
         const byte = b < 4 ? (lo >>> (8 * b)) & 0xff : (hi >>> (8 * (b - 4))) & 0xff;
-        r |= this.storeSlow(addr + b, 1, byte, 0, attrs);
+        r |= this.store(addr + b, 1, byte, 0, attrs);
       }
       return r;
     }
     const k = v.kinds[i]!;
-    if (k === SNAP_RAM) {
-      this.wrStart = v.starts[i]!;
-      this.wrLen = v.ends[i]! - this.wrStart;
-      this.wrDv = v.dvs[i]!;
-      return this.store(addr, size, lo, hi, attrs);
-    }
     if (k === SNAP_ROM) return MEMTX_OK;
     if (k === SNAP_IO || k === SNAP_ROMD || k === SNAP_IOMMU) {
       if (attrs.memoryOnly) return MEMTX_ACCESS_ERROR;

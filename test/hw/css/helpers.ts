@@ -1,5 +1,8 @@
 import { ArrayGuestMemory } from '../../../src/hw/css/guest-memory.js';
 import { encodeCcw1 } from '../../../src/hw/css/channel-program.js';
+import { VfioCcwPassthrough, type VfioCcwPassthroughOptions } from '../../../src/hw/css/vfio-ccw.js';
+import { SingleIrbParts } from '../../../src/explore/policies/vfio-ccw-single-irb.js';
+import { VfioCcwOracle } from '../../../src/explore/scenarios/seed003-subchannel-clear-start.js';
 
 /** Store a format-1 CCW. */
 export function ccw1(mem: ArrayGuestMemory, addr: number, cmd: number, flags: number, count: number, cda: number): void {
@@ -19,4 +22,10 @@ export function ccw0(mem: ArrayGuestMemory, addr: number, cmd: number, flags: nu
 
 export function bytes(...xs: number[]): Uint8Array {
   return new Uint8Array(xs);
+}
+
+/** Build a pass-through stack with seed 003's design ('naive', injected from src/explore) or the shipped one, and its checker. */
+export function passthrough(design: 'naive' | 'shipped', opts: Omit<VfioCcwPassthroughOptions, 'parts'>): { pt: VfioCcwPassthrough; oracle: VfioCcwOracle } {
+  const pt = new VfioCcwPassthrough({ ...opts, parts: design === 'naive' ? new SingleIrbParts() : undefined });
+  return { pt, oracle: new VfioCcwOracle(pt) };
 }
