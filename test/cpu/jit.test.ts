@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, type GuestMachine } from './guest.js';
+import { MemoryRegion } from '../../src/memory/region.js';
 
 const RESULT = 0x80300000;
 
@@ -147,4 +148,39 @@ mid:
 `;
   const { jit, interp } = both(assemble(src));
   sameState(jit, interp);
+});
+
+test('a memory-map change re-checks translated pages: other bytes at the same address run, the same bytes keep their blocks', () => {
+  // The guest calls a function at FN over and over; the function lives in a 4 KiB RAM
+  // overlay the test swaps under it (no guest store, so only the map change tells).
+  const FN = RAM_BASE + 0x10000;
+  const m = makeMachine(assemble(`main:\n  li s1, ${FN}\n1:jalr s1\n  mv s2, a0\n  j 1b`), 8 << 20, { translate: true, translateThreshold: 4 });
+  const root = m.as.root;
+  const overlay = (value: number): MemoryRegion => {
+    const r = MemoryRegion.ram(`fn-${value}`, 0x1000);
+    const dv = new DataView(r.ramBuffer(), r.ramBytes().byteOffset, 0x1000);
+    dv.setUint32(0, (value << 20) | 0x513, true); // li a0, value
+    dv.setUint32(4, 0x8067, true); // ret
+    return r;
+  };
+  const one = overlay(1);
+  root.addSubregion(FN, one, 1);
+  m.hart.run(20_000);
+  assert.equal(m.hart.getX(18), 1n);
+  const jit = m.hart.jit!;
+  assert.ok(jit.stats.translated > 0);
+  // Same bytes after a map change (the region disabled and enabled again): blocks survive.
+  const before = { ...jit.stats };
+  one.setEnabled(false);
+  one.setEnabled(true);
+  m.hart.run(20_000);
+  assert.equal(m.hart.getX(18), 1n);
+  assert.equal(jit.stats.invalidated, before.invalidated);
+  assert.equal(jit.stats.translated, before.translated);
+  // Other bytes at the same physical address: the page's translations go.
+  root.removeSubregion(one);
+  root.addSubregion(FN, overlay(2), 1);
+  m.hart.run(20_000);
+  assert.equal(m.hart.getX(18), 2n);
+  assert.equal(jit.stats.invalidated, before.invalidated + 1);
 });

@@ -38,6 +38,7 @@ import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
 import { Triggers } from './triggers.js';
+import { warmUp } from './warmup.js';
 
 /** An internal emulator error (never a guest action): names the hart, PC and instruction word. */
 export class HartError extends Error {
@@ -216,6 +217,15 @@ export class Hart {
   /** Code pages shared with the other harts, and the epoch of it this hart's store TLB reflects. */
   readonly codeSync: CodeSync;
   codeEpoch = 0;
+  /**
+   * Set by the translator's dispatcher before it runs the interpreter: the fetch-page base
+   * (virtual, NaN if none) whose code-cache state follows, the page's block table and hit
+   * counters, and the translation threshold (interp.ts: in-page jumps to cold code stay there).
+   */
+  jitBase = NaN;
+  jitFns: readonly unknown[] = [];
+  jitHits = new Uint16Array(2048);
+  jitThreshold = 0;
   /** The translating engine, or null when running the interpreter only. */
   readonly jit: Translator | null;
   /** Debugger hooks (gdbstub, triggers); null = none, and nothing on the fast paths looks at them. */
@@ -243,6 +253,8 @@ export class Hart {
       this.xDv.push(dummy);
     }
     this.reset(0);
+    // Complete type feedback for the engines before any guest runs (warmup.ts says why).
+    warmUp((o) => new Hart(o), this.jit !== null);
   }
 
   get waiting(): boolean {

@@ -6,7 +6,8 @@ import { execOther } from './system.js';
 /**
  * The interpreter loop: runs until `end` steps or an exit request. With
  * `stopAtJump` (used by the translator's dispatcher) it also returns after
- * every taken branch or jump, so the dispatcher sees each block entry.
+ * taken branches and jumps that may enter a translated or hot block (see cBase below), so
+ * the dispatcher sees those block entries.
  */
 export function inner(h: Hart, end: number, stopAtJump: boolean): void {
   const xlo = h.xlo;
@@ -29,6 +30,13 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
   let fBase = h.fetchBase;
   let fDv = h.fetchDv;
   let fOff = h.fetchOff;
+  // The translator's code-cache state of the page the dispatcher entered us in: a taken jump
+  // within that page to a block that is neither translated nor hot yet stays here instead of
+  // returning to the dispatcher (which would only count it and call us again).
+  const cBase = h.jitBase;
+  const cFns = h.jitFns;
+  const cHits = h.jitHits;
+  const cHot = h.jitThreshold;
   while (steps < end) {
     steps++;
     let insn: number;
@@ -401,9 +409,13 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
             ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);
           pc = pc + imm;
           if (stopAtJump) {
-            h.pc = pc;
-            h.steps = steps;
-            return;
+            const o = pc - cBase;
+            const f = o >= 0 && o < 4096 && fBase === cBase ? cFns[o >> 1] : 0;
+            if (f === undefined ? ++cHits[o >> 1]! >= cHot : f !== null) {
+              h.pc = pc;
+              h.steps = steps;
+              return;
+            }
           }
         } else pc = pc + ilen;
         break;
@@ -419,9 +431,13 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         }
         pc = pc + imm;
         if (stopAtJump) {
-          h.pc = pc;
-          h.steps = steps;
-          return;
+          const o = pc - cBase;
+          const f = o >= 0 && o < 4096 && fBase === cBase ? cFns[o >> 1] : 0;
+          if (f === undefined ? ++cHits[o >> 1]! >= cHot : f !== null) {
+            h.pc = pc;
+            h.steps = steps;
+            return;
+          }
         }
         break;
       }
@@ -439,9 +455,13 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         }
         pc = target;
         if (stopAtJump) {
-          h.pc = pc;
-          h.steps = steps;
-          return;
+          const o = pc - cBase;
+          const f = o >= 0 && o < 4096 && fBase === cBase ? cFns[o >> 1] : 0;
+          if (f === undefined ? ++cHits[o >> 1]! >= cHot : f !== null) {
+            h.pc = pc;
+            h.steps = steps;
+            return;
+          }
         }
         break;
       }

@@ -8,8 +8,8 @@ import { ACC_EXEC, ACC_READ, ACC_WRITE } from './pmp.js';
 /** Drop every cached translation (and the fetch page). */
 export function flushTlb(h: Hart): void {
   // A memory-map change (device plugged, ROM device switching modes) may put different bytes
-  // at a translated physical address without any store: drop the translations too.
-  if (h.jit && h.epoch !== h.mem.epoch) h.jit.flushAll();
+  // at a translated physical address without any store: the translator re-checks its pages.
+  if (h.jit && h.epoch !== h.mem.epoch) h.jit.remapped();
   h.rTagLo.fill(NO_PAGE);
   h.wTagLo.fill(NO_PAGE);
   h.xTagLo.fill(NO_PAGE);

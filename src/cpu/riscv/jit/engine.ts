@@ -41,6 +41,10 @@ class PageCode {
   /** CodeSync generation the translations were made against. */
   gen = 0;
   claimed = false;
+  /** The page's bytes when it was claimed (a memory-map change keeps translations only if they still match). */
+  readonly bytes = new Int32Array(1024);
+  /** Translator.mapGen this page was last checked against. */
+  mapGen = 0;
   blocks = 0;
   invalidations = 0;
   interpretOnly = false;
@@ -55,6 +59,8 @@ export class Translator {
   private cur: PageCode | null = null;
   private curPa = -1;
   private blocks = 0;
+  /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
+  private mapGen = 0;
   private readonly sync: CodeSync;
   /** Builds a block function from its body with the hart's state in scope. */
   private readonly factoryArgs: string[];
@@ -67,6 +73,7 @@ export class Translator {
     private readonly threshold = HOT_THRESHOLD,
   ) {
     this.sync = h.codeSync;
+    h.jitThreshold = threshold;
     const env: Record<string, unknown> = {
       h,
       xlo: h.xlo,
@@ -104,6 +111,7 @@ export class Translator {
       if (!(off >= 0 && off < 4096)) {
         if (!fetchPageCached(h, pc)) {
           // Unmapped so far (the interpreter walks, fills or faults exactly), or not RAM.
+          h.jitBase = NaN;
           inner(h, end, true);
           continue;
         }
@@ -112,6 +120,7 @@ export class Translator {
       let page = this.cur;
       if (h.fetchPa !== this.curPa || page === null) {
         page = this.pageFor(h.fetchPa);
+        if (page.mapGen !== this.mapGen) this.recheck(page);
         this.cur = page;
         this.curPa = h.fetchPa;
       }
@@ -131,6 +140,9 @@ export class Translator {
       } else if (fn === undefined && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
         if (this.translate(page, i, pc)) continue;
       }
+      h.jitBase = h.fetchBase;
+      h.jitFns = page.fns;
+      h.jitHits = page.hits;
       inner(h, end, true);
     }
   }
@@ -145,6 +157,32 @@ export class Translator {
     this.stats.flushes++;
   }
 
+  /**
+   * The memory map changed (a device mapped or unmapped, a ROM device switched
+   * mode): the same physical page may now hold other bytes. Rather than
+   * dropping everything (U-Boot's flash probing changes the map hundreds of
+   * times), each page compares its bytes with those it was translated from
+   * before its blocks run again.
+   */
+  remapped(): void {
+    this.mapGen++;
+    this.cur = null;
+    this.curPa = -1;
+  }
+
+  private recheck(p: PageCode): void {
+    p.mapGen = this.mapGen;
+    if (p.blocks === 0) return;
+    const dv = this.h.fetchDv;
+    const base = this.h.fetchOff;
+    for (let i = 0; i < 1024; i++) {
+      if (dv.getInt32(base + 4 * i, true) !== p.bytes[i]) {
+        this.invalidate(p);
+        return;
+      }
+    }
+  }
+
   /** Translated blocks currently cached. */
   get size(): number {
     return this.blocks;
@@ -156,6 +194,7 @@ export class Translator {
     if (p === undefined) {
       if (this.pages.size >= MAX_PAGES) this.flushAll();
       p = new PageCode(ppn, ppn % 65536);
+      p.mapGen = this.mapGen;
       this.pages.set(ppn, p);
     }
     return p;
@@ -195,6 +234,7 @@ export class Translator {
         return false;
       }
       p.gen = g;
+      for (let k = 0; k < 1024; k++) p.bytes[k] = h.fetchDv.getInt32(h.fetchOff + 4 * k, true);
     } else if (this.sync.generation(p.slot) !== p.gen) {
       this.invalidate(p);
       return false;

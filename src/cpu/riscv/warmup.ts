@@ -1,0 +1,226 @@
+/**
+ * Type-feedback warm-up of the execution engines, once per realm (main thread
+ * or hart worker) before the first real hart runs.
+ *
+ * Why: V8 optimises the interpreter loop (`inner()`) and the translator's
+ * dispatcher as soon as they are hot, with the type feedback gathered so far.
+ * A guest reaches many instruction forms only later (U-Boot's first `sraw`,
+ * its first misaligned `ld`, ...); each one found no feedback in the
+ * optimised code, which then deoptimised ("insufficient type feedback"), ran
+ * in V8's bytecode interpreter until hot again and was recompiled — 9-11
+ * times during a U-Boot boot, ~80 ms of compiler CPU each, and the slow
+ * processes of the bimodal interpreter benchmark were the ones that settled
+ * early on such code. Running a short program that takes every path of
+ * those loops once, before any guest, gives V8 complete feedback at the
+ * first optimisation.
+ *
+ * The program runs on a private hart over a private 64 KiB RAM (the real
+ * memory core classes, so the feedback has the production shapes) and
+ * touches nothing shared: its own CodeSync, its own TLBs.
+ */
+import { AddressSpace } from '../../memory/address-space.js';
+import { MemoryRegion } from '../../memory/region.js';
+import { MSTATUS_FS } from './constants.js';
+import type { Hart, HartOptions } from './hart.js';
+
+const RAM_BASE = 0x80000000;
+const RAM_SIZE = 0x10000;
+/** Code starts just below a page end, so fetches cross a page. */
+const CODE = RAM_BASE + 0x0f80;
+const HANDLER = RAM_BASE + 0x3000;
+const DATA = RAM_BASE + 0x5000;
+/** Nothing is mapped here: loads, stores and AMOs fault (and the handler skips them). */
+const UNMAPPED = 0x1000;
+
+const PASSES = 3;
+const JIT_STEPS = 200;
+let interpWarm = false;
+let jitWarm = false;
+
+// Encoders (RISC-V base formats).
+const R = (op: number, rd: number, f3: number, rs1: number, rs2: number, f7: number): number =>
+  ((f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
+const I = (op: number, rd: number, f3: number, rs1: number, imm: number): number =>
+  (((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
+const S = (f3: number, rs1: number, rs2: number, imm: number): number =>
+  ((((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | 0x23) >>> 0;
+const B = (f3: number, rs1: number, rs2: number, imm: number): number =>
+  ((((imm >> 12) & 1) << 31) | (((imm >> 5) & 0x3f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) |
+    (((imm >> 1) & 0xf) << 8) | (((imm >> 11) & 1) << 7) | 0x63) >>> 0;
+const U = (op: number, rd: number, imm20: number): number => ((imm20 << 12) | (rd << 7) | op) >>> 0;
+const J = (rd: number, imm: number): number =>
+  ((((imm >> 20) & 1) << 31) | (((imm >> 1) & 0x3ff) << 21) | (((imm >> 11) & 1) << 20) | (((imm >> 12) & 0xff) << 12) |
+    (rd << 7) | 0x6f) >>> 0;
+
+/**
+ * Registers: x2 data, x3 data + 4092 (accesses crossing a page), x4 unmapped, x8 data + 64;
+ * values in x5-x7 and x24-x31 (VALUES).
+ */
+const A = 5;
+const Bv = 6;
+const VALUES: readonly (readonly [number, bigint])[] = [
+  [5, 0x0123456789abcdefn],
+  [6, 0xfedcba9876543210n],
+  [7, 7n],
+  [24, 45n],
+  [25, 32n],
+  [26, 0xffffffff80000001n],
+  [27, 0xffffffff00000003n],
+  [28, 0x7fffffffffffffffn],
+  [29, 0xfffffffffffffff9n],
+  [30, 3n],
+  [31, 0xffffffffn],
+];
+/** Operand pairs (register numbers) for two-operand instructions; shift-amount registers. */
+const PAIRS: readonly (readonly [number, number])[] = [
+  [5, 6], [6, 5], [5, 5], [26, 27], [27, 26], [28, 29], [29, 30], [31, 30], [30, 0], [31, 31],
+];
+const SHIFTS = [0, 7, 24, 25];
+
+/** The warm-up program as parcels (32-bit words, or 16-bit compressed parcels tagged by a -1 entry before them). */
+function program(): { code: number[]; handler: number[] } {
+  const w: number[] = [];
+  // OP-IMM: every funct3 with both immediate signs, shifts by 0, < 32, 32 and > 32, rd = x0 too.
+  for (const rs1 of [5, 29, 31])
+    for (const rd of [22, 0])
+      for (const f3 of [0, 2, 3, 4, 6, 7]) for (const imm of [-5, 0x7f3]) w.push(I(0x13, rd, f3, rs1, imm));
+  for (const rs1 of [5, 29])
+    for (const sh of [0, 9, 32, 40]) w.push(I(0x13, 23, 1, rs1, sh), I(0x13, 23, 5, rs1, sh), I(0x13, 23, 5, rs1, 0x400 | sh));
+  // OP (base and M), OP-32, branches: every funct3 over operand pairs that take each path
+  // (carries and borrows, equal and different high halves, signs, zero divisors).
+  for (const [a, b] of PAIRS) {
+    for (const f3 of [0, 2, 3, 4, 6, 7]) w.push(R(0x33, 10, f3, a, b, 0), R(0x33, 12, f3, a, b, 1));
+    w.push(R(0x33, 11, 0, a, b, 0x20), R(0x33, 12, 1, a, b, 1), R(0x33, 12, 5, a, b, 1));
+    for (const [f3, f7] of [[0, 0], [0, 0x20], [0, 1], [4, 1], [5, 1], [6, 1], [7, 1]] as const) w.push(R(0x3b, 16, f3, a, b, f7));
+    for (const f3 of [0, 1, 4, 5, 6, 7]) w.push(B(f3, a, b, 4));
+  }
+  for (const a of [5, 29])
+    for (const sh of SHIFTS) {
+      w.push(R(0x33, 10, 1, a, sh, 0), R(0x33, 10, 5, a, sh, 0), R(0x33, 10, 5, a, sh, 0x20));
+      w.push(R(0x3b, 16, 1, a, sh, 0), R(0x3b, 16, 5, a, sh, 0), R(0x3b, 16, 5, a, sh, 0x20));
+    }
+  w.push(R(0x33, 0, 0, 5, 6, 0));
+  // LUI, AUIPC, OP-IMM-32, OP-32 (with M).
+  w.push(U(0x37, 13, 0x80001), U(0x37, 0, 5), U(0x17, 14, 0x7ffff), U(0x17, 0, 1));
+  for (const rs1 of [5, 29])
+    for (const sh of [0, 3, 31]) w.push(I(0x1b, 15, 0, rs1, -3), I(0x1b, 15, 1, rs1, sh), I(0x1b, 15, 5, rs1, sh), I(0x1b, 15, 5, rs1, 0x400 | sh));
+  // Loads and stores: every size, aligned and misaligned, each twice (TLB miss, then hit),
+  // at the end of a page (slow path) and crossing it.
+  for (let pass = 0; pass < 2; pass++) {
+    for (const f3 of [0, 1, 2, 3, 4, 5, 6]) w.push(I(0x03, 17, f3, 2, 8), I(0x03, 17, f3, 2, 1), I(0x03, 0, f3, 2, 16));
+    for (const f3 of [0, 1, 2, 3]) w.push(S(f3, 2, A, 24), S(f3, 2, Bv, 33));
+  }
+  w.push(I(0x03, 17, 3, 3, 0), I(0x03, 17, 2, 3, 0), S(3, 3, A, 0), S(2, 3, A, 0));
+  // Branches, taken and not, all to the next instruction; JAL and JALR likewise.
+  w.push(J(1, 4), J(0, 4), U(0x17, 18, 0), I(0x67, 1, 0, 18, 8), U(0x17, 18, 0), I(0x67, 0, 0, 18, 8));
+  // Out of line: CSRs, fences, AMOs, LR/SC, FP.
+  w.push(I(0x73, 19, 2, 0, 0x340), I(0x73, 0, 1, A, 0x340), I(0x73, 19, 6, 3, 0x340), I(0x73, 19, 2, 0, 0xc01));
+  w.push(I(0x0f, 0, 0, 0, 0x0ff));
+  w.push(R(0x2f, 20, 2, 2, A, 0), R(0x2f, 20, 3, 2, A, 0x04), R(0x2f, 20, 3, 2, 0, 0x08), R(0x2f, 20, 3, 2, A, 0x0c));
+  w.push(R(0x53, 1, 0, A, 0, 0x79), R(0x53, 2, 7, 1, 1, 0x01), R(0x53, 20, 0, 2, 0, 0x71));
+  // Compressed: c.addi, c.li, c.mv, c.add, c.lw/c.sw/c.ld/c.sd via x8, c.j +2, c.nop.
+  const c: number[] = [0x0505, 0x4681, 0x86aa, 0x96aa, 0x4008, 0xc048, 0x6408, 0xe808, 0xa009, 0x0001];
+  // Traps (the handler skips the instruction): illegal encodings the loop itself rejects,
+  // faulting loads/stores/AMOs, ecall, ebreak.
+  const t: number[] = [
+    I(0x13, 9, 1, A, 0x800),
+    R(0x33, 9, 0, A, Bv, 0x40),
+    I(0x03, 9, 7, 2, 0),
+    S(4, 2, A, 0),
+    B(2, A, Bv, 4),
+    I(0x67, 0, 1, 18, 0),
+    I(0x1b, 9, 1, A, 0x400),
+    R(0x3b, 9, 2, A, Bv, 0),
+    I(0x03, 9, 3, 4, 0),
+    S(3, 4, A, 0),
+    R(0x2f, 20, 3, 4, A, 0),
+    0x00000073,
+    0x00100073,
+    0xffffffff,
+  ];
+  const code = [...w, ...c.map((p) => -1 - p), ...t, 0x10500073 /* wfi: nothing enabled, run() returns */];
+  // Handler: mepc += 4; mret.
+  const handler = [I(0x73, 21, 2, 0, 0x341), I(0x13, 21, 0, 21, 4), I(0x73, 0, 1, 21, 0x341), 0x30200073];
+  return { code, handler };
+}
+
+function store(bytes: Uint8Array, at: number, parcels: number[]): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let a = at - RAM_BASE;
+  for (const p of parcels) {
+    if (p < 0) {
+      dv.setUint16(a, -1 - p, true);
+      a += 2;
+    } else {
+      dv.setUint32(a, p, true);
+      a += 4;
+    }
+  }
+}
+
+/**
+ * Warm up the engines a hart built with `opts` will use (the interpreter always,
+ * the translator when it translates); once per realm, a few milliseconds.
+ */
+export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): WarmUpRun[] {
+  const runs: WarmUpRun[] = [];
+  if (interpWarm && (jitWarm || !translate)) return runs;
+  const runInterp = !interpWarm;
+  const runJit = translate && !jitWarm;
+  interpWarm = true;
+  if (translate) jitWarm = true;
+  const root = MemoryRegion.container('warm-up', 2 ** 40);
+  const ram = MemoryRegion.ram('warm-up-ram', RAM_SIZE);
+  root.addSubregion(RAM_BASE, ram);
+  const mem = new AddressSpace(root, 'warm-up');
+  const { code, handler } = program();
+  store(ram.ramBytes(), CODE, code);
+  store(ram.ramBytes(), HANDLER, handler);
+  const base = { hartId: 0, mem, timeSource: () => 0 };
+  const harts: Hart[] = [];
+  if (runInterp) harts.push(make({ ...base, translate: false }));
+  // The translator's dispatcher: blocks are made on the second pass and run on the third;
+  // only the program's first JIT_STEPS instructions, as every block costs a compile.
+  if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: 2 }));
+  // Several passes, the engines interleaved (the translator runs the interpreter loop in its
+  // other mode): V8 records feedback only once a function has run for a while (lazy feedback
+  // allocation), so the first pass may leave nothing behind.
+  for (let pass = 0; pass < PASSES; pass++) {
+    for (const h of harts) {
+      h.reset(CODE);
+      h.mtvec = BigInt(HANDLER);
+      h.mstatus |= MSTATUS_FS;
+      h.setX(2, BigInt(DATA));
+      h.setX(3, BigInt(DATA + 4092));
+      h.setX(4, BigInt(UNMAPPED));
+      h.setX(8, BigInt(DATA + 64));
+      for (const [r, v] of VALUES) h.setX(r, v);
+      h.run(h.jit !== null ? JIT_STEPS : 5000);
+      runs.push({ translated: h.jit !== null, steps: h.steps, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
+    }
+  }
+  // Unregister the private address space (`info mtree` lists the live ones).
+  mem.destroy();
+  return runs;
+}
+
+/** One pass of the warm-up program (what tests check: it ran to its final wfi). */
+export interface WarmUpRun {
+  translated: boolean;
+  steps: number;
+  trapped: number;
+  waiting: boolean;
+  pc: number;
+}
+
+/** The end of the warm-up program (pc after its final wfi), for tests. */
+export function warmUpEnd(): number {
+  const { code } = program();
+  return CODE + code.reduce((n, p) => n + (p < 0 ? 2 : 4), 0);
+}
+
+/** Forget that this realm was warmed up (tests only: the next warmUp() runs again). */
+export function resetWarmUp(): void {
+  interpWarm = false;
+  jitWarm = false;
+}
