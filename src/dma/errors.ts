@@ -4,6 +4,7 @@
  * code (a device model unmapping something it never mapped, an invalid
  * configuration), where failing loudly at the call is the useful behaviour.
  */
+import { hostLog } from '../host/log.js';
 export type DmaErrorCode =
   | 'bad-range' // address/length not integers, negative, or overflowing 2^53
   | 'not-mapped' // unmap of a mapping this address space never handed out
@@ -25,7 +26,7 @@ export class DmaError extends Error {
 export type LogSink = (line: string) => void;
 
 export const stderrLog: LogSink = (line) => {
-  process.stderr.write(line + '\n');
+  hostLog(line);
 };
 
 /** Largest address + length a DMA may span (physical addresses are JS numbers below 2^53). */

@@ -15,6 +15,8 @@
  * Single-threaded by design (one realm); the harts-in-workers work replaces
  * `runHarts` with a coordinator but keeps the Scheduler API devices see.
  */
+import { monotonicNs } from '../host/clock.js';
+import { yieldToHost } from '../host/tasks.js';
 import type { BottomHalf, Clock, Scheduler, Timer, WorkOwner } from '../sync/work.js';
 import { runOnBehalf } from '../sync/work.js';
 
@@ -44,10 +46,7 @@ export interface EventLoopOptions {
   hostNowNs?: () => number;
 }
 
-const hrNow = (): number => {
-  const [s, ns] = process.hrtime();
-  return s * 1e9 + ns;
-};
+const hrNow = monotonicNs;
 
 class LoopTimer implements Timer {
   deadline = Infinity;
@@ -400,7 +399,7 @@ export class EventLoop implements Scheduler {
       }
       if (this.stopped) break;
       if (idle) await this.idleWait();
-      else await new Promise<void>((r) => setImmediate(r));
+      else await yieldToHost();
     }
     return this.exitCode;
   }

@@ -14,7 +14,8 @@
  * Initramfs: gzip data must decompress completely; a bare newc cpio archive
  * must run to its TRAILER!!! entry; programs in it must be RISC-V ELF.
  */
-import { gunzipSync } from 'node:zlib';
+import { defaultHost } from '../host/default.js';
+import type { HostServices } from '../host/types.js';
 
 export class ImageCheckError extends Error {
   constructor(message: string) {
@@ -59,13 +60,23 @@ export function checkKernelImage(b: Uint8Array, name: string): void {
  * Throws ImageCheckError when an initramfs is a damaged gzip stream or an
  * incomplete cpio archive. `maxUnpacked` bounds the inflated size (the guest
  * must unpack it into its RAM anyway), so a gzip bomb is refused by the check
- * instead of exhausting the host's memory.
+ * instead of exhausting the host's memory. Without a synchronous inflate (a
+ * web page, `gunzip` null) a gzip stream is checked by its header only.
  */
-export function checkInitrd(b: Uint8Array, name: string, maxUnpacked = 1 << 30): void {
+export function checkInitrd(
+  b: Uint8Array,
+  name: string,
+  maxUnpacked = 1 << 30,
+  gunzip: HostServices['gunzipSync'] = defaultHost.gunzipSync,
+): void {
   if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) {
+    if (gunzip === null) {
+      if (b.length < 18 || b[2] !== 8) throw new ImageCheckError(`${name}: truncated or corrupt gzip data (bad header)`);
+      return;
+    }
     let cpio: Uint8Array;
     try {
-      cpio = gunzipSync(b, { maxOutputLength: maxUnpacked });
+      cpio = gunzip(b, maxUnpacked);
     } catch (e) {
       if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
         throw new ImageCheckError(`${name}: unpacks to more than ${maxUnpacked} bytes (larger than guest RAM)`);

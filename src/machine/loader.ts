@@ -4,7 +4,8 @@
  * images (copied as-is at a given address). Loading writes guest memory
  * through a writer (an AddressSpace) and reports where the image landed.
  */
-import { readFileSync } from 'node:fs';
+import type { HostFiles } from '../host/types.js';
+import { HostFileError } from '../host/types.js';
 
 export class LoaderError extends Error {
   constructor(message: string) {
@@ -85,13 +86,12 @@ export interface LoadedImage {
   elf: boolean;
 }
 
-export function readImageFile(path: string, what: string): Uint8Array {
+export function readImageFile(files: HostFiles, path: string, what: string): Uint8Array {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = files.read(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'No such file or directory' : code === 'EISDIR' ? 'Is a directory' : code === 'EACCES' ? 'Permission denied' : String((e as Error).message);
+    const why = e instanceof HostFileError ? e.message : String((e as Error).message);
     throw new LoaderError(`could not load ${what} '${path}': ${why}`);
   }
   if (bytes.length === 0) throw new LoaderError(`could not load ${what} '${path}': file is empty`);

@@ -9,6 +9,7 @@
  * device callback changes the map half-way (the new view is published for
  * the accesses that follow), the way QEMU's RCU-held flat views behave.
  */
+import { hostLog } from '../host/log.js';
 import { dispatchRead, dispatchWrite, bufferAccessSize, dispatchDepth } from './dispatch.js';
 import { MemoryError } from './errors.js';
 import {
@@ -66,7 +67,7 @@ let iommuDepth = 0;
 const MAX_IOMMU_DEPTH = 8;
 
 const defaultLog = (m: string): void => {
-  process.stderr.write(m + '\n');
+  hostLog(m);
 };
 
 function makeSection(as: AddressSpace, fr: FlatRange): MemoryRegionSection {

@@ -4,6 +4,7 @@
  * for hazards (use after removal, validator reports). One per realm in real
  * code (createRealmSyncEnv); one per run in the explorer.
  */
+import { hostLog } from '../host/log.js';
 import { RealmTaskContext, type TaskContext } from './context.js';
 import { NO_SYNC_POINTS, type SyncPoints } from './sync-points.js';
 import { LockValidator, type LockReport } from './validator.js';
@@ -43,7 +44,7 @@ export interface RealmSyncEnvOptions {
 }
 
 export function createRealmSyncEnv(opts: RealmSyncEnvOptions = {}): SyncEnv {
-  const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const log = opts.log ?? hostLog;
   const validator = new LockValidator(opts.debugLocks ?? false);
   const hazards: HazardSink = { report: (h) => log(h.message) };
   validator.onReport = (r) => hazards.report({ kind: 'lockdep', message: r.text, report: r });

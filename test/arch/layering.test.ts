@@ -1,7 +1,7 @@
 /**
  * The stack's layering, checked on the sources: imports only go down
- * (sync -> memory -> dma -> hw -> machine -> explore -> cli; cpu and block sit
- * beside dma), and the device registry has no import cycle, so any of its
+ * (host -> sync -> memory -> dma -> hw -> machine -> explore -> cli / web; cpu and
+ * block sit beside dma; host holds the platform services and imports nothing), and the device registry has no import cycle, so any of its
  * modules can be imported first.
  */
 import { test } from 'node:test';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const src = join(root, 'src');
 
-const RANK: Record<string, number> = { sync: 0, memory: 1, dma: 2, cpu: 2, block: 2, net: 2, fs: 2, hw: 3, machine: 4, monitor: 5, gdbstub: 5, explore: 5, cli: 6 };
+const RANK: Record<string, number> = { host: -1, sync: 0, memory: 1, dma: 2, cpu: 2, block: 2, net: 2, fs: 2, hw: 3, machine: 4, monitor: 5, gdbstub: 5, explore: 5, cli: 6, web: 6, 'index.ts': 7 };
 
 /** Upward imports not yet removed, each owned by an open issue. The test also fails when one disappears, so the list only shrinks. */
 const KNOWN: ReadonlySet<string> = new Set([

@@ -11,6 +11,7 @@ import {
   readImageFile,
   type GuestWriter,
 } from '../../src/machine/loader.js';
+import { nodeHost } from '../../src/host/node.js';
 
 class FakeRam implements GuestWriter {
   readonly bytes: Uint8Array;
@@ -72,7 +73,7 @@ test('bad input: wrong machine, truncated headers, segments outside RAM, missing
   assert.throws(() => parseElf64(makeElf(0x80000000, 0, [1], 1).subarray(0, 40)), LoaderError);
   assert.throws(() => loadImage(ram, makeElf(0x90000000, 0, [1], 1), 0x80000000, 'bios'), /does not fit in guest RAM/);
   assert.throws(() => loadImage(ram, new Uint8Array(0x2000), 0x80000000, 'bios'), /do not fit/);
-  assert.throws(() => readImageFile('/nonexistent/fw.bin', 'firmware'), /could not load firmware '\/nonexistent\/fw.bin': No such file or directory/);
+  assert.throws(() => readImageFile(nodeHost.files, '/nonexistent/fw.bin', 'firmware'), /could not load firmware '\/nonexistent\/fw.bin': No such file or directory/);
 });
 
 test("QEMU's placement rules: kernel after firmware, DTB below RAM end, initrd", () => {

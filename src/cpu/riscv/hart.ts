@@ -122,7 +122,7 @@ export class Hart {
   /**
    * Called on every `pause` (a guest spin-wait hint). A hart in a worker
    * thread uses it to give its host core away while the guest spins
-   * (src/machine/smp/hart-worker.ts); null in the interleaved mode.
+   * (src/machine/smp/hart-realm.ts); null in the interleaved mode.
    */
   onPause: (() => void) | null = null;
   trapped = 0;

@@ -19,7 +19,8 @@
  * 0x20000000 on an unbacked virt shows 0x00000000). With a backing file,
  * program and erase write through to it.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import type { HostServices, SyncFile } from '../../host/types.js';
+import { defaultHost } from '../../host/default.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
 import type { MemoryRegionOps } from '../../memory/types.js';
@@ -47,6 +48,8 @@ export interface CfiFlashOptions {
   backingFile?: string;
   /** Refuse program/erase (QEMU's readonly=on drive). */
   readOnly?: boolean;
+  /** Where the backing file is opened (default: the platform's host). */
+  host?: Pick<HostServices, 'openSyncFile'>;
 }
 
 const STATUS_READY = 0x80;
@@ -72,7 +75,7 @@ export class CfiFlash implements DeviceOwner {
   private readonly queryShift: number;
   private readonly writeBlockWords: number;
   private storage: Uint8Array;
-  private fd: number | null = null;
+  private file: SyncFile | null = null;
 
   private cmd = CMD_READ_ARRAY;
   private wcycle = 0;
@@ -113,35 +116,35 @@ export class CfiFlash implements DeviceOwner {
     };
     this.mr = MemoryRegion.romDevice(this.name, this.size, ops, { owner: this });
     this.storage = this.mr.ramBytes();
-    if (opts.backingFile !== undefined) this.openBacking(opts.backingFile);
+    if (opts.backingFile !== undefined) this.openBacking(opts.host ?? defaultHost, opts.backingFile);
   }
 
-  private openBacking(path: string): void {
-    let fd: number;
+  private openBacking(host: Pick<HostServices, 'openSyncFile'>, path: string): void {
+    let f: SyncFile;
     try {
-      fd = openSync(path, this.readOnly ? 'r' : 'r+');
+      f = host.openSyncFile(path, this.readOnly);
     } catch (e) {
       throw new FlashError(`${this.name}: cannot open ${path}: ${(e as Error).message}`);
     }
-    const len = fstatSync(fd).size;
+    const len = f.size;
     if (len !== this.size) {
-      closeSync(fd);
+      f.close();
       throw new FlashError(`${this.name}: ${path} is ${len} bytes; the flash device requires exactly ${this.size} bytes`);
     }
     let done = 0;
     while (done < len) {
-      const n = readSync(fd, this.storage, done, len - done, done);
+      const n = f.read(this.storage, done, len - done, done);
       if (n <= 0) break;
       done += n;
     }
-    if (this.readOnly) closeSync(fd);
-    else this.fd = fd;
+    if (this.readOnly) f.close();
+    else this.file = f;
   }
 
   /** Close the backing file (writes are already on disk). */
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    this.file?.close();
+    this.file = null;
   }
 
   reset(): void {
@@ -247,9 +250,9 @@ export class CfiFlash implements DeviceOwner {
   }
 
   private persist(off: number, len: number): void {
-    if (this.fd === null) return;
+    if (this.file === null) return;
     try {
-      writeSync(this.fd, this.storage, off, len, off);
+      this.file.write(this.storage, off, len, off);
     } catch {
       // A host I/O error must not kill the guest; the write stays in memory.
       this.errors++;

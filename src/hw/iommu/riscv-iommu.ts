@@ -16,6 +16,7 @@
  * Work per event-loop turn is bounded: commands are processed from a bottom
  * half, at most CMDS_PER_TURN at a time.
  */
+import { hostLog } from '../../host/log.js';
 import type { AddressSpace } from '../../memory/address-space.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { MEMTX_OK, memTxAttrs, type MemTxAttrs } from '../../memory/types.js';
@@ -94,7 +95,7 @@ export class RiscvIommu implements DeviceOwner, RiscvIommuHost {
     this.irqs = opts.irqs;
     this.scheduler = opts.scheduler;
     this.revokeTimeoutNs = opts.revokeTimeoutNs ?? 1e9;
-    this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
+    this.log = opts.log ?? hostLog;
     this.bh = opts.scheduler.newBottomHalf(() => this.processCommands(), this);
     this.regs = MemoryRegion.io(
       `${this.name}-regs`,

@@ -1,4 +1,5 @@
 import { MEMTX_OK } from '../../memory/types.js';
+import { yieldToHost } from '../../host/tasks.js';
 import type { BlockDriver } from '../../block/driver.js';
 import { dmaBlkIo, type DmaTransfer } from '../../dma/block-io.js';
 import { DMA_DIRECTION_FROM_DEVICE, DMA_DIRECTION_TO_DEVICE } from '../../dma/dma.js';
@@ -231,7 +232,7 @@ export class VirtioBlk extends VirtioDevice {
 
   /** Resolves when no request is in flight (tests and orderly shutdown). */
   async drain(): Promise<void> {
-    while (this.inflight > 0) await new Promise((r) => setImmediate(r));
+    while (this.inflight > 0) await yieldToHost();
   }
 }
 

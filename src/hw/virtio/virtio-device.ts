@@ -1,3 +1,4 @@
+import { hostLog } from '../../host/log.js';
 import type { MemTxAttrs } from '../../memory/types.js';
 import { MEMTXATTRS_UNSPECIFIED } from '../../memory/types.js';
 import type { BottomHalf, Scheduler, WorkOwner } from '../../sync/work.js';
@@ -111,7 +112,7 @@ export abstract class VirtioDevice implements WorkOwner, DeviceOwner {
     private readonly queueMax = 256,
   ) {
     this.scheduler = deps.scheduler;
-    this.glog = new GuestLog(deps.log ?? ((m) => process.stderr.write(`${m}\n`)));
+    this.glog = new GuestLog(deps.log ?? hostLog);
     this.hostFeatures.set(VIRTIO_F_VERSION_1).set(VIRTIO_F_RING_INDIRECT_DESC).set(VIRTIO_F_RING_EVENT_IDX);
     this.bh = deps.scheduler.newBottomHalf(() => this.runQueues(), this);
   }

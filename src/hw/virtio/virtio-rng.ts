@@ -1,4 +1,3 @@
-import { randomFillSync } from 'node:crypto';
 import { VirtioDevice, VIRTIO_ID_RNG, type VirtioDeviceDeps } from './virtio-device.js';
 import type { Virtqueue } from './virtqueue.js';
 import { scatter } from './virtio-blk.js';
@@ -25,10 +24,16 @@ export class VirtioRng extends VirtioDevice {
       const elem = q.pop();
       if (!elem) return;
       const len = Math.min(elem.inLen, MAX_PER_REQUEST);
-      const buf = randomFillSync(new Uint8Array(len));
+      const buf = randomFill(new Uint8Array(len));
       const ok = scatter(this.mem!, elem.in, buf);
       if (ok) this.bytesServed += len;
       this.complete(q, elem, ok ? len : 0);
     }
   }
+}
+
+/** The host's CSPRNG (Web Crypto, in Node and browsers alike), 64 KiB per call as it allows. */
+function randomFill(buf: Uint8Array): Uint8Array {
+  for (let off = 0; off < buf.length; off += 65536) globalThis.crypto.getRandomValues(buf.subarray(off, Math.min(buf.length, off + 65536)));
+  return buf;
 }

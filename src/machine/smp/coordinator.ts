@@ -14,7 +14,10 @@
  * harts (for a reset) is awaited asynchronously while requests keep being
  * served.
  */
-import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { HostServices, RealmWorker } from '../../host/types.js';
+import { monotonicNs } from '../../host/clock.js';
+import { defaultHost } from '../../host/default.js';
+import { yieldToHost } from '../../host/tasks.js';
 import type { AddressSpace } from '../../memory/address-space.js';
 import type { MemoryListener } from '../../memory/listener.js';
 import type { SyncEnv } from '../../sync/env.js';
@@ -26,7 +29,7 @@ import type { IoThreadReady } from './io-thread-types.js';
 import type { IoThreadWorkerData } from './io-thread-worker.js';
 import { MemoryRegion as Region } from '../../memory/region.js';
 import { type MemTxAttrs, type MemTxResult } from '../../memory/types.js';
-import type { HartWorkerData, HartWorkerMessage } from './hart-worker.js';
+import type { HartWorkerData, HartWorkerMessage } from './hart-realm.js';
 import {
   CMD_NONE,
   CMD_PAUSE,
@@ -82,6 +85,8 @@ export interface SmpCoordinatorOptions {
   codeSync?: SharedArrayBuffer;
   /** Failure-handling tests: make one hart's worker throw after this many instructions. */
   faultInjection?: { hart: number; afterSteps: number };
+  /** Where realm workers come from (Node worker threads or Web Workers); default: the platform's. */
+  host?: HostServices;
 }
 
 export class SmpError extends Error {
@@ -91,25 +96,7 @@ export class SmpError extends Error {
   }
 }
 
-const hrNow = (): number => {
-  const [s, ns] = process.hrtime();
-  return s * 1e9 + ns;
-};
-
-/**
- * Worker entries. From the compiled tree (dist/, see scripts/build.mjs) this
- * module and its siblings are JavaScript: a worker loads its entry directly.
- * From the sources through tsx, a worker starts without the parent's loader
- * hooks, so it loads a shim that registers tsx first (about 0.5 s).
- */
-const COMPILED = import.meta.url.endsWith('.js');
-const BOOTSTRAP = new URL('./worker-bootstrap.mjs', import.meta.url);
-const HART_ENTRY = new URL(COMPILED ? './hart-worker.js' : './hart-worker.ts', import.meta.url);
-const IO_ENTRY = new URL(COMPILED ? './io-thread-worker.js' : './io-thread-worker.ts', import.meta.url);
-
-function spawnWorker(entry: URL, workerData: { entry: string }, transferList: MessagePort[]): Worker {
-  return new Worker(COMPILED ? entry : BOOTSTRAP, { workerData, transferList });
-}
+const hrNow = monotonicNs;
 
 /** A hart's interrupt lines as seen by the CLINT and PLIC in the main realm. */
 class SharedHartLines implements InterruptTarget {
@@ -144,7 +131,8 @@ export class SmpCoordinator {
   private readonly log: (line: string) => void;
   private readonly quantum: number;
   private readonly hartOpts: { translate?: boolean; codeSync: SharedArrayBuffer };
-  private readonly workers: (Worker | null)[] = [];
+  private readonly workers: (RealmWorker | null)[] = [];
+  private readonly host: HostServices;
   private readonly ports: MessagePort[] = [];
   private readonly exited: Promise<void>[] = [];
   readonly publisher: SnapshotPublisher;
@@ -166,7 +154,8 @@ export class SmpCoordinator {
     this.faultInjection = opts.faultInjection ?? null;
     this.harts = n;
     this.as = opts.as;
-    this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
+    this.host = opts.host ?? defaultHost;
+    this.log = opts.log ?? this.host.log;
     this.quantum = opts.quantum ?? 8192;
     this.hartOpts = { translate: opts.translate, codeSync: opts.codeSync ?? CodeSync.allocate() };
     const realms = 1 + n + (opts.ioThreads ?? 0);
@@ -229,7 +218,6 @@ export class SmpCoordinator {
       const { port1, port2 } = new MessageChannel();
       this.ports.push(port1);
       const data: HartWorkerData = {
-        entry: HART_ENTRY.href,
         shared: this.shared.buffer,
         realms: this.shared.realms,
         hart: h,
@@ -244,16 +232,23 @@ export class SmpCoordinator {
       const realm = hartRealm(h);
       // The worker holds this snapshot from birth: grace periods count it from now.
       this.shared.store(realm, W_ACK, data.snapshot.epoch);
-      const w = spawnWorker(HART_ENTRY, data, [port2]);
+      let w: RealmWorker;
+      try {
+        w = this.host.spawnRealm('hart', data, [port2]);
+      } catch (e) {
+        this.fail(`hart ${h}: cannot start a worker: ${(e as Error).message}`);
+        break;
+      }
       this.workers.push(w);
-      w.on('message', (m: HartWorkerMessage) => {
+      w.onMessage((msg) => {
+        const m = msg as HartWorkerMessage;
         if (m.kind === 'error') this.fail(m.message);
         else if (m.kind === 'state') this.states[m.hart] = m.state;
       });
-      w.on('error', (e) => this.fail(`hart ${h}: worker failed: ${e.message}${this.pcText(h)}`));
+      w.onError((e) => this.fail(`hart ${h}: worker failed: ${e}${this.pcText(h)}`));
       this.exited.push(
         new Promise<void>((resolve) => {
-          w.on('exit', (code) => {
+          w.onExit((code) => {
             this.shared.store(realm, W_ALIVE, REALM_EXITED);
             this.workers[h] = null;
             if (!this.stopping && this.failure === null) {
@@ -345,34 +340,35 @@ export class SmpCoordinator {
     const { port1, port2 } = new MessageChannel();
     this.ports.push(port1);
     const data: IoThreadWorkerData = {
-      entry: IO_ENTRY.href,
       shared: this.shared.buffer,
       realms: this.shared.realms,
       realm,
-      port: port2,
+      // The global MessagePort is worker_threads' own in Node (the I/O-thread entry is Node-only).
+      port: port2 as unknown as IoThreadWorkerData['port'],
       snapshot: this.publisher.current,
       module: moduleUrl,
       options,
     };
     this.shared.store(realm, W_ACK, data.snapshot.epoch);
-    const w = spawnWorker(IO_ENTRY, data, [port2]);
+    const w = this.host.spawnRealm('io', data, [port2]);
     this.workers.push(w);
     const ready = new Promise<IoThreadReady>((resolve, reject) => {
-      w.on('message', (m: IoThreadReady | { kind: 'error'; message: string }) => {
+      w.onMessage((msg) => {
+        const m = msg as IoThreadReady | { kind: 'error'; message: string };
         if (m.kind === 'ready') resolve(m);
         else {
           reject(new SmpError(m.message));
           this.fail(m.message);
         }
       });
-      w.on('error', (e) => {
-        reject(e);
-        this.fail(`I/O thread realm ${realm}: ${e.message}`);
+      w.onError((e) => {
+        reject(new SmpError(e));
+        this.fail(`I/O thread realm ${realm}: ${e}`);
       });
     });
     this.exited.push(
       new Promise<void>((resolve) => {
-        w.on('exit', (code) => {
+        w.onExit((code) => {
           this.shared.store(realm, W_ALIVE, REALM_EXITED);
           if (!this.stopping && this.failure === null) this.fail(`I/O thread realm ${realm}: worker exited (code ${code})`);
           resolve();
@@ -474,7 +470,7 @@ export class SmpCoordinator {
       const now = hrNow();
       if (work > 0) lastWork = now;
       if (now - sliceStart >= sliceNs) {
-        await new Promise<void>((r) => setImmediate(r));
+        await yieldToHost();
         sliceStart = hrNow();
         continue;
       }

@@ -18,6 +18,7 @@
  * for a retired id (only possible from a buggy requester) is answered the
  * same way without reaching the region.
  */
+import { hostLog } from '../../host/log.js';
 import { dispatchRead, dispatchWrite, onesLo, type DispatchSink } from '../../memory/dispatch.js';
 import type { MemoryRegion } from '../../memory/region.js';
 import { MEMTX_DECODE_ERROR, type MemTxAttrs, type MemTxResult, type PhysMemory } from '../../memory/types.js';
@@ -57,7 +58,7 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
   constructor(opts: HomeDevicesOptions) {
     this.realm = opts.realm;
     this.as = opts.addressSpace ?? null;
-    const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+    const log = opts.log ?? hostLog;
     this.sink = { valLo: 0, valHi: 0, log };
   }
 

@@ -18,7 +18,8 @@ import { SnapshotView, type SnapshotData } from './snapshot.js';
 import type { IoThreadModule, IoThreadReady } from './io-thread-types.js';
 
 export interface IoThreadWorkerData {
-  entry: string;
+  /** Set by the Node host for the worker bootstrap shim. */
+  entry?: string;
   shared: SharedArrayBuffer;
   realms: number;
   realm: number;

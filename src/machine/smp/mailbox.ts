@@ -15,6 +15,7 @@
  * the target's liveness and the machine's stop flag are checked, so a dead
  * realm fails the request with MEMTX_ERROR instead of hanging its caller.
  */
+import { hostLog } from '../../host/log.js';
 import { MEMTX_ACCESS_ERROR, MEMTX_ERROR, memTxAttrs, type MemTxAttrs, type MemTxResult } from '../../memory/types.js';
 import {
   ATTR_MEMORY_ONLY,
@@ -121,7 +122,7 @@ export class MailboxClient implements RequestPort {
     this.base = shared.w(self, 0);
     this.spin = opts.spin ?? 4000;
     this.sliceMs = opts.waitSliceMs ?? 50;
-    this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
+    this.log = opts.log ?? hostLog;
     this.maxWaitMs = opts.maxWaitMs ?? (opts.deviceRealm ? 10_000 : Infinity);
   }
 

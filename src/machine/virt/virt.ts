@@ -9,8 +9,8 @@
  * All harts live in this realm and run interleaved in quanta on the machine's
  * EventLoop (see event-loop.ts); the harts-in-workers work parallelises them.
  */
-import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import type { HostServices } from '../../host/types.js';
+import { defaultHost } from '../../host/default.js';
 import { MemoryRegion, REGION_SIZE_MAX } from '../../memory/region.js';
 import { AddressSpace } from '../../memory/address-space.js';
 import { memoryTransaction } from '../../memory/transaction.js';
@@ -21,7 +21,7 @@ import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
 import { Plic } from '../../hw/intc/plic.js';
 import { Serial } from '../../hw/char/serial.js';
-import { NullBackend, type CharBackend } from '../../hw/char/chardev.js';
+import { NullBackend, type CharBackend } from '../../hw/char/chardev-core.js';
 import { SifiveTest, type ShutdownKind } from '../../hw/misc/sifive-test.js';
 import { CfiFlash, FlashError } from '../../hw/block/cfi-flash.js';
 import { GoldfishRtc, hostWallClockNs } from '../../hw/rtc/goldfish-rtc.js';
@@ -111,6 +111,12 @@ export interface VirtOptions {
   noShutdown?: boolean;
   /** -machine virt,iommu-sys=on: a platform RISC-V IOMMU translates PCI devices' DMA (docs/iommu.md). */
   iommuSys?: boolean;
+  /**
+   * The platform: where image paths are read, flash files opened, hart
+   * realms started, and log lines go by default (src/host; default: Node's,
+   * or the browser's in a browser bundle).
+   */
+  host?: HostServices;
 }
 
 export interface BootSpec {
@@ -204,6 +210,7 @@ export class VirtMachine implements GuestWriter {
   private readonly blobs: { addr: number; bytes: Uint8Array }[] = [];
   private bootFdt: Fdt;
   private readonly resetBh: BottomHalf;
+  readonly host: HostServices;
 
   constructor(opts: VirtOptions) {
     this.smp = opts.smp;
@@ -211,7 +218,8 @@ export class VirtMachine implements GuestWriter {
     this.noReboot = opts.noReboot ?? false;
     this.noShutdown = opts.noShutdown ?? false;
     this.logItems = opts.log ?? new Set();
-    this.logger = opts.logger ?? ((l) => process.stderr.write(l + '\n'));
+    this.host = opts.host ?? defaultHost;
+    this.logger = opts.logger ?? this.host.log;
     this.debugLocks = opts.debugLocks ?? false;
     if (this.debugLocks) {
       // Installed before any region or device is built, so their lifetimes report here too.
@@ -244,7 +252,7 @@ export class VirtMachine implements GuestWriter {
       this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, codeSync }));
     if (opts.threads === 'multi') {
       if (clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
-      this.smpCoordinator = new SmpCoordinator({ as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, codeSync });
+      this.smpCoordinator = new SmpCoordinator({ host: this.host, as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, codeSync });
     }
     // An interrupt line change may end an idle wait of the loop (hart realms: wakes the hart).
     const targets: InterruptTarget[] = this.smpCoordinator
@@ -280,7 +288,7 @@ export class VirtMachine implements GuestWriter {
     for (let unit = 0; unit < 2; unit++) {
       const backing = opts.pflash?.[unit];
       try {
-        this.flash.push(new CfiFlash({ name: `virt.flash${unit}`, backingFile: backing?.file, readOnly: backing?.readOnly }));
+        this.flash.push(new CfiFlash({ name: `virt.flash${unit}`, backingFile: backing?.file, readOnly: backing?.readOnly, host: this.host }));
       } catch (e) {
         if (e instanceof FlashError) throw new BootError(e.message);
         throw e;
@@ -323,7 +331,7 @@ export class VirtMachine implements GuestWriter {
     });
     this.pcie.mapEcam(this.gpex.ecam);
 
-    const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : new Uint8Array(randomBytes(32)));
+    const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : globalThis.crypto.getRandomValues(new Uint8Array(32)));
     const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa ?? ISA, mmuType: 'riscv,sv48', rngSeed });
     this.fdt = built.fdt;
     this.fdtHandles = built.handles;
@@ -391,17 +399,18 @@ export class VirtMachine implements GuestWriter {
   }
 
   private bootInner(spec: BootSpec): BootInfo {
+    const files = this.host.files;
     let biosPath: string | null;
     if (spec.bios === 'none') biosPath = null;
     else if (spec.bios !== undefined) biosPath = spec.bios;
     else if (spec.kernel !== undefined) {
       biosPath = spec.defaults?.fwDynamic ?? DEFAULT_FW_DYNAMIC;
-      if (!existsSync(biosPath)) {
+      if (!files.exists(biosPath)) {
         throw new BootError(`default firmware '${biosPath}' is missing; install it with: apt-get install opensbi`);
       }
     } else {
       biosPath = spec.defaults?.uboot ?? DEFAULT_UBOOT;
-      if (!existsSync(biosPath)) {
+      if (!files.exists(biosPath)) {
         throw new BootError(`default firmware '${biosPath}' is missing; install it with: apt-get install u-boot-qemu`);
       }
     }
@@ -409,7 +418,7 @@ export class VirtMachine implements GuestWriter {
     let firmwareEnd = FW_BASE;
     let startAddr = FW_BASE;
     if (biosPath) {
-      const fw = loadImage(this, readImageFile(biosPath, 'firmware'), FW_BASE, `firmware '${biosPath}'`);
+      const fw = loadImage(this, readImageFile(files, biosPath, 'firmware'), FW_BASE, `firmware '${biosPath}'`);
       if (fw.elf) startAddr = fw.entry;
       firmwareEnd = fw.end;
     }
@@ -418,14 +427,14 @@ export class VirtMachine implements GuestWriter {
     let initrd: { start: number; end: number } | null = null;
     if (spec.kernel !== undefined) {
       const kaddr = biosPath ? kernelStartAddr(firmwareEnd) : FW_BASE;
-      const kbytes = readImageFile(spec.kernel, 'kernel');
+      const kbytes = readImageFile(files, spec.kernel, 'kernel');
       if (!isElf(kbytes)) checkImage(() => checkKernelImage(kbytes, `kernel '${spec.kernel}'`));
       const k = loadImage(this, kbytes, kaddr, `kernel '${spec.kernel}'`);
       kernelEntry = k.entry;
       if (!biosPath) startAddr = k.entry;
       if (spec.initrd !== undefined) {
-        const bytes = readImageFile(spec.initrd, 'initrd');
-        checkImage(() => checkInitrd(bytes, `initrd '${spec.initrd}'`, this.ramSize));
+        const bytes = readImageFile(files, spec.initrd, 'initrd');
+        checkImage(() => checkInitrd(bytes, `initrd '${spec.initrd}'`, this.ramSize, this.host.gunzipSync));
         const start = initrdLoadAddr(k.entry, this.ramSize);
         if (!this.writeRam(start, bytes)) {
           throw new BootError(`initrd '${spec.initrd}' (${bytes.length} bytes) does not fit in guest RAM at 0x${start.toString(16)}`);
@@ -439,7 +448,7 @@ export class VirtMachine implements GuestWriter {
     let fdt = this.fdt;
     if (spec.dtb !== undefined) {
       try {
-        fdt = Fdt.parse(readImageFile(spec.dtb, 'device tree'));
+        fdt = Fdt.parse(readImageFile(files, spec.dtb, 'device tree'));
       } catch (e) {
         throw new BootError(`device tree '${spec.dtb}': ${(e as Error).message}`);
       }

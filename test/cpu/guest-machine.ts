@@ -1,0 +1,57 @@
+/**
+ * The test machine of the CPU tests and benchmarks without host tools (no
+ * node: imports), so the same machine also runs in a browser (bench/web).
+ */
+import { AddressSpace } from '../../src/memory/address-space.js';
+import { MemoryRegion } from '../../src/memory/region.js';
+import { Hart } from '../../src/cpu/riscv/hart.js';
+
+export const RAM_BASE = 0x80000000;
+export const FINISHER = 0x100000;
+/** Test device: write (bit << 1 | level) to raise/lower a mip line; read +8 = mtime low word. */
+export const IRQCTL = 0x2000000;
+
+export interface GuestMachine {
+  hart: Hart;
+  as: AddressSpace;
+  ram: MemoryRegion;
+  /** 0 while running; 0x5555 or the fail word once written. */
+  result(): number;
+  mtime: { value: number };
+}
+
+export function makeMachine(image: Uint8Array, ramSize = 8 << 20, hartOptions: { translate?: boolean; translateThreshold?: number } = {}): GuestMachine {
+  const root = MemoryRegion.container('system', 2 ** 40);
+  const ram = MemoryRegion.ram('ram', ramSize);
+  root.addSubregion(RAM_BASE, ram);
+  let finished = 0;
+  let hartRef: Hart | null = null;
+  const mtime = { value: 0 };
+  root.addSubregion(
+    FINISHER,
+    MemoryRegion.io('finisher', 0x1000, {
+      read: () => 0,
+      write: (_o, v) => {
+        finished = v;
+        hartRef?.requestStop();
+      },
+    }),
+  );
+  root.addSubregion(
+    IRQCTL,
+    MemoryRegion.io('irqctl', 0x10, {
+      read: (o) => (o === 8 ? mtime.value >>> 0 : 0),
+      write: (o, v) => {
+        if (o === 0) hartRef?.setInterruptLevel(v >>> 1, (v & 1) !== 0);
+        if (o === 8) mtime.value = v;
+      },
+    }),
+  );
+  const as = new AddressSpace(root, 'memory');
+  ram.ramBytes().set(image);
+  const hart = new Hart({ hartId: 0, mem: as, timeSource: () => mtime.value, ...hartOptions });
+  hartRef = hart;
+  hart.reset(RAM_BASE);
+  return { hart, as, ram, result: () => finished, mtime };
+}
+
