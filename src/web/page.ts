@@ -179,6 +179,7 @@ async function start(): Promise<void> {
     machine = m;
     running = true;
     buttons();
+    refreshFigures();
     const code = await m.run();
     if (machine === m) {
       running = false;
@@ -217,7 +218,7 @@ $('download').onclick = () => {
 
 // Figures: instructions per second over the last second, all harts.
 let last = { t: performance.now(), n: 0 };
-setInterval(() => {
+function refreshFigures(): void {
   const m = machine;
   if (!m) return;
   const now = performance.now();
@@ -227,7 +228,8 @@ setInterval(() => {
   $('harts').textContent = `harts: ${m.harts}${m.vm.smpCoordinator ? ' (workers)' : ' (page thread)'}`;
   $('mips').textContent = `MIPS: ${running && m.state === 'running' && mips >= 0 ? mips.toFixed(1) : '–'}`;
   $('insns').textContent = `instructions: ${(n / 1e6).toFixed(1)} M`;
-}, 1000);
+}
+setInterval(refreshFigures, 1000);
 
 // The page's state for scripts and tests.
 (globalThis as { tsvmm?: unknown }).tsvmm = {
