@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBlockBackend, type DriveSpec } from '../../src/block/open.js';
 import type { BlockBackend } from '../../src/block/backend.js';
+import { rng } from '../helpers/rng.js';
+
+export { rng };
 
 export const dir = mkdtempSync(join(tmpdir(), 'tsvmm-block-'));
 let n = 0;
@@ -24,19 +27,6 @@ export function check(path: string): { code: number; out: string } {
 export function compare(a: string, b: string): { code: number; out: string } {
   const r = spawnSync('qemu-img', ['compare', a, b], { encoding: 'utf8' });
   return { code: r.status ?? -1, out: r.stdout + r.stderr };
-}
-
-/** A deterministic pseudo-random generator (xorshift32). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
 }
 
 export function pattern(len: number, seed: number): Uint8Array {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Hart } from '../../src/cpu/riscv/hart.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { MemoryRegion } from '../../src/memory/region.js';
+import { xorshift32 as rng } from '../helpers/rng.js';
 
 const M64 = (1n << 64n) - 1n;
 const s64 = (v: bigint): bigint => BigInt.asIntN(64, v);
@@ -47,18 +48,6 @@ const OPS: [string, number, number, number, Ref][] = [
   ['remw', 1, 6, 0x3b, (a, b) => (s32(b) === 0n ? s32(a) : s32(a) === -(1n << 31n) && s32(b) === -1n ? 0n : s32(s32(a) % s32(b)))],
   ['remuw', 1, 7, 0x3b, (a, b) => (u32(b) === 0n ? s32(a) : s32(u32(a) % u32(b)))],
 ];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
 
 const EDGES = [0n, 1n, 2n, 3n, -1n, -2n, 7n, -7n, 1n << 31n, (1n << 31n) - 1n, -(1n << 31n), 1n << 32n, (1n << 32n) - 1n,
   (1n << 52n) - 1n, 1n << 52n, -(1n << 52n), (1n << 53n) + 1n, 1n << 63n, (1n << 63n) - 1n, 0xdeadbeefcafebaben];

@@ -16,6 +16,7 @@ import { expandCompressed } from '../../src/cpu/riscv/rvc.js';
 import { Hart } from '../../src/cpu/riscv/hart.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { MemoryRegion } from '../../src/memory/region.js';
+import { xorshift32 as rng } from '../helpers/rng.js';
 
 interface ObjLine {
   addr: number;
@@ -46,19 +47,6 @@ function objdump(bytes: Uint8Array): Map<number, ObjLine> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Deterministic xorshift so the sample is the same on every run. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
 }
 
 const C_BASE: Record<string, string> = {

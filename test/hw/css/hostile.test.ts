@@ -13,18 +13,7 @@ import { EmulatedBackend, Subchannel } from '../../../src/hw/css/subchannel.js';
 import type { VfioCcwOracle } from '../../../src/explore/scenarios/seed003-subchannel-clear-start.js';
 import { ManualWorkQueue } from '../../../src/hw/css/work-queue.js';
 import { ccw1, passthrough } from './helpers.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+import { rng } from '../../helpers/rng.js';
 
 for (const kind of ['emulated', 'naive', 'shipped'] as const) {
   test(`hostile guest on ${kind} subchannels: no exception, architectural results, bounded work`, () => {

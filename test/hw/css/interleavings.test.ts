@@ -13,20 +13,9 @@ import { StoreDevice, STORE_CMD_WRITE } from '../../../src/hw/css/store-device.j
 import { VFIO_OK, type VfioCcwPassthrough } from '../../../src/hw/css/vfio-ccw.js';
 import type { ManualWorkQueue } from '../../../src/hw/css/work-queue.js';
 import { ccw1, passthrough } from './helpers.js';
+import { rng } from '../../helpers/rng.js';
 
 type Design = 'naive' | 'shipped';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 type Script = Generator<void, void, void>;
 
