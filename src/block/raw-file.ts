@@ -78,7 +78,7 @@ export class RawFile implements BlockDriver {
     return this.vectored(bufs, offset, true);
   }
 
-  private vectored(bufs: Uint8Array[], offset: number, write: boolean): Promise<void> {
+  private vectored(bufs: Uint8Array[], offset: number, write: boolean, fd = this.fd): Promise<void> {
     // readv/writev may transfer less than asked: resume from where they stopped.
     let list = bufs.filter((b) => b.length > 0);
     return new Promise((resolve, reject) => {
@@ -107,8 +107,8 @@ export class RawFile implements BlockDriver {
           }
           step(pos + n);
         };
-        if (write) fs.writev(this.fd, list, pos, cb);
-        else fs.readv(this.fd, list, pos, cb);
+        if (write) fs.writev(fd, list, pos, cb);
+        else fs.readv(fd, list, pos, cb);
       };
       step(offset);
     });
@@ -136,21 +136,7 @@ export class RawFile implements BlockDriver {
         return Promise.reject(e);
       }
     }
-    const fd = this.dsyncFd;
-    return new Promise((resolve, reject) => {
-      const step = (done: number): void => {
-        fs.write(fd, buf, done, buf.length - done, offset + done, (err, n) => {
-          if (err) {
-            this.onIoError?.('write', err);
-            return reject(err);
-          }
-          if (n === 0) return reject(new BlockError('short write'));
-          if (done + n < buf.length) step(done + n);
-          else resolve();
-        });
-      };
-      step(0);
-    });
+    return this.vectored([buf], offset, true, this.dsyncFd);
   }
 
   /** fdatasync, except with cache=unsafe, where the guest's flushes are ignored (as in QEMU). */
