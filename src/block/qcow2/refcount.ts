@@ -4,7 +4,7 @@
  *
  * Crash ordering. A cluster's refcount reaches the file before anything
  * points at it: the allocator hands out clusters only from a reserve whose
- * refcounts were written (and, unless cache=unsafe, fdatasync'ed) first. A
+ * refcounts were written durably (O_DSYNC, unless cache=unsafe) first. A
  * crash therefore leaves at worst clusters with a refcount and no reference
  * (leaks, which `qemu-img check` reports as harmless), never a reference to a
  * cluster with refcount 0. The reserve is given back on a clean close.
