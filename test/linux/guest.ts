@@ -86,8 +86,14 @@ export class Shell {
     return out.slice(start, out.length - `@@${k + 1000}@@`.length);
   }
 
-  /** Wait for the first prompt after the ready line. */
+  /**
+   * Wait for the first prompt after the ready line, then keep the kernel's
+   * console messages out of command output: on a slow host the kernel warns
+   * ("hrtimer: interrupt took N ns") in the middle of whatever a command
+   * prints. Only the console level changes; `dmesg` still has every message.
+   */
   async prompt(timeoutMs = 60_000): Promise<void> {
     await this.g.expect('# ', timeoutMs);
+    await this.run('echo 1 > /proc/sys/kernel/printk');
   }
 }
