@@ -5,6 +5,8 @@
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { MemoryRegion } from '../../src/memory/region.js';
 import { Hart } from '../../src/cpu/riscv/hart.js';
+import { allocateGuestRam } from '../../src/memory/guest-ram.js';
+import { HART_STATE_BYTES } from '../../src/cpu/riscv/state-area.js';
 
 export const RAM_BASE = 0x80000000;
 export const FINISHER = 0x100000;
@@ -22,7 +24,9 @@ export interface GuestMachine {
 
 export function makeMachine(image: Uint8Array, ramSize = 8 << 20, hartOptions: { translate?: boolean; translateThreshold?: number } = {}): GuestMachine {
   const root = MemoryRegion.container('system', 2 ** 40);
-  const ram = MemoryRegion.ram('ram', ramSize);
+  // As the virt machine does: RAM and the hart's state area in one wasm memory (translated code accesses RAM directly).
+  const backing = allocateGuestRam(ramSize, HART_STATE_BYTES);
+  const ram = MemoryRegion.ram('ram', ramSize, { buffer: backing.buffer });
   root.addSubregion(RAM_BASE, ram);
   let finished = 0;
   let hartRef: Hart | null = null;
@@ -49,7 +53,8 @@ export function makeMachine(image: Uint8Array, ramSize = 8 << 20, hartOptions: {
   );
   const as = new AddressSpace(root, 'memory');
   ram.ramBytes().set(image);
-  const hart = new Hart({ hartId: 0, mem: as, timeSource: () => mtime.value, ...hartOptions });
+  const state = backing.memory ? { memory: backing.memory, offset: backing.tailOffset } : undefined;
+  const hart = new Hart({ hartId: 0, mem: as, timeSource: () => mtime.value, state, ...hartOptions });
   hartRef = hart;
   hart.reset(RAM_BASE);
   return { hart, as, ram, result: () => finished, mtime };

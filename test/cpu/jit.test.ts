@@ -184,3 +184,54 @@ test('a memory-map change re-checks translated pages: other bytes at the same ad
   assert.equal(m.hart.getX(18), 2n);
   assert.equal(jit.stats.invalidated, before.invalidated + 1);
 });
+
+test('fence.i after a write that bypassed the harts (DMA, host) runs the new code; fence.i alone keeps translations', () => {
+  const FLAG = RESULT + 0x100;
+  const src = `
+main:
+  li s1, ${FLAG}
+  la t0, fn
+  sd t0, 8(s1)
+  li s0, 0
+1:call fn
+  addi s0, s0, 1
+  fence.i                  # unchanged code: translations survive
+  li t0, 20000
+  blt s0, t0, 1b
+  li t0, 1
+  sd t0, 0(s1)             # ready: the host rewrites fn
+2:ld t0, 0(s1)
+  li t1, 2
+  bne t0, t1, 2b
+  fence.i
+  call fn
+  li t2, ${RESULT}
+  sd a0, 0(t2)
+  PASS
+.balign 4096
+fn:
+  .word 0x00100513         # li a0, 1
+  .word 0x00008067         # ret
+`;
+  for (const translate of [true, false]) {
+    const m = makeMachine(assemble(src), 8 << 20, { translate, translateThreshold: 16 });
+    const flushes = m.hart.jit?.stats.flushes ?? 0;
+    while (u64At(m, FLAG) !== 1n && m.hart.steps < 5_000_000) m.hart.run(10_000);
+    assert.equal(u64At(m, FLAG), 1n, 'the guest reached the rewrite point');
+    const jit = m.hart.jit;
+    if (jit) {
+      assert.ok(jit.stats.translated > 0);
+      assert.equal(jit.stats.flushes, flushes, 'fence.i dropped translations');
+      assert.equal(jit.stats.invalidated, 0);
+    }
+    // A host write straight into RAM, as a device's DMA: no hart store path sees it.
+    const fn = Number(u64At(m, FLAG + 8)) - RAM_BASE;
+    const bytes = m.ram.ramBytes();
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(fn, 0x00200513, true); // li a0, 2
+    new DataView(bytes.buffer, bytes.byteOffset).setBigUint64(FLAG - RAM_BASE, 2n, true);
+    const r = runGuest(m, 10_000_000);
+    assert.equal(r, 0x5555, describe(r, m));
+    assert.equal(u64At(m, RESULT), 2n, `${translate ? 'translated' : 'interpreted'}: the rewritten function ran`);
+    if (jit) assert.ok(jit.stats.invalidated >= 1, 'the rewritten page was re-checked and dropped');
+  }
+});

@@ -34,6 +34,7 @@ import {
   MSTATUS_SPP,
   } from './constants.js';
 import { Pmp } from './pmp.js';
+import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_XHI, ST_XLO, privateStateArea, type HartStateArea } from './state-area.js';
 import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
@@ -77,6 +78,11 @@ export interface HartOptions {
   translateThreshold?: number;
   /** Code-page generations shared by every hart of the machine (CodeSync.allocate()); private if absent. */
   codeSync?: SharedArrayBuffer;
+  /**
+   * Where registers and data TLBs live (state-area.ts). The machine puts it in the memory
+   * that holds guest RAM, so translated code accesses RAM directly; private if absent.
+   */
+  state?: HartStateArea;
 }
 
 /**
@@ -104,8 +110,9 @@ export class Hart {
   readonly pmp: Pmp;
   readonly sstc: boolean;
 
-  readonly xlo = new Int32Array(32);
-  readonly xhi = new Int32Array(32);
+  /** Views into the state area (state-area.ts), which translated code uses directly. */
+  readonly xlo: Int32Array;
+  readonly xhi: Int32Array;
   /** FP registers as raw bits (NaN-boxed singles have fhi = -1). */
   readonly flo = new Int32Array(32);
   readonly fhi = new Int32Array(32);
@@ -173,13 +180,16 @@ export class Hart {
   satpMode = 0;
   satpPpnAddr = 0;
   /** Tags: virtual page number bits 12..43 in tagLo, address bits 32..63 in tagHi. */
-  readonly rTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
-  readonly rTagHi = new Int32Array(TLB_SIZE);
+  readonly rTagLo: Int32Array;
+  readonly rTagHi: Int32Array;
+  /** Per entry: the page's byte address in the state area's memory, or -1 (state-area.ts). */
+  readonly rAbs: Int32Array;
   readonly rOff = new Int32Array(TLB_SIZE);
   readonly rDv: DataView[] = [];
   readonly rF64: Float64Array[] = [];
-  readonly wTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
-  readonly wTagHi = new Int32Array(TLB_SIZE);
+  readonly wTagLo: Int32Array;
+  readonly wTagHi: Int32Array;
+  readonly wAbs: Int32Array;
   readonly wOff = new Int32Array(TLB_SIZE);
   readonly wDv: DataView[] = [];
   readonly wF64: Float64Array[] = [];
@@ -235,7 +245,30 @@ export class Hart {
   tLo = 0;
   tHi = 0;
 
+  /** The memory and offset of this hart's state area (registers and data TLBs; state-area.ts). */
+  readonly state: HartStateArea;
+  /** The state area's memory buffer: TLB pages in it get an rAbs/wAbs address. */
+  readonly stateBuffer: ArrayBufferLike;
+  /** pcOut and the slow-path result words of the state area. */
+  readonly stateF64: Float64Array;
+  readonly stateI32: Int32Array;
+
   constructor(opts: HartOptions) {
+    this.state = opts.state ?? privateStateArea();
+    const buf = this.state.memory.buffer;
+    const at = this.state.offset;
+    if (at % 8 !== 0 || at + HART_STATE_BYTES > buf.byteLength) throw new RangeError(`hart ${opts.hartId}: state area at ${at} does not fit its memory`);
+    this.stateBuffer = buf;
+    this.xlo = new Int32Array(buf, at + ST_XLO, 32);
+    this.xhi = new Int32Array(buf, at + ST_XHI, 32);
+    this.rTagLo = new Int32Array(buf, at + ST_R_TAG_LO, TLB_SIZE).fill(NO_PAGE);
+    this.rTagHi = new Int32Array(buf, at + ST_R_TAG_HI, TLB_SIZE);
+    this.rAbs = new Int32Array(buf, at + ST_R_ABS, TLB_SIZE);
+    this.wTagLo = new Int32Array(buf, at + ST_W_TAG_LO, TLB_SIZE).fill(NO_PAGE);
+    this.wTagHi = new Int32Array(buf, at + ST_W_TAG_HI, TLB_SIZE);
+    this.wAbs = new Int32Array(buf, at + ST_W_ABS, TLB_SIZE);
+    this.stateF64 = new Float64Array(buf, at, ST_T_LO / 8 + 1);
+    this.stateI32 = new Int32Array(buf, at, HART_STATE_BYTES / 4);
     this.hartId = opts.hartId;
     this.mem = opts.mem;
     this.timeSource = opts.timeSource;

@@ -9,7 +9,7 @@ import { ACC_EXEC, ACC_READ, ACC_WRITE } from './pmp.js';
 export function flushTlb(h: Hart): void {
   // A memory-map change (device plugged, ROM device switching modes) may put different bytes
   // at a translated physical address without any store: the translator re-checks its pages.
-  if (h.jit && h.epoch !== h.mem.epoch) h.jit.remapped();
+  if (h.jit && h.epoch !== h.mem.epoch) h.jit.recheckPages();
   h.rTagLo.fill(NO_PAGE);
   h.wTagLo.fill(NO_PAGE);
   h.xTagLo.fill(NO_PAGE);
@@ -187,12 +187,14 @@ export function fill(h: Hart, lo: number, hi: number, pa: number, acc: number): 
     h.wOff[idx] = off;
     h.wDv[idx] = v.dv;
     h.wF64[idx] = v.f64;
+    h.wAbs[idx] = rp.bytes.buffer === h.stateBuffer ? at : -1;
   } else if (acc === ACC_READ) {
     h.rTagLo[idx] = lo >>> 12;
     h.rTagHi[idx] = hi;
     h.rOff[idx] = off;
     h.rDv[idx] = v.dv;
     h.rF64[idx] = v.f64;
+    h.rAbs[idx] = rp.bytes.buffer === h.stateBuffer ? at : -1;
   } else {
     h.xTagLo[idx] = lo >>> 12;
     h.xTagHi[idx] = hi;

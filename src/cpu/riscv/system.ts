@@ -22,10 +22,14 @@ export function execOther(h: Hart, insn: number, ilen: number, pc: number): void
         // pause (Zihintpause): the guest spins waiting for another hart.
         if (insn === 0x0100000f && h.onPause !== null) h.onPause();
       } else if (f3 === 1) {
-        // fence.i: the interpreter fetches from memory every time; translations made
-        // before it are dropped (stores by DMA or another hart's AMO bypass CodeSync).
+        // fence.i: the interpreter fetches from memory every time. Stores through the harts'
+        // store paths already invalidated what they wrote (CodeSync); writes that bypass them
+        // (DMA, host writes) are caught here: every page compares its bytes with those its
+        // blocks were translated from before they run again. Linux issues tens of thousands
+        // of fence.i while it patches its text at boot; dropping every translation each time
+        // kept its code from ever getting hot.
         if (h.jit !== null) {
-          h.jit.flushAll();
+          h.jit.recheckPages();
           h.exitRequest = true;
         }
       } else h.illegalInsn(insn, ilen);

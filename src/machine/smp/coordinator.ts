@@ -57,6 +57,7 @@ import {
   hartRealm,
 } from './shared.js';
 import type { SnapshotData } from './snapshot.js';
+import type { HartStateArea } from '../../cpu/riscv/state-area.js';
 import { SnapshotPublisher } from './publisher.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
 import type { HartState } from '../hart-state.js';
@@ -83,6 +84,8 @@ export interface SmpCoordinatorOptions {
   /** Hart options: translate hot code (default on), and the code-page record all harts share. */
   translate?: boolean;
   codeSync?: SharedArrayBuffer;
+  /** Per hart: its state area in the guest-RAM memory (src/cpu/riscv/state-area.ts); private areas if absent. */
+  hartStates?: readonly HartStateArea[];
   /** Failure-handling tests: make one hart's worker throw after this many instructions. */
   faultInjection?: { hart: number; afterSteps: number };
   /** Where realm workers come from (Node worker threads or Web Workers); default: the platform's. */
@@ -130,7 +133,7 @@ export class SmpCoordinator {
   private readonly as: AddressSpace;
   private readonly log: (line: string) => void;
   private readonly quantum: number;
-  private readonly hartOpts: { translate?: boolean; codeSync: SharedArrayBuffer };
+  private readonly hartOpts: { translate?: boolean; codeSync: SharedArrayBuffer; states: readonly HartStateArea[] };
   private readonly workers: (RealmWorker | null)[] = [];
   private readonly host: HostServices;
   private readonly ports: MessagePort[] = [];
@@ -157,7 +160,7 @@ export class SmpCoordinator {
     this.host = opts.host ?? defaultHost;
     this.log = opts.log ?? this.host.log;
     this.quantum = opts.quantum ?? 8192;
-    this.hartOpts = { translate: opts.translate, codeSync: opts.codeSync ?? CodeSync.allocate() };
+    this.hartOpts = { translate: opts.translate, codeSync: opts.codeSync ?? CodeSync.allocate(), states: opts.hartStates ?? [] };
     const realms = 1 + n + (opts.ioThreads ?? 0);
     this.shared = SmpShared.create(realms);
     const lines: InterruptTarget[] = [];
@@ -169,7 +172,7 @@ export class SmpCoordinator {
     this.home = new HomeDevices({ realm: MAIN_REALM, addressSpace: this.as, log: this.log });
     this.server = new MailboxServer(this.shared, MAIN_REALM, this.home);
     this.shared.store(MAIN_REALM, W_ALIVE, REALM_RUNNING);
-    this.publisher = new SnapshotPublisher(this.as, this.home, this.grace, this.shared);
+    this.publisher = new SnapshotPublisher(this.as, this.home, this.grace, this.shared, this.hartOpts.states[0]?.memory.buffer ?? null);
     this.publisher.sinks.push((snap) => {
       for (const p of this.ports) p.postMessage({ kind: 'snapshot', data: snap });
     });
@@ -227,6 +230,7 @@ export class SmpCoordinator {
         quantum: this.quantum,
         translate: this.hartOpts.translate,
         codeSync: this.hartOpts.codeSync,
+        state: this.hartOpts.states[h],
         faultAfterSteps: this.faultInjection?.hart === h ? this.faultInjection.afterSteps : undefined,
       };
       const realm = hartRealm(h);

@@ -46,6 +46,7 @@ import {
   hartRealm,
 } from './shared.js';
 import { SnapshotView, type SnapshotData } from './snapshot.js';
+import type { HartStateArea } from '../../cpu/riscv/state-area.js';
 import { captureHartState, type HartState } from '../hart-state.js';
 
 export interface HartWorkerData {
@@ -62,6 +63,8 @@ export interface HartWorkerData {
   /** Hart options (src/cpu/riscv/hart.ts). */
   translate?: boolean;
   codeSync: SharedArrayBuffer;
+  /** Registers and data TLBs in the guest-RAM memory (src/cpu/riscv/state-area.ts); private if absent. */
+  state?: HartStateArea;
   /** Failure-handling tests: throw an emulator error once the hart has run this many instructions. */
   faultAfterSteps?: number;
 }
@@ -87,12 +90,13 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const realm = hartRealm(d.hart);
   const log = ep.log;
   const client = new MailboxClient(sh, realm, { deviceRealm: false, log });
-  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot), client);
+  const ramMemory = d.state?.memory ?? null;
+  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client);
   const baseIdx = GF_CLOCK_BASE_NS;
   const deltaIdx = GF_MTIME_DELTA;
   // mtime as the CLINT computes it: floor(machine clock ns / 100) + delta.
   const timeSource = (): number => Math.floor((hrNow() - f64[baseIdx]!) / 100) + f64[deltaIdx]!;
-  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, codeSync: d.codeSync });
+  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, codeSync: d.codeSync, state: d.state });
   hart.reset(d.resetPc);
 
   const kickIdx = sh.w(realm, W_KICK);
@@ -122,7 +126,7 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
     for (let m = ep.receiveNow(d.port); m !== undefined; m = ep.receiveNow(d.port)) {
       latest = (m as { data: SnapshotData }).data;
     }
-    if (latest !== null && latest.epoch > mem.epoch) mem.adopt(new SnapshotView(latest));
+    if (latest !== null && latest.epoch > mem.epoch) mem.adopt(new SnapshotView(latest, ramMemory));
     Atomics.store(i32, sh.w(realm, W_ACK), mem.epoch);
     return mem.epoch >= sh.publishedEpoch();
   };

@@ -28,8 +28,10 @@ export class SnapshotPublisher {
     private readonly home: HomeDevices,
     private readonly grace: GracePeriods,
     private readonly shared: SmpShared,
+    /** The buffer of the guest-RAM WebAssembly memory, marked in every snapshot (snapshot.ts). */
+    private readonly wasmRam: ArrayBufferLike | null = null,
   ) {
-    this.snap = serializeFlatView(space.flatView(), space.epoch, home);
+    this.snap = serializeFlatView(space.flatView(), space.epoch, home, wasmRam);
     Atomics.store(shared.i32, G_EPOCH, this.snap.epoch);
   }
 
@@ -40,7 +42,7 @@ export class SnapshotPublisher {
   /** Publish the address space's view if it changed since the last publication; returns whether it did. */
   maybePublish(): boolean {
     if (this.space.epoch === this.snap.epoch) return false;
-    const snap = serializeFlatView(this.space.flatView(), this.space.epoch, this.home);
+    const snap = serializeFlatView(this.space.flatView(), this.space.epoch, this.home, this.wasmRam);
     this.snap = snap;
     // Hand the snapshot over first, then publish the epoch: a realm that sees the epoch finds the snapshot.
     for (const s of this.sinks) s(snap);

@@ -42,6 +42,12 @@ export interface SnapshotData extends FlatTables {
   /** Offset within the device's region of the range's first byte. */
   readonly devOff: Float64Array;
   readonly buffers: readonly SharedArrayBuffer[];
+  /**
+   * Index in `buffers` of the buffer of the WebAssembly memory holding guest RAM and the
+   * harts' state areas (src/memory/guest-ram.ts), or -1. A realm holding that memory views
+   * it through the memory's own buffer, which its harts recognise as directly addressable.
+   */
+  readonly wasmRam: number;
   /** Region names, for reports and tests. */
   readonly names: readonly string[];
 }
@@ -58,7 +64,7 @@ export interface DeviceHomes {
 }
 
 /** Serialize `view` as published at `epoch`: its lookup tables as they are, plus the per-range data other realms need. O(ranges). */
-export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHomes): SnapshotData {
+export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHomes, wasmRam: ArrayBufferLike | null = null): SnapshotData {
   const ranges = view.ranges;
   const n = ranges.length;
   const buf = new Int32Array(n).fill(-1);
@@ -88,7 +94,8 @@ export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHo
     }
   }
   const { starts, ends, kinds, radix, mixed } = view;
-  return { epoch, starts, ends, kinds, radix, mixed, buf, bufOff, realm, dev, devOff, buffers, names };
+  const wi = wasmRam === null ? -1 : buffers.indexOf(wasmRam as SharedArrayBuffer);
+  return { epoch, starts, ends, kinds, radix, mixed, buf, bufOff, realm, dev, devOff, buffers, wasmRam: wi, names };
 }
 
 const EMPTY = new Uint8Array(new SharedArrayBuffer(8));
@@ -110,7 +117,8 @@ export class SnapshotView {
   readonly bytes: Uint8Array[];
   readonly dvs: DataView[];
 
-  constructor(data: SnapshotData) {
+  /** `memory`: this realm's handle on the guest-RAM memory (data.wasmRam), if it has one. */
+  constructor(data: SnapshotData, memory: WebAssembly.Memory | null = null) {
     this.data = data;
     this.epoch = data.epoch;
     this.count = data.starts.length;
@@ -124,7 +132,7 @@ export class SnapshotView {
     for (let i = 0; i < this.count; i++) {
       const bi = data.buf[i]!;
       if (bi >= 0) {
-        const b = data.buffers[bi]!;
+        const b = bi === data.wasmRam && memory !== null ? (memory.buffer as unknown as SharedArrayBuffer) : data.buffers[bi]!;
         const len = data.ends[i]! - data.starts[i]!;
         this.bytes.push(new Uint8Array(b, data.bufOff[i]!, len));
         this.dvs.push(new DataView(b, data.bufOff[i]!, len));

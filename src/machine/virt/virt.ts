@@ -18,6 +18,8 @@ import { memorySyncEnv, setMemorySyncEnv } from '../../memory/lifetime.js';
 import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
 import { Hart } from '../../cpu/riscv/hart.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
+import { HART_STATE_BYTES, type HartStateArea } from '../../cpu/riscv/state-area.js';
+import { allocateGuestRam, type GuestRamBacking } from '../../memory/guest-ram.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
 import { Plic } from '../../hw/intc/plic.js';
 import { Serial } from '../../hw/char/serial.js';
@@ -232,13 +234,21 @@ export class VirtMachine implements GuestWriter {
     this.loop = new EventLoop({ clock, quantum: opts.quantum, sliceMs: opts.sliceMs });
 
     this.system = MemoryRegion.container('system', REGION_SIZE_MAX);
-    let ramBuf: SharedArrayBuffer;
+    // Guest RAM and the harts' state areas share one WebAssembly memory, so translated code
+    // reaches both directly (src/memory/guest-ram.ts). Hart realms get areas of their own:
+    // the main realm's Hart objects stay (reset, state capture) while the workers run.
+    const stateAreas = opts.threads === 'multi' ? 2 * opts.smp : opts.smp;
+    let backing: GuestRamBacking;
     try {
-      ramBuf = new SharedArrayBuffer(opts.ramSize);
+      backing = allocateGuestRam(opts.ramSize, stateAreas * HART_STATE_BYTES);
     } catch {
       throw new BootError(`cannot allocate ${opts.ramSize / (1024 * 1024)} MiB of guest RAM`);
     }
-    this.ram = MemoryRegion.ram('riscv_virt_board.ram', opts.ramSize, { buffer: ramBuf });
+    const areas: HartStateArea[] = [];
+    if (backing.memory !== null) {
+      for (let i = 0; i < stateAreas; i++) areas.push({ memory: backing.memory, offset: backing.tailOffset + i * HART_STATE_BYTES });
+    }
+    this.ram = MemoryRegion.ram('riscv_virt_board.ram', opts.ramSize, { buffer: backing.buffer });
     this.ramBytes = this.ram.ramBytes();
     this.mrom = MemoryRegion.rom('riscv_virt_board.mrom', M.mrom.size);
 
@@ -249,10 +259,10 @@ export class VirtMachine implements GuestWriter {
     // One code-page record for all harts: a store by any hart invalidates the others' translations.
     const codeSync = CodeSync.allocate();
     for (let i = 0; i < opts.smp; i++)
-      this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, codeSync }));
+      this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, codeSync, state: areas[i] }));
     if (opts.threads === 'multi') {
       if (clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
-      this.smpCoordinator = new SmpCoordinator({ host: this.host, as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, codeSync });
+      this.smpCoordinator = new SmpCoordinator({ host: this.host, as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, codeSync, hartStates: areas.slice(opts.smp) });
     }
     // An interrupt line change may end an idle wait of the loop (hart realms: wakes the hart).
     const targets: InterruptTarget[] = this.smpCoordinator

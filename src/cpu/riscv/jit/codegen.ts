@@ -1,5 +1,5 @@
 /**
- * Block translation: guest instructions -> the source of one JS function.
+ * Block translation: guest instructions -> one WebAssembly module.
  *
  * A block starts at any instruction and runs straight on through untaken
  * conditional branches (side exits) until a jump, an instruction it does not
@@ -9,39 +9,86 @@
  * bytes of one physical page: the virtual pc arrives as an argument and
  * link/auipc values are computed from it.
  *
- * The emitted code is the interpreter's semantics statement for statement
- * (registers as int32 halves, the same TLB probes, the same slow paths), so
- * the two engines agree bit for bit. Before any call that may trap it stores
- * the exact pc and step count, which makes exceptions precise; every exit
- * stores them too. A branch or jump back to the block's first instruction
- * becomes a JS loop that re-checks the step budget on every iteration, so a
- * tight guest loop yields to interrupts within one quantum.
+ * The module imports the memory holding the hart's state area
+ * (state-area.ts) and two slow paths. Registers the block uses are i64 locals,
+ * loaded at entry and written back at every exit and before every slow-path
+ * call (which may trap: the trap unwinds through the module as a JS
+ * exception, with the architectural state already in memory). Loads and
+ * stores probe the same data TLBs as the interpreter; a hit whose page lies
+ * in the imported memory is a direct wasm access (aligned 8-byte accesses are
+ * one host access, so single-copy atomic between harts), anything else calls
+ * the slow path with the exact pc and step count, which makes exceptions
+ * precise. A branch or jump back to the block's first instruction becomes a
+ * wasm loop that re-checks the step budget on every iteration, so a tight
+ * guest loop yields to interrupts within one quantum.
+ *
+ * Signature of the exported function `b`: (pc: f64, budget: i32, retired: i32,
+ * depth: i32) -> i32, the instructions retired in this dispatch when it (or a
+ * block it chained to) leaves, with the next pc in pcOut. A static exit to
+ * another block of the same page calls that block directly once the
+ * dispatcher has linked it (exitStatic), so hot control flow inside a page
+ * stays in wasm; a page's blocks are dropped together, so a link never
+ * outlives its target.
  */
+import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './wasm-writer.js';
+import { ST_LAST_EXIT, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_XHI, ST_XLO } from '../state-area.js';
 
 /** Longest block, in instructions. */
 export const MAX_INSNS = 64;
 
-export interface BlockSource {
-  /** Body of `function (pc, end)`. */
-  readonly body: string;
+export interface BlockCode {
+  /** The module's bytes. */
+  readonly wasm: Uint8Array<ArrayBuffer>;
+  /** Link words used (one per static exit), from the `links` address given. */
+  readonly links: number;
   /** Instructions on the longest path through the block (the budget one call may use per iteration). */
   readonly length: number;
 }
 
-const TWO32 = 4294967296;
+/** One decoded instruction of a block. */
+interface Insn {
+  insn: number;
+  ilen: number;
+  /** Byte offset from the block start. */
+  rel: number;
+}
+
+// Parameters (pc, budget, instructions retired so far in this dispatch, chaining depth),
+// then fixed scratch, then one i64 per guest register used.
+const L_PCF = 0;
+const L_BUDGET = 1;
+const L_CNT = 2; // i32: retired so far (the parameter, advanced by loops)
+const L_DEPTH = 3; // i32
+const L_PC = 4; // i64
+const L_A = 5; // i64
+const L_B = 6; // i64
+const L_LO = 7; // i32
+const L_HI = 8; // i32
+const L_VPN = 9; // i32
+const L_IX = 10; // i32
+const L_PO = 11; // i32
+const L_ABS = 12; // i32
+const L_REG0 = 13;
+
+/** Blocks chained into one another (nested calls) before control returns to the dispatcher. */
+export const MAX_CHAIN = 32;
+
+// Function indices: imports first.
+const F_LD = 0;
+const F_ST = 1;
+const F_BLOCK = 2;
+const F_MULHU = 3;
 
 /**
  * Translate the instructions at page offset `off` of the page whose bytes
- * start at `base` in `dv`. Returns null when the first instruction is one the
+ * start at `base` in `dv`, for a hart whose state area is at `state` in the
+ * imported memory. Returns null when the first instruction is one the
  * translator leaves to the interpreter.
  */
-export function translateBlock(dv: DataView, base: number, off: number, rvc: Int32Array): BlockSource | null {
-  const parts: string[] = [];
-  let n = 0;
+export function translateBlock(dv: DataView, base: number, off: number, rvc: Int32Array, state: number, links: number): BlockCode | null {
+  const insns: Insn[] = [];
   let rel = 0;
-  let loops = false;
-  let ended = false;
-  while (n < MAX_INSNS && off + rel <= 4094) {
+  while (insns.length < MAX_INSNS && off + rel <= 4094) {
     const low = dv.getUint16(base + off + rel, true);
     let insn: number;
     let ilen: number;
@@ -54,324 +101,640 @@ export function translateBlock(dv: DataView, base: number, off: number, rvc: Int
       ilen = 2;
       if (insn === 0) break;
     }
-    const r = emit(insn, ilen, rel, n, off);
-    if (r === null) break;
-    parts.push(r.code);
-    n++;
+    const kind = classify(insn);
+    if (kind === NO) break;
+    insns.push({ insn, ilen, rel });
     rel += ilen;
-    if (r.loops) loops = true;
-    if (r.ends) {
-      ended = true;
-      break;
-    }
+    if (kind === ENDS) break;
   }
-  if (n === 0) return null;
-  if (!ended) parts.push(`h.pc = pc + ${rel}; h.steps = st + ${n}; return;`);
-  const code = parts.join('\n');
-  const body =
-    `let st = h.steps; const fb = h.fetchBase;\n` +
-    (loops ? `for (;;) {\n${code.replaceAll('/*LEN*/', String(n))}\n}` : code);
-  return { body, length: n };
+  if (insns.length === 0) return null;
+  const e = new Emitter(insns, state, links, off);
+  return { wasm: e.module(), length: insns.length, links: e.linkCount };
 }
 
-interface Emitted {
-  code: string;
-  /** The block ends after this instruction. */
-  ends: boolean;
-  /** It jumps back to the block start. */
-  loops: boolean;
-}
+const NO = 0;
+const GOES_ON = 1;
+const ENDS = 2;
 
-function ok(code: string, ends = false, loops = false): Emitted {
-  return { code, ends, loops };
-}
-
-/** Write lo/hi expressions (already evaluated into locals) to rd. */
-function wr(rd: number, lo: string, hi: string): string {
-  return rd === 0 ? '' : `xlo[${rd}] = ${lo}; xhi[${rd}] = ${hi};`;
-}
-
-/** Exit to the dispatcher at pc + target with the steps of instructions 0..k retired. */
-function exitTo(target: string, k: number): string {
-  return `h.pc = ${target}; h.steps = st + ${k + 1}; return;`;
-}
-
-/** Continue at the block start (a loop), or leave if the budget cannot cover another pass. */
-function loopBack(k: number): string {
-  return `st += ${k + 1}; if (st + /*LEN*/ > end) { h.pc = pc; h.steps = st; return; } continue;`;
-}
-
-function shiftLeft(lo: string, hi: string, sh: number): [string, string] {
-  if (sh === 0) return [lo, hi];
-  if (sh < 32) return [`${lo} << ${sh}`, `(${hi} << ${sh}) | (${lo} >>> ${32 - sh})`];
-  return ['0', `${lo} << ${sh - 32}`];
-}
-function shiftRightLogical(lo: string, hi: string, sh: number): [string, string] {
-  if (sh === 0) return [lo, hi];
-  if (sh < 32) return [`(${lo} >>> ${sh}) | (${hi} << ${32 - sh})`, `${hi} >>> ${sh}`];
-  return [`${hi} >>> ${sh - 32}`, '0'];
-}
-function shiftRightArith(lo: string, hi: string, sh: number): [string, string] {
-  if (sh === 0) return [lo, hi];
-  if (sh < 32) return [`(${lo} >>> ${sh}) | (${hi} << ${32 - sh})`, `${hi} >> ${sh}`];
-  return [`${hi} >> ${sh - 32}`, `${hi} >> 31`];
-}
-
-/**
- * One instruction at block-relative offset `rel`, index `k` in the block.
- * `start` is the block's page offset (for nothing but bounds already checked).
- */
-function emit(insn: number, ilen: number, rel: number, k: number, start: number): Emitted | null {
-  void start;
-  const rd = (insn >> 7) & 31;
-  const rs1 = (insn >> 15) & 31;
-  const rs2 = (insn >> 20) & 31;
+/** Whether the translator handles `insn`, and whether the block ends after it. */
+function classify(insn: number): number {
   const f3 = (insn >> 12) & 7;
-  const at = `pc + ${rel}`;
-  const next = `pc + ${rel + ilen}`;
   switch ((insn >> 2) & 31) {
     case 4: {
-      // OP-IMM
-      const imm = insn >> 20;
-      const iu = imm >>> 0;
-      const ih = imm >> 31;
-      if (rd === 0) {
-        if ((f3 === 1 && insn >>> 26 !== 0) || (f3 === 5 && insn >>> 26 !== 0 && insn >>> 26 !== 0x10)) return null;
-        return ok('');
-      }
-      const a = `xlo[${rs1}]`;
-      const b = `xhi[${rs1}]`;
-      switch (f3) {
-        case 0:
-          if (rs1 === 0) return ok(wr(rd, String(imm), String(ih)));
-          return ok(`{ const s = (${a} >>> 0) + ${iu}; const hh = (${b} + ${ih} + (s > 4294967295 ? 1 : 0)) | 0; ${wr(rd, 's | 0', 'hh')} }`);
-        case 1: {
-          if (insn >>> 26 !== 0) return null;
-          const [l, h] = shiftLeft('al', 'ah', imm & 63);
-          return ok(`{ const al = ${a}; const ah = ${b}; ${wr(rd, l, h)} }`);
-        }
-        case 2:
-          return ok(`{ const ah = ${b}; ${wr(rd, `ah < ${ih} || (ah === ${ih} && ${a} >>> 0 < ${iu}) ? 1 : 0`, '0')} }`);
-        case 3: {
-          const ihu = ih >>> 0;
-          return ok(`{ const ah = ${b} >>> 0; ${wr(rd, `ah < ${ihu} || (ah === ${ihu} && ${a} >>> 0 < ${iu}) ? 1 : 0`, '0')} }`);
-        }
-        case 4:
-          return ok(`{ const al = ${a} ^ ${imm}; const ah = ${b} ^ ${ih}; ${wr(rd, 'al', 'ah')} }`);
-        case 5: {
-          const top = insn >>> 26;
-          const sh = imm & 63;
-          let lh: [string, string];
-          if (top === 0) lh = shiftRightLogical('al', 'ah', sh);
-          else if (top === 0x10) lh = shiftRightArith('al', 'ah', sh);
-          else return null;
-          return ok(`{ const al = ${a}; const ah = ${b}; ${wr(rd, lh[0], lh[1])} }`);
-        }
-        case 6:
-          return ok(`{ const al = ${a} | ${imm}; const ah = ${b} | ${ih}; ${wr(rd, 'al', 'ah')} }`);
-        default:
-          return ok(`{ const al = ${a} & ${imm}; const ah = ${b} & ${ih}; ${wr(rd, 'al', 'ah')} }`);
-      }
+      const top = insn >>> 26;
+      if (f3 === 1 && top !== 0) return NO;
+      if (f3 === 5 && top !== 0 && top !== 0x10) return NO;
+      return GOES_ON;
     }
     case 12: {
-      // OP
       const f7 = insn >>> 25;
-      const load = `const al = xlo[${rs1}]; const ah = xhi[${rs1}]; const bl = xlo[${rs2}]; const bh = xhi[${rs2}];`;
-      if (f7 === 1) {
-        if (f3 === 0) {
-          // mul inline (the interpreter's mulDiv case 0)
-          return ok(rd === 0 ? '' : `{ ${load} const l = Math.imul(al, bl); const hh = (mulhu32(al, bl) + Math.imul(al, bh) + Math.imul(ah, bl)) | 0; ${wr(rd, 'l', 'hh')} }`);
-        }
-        return ok(`{ ${load} mulDiv(h, ${f3}, al, ah, bl, bh); ${wr(rd, 'h.tLo', 'h.tHi')} }`);
-      }
-      let body: string;
-      if (f7 === 0) {
+      if (f7 === 0 || f7 === 1) return GOES_ON;
+      if (f7 === 0x20 && (f3 === 0 || f3 === 5)) return GOES_ON;
+      return NO;
+    }
+    case 6:
+      if (f3 === 0) return GOES_ON;
+      if (f3 === 1 && insn >>> 25 === 0) return GOES_ON;
+      if (f3 === 5 && (insn >>> 25 === 0 || insn >>> 25 === 0x20)) return GOES_ON;
+      return NO;
+    case 14: {
+      const f7 = insn >>> 25;
+      if (f7 === 0 && (f3 === 0 || f3 === 1 || f3 === 5)) return GOES_ON;
+      if (f7 === 0x20 && (f3 === 0 || f3 === 5)) return GOES_ON;
+      if (f7 === 1 && (f3 === 0 || f3 >= 4)) return GOES_ON;
+      return NO;
+    }
+    case 13:
+    case 5:
+      return GOES_ON;
+    case 0:
+      return f3 === 7 ? NO : GOES_ON;
+    case 8:
+      return f3 > 3 ? NO : GOES_ON;
+    case 24:
+      return f3 === 2 || f3 === 3 ? NO : GOES_ON;
+    case 27:
+      return ENDS;
+    case 25:
+      return f3 === 0 ? ENDS : NO;
+    default:
+      return NO;
+  }
+}
+
+const LOAD_OPS = [Op.i64_load8_s, Op.i64_load16_s, Op.i64_load32_s, Op.i64_load, Op.i64_load8_u, Op.i64_load16_u, Op.i64_load32_u];
+const STORE_OPS = [Op.i64_store8, Op.i64_store16, Op.i64_store32, Op.i64_store];
+const BRANCH_OPS = [Op.i64_eq, Op.i64_ne, 0, 0, Op.i64_lt_s, Op.i64_ge_s, Op.i64_lt_u, Op.i64_ge_u];
+
+class Emitter {
+  private readonly c = new Bytes();
+  /** Guest register -> local index (0 = not used). */
+  private readonly local = new Int32Array(32);
+  private readonly used: number[] = [];
+  private readonly dirty: number[] = [];
+  private readonly loops: boolean;
+  private mulhu = false;
+  private readonly n: number;
+  /** Link words allocated so far. */
+  linkCount = 0;
+
+  constructor(
+    private readonly insns: readonly Insn[],
+    private readonly state: number,
+    /** Address of this block's first link word. */
+    private readonly links: number,
+    /** The block's page offset: static targets inside the page may be chained. */
+    private readonly off: number,
+  ) {
+    this.n = insns.length;
+    let loops = false;
+    const read = new Set<number>();
+    const written = new Set<number>();
+    for (const { insn, rel } of insns) {
+      const op = (insn >> 2) & 31;
+      const rd = (insn >> 7) & 31;
+      const rs1 = (insn >> 15) & 31;
+      const rs2 = (insn >> 20) & 31;
+      if (op !== 13 && op !== 5 && op !== 27) read.add(rs1);
+      if (op === 12 || op === 14 || op === 8 || op === 24) read.add(rs2);
+      if (op !== 8 && op !== 24) written.add(rd);
+      if (op === 12 && insn >>> 25 === 1 && ((insn >> 12) & 7) >= 1 && ((insn >> 12) & 7) <= 3) this.mulhu = true;
+      if (op === 24 && rel + branchImm(insn) === 0) loops = true;
+      if (op === 27 && rel + jalImm(insn) === 0) loops = true;
+    }
+    read.delete(0);
+    written.delete(0);
+    for (const r of [...new Set([...read, ...written])].sort((a, b) => a - b)) {
+      this.local[r] = L_REG0 + this.used.length;
+      this.used.push(r);
+    }
+    for (const r of [...written].sort((a, b) => a - b)) this.dirty.push(r);
+    this.loops = loops;
+  }
+
+  module(): Uint8Array<ArrayBuffer> {
+    const body = this.functionBody();
+    const m = new Bytes();
+    m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    // Types: 0 block, 1 load slow path, 2 store slow path, 3 mulhu.
+    const types = new Bytes().uleb(4);
+    types.bytes([0x60, 4, T_F64, T_I32, T_I32, T_I32, 1, T_I32]);
+    types.bytes([0x60, 5, T_F64, T_I32, T_I32, T_I32, T_I32, 1, T_I32]);
+    types.bytes([0x60, 7, T_F64, T_I32, T_I32, T_I32, T_I32, T_I32, T_I32, 1, T_I32]);
+    types.bytes([0x60, 2, T_I64, T_I64, 1, T_I64]);
+    m.section(1, types);
+    const imports = new Bytes().uleb(4);
+    imports.str('e').str('ld').byte(0x00).uleb(1);
+    imports.str('e').str('st').byte(0x00).uleb(2);
+    // A shared memory: flags 3 (max present, shared), min 1 page, max 65536 pages.
+    imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
+    // The hart's block table (funcref, at least one entry): chained exits call through it.
+    imports.str('e').str('t').byte(0x01).byte(0x70).byte(0x00).uleb(1);
+    m.section(2, imports);
+    const funcs = new Bytes();
+    if (this.mulhu) funcs.uleb(2).uleb(0).uleb(3);
+    else funcs.uleb(1).uleb(0);
+    m.section(3, funcs);
+    m.section(7, new Bytes().uleb(1).str('b').byte(0x00).uleb(F_BLOCK));
+    const code = new Bytes().uleb(this.mulhu ? 2 : 1);
+    code.uleb(body.length).bytes(body);
+    if (this.mulhu) {
+      const mh = mulhuBody();
+      code.uleb(mh.length).bytes(mh);
+    }
+    m.section(10, code);
+    return m.view();
+  }
+
+  private functionBody(): Bytes {
+    const c = this.c;
+    // Locals after the parameters: pc, a, b (i64), six i32 scratch, then the registers.
+    const regs = this.used.length;
+    c.uleb(regs > 0 ? 3 : 2);
+    c.uleb(3).byte(T_I64).uleb(6).byte(T_I32);
+    if (regs > 0) c.uleb(regs).byte(T_I64);
+    c.get(L_PCF).op(Op.i64_trunc_f64_s).set(L_PC);
+    for (const r of this.used) this.loadReg(r);
+    if (this.loops) c.op(Op.loop).byte(T_VOID);
+    for (let k = 0; k < this.n; k++) this.insn(k);
+    const last = this.insns[this.n - 1]!;
+    const lastOp = (last.insn >> 2) & 31;
+    if (lastOp !== 27 && lastOp !== 25) {
+      // Fell off the end: the next instruction is the interpreter's (or another block's).
+      this.exitStatic(last.rel + last.ilen, this.n);
+    }
+    if (this.loops) c.op(Op.end);
+    c.op(Op.unreachable);
+    c.op(Op.end);
+    return c;
+  }
+
+  // ---------------------------------------------------------------- state
+
+  private loadReg(r: number): void {
+    const c = this.c;
+    c.i32(0).mem(Op.i64_load32_u, 2, this.state + ST_XLO + 4 * r);
+    c.i32(0).mem(Op.i64_load32_s, 2, this.state + ST_XHI + 4 * r);
+    c.i64(32).op(Op.i64_shl).op(Op.i64_or).set(this.local[r]!);
+  }
+
+  private storeReg(r: number): void {
+    const c = this.c;
+    const l = this.local[r]!;
+    c.i32(0).get(l).mem(Op.i64_store32, 2, this.state + ST_XLO + 4 * r);
+    c.i32(0).get(l).i64(32).op(Op.i64_shr_u).mem(Op.i64_store32, 2, this.state + ST_XHI + 4 * r);
+  }
+
+  private writeBack(): void {
+    for (const r of this.dirty) this.storeReg(r);
+  }
+
+  /** Push register r (i64). */
+  private reg(r: number): void {
+    if (r === 0) this.c.i64(0);
+    else this.c.get(this.local[r]!);
+  }
+
+  /** Pop an i64 into register rd (dropped for x0). */
+  private setReg(rd: number): void {
+    if (rd === 0) this.c.op(Op.drop);
+    else this.c.set(this.local[rd]!);
+  }
+
+  /** Push pc + delta (i64). */
+  private pcPlus(delta: number): void {
+    this.c.get(L_PC);
+    if (delta !== 0) this.c.i64(delta).op(Op.i64_add);
+  }
+
+  /** Leave with the i64 target on the stack as the next pc and `count` more instructions retired. */
+  private exitStack(count: number): void {
+    const c = this.c;
+    // Target -> local b first: the write-back must not disturb the stack order of the store.
+    c.set(L_B);
+    this.writeBack();
+    c.i32(0).get(L_B).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
+    this.retired(count);
+    c.op(Op.return_);
+  }
+
+  private exitRel(rel: number, count: number): void {
+    this.pcPlus(rel);
+    this.exitStack(count);
+  }
+
+  /**
+   * Leave for pc + rel, a target known now. Inside the page it gets a link word: once the
+   * dispatcher has written the target block's table index there, the exit calls that block
+   * directly (while the chain is short and the budget covers a whole block); until then the
+   * exit names its link word in lastExit so the dispatcher can fill it in.
+   */
+  private exitStatic(rel: number, count: number): void {
+    const at = this.off + rel;
+    if (at < 0 || at >= 4096) {
+      this.exitRel(rel, count);
+      return;
+    }
+    const c = this.c;
+    const link = this.links + 4 * this.linkCount++;
+    this.writeBack();
+    c.i32(0).mem(Op.i32_load, 2, link).tee(L_IX).i32(0).op(Op.i32_ne);
+    c.get(L_DEPTH).i32(MAX_CHAIN).op(Op.i32_lt_u).op(Op.i32_and);
+    this.retired(count);
+    c.i32(MAX_INSNS).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u).op(Op.i32_and);
+    c.op(Op.if_).byte(T_VOID);
+    this.pcPlus(rel);
+    c.op(Op.f64_convert_i64_s).get(L_BUDGET);
+    this.retired(count);
+    c.get(L_DEPTH).i32(1).op(Op.i32_add).get(L_IX);
+    c.op(Op.call_indirect).uleb(0).byte(0x00);
+    c.op(Op.return_);
+    c.op(Op.end);
+    c.i32(0).i32(link).mem(Op.i32_store, 2, this.state + ST_LAST_EXIT);
+    this.pcPlus(rel);
+    c.op(Op.f64_convert_i64_s).set(L_PCF);
+    c.i32(0).get(L_PCF).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
+    this.retired(count);
+    c.op(Op.return_);
+  }
+
+  /** Push cnt + count (i32): instructions retired in this dispatch once `count` more are. */
+  private retired(count: number): void {
+    const c = this.c;
+    c.get(L_CNT);
+    if (count !== 0) c.i32(count).op(Op.i32_add);
+  }
+
+  /** Push this instruction's pc (f64) for a slow path. */
+  private pcF64(rel: number): void {
+    this.pcPlus(rel);
+    this.c.op(Op.f64_convert_i64_s);
+  }
+
+  /** Back to the block start with k+1 more retired, or leave if the budget cannot cover another pass. `depth`: enclosing blocks inside the loop. */
+  private loopBack(k: number, depth: number): void {
+    const c = this.c;
+    c.get(L_CNT).i32(k + 1).op(Op.i32_add).tee(L_CNT);
+    c.i32(this.n).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u).op(Op.br_if).uleb(depth);
+    this.exitRel(0, 0);
+  }
+
+  // ---------------------------------------------------------------- instructions
+
+  private insn(k: number): void {
+    const { insn, ilen, rel } = this.insns[k]!;
+    const c = this.c;
+    const rd = (insn >> 7) & 31;
+    const rs1 = (insn >> 15) & 31;
+    const rs2 = (insn >> 20) & 31;
+    const f3 = (insn >> 12) & 7;
+    switch ((insn >> 2) & 31) {
+      case 4: {
+        // OP-IMM
+        const imm = insn >> 20;
+        if (rd === 0) return;
+        this.reg(rs1);
         switch (f3) {
           case 0:
-            body = `const s = (al >>> 0) + (bl >>> 0); ${wr(rd, 's | 0', '(ah + bh + (s > 4294967295 ? 1 : 0)) | 0')}`;
+            c.i64(imm).op(Op.i64_add);
             break;
           case 1:
-            body = `const sh = bl & 63; let l, hh; if (sh === 0) { l = al; hh = ah; } else if (sh < 32) { hh = (ah << sh) | (al >>> (32 - sh)); l = al << sh; } else { hh = al << (sh - 32); l = 0; } ${wr(rd, 'l', 'hh')}`;
+            c.i64(imm & 63).op(Op.i64_shl);
             break;
           case 2:
-            body = wr(rd, '(ah < bh || (ah === bh && al >>> 0 < bl >>> 0) ? 1 : 0)', '0');
+            c.i64(imm).op(Op.i64_lt_s).op(Op.i64_extend_i32_u);
             break;
           case 3:
-            body = wr(rd, '(ah >>> 0 < bh >>> 0 || (ah === bh && al >>> 0 < bl >>> 0) ? 1 : 0)', '0');
+            c.i64(imm).op(Op.i64_lt_u).op(Op.i64_extend_i32_u);
             break;
           case 4:
-            body = wr(rd, 'al ^ bl', 'ah ^ bh');
+            c.i64(imm).op(Op.i64_xor);
             break;
           case 5:
-            body = `const sh = bl & 63; let l, hh; if (sh === 0) { l = al; hh = ah; } else if (sh < 32) { l = (al >>> sh) | (ah << (32 - sh)); hh = ah >>> sh; } else { l = ah >>> (sh - 32); hh = 0; } ${wr(rd, 'l', 'hh')}`;
+            c.i64(imm & 63).op(insn >>> 26 === 0 ? Op.i64_shr_u : Op.i64_shr_s);
             break;
           case 6:
-            body = wr(rd, 'al | bl', 'ah | bh');
+            c.i64(imm).op(Op.i64_or);
             break;
           default:
-            body = wr(rd, 'al & bl', 'ah & bh');
+            c.i64(imm).op(Op.i64_and);
             break;
         }
-      } else if (f7 === 0x20 && f3 === 0) {
-        body = wr(rd, '(al - bl) | 0', '(ah - bh - (al >>> 0 < bl >>> 0 ? 1 : 0)) | 0');
-      } else if (f7 === 0x20 && f3 === 5) {
-        body = `const sh = bl & 63; let l, hh; if (sh === 0) { l = al; hh = ah; } else if (sh < 32) { l = (al >>> sh) | (ah << (32 - sh)); hh = ah >> sh; } else { l = ah >> (sh - 32); hh = ah >> 31; } ${wr(rd, 'l', 'hh')}`;
-      } else return null;
-      return ok(rd === 0 ? '' : `{ ${load} ${body} }`);
-    }
-    case 6: {
-      // OP-IMM-32
-      const a = `xlo[${rs1}]`;
-      let v: string;
-      if (f3 === 0) v = `(${a} + ${insn >> 20}) | 0`;
-      else if (f3 === 1 && insn >>> 25 === 0) v = `${a} << ${(insn >> 20) & 31}`;
-      else if (f3 === 5 && insn >>> 25 === 0) v = `${a} >>> ${(insn >> 20) & 31}`;
-      else if (f3 === 5 && insn >>> 25 === 0x20) v = `${a} >> ${(insn >> 20) & 31}`;
-      else return null;
-      return ok(rd === 0 ? '' : `{ const v = ${v}; ${wr(rd, 'v', 'v >> 31')} }`);
-    }
-    case 14: {
-      // OP-32
-      const f7 = insn >>> 25;
-      let v: string;
-      if (f7 === 0 && f3 === 0) v = '(a + b) | 0';
-      else if (f7 === 0 && f3 === 1) v = 'a << (b & 31)';
-      else if (f7 === 0 && f3 === 5) v = 'a >>> (b & 31)';
-      else if (f7 === 0x20 && f3 === 0) v = '(a - b) | 0';
-      else if (f7 === 0x20 && f3 === 5) v = 'a >> (b & 31)';
-      else if (f7 === 1 && (f3 === 0 || f3 >= 4)) v = `mulDivW(h, ${f3}, a, b, ${insn}, ${ilen})`;
-      else return null;
-      return ok(rd === 0 ? '' : `{ const a = xlo[${rs1}]; const b = xlo[${rs2}]; const v = ${v}; ${wr(rd, 'v', 'v >> 31')} }`);
-    }
-    case 13: {
-      // LUI
-      const v = insn & 0xfffff000;
-      return ok(wr(rd, String(v), String(v >> 31)));
-    }
-    case 5: {
-      // AUIPC
-      return ok(rd === 0 ? '' : `{ const v = ${at} + ${insn & 0xfffff000}; ${wr(rd, 'v | 0', `Math.floor(v / ${TWO32}) | 0`)} }`);
-    }
-    case 0: {
-      // LOAD
-      if (f3 === 7) return null;
-      const imm = insn >> 20;
-      let fast: string;
-      switch (f3) {
-        case 0:
-          fast = 'vlo = dv.getInt8(a); vhi = vlo >> 31;';
-          break;
-        case 1:
-          fast = 'vlo = dv.getInt16(a, true); vhi = vlo >> 31;';
-          break;
-        case 2:
-          fast = 'vlo = dv.getInt32(a, true); vhi = vlo >> 31;';
-          break;
-        case 3:
-          fast =
-            'if ((a & 7) === 0) { CV[0] = rF64[idx][a >> 3]; vlo = CI[0]; vhi = CI[1]; } else { vlo = dv.getInt32(a, true); vhi = dv.getInt32(a + 4, true); }';
-          break;
-        case 4:
-          fast = 'vlo = dv.getUint8(a); vhi = 0;';
-          break;
-        case 5:
-          fast = 'vlo = dv.getUint16(a, true); vhi = 0;';
-          break;
-        default:
-          fast = 'vlo = dv.getInt32(a, true); vhi = 0;';
-          break;
+        this.setReg(rd);
+        return;
       }
-      return ok(
-        `{ const s = (xlo[${rs1}] >>> 0) + ${imm}; const lo = s | 0; const hi = (xhi[${rs1}] + (s > 4294967295 ? 1 : s < 0 ? -1 : 0)) | 0;
-  const vpn = lo >>> 12; const idx = vpn & 1023; const po = lo & 4095; let vlo, vhi;
-  if (rTagLo[idx] === vpn && rTagHi[idx] === hi && po <= 4088) { const dv = rDv[idx]; const a = (rOff[idx] + po) | 0; ${fast} }
-  else { h.pc = ${at}; h.steps = st + ${k + 1}; loadSlow(h, lo, hi, ${f3}); vlo = h.tLo; vhi = h.tHi;
-    if (h.exitRequest || h.fetchBase !== fb) { ${wr(rd, 'vlo', 'vhi')} h.pc = ${next}; return; } }
-  ${wr(rd, 'vlo', 'vhi')} }`,
-      );
-    }
-    case 8: {
-      // STORE
-      if (f3 > 3) return null;
-      const imm = ((insn >> 25) << 5) | ((insn >> 7) & 31);
-      let fast: string;
-      switch (f3) {
-        case 0:
-          fast = `dv.setInt8(a, xlo[${rs2}]);`;
-          break;
-        case 1:
-          fast = `dv.setInt16(a, xlo[${rs2}], true);`;
-          break;
-        case 2:
-          fast = `dv.setInt32(a, xlo[${rs2}], true);`;
-          break;
-        default:
-          fast = `if ((a & 7) === 0) { CI[0] = xlo[${rs2}]; CI[1] = xhi[${rs2}]; wF64[idx][a >> 3] = CV[0]; } else { dv.setInt32(a, xlo[${rs2}], true); dv.setInt32(a + 4, xhi[${rs2}], true); }`;
-          break;
+      case 12: {
+        // OP
+        if (rd === 0 && insn >>> 25 !== 1) return;
+        const f7 = insn >>> 25;
+        if (f7 === 1) {
+          this.mulDiv(f3, rs1, rs2);
+          this.setReg(rd);
+          return;
+        }
+        this.reg(rs1);
+        this.reg(rs2);
+        if (f7 === 0x20) c.op(f3 === 0 ? Op.i64_sub : Op.i64_shr_s);
+        else {
+          switch (f3) {
+            case 0:
+              c.op(Op.i64_add);
+              break;
+            case 1:
+              c.op(Op.i64_shl);
+              break;
+            case 2:
+              c.op(Op.i64_lt_s).op(Op.i64_extend_i32_u);
+              break;
+            case 3:
+              c.op(Op.i64_lt_u).op(Op.i64_extend_i32_u);
+              break;
+            case 4:
+              c.op(Op.i64_xor);
+              break;
+            case 5:
+              c.op(Op.i64_shr_u);
+              break;
+            case 6:
+              c.op(Op.i64_or);
+              break;
+            default:
+              c.op(Op.i64_and);
+              break;
+          }
+        }
+        this.setReg(rd);
+        return;
       }
-      return ok(
-        `{ const s = (xlo[${rs1}] >>> 0) + ${imm}; const lo = s | 0; const hi = (xhi[${rs1}] + (s > 4294967295 ? 1 : s < 0 ? -1 : 0)) | 0;
-  const vpn = lo >>> 12; const idx = vpn & 1023; const po = lo & 4095;
-  if (wTagLo[idx] === vpn && wTagHi[idx] === hi && po <= 4088) { const dv = wDv[idx]; const a = (wOff[idx] + po) | 0; ${fast} }
-  else { h.pc = ${at}; h.steps = st + ${k + 1}; storeSlow(h, lo, hi, ${1 << f3}, xlo[${rs2}], xhi[${rs2}]);
-    if (h.exitRequest || h.fetchBase !== fb) { h.pc = ${next}; return; } } }`,
-      );
-    }
-    case 24: {
-      // BRANCH
-      let cond: string;
-      const al = `xlo[${rs1}]`;
-      const bl = `xlo[${rs2}]`;
-      const ah = `xhi[${rs1}]`;
-      const bh = `xhi[${rs2}]`;
-      switch (f3) {
-        case 0:
-          cond = `${al} === ${bl} && ${ah} === ${bh}`;
-          break;
-        case 1:
-          cond = `${al} !== ${bl} || ${ah} !== ${bh}`;
-          break;
-        case 4:
-          cond = `${ah} < ${bh} || (${ah} === ${bh} && ${al} >>> 0 < ${bl} >>> 0)`;
-          break;
-        case 5:
-          cond = `!(${ah} < ${bh} || (${ah} === ${bh} && ${al} >>> 0 < ${bl} >>> 0))`;
-          break;
-        case 6:
-          cond = `${ah} >>> 0 < ${bh} >>> 0 || (${ah} === ${bh} && ${al} >>> 0 < ${bl} >>> 0)`;
-          break;
-        case 7:
-          cond = `!(${ah} >>> 0 < ${bh} >>> 0 || (${ah} === ${bh} && ${al} >>> 0 < ${bl} >>> 0))`;
-          break;
-        default:
-          return null;
+      case 6: {
+        // OP-IMM-32
+        if (rd === 0) return;
+        this.reg(rs1);
+        c.op(Op.i32_wrap_i64);
+        const imm = insn >> 20;
+        if (f3 === 0) c.i32(imm).op(Op.i32_add);
+        else if (f3 === 1) c.i32(imm & 31).op(Op.i32_shl);
+        else c.i32(imm & 31).op(insn >>> 25 === 0 ? Op.i32_shr_u : Op.i32_shr_s);
+        c.op(Op.i64_extend_i32_s);
+        this.setReg(rd);
+        return;
       }
-      const imm =
-        ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);
-      const target = rel + imm;
-      if (target === 0) return ok(`if (${cond}) { ${loopBack(k)} }`, false, true);
-      return ok(`if (${cond}) { ${exitTo(`pc + ${target}`, k)} }`);
+      case 14: {
+        // OP-32
+        if (rd === 0) return;
+        const f7 = insn >>> 25;
+        if (f7 === 1) this.mulDivW(f3, rs1, rs2);
+        else {
+          this.reg(rs1);
+          c.op(Op.i32_wrap_i64);
+          this.reg(rs2);
+          c.op(Op.i32_wrap_i64);
+          if (f3 === 0) c.op(f7 === 0 ? Op.i32_add : Op.i32_sub);
+          else if (f3 === 1) c.op(Op.i32_shl);
+          else c.op(f7 === 0 ? Op.i32_shr_u : Op.i32_shr_s);
+        }
+        c.op(Op.i64_extend_i32_s);
+        this.setReg(rd);
+        return;
+      }
+      case 13:
+        // LUI
+        if (rd === 0) return;
+        c.i64(insn & 0xfffff000);
+        this.setReg(rd);
+        return;
+      case 5:
+        // AUIPC
+        if (rd === 0) return;
+        this.pcPlus(rel + (insn & 0xfffff000));
+        this.setReg(rd);
+        return;
+      case 0:
+        this.load(k, rd, rs1, insn >> 20, f3, rel, ilen);
+        return;
+      case 8:
+        this.store(k, rs1, rs2, ((insn >> 25) << 5) | ((insn >> 7) & 31), f3, rel, ilen);
+        return;
+      case 24: {
+        // BRANCH
+        this.reg(rs1);
+        this.reg(rs2);
+        c.op(BRANCH_OPS[f3]!);
+        c.op(Op.if_).byte(T_VOID);
+        const target = rel + branchImm(insn);
+        if (target === 0) this.loopBack(k, 1);
+        else this.exitStatic(target, k + 1);
+        c.op(Op.end);
+        return;
+      }
+      case 27: {
+        // JAL
+        if (rd !== 0) {
+          this.pcPlus(rel + ilen);
+          this.setReg(rd);
+        }
+        const target = rel + jalImm(insn);
+        if (target === 0) this.loopBack(k, 0);
+        else this.exitStatic(target, k + 1);
+        return;
+      }
+      case 25: {
+        // JALR: the target first (rd may be rs1).
+        this.reg(rs1);
+        c.i64(insn >> 20).op(Op.i64_add).i64(-2).op(Op.i64_and).set(L_A);
+        if (rd !== 0) {
+          this.pcPlus(rel + ilen);
+          this.setReg(rd);
+        }
+        c.get(L_A);
+        this.exitStack(k + 1);
+        return;
+      }
     }
-    case 27: {
-      // JAL
-      const imm =
-        ((insn >> 31) << 20) | (insn & 0xff000) | (((insn >> 20) & 1) << 11) | (((insn >> 21) & 0x3ff) << 1);
-      const link = rd === 0 ? '' : `{ const v = ${next}; ${wr(rd, 'v | 0', `Math.floor(v / ${TWO32}) | 0`)} }`;
-      const target = rel + imm;
-      if (target === 0) return ok(`${link} ${loopBack(k)}`, true, true);
-      return ok(`${link} ${exitTo(`pc + ${target}`, k)}`, true);
-    }
-    case 25: {
-      // JALR
-      if (f3 !== 0) return null;
-      const imm = insn >> 20;
-      const link = rd === 0 ? '' : `{ const v = ${next}; ${wr(rd, 'v | 0', `Math.floor(v / ${TWO32}) | 0`)} }`;
-      return ok(
-        `{ const s = (xlo[${rs1}] >>> 0) + ${imm}; const hi = (xhi[${rs1}] + (s > 4294967295 ? 1 : s < 0 ? -1 : 0)) | 0; const t = hi * ${TWO32} + ((s & ~1) >>> 0); ${link} ${exitTo('t', k)} }`,
-        true,
-      );
-    }
-    default:
-      return null;
   }
+
+  /** Virtual address (rs1 + imm) -> L_A, its halves -> L_LO/L_HI, TLB index*4 -> L_IX, page offset -> L_PO; pushes the TLB hit test (i32). */
+  private probe(rs1: number, imm: number, tagLo: number, tagHi: number, abs: number): void {
+    const c = this.c;
+    const s = this.state;
+    this.reg(rs1);
+    c.i64(imm).op(Op.i64_add).tee(L_A).op(Op.i32_wrap_i64).tee(L_LO);
+    c.i32(12).op(Op.i32_shr_u).tee(L_VPN).i32(1023).op(Op.i32_and).i32(2).op(Op.i32_shl).set(L_IX);
+    c.get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).set(L_HI);
+    c.get(L_LO).i32(4095).op(Op.i32_and).set(L_PO);
+    c.get(L_IX).mem(Op.i32_load, 2, s + tagLo).get(L_VPN).op(Op.i32_eq);
+    c.get(L_IX).mem(Op.i32_load, 2, s + tagHi).get(L_HI).op(Op.i32_eq).op(Op.i32_and);
+    c.get(L_PO).i32(4088).op(Op.i32_le_u).op(Op.i32_and);
+    c.get(L_IX).mem(Op.i32_load, 2, s + abs).tee(L_ABS).i32(-1).op(Op.i32_ne).op(Op.i32_and);
+  }
+
+  private load(k: number, rd: number, rs1: number, imm: number, f3: number, rel: number, ilen: number): void {
+    const c = this.c;
+    this.probe(rs1, imm, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
+    c.op(Op.if_).byte(T_I64);
+    c.get(L_ABS).get(L_PO).op(Op.i32_add).mem(LOAD_OPS[f3]!, 0, 0);
+    c.op(Op.else_);
+    // Slow path: state to memory first (it may trap), then the exact pc and count.
+    this.writeBack();
+    this.pcF64(rel);
+    this.retired(k + 1);
+    c.get(L_LO).get(L_HI).i32(f3).op(Op.call).uleb(F_LD);
+    c.op(Op.if_).byte(T_VOID);
+    // The access is done but the hart must leave (interrupt, map change): rd, then out.
+    this.slowResult();
+    this.setReg(rd);
+    this.exitRel(rel + ilen, k + 1);
+    c.op(Op.end);
+    this.slowResult();
+    c.op(Op.end);
+    this.setReg(rd);
+  }
+
+  private slowResult(): void {
+    const c = this.c;
+    c.i32(0).mem(Op.i64_load32_u, 2, this.state + ST_T_LO);
+    c.i32(0).mem(Op.i64_load32_s, 2, this.state + ST_T_HI);
+    c.i64(32).op(Op.i64_shl).op(Op.i64_or);
+  }
+
+  private store(k: number, rs1: number, rs2: number, imm: number, f3: number, rel: number, ilen: number): void {
+    const c = this.c;
+    this.probe(rs1, imm, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
+    c.op(Op.if_).byte(T_VOID);
+    c.get(L_ABS).get(L_PO).op(Op.i32_add);
+    this.reg(rs2);
+    c.mem(STORE_OPS[f3]!, 0, 0);
+    c.op(Op.else_);
+    this.writeBack();
+    this.pcF64(rel);
+    this.retired(k + 1);
+    c.get(L_LO).get(L_HI).i32(1 << f3);
+    this.reg(rs2);
+    c.op(Op.i32_wrap_i64);
+    this.reg(rs2);
+    c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
+    c.op(Op.call).uleb(F_ST);
+    c.op(Op.if_).byte(T_VOID);
+    this.exitRel(rel + ilen, k + 1);
+    c.op(Op.end);
+    c.op(Op.end);
+  }
+
+  /** M extension, 64-bit: pushes the result. */
+  private mulDiv(f3: number, rs1: number, rs2: number): void {
+    const c = this.c;
+    this.reg(rs1);
+    c.set(L_A);
+    this.reg(rs2);
+    c.set(L_B);
+    const a = L_A;
+    const b = L_B;
+    switch (f3) {
+      case 0:
+        c.get(a).get(b).op(Op.i64_mul);
+        return;
+      case 1:
+        // mulh = mulhu - (a<0 ? b : 0) - (b<0 ? a : 0)
+        c.get(a).get(b).op(Op.call).uleb(F_MULHU);
+        c.get(a).i64(63).op(Op.i64_shr_s).get(b).op(Op.i64_and).op(Op.i64_sub);
+        c.get(b).i64(63).op(Op.i64_shr_s).get(a).op(Op.i64_and).op(Op.i64_sub);
+        return;
+      case 2:
+        // mulhsu = mulhu - (a<0 ? b : 0)
+        c.get(a).get(b).op(Op.call).uleb(F_MULHU);
+        c.get(a).i64(63).op(Op.i64_shr_s).get(b).op(Op.i64_and).op(Op.i64_sub);
+        return;
+      case 3:
+        c.get(a).get(b).op(Op.call).uleb(F_MULHU);
+        return;
+      case 4:
+        // div: /0 -> -1; MIN / -1 -> MIN (wasm would trap on both)
+        c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).i64(-1).op(Op.else_);
+        c.get(b).i64(-1).op(Op.i64_eq).get(a).i64(1).i64(63).op(Op.i64_shl).op(Op.i64_eq).op(Op.i32_and);
+        c.op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_div_s).op(Op.end);
+        c.op(Op.end);
+        return;
+      case 5:
+        c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).i64(-1).op(Op.else_).get(a).get(b).op(Op.i64_div_u).op(Op.end);
+        return;
+      case 6:
+        // rem: x % 0 -> x; MIN % -1 -> 0 (wasm's rem_s gives 0 there)
+        c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_rem_s).op(Op.end);
+        return;
+      default:
+        c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_rem_u).op(Op.end);
+        return;
+    }
+  }
+
+  /** M extension, 32-bit: pushes the i32 result (the caller sign-extends). */
+  private mulDivW(f3: number, rs1: number, rs2: number): void {
+    const c = this.c;
+    this.reg(rs1);
+    c.op(Op.i32_wrap_i64).set(L_LO);
+    this.reg(rs2);
+    c.op(Op.i32_wrap_i64).set(L_HI);
+    const a = L_LO;
+    const b = L_HI;
+    switch (f3) {
+      case 0:
+        c.get(a).get(b).op(Op.i32_mul);
+        return;
+      case 4:
+        c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).i32(-1).op(Op.else_);
+        c.get(b).i32(-1).op(Op.i32_eq).get(a).i32(-2147483648).op(Op.i32_eq).op(Op.i32_and);
+        c.op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_div_s).op(Op.end);
+        c.op(Op.end);
+        return;
+      case 5:
+        c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).i32(-1).op(Op.else_).get(a).get(b).op(Op.i32_div_u).op(Op.end);
+        return;
+      case 6:
+        c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_rem_s).op(Op.end);
+        return;
+      default:
+        c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_rem_u).op(Op.end);
+        return;
+    }
+  }
+}
+
+function branchImm(insn: number): number {
+  return ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);
+}
+
+function jalImm(insn: number): number {
+  return ((insn >> 31) << 20) | (insn & 0xff000) | (((insn >> 20) & 1) << 11) | (((insn >> 21) & 0x3ff) << 1);
+}
+
+/** (a, b) -> high 64 bits of the unsigned 128-bit product, from 32-bit partial products. */
+function mulhuBody(): Bytes {
+  const c = new Bytes();
+  // params 0 a, 1 b; locals 2 p0, 3 p1, 4 p2, 5 mid
+  c.uleb(1).uleb(4).byte(T_I64);
+  const M = 0xffffffff;
+  const lo = (x: number): void => void c.get(x).i64(M).op(Op.i64_and);
+  const hi = (x: number): void => void c.get(x).i64(32).op(Op.i64_shr_u);
+  lo(0);
+  lo(1);
+  c.op(Op.i64_mul).set(2);
+  lo(0);
+  hi(1);
+  c.op(Op.i64_mul).set(3);
+  hi(0);
+  lo(1);
+  c.op(Op.i64_mul).set(4);
+  // mid = (p0 >> 32) + (p1 & M) + (p2 & M)
+  c.get(2).i64(32).op(Op.i64_shr_u);
+  c.get(3).i64(M).op(Op.i64_and).op(Op.i64_add);
+  c.get(4).i64(M).op(Op.i64_and).op(Op.i64_add).set(5);
+  // hi = a_hi*b_hi + (p1 >> 32) + (p2 >> 32) + (mid >> 32)
+  hi(0);
+  hi(1);
+  c.op(Op.i64_mul);
+  c.get(3).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
+  c.get(4).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
+  c.get(5).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
+  c.op(Op.end);
+  return c;
 }

@@ -4,13 +4,12 @@
  * physical page, hotness counting, and invalidation. docs/cpu.md has the
  * design and the measurements behind the thresholds.
  */
-import { CI, CV } from '../common.js';
 import type { Hart } from '../hart.js';
 import { inner } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
-import { mulDiv, mulDivW, mulhu32 } from '../muldiv.js';
+import { LINK_WORDS, ST_LAST_EXIT, ST_LINKS, ST_PC_OUT, ST_T_HI, ST_T_LO } from '../state-area.js';
 import { CodeSync } from './code-sync.js';
-import { translateBlock } from './codegen.js';
+import { MAX_INSNS, translateBlock } from './codegen.js';
 
 /**
  * Executions (via the interpreter) of a block entry before it is translated.
@@ -29,7 +28,12 @@ export const MAX_PAGES = 2048;
 /** Invalidations of one page (stores into it) after which it is only interpreted. */
 export const MAX_INVALIDATIONS = 16;
 
-type BlockFn = (pc: number, end: number) => void;
+/**
+ * A translated block (codegen.ts): runs from pc until `budget` instructions of this dispatch
+ * would be exceeded, and returns the instructions retired in this dispatch (`retired` on entry,
+ * plus its own and those of blocks it chained to); `depth` counts chained calls.
+ */
+type BlockFn = (pc: number, budget: number, retired: number, depth: number) => number;
 
 /** Code-cache state of one physical page. */
 class PageCode {
@@ -38,6 +42,8 @@ class PageCode {
   /** Instructions in the block at each offset (the budget check before calling it). */
   readonly lens = new Uint8Array(2048);
   readonly hits = new Uint16Array(2048);
+  /** Table index of the block at each offset (what a link word holds). */
+  readonly slots = new Uint16Array(2048);
   /** CodeSync generation the translations were made against. */
   gen = 0;
   claimed = false;
@@ -62,11 +68,27 @@ export class Translator {
   /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
   private mapGen = 0;
   private readonly sync: CodeSync;
-  /** Builds a block function from its body with the hart's state in scope. */
-  private readonly factoryArgs: string[];
-  private readonly factoryVals: unknown[];
+  /** What every block module imports: the state area's memory and the slow paths. */
+  private readonly imports: WebAssembly.Imports;
+  /** The state area's pcOut word: where a block left off. */
+  private readonly pcOut: Float64Array;
+  /** Step count, fetch base and code page (slot, generation) when the running block was entered. */
+  private entrySteps = 0;
+  private entryFb = 0;
+  private entrySlot = 0;
+  private entryGen = 0;
+  /** The block table chained exits call through; index 0 stays empty (an unlinked word). */
+  private readonly table: WebAssembly.Table;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 1;
+  /** Next free link word (index from ST_LINKS), and the state area's words. */
+  private nextLink = 0;
+  private readonly si32: Int32Array;
+  /** An unlinked exit the last block left by (state-area word index, 0 = none), and its page. */
+  private pendingLink = 0;
+  private pendingPage: PageCode | null = null;
   /** Counters for tests and the benchmarks. */
-  readonly stats = { translated: 0, invalidated: 0, flushes: 0, translatedSteps: 0 };
+  readonly stats = { translated: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0 };
 
   constructor(
     private readonly h: Hart,
@@ -74,37 +96,43 @@ export class Translator {
   ) {
     this.sync = h.codeSync;
     h.jitThreshold = threshold;
-    const env: Record<string, unknown> = {
-      h,
-      xlo: h.xlo,
-      xhi: h.xhi,
-      rTagLo: h.rTagLo,
-      rTagHi: h.rTagHi,
-      rOff: h.rOff,
-      rDv: h.rDv,
-      rF64: h.rF64,
-      wTagLo: h.wTagLo,
-      wTagHi: h.wTagHi,
-      wOff: h.wOff,
-      wDv: h.wDv,
-      wF64: h.wF64,
-      CV,
-      CI,
-      loadSlow,
-      storeSlow,
-      mulDiv,
-      mulDivW,
-      mulhu32,
+    const si32 = h.stateI32;
+    this.si32 = si32;
+    const tLo = ST_T_LO / 4;
+    const tHi = ST_T_HI / 4;
+    this.pcOut = h.stateF64.subarray(ST_PC_OUT / 8, ST_PC_OUT / 8 + 1);
+    this.table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
+    const sync = this.sync;
+    // Both get the instruction's pc and the dispatch's retired count including it, and return 1
+    // when the block must stop after this access: an exit request, the fetch page gone, or a
+    // store into the code page the chain runs from (its blocks may be stale now).
+    const ld = (pc: number, cnt: number, lo: number, hi: number, f3: number): number => {
+      h.pc = pc;
+      h.steps = this.entrySteps + cnt;
+      loadSlow(h, lo, hi, f3);
+      si32[tLo] = h.tLo;
+      si32[tHi] = h.tHi;
+      return h.exitRequest || h.fetchBase !== this.entryFb ? 1 : 0;
     };
-    this.factoryArgs = Object.keys(env);
-    this.factoryVals = Object.values(env);
+    const st = (pc: number, cnt: number, lo: number, hi: number, size: number, vlo: number, vhi: number): number => {
+      h.pc = pc;
+      h.steps = this.entrySteps + cnt;
+      storeSlow(h, lo, hi, size, vlo, vhi);
+      return h.exitRequest || h.fetchBase !== this.entryFb || sync.generation(this.entrySlot) !== this.entryGen ? 1 : 0;
+    };
+    this.imports = { e: { m: h.state.memory, ld, st, t: this.table } };
   }
 
   /** Run until `end` steps or an exit request (the caller's quantum). */
   run(end: number): void {
     const h = this.h;
     const sync = this.sync;
+    const si32 = this.si32;
+    const lastExit = ST_LAST_EXIT / 4;
+    const stateAt = h.state.offset;
+    this.pendingLink = 0;
     while (h.steps < end && !h.exitRequest) {
+      this.stats.dispatches++;
       if (h.codeEpoch !== sync.epoch()) flushStoreTlb(h);
       const pc = h.pc;
       let off = pc - h.fetchBase;
@@ -126,6 +154,14 @@ export class Translator {
       }
       const i = off >> 1;
       const fn = page.fns[i];
+      // The block run last left by an unlinked static exit to this pc: if this pc has a block
+      // (of the same page, hence valid wherever the exit's is), link the exit to it.
+      if (this.pendingLink !== 0) {
+        if (this.pendingPage === page && fn !== undefined && fn !== null && sync.generation(page.slot) === page.gen) {
+          si32[this.pendingLink] = page.slots[i]!;
+        }
+        this.pendingLink = 0;
+      }
       if (fn !== undefined && fn !== null) {
         if (sync.generation(page.slot) !== page.gen) {
           this.invalidate(page);
@@ -133,13 +169,28 @@ export class Translator {
         }
         if (h.steps + page.lens[i]! <= end) {
           const s0 = h.steps;
-          fn(pc, end); // a trap unwinds past the count: the statistic excludes trapping passes
-          this.stats.translatedSteps += h.steps - s0;
+          this.entrySteps = s0;
+          this.entryFb = h.fetchBase;
+          this.entrySlot = page.slot;
+          this.entryGen = page.gen;
+          si32[lastExit] = 0;
+          // A trap unwinds past this (the slow path left pc and steps exact): the statistic excludes trapping passes.
+          this.stats.blockCalls++;
+          const n = fn(pc, Math.min(end - s0, 0x7fffffff), 0, 0);
+          h.steps = s0 + n;
+          h.pc = this.pcOut[0]!;
+          this.stats.translatedSteps += n;
+          const le = si32[lastExit]!;
+          if (le !== 0) {
+            this.pendingLink = (le - stateAt) >> 2;
+            this.pendingPage = page;
+          }
           continue;
         }
       } else if (fn === undefined && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
         if (this.translate(page, i, pc)) continue;
       }
+      this.stats.interpCalls++;
       h.jitBase = h.fetchBase;
       h.jitFns = page.fns;
       h.jitHits = page.hits;
@@ -147,10 +198,15 @@ export class Translator {
     }
   }
 
-  /** Drop every translation (fence.i, or the cache is full). */
+  /** Drop every translation (reset, or the cache is full). */
   flushAll(): void {
-    for (const p of this.pages.values()) if (p.claimed) this.sync.release(p.slot);
+    for (const p of this.pages.values()) {
+      if (p.claimed) this.sync.release(p.slot);
+      this.freeBlocks(p);
+    }
     this.pages.clear();
+    this.nextLink = 0;
+    this.pendingLink = 0;
     this.cur = null;
     this.curPa = -1;
     this.blocks = 0;
@@ -158,13 +214,15 @@ export class Translator {
   }
 
   /**
-   * The memory map changed (a device mapped or unmapped, a ROM device switched
-   * mode): the same physical page may now hold other bytes. Rather than
-   * dropping everything (U-Boot's flash probing changes the map hundreds of
-   * times), each page compares its bytes with those it was translated from
-   * before its blocks run again.
+   * Pages may hold other bytes than their blocks were translated from without
+   * a store through a hart having said so: the memory map changed (a device
+   * mapped or unmapped, a ROM device switched mode) or the guest executed
+   * fence.i after a DMA write. Rather than dropping everything (U-Boot's
+   * flash probing changes the map hundreds of times, Linux issues tens of
+   * thousands of fence.i at boot), each page compares its bytes with those it
+   * was translated from before its blocks run again.
    */
-  remapped(): void {
+  recheckPages(): void {
     this.mapGen++;
     this.cur = null;
     this.curPa = -1;
@@ -200,7 +258,20 @@ export class Translator {
     return p;
   }
 
+  /** Give the page's table entries back (its link words die with its blocks: links stay within a page). */
+  private freeBlocks(p: PageCode): void {
+    for (let i = 0; i < p.fns.length; i++) {
+      if (p.fns[i]) {
+        const slot = p.slots[i]!;
+        this.table.set(slot, null);
+        this.freeSlots.push(slot);
+      }
+    }
+    if (this.pendingPage === p) this.pendingLink = 0;
+  }
+
   private invalidate(p: PageCode): void {
+    this.freeBlocks(p);
     p.fns.length = 0;
     p.lens.fill(0);
     p.hits.fill(0);
@@ -218,7 +289,8 @@ export class Translator {
   /** Translate the block at halfword index i of the current fetch page; false if it has no translatable start. */
   private translate(p: PageCode, i: number, pc: number): boolean {
     const h = this.h;
-    if (this.blocks >= MAX_BLOCKS) {
+    // Room for a block's table entry and its link words (at most one per instruction, plus the end).
+    if (this.blocks >= MAX_BLOCKS || this.nextLink + MAX_INSNS + 1 > LINK_WORDS) {
       this.flushAll();
       return false;
     }
@@ -239,16 +311,28 @@ export class Translator {
       this.invalidate(p);
       return false;
     }
-    const src = translateBlock(h.fetchDv, h.fetchOff, i * 2, h.rvc);
+    const linkWord = ST_LINKS / 4 + this.nextLink;
+    const src = translateBlock(h.fetchDv, h.fetchOff, i * 2, h.rvc, h.state.offset, h.state.offset + 4 * linkWord);
     if (src === null) {
       p.fns[i] = null;
       return false;
     }
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- translation is this module's purpose
-    const factory = new Function(...this.factoryArgs, `return function block(pc, end) {\n${src.body}\n};`) as (
-      ...a: unknown[]
-    ) => BlockFn;
-    const fn = factory(...this.factoryVals);
+    let fn: BlockFn;
+    try {
+      const mod = new WebAssembly.Module(src.wasm);
+      fn = new WebAssembly.Instance(mod, this.imports).exports['b'] as BlockFn;
+    } catch {
+      // A host that refuses (a browser's main thread limits synchronous compiles): interpret it.
+      p.fns[i] = null;
+      this.stats.failed++;
+      return false;
+    }
+    // Fresh link words start unlinked (earlier blocks may have used them before a flush).
+    this.si32.fill(0, linkWord, linkWord + src.links);
+    this.nextLink += src.links;
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.nextSlot++;
+    this.table.set(slot, fn);
+    p.slots[i] = slot;
     p.fns[i] = fn;
     p.lens[i] = src.length;
     p.blocks++;
