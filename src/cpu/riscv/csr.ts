@@ -1,7 +1,7 @@
 import { u64 } from './common.js';
 import { ALL_INTERRUPTS, DELEGABLE_EXCEPTIONS, HPM_COUNTERS, MENVCFG_FIOM, MENVCFG_STCE, MIP_SEIP, MIP_SSIP, MIP_STIP, MSTATUS_FS, MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_TVM, MSTATUS_WMASK, PRV_M, PRV_S, PRV_U, SSTATUS_MASK, S_INTERRUPTS } from './constants.js';
 import type { Hart } from './hart.js';
-import { flushTlb } from './mmu.js';
+import { flushTlb, syncTlbContext } from './mmu.js';
 // ------------------------------------------------------------------ CSRs
 
 export function counterAllowed(h: Hart, index: number): boolean {
@@ -172,7 +172,7 @@ export function csrWrite(h: Hart, csr: number, v: bigint, insn: number, ilen: nu
     case 0x100: {
       const m = SSTATUS_MASK;
       h.mstatus = (h.mstatus & ~m) | (Number(v & 0xffffffffn) & m);
-      flushTlb(h);
+      syncTlbContext(h);
       return;
     }
     case 0x104: {
@@ -224,7 +224,7 @@ export function csrWrite(h: Hart, csr: number, v: bigint, insn: number, ilen: nu
       let nv = Number(v & 0xffffffffn) & MSTATUS_WMASK;
       if (((nv >> MSTATUS_MPP_SHIFT) & 3) === 2) nv &= ~MSTATUS_MPP; // reserved MPP -> U
       h.mstatus = (h.mstatus & ~MSTATUS_WMASK) | nv;
-      flushTlb(h);
+      syncTlbContext(h);
       return;
     }
     case 0x301:

@@ -2,7 +2,7 @@ import { NO_PAGE, RamWindow, TLB_SIZE, TRAP, toU64, u64 } from './common.js';
 import { inner } from './interp.js';
 import { CodeSync } from './jit/code-sync.js';
 import { Translator } from './jit/engine.js';
-import { flushStoreTlb, flushTlb } from './mmu.js';
+import { flushStoreTlb, flushTlb, syncTlbContext } from './mmu.js';
 import { csrRead as readCsr, csrWrite as writeCsr } from './csr.js';
 import type { MemTxAttrs, PhysMemory } from '../../memory/types.js';
 import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
@@ -177,6 +177,8 @@ export class Hart {
 
   // --- MMU / TLB ---
   epoch = -1;
+  /** Translation context the TLBs were filled under (mmu.ts syncTlbContext). */
+  tlbContext = -1;
   satpMode = 0;
   satpPpnAddr = 0;
   /** Tags: virtual page number bits 12..43 in tagLo, address bits 32..63 in tagHi. */
@@ -527,7 +529,7 @@ export class Hart {
     let target = vec & ~3n;
     if ((vec & 3n) === 1n && interrupt) target += BigInt(4 * cause);
     this.pc = Number(BigInt.asIntN(64, target));
-    flushTlb(this);
+    syncTlbContext(this);
     if (!interrupt) this.trapped++;
   }
 

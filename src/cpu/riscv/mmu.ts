@@ -5,8 +5,27 @@ import type { Hart } from './hart.js';
 import { ACC_EXEC, ACC_READ, ACC_WRITE } from './pmp.js';
 // ------------------------------------------------------------------ MMU
 
+/**
+ * What a TLB entry's permission check depended on besides satp and the page
+ * tables: the fetch privilege, the data privilege (MPRV/MPP), SUM and MXR.
+ */
+function tlbContext(h: Hart): number {
+  return h.priv | (dataPriv(h) << 2) | ((h.mstatus & MSTATUS_SUM) !== 0 ? 16 : 0) | ((h.mstatus & MSTATUS_MXR) !== 0 ? 32 : 0);
+}
+
+/**
+ * After a privilege or mstatus change (trap entry, mret/sret, a status CSR
+ * write): drop the TLBs only if the translation context changed. Linux
+ * toggles sstatus.SIE around every critical section and takes S-to-S
+ * traps; flushing on each of those made page walks a quarter of its boot.
+ */
+export function syncTlbContext(h: Hart): void {
+  if (tlbContext(h) !== h.tlbContext) flushTlb(h);
+}
+
 /** Drop every cached translation (and the fetch page). */
 export function flushTlb(h: Hart): void {
+  h.tlbContext = tlbContext(h);
   // A memory-map change (device plugged, ROM device switching modes) may put different bytes
   // at a translated physical address without any store: the translator re-checks its pages.
   if (h.jit && h.epoch !== h.mem.epoch) h.jit.recheckPages();

@@ -4,7 +4,7 @@ import { CAUSE_BREAKPOINT, CAUSE_MACHINE_ECALL, CAUSE_SUPERVISOR_ECALL, CAUSE_US
 import { csrRead, csrWrite } from './csr.js';
 import { executeFp } from './fpu.js';
 import type { Hart } from './hart.js';
-import { flushTlb } from './mmu.js';
+import { flushTlb, syncTlbContext } from './mmu.js';
 // ------------------------------------------------------------------ rarely executed opcodes
 
 export function execOther(h: Hart, insn: number, ilen: number, pc: number): void {
@@ -87,7 +87,7 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
         h.mstatus = s;
         h.priv = mpp;
         h.pc = Number(BigInt.asIntN(64, h.mepc));
-        flushTlb(h);
+        syncTlbContext(h);
         h.exitRequest = true;
         return;
       }
@@ -104,7 +104,7 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
         h.mstatus = s;
         h.priv = spp;
         h.pc = Number(BigInt.asIntN(64, h.sepc));
-        flushTlb(h);
+        syncTlbContext(h);
         h.exitRequest = true;
         return;
       }
