@@ -540,6 +540,17 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         // System instructions that change privilege, translation or interrupt state ask for
         // an exit (exitRequest) or drop the fetch page; fences, AMOs and FP just continue.
         if (h.exitRequest || fBase !== h.fetchBase) return;
+        // The translator ends blocks before these instructions, so the one after is where
+        // translated code would resume: count it as a block entry like a jump target.
+        if (stopAtJump) {
+          const o = pc - cBase;
+          const f = o >= 0 && o < 4096 && fBase === cBase ? cFns[o >> 1] : 0;
+          if (f === undefined ? ++cHits[o >> 1]! >= cHot : f !== null) {
+            h.pc = pc;
+            h.steps = steps;
+            return;
+          }
+        }
         break;
     }
   }

@@ -13,16 +13,19 @@ import { MAX_INSNS, translateBlock } from './codegen.js';
 
 /**
  * Executions (via the interpreter) of a block entry before it is translated.
- * A translated block costs ~0.1-0.5 ms of host CPU to parse and later to
- * optimise; measured on a cold process running 2,000 distinct blocks 1,000
- * times each, a threshold of 256 ran at 1.5 MIPS against the interpreter's 26
- * (every block compiled, none amortised). At 4,096 such code stays with the
- * interpreter, and only loops that run long enough to repay the compile are
- * translated.
+ * A translated block costs ~1-4 ms of host CPU all told (module compile and
+ * instantiation on this thread, V8's optimising tier-up in the background).
+ * Measured on Debian's Linux boot to a shell (2.2 G instructions): threshold
+ * 4,096 translated 2,260 blocks and took 50-56 s, 1,024 translated 4,478 and
+ * took 60 s, although it interpreted 110 M fewer instructions; a cold process
+ * running 2,000 distinct blocks 1,000 times each (cpu.cold_footprint) never
+ * pays for translation at 4,096.
  */
 export const HOT_THRESHOLD = 4096;
 /** Translated blocks per hart before the whole cache is dropped (bounds host memory). */
 export const MAX_BLOCKS = 8192;
+/** Entries of a page's block table (blocks of one page that linked exits can reach, plus the empty 0). */
+const PAGE_TABLE = 64;
 /** Pages with code-cache state per hart. */
 export const MAX_PAGES = 2048;
 /** Invalidations of one page (stores into it) after which it is only interpreted. */
@@ -44,6 +47,17 @@ class PageCode {
   readonly hits = new Uint16Array(2048);
   /** Table index of the block at each offset (what a link word holds). */
   readonly slots = new Uint16Array(2048);
+  /**
+   * The page's block table, which its blocks import and their linked exits call through
+   * (links never leave a page). One small table per page rather than one per hart: V8
+   * updates every instance importing a table on each set(), and registers each new
+   * instance with it, so a hart-wide table made translation cost grow with the square of
+   * the block count. Null until the page's first block; a new one after invalidation.
+   */
+  table: WebAssembly.Table | null = null;
+  imports: WebAssembly.Imports | null = null;
+  /** Next free index in `table` (0 stays empty: an unlinked word). */
+  nextSlot = 1;
   /** CodeSync generation the translations were made against. */
   gen = 0;
   claimed = false;
@@ -68,8 +82,6 @@ export class Translator {
   /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
   private mapGen = 0;
   private readonly sync: CodeSync;
-  /** What every block module imports: the state area's memory and the slow paths. */
-  private readonly imports: WebAssembly.Imports;
   /** The state area's pcOut word: where a block left off. */
   private readonly pcOut: Float64Array;
   /** Step count, fetch base and code page (slot, generation) when the running block was entered. */
@@ -77,10 +89,9 @@ export class Translator {
   private entryFb = 0;
   private entrySlot = 0;
   private entryGen = 0;
-  /** The block table chained exits call through; index 0 stays empty (an unlinked word). */
-  private readonly table: WebAssembly.Table;
-  private readonly freeSlots: number[] = [];
-  private nextSlot = 1;
+  /** What a page's modules import besides its table: the state area's memory and the slow paths. */
+  private readonly ld: (pc: number, cnt: number, lo: number, hi: number, f3: number) => number;
+  private readonly st: (pc: number, cnt: number, lo: number, hi: number, size: number, vlo: number, vhi: number) => number;
   /** Next free link word (index from ST_LINKS), and the state area's words. */
   private nextLink = 0;
   private readonly si32: Int32Array;
@@ -101,7 +112,6 @@ export class Translator {
     const tLo = ST_T_LO / 4;
     const tHi = ST_T_HI / 4;
     this.pcOut = h.stateF64.subarray(ST_PC_OUT / 8, ST_PC_OUT / 8 + 1);
-    this.table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
     const sync = this.sync;
     // Both get the instruction's pc and the dispatch's retired count including it, and return 1
     // when the block must stop after this access: an exit request, the fetch page gone, or a
@@ -120,7 +130,8 @@ export class Translator {
       storeSlow(h, lo, hi, size, vlo, vhi);
       return h.exitRequest || h.fetchBase !== this.entryFb || sync.generation(this.entrySlot) !== this.entryGen ? 1 : 0;
     };
-    this.imports = { e: { m: h.state.memory, ld, st, t: this.table } };
+    this.ld = ld;
+    this.st = st;
   }
 
   /** Run until `end` steps or an exit request (the caller's quantum). */
@@ -258,15 +269,11 @@ export class Translator {
     return p;
   }
 
-  /** Give the page's table entries back (its link words die with its blocks: links stay within a page). */
+  /** Forget the page's block table (its link words die with its blocks: links stay within a page). */
   private freeBlocks(p: PageCode): void {
-    for (let i = 0; i < p.fns.length; i++) {
-      if (p.fns[i]) {
-        const slot = p.slots[i]!;
-        this.table.set(slot, null);
-        this.freeSlots.push(slot);
-      }
-    }
+    p.table = null;
+    p.imports = null;
+    p.nextSlot = 1;
     if (this.pendingPage === p) this.pendingLink = 0;
   }
 
@@ -320,7 +327,11 @@ export class Translator {
     let fn: BlockFn;
     try {
       const mod = new WebAssembly.Module(src.wasm);
-      fn = new WebAssembly.Instance(mod, this.imports).exports['b'] as BlockFn;
+      if (p.imports === null) {
+        p.table = new WebAssembly.Table({ element: 'anyfunc', initial: PAGE_TABLE });
+        p.imports = { e: { m: h.state.memory, ld: this.ld, st: this.st, t: p.table } };
+      }
+      fn = new WebAssembly.Instance(mod, p.imports).exports['b'] as BlockFn;
     } catch {
       // A host that refuses (a browser's main thread limits synchronous compiles): interpret it.
       p.fns[i] = null;
@@ -330,9 +341,11 @@ export class Translator {
     // Fresh link words start unlinked (earlier blocks may have used them before a flush).
     this.si32.fill(0, linkWord, linkWord + src.links);
     this.nextLink += src.links;
-    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.nextSlot++;
-    this.table.set(slot, fn);
-    p.slots[i] = slot;
+    // A page with more blocks than its table holds still runs them, unlinked.
+    if (p.nextSlot < PAGE_TABLE) {
+      p.table!.set(p.nextSlot, fn);
+      p.slots[i] = p.nextSlot++;
+    } else p.slots[i] = 0;
     p.fns[i] = fn;
     p.lens[i] = src.length;
     p.blocks++;
