@@ -34,7 +34,7 @@ import {
   MSTATUS_SPP,
   } from './constants.js';
 import { Pmp } from './pmp.js';
-import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_XHI, ST_XLO, privateStateArea, type HartStateArea } from './state-area.js';
+import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_XHI, ST_XLO, privateStateArea, type HartStateArea } from './state-area.js';
 import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
@@ -203,20 +203,39 @@ export class Hart {
   readonly wioTagHi = new Int32Array(TLB_SIZE);
   readonly wioPa = new Float64Array(TLB_SIZE);
   /** Instruction TLB: pages recently fetched from, so jumps between pages avoid a walk and a fill. */
-  readonly xTagLo = new Int32Array(TLB_SIZE).fill(NO_PAGE);
-  readonly xTagHi = new Int32Array(TLB_SIZE);
+  readonly xTagLo: Int32Array;
+  readonly xTagHi: Int32Array;
   readonly xOff = new Int32Array(TLB_SIZE);
   readonly xDv: DataView[] = [];
   /** Physical page of each instruction-TLB entry (the translator's cache key). */
-  readonly xPa = new Float64Array(TLB_SIZE);
+  readonly xPa: Float64Array;
   /** The page instructions are fetched from: virtual base (as pc number), view and offset. */
   fetchBase = NaN;
   fetchDv: DataView;
   fetchOff = 0;
   /** Physical address of the fetch page (valid while fetchBase is not NaN). */
   fetchPa = 0;
+  /** TLB flushes so far (translated code must leave after one: its page may map elsewhere now). */
+  tlbFlushes = 0;
+  /** Superpages the TLBs may hold pieces of since the last full flush (mmu.ts flushTlbPage), or all. */
+  readonly superpages = new Set<number>();
+  superpagesAll = false;
   /** Views of RAM buffers, one per 1 GiB window so offsets stay int32 and typed-array lengths stay valid for any RAM size. */
   readonly views = new WeakMap<ArrayBufferLike, RamWindow[]>();
+  /** mmu.ts ramWindow(): the RAM range last found (physical [rcLo, rcHi) at buffer offset pa + rcDelta). */
+  rcLo = 0;
+  rcHi = 0;
+  rcDelta = 0;
+  rcWin: RamWindow | null = null;
+  rcEpoch = -1;
+  rcWritable = false;
+  rcInState = false;
+  /** Where ramWindow() found its address (byte offset in the window's buffer). */
+  ramAt = 0;
+  /** The window viewsOf() returned last (mmu.ts). */
+  lastViewBuffer: ArrayBufferLike | null = null;
+  lastViewWindow = -1;
+  lastView: RamWindow | null = null;
   readonly attrs: MemTxAttrs;
   readonly rvc: Int32Array;
 
@@ -231,11 +250,11 @@ export class Hart {
   codeEpoch = 0;
   /**
    * Set by the translator's dispatcher before it runs the interpreter: the fetch-page base
-   * (virtual, NaN if none) whose code-cache state follows, the page's block table and hit
-   * counters, and the translation threshold (interp.ts: in-page jumps to cold code stay there).
+   * (virtual, NaN if none) whose code-cache state follows, the page's block kinds (engine.ts:
+   * PageCode.kinds) and hit counters, and the translation threshold (interp.ts: in-page jumps to cold code stay there).
    */
   jitBase = NaN;
-  jitFns: readonly unknown[] = [];
+  jitKinds = new Uint8Array(2048);
   jitHits = new Uint16Array(2048);
   jitThreshold = 0;
   /** The translating engine, or null when running the interpreter only. */
@@ -269,7 +288,11 @@ export class Hart {
     this.wTagLo = new Int32Array(buf, at + ST_W_TAG_LO, TLB_SIZE).fill(NO_PAGE);
     this.wTagHi = new Int32Array(buf, at + ST_W_TAG_HI, TLB_SIZE);
     this.wAbs = new Int32Array(buf, at + ST_W_ABS, TLB_SIZE);
-    this.stateF64 = new Float64Array(buf, at, ST_T_LO / 8 + 1);
+    // The instruction TLB is in the area too: the jump trampoline checks it (jit/trampoline.ts).
+    this.xTagLo = new Int32Array(buf, at + ST_X_TAG_LO, TLB_SIZE).fill(NO_PAGE);
+    this.xTagHi = new Int32Array(buf, at + ST_X_TAG_HI, TLB_SIZE);
+    this.xPa = new Float64Array(buf, at + ST_X_PA, TLB_SIZE);
+    this.stateF64 = new Float64Array(buf, at, HART_STATE_BYTES / 8);
     this.stateI32 = new Int32Array(buf, at, HART_STATE_BYTES / 4);
     this.hartId = opts.hartId;
     this.mem = opts.mem;

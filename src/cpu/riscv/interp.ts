@@ -34,7 +34,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
   // within that page to a block that is neither translated nor hot yet stays here instead of
   // returning to the dispatcher (which would only count it and call us again).
   const cBase = h.jitBase;
-  const cFns = h.jitFns;
+  const cKinds = h.jitKinds;
   const cHits = h.jitHits;
   const cHot = h.jitThreshold;
   while (steps < end) {
@@ -410,8 +410,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           pc = pc + imm;
           if (stopAtJump) {
             const o = pc - cBase;
-            const f = o >= 0 && o < 4096 && fBase === cBase ? cFns[o >> 1] : 0;
-            if (f === undefined ? ++cHits[o >> 1]! >= cHot : f !== null) {
+            const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
+            if (k === 0 ? ++cHits[o >> 1]! >= cHot : k === 1) {
               h.pc = pc;
               h.steps = steps;
               return;
@@ -432,8 +432,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         pc = pc + imm;
         if (stopAtJump) {
           const o = pc - cBase;
-          const f = o >= 0 && o < 4096 && fBase === cBase ? cFns[o >> 1] : 0;
-          if (f === undefined ? ++cHits[o >> 1]! >= cHot : f !== null) {
+          const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
+          if (k === 0 ? ++cHits[o >> 1]! >= cHot : k === 1) {
             h.pc = pc;
             h.steps = steps;
             return;
@@ -456,8 +456,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         pc = target;
         if (stopAtJump) {
           const o = pc - cBase;
-          const f = o >= 0 && o < 4096 && fBase === cBase ? cFns[o >> 1] : 0;
-          if (f === undefined ? ++cHits[o >> 1]! >= cHot : f !== null) {
+          const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
+          if (k === 0 ? ++cHits[o >> 1]! >= cHot : k === 1) {
             h.pc = pc;
             h.steps = steps;
             return;
@@ -544,8 +544,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         // translated code would resume: count it as a block entry like a jump target.
         if (stopAtJump) {
           const o = pc - cBase;
-          const f = o >= 0 && o < 4096 && fBase === cBase ? cFns[o >> 1] : 0;
-          if (f === undefined ? ++cHits[o >> 1]! >= cHot : f !== null) {
+          const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
+          if (k === 0 ? ++cHits[o >> 1]! >= cHot : k === 1) {
             h.pc = pc;
             h.steps = steps;
             return;

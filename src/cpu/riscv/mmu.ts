@@ -35,8 +35,42 @@ export function flushTlb(h: Hart): void {
   h.rioTagLo.fill(NO_PAGE);
   h.wioTagLo.fill(NO_PAGE);
   h.fetchBase = NaN;
+  h.tlbFlushes++;
+  h.superpages.clear();
+  h.superpagesAll = false;
   h.epoch = h.mem.epoch;
   h.codeEpoch = h.codeSync.epoch();
+}
+
+/** Superpages (leaf PTEs above level 0) the TLBs may hold pages of: more than this many, and sfence.vma drops everything. */
+const MAX_SUPERPAGES = 1024;
+
+function superpageKey(lo: number, hi: number, level: number): number {
+  const va = hi * TWO32 + (lo >>> 0);
+  return Math.floor(va / SUPERPAGE_BYTES[level]!) * 4 + level;
+}
+const SUPERPAGE_BYTES = [4096, 2 ** 21, 2 ** 30, 2 ** 39];
+
+/**
+ * sfence.vma with an address: drop the translations of that virtual page
+ * only, unless a superpage containing it may be cached (its 4 KiB pieces sit
+ * at other TLB indexes) — then everything. Linux issues one of these after
+ * most page-table updates (a hundred thousand during boot); flushing the whole
+ * TLB each time made page walks a tenth of the boot.
+ */
+export function flushTlbPage(h: Hart, lo: number, hi: number): void {
+  if (h.epoch !== h.mem.epoch || h.superpagesAll) return flushTlb(h);
+  const sp = h.superpages;
+  if (sp.size !== 0 && (sp.has(superpageKey(lo, hi, 1)) || sp.has(superpageKey(lo, hi, 2)) || sp.has(superpageKey(lo, hi, 3)))) return flushTlb(h);
+  const vpn = lo >>> 12;
+  const i = vpn & TLB_MASK;
+  if (h.rTagLo[i] === vpn && h.rTagHi[i] === hi) h.rTagLo[i] = NO_PAGE;
+  if (h.wTagLo[i] === vpn && h.wTagHi[i] === hi) h.wTagLo[i] = NO_PAGE;
+  if (h.xTagLo[i] === vpn && h.xTagHi[i] === hi) h.xTagLo[i] = NO_PAGE;
+  if (h.rioTagLo[i] === vpn && h.rioTagHi[i] === hi) h.rioTagLo[i] = NO_PAGE;
+  if (h.wioTagLo[i] === vpn && h.wioTagHi[i] === hi) h.wioTagLo[i] = NO_PAGE;
+  h.fetchBase = NaN;
+  h.tlbFlushes++;
 }
 
 /** Drop the store TLB: a page became a code page somewhere (CodeSync epoch moved). */
@@ -48,12 +82,15 @@ export function flushStoreTlb(h: Hart): void {
 /** The window of `bytes`' buffer holding byte offset `at` of that buffer. */
 export function viewsOf(h: Hart, bytes: Uint8Array, at: number): RamWindow {
   const buf = bytes.buffer;
+  const w = Math.floor(at / RAM_WINDOW);
+  // Page walks and TLB fills ask for the same window nearly every time; a WeakMap lookup
+  // per PTE read was a few percent of a Linux boot.
+  if (buf === h.lastViewBuffer && w === h.lastViewWindow) return h.lastView!;
   let ws = h.views.get(buf);
   if (ws === undefined) {
     ws = [];
     h.views.set(buf, ws);
   }
-  const w = Math.floor(at / RAM_WINDOW);
   let v = ws[w];
   if (v === undefined) {
     const base = w * RAM_WINDOW;
@@ -67,6 +104,9 @@ export function viewsOf(h: Hart, bytes: Uint8Array, at: number): RamWindow {
     };
     ws[w] = v;
   }
+  h.lastViewBuffer = buf;
+  h.lastViewWindow = w;
+  h.lastView = v;
   return v;
 }
 
@@ -111,14 +151,40 @@ export function translate(h: Hart, lo: number, hi: number, acc: number, size = 1
   return pa;
 }
 
+/**
+ * The RAM window holding physical [pa, pa + len), with the byte offset of pa
+ * in its buffer left in h.ramAt; null where that is not RAM (or ROM, for a
+ * read). Page walks and TLB fills nearly always land in the same RAM block, so
+ * its range is cached until the memory map changes (a flat-view lookup and an
+ * allocation per PTE read were a tenth of a Linux boot).
+ */
+function ramWindow(h: Hart, pa: number, len: number, isWrite: boolean): RamWindow | null {
+  if (pa >= h.rcLo && pa + len <= h.rcHi && h.rcEpoch === h.mem.epoch && (h.rcWritable || !isWrite)) {
+    h.ramAt = pa + h.rcDelta;
+    return h.rcWin;
+  }
+  const rp = h.mem.ramPtr(pa, len, isWrite);
+  if (rp === null) return null;
+  const at = rp.bytes.byteOffset + rp.offset;
+  const v = viewsOf(h, rp.bytes, at);
+  const delta = at - pa;
+  h.rcLo = Math.max(rp.base, v.base - delta);
+  h.rcHi = Math.min(rp.base + rp.length, v.base + v.dv.byteLength - delta);
+  h.rcDelta = delta;
+  h.rcWin = v;
+  h.rcEpoch = h.mem.epoch;
+  h.rcWritable = isWrite || h.mem.ramPtr(pa, len, true) !== null;
+  h.rcInState = rp.bytes.buffer === h.stateBuffer;
+  h.ramAt = at;
+  return v;
+}
+
 export function physLoad64(h: Hart, pa: number): boolean {
   if (!h.pmp.check(pa, 8, PRV_S, ACC_READ)) return false;
-  const rp = h.mem.ramPtr(pa, 8, false);
-  if (rp !== null) {
+  const v = ramWindow(h, pa, 8, false);
+  if (v !== null) {
     // A PTE another hart may be writing: one 8-byte access, never torn.
-    const at = rp.bytes.byteOffset + rp.offset;
-    const v = viewsOf(h, rp.bytes, at);
-    const a = at - v.base;
+    const a = h.ramAt - v.base;
     if ((a & 7) === 0) {
       CV[0] = v.f64[a >> 3]!;
       h.tLo = CI[0]!;
@@ -160,8 +226,13 @@ export function walk(h: Hart, lo: number, hi: number, acc: number, priv: number)
       continue;
     }
     // leaf
-    const pages = 2 ** (9 * level);
+    const pages = level === 0 ? 1 : level === 1 ? 512 : level === 2 ? 262144 : 134217728;
     if (ppn % pages !== 0) fault(h, acc, true, lo, hi);
+    if (level !== 0 && !h.superpagesAll) {
+      // The TLBs may cache pages of this superpage from now on (flushTlbPage).
+      if (h.superpages.size >= MAX_SUPERPAGES) h.superpagesAll = true;
+      else h.superpages.add(superpageKey(lo, hi, level));
+    }
     const u = (pLo & 0x10) !== 0;
     if (priv === PRV_U ? !u : u && (acc === ACC_EXEC || !sum)) fault(h, acc, true, lo, hi);
     const ok =
@@ -192,10 +263,9 @@ export function fill(h: Hart, lo: number, hi: number, pa: number, acc: number): 
   if (!h.lastCacheable) return false;
   if (h.debug !== null && acc !== ACC_EXEC) return false;
   const page = pa - (pa % 4096);
-  const rp = h.mem.ramPtr(page, 4096, acc === ACC_WRITE);
-  if (rp === null) return false;
-  const at = rp.bytes.byteOffset + rp.offset;
-  const v = viewsOf(h, rp.bytes, at);
+  const v = ramWindow(h, page, 4096, acc === ACC_WRITE);
+  if (v === null) return false;
+  const at = h.ramAt;
   // Pages never straddle a window (RAM blocks are page aligned in their buffers), so page offsets fit int32.
   if (at - v.base + 4096 > v.dv.byteLength) return false;
   const off = at - v.base;
@@ -206,14 +276,14 @@ export function fill(h: Hart, lo: number, hi: number, pa: number, acc: number): 
     h.wOff[idx] = off;
     h.wDv[idx] = v.dv;
     h.wF64[idx] = v.f64;
-    h.wAbs[idx] = rp.bytes.buffer === h.stateBuffer ? at : -1;
+    h.wAbs[idx] = h.rcInState ? at : -1;
   } else if (acc === ACC_READ) {
     h.rTagLo[idx] = lo >>> 12;
     h.rTagHi[idx] = hi;
     h.rOff[idx] = off;
     h.rDv[idx] = v.dv;
     h.rF64[idx] = v.f64;
-    h.rAbs[idx] = rp.bytes.buffer === h.stateBuffer ? at : -1;
+    h.rAbs[idx] = h.rcInState ? at : -1;
   } else {
     h.xTagLo[idx] = lo >>> 12;
     h.xTagHi[idx] = hi;

@@ -12,10 +12,12 @@
  *   128     128     xhi[32]   high halves
  *   256     8       pcOut     f64: where translated code left off
  *   264     8       tLo, tHi  a slow-path load's result
- *   272     4       lastExit  link word of the last unlinked exit
+ *   272     4       jcEpoch   jump-cache entries of other epochs are stale
  *   4096    4 KiB   rTagLo    read TLB (TLB_SIZE entries each)
- *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs
- *   then    64 KiB  link words of chained block exits
+ *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs, xTagLo, xTagHi
+ *   then    8 KiB   xPa       f64: physical page of each instruction-TLB entry
+ *   then    128 KiB jump cache: JC_ENTRIES x 32 bytes
+ *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32)
  *
  * rAbs/wAbs hold the byte address of the page in this memory, or -1 when the
  * page is RAM elsewhere (a ROM, flash, or RAM in another buffer).
@@ -34,19 +36,23 @@ export const ST_XHI = 128;
 export const ST_PC_OUT = 256;
 export const ST_T_LO = 264;
 export const ST_T_HI = 268;
-/** Address of the link word of the unlinked static exit a block last left by (0: none). */
-export const ST_LAST_EXIT = 272;
+/** Jump-cache epoch (jit/trampoline.ts): bumped whenever any cached block may be stale. */
+export const ST_JC_EPOCH = 272;
 export const ST_R_TAG_LO = 4096;
 export const ST_R_TAG_HI = ST_R_TAG_LO + 4 * TLB_SIZE;
 export const ST_R_ABS = ST_R_TAG_HI + 4 * TLB_SIZE;
 export const ST_W_TAG_LO = ST_R_ABS + 4 * TLB_SIZE;
 export const ST_W_TAG_HI = ST_W_TAG_LO + 4 * TLB_SIZE;
 export const ST_W_ABS = ST_W_TAG_HI + 4 * TLB_SIZE;
-/** Link words of chained exits (codegen.ts exitStatic): a table index each, 0 = not linked. */
-export const ST_LINKS = ST_W_ABS + 4 * TLB_SIZE;
-export const LINK_WORDS = 16384;
+export const ST_X_TAG_LO = ST_W_ABS + 4 * TLB_SIZE;
+export const ST_X_TAG_HI = ST_X_TAG_LO + 4 * TLB_SIZE;
+export const ST_X_PA = ST_X_TAG_HI + 4 * TLB_SIZE;
+/** The jump cache (jit/trampoline.ts): virtual pc -> translated block. */
+export const ST_JC = ST_X_PA + 8 * TLB_SIZE;
+export const JC_ENTRIES = 4096;
+export const JC_ENTRY_BYTES = 32;
 /** Bytes of one hart's area. */
-export const HART_STATE_BYTES = ST_LINKS + 4 * LINK_WORDS;
+export const HART_STATE_BYTES = ST_JC + JC_ENTRIES * JC_ENTRY_BYTES;
 
 /** WebAssembly pages (64 KiB) holding `bytes`. */
 export function wasmPages(bytes: number): number {

@@ -4,7 +4,7 @@ import { CAUSE_BREAKPOINT, CAUSE_MACHINE_ECALL, CAUSE_SUPERVISOR_ECALL, CAUSE_US
 import { csrRead, csrWrite } from './csr.js';
 import { executeFp } from './fpu.js';
 import type { Hart } from './hart.js';
-import { flushTlb, syncTlbContext } from './mmu.js';
+import { flushTlb, flushTlbPage, syncTlbContext } from './mmu.js';
 // ------------------------------------------------------------------ rarely executed opcodes
 
 export function execOther(h: Hart, insn: number, ilen: number, pc: number): void {
@@ -124,8 +124,11 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
           // sfence.vma
           if (h.priv === PRV_U || (h.priv === PRV_S && (h.mstatus & MSTATUS_TVM) !== 0))
             h.illegalInsn(insn, ilen);
-          // Any form flushes everything: a superset of what each variant requires.
-          flushTlb(h);
+          // With an address: that page (mmu.ts flushTlbPage); otherwise everything. The ASID
+          // is not looked at: flushing it for every address space is a superset.
+          const rs1 = (insn >> 15) & 31;
+          if (rs1 !== 0) flushTlbPage(h, h.xlo[rs1]!, h.xhi[rs1]!);
+          else flushTlb(h);
           h.pc = pc + ilen;
           return;
         }
@@ -153,6 +156,11 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
   }
   if (rd !== 0) h.setX(rd, old);
   h.pc = pc + ilen;
-  // CSR writes may enable interrupts or change translation: re-check before the next instruction.
-  h.exitRequest = true;
+  // A write may have made an interrupt deliverable (mstatus/sstatus enables, mie, mip,
+  // mideleg, stimecmp, menvcfg): re-check before the next instruction when one is pending
+  // and enabled in mie at all; trigger and misa writes change how instructions run. Writes
+  // that change translation flush the TLBs, which drops the fetch page and ends translated
+  // code anyway. Reads, and writes with nothing pending (Linux toggles sstatus.SIE around
+  // every critical section), go straight on: returning each time cost a quantum each.
+  if (writes && ((h.readMip() & h.mie) !== 0 || (csr >= 0x7a0 && csr <= 0x7a5) || csr === 0x301)) h.exitRequest = true;
 }

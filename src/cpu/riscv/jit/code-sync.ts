@@ -8,24 +8,28 @@
  * (every hart then drops its store-TLB entries, so no store reaches such a
  * page without passing `written`); then per page slot a generation (bumped
  * by every store to the slot) and a count of harts holding translations from
- * it. Slots are the physical page number modulo SLOTS: two pages sharing a
- * slot only cause extra invalidations, never missed ones.
+ * it, and last a count of all such stores (a translator's jump cache checks it
+ * instead of each target page's generation). Slots are the physical page
+ * number modulo SLOTS: two pages sharing a slot only cause extra
+ * invalidations, never missed ones.
  */
 export const CODE_SLOTS = 65536;
 const GEN = 1;
 const REFS = 1 + CODE_SLOTS;
+const WRITES = 1 + 2 * CODE_SLOTS;
+const WORDS = WRITES + 1;
 
 export class CodeSync {
   readonly words: Int32Array;
 
   constructor(buffer?: SharedArrayBuffer) {
     this.words = new Int32Array(buffer ?? CodeSync.allocate());
-    if (this.words.length !== 1 + 2 * CODE_SLOTS) throw new RangeError('CodeSync: buffer has the wrong size');
+    if (this.words.length !== WORDS) throw new RangeError('CodeSync: buffer has the wrong size');
   }
 
   /** A buffer to share between the harts of one machine. */
   static allocate(): SharedArrayBuffer {
-    return new SharedArrayBuffer(4 * (1 + 2 * CODE_SLOTS));
+    return new SharedArrayBuffer(4 * WORDS);
   }
 
   static slotOf(pa: number): number {
@@ -47,6 +51,12 @@ export class CodeSync {
   /** A store reached physical address pa on a code page. */
   written(pa: number): void {
     Atomics.add(this.words, GEN + CodeSync.slotOf(pa), 1);
+    Atomics.add(this.words, WRITES, 1);
+  }
+
+  /** Stores to code pages so far, by every hart. */
+  writes(): number {
+    return Atomics.load(this.words, WRITES);
   }
 
   /** This hart now holds translations from `slot`. */

@@ -2,45 +2,49 @@
  * Block translation: guest instructions -> one WebAssembly module.
  *
  * A block starts at any instruction and runs straight on through untaken
- * conditional branches (side exits) until a jump, an instruction it does not
- * translate (those stay with the interpreter: SYSTEM, FENCE, AMO, FP, every
- * illegal encoding), a 32-bit instruction that would cross the page end, the
- * page end, or MAX_INSNS. It never crosses a page, so it depends only on the
- * bytes of one physical page: the virtual pc arrives as an argument and
- * link/auipc values are computed from it.
+ * conditional branches (side exits) until a jump, an instruction that must
+ * run between blocks (SYSTEM instructions without a CSR: ecall, ebreak,
+ * xRET, wfi, sfence.vma; fence.i; illegal compressed encodings), a 32-bit
+ * instruction that would cross the page end, the page end, or MAX_INSNS. It
+ * never crosses a page, so it depends only on the bytes of one physical
+ * page: the virtual pc arrives as an argument and link/auipc values are
+ * computed from it.
+ *
+ * Integer instructions (I, M) are translated inline. The rest (CSR access,
+ * AMOs, F/D, anything unusual) call the interpreter for that one
+ * instruction (`x`) and the block goes on unless the instruction trapped,
+ * changed the fetch page or asked the hart to stop.
  *
  * The module imports the memory holding the hart's state area
- * (state-area.ts) and two slow paths. Registers the block uses are i64 locals,
- * loaded at entry and written back at every exit and before every slow-path
- * call (which may trap: the trap unwinds through the module as a JS
- * exception, with the architectural state already in memory). Loads and
- * stores probe the same data TLBs as the interpreter; a hit whose page lies
- * in the imported memory is a direct wasm access (aligned 8-byte accesses are
- * one host access, so single-copy atomic between harts), anything else calls
- * the slow path with the exact pc and step count, which makes exceptions
- * precise. A branch or jump back to the block's first instruction becomes a
- * wasm loop that re-checks the step budget on every iteration, so a tight
- * guest loop yields to interrupts within one quantum.
+ * (state-area.ts), the slow paths and the hart's jump trampoline
+ * (trampoline.ts). Registers the block uses are i64 locals, loaded at entry
+ * and written back at every exit and before every call out (which may trap:
+ * the trap unwinds through the module as a JS exception, with the
+ * architectural state already in memory). Loads and stores probe the same
+ * data TLBs as the interpreter; a hit whose page lies in the imported memory
+ * is a direct wasm access (aligned 8-byte accesses are one host access, so
+ * single-copy atomic between harts), anything else calls the slow path with
+ * the exact pc and step count, which makes exceptions precise. A branch or
+ * jump back to the block's first instruction becomes a wasm loop that
+ * re-checks the step budget on every iteration, so a tight guest loop yields
+ * to interrupts within one quantum.
  *
- * Signature of the exported function `b`: (pc: f64, budget: i32, retired: i32,
- * depth: i32) -> i32, the instructions retired in this dispatch when it (or a
- * block it chained to) leaves, with the next pc in pcOut. A static exit to
- * another block of the same page calls that block directly once the
- * dispatcher has linked it (exitStatic), so hot control flow inside a page
- * stays in wasm; a page's blocks are dropped together, so a link never
- * outlives its target.
+ * Signature of the exported function `b`: (pc: f64, budget: i32, retired:
+ * i32) -> i32, the instructions retired in this dispatch when it (or a block
+ * it jumped to) leaves, with the next pc in pcOut. Every exit to a known
+ * next pc (jumps, taken branches, falling off the end) tail-calls the
+ * trampoline's `j`, which continues in the next block when the jump cache
+ * has it; so control stays in WebAssembly until a miss, the end of the
+ * budget, or a slow path that must stop.
  */
-import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './wasm-writer.js';
-import { ST_LAST_EXIT, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_XHI, ST_XLO } from '../state-area.js';
+import { BLOCK_TYPE, HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, LD_TYPE, MAX_INSNS, ST_TYPE, typeEntries } from './trampoline.js';
+import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
+import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_XHI, ST_XLO } from '../state-area.js';
 
-/** Longest block, in instructions. */
-export const MAX_INSNS = 64;
 
 export interface BlockCode {
   /** The module's bytes. */
   readonly wasm: Uint8Array<ArrayBuffer>;
-  /** Link words used (one per static exit), from the `links` address given. */
-  readonly links: number;
   /** Instructions on the longest path through the block (the budget one call may use per iteration). */
   readonly length: number;
 }
@@ -51,33 +55,34 @@ interface Insn {
   ilen: number;
   /** Byte offset from the block start. */
   rel: number;
+  /** Left to the interpreter (classify: HELPER). */
+  helper: boolean;
 }
 
-// Parameters (pc, budget, instructions retired so far in this dispatch, chaining depth),
-// then fixed scratch, then one i64 per guest register used.
+// Parameters (pc, budget, instructions retired so far in this dispatch), then fixed scratch,
+// then one i64 per guest register used.
 const L_PCF = 0;
 const L_BUDGET = 1;
 const L_CNT = 2; // i32: retired so far (the parameter, advanced by loops)
-const L_DEPTH = 3; // i32
-const L_PC = 4; // i64
-const L_A = 5; // i64
-const L_B = 6; // i64
-const L_LO = 7; // i32
-const L_HI = 8; // i32
-const L_VPN = 9; // i32
-const L_IX = 10; // i32
-const L_PO = 11; // i32
-const L_ABS = 12; // i32
-const L_REG0 = 13;
+const L_PC = 3; // i64
+const L_A = 4; // i64
+const L_B = 5; // i64
+const L_LO = 6; // i32
+const L_HI = 7; // i32
+const L_VPN = 8; // i32
+const L_IX = 9; // i32
+const L_PO = 10; // i32
+const L_ABS = 11; // i32
+const L_REG0 = 12;
 
-/** Blocks chained into one another (nested calls) before control returns to the dispatcher. */
-export const MAX_CHAIN = 32;
-
-// Function indices: imports first.
-const F_LD = 0;
-const F_ST = 1;
-const F_BLOCK = 2;
-const F_MULHU = 3;
+// Function indices (blocks import no functions: trampoline.ts says why).
+const F_BLOCK = 0;
+const F_MULHU = 1;
+// Type indices: the block's (shared with the helper table's x and j), ld, st, mulhu.
+const T_BLOCK = 0;
+const T_LD = 1;
+const T_ST = 2;
+const T_MULHU = 3;
 
 /**
  * Translate the instructions at page offset `off` of the page whose bytes
@@ -85,7 +90,7 @@ const F_MULHU = 3;
  * imported memory. Returns null when the first instruction is one the
  * translator leaves to the interpreter.
  */
-export function translateBlock(dv: DataView, base: number, off: number, rvc: Int32Array, state: number, links: number): BlockCode | null {
+export function translateBlock(dv: DataView, base: number, off: number, rvc: Int32Array, state: number): BlockCode | null {
   const insns: Insn[] = [];
   let rel = 0;
   while (insns.length < MAX_INSNS && off + rel <= 4094) {
@@ -103,62 +108,75 @@ export function translateBlock(dv: DataView, base: number, off: number, rvc: Int
     }
     const kind = classify(insn);
     if (kind === NO) break;
-    insns.push({ insn, ilen, rel });
+    insns.push({ insn, ilen, rel, helper: kind === HELPER });
     rel += ilen;
     if (kind === ENDS) break;
   }
   if (insns.length === 0) return null;
-  const e = new Emitter(insns, state, links, off);
-  return { wasm: e.module(), length: insns.length, links: e.linkCount };
+  const e = new Emitter(insns, state);
+  return { wasm: e.module(), length: insns.length };
 }
 
 const NO = 0;
 const GOES_ON = 1;
 const ENDS = 2;
+/** Run by the interpreter, one instruction, from inside the block. */
+const HELPER = 3;
 
-/** Whether the translator handles `insn`, and whether the block ends after it. */
+/**
+ * How the translator handles `insn`: inline (GOES_ON, or ENDS after it), through the
+ * interpreter (HELPER: everything not translated inline, including illegal encodings,
+ * which trap there), or not at all (NO: the block ends before it).
+ */
 function classify(insn: number): number {
   const f3 = (insn >> 12) & 7;
   switch ((insn >> 2) & 31) {
     case 4: {
       const top = insn >>> 26;
-      if (f3 === 1 && top !== 0) return NO;
-      if (f3 === 5 && top !== 0 && top !== 0x10) return NO;
+      if (f3 === 1 && top !== 0) return HELPER;
+      if (f3 === 5 && top !== 0 && top !== 0x10) return HELPER;
       return GOES_ON;
     }
     case 12: {
       const f7 = insn >>> 25;
       if (f7 === 0 || f7 === 1) return GOES_ON;
       if (f7 === 0x20 && (f3 === 0 || f3 === 5)) return GOES_ON;
-      return NO;
+      return HELPER;
     }
     case 6:
       if (f3 === 0) return GOES_ON;
       if (f3 === 1 && insn >>> 25 === 0) return GOES_ON;
       if (f3 === 5 && (insn >>> 25 === 0 || insn >>> 25 === 0x20)) return GOES_ON;
-      return NO;
+      return HELPER;
     case 14: {
       const f7 = insn >>> 25;
       if (f7 === 0 && (f3 === 0 || f3 === 1 || f3 === 5)) return GOES_ON;
       if (f7 === 0x20 && (f3 === 0 || f3 === 5)) return GOES_ON;
       if (f7 === 1 && (f3 === 0 || f3 >= 4)) return GOES_ON;
-      return NO;
+      return HELPER;
     }
     case 13:
     case 5:
       return GOES_ON;
     case 0:
-      return f3 === 7 ? NO : GOES_ON;
+      return f3 === 7 ? HELPER : GOES_ON;
     case 8:
-      return f3 > 3 ? NO : GOES_ON;
+      return f3 > 3 ? HELPER : GOES_ON;
     case 24:
-      return f3 === 2 || f3 === 3 ? NO : GOES_ON;
+      return f3 === 2 || f3 === 3 ? HELPER : GOES_ON;
     case 27:
       return ENDS;
     case 25:
-      return f3 === 0 ? ENDS : NO;
+      return f3 === 0 ? ENDS : HELPER;
+    case 3:
+      // fence (an atomic.fence); fence.i re-checks the code pages, between blocks.
+      if (f3 === 0) return GOES_ON;
+      return f3 === 1 ? NO : HELPER;
+    case 28:
+      // Only CSR instructions run inside a block: the others trap, return, wait or flush.
+      return f3 === 0 ? NO : HELPER;
     default:
-      return NO;
+      return HELPER;
   }
 }
 
@@ -175,22 +193,19 @@ class Emitter {
   private readonly loops: boolean;
   private mulhu = false;
   private readonly n: number;
-  /** Link words allocated so far. */
-  linkCount = 0;
 
   constructor(
     private readonly insns: readonly Insn[],
     private readonly state: number,
-    /** Address of this block's first link word. */
-    private readonly links: number,
-    /** The block's page offset: static targets inside the page may be chained. */
-    private readonly off: number,
   ) {
     this.n = insns.length;
     let loops = false;
     const read = new Set<number>();
     const written = new Set<number>();
-    for (const { insn, rel } of insns) {
+    for (const { insn, rel, helper } of insns) {
+      // The interpreter reads a helper instruction's operands from memory (the block writes
+      // its registers back first) and the block reloads rd after it.
+      if (helper) continue;
       const op = (insn >> 2) & 31;
       const rd = (insn >> 7) & 31;
       const rs1 = (insn >> 15) & 31;
@@ -216,24 +231,20 @@ class Emitter {
     const body = this.functionBody();
     const m = new Bytes();
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-    // Types: 0 block, 1 load slow path, 2 store slow path, 3 mulhu.
+    const tt = typeEntries();
     const types = new Bytes().uleb(4);
-    types.bytes([0x60, 4, T_F64, T_I32, T_I32, T_I32, 1, T_I32]);
-    types.bytes([0x60, 5, T_F64, T_I32, T_I32, T_I32, T_I32, 1, T_I32]);
-    types.bytes([0x60, 7, T_F64, T_I32, T_I32, T_I32, T_I32, T_I32, T_I32, 1, T_I32]);
+    types.bytes(tt[BLOCK_TYPE]!).bytes(tt[LD_TYPE]!).bytes(tt[ST_TYPE]!);
     types.bytes([0x60, 2, T_I64, T_I64, 1, T_I64]);
     m.section(1, types);
-    const imports = new Bytes().uleb(4);
-    imports.str('e').str('ld').byte(0x00).uleb(1);
-    imports.str('e').str('st').byte(0x00).uleb(2);
+    const imports = new Bytes().uleb(2);
     // A shared memory: flags 3 (max present, shared), min 1 page, max 65536 pages.
     imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
-    // The hart's block table (funcref, at least one entry): chained exits call through it.
-    imports.str('e').str('t').byte(0x01).byte(0x70).byte(0x00).uleb(1);
+    // The trampoline's helper table (funcref, exactly 4 entries).
+    imports.str('e').str('h').byte(0x01).byte(0x70).byte(0x01).uleb(4).uleb(4);
     m.section(2, imports);
     const funcs = new Bytes();
-    if (this.mulhu) funcs.uleb(2).uleb(0).uleb(3);
-    else funcs.uleb(1).uleb(0);
+    if (this.mulhu) funcs.uleb(2).uleb(T_BLOCK).uleb(T_MULHU);
+    else funcs.uleb(1).uleb(T_BLOCK);
     m.section(3, funcs);
     m.section(7, new Bytes().uleb(1).str('b').byte(0x00).uleb(F_BLOCK));
     const code = new Bytes().uleb(this.mulhu ? 2 : 1);
@@ -259,9 +270,9 @@ class Emitter {
     for (let k = 0; k < this.n; k++) this.insn(k);
     const last = this.insns[this.n - 1]!;
     const lastOp = (last.insn >> 2) & 31;
-    if (lastOp !== 27 && lastOp !== 25) {
+    if (last.helper || (lastOp !== 27 && lastOp !== 25)) {
       // Fell off the end: the next instruction is the interpreter's (or another block's).
-      this.exitStatic(last.rel + last.ilen, this.n);
+      this.jumpRel(last.rel + last.ilen, this.n);
     }
     if (this.loops) c.op(Op.end);
     c.op(Op.unreachable);
@@ -307,8 +318,8 @@ class Emitter {
     if (delta !== 0) this.c.i64(delta).op(Op.i64_add);
   }
 
-  /** Leave with the i64 target on the stack as the next pc and `count` more instructions retired. */
-  private exitStack(count: number): void {
+  /** Return to the dispatcher with the i64 target on the stack as the next pc and `count` more instructions retired. */
+  private leave(count: number): void {
     const c = this.c;
     // Target -> local b first: the write-back must not disturb the stack order of the store.
     c.set(L_B);
@@ -318,44 +329,24 @@ class Emitter {
     c.op(Op.return_);
   }
 
-  private exitRel(rel: number, count: number): void {
+  private leaveRel(rel: number, count: number): void {
     this.pcPlus(rel);
-    this.exitStack(count);
+    this.leave(count);
   }
 
-  /**
-   * Leave for pc + rel, a target known now. Inside the page it gets a link word: once the
-   * dispatcher has written the target block's table index there, the exit calls that block
-   * directly (while the chain is short and the budget covers a whole block); until then the
-   * exit names its link word in lastExit so the dispatcher can fill it in.
-   */
-  private exitStatic(rel: number, count: number): void {
-    const at = this.off + rel;
-    if (at < 0 || at >= 4096) {
-      this.exitRel(rel, count);
-      return;
-    }
+  /** Continue at the i64 target on the stack, `count` more instructions retired, through the trampoline. */
+  private jump(count: number): void {
     const c = this.c;
-    const link = this.links + 4 * this.linkCount++;
+    c.set(L_B);
     this.writeBack();
-    c.i32(0).mem(Op.i32_load, 2, link).tee(L_IX).i32(0).op(Op.i32_ne);
-    c.get(L_DEPTH).i32(MAX_CHAIN).op(Op.i32_lt_u).op(Op.i32_and);
+    c.get(L_B).op(Op.f64_convert_i64_s).get(L_BUDGET);
     this.retired(count);
-    c.i32(MAX_INSNS).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u).op(Op.i32_and);
-    c.op(Op.if_).byte(T_VOID);
+    c.i32(HELPER_J).op(Op.return_call_indirect).uleb(T_BLOCK).byte(0x00);
+  }
+
+  private jumpRel(rel: number, count: number): void {
     this.pcPlus(rel);
-    c.op(Op.f64_convert_i64_s).get(L_BUDGET);
-    this.retired(count);
-    c.get(L_DEPTH).i32(1).op(Op.i32_add).get(L_IX);
-    c.op(Op.call_indirect).uleb(0).byte(0x00);
-    c.op(Op.return_);
-    c.op(Op.end);
-    c.i32(0).i32(link).mem(Op.i32_store, 2, this.state + ST_LAST_EXIT);
-    this.pcPlus(rel);
-    c.op(Op.f64_convert_i64_s).set(L_PCF);
-    c.i32(0).get(L_PCF).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
-    this.retired(count);
-    c.op(Op.return_);
+    this.jump(count);
   }
 
   /** Push cnt + count (i32): instructions retired in this dispatch once `count` more are. */
@@ -376,19 +367,27 @@ class Emitter {
     const c = this.c;
     c.get(L_CNT).i32(k + 1).op(Op.i32_add).tee(L_CNT);
     c.i32(this.n).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u).op(Op.br_if).uleb(depth);
-    this.exitRel(0, 0);
+    this.leaveRel(0, 0);
   }
 
   // ---------------------------------------------------------------- instructions
 
   private insn(k: number): void {
-    const { insn, ilen, rel } = this.insns[k]!;
+    const { insn, ilen, rel, helper } = this.insns[k]!;
     const c = this.c;
     const rd = (insn >> 7) & 31;
     const rs1 = (insn >> 15) & 31;
     const rs2 = (insn >> 20) & 31;
     const f3 = (insn >> 12) & 7;
+    if (helper) {
+      this.helper(k, rel, ilen, rd);
+      return;
+    }
     switch ((insn >> 2) & 31) {
+      case 3:
+        // fence: guest loads and stores are wasm accesses to shared memory.
+        c.op(Op.atomic_prefix).byte(0x03).byte(0x00);
+        return;
       case 4: {
         // OP-IMM
         const imm = insn >> 20;
@@ -523,7 +522,7 @@ class Emitter {
         c.op(Op.if_).byte(T_VOID);
         const target = rel + branchImm(insn);
         if (target === 0) this.loopBack(k, 1);
-        else this.exitStatic(target, k + 1);
+        else this.jumpRel(target, k + 1);
         c.op(Op.end);
         return;
       }
@@ -535,7 +534,7 @@ class Emitter {
         }
         const target = rel + jalImm(insn);
         if (target === 0) this.loopBack(k, 0);
-        else this.exitStatic(target, k + 1);
+        else this.jumpRel(target, k + 1);
         return;
       }
       case 25: {
@@ -547,10 +546,27 @@ class Emitter {
           this.setReg(rd);
         }
         c.get(L_A);
-        this.exitStack(k + 1);
+        this.jump(k + 1);
         return;
       }
     }
+  }
+
+  /**
+   * Instruction k through the interpreter: registers to memory, then `x` with the exact pc
+   * and count; it returns -1 when the block may go on (rd is reloaded: the instruction may
+   * have written it) or the dispatch's retired count when it must leave (a trap, a new
+   * fetch page, an exit request), with pcOut already set.
+   */
+  private helper(k: number, rel: number, ilen: number, rd: number): void {
+    const c = this.c;
+    this.writeBack();
+    this.pcF64(rel);
+    this.retired(k + 1);
+    c.i32(ilen);
+    c.i32(HELPER_X).op(Op.call_indirect).uleb(T_BLOCK).byte(0x00).tee(L_IX).i32(-1).op(Op.i32_ne);
+    c.op(Op.if_).byte(T_VOID).get(L_IX).op(Op.return_).op(Op.end);
+    if (rd !== 0 && this.local[rd] !== 0) this.loadReg(rd);
   }
 
   /** Virtual address (rs1 + imm) -> L_A, its halves -> L_LO/L_HI, TLB index*4 -> L_IX, page offset -> L_PO; pushes the TLB hit test (i32). */
@@ -578,12 +594,12 @@ class Emitter {
     this.writeBack();
     this.pcF64(rel);
     this.retired(k + 1);
-    c.get(L_LO).get(L_HI).i32(f3).op(Op.call).uleb(F_LD);
+    c.get(L_LO).get(L_HI).i32(f3).i32(HELPER_LD).op(Op.call_indirect).uleb(T_LD).byte(0x00);
     c.op(Op.if_).byte(T_VOID);
     // The access is done but the hart must leave (interrupt, map change): rd, then out.
     this.slowResult();
     this.setReg(rd);
-    this.exitRel(rel + ilen, k + 1);
+    this.leaveRel(rel + ilen, k + 1);
     c.op(Op.end);
     this.slowResult();
     c.op(Op.end);
@@ -613,9 +629,9 @@ class Emitter {
     c.op(Op.i32_wrap_i64);
     this.reg(rs2);
     c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
-    c.op(Op.call).uleb(F_ST);
+    c.i32(HELPER_ST).op(Op.call_indirect).uleb(T_ST).byte(0x00);
     c.op(Op.if_).byte(T_VOID);
-    this.exitRel(rel + ilen, k + 1);
+    this.leaveRel(rel + ilen, k + 1);
     c.op(Op.end);
     c.op(Op.end);
   }

@@ -1,15 +1,18 @@
 /**
  * The translating engine: a dispatcher that runs translated blocks when it
  * has them and the interpreter otherwise, a per-hart code cache keyed by
- * physical page, hotness counting, and invalidation. docs/cpu.md has the
- * design and the measurements behind the thresholds.
+ * physical page, hotness counting, invalidation, and the jump cache through
+ * which blocks continue into one another (trampoline.ts). docs/cpu.md has
+ * the design and the measurements behind the thresholds.
  */
+import { TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { inner } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
-import { LINK_WORDS, ST_LAST_EXIT, ST_LINKS, ST_PC_OUT, ST_T_HI, ST_T_LO } from '../state-area.js';
+import { JC_ENTRIES, JC_ENTRY_BYTES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_T_HI, ST_T_LO } from '../state-area.js';
 import { CodeSync } from './code-sync.js';
-import { MAX_INSNS, translateBlock } from './codegen.js';
+import { translateBlock } from './codegen.js';
+import { buildTrampoline, type BlockFn, type Trampoline } from './trampoline.js';
 
 /**
  * Executions (via the interpreter) of a block entry before it is translated.
@@ -22,42 +25,31 @@ import { MAX_INSNS, translateBlock } from './codegen.js';
  * pays for translation at 4,096.
  */
 export const HOT_THRESHOLD = 4096;
-/** Translated blocks per hart before the whole cache is dropped (bounds host memory). */
+/** Translated blocks per hart (the size of its block table) before the whole cache is dropped (bounds host memory). */
 export const MAX_BLOCKS = 8192;
-/** Entries of a page's block table (blocks of one page that linked exits can reach, plus the empty 0). */
-const PAGE_TABLE = 64;
 /** Pages with code-cache state per hart. */
 export const MAX_PAGES = 2048;
 /** Invalidations of one page (stores into it) after which it is only interpreted. */
 export const MAX_INVALIDATIONS = 16;
 
-/**
- * A translated block (codegen.ts): runs from pc until `budget` instructions of this dispatch
- * would be exceeded, and returns the instructions retired in this dispatch (`retired` on entry,
- * plus its own and those of blocks it chained to); `depth` counts chained calls.
- */
-type BlockFn = (pc: number, budget: number, retired: number, depth: number) => number;
+/** PageCode.kinds: not translated (yet), translated, no translatable start. */
+const NONE = 0;
+const BLOCK = 1;
+const NEVER = 2;
 
 /** Code-cache state of one physical page. */
 class PageCode {
-  /** Per halfword offset: the translated block, null if untranslatable, undefined if not (yet) translated. */
-  readonly fns: (BlockFn | null | undefined)[] = [];
+  /**
+   * Per halfword offset: NONE, BLOCK or NEVER. A typed array the interpreter reads too
+   * (a sparse JS array of functions here went to dictionary elements, which made every
+   * lookup slow and deoptimised the interpreter loop).
+   */
+  readonly kinds = new Uint8Array(2048);
+  /** Block-table index of the block at each offset. */
+  readonly idx = new Uint16Array(2048);
   /** Instructions in the block at each offset (the budget check before calling it). */
   readonly lens = new Uint8Array(2048);
   readonly hits = new Uint16Array(2048);
-  /** Table index of the block at each offset (what a link word holds). */
-  readonly slots = new Uint16Array(2048);
-  /**
-   * The page's block table, which its blocks import and their linked exits call through
-   * (links never leave a page). One small table per page rather than one per hart: V8
-   * updates every instance importing a table on each set(), and registers each new
-   * instance with it, so a hart-wide table made translation cost grow with the square of
-   * the block count. Null until the page's first block; a new one after invalidation.
-   */
-  table: WebAssembly.Table | null = null;
-  imports: WebAssembly.Imports | null = null;
-  /** Next free index in `table` (0 stays empty: an unlinked word). */
-  nextSlot = 1;
   /** CodeSync generation the translations were made against. */
   gen = 0;
   claimed = false;
@@ -82,68 +74,101 @@ export class Translator {
   /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
   private mapGen = 0;
   private readonly sync: CodeSync;
+  /** CodeSync.writes() when last looked at: a change means some code page was stored to. */
+  private seenWrites = 0;
   /** The state area's pcOut word: where a block left off. */
   private readonly pcOut: Float64Array;
-  /** Step count, fetch base and code page (slot, generation) when the running block was entered. */
+  /** Step count and TLB flush count when the dispatcher entered the running chain of blocks. */
   private entrySteps = 0;
-  private entryFb = 0;
-  private entrySlot = 0;
-  private entryGen = 0;
-  /** What a page's modules import besides its table: the state area's memory and the slow paths. */
-  private readonly ld: (pc: number, cnt: number, lo: number, hi: number, f3: number) => number;
-  private readonly st: (pc: number, cnt: number, lo: number, hi: number, size: number, vlo: number, vhi: number) => number;
-  /** Next free link word (index from ST_LINKS), and the state area's words. */
-  private nextLink = 0;
+  private entryFlushes = 0;
+  /**
+   * Every block of this hart, by index (0 and free entries hold the trampoline's miss).
+   * Only the trampoline imports it; blocks jump through the trampoline.
+   */
+  private readonly table: WebAssembly.Table;
+  private nextIdx = 1;
+  /** Null where the host cannot compile the trampoline (no tail calls): everything is interpreted. */
+  private readonly tramp: Trampoline | null;
+  private readonly imports: WebAssembly.Imports | null;
   private readonly si32: Int32Array;
-  /** An unlinked exit the last block left by (state-area word index, 0 = none), and its page. */
-  private pendingLink = 0;
-  private pendingPage: PageCode | null = null;
+  private readonly jcI32: Int32Array;
+  private readonly jcF64: Float64Array;
+  /** fetchWords(): the fetch page's window as words, and the DataView it was made for. */
+  private words: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  private wordsDv: DataView | null = null;
   /** Counters for tests and the benchmarks. */
-  readonly stats = { translated: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0 };
+  readonly stats = { translated: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0 };
 
   constructor(
     private readonly h: Hart,
     private readonly threshold = HOT_THRESHOLD,
   ) {
     this.sync = h.codeSync;
+    this.seenWrites = this.sync.writes();
     h.jitThreshold = threshold;
     const si32 = h.stateI32;
     this.si32 = si32;
+    const buf = h.state.memory.buffer;
+    const jcAt = h.state.offset + ST_JC;
+    this.jcI32 = new Int32Array(buf, jcAt, (JC_ENTRIES * JC_ENTRY_BYTES) / 4);
+    this.jcF64 = new Float64Array(buf, jcAt, (JC_ENTRIES * JC_ENTRY_BYTES) / 8);
+    this.jcI32.fill(0);
+    this.bumpJc();
     const tLo = ST_T_LO / 4;
     const tHi = ST_T_HI / 4;
     this.pcOut = h.stateF64.subarray(ST_PC_OUT / 8, ST_PC_OUT / 8 + 1);
     const sync = this.sync;
-    // Both get the instruction's pc and the dispatch's retired count including it, and return 1
-    // when the block must stop after this access: an exit request, the fetch page gone, or a
-    // store into the code page the chain runs from (its blocks may be stale now).
+    this.table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
+    // The slow paths get the instruction's pc and the dispatch's retired count including it,
+    // and return 1 when the chain must stop after this access: an exit request, the TLBs
+    // flushed, or a store to any code page (by this hart or another: blocks may be stale).
     const ld = (pc: number, cnt: number, lo: number, hi: number, f3: number): number => {
       h.pc = pc;
       h.steps = this.entrySteps + cnt;
       loadSlow(h, lo, hi, f3);
       si32[tLo] = h.tLo;
       si32[tHi] = h.tHi;
-      return h.exitRequest || h.fetchBase !== this.entryFb ? 1 : 0;
+      return h.exitRequest || h.tlbFlushes !== this.entryFlushes ? 1 : 0;
     };
     const st = (pc: number, cnt: number, lo: number, hi: number, size: number, vlo: number, vhi: number): number => {
       h.pc = pc;
       h.steps = this.entrySteps + cnt;
       storeSlow(h, lo, hi, size, vlo, vhi);
-      return h.exitRequest || h.fetchBase !== this.entryFb || sync.generation(this.entrySlot) !== this.entryGen ? 1 : 0;
+      return this.codeWritten() || h.exitRequest || h.tlbFlushes !== this.entryFlushes ? 1 : 0;
     };
-    this.ld = ld;
-    this.st = st;
+    // One instruction through the interpreter (codegen.ts: helper): -1 to go on, or the
+    // retired count with pcOut set when the chain must leave.
+    const x = (pc: number, cnt: number, ilen: number): number => {
+      h.pc = pc;
+      h.steps = this.entrySteps + cnt - 1;
+      inner(h, h.steps + 1, false);
+      if (!this.codeWritten() && h.pc === pc + ilen && !h.exitRequest && h.tlbFlushes === this.entryFlushes) return -1;
+      this.pcOut[0] = h.pc;
+      return h.steps - this.entrySteps;
+    };
+    let tramp: Trampoline | null = null;
+    try {
+      tramp = buildTrampoline(h.state.memory, this.table, h.state.offset, { ld, st, x });
+      this.table.set(0, tramp.miss);
+    } catch {
+      tramp = null;
+    }
+    this.tramp = tramp;
+    this.imports = tramp === null ? null : { e: { m: h.state.memory, h: tramp.helpers } };
   }
 
   /** Run until `end` steps or an exit request (the caller's quantum). */
   run(end: number): void {
     const h = this.h;
     const sync = this.sync;
+    const tramp = this.tramp;
+    const jcI32 = this.jcI32;
+    const jcF64 = this.jcF64;
     const si32 = this.si32;
-    const lastExit = ST_LAST_EXIT / 4;
-    const stateAt = h.state.offset;
-    this.pendingLink = 0;
+    const epochAt = ST_JC_EPOCH / 4;
     while (h.steps < end && !h.exitRequest) {
       this.stats.dispatches++;
+      this.codeWritten();
       if (h.codeEpoch !== sync.epoch()) flushStoreTlb(h);
       const pc = h.pc;
       let off = pc - h.fetchBase;
@@ -151,6 +176,7 @@ export class Translator {
         if (!fetchPageCached(h, pc)) {
           // Unmapped so far (the interpreter walks, fills or faults exactly), or not RAM.
           h.jitBase = NaN;
+          this.stats.interpCalls++;
           inner(h, end, true);
           continue;
         }
@@ -164,16 +190,8 @@ export class Translator {
         this.curPa = h.fetchPa;
       }
       const i = off >> 1;
-      const fn = page.fns[i];
-      // The block run last left by an unlinked static exit to this pc: if this pc has a block
-      // (of the same page, hence valid wherever the exit's is), link the exit to it.
-      if (this.pendingLink !== 0) {
-        if (this.pendingPage === page && fn !== undefined && fn !== null && sync.generation(page.slot) === page.gen) {
-          si32[this.pendingLink] = page.slots[i]!;
-        }
-        this.pendingLink = 0;
-      }
-      if (fn !== undefined && fn !== null) {
+      const kind = page.kinds[i]!;
+      if (kind === BLOCK && tramp !== null) {
         if (sync.generation(page.slot) !== page.gen) {
           this.invalidate(page);
           continue;
@@ -181,29 +199,35 @@ export class Translator {
         if (h.steps + page.lens[i]! <= end) {
           const s0 = h.steps;
           this.entrySteps = s0;
-          this.entryFb = h.fetchBase;
-          this.entrySlot = page.slot;
-          this.entryGen = page.gen;
-          si32[lastExit] = 0;
+          this.entryFlushes = h.tlbFlushes;
+          const ix = page.idx[i]!;
+          // Remember pc -> block in the jump cache (trampoline.ts), so blocks reach it directly.
+          const e = ((pc | 0) >>> 1) & (JC_ENTRIES - 1);
+          const w = e * (JC_ENTRY_BYTES / 4);
+          jcI32[w] = pc | 0;
+          jcI32[w + 1] = Math.floor(pc / TWO32) | 0;
+          jcF64[e * (JC_ENTRY_BYTES / 8) + 1] = h.fetchPa;
+          jcI32[w + 4] = si32[epochAt]!;
+          jcI32[w + 5] = ix;
           // A trap unwinds past this (the slow path left pc and steps exact): the statistic excludes trapping passes.
           this.stats.blockCalls++;
-          const n = fn(pc, Math.min(end - s0, 0x7fffffff), 0, 0);
+          const n = tramp.enter(ix, pc, Math.min(end - s0, 0x7fffffff));
           h.steps = s0 + n;
           h.pc = this.pcOut[0]!;
           this.stats.translatedSteps += n;
-          const le = si32[lastExit]!;
-          if (le !== 0) {
-            this.pendingLink = (le - stateAt) >> 2;
-            this.pendingPage = page;
-          }
           continue;
         }
-      } else if (fn === undefined && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
-        if (this.translate(page, i, pc)) continue;
+        // The quantum ends inside this block: interpret the rest in one go (fewer than
+        // MAX_INSNS instructions) rather than returning here after every jump.
+        this.stats.interpCalls++;
+        inner(h, end, false);
+        continue;
+      } else if (kind === NONE && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
+        if (this.translate(page, i)) continue;
       }
       this.stats.interpCalls++;
       h.jitBase = h.fetchBase;
-      h.jitFns = page.fns;
+      h.jitKinds = page.kinds;
       h.jitHits = page.hits;
       inner(h, end, true);
     }
@@ -213,14 +237,13 @@ export class Translator {
   flushAll(): void {
     for (const p of this.pages.values()) {
       if (p.claimed) this.sync.release(p.slot);
-      this.freeBlocks(p);
     }
     this.pages.clear();
-    this.nextLink = 0;
-    this.pendingLink = 0;
     this.cur = null;
     this.curPa = -1;
     this.blocks = 0;
+    this.nextIdx = 1;
+    this.bumpJc();
     this.stats.flushes++;
   }
 
@@ -237,24 +260,60 @@ export class Translator {
     this.mapGen++;
     this.cur = null;
     this.curPa = -1;
+    this.bumpJc();
+  }
+
+  /** Translated blocks currently cached. */
+  get size(): number {
+    return this.blocks;
+  }
+
+  /** Every jump-cache entry is stale from now on. */
+  private bumpJc(): void {
+    const at = ST_JC_EPOCH / 4;
+    const next = this.si32[at]! + 1;
+    if (next >= 0x7fffffff) {
+      // Entries of a wrapped-around epoch could look current again.
+      this.jcI32.fill(0);
+      this.si32[at] = 1;
+    } else this.si32[at] = next;
+  }
+
+  /** Whether some hart stored to a code page since the last look (then the jump cache is stale). */
+  private codeWritten(): boolean {
+    const w = this.sync.writes();
+    if (w === this.seenWrites) return false;
+    this.seenWrites = w;
+    this.bumpJc();
+    return true;
   }
 
   private recheck(p: PageCode): void {
     p.mapGen = this.mapGen;
     if (p.blocks === 0) return;
-    const dv = this.h.fetchDv;
-    const base = this.h.fetchOff;
+    this.stats.rechecks++;
+    const words = this.fetchWords();
+    const base = this.h.fetchOff >> 2;
+    const bytes = p.bytes;
     for (let i = 0; i < 1024; i++) {
-      if (dv.getInt32(base + 4 * i, true) !== p.bytes[i]) {
+      if (words[base + i] !== bytes[i]) {
         this.invalidate(p);
         return;
       }
     }
   }
 
-  /** Translated blocks currently cached. */
-  get size(): number {
-    return this.blocks;
+  /**
+   * The fetch page's RAM window as 32-bit words (fetchOff is page aligned). Little-endian
+   * hosts only compare them with the page's claimed bytes, so the byte order does not matter.
+   */
+  private fetchWords(): Int32Array<ArrayBufferLike> {
+    const dv = this.h.fetchDv;
+    if (dv !== this.wordsDv) {
+      this.wordsDv = dv;
+      this.words = new Int32Array(dv.buffer, dv.byteOffset, dv.byteLength >> 2);
+    }
+    return this.words;
   }
 
   private pageFor(pa: number): PageCode {
@@ -269,17 +328,8 @@ export class Translator {
     return p;
   }
 
-  /** Forget the page's block table (its link words die with its blocks: links stay within a page). */
-  private freeBlocks(p: PageCode): void {
-    p.table = null;
-    p.imports = null;
-    p.nextSlot = 1;
-    if (this.pendingPage === p) this.pendingLink = 0;
-  }
-
   private invalidate(p: PageCode): void {
-    this.freeBlocks(p);
-    p.fns.length = 0;
+    p.kinds.fill(NONE);
     p.lens.fill(0);
     p.hits.fill(0);
     this.blocks -= p.blocks;
@@ -290,14 +340,19 @@ export class Translator {
     }
     p.gen = this.sync.generation(p.slot);
     if (++p.invalidations >= MAX_INVALIDATIONS) p.interpretOnly = true;
+    this.bumpJc();
     this.stats.invalidated++;
   }
 
   /** Translate the block at halfword index i of the current fetch page; false if it has no translatable start. */
-  private translate(p: PageCode, i: number, pc: number): boolean {
+  private translate(p: PageCode, i: number): boolean {
     const h = this.h;
-    // Room for a block's table entry and its link words (at most one per instruction, plus the end).
-    if (this.blocks >= MAX_BLOCKS || this.nextLink + MAX_INSNS + 1 > LINK_WORDS) {
+    if (this.imports === null) {
+      p.kinds[i] = NEVER;
+      this.stats.failed++;
+      return false;
+    }
+    if (this.nextIdx > MAX_BLOCKS) {
       this.flushAll();
       return false;
     }
@@ -313,45 +368,34 @@ export class Translator {
         return false;
       }
       p.gen = g;
-      for (let k = 0; k < 1024; k++) p.bytes[k] = h.fetchDv.getInt32(h.fetchOff + 4 * k, true);
+      const words = this.fetchWords();
+      p.bytes.set(words.subarray(h.fetchOff >> 2, (h.fetchOff >> 2) + 1024));
     } else if (this.sync.generation(p.slot) !== p.gen) {
       this.invalidate(p);
       return false;
     }
-    const linkWord = ST_LINKS / 4 + this.nextLink;
-    const src = translateBlock(h.fetchDv, h.fetchOff, i * 2, h.rvc, h.state.offset, h.state.offset + 4 * linkWord);
+    const src = translateBlock(h.fetchDv, h.fetchOff, i * 2, h.rvc, h.state.offset);
     if (src === null) {
-      p.fns[i] = null;
+      p.kinds[i] = NEVER;
       return false;
     }
     let fn: BlockFn;
     try {
-      const mod = new WebAssembly.Module(src.wasm);
-      if (p.imports === null) {
-        p.table = new WebAssembly.Table({ element: 'anyfunc', initial: PAGE_TABLE });
-        p.imports = { e: { m: h.state.memory, ld: this.ld, st: this.st, t: p.table } };
-      }
-      fn = new WebAssembly.Instance(mod, p.imports).exports['b'] as BlockFn;
+      fn = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), this.imports).exports['b'] as BlockFn;
     } catch {
       // A host that refuses (a browser's main thread limits synchronous compiles): interpret it.
-      p.fns[i] = null;
+      p.kinds[i] = NEVER;
       this.stats.failed++;
       return false;
     }
-    // Fresh link words start unlinked (earlier blocks may have used them before a flush).
-    this.si32.fill(0, linkWord, linkWord + src.links);
-    this.nextLink += src.links;
-    // A page with more blocks than its table holds still runs them, unlinked.
-    if (p.nextSlot < PAGE_TABLE) {
-      p.table!.set(p.nextSlot, fn);
-      p.slots[i] = p.nextSlot++;
-    } else p.slots[i] = 0;
-    p.fns[i] = fn;
+    const ix = this.nextIdx++;
+    this.table.set(ix, fn);
+    p.idx[i] = ix;
+    p.kinds[i] = BLOCK;
     p.lens[i] = src.length;
     p.blocks++;
     this.blocks++;
     this.stats.translated++;
-    void pc;
     return true;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A minimal WebAssembly binary writer: just what the block translator emits
- * (one module per block). Opcodes are named constants; sizes are LEB128.
+ * (one module per block, and each hart's jump trampoline). Opcodes are named constants; sizes are LEB128.
  */
 
 export enum Op {
@@ -15,6 +15,8 @@ export enum Op {
   return_ = 0x0f,
   call = 0x10,
   call_indirect = 0x11,
+  return_call = 0x12,
+  return_call_indirect = 0x13,
   drop = 0x1a,
   select = 0x1b,
   local_get = 0x20,
@@ -22,6 +24,7 @@ export enum Op {
   local_tee = 0x22,
   i32_load = 0x28,
   i64_load = 0x29,
+  f64_load = 0x2b,
   i32_store = 0x36,
   f64_store = 0x39,
   i64_load8_s = 0x30,
@@ -48,6 +51,7 @@ export enum Op {
   i64_lt_u = 0x54,
   i64_ge_s = 0x59,
   i64_ge_u = 0x5a,
+  f64_eq = 0x61,
   i32_add = 0x6a,
   i32_sub = 0x6b,
   i32_mul = 0x6c,
@@ -78,6 +82,8 @@ export enum Op {
   i64_extend_i32_u = 0xad,
   i64_trunc_f64_s = 0xb0,
   f64_convert_i64_s = 0xb9,
+  /** Prefix of the threads proposal's atomic instructions (atomic.fence is 0xfe 0x03 0x00). */
+  atomic_prefix = 0xfe,
 }
 
 export const T_I32 = 0x7f;

@@ -1,0 +1,169 @@
+/**
+ * A hart's jump trampoline: one small module per translator, and the only
+ * importer of the hart's block table (V8 updates every instance importing a
+ * table on each set(), so blocks must not import it).
+ *
+ * Translated blocks leave through `j` with a tail call: it looks the next pc
+ * up in the jump cache (in the hart's state area) and tail-calls the block
+ * cached there when the entry is current, so control flow between blocks —
+ * calls, returns, jumps to other pages — stays in WebAssembly. Otherwise it
+ * stores the pc in pcOut and returns to the dispatcher. An entry is current
+ * when all of these hold:
+ *
+ *   - its epoch is the area's jcEpoch: the translator bumps that whenever a
+ *     cached block may be stale (a store to a code page by any hart, a page
+ *     invalidated, fence.i, a memory-map change, the cache dropped);
+ *   - the instruction TLB maps the pc's page, to the physical page the entry
+ *     was made for: so a TLB flush (satp, sfence.vma, a privilege change)
+ *     needs no epoch bump — the dispatcher refills the TLB once per page and
+ *     the entries of that page are good again;
+ *   - the budget left covers a whole block (MAX_INSNS), so a chain of blocks
+ *     returns to the dispatcher when the quantum ends.
+ *
+ * The dispatcher itself calls blocks through `enter`: one JS-to-wasm call
+ * site with one target, which V8 keeps monomorphic, rather than calling each
+ * block's export.
+ *
+ * Blocks import no functions: V8 compiles a wasm-to-JS wrapper for each
+ * imported function signature of every module it compiles (measured: ~40 %
+ * of a block's compile time). They call the slow paths and the jump through
+ * a small table of this module's functions instead (HELPER_*), which is
+ * filled once and never set again.
+ */
+import { TLB_MASK } from '../common.js';
+import { JC_ENTRIES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO } from '../state-area.js';
+import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './wasm-writer.js';
+
+/** Longest block, in instructions (codegen.ts); a jump goes on only if the budget covers that many. */
+export const MAX_INSNS = 64;
+
+/** A translated block, or the trampoline's jump: (pc, budget, retired) -> retired, next pc in pcOut. */
+export type BlockFn = (pc: number, budget: number, retired: number) => number;
+
+/** The slow paths (engine.ts): a load, a store, one instruction through the interpreter. */
+export interface SlowPaths {
+  readonly ld: (pc: number, cnt: number, lo: number, hi: number, f3: number) => number;
+  readonly st: (pc: number, cnt: number, lo: number, hi: number, size: number, vlo: number, vhi: number) => number;
+  readonly x: (pc: number, cnt: number, ilen: number) => number;
+}
+
+/** Entries of the helper table blocks import (codegen.ts calls through it). */
+export const HELPER_LD = 0;
+export const HELPER_ST = 1;
+export const HELPER_X = 2;
+export const HELPER_J = 3;
+
+export interface Trampoline {
+  /** Run the block at table index idx from pc with `budget` instructions; returns those retired. */
+  readonly enter: (idx: number, pc: number, budget: number) => number;
+  /** Table entry 0 and any free entry: returns to the dispatcher. */
+  readonly miss: BlockFn;
+  /** What blocks import as `h`: the slow paths and the jump, at HELPER_*. */
+  readonly helpers: WebAssembly.Table;
+}
+
+// Types: 0 block / jump / x, 1 enter, 2 ld, 3 st.
+const TYPES: readonly (readonly number[])[] = [
+  [0x60, 3, T_F64, T_I32, T_I32, 1, T_I32],
+  [0x60, 3, T_I32, T_F64, T_I32, 1, T_I32],
+  [0x60, 5, T_F64, T_I32, T_I32, T_I32, T_I32, 1, T_I32],
+  [0x60, 7, T_F64, T_I32, T_I32, T_I32, T_I32, T_I32, T_I32, 1, T_I32],
+];
+/** The type section blocks share with this module (codegen.ts): block, ld, st first. */
+export const BLOCK_TYPE = 0;
+export const LD_TYPE = 2;
+export const ST_TYPE = 3;
+export function typeEntries(): readonly (readonly number[])[] {
+  return TYPES;
+}
+
+export function buildTrampoline(memory: WebAssembly.Memory, table: WebAssembly.Table, state: number, slow: SlowPaths): Trampoline {
+  const m = new Bytes();
+  m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const types = new Bytes().uleb(TYPES.length);
+  for (const t of TYPES) types.bytes(t);
+  m.section(1, types);
+  // Functions 0-2: the JS slow paths; then j, enter, miss, and the wasm entry points of ld, st, x.
+  const imports = new Bytes().uleb(5);
+  imports.str('e').str('ld').byte(0x00).uleb(LD_TYPE);
+  imports.str('e').str('st').byte(0x00).uleb(ST_TYPE);
+  imports.str('e').str('x').byte(0x00).uleb(0);
+  imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
+  imports.str('e').str('t').byte(0x01).byte(0x70).byte(0x00).uleb(1);
+  m.section(2, imports);
+  m.section(3, new Bytes().uleb(6).uleb(0).uleb(1).uleb(0).uleb(LD_TYPE).uleb(ST_TYPE).uleb(0));
+  const exps = new Bytes().uleb(6);
+  exps.str('j').byte(0x00).uleb(3);
+  exps.str('enter').byte(0x00).uleb(4);
+  exps.str('miss').byte(0x00).uleb(5);
+  exps.str('ld').byte(0x00).uleb(6);
+  exps.str('st').byte(0x00).uleb(7);
+  exps.str('x').byte(0x00).uleb(8);
+  m.section(7, exps);
+  const code = new Bytes().uleb(6);
+  for (const body of [jumpBody(state), enterBody(), missBody(state), forward(5, 0), forward(7, 1), forward(3, 2)]) code.uleb(body.length).bytes(body);
+  m.section(10, code);
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(m.view()), { e: { m: memory, t: table, ld: slow.ld, st: slow.st, x: slow.x } });
+  const ex = inst.exports;
+  const helpers = new WebAssembly.Table({ element: 'anyfunc', initial: 4, maximum: 4 });
+  helpers.set(HELPER_LD, ex['ld'] as BlockFn);
+  helpers.set(HELPER_ST, ex['st'] as BlockFn);
+  helpers.set(HELPER_X, ex['x'] as BlockFn);
+  helpers.set(HELPER_J, ex['j'] as BlockFn);
+  return { enter: ex['enter'] as Trampoline['enter'], miss: ex['miss'] as BlockFn, helpers };
+}
+
+/** A function passing its `n` parameters on to imported function `f`. */
+function forward(n: number, f: number): Bytes {
+  const c = new Bytes();
+  c.uleb(0);
+  for (let i = 0; i < n; i++) c.get(i);
+  c.op(Op.call).uleb(f);
+  c.op(Op.end);
+  return c;
+}
+
+// j's parameters 0 pc (f64), 1 budget, 2 retired; locals 3 pc (i64), 4 entry, 5 vpn, 6 TLB index * 4.
+function jumpBody(s: number): Bytes {
+  const c = new Bytes();
+  c.uleb(2).uleb(1).byte(T_I64).uleb(3).byte(T_I32);
+  const jc = s + ST_JC;
+  c.get(2).i32(MAX_INSNS).op(Op.i32_add).get(1).op(Op.i32_le_u);
+  c.op(Op.if_).byte(T_VOID);
+  c.get(0).op(Op.i64_trunc_f64_s).tee(3).op(Op.i32_wrap_i64).tee(5);
+  c.i32(1).op(Op.i32_shr_u).i32(JC_ENTRIES - 1).op(Op.i32_and).i32(5).op(Op.i32_shl).tee(4);
+  c.mem(Op.i64_load, 3, jc).get(3).op(Op.i64_eq);
+  c.get(4).mem(Op.i32_load, 2, jc + 16).i32(0).mem(Op.i32_load, 2, s + ST_JC_EPOCH).op(Op.i32_eq).op(Op.i32_and);
+  c.op(Op.if_).byte(T_VOID);
+  c.get(5).i32(12).op(Op.i32_shr_u).tee(5).i32(TLB_MASK).op(Op.i32_and).i32(2).op(Op.i32_shl).tee(6);
+  c.mem(Op.i32_load, 2, s + ST_X_TAG_LO).get(5).op(Op.i32_eq);
+  c.get(6).mem(Op.i32_load, 2, s + ST_X_TAG_HI).get(3).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).op(Op.i32_eq).op(Op.i32_and);
+  c.get(6).i32(1).op(Op.i32_shl).mem(Op.f64_load, 3, s + ST_X_PA).get(4).mem(Op.f64_load, 3, jc + 8).op(Op.f64_eq).op(Op.i32_and);
+  c.op(Op.if_).byte(T_VOID);
+  c.get(0).get(1).get(2).get(4).mem(Op.i32_load, 2, jc + 20);
+  c.op(Op.return_call_indirect).uleb(0).byte(0x00);
+  c.op(Op.end);
+  c.op(Op.end);
+  c.op(Op.end);
+  c.i32(0).get(0).mem(Op.f64_store, 3, s + ST_PC_OUT);
+  c.get(2);
+  c.op(Op.end);
+  return c;
+}
+
+function enterBody(): Bytes {
+  const c = new Bytes();
+  c.uleb(0);
+  c.get(1).get(2).i32(0).get(0).op(Op.return_call_indirect).uleb(0).byte(0x00);
+  c.op(Op.end);
+  return c;
+}
+
+function missBody(s: number): Bytes {
+  const c = new Bytes();
+  c.uleb(0);
+  c.i32(0).get(0).mem(Op.f64_store, 3, s + ST_PC_OUT);
+  c.get(2);
+  c.op(Op.end);
+  return c;
+}
