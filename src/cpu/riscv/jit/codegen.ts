@@ -47,6 +47,8 @@ export interface BlockCode {
   readonly wasm: Uint8Array<ArrayBuffer>;
   /** Instructions on the longest path through the block (the budget one call may use per iteration). */
   readonly length: number;
+  /** Bytes of the page the block was translated from, from its start. */
+  readonly bytes: number;
 }
 
 /** One decoded instruction of a block. */
@@ -114,7 +116,8 @@ export function translateBlock(dv: DataView, base: number, off: number, rvc: Int
   }
   if (insns.length === 0) return null;
   const e = new Emitter(insns, state);
-  return { wasm: e.module(), length: insns.length };
+  const last = insns[insns.length - 1]!;
+  return { wasm: e.module(), length: insns.length, bytes: last.rel + last.ilen };
 }
 
 const NO = 0;
@@ -190,6 +193,9 @@ class Emitter {
   private readonly local = new Int32Array(32);
   private readonly used: number[] = [];
   private readonly dirty: number[] = [];
+  /** Registers written by the instructions emitted so far (writeBack). */
+  private readonly soFar: number[] = [];
+  private readonly inSoFar = new Uint8Array(32);
   private readonly loops: boolean;
   private mulhu = false;
   private readonly n: number;
@@ -296,8 +302,32 @@ class Emitter {
     c.i32(0).get(l).i64(32).op(Op.i64_shr_u).mem(Op.i64_store32, 2, this.state + ST_XHI + 4 * r);
   }
 
+  /**
+   * Registers to memory before a call out or an exit: those the block wrote so far (all it
+   * writes, in a block that loops). Writing back only those keeps blocks small, and the
+   * module's size is what V8's compilers spend their time on.
+   */
   private writeBack(): void {
-    for (const r of this.dirty) this.storeReg(r);
+    for (const r of this.loops ? this.dirty : this.soFar) this.storeReg(r);
+  }
+
+  /** Instruction `insn` (inline) is about to write its rd: later write-backs include it. */
+  private markWritten(insn: number): void {
+    const op = (insn >> 2) & 31;
+    const rd = (insn >> 7) & 31;
+    if (op === 8 || op === 24 || op === 3 || rd === 0 || this.local[rd] === 0 || this.inSoFar[rd] !== 0) return;
+    this.inSoFar[rd] = 1;
+    this.soFar.push(rd);
+  }
+
+  /** Return to the dispatcher right after a slow path that already wrote the registers back. */
+  private leaveWritten(rel: number, count: number): void {
+    const c = this.c;
+    this.pcPlus(rel);
+    c.set(L_B);
+    c.i32(0).get(L_B).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
+    this.retired(count);
+    c.op(Op.return_);
   }
 
   /** Push register r (i64). */
@@ -383,6 +413,7 @@ class Emitter {
       this.helper(k, rel, ilen, rd);
       return;
     }
+    this.markWritten(insn);
     switch ((insn >> 2) & 31) {
       case 3:
         // fence: guest loads and stores are wasm accesses to shared memory.
@@ -596,10 +627,12 @@ class Emitter {
     this.retired(k + 1);
     c.get(L_LO).get(L_HI).i32(f3).i32(HELPER_LD).op(Op.call_indirect).uleb(T_LD).byte(0x00);
     c.op(Op.if_).byte(T_VOID);
-    // The access is done but the hart must leave (interrupt, map change): rd, then out.
+    // The access is done but the hart must leave (interrupt, map change): rd, then out
+    // (the other registers were written back before the call).
     this.slowResult();
     this.setReg(rd);
-    this.leaveRel(rel + ilen, k + 1);
+    if (rd !== 0) this.storeReg(rd);
+    this.leaveWritten(rel + ilen, k + 1);
     c.op(Op.end);
     this.slowResult();
     c.op(Op.end);
@@ -631,7 +664,7 @@ class Emitter {
     c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
     c.i32(HELPER_ST).op(Op.call_indirect).uleb(T_ST).byte(0x00);
     c.op(Op.if_).byte(T_VOID);
-    this.leaveRel(rel + ilen, k + 1);
+    this.leaveWritten(rel + ilen, k + 1);
     c.op(Op.end);
     c.op(Op.end);
   }

@@ -32,6 +32,9 @@ export const MAX_PAGES = 2048;
 /** Invalidations of one page (stores into it) after which it is only interpreted. */
 export const MAX_INVALIDATIONS = 16;
 
+/** Block ranges a page remembers before its re-checks compare all of it. */
+const RANGES = 64;
+
 /** PageCode.kinds: not translated (yet), translated, no translatable start. */
 const NONE = 0;
 const BLOCK = 1;
@@ -57,6 +60,13 @@ class PageCode {
   readonly bytes = new Int32Array(1024);
   /** Translator.mapGen this page was last checked against. */
   mapGen = 0;
+  /**
+   * The words of `bytes` its blocks were translated from, as [start, end) word pairs: a
+   * re-check compares only those (fence.i makes Linux re-check ~400,000 pages at boot).
+   * More than RANGES blocks: the whole page.
+   */
+  readonly ranges = new Int32Array(2 * RANGES);
+  nRanges = 0;
   blocks = 0;
   invalidations = 0;
   interpretOnly = false;
@@ -295,10 +305,16 @@ export class Translator {
     const words = this.fetchWords();
     const base = this.h.fetchOff >> 2;
     const bytes = p.bytes;
-    for (let i = 0; i < 1024; i++) {
-      if (words[base + i] !== bytes[i]) {
-        this.invalidate(p);
-        return;
+    const all = p.nRanges > RANGES;
+    const n = all ? 1 : p.nRanges;
+    const r = p.ranges;
+    for (let k = 0; k < n; k++) {
+      const end = all ? 1024 : r[2 * k + 1]!;
+      for (let i = all ? 0 : r[2 * k]!; i < end; i++) {
+        if (words[base + i] !== bytes[i]) {
+          this.invalidate(p);
+          return;
+        }
       }
     }
   }
@@ -331,6 +347,7 @@ export class Translator {
   private invalidate(p: PageCode): void {
     p.kinds.fill(NONE);
     p.lens.fill(0);
+    p.nRanges = 0;
     p.hits.fill(0);
     this.blocks -= p.blocks;
     p.blocks = 0;
@@ -393,6 +410,17 @@ export class Translator {
     p.idx[i] = ix;
     p.kinds[i] = BLOCK;
     p.lens[i] = src.length;
+    // The snapshot of this block's words is what it was translated from (bytes outside every
+    // block's range are never compared, so they may have changed since the page was claimed).
+    const w0 = i >> 1;
+    const w1 = Math.min(1024, (2 * i + src.bytes + 3) >> 2);
+    const base = h.fetchOff >> 2;
+    p.bytes.set(this.fetchWords().subarray(base + w0, base + w1), w0);
+    if (p.nRanges < RANGES) {
+      p.ranges[2 * p.nRanges] = w0;
+      p.ranges[2 * p.nRanges + 1] = w1;
+    }
+    p.nRanges++;
     p.blocks++;
     this.blocks++;
     this.stats.translated++;
