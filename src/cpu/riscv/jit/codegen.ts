@@ -320,6 +320,14 @@ class Emitter {
     this.soFar.push(rd);
   }
 
+  /** After a slow path's result in L_IX: 2 means it trapped (pcOut is the trap vector): leave with instruction k counted. */
+  private trappedExit(k: number): void {
+    const c = this.c;
+    c.get(L_IX).i32(2).op(Op.i32_eq).op(Op.if_).byte(T_VOID);
+    this.retired(k + 1);
+    c.op(Op.return_).op(Op.end);
+  }
+
   /** Return to the dispatcher right after a slow path that already wrote the registers back. */
   private leaveWritten(rel: number, count: number): void {
     const c = this.c;
@@ -626,7 +634,8 @@ class Emitter {
     this.pcF64(rel);
     this.retired(k + 1);
     c.get(L_LO).get(L_HI).i32(f3).i32(HELPER_LD).op(Op.call_indirect).uleb(T_LD).byte(0x00);
-    c.op(Op.if_).byte(T_VOID);
+    c.tee(L_IX).op(Op.if_).byte(T_VOID);
+    this.trappedExit(k);
     // The access is done but the hart must leave (interrupt, map change): rd, then out
     // (the other registers were written back before the call).
     this.slowResult();
@@ -663,7 +672,8 @@ class Emitter {
     this.reg(rs2);
     c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
     c.i32(HELPER_ST).op(Op.call_indirect).uleb(T_ST).byte(0x00);
-    c.op(Op.if_).byte(T_VOID);
+    c.tee(L_IX).op(Op.if_).byte(T_VOID);
+    this.trappedExit(k);
     this.leaveWritten(rel + ilen, k + 1);
     c.op(Op.end);
     c.op(Op.end);

@@ -5,7 +5,7 @@
  * which blocks continue into one another (trampoline.ts). docs/cpu.md has
  * the design and the measurements behind the thresholds.
  */
-import { TWO32 } from '../common.js';
+import { TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { inner } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
@@ -131,11 +131,24 @@ export class Translator {
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
     // The slow paths get the instruction's pc and the dispatch's retired count including it,
     // and return 1 when the chain must stop after this access: an exit request, the TLBs
-    // flushed, or a store to any code page (by this hart or another: blocks may be stale).
+    // flushed, or a store to any code page (by this hart or another: blocks may be stale);
+    // 2 when the access trapped (the hart is at the trap vector, pcOut too, and leaves the
+    // quantum as a thrown trap would: unwinding a JS exception through wasm frames cost
+    // microseconds per page fault).
+    const trapped = (): number => {
+      this.pcOut[0] = h.pc;
+      h.exitRequest = true;
+      return 2;
+    };
     const ld = (pc: number, cnt: number, lo: number, hi: number, f3: number): number => {
       h.pc = pc;
       h.steps = this.entrySteps + cnt;
-      loadSlow(h, lo, hi, f3);
+      try {
+        loadSlow(h, lo, hi, f3);
+      } catch (e) {
+        if (e !== TRAP) throw e;
+        return trapped();
+      }
       si32[tLo] = h.tLo;
       si32[tHi] = h.tHi;
       return h.exitRequest || h.tlbFlushes !== this.entryFlushes ? 1 : 0;
@@ -143,7 +156,12 @@ export class Translator {
     const st = (pc: number, cnt: number, lo: number, hi: number, size: number, vlo: number, vhi: number): number => {
       h.pc = pc;
       h.steps = this.entrySteps + cnt;
-      storeSlow(h, lo, hi, size, vlo, vhi);
+      try {
+        storeSlow(h, lo, hi, size, vlo, vhi);
+      } catch (e) {
+        if (e !== TRAP) throw e;
+        return trapped();
+      }
       return this.codeWritten() || h.exitRequest || h.tlbFlushes !== this.entryFlushes ? 1 : 0;
     };
     // One instruction through the interpreter (codegen.ts: helper): -1 to go on, or the
@@ -151,7 +169,12 @@ export class Translator {
     const x = (pc: number, cnt: number, ilen: number): number => {
       h.pc = pc;
       h.steps = this.entrySteps + cnt - 1;
-      inner(h, h.steps + 1, false);
+      try {
+        inner(h, h.steps + 1, false);
+      } catch (e) {
+        if (e !== TRAP) throw e;
+        h.exitRequest = true;
+      }
       if (!this.codeWritten() && h.pc === pc + ilen && !h.exitRequest && h.tlbFlushes === this.entryFlushes) return -1;
       this.pcOut[0] = h.pc;
       return h.steps - this.entrySteps;
