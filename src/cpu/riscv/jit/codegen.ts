@@ -19,8 +19,8 @@
  * (state-area.ts), the slow paths and the hart's jump trampoline
  * (trampoline.ts). Registers the block uses are i64 locals, loaded at entry
  * and written back at every exit and before every call out (which may trap:
- * the trap unwinds through the module as a JS exception, with the
- * architectural state already in memory). Loads and stores probe the same
+ * the slow path then returns "trapped" and the block returns at once, with
+ * the architectural state already in memory). Loads and stores probe the same
  * data TLBs as the interpreter; a hit whose page lies in the imported memory
  * is a direct wasm access (aligned 8-byte accesses are one host access, so
  * single-copy atomic between harts), anything else calls the slow path with

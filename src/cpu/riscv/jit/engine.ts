@@ -242,7 +242,7 @@ export class Translator {
           jcF64[e * (JC_ENTRY_BYTES / 8) + 1] = h.fetchPa;
           jcI32[w + 4] = si32[epochAt]!;
           jcI32[w + 5] = ix;
-          // A trap unwinds past this (the slow path left pc and steps exact): the statistic excludes trapping passes.
+          // A trap inside leaves through pcOut like any exit (the slow path set pc and steps exactly).
           this.stats.blockCalls++;
           const n = tramp.enter(ix, pc, Math.min(end - s0, 0x7fffffff));
           h.steps = s0 + n;
