@@ -28,6 +28,22 @@ const PRELUDE = `
 .macro PASS
   j pass
 .endm
+# \\dst = a PTE for the physical address in \\pa with \\flags (paging tests)
+.macro MKPTE dst, pa, flags
+  srli \\dst, \\pa, 12
+  slli \\dst, \\dst, 10
+  ori \\dst, \\dst, \\flags
+.endm
+# mret to \\label in S-mode
+.macro TO_S label
+  li t0, 0x1800
+  csrc mstatus, t0
+  li t0, 0x0800
+  csrs mstatus, t0
+  la t0, \\label
+  csrw mepc, t0
+  mret
+.endm
 .text
 .globl _start
 _start:

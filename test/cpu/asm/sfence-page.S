@@ -13,20 +13,6 @@
 .equ PA_MEGA1, 0x80200000
 .equ PA_MEGA2, 0x80400000
 
-.macro MKPTE dst, pa, flags
-  srli \dst, \pa, 12
-  slli \dst, \dst, 10
-  ori \dst, \dst, \flags
-.endm
-.macro TO_S label
-  li t0, 0x1800
-  csrc mstatus, t0
-  li t0, 0x0800
-  csrs mstatus, t0
-  la t0, \label
-  csrw mepc, t0
-  mret
-.endm
 
 main:
   la t0, m_handler

@@ -9,12 +9,6 @@
 .equ VA_MEGA, 0x40000000
 .equ VA_PAGES, 0x40200000
 
-# t0 = PTE for the physical address in \pa with \flags
-.macro MKPTE dst, pa, flags
-  srli \dst, \pa, 12
-  slli \dst, \dst, 10
-  ori \dst, \dst, \flags
-.endm
 # Expect `insn` (run in the current mode) to trap to M with cause/tval
 .macro EXPECT_FAULT cause, va, insn
   li s3, \cause
@@ -23,15 +17,6 @@
   \insn
   j fail
 77:
-.endm
-.macro TO_S label
-  li t0, 0x1800
-  csrc mstatus, t0
-  li t0, 0x0800
-  csrs mstatus, t0
-  la t0, \label
-  csrw mepc, t0
-  mret
 .endm
 
 main:
