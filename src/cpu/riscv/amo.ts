@@ -2,7 +2,7 @@ import { MEMTX_OK } from '../../memory/types.js';
 import { toU64 } from './common.js';
 import { CAUSE_MISALIGNED_LOAD, CAUSE_MISALIGNED_STORE } from './constants.js';
 import type { Hart } from './hart.js';
-import { fault, translate, viewsOf } from './mmu.js';
+import { fault, ramWindow, translate } from './mmu.js';
 import { ACC_READ, ACC_WRITE } from './pmp.js';
 // ------------------------------------------------------------------ A extension
 
@@ -108,11 +108,9 @@ export function setAmoResult(h: Hart, rd: number, isD: boolean): void {
 
 /** Physical read of an aligned 4/8-byte word into tLo/tHi (RAM directly, else dispatch). */
 export function physRead(h: Hart, pa: number, size: number, lo: number, hi: number, acc: number): void {
-  const rp = h.mem.ramPtr(pa, size, acc === ACC_WRITE);
-  if (rp !== null) {
-    const at = rp.bytes.byteOffset + rp.offset;
-    const v = viewsOf(h, rp.bytes, at);
-    const a = at - v.base;
+  const v = ramWindow(h, pa, size, acc === ACC_WRITE);
+  if (v !== null) {
+    const a = h.ramAt - v.base;
     if (size === 8) {
       const x = Atomics.load(v.i64, a >> 3);
       h.tLo = Number(BigInt.asIntN(32, x));
@@ -130,11 +128,9 @@ export function physRead(h: Hart, pa: number, size: number, lo: number, hi: numb
 
 /** Compare-and-exchange on RAM (Atomics); plain read-check-write on MMIO. */
 export function physCas(h: Hart, pa: number, size: number, elo: number, ehi: number, nlo: number, nhi: number, lo: number, hi: number): boolean {
-  const rp = h.mem.ramPtr(pa, size, true);
-  if (rp !== null) {
-    const at = rp.bytes.byteOffset + rp.offset;
-    const v = viewsOf(h, rp.bytes, at);
-    const a = at - v.base;
+  const v = ramWindow(h, pa, size, true);
+  if (v !== null) {
+    const a = h.ramAt - v.base;
     if (size === 4) return Atomics.compareExchange(v.i32, a >> 2, elo, nlo) === elo;
     const i64 = v.i64;
     const exp = BigInt.asIntN(64, toU64(elo, ehi));

@@ -232,10 +232,6 @@ export class Hart {
   rcInState = false;
   /** Where ramWindow() found its address (byte offset in the window's buffer). */
   ramAt = 0;
-  /** The window viewsOf() returned last (mmu.ts). */
-  lastViewBuffer: ArrayBufferLike | null = null;
-  lastViewWindow = -1;
-  lastView: RamWindow | null = null;
   readonly attrs: MemTxAttrs;
   readonly rvc: Int32Array;
 

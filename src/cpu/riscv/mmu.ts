@@ -80,17 +80,14 @@ export function flushStoreTlb(h: Hart): void {
 }
 
 /** The window of `bytes`' buffer holding byte offset `at` of that buffer. */
-export function viewsOf(h: Hart, bytes: Uint8Array, at: number): RamWindow {
+function viewsOf(h: Hart, bytes: Uint8Array, at: number): RamWindow {
   const buf = bytes.buffer;
-  const w = Math.floor(at / RAM_WINDOW);
-  // Page walks and TLB fills ask for the same window nearly every time; a WeakMap lookup
-  // per PTE read was a few percent of a Linux boot.
-  if (buf === h.lastViewBuffer && w === h.lastViewWindow) return h.lastView!;
   let ws = h.views.get(buf);
   if (ws === undefined) {
     ws = [];
     h.views.set(buf, ws);
   }
+  const w = Math.floor(at / RAM_WINDOW);
   let v = ws[w];
   if (v === undefined) {
     const base = w * RAM_WINDOW;
@@ -104,9 +101,6 @@ export function viewsOf(h: Hart, bytes: Uint8Array, at: number): RamWindow {
     };
     ws[w] = v;
   }
-  h.lastViewBuffer = buf;
-  h.lastViewWindow = w;
-  h.lastView = v;
   return v;
 }
 
@@ -158,7 +152,7 @@ export function translate(h: Hart, lo: number, hi: number, acc: number, size = 1
  * its range is cached until the memory map changes (a flat-view lookup and an
  * allocation per PTE read were a tenth of a Linux boot).
  */
-function ramWindow(h: Hart, pa: number, len: number, isWrite: boolean): RamWindow | null {
+export function ramWindow(h: Hart, pa: number, len: number, isWrite: boolean): RamWindow | null {
   if (pa >= h.rcLo && pa + len <= h.rcHi && h.rcEpoch === h.mem.epoch && (h.rcWritable || !isWrite)) {
     h.ramAt = pa + h.rcDelta;
     return h.rcWin;

@@ -37,7 +37,7 @@
  * has it; so control stays in WebAssembly until a miss, the end of the
  * budget, or a slow path that must stop.
  */
-import { BLOCK_TYPE, HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, LD_TYPE, MAX_INSNS, ST_TYPE, typeEntries } from './trampoline.js';
+import { BLOCK_TYPE, FUNC_TYPES, HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, LD_TYPE, MAX_INSNS, ST_TYPE } from './trampoline.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_XHI, ST_XLO } from '../state-area.js';
 
@@ -237,9 +237,8 @@ class Emitter {
     const body = this.functionBody();
     const m = new Bytes();
     m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-    const tt = typeEntries();
     const types = new Bytes().uleb(4);
-    types.bytes(tt[BLOCK_TYPE]!).bytes(tt[LD_TYPE]!).bytes(tt[ST_TYPE]!);
+    types.bytes(FUNC_TYPES[BLOCK_TYPE]!).bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
     types.bytes([0x60, 2, T_I64, T_I64, 1, T_I64]);
     m.section(1, types);
     const imports = new Bytes().uleb(2);
@@ -328,16 +327,6 @@ class Emitter {
     c.op(Op.return_).op(Op.end);
   }
 
-  /** Return to the dispatcher right after a slow path that already wrote the registers back. */
-  private leaveWritten(rel: number, count: number): void {
-    const c = this.c;
-    this.pcPlus(rel);
-    c.set(L_B);
-    c.i32(0).get(L_B).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
-    this.retired(count);
-    c.op(Op.return_);
-  }
-
   /** Push register r (i64). */
   private reg(r: number): void {
     if (r === 0) this.c.i64(0);
@@ -356,20 +345,24 @@ class Emitter {
     if (delta !== 0) this.c.i64(delta).op(Op.i64_add);
   }
 
-  /** Return to the dispatcher with the i64 target on the stack as the next pc and `count` more instructions retired. */
-  private leave(count: number): void {
+  /**
+   * Return to the dispatcher with the i64 target on the stack as the next pc and `count` more
+   * instructions retired; `writeBack` false right after a slow path that already wrote the
+   * registers back.
+   */
+  private leave(count: number, writeBack = true): void {
     const c = this.c;
     // Target -> local b first: the write-back must not disturb the stack order of the store.
     c.set(L_B);
-    this.writeBack();
+    if (writeBack) this.writeBack();
     c.i32(0).get(L_B).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
     this.retired(count);
     c.op(Op.return_);
   }
 
-  private leaveRel(rel: number, count: number): void {
+  private leaveRel(rel: number, count: number, writeBack = true): void {
     this.pcPlus(rel);
-    this.leave(count);
+    this.leave(count, writeBack);
   }
 
   /** Continue at the i64 target on the stack, `count` more instructions retired, through the trampoline. */
@@ -641,7 +634,7 @@ class Emitter {
     this.slowResult();
     this.setReg(rd);
     if (rd !== 0) this.storeReg(rd);
-    this.leaveWritten(rel + ilen, k + 1);
+    this.leaveRel(rel + ilen, k + 1, false);
     c.op(Op.end);
     this.slowResult();
     c.op(Op.end);
@@ -674,7 +667,7 @@ class Emitter {
     c.i32(HELPER_ST).op(Op.call_indirect).uleb(T_ST).byte(0x00);
     c.tee(L_IX).op(Op.if_).byte(T_VOID);
     this.trappedExit(k);
-    this.leaveWritten(rel + ilen, k + 1);
+    this.leaveRel(rel + ilen, k + 1, false);
     c.op(Op.end);
     c.op(Op.end);
   }

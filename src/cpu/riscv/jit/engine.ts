@@ -127,7 +127,6 @@ export class Translator {
     const tLo = ST_T_LO / 4;
     const tHi = ST_T_HI / 4;
     this.pcOut = h.stateF64.subarray(ST_PC_OUT / 8, ST_PC_OUT / 8 + 1);
-    const sync = this.sync;
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
     // The slow paths get the instruction's pc and the dispatch's retired count including it,
     // and return 1 when the chain must stop after this access: an exit request, the TLBs

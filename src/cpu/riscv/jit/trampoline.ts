@@ -62,26 +62,26 @@ export interface Trampoline {
   readonly helpers: WebAssembly.Table;
 }
 
-// Types: 0 block / jump / x, 1 enter, 2 ld, 3 st.
-const TYPES: readonly (readonly number[])[] = [
+/**
+ * Function types (encoded) of this module: a block / the jump / x, enter, ld, st. Blocks
+ * (codegen.ts) declare the block, ld and st types with these same bytes, so call_indirect
+ * through the helper table matches.
+ */
+export const FUNC_TYPES: readonly (readonly number[])[] = [
   [0x60, 3, T_F64, T_I32, T_I32, 1, T_I32],
   [0x60, 3, T_I32, T_F64, T_I32, 1, T_I32],
   [0x60, 5, T_F64, T_I32, T_I32, T_I32, T_I32, 1, T_I32],
   [0x60, 7, T_F64, T_I32, T_I32, T_I32, T_I32, T_I32, T_I32, 1, T_I32],
 ];
-/** The type section blocks share with this module (codegen.ts): block, ld, st first. */
 export const BLOCK_TYPE = 0;
 export const LD_TYPE = 2;
 export const ST_TYPE = 3;
-export function typeEntries(): readonly (readonly number[])[] {
-  return TYPES;
-}
 
 export function buildTrampoline(memory: WebAssembly.Memory, table: WebAssembly.Table, state: number, slow: SlowPaths): Trampoline {
   const m = new Bytes();
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new Bytes().uleb(TYPES.length);
-  for (const t of TYPES) types.bytes(t);
+  const types = new Bytes().uleb(FUNC_TYPES.length);
+  for (const t of FUNC_TYPES) types.bytes(t);
   m.section(1, types);
   // Functions 0-2: the JS slow paths; then j, enter, miss, and the wasm entry points of ld, st, x.
   const imports = new Bytes().uleb(5);
