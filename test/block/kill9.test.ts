@@ -2,7 +2,7 @@
 // a qcow2 disk, 20 times on the same image (each run also reopens an image
 // a crash left behind). After every kill qemu-img check finds no corruption
 // (leaked clusters are allowed, as in QEMU) and every write U-Boot reported
-// complete is in the image.
+// complete is in the image (later writes of the same run may be there too).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -40,7 +40,8 @@ test('kill -9 during a stream of guest writes, 20 times: qemu-img check clean, e
       await g.expect(/DONE /);
       await new Promise((res) => setTimeout(res, 200 + r() * 1500));
       g.proc.kill('SIGKILL');
-      await g.exited;
+      // 'close', not 'exit': every byte the process wrote to its stdout pipe has been read.
+      await g.closed;
     } finally {
       g.kill();
     }
@@ -50,8 +51,11 @@ test('kill -9 during a stream of guest writes, 20 times: qemu-img check clean, e
       done.set(parseInt(m[1]!, 16), new Set([v]));
       last = v & 0xffff;
     }
-    const next = last + 1;
-    if (next < WRITES) {
+    // The console is not a barrier for the disk: U-Boot's DONE lines sit in tsvmm's output buffer
+    // (flushed once per event-loop turn) while the next writes already reach the file, so any
+    // write after the last DONE seen may have landed, in whole or in part. Each slot is written
+    // once per trial (7 and WRITES are coprime), so this only widens slots not yet reported.
+    for (let next = last + 1; next < WRITES; next++) {
       const slot = (next * 7 + trial) % WRITES;
       const maybe = done.get(slot) ?? new Set([0]);
       maybe.add((trial << 16) + next);

@@ -14,6 +14,8 @@ export class GuestConsole {
   private cursor = 0;
   private waiters: Array<() => void> = [];
   readonly exited: Promise<number>;
+  /** Resolves once the process has exited and its stdout and stderr pipes are drained. */
+  readonly closed: Promise<void>;
 
   private constructor(readonly proc: ChildProcessWithoutNullStreams) {
     proc.stdout.setEncoding('latin1');
@@ -31,6 +33,7 @@ export class GuestConsole {
         resolve(code ?? (signal ? 128 : 1));
       });
     });
+    this.closed = new Promise((resolve) => proc.on('close', () => resolve()));
   }
 
   /** `tsvmm run ARGS...` with stdin/stdout as pipes. */
