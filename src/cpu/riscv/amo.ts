@@ -15,8 +15,8 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
   const rd = (insn >> 7) & 31;
   const rs1 = (insn >> 15) & 31;
   const rs2 = (insn >> 20) & 31;
-  const lo = h.xlo[rs1]!;
-  const hi = h.xhi[rs1]!;
+  const lo = h.xlo[rs1 << 1]!;
+  const hi = h.xhi[rs1 << 1]!;
   if (h.debug !== null) h.debugAccess(lo, hi, size, f5 !== 2);
   const misaligned = (lo & (size - 1)) !== 0;
   if (f5 === 2) {
@@ -35,16 +35,16 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
   if (!known) h.illegalInsn(insn, ilen);
   if (misaligned) h.raise(CAUSE_MISALIGNED_STORE, toU64(lo, hi));
   const pa = translate(h, lo, hi, ACC_WRITE, size);
-  const blo = h.xlo[rs2]!;
-  const bhi = h.xhi[rs2]!;
+  const blo = h.xlo[rs2 << 1]!;
+  const bhi = h.xhi[rs2 << 1]!;
   if (f5 === 3) {
     // SC: succeeds if the reservation is ours and memory still holds the value LR saw.
     let ok = false;
     if (h.resAddr === pa) ok = physCas(h, pa, size, h.resLo, h.resHi, blo, bhi, lo, hi);
     h.resAddr = -1;
     if (rd !== 0) {
-      h.xlo[rd] = ok ? 0 : 1;
-      h.xhi[rd] = 0;
+      h.xlo[rd << 1] = ok ? 0 : 1;
+      h.xhi[rd << 1] = 0;
     }
     return;
   }
@@ -92,8 +92,8 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
     }
     if (physCas(h, pa, size, olo, h.tHi, nlo, nhi, lo, hi)) {
       if (rd !== 0) {
-        h.xlo[rd] = olo;
-        h.xhi[rd] = ohi;
+        h.xlo[rd << 1] = olo;
+        h.xhi[rd << 1] = ohi;
       }
       return;
     }
@@ -102,8 +102,8 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
 
 export function setAmoResult(h: Hart, rd: number, isD: boolean): void {
   if (rd === 0) return;
-  h.xlo[rd] = h.tLo;
-  h.xhi[rd] = isD ? h.tHi : h.tLo >> 31;
+  h.xlo[rd << 1] = h.tLo;
+  h.xhi[rd << 1] = isD ? h.tHi : h.tLo >> 31;
 }
 
 /** Physical read of an aligned 4/8-byte word into tLo/tHi (RAM directly, else dispatch). */

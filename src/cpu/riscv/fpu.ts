@@ -32,8 +32,8 @@ function setD(h: Hart, rd: number): void {
 
 function setX(h: Hart, rd: number, lo: number, hi: number): void {
   if (rd !== 0) {
-    h.xlo[rd] = lo;
-    h.xhi[rd] = hi;
+    h.xlo[rd << 1] = lo;
+    h.xhi[rd << 1] = hi;
   }
 }
 
@@ -60,9 +60,9 @@ export function executeFp(h: Hart, insn: number): boolean {
   if (op === 0x07 || op === 0x27) {
     if (f3 !== 2 && f3 !== 3) return false;
     const imm = op === 0x07 ? insn >> 20 : ((insn >> 25) << 5) | ((insn >> 7) & 31);
-    const s = (h.xlo[rs1]! >>> 0) + imm;
+    const s = (h.xlo[rs1 << 1]! >>> 0) + imm;
     const lo = s | 0;
-    const hi = (h.xhi[rs1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
+    const hi = (h.xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
     const size = f3 === 2 ? 4 : 8;
     if (op === 0x07) {
       if (h.debug !== null) h.debugAccess(lo, hi, size, false);
@@ -201,8 +201,8 @@ export function executeFp(h: Hart, insn: number): boolean {
     case 0x1a: {
       // fcvt.fmt.{w,wu,l,lu}
       if (rs2 > 3 || rm > 4) return false;
-      const xl = h.xlo[rs1]!;
-      const xh = h.xhi[rs1]!;
+      const xl = h.xlo[rs1 << 1]!;
+      const xh = h.xhi[rs1 << 1]!;
       if (dbl) {
         sf.intToF64(xh, xl, rs2, rm);
         setD(h, rd);
@@ -226,8 +226,8 @@ export function executeFp(h: Hart, insn: number): boolean {
     case 0x1e: {
       // fmv.w.x / fmv.d.x
       if (rs2 !== 0 || f3 !== 0) return false;
-      flo[rd] = h.xlo[rs1]!;
-      fhi[rd] = dbl ? h.xhi[rs1]! : -1;
+      flo[rd] = h.xlo[rs1 << 1]!;
+      fhi[rd] = dbl ? h.xhi[rs1 << 1]! : -1;
       h.fpDirty();
       return true;
     }

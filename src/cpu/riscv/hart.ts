@@ -34,7 +34,7 @@ import {
   MSTATUS_SPP,
   } from './constants.js';
 import { Pmp } from './pmp.js';
-import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_XHI, ST_XLO, privateStateArea, type HartStateArea } from './state-area.js';
+import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
 import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
@@ -84,6 +84,15 @@ export interface HartOptions {
    */
   state?: HartStateArea;
 }
+
+/**
+ * Instructions `run` executes between polls of pending interrupts (a timer
+ * comparator or a line raised without an exit request is taken within this
+ * many). The machine's own quanta (10,000 on the event loop, 8,192 in hart
+ * realms) are shorter, so there each `run` polls once: every extra poll cuts
+ * the translated code's run short (the rest of a block is interpreted).
+ */
+export const POLL_STEPS = 16384;
 
 /**
  * Whether harts translate when their options do not say: yes, unless the
@@ -276,8 +285,10 @@ export class Hart {
     const at = this.state.offset;
     if (at % 8 !== 0 || at + HART_STATE_BYTES > buf.byteLength) throw new RangeError(`hart ${opts.hartId}: state area at ${at} does not fit its memory`);
     this.stateBuffer = buf;
-    this.xlo = new Int32Array(buf, at + ST_XLO, 32);
-    this.xhi = new Int32Array(buf, at + ST_XHI, 32);
+    // Register r is one little-endian i64 at ST_X + 8r (translated code loads it whole):
+    // its halves are xlo[2r] and xhi[2r], two views one word apart.
+    this.xlo = new Int32Array(buf, at + ST_X, 64);
+    this.xhi = new Int32Array(buf, at + ST_X + 4, 63);
     this.rTagLo = new Int32Array(buf, at + ST_R_TAG_LO, TLB_SIZE).fill(NO_PAGE);
     this.rTagHi = new Int32Array(buf, at + ST_R_TAG_HI, TLB_SIZE);
     this.rAbs = new Int32Array(buf, at + ST_R_ABS, TLB_SIZE);
@@ -355,13 +366,13 @@ export class Hart {
   }
 
   getX(i: number): bigint {
-    return toU64(this.xlo[i]!, this.xhi[i]!);
+    return toU64(this.xlo[i << 1]!, this.xhi[i << 1]!);
   }
   setX(i: number, v: bigint): void {
     if (i === 0) return;
     const u = BigInt.asUintN(64, v);
-    this.xlo[i] = Number(u & 0xffffffffn) | 0;
-    this.xhi[i] = Number(u >> 32n) | 0;
+    this.xlo[i << 1] = Number(u & 0xffffffffn) | 0;
+    this.xhi[i << 1] = Number(u >> 32n) | 0;
   }
   getF(i: number): bigint {
     return toU64(this.flo[i]!, this.fhi[i]!);
@@ -440,7 +451,7 @@ export class Hart {
       this.exitRequest = false;
       try {
         this.checkInterrupts();
-        const qend = Math.min(end, this.steps + 4096);
+        const qend = Math.min(end, this.steps + POLL_STEPS);
         if (this.debug !== null) this.runDebug(qend);
         else if (this.jit !== null) this.jit.run(qend);
         else {

@@ -69,8 +69,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         // OP-IMM
         const f3 = (insn >> 12) & 7;
         const imm = insn >> 20;
-        const alo = xlo[rs1]!;
-        const ahi = xhi[rs1]!;
+        const alo = xlo[rs1 << 1]!;
+        const ahi = xhi[rs1 << 1]!;
         let lo: number;
         let hi: number;
         switch (f3) {
@@ -149,8 +149,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
             break;
         }
         if (rd !== 0) {
-          xlo[rd] = lo;
-          xhi[rd] = hi;
+          xlo[rd << 1] = lo;
+          xhi[rd << 1] = hi;
         }
         pc = pc + ilen;
         break;
@@ -160,10 +160,10 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         const rs2 = (insn >> 20) & 31;
         const f7 = insn >>> 25;
         const f3 = (insn >> 12) & 7;
-        const alo = xlo[rs1]!;
-        const ahi = xhi[rs1]!;
-        const blo = xlo[rs2]!;
-        const bhi = xhi[rs2]!;
+        const alo = xlo[rs1 << 1]!;
+        const ahi = xhi[rs1 << 1]!;
+        const blo = xlo[rs2 << 1]!;
+        const bhi = xhi[rs2 << 1]!;
         let lo: number;
         let hi: number;
         if (f7 === 0) {
@@ -244,8 +244,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           hi = h.tHi;
         } else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
-          xlo[rd] = lo;
-          xhi[rd] = hi;
+          xlo[rd << 1] = lo;
+          xhi[rd << 1] = hi;
         }
         pc = pc + ilen;
         break;
@@ -255,9 +255,9 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         const f3 = (insn >> 12) & 7;
         if (f3 === 7) { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const imm = insn >> 20;
-        const s = (xlo[rs1]! >>> 0) + imm;
+        const s = (xlo[rs1 << 1]! >>> 0) + imm;
         const lo = s | 0;
-        const hi = (xhi[rs1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
+        const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
         const vpn = lo >>> 12;
         const idx = vpn & TLB_MASK;
         const po = lo & 0xfff;
@@ -312,16 +312,16 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           vhi = h.tHi;
           if (h.exitRequest || fBase !== h.fetchBase) {
             if (rd !== 0) {
-              xlo[rd] = vlo;
-              xhi[rd] = vhi;
+              xlo[rd << 1] = vlo;
+              xhi[rd << 1] = vhi;
             }
             h.pc = pc + ilen;
             return;
           }
         }
         if (rd !== 0) {
-          xlo[rd] = vlo;
-          xhi[rd] = vhi;
+          xlo[rd << 1] = vlo;
+          xhi[rd << 1] = vhi;
         }
         pc = pc + ilen;
         break;
@@ -332,9 +332,9 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         if (f3 > 3) { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const rs2 = (insn >> 20) & 31;
         const imm = ((insn >> 25) << 5) | ((insn >> 7) & 31);
-        const s = (xlo[rs1]! >>> 0) + imm;
+        const s = (xlo[rs1 << 1]! >>> 0) + imm;
         const lo = s | 0;
-        const hi = (xhi[rs1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
+        const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
         const vpn = lo >>> 12;
         const idx = vpn & TLB_MASK;
         const po = lo & 0xfff;
@@ -343,22 +343,22 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           const a = (wOff[idx]! + po) | 0;
           switch (f3) {
             case 0:
-              dv.setInt8(a, xlo[rs2]!);
+              dv.setInt8(a, xlo[rs2 << 1]!);
               break;
             case 1:
-              dv.setInt16(a, xlo[rs2]!, true);
+              dv.setInt16(a, xlo[rs2 << 1]!, true);
               break;
             case 2:
-              dv.setInt32(a, xlo[rs2]!, true);
+              dv.setInt32(a, xlo[rs2 << 1]!, true);
               break;
             default:
               if ((a & 7) === 0) {
-                CI[0] = xlo[rs2]!;
-                CI[1] = xhi[rs2]!;
+                CI[0] = xlo[rs2 << 1]!;
+                CI[1] = xhi[rs2 << 1]!;
                 wF64[idx]![a >> 3] = CV[0]!;
               } else {
-                dv.setInt32(a, xlo[rs2]!, true);
-                dv.setInt32(a + 4, xhi[rs2]!, true);
+                dv.setInt32(a, xlo[rs2 << 1]!, true);
+                dv.setInt32(a + 4, xhi[rs2 << 1]!, true);
               }
               break;
           }
@@ -366,7 +366,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           h.pc = pc;
           h.steps = steps;
           if (h.debug !== null) h.debugAccess(lo, hi, 1 << f3, true);
-          storeSlow(h, lo, hi, 1 << f3, xlo[rs2]!, xhi[rs2]!);
+          storeSlow(h, lo, hi, 1 << f3, xlo[rs2 << 1]!, xhi[rs2 << 1]!);
           if (h.exitRequest || fBase !== h.fetchBase) {
             h.pc = pc + ilen;
             return;
@@ -379,27 +379,27 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         // BRANCH
         const rs2 = (insn >> 20) & 31;
         const f3 = (insn >> 12) & 7;
-        const ahi = xhi[rs1]!;
-        const bhi = xhi[rs2]!;
+        const ahi = xhi[rs1 << 1]!;
+        const bhi = xhi[rs2 << 1]!;
         let taken: boolean;
         switch (f3) {
           case 0:
-            taken = xlo[rs1] === xlo[rs2] && ahi === bhi;
+            taken = xlo[rs1 << 1] === xlo[rs2 << 1] && ahi === bhi;
             break;
           case 1:
-            taken = xlo[rs1] !== xlo[rs2] || ahi !== bhi;
+            taken = xlo[rs1 << 1] !== xlo[rs2 << 1] || ahi !== bhi;
             break;
           case 4:
-            taken = ahi < bhi || (ahi === bhi && xlo[rs1]! >>> 0 < xlo[rs2]! >>> 0);
+            taken = ahi < bhi || (ahi === bhi && xlo[rs1 << 1]! >>> 0 < xlo[rs2 << 1]! >>> 0);
             break;
           case 5:
-            taken = !(ahi < bhi || (ahi === bhi && xlo[rs1]! >>> 0 < xlo[rs2]! >>> 0));
+            taken = !(ahi < bhi || (ahi === bhi && xlo[rs1 << 1]! >>> 0 < xlo[rs2 << 1]! >>> 0));
             break;
           case 6:
-            taken = ahi >>> 0 < bhi >>> 0 || (ahi === bhi && xlo[rs1]! >>> 0 < xlo[rs2]! >>> 0);
+            taken = ahi >>> 0 < bhi >>> 0 || (ahi === bhi && xlo[rs1 << 1]! >>> 0 < xlo[rs2 << 1]! >>> 0);
             break;
           case 7:
-            taken = !(ahi >>> 0 < bhi >>> 0 || (ahi === bhi && xlo[rs1]! >>> 0 < xlo[rs2]! >>> 0));
+            taken = !(ahi >>> 0 < bhi >>> 0 || (ahi === bhi && xlo[rs1 << 1]! >>> 0 < xlo[rs2 << 1]! >>> 0));
             break;
           default:
             { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
@@ -426,8 +426,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           ((insn >> 31) << 20) | (insn & 0xff000) | (((insn >> 20) & 1) << 11) | (((insn >> 21) & 0x3ff) << 1);
         if (rd !== 0) {
           const link = pc + ilen;
-          xlo[rd] = link | 0;
-          xhi[rd] = Math.floor(link / TWO32) | 0;
+          xlo[rd << 1] = link | 0;
+          xhi[rd << 1] = Math.floor(link / TWO32) | 0;
         }
         pc = pc + imm;
         if (stopAtJump) {
@@ -445,13 +445,13 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         // JALR
         if (((insn >> 12) & 7) !== 0) { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const imm = insn >> 20;
-        const s = (xlo[rs1]! >>> 0) + imm;
-        const hi = (xhi[rs1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
+        const s = (xlo[rs1 << 1]! >>> 0) + imm;
+        const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
         const target = hi * TWO32 + ((s & ~1) >>> 0);
         if (rd !== 0) {
           const link = pc + ilen;
-          xlo[rd] = link | 0;
-          xhi[rd] = Math.floor(link / TWO32) | 0;
+          xlo[rd << 1] = link | 0;
+          xhi[rd << 1] = Math.floor(link / TWO32) | 0;
         }
         pc = target;
         if (stopAtJump) {
@@ -469,8 +469,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         // LUI
         if (rd !== 0) {
           const v = insn & 0xfffff000;
-          xlo[rd] = v;
-          xhi[rd] = v >> 31;
+          xlo[rd << 1] = v;
+          xhi[rd << 1] = v >> 31;
         }
         pc = pc + ilen;
         break;
@@ -479,8 +479,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         // AUIPC
         if (rd !== 0) {
           const v = pc + (insn & 0xfffff000);
-          xlo[rd] = v | 0;
-          xhi[rd] = Math.floor(v / TWO32) | 0;
+          xlo[rd << 1] = v | 0;
+          xhi[rd << 1] = Math.floor(v / TWO32) | 0;
         }
         pc = pc + ilen;
         break;
@@ -488,7 +488,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
       case 6: {
         // OP-IMM-32
         const f3 = (insn >> 12) & 7;
-        const a = xlo[rs1]!;
+        const a = xlo[rs1 << 1]!;
         let v: number;
         if (f3 === 0) v = (a + (insn >> 20)) | 0;
         else if (f3 === 1 && insn >>> 25 === 0) v = a << ((insn >> 20) & 31);
@@ -496,8 +496,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         else if (f3 === 5 && insn >>> 25 === 0x20) v = a >> ((insn >> 20) & 31);
         else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
-          xlo[rd] = v;
-          xhi[rd] = v >> 31;
+          xlo[rd << 1] = v;
+          xhi[rd << 1] = v >> 31;
         }
         pc = pc + ilen;
         break;
@@ -506,8 +506,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         // OP-32
         const f3 = (insn >> 12) & 7;
         const f7 = insn >>> 25;
-        const a = xlo[rs1]!;
-        const b = xlo[(insn >> 20) & 31]!;
+        const a = xlo[rs1 << 1]!;
+        const b = xlo[((insn >> 20) & 31) << 1]!;
         let v: number;
         if (f7 === 0) {
           if (f3 === 0) v = (a + b) | 0;
@@ -525,8 +525,8 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           v = mulDivW(h, f3, a, b, insn, ilen);
         } else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
-          xlo[rd] = v;
-          xhi[rd] = v >> 31;
+          xlo[rd << 1] = v;
+          xhi[rd << 1] = v >> 31;
         }
         pc = pc + ilen;
         break;

@@ -8,10 +8,9 @@
  * words through typed-array views, so both engines share one state.
  *
  *   offset  bytes   what
- *   0       128     xlo[32]   integer registers, low halves
- *   128     128     xhi[32]   high halves
+ *   0       256     x[32]     integer registers, i64 each (little-endian halves)
  *   256     8       pcOut     f64: where translated code left off
- *   264     8       tLo, tHi  a slow-path load's result
+ *   264     8       t         a slow-path load's result, i64 (halves tLo, tHi)
  *   272     4       jcEpoch   jump-cache entries of other epochs are stale
  *   4096    4 KiB   rTagLo    read TLB (TLB_SIZE entries each)
  *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs, xTagLo, xTagHi
@@ -31,11 +30,13 @@ export interface HartStateArea {
   readonly offset: number;
 }
 
-export const ST_XLO = 0;
-export const ST_XHI = 128;
+/** Integer register r: the i64 at ST_X + 8r. */
+export const ST_X = 0;
 export const ST_PC_OUT = 256;
 export const ST_T_LO = 264;
 export const ST_T_HI = 268;
+/** The slow-path result as one i64 (the halves above). */
+export const ST_T = ST_T_LO;
 /** Jump-cache epoch (jit/trampoline.ts): bumped whenever any cached block may be stale. */
 export const ST_JC_EPOCH = 272;
 export const ST_R_TAG_LO = 4096;

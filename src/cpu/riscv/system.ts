@@ -127,7 +127,7 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
           // With an address: that page (mmu.ts flushTlbPage); otherwise everything. The ASID
           // is not looked at: flushing it for every address space is a superset.
           const rs1 = (insn >> 15) & 31;
-          if (rs1 !== 0) flushTlbPage(h, h.xlo[rs1]!, h.xhi[rs1]!);
+          if (rs1 !== 0) flushTlbPage(h, h.xlo[rs1 << 1]!, h.xhi[rs1 << 1]!);
           else flushTlb(h);
           h.pc = pc + ilen;
           return;

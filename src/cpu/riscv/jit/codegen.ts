@@ -39,7 +39,7 @@
  */
 import { BLOCK_TYPE, FUNC_TYPES, HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, LD_TYPE, MAX_INSNS, ST_TYPE } from './trampoline.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
-import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_XHI, ST_XLO } from '../state-area.js';
+import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
 
 export interface BlockCode {
@@ -288,17 +288,11 @@ class Emitter {
   // ---------------------------------------------------------------- state
 
   private loadReg(r: number): void {
-    const c = this.c;
-    c.i32(0).mem(Op.i64_load32_u, 2, this.state + ST_XLO + 4 * r);
-    c.i32(0).mem(Op.i64_load32_s, 2, this.state + ST_XHI + 4 * r);
-    c.i64(32).op(Op.i64_shl).op(Op.i64_or).set(this.local[r]!);
+    this.c.i32(0).mem(Op.i64_load, 3, this.state + ST_X + 8 * r).set(this.local[r]!);
   }
 
   private storeReg(r: number): void {
-    const c = this.c;
-    const l = this.local[r]!;
-    c.i32(0).get(l).mem(Op.i64_store32, 2, this.state + ST_XLO + 4 * r);
-    c.i32(0).get(l).i64(32).op(Op.i64_shr_u).mem(Op.i64_store32, 2, this.state + ST_XHI + 4 * r);
+    this.c.i32(0).get(this.local[r]!).mem(Op.i64_store, 3, this.state + ST_X + 8 * r);
   }
 
   /**
@@ -642,10 +636,7 @@ class Emitter {
   }
 
   private slowResult(): void {
-    const c = this.c;
-    c.i32(0).mem(Op.i64_load32_u, 2, this.state + ST_T_LO);
-    c.i32(0).mem(Op.i64_load32_s, 2, this.state + ST_T_HI);
-    c.i64(32).op(Op.i64_shl).op(Op.i64_or);
+    this.c.i32(0).mem(Op.i64_load, 3, this.state + ST_T);
   }
 
   private store(k: number, rs1: number, rs2: number, imm: number, f3: number, rel: number, ilen: number): void {

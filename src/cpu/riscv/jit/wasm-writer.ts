@@ -98,13 +98,17 @@ export class Bytes {
   length = 0;
 
   byte(b: number): this {
-    if (this.length === this.buf.length) {
-      const n = new Uint8Array(this.buf.length * 2);
-      n.set(this.buf);
-      this.buf = n;
-    }
+    if (this.length === this.buf.length) this.grow(1);
     this.buf[this.length++] = b;
     return this;
+  }
+  /** Room for `n` more bytes. */
+  private grow(n: number): void {
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
   }
   op(o: Op): this {
     return this.byte(o);
@@ -149,7 +153,9 @@ export class Bytes {
   }
   bytes(b: Bytes | Uint8Array | readonly number[]): this {
     const src = b instanceof Bytes ? b.view() : b;
-    for (let i = 0; i < src.length; i++) this.byte(src[i]!);
+    if (this.length + src.length > this.buf.length) this.grow(src.length);
+    this.buf.set(src, this.length);
+    this.length += src.length;
     return this;
   }
   str(s: string): this {
