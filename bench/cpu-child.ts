@@ -1,5 +1,5 @@
 // One cpu benchmark measurement in a fresh process (spawned by bench/cpu.bench.ts):
-//   node --import tsx bench/cpu-child.ts mix|footprint on|off
+//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint on|off
 // prints {"mips": CPU-time MIPS, "instructions": n, "cpuSeconds": s}.
 import { assemble, makeMachine } from '../test/cpu/guest.js';
 import { footprint, MIX } from './cpu-programs.js';

@@ -14,14 +14,14 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { round } from './harness.js';
+import { CHILD_NODE_ARGS, round } from './harness.js';
 
 export const group = 'cpu';
 
 const CHILD = fileURLToPath(new URL('./cpu-child.ts', import.meta.url));
 
 function measure(kind: 'mix' | 'footprint', jit: 'on' | 'off'): number {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', CHILD, kind, jit], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [...CHILD_NODE_ARGS, CHILD, kind, jit], { encoding: 'utf8' });
   return (JSON.parse(out.trim().split('\n').pop()!) as { mips: number }).mips;
 }
 

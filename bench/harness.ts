@@ -2,6 +2,15 @@
  * Benchmark plumbing. Each bench/*.bench.ts exports `group` and `run(report)`;
  * `report` prints one JSON object per line: {name, value, unit[, baseline, ratio]}.
  */
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Node options for a benchmark's child process running TypeScript (bench/cpu-child.ts): the
+ * sources through tsx, with src/ resolved to the compiled dist/ when that build is current
+ * (bench/dist.mjs), as for the benchmark run itself and for bin/tsvmm.
+ */
+export const CHILD_NODE_ARGS: readonly string[] = ['--import', 'tsx', '--import', fileURLToPath(new URL('./dist.mjs', import.meta.url))];
+
 export interface BenchResult {
   name: string;
   value: number;

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import puppeteer from 'puppeteer-core';
 import type { Report } from './harness.js';
-import { round } from './harness.js';
+import { CHILD_NODE_ARGS, round } from './harness.js';
 import { assemble } from '../test/cpu/guest.js';
 import { MIX } from './cpu-programs.js';
 
@@ -70,7 +70,7 @@ export async function run(report: Report): Promise<void> {
       const r = (await page.evaluate(() => (globalThis as unknown as { result: Promise<{ mips: number }> }).result)) as { mips: number };
       web.push(r.mips);
       await page.close();
-      const out = execFileSync(process.execPath, ['--import', 'tsx', CHILD, 'mix', 'on'], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [...CHILD_NODE_ARGS, CHILD, 'mix', 'on'], { encoding: 'utf8' });
       node.push((JSON.parse(out.trim().split('\n').pop()!) as { mips: number }).mips);
     }
   } finally {
