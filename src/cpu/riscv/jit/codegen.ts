@@ -17,10 +17,13 @@
  *
  * The module imports the memory holding the hart's state area
  * (state-area.ts), the slow paths and the hart's jump trampoline
- * (trampoline.ts). Registers the block uses are i64 locals, loaded at entry
- * and written back at every exit and before every call out (which may trap:
- * the slow path then returns "trapped" and the block returns at once, with
- * the architectural state already in memory). Loads and stores probe the same
+ * (trampoline.ts). Registers the block uses are i64 locals, loaded at entry;
+ * every exit branches to one of three shared epilogues (return, leave with a
+ * next pc, jump through the trampoline) that write back every register the
+ * block writes, and an instruction run by the interpreter gets the registers
+ * written so far stored first. A load/store slow path reads no register, so it
+ * is called without a write-back; when it traps it returns "trapped" and the
+ * block leaves through the return epilogue. Loads and stores probe the same
  * data TLBs as the interpreter; a hit whose page lies in the imported memory
  * is a direct wasm access (aligned 8-byte accesses are one host access, so
  * single-copy atomic between harts), anything else calls the slow path with
@@ -69,13 +72,27 @@ const L_CNT = 2; // i32: retired so far (the parameter, advanced by loops)
 const L_PC = 3; // i64
 const L_A = 4; // i64
 const L_B = 5; // i64
-const L_LO = 6; // i32
-const L_HI = 7; // i32
-const L_VPN = 8; // i32
-const L_IX = 9; // i32
-const L_PO = 10; // i32
-const L_ABS = 11; // i32
-const L_REG0 = 12;
+const L_TGT = 6; // i64: the next pc of an exit through the epilogues
+const L_LO = 7; // i32
+const L_HI = 8; // i32
+const L_VPN = 9; // i32
+const L_IX = 10; // i32
+const L_PO = 11; // i32
+const L_ABS = 12; // i32
+const L_OUT = 13; // i32: retired count of an exit through the epilogues
+const L_REG0 = 14;
+
+/**
+ * The shared exits, outermost first: each is a wasm block whose end is followed by its
+ * epilogue (write back every register the block writes, then leave). An exit anywhere in the
+ * body sets L_TGT and L_OUT and branches out, so the write-back is emitted three times per
+ * block rather than once per exit.
+ */
+const X_RET = 0; // return L_OUT (pcOut already set: a trap in a slow path)
+const X_LEAVE = 1; // pcOut = L_TGT, return L_OUT
+const X_JUMP = 2; // tail-call the trampoline with L_TGT
+/** Structured-control depth of the body: inside the three exit blocks. */
+const BODY_DEPTH = 3;
 
 // Function indices (blocks import no functions: trampoline.ts says why).
 const F_BLOCK = 0;
@@ -198,6 +215,8 @@ class Emitter {
   private readonly inSoFar = new Uint8Array(32);
   private readonly loops: boolean;
   private mulhu = false;
+  /** Open structured constructs (exit blocks, loop, ifs) at the current emit point. */
+  private depth = 0;
   private readonly n: number;
 
   constructor(
@@ -267,11 +286,13 @@ class Emitter {
     // Locals after the parameters: pc, a, b (i64), six i32 scratch, then the registers.
     const regs = this.used.length;
     c.uleb(regs > 0 ? 3 : 2);
-    c.uleb(3).byte(T_I64).uleb(6).byte(T_I32);
+    c.uleb(4).byte(T_I64).uleb(7).byte(T_I32);
     if (regs > 0) c.uleb(regs).byte(T_I64);
     c.get(L_PCF).op(Op.i64_trunc_f64_s).set(L_PC);
     for (const r of this.used) this.loadReg(r);
-    if (this.loops) c.op(Op.loop).byte(T_VOID);
+    for (let i = 0; i < BODY_DEPTH; i++) c.op(Op.block).byte(T_VOID);
+    this.depth = BODY_DEPTH;
+    if (this.loops) this.open(Op.loop);
     for (let k = 0; k < this.n; k++) this.insn(k);
     const last = this.insns[this.n - 1]!;
     const lastOp = (last.insn >> 2) & 31;
@@ -279,10 +300,37 @@ class Emitter {
       // Fell off the end: the next instruction is the interpreter's (or another block's).
       this.jumpRel(last.rel + last.ilen, this.n);
     }
-    if (this.loops) c.op(Op.end);
+    if (this.loops) this.close();
     c.op(Op.unreachable);
+    // X_JUMP's epilogue, then X_LEAVE's, then X_RET's (each after the end of its block).
+    c.op(Op.end);
+    this.writeBackAll();
+    c.get(L_TGT).op(Op.f64_convert_i64_s).get(L_BUDGET).get(L_OUT);
+    c.i32(HELPER_J).op(Op.return_call_indirect).uleb(T_BLOCK).byte(0x00);
+    c.op(Op.end);
+    this.writeBackAll();
+    c.i32(0).get(L_TGT).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
+    c.get(L_OUT).op(Op.return_);
+    c.op(Op.end);
+    this.writeBackAll();
+    c.get(L_OUT);
     c.op(Op.end);
     return c;
+  }
+
+  private open(op: Op): void {
+    this.c.op(op).byte(T_VOID);
+    this.depth++;
+  }
+
+  private close(): void {
+    this.c.op(Op.end);
+    this.depth--;
+  }
+
+  /** Branch to the exit `x` (X_RET, X_LEAVE, X_JUMP) from the current depth. */
+  private exit(x: number): void {
+    this.c.op(Op.br).uleb(this.depth - 1 - x);
   }
 
   // ---------------------------------------------------------------- state
@@ -296,12 +344,16 @@ class Emitter {
   }
 
   /**
-   * Registers to memory before a call out or an exit: those the block wrote so far (all it
-   * writes, in a block that loops). Writing back only those keeps blocks small, and the
-   * module's size is what V8's compilers spend their time on.
+   * Registers to memory before the interpreter runs an instruction (`x`): those the block
+   * wrote so far (every other register's memory word still equals its local).
    */
   private writeBack(): void {
     for (const r of this.loops ? this.dirty : this.soFar) this.storeReg(r);
+  }
+
+  /** Every register the block writes to memory: the exits' epilogues (locals equal memory for the rest). */
+  private writeBackAll(): void {
+    for (const r of this.dirty) this.storeReg(r);
   }
 
   /** Instruction `insn` (inline) is about to write its rd: later write-backs include it. */
@@ -316,9 +368,12 @@ class Emitter {
   /** After a slow path's result in L_IX: 2 means it trapped (pcOut is the trap vector): leave with instruction k counted. */
   private trappedExit(k: number): void {
     const c = this.c;
-    c.get(L_IX).i32(2).op(Op.i32_eq).op(Op.if_).byte(T_VOID);
+    c.get(L_IX).i32(2).op(Op.i32_eq);
+    this.open(Op.if_);
     this.retired(k + 1);
-    c.op(Op.return_).op(Op.end);
+    c.set(L_OUT);
+    this.exit(X_RET);
+    this.close();
   }
 
   /** Push register r (i64). */
@@ -339,34 +394,25 @@ class Emitter {
     if (delta !== 0) this.c.i64(delta).op(Op.i64_add);
   }
 
-  /**
-   * Return to the dispatcher with the i64 target on the stack as the next pc and `count` more
-   * instructions retired; `writeBack` false right after a slow path that already wrote the
-   * registers back.
-   */
-  private leave(count: number, writeBack = true): void {
-    const c = this.c;
-    // Target -> local b first: the write-back must not disturb the stack order of the store.
-    c.set(L_B);
-    if (writeBack) this.writeBack();
-    c.i32(0).get(L_B).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
+  /** Return to the dispatcher with the i64 target on the stack as the next pc and `count` more instructions retired. */
+  private leave(count: number): void {
+    this.c.set(L_TGT);
     this.retired(count);
-    c.op(Op.return_);
+    this.c.set(L_OUT);
+    this.exit(X_LEAVE);
   }
 
-  private leaveRel(rel: number, count: number, writeBack = true): void {
+  private leaveRel(rel: number, count: number): void {
     this.pcPlus(rel);
-    this.leave(count, writeBack);
+    this.leave(count);
   }
 
   /** Continue at the i64 target on the stack, `count` more instructions retired, through the trampoline. */
   private jump(count: number): void {
-    const c = this.c;
-    c.set(L_B);
-    this.writeBack();
-    c.get(L_B).op(Op.f64_convert_i64_s).get(L_BUDGET);
+    this.c.set(L_TGT);
     this.retired(count);
-    c.i32(HELPER_J).op(Op.return_call_indirect).uleb(T_BLOCK).byte(0x00);
+    this.c.set(L_OUT);
+    this.exit(X_JUMP);
   }
 
   private jumpRel(rel: number, count: number): void {
@@ -387,11 +433,12 @@ class Emitter {
     this.c.op(Op.f64_convert_i64_s);
   }
 
-  /** Back to the block start with k+1 more retired, or leave if the budget cannot cover another pass. `depth`: enclosing blocks inside the loop. */
-  private loopBack(k: number, depth: number): void {
+  /** Back to the block start with k+1 more retired, or leave if the budget cannot cover another pass. */
+  private loopBack(k: number): void {
     const c = this.c;
     c.get(L_CNT).i32(k + 1).op(Op.i32_add).tee(L_CNT);
-    c.i32(this.n).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u).op(Op.br_if).uleb(depth);
+    // The loop is the construct opened just inside the exit blocks.
+    c.i32(this.n).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u).op(Op.br_if).uleb(this.depth - 1 - BODY_DEPTH);
     this.leaveRel(0, 0);
   }
 
@@ -545,11 +592,11 @@ class Emitter {
         this.reg(rs1);
         this.reg(rs2);
         c.op(BRANCH_OPS[f3]!);
-        c.op(Op.if_).byte(T_VOID);
+        this.open(Op.if_);
         const target = rel + branchImm(insn);
-        if (target === 0) this.loopBack(k, 1);
+        if (target === 0) this.loopBack(k);
         else this.jumpRel(target, k + 1);
-        c.op(Op.end);
+        this.close();
         return;
       }
       case 27: {
@@ -559,7 +606,7 @@ class Emitter {
           this.setReg(rd);
         }
         const target = rel + jalImm(insn);
-        if (target === 0) this.loopBack(k, 0);
+        if (target === 0) this.loopBack(k);
         else this.jumpRel(target, k + 1);
         return;
       }
@@ -614,24 +661,24 @@ class Emitter {
     const c = this.c;
     this.probe(rs1, imm, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
     c.op(Op.if_).byte(T_I64);
+    this.depth++;
     c.get(L_ABS).get(L_PO).op(Op.i32_add).mem(LOAD_OPS[f3]!, 0, 0);
     c.op(Op.else_);
-    // Slow path: state to memory first (it may trap), then the exact pc and count.
-    this.writeBack();
+    // Slow path with the exact pc and count. It reads no integer register (a trap, a walk or a
+    // device access does not), so they stay in locals; the exits write them back.
     this.pcF64(rel);
     this.retired(k + 1);
     c.get(L_LO).get(L_HI).i32(f3).i32(HELPER_LD).op(Op.call_indirect).uleb(T_LD).byte(0x00);
-    c.tee(L_IX).op(Op.if_).byte(T_VOID);
+    c.tee(L_IX);
+    this.open(Op.if_);
     this.trappedExit(k);
-    // The access is done but the hart must leave (interrupt, map change): rd, then out
-    // (the other registers were written back before the call).
+    // The access is done but the hart must leave (interrupt, map change): rd, then out.
     this.slowResult();
     this.setReg(rd);
-    if (rd !== 0) this.storeReg(rd);
-    this.leaveRel(rel + ilen, k + 1, false);
-    c.op(Op.end);
+    this.leaveRel(rel + ilen, k + 1);
+    this.close();
     this.slowResult();
-    c.op(Op.end);
+    this.close();
     this.setReg(rd);
   }
 
@@ -642,12 +689,11 @@ class Emitter {
   private store(k: number, rs1: number, rs2: number, imm: number, f3: number, rel: number, ilen: number): void {
     const c = this.c;
     this.probe(rs1, imm, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
-    c.op(Op.if_).byte(T_VOID);
+    this.open(Op.if_);
     c.get(L_ABS).get(L_PO).op(Op.i32_add);
     this.reg(rs2);
     c.mem(STORE_OPS[f3]!, 0, 0);
     c.op(Op.else_);
-    this.writeBack();
     this.pcF64(rel);
     this.retired(k + 1);
     c.get(L_LO).get(L_HI).i32(1 << f3);
@@ -656,11 +702,12 @@ class Emitter {
     this.reg(rs2);
     c.i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
     c.i32(HELPER_ST).op(Op.call_indirect).uleb(T_ST).byte(0x00);
-    c.tee(L_IX).op(Op.if_).byte(T_VOID);
+    c.tee(L_IX);
+    this.open(Op.if_);
     this.trappedExit(k);
-    this.leaveRel(rel + ilen, k + 1, false);
-    c.op(Op.end);
-    c.op(Op.end);
+    this.leaveRel(rel + ilen, k + 1);
+    this.close();
+    this.close();
   }
 
   /** M extension, 64-bit: pushes the result. */
