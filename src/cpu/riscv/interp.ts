@@ -263,7 +263,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         const po = lo & 0xfff;
         let vlo: number;
         let vhi: number;
-        if (rTagLo[idx] === vpn && rTagHi[idx] === hi && po <= 4088) {
+        if (rTagLo[idx] === (lo & -4096) && rTagHi[idx] === hi && po <= 4088) {
           const dv = rDv[idx]!;
           const a = (rOff[idx]! + po) | 0;
           switch (f3) {
@@ -338,7 +338,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         const vpn = lo >>> 12;
         const idx = vpn & TLB_MASK;
         const po = lo & 0xfff;
-        if (wTagLo[idx] === vpn && wTagHi[idx] === hi && po <= 4088) {
+        if (wTagLo[idx] === (lo & -4096) && wTagHi[idx] === hi && po <= 4088) {
           const dv = wDv[idx]!;
           const a = (wOff[idx]! + po) | 0;
           switch (f3) {

@@ -64,8 +64,8 @@ export function flushTlbPage(h: Hart, lo: number, hi: number): void {
   if (sp.size !== 0 && (sp.has(superpageKey(lo, hi, 1)) || sp.has(superpageKey(lo, hi, 2)) || sp.has(superpageKey(lo, hi, 3)))) return flushTlb(h);
   const vpn = lo >>> 12;
   const i = vpn & TLB_MASK;
-  if (h.rTagLo[i] === vpn && h.rTagHi[i] === hi) h.rTagLo[i] = NO_PAGE;
-  if (h.wTagLo[i] === vpn && h.wTagHi[i] === hi) h.wTagLo[i] = NO_PAGE;
+  if (h.rTagLo[i] === (lo & -4096) && h.rTagHi[i] === hi) h.rTagLo[i] = NO_PAGE;
+  if (h.wTagLo[i] === (lo & -4096) && h.wTagHi[i] === hi) h.wTagLo[i] = NO_PAGE;
   if (h.xTagLo[i] === vpn && h.xTagHi[i] === hi) h.xTagLo[i] = NO_PAGE;
   if (h.rioTagLo[i] === vpn && h.rioTagHi[i] === hi) h.rioTagLo[i] = NO_PAGE;
   if (h.wioTagLo[i] === vpn && h.wioTagHi[i] === hi) h.wioTagLo[i] = NO_PAGE;
@@ -265,14 +265,14 @@ export function fill(h: Hart, lo: number, hi: number, pa: number, acc: number): 
   const off = at - v.base;
   const idx = (lo >>> 12) & TLB_MASK;
   if (acc === ACC_WRITE) {
-    h.wTagLo[idx] = lo >>> 12;
+    h.wTagLo[idx] = lo & -4096;
     h.wTagHi[idx] = hi;
     h.wOff[idx] = off;
     h.wDv[idx] = v.dv;
     h.wF64[idx] = v.f64;
     h.wAbs[idx] = h.rcInState ? at : -1;
   } else if (acc === ACC_READ) {
-    h.rTagLo[idx] = lo >>> 12;
+    h.rTagLo[idx] = lo & -4096;
     h.rTagHi[idx] = hi;
     h.rOff[idx] = off;
     h.rDv[idx] = v.dv;
@@ -389,7 +389,7 @@ export function loadRaw(h: Hart, lo: number, hi: number, size: number): void {
   const vpn = lo >>> 12;
   const ii = vpn & TLB_MASK;
   let pa: number;
-  let ram = h.rTagLo[ii] === vpn && h.rTagHi[ii] === hi;
+  let ram = h.rTagLo[ii] === (lo & -4096) && h.rTagHi[ii] === hi;
   if (ram) pa = 0;
   else if (h.rioTagLo[ii] === vpn && h.rioTagHi[ii] === hi) pa = h.rioPa[ii]! + (lo & 0xfff);
   else {
@@ -440,7 +440,7 @@ export function storeSlow(h: Hart, lo: number, hi: number, size: number, vlo: nu
   const vpn = lo >>> 12;
   const ii = vpn & TLB_MASK;
   let pa: number;
-  let ram = h.wTagLo[ii] === vpn && h.wTagHi[ii] === hi;
+  let ram = h.wTagLo[ii] === (lo & -4096) && h.wTagHi[ii] === hi;
   let code = false;
   if (ram) pa = 0;
   else if (h.wioTagLo[ii] === vpn && h.wioTagHi[ii] === hi) pa = h.wioPa[ii]! + (lo & 0xfff);

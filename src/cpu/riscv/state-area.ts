@@ -18,8 +18,12 @@
  *   then    128 KiB jump cache: JC_ENTRIES x 32 bytes
  *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32)
  *
- * rAbs/wAbs hold the byte address of the page in this memory, or -1 when the
- * page is RAM elsewhere (a ROM, flash, or RAM in another buffer).
+ * rTagLo/wTagLo hold the low word of the page's virtual address (page aligned,
+ * so translated code checks tag and natural alignment with one mask and
+ * compare), xTagLo the low word of its page number; the TagHi words hold the
+ * address's high word. rAbs/wAbs hold the byte address of the page in this
+ * memory, or -1 when the page is RAM elsewhere (a ROM, flash, or RAM in
+ * another buffer).
  */
 import { TLB_SIZE } from './common.js';
 

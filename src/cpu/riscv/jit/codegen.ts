@@ -42,6 +42,7 @@
  */
 import { BLOCK_TYPE, FUNC_TYPES, HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, LD_TYPE, MAX_INSNS, ST_TYPE } from './trampoline.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
+import { TLB_MASK } from '../common.js';
 import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
 
@@ -75,12 +76,10 @@ const L_B = 5; // i64
 const L_TGT = 6; // i64: the next pc of an exit through the epilogues
 const L_LO = 7; // i32
 const L_HI = 8; // i32
-const L_VPN = 9; // i32
-const L_IX = 10; // i32
-const L_PO = 11; // i32
-const L_ABS = 12; // i32
-const L_OUT = 13; // i32: retired count of an exit through the epilogues
-const L_REG0 = 14;
+const L_IX = 9; // i32
+const L_ABS = 10; // i32
+const L_OUT = 11; // i32: retired count of an exit through the epilogues
+const L_REG0 = 12;
 
 /**
  * The shared exits, outermost first: each is a wasm block whose end is followed by its
@@ -283,10 +282,10 @@ class Emitter {
 
   private functionBody(): Bytes {
     const c = this.c;
-    // Locals after the parameters: pc, a, b (i64), six i32 scratch, then the registers.
+    // Locals after the parameters: pc, a, b, tgt (i64), five i32 scratch, then the registers.
     const regs = this.used.length;
     c.uleb(regs > 0 ? 3 : 2);
-    c.uleb(4).byte(T_I64).uleb(7).byte(T_I32);
+    c.uleb(4).byte(T_I64).uleb(5).byte(T_I32);
     if (regs > 0) c.uleb(regs).byte(T_I64);
     c.get(L_PCF).op(Op.i64_trunc_f64_s).set(L_PC);
     for (const r of this.used) this.loadReg(r);
@@ -642,33 +641,50 @@ class Emitter {
     if (rd !== 0 && this.local[rd] !== 0) this.loadReg(rd);
   }
 
-  /** Virtual address (rs1 + imm) -> L_A, its halves -> L_LO/L_HI, TLB index*4 -> L_IX, page offset -> L_PO; pushes the TLB hit test (i32). */
-  private probe(rs1: number, imm: number, tagLo: number, tagHi: number, abs: number): void {
+  /**
+   * Virtual address (rs1 + imm) -> L_A, its low word -> L_LO, TLB index*4 -> L_IX; pushes
+   * the hit test (i32): the tag is the page's address, so masking the address with the page
+   * mask plus the access's alignment bits checks page and natural alignment in one compare
+   * (a misaligned access, which might cross the page, takes the slow path).
+   */
+  private probe(rs1: number, imm: number, size: number, tagLo: number, tagHi: number, abs: number): void {
     const c = this.c;
     const s = this.state;
     this.reg(rs1);
     c.i64(imm).op(Op.i64_add).tee(L_A).op(Op.i32_wrap_i64).tee(L_LO);
-    c.i32(12).op(Op.i32_shr_u).tee(L_VPN).i32(1023).op(Op.i32_and).i32(2).op(Op.i32_shl).set(L_IX);
-    c.get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).set(L_HI);
-    c.get(L_LO).i32(4095).op(Op.i32_and).set(L_PO);
-    c.get(L_IX).mem(Op.i32_load, 2, s + tagLo).get(L_VPN).op(Op.i32_eq);
-    c.get(L_IX).mem(Op.i32_load, 2, s + tagHi).get(L_HI).op(Op.i32_eq).op(Op.i32_and);
-    c.get(L_PO).i32(4088).op(Op.i32_le_u).op(Op.i32_and);
+    c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and).tee(L_IX);
+    c.mem(Op.i32_load, 2, s + tagLo).get(L_LO).i32(-4096 | (size - 1)).op(Op.i32_and).op(Op.i32_eq);
+    c.get(L_IX).mem(Op.i32_load, 2, s + tagHi);
+    this.high();
+    c.op(Op.i32_eq).op(Op.i32_and);
     c.get(L_IX).mem(Op.i32_load, 2, s + abs).tee(L_ABS).i32(-1).op(Op.i32_ne).op(Op.i32_and);
+  }
+
+  /** Push the high word of the address in L_A (i32). */
+  private high(): void {
+    this.c.get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
+  }
+
+  /** Push the host address of a probe hit: the page's place in memory plus the page offset. */
+  private hitAddress(): void {
+    this.c.get(L_ABS).get(L_LO).i32(4095).op(Op.i32_and).op(Op.i32_add);
   }
 
   private load(k: number, rd: number, rs1: number, imm: number, f3: number, rel: number, ilen: number): void {
     const c = this.c;
-    this.probe(rs1, imm, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
+    this.probe(rs1, imm, 1 << (f3 & 3), ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
     c.op(Op.if_).byte(T_I64);
     this.depth++;
-    c.get(L_ABS).get(L_PO).op(Op.i32_add).mem(LOAD_OPS[f3]!, 0, 0);
+    this.hitAddress();
+    c.mem(LOAD_OPS[f3]!, 0, 0);
     c.op(Op.else_);
     // Slow path with the exact pc and count. It reads no integer register (a trap, a walk or a
     // device access does not), so they stay in locals; the exits write them back.
     this.pcF64(rel);
     this.retired(k + 1);
-    c.get(L_LO).get(L_HI).i32(f3).i32(HELPER_LD).op(Op.call_indirect).uleb(T_LD).byte(0x00);
+    c.get(L_LO);
+    this.high();
+    c.i32(f3).i32(HELPER_LD).op(Op.call_indirect).uleb(T_LD).byte(0x00);
     c.tee(L_IX);
     this.open(Op.if_);
     this.trappedExit(k);
@@ -688,15 +704,17 @@ class Emitter {
 
   private store(k: number, rs1: number, rs2: number, imm: number, f3: number, rel: number, ilen: number): void {
     const c = this.c;
-    this.probe(rs1, imm, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
+    this.probe(rs1, imm, 1 << f3, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
     this.open(Op.if_);
-    c.get(L_ABS).get(L_PO).op(Op.i32_add);
+    this.hitAddress();
     this.reg(rs2);
     c.mem(STORE_OPS[f3]!, 0, 0);
     c.op(Op.else_);
     this.pcF64(rel);
     this.retired(k + 1);
-    c.get(L_LO).get(L_HI).i32(1 << f3);
+    c.get(L_LO);
+    this.high();
+    c.i32(1 << f3);
     this.reg(rs2);
     c.op(Op.i32_wrap_i64);
     this.reg(rs2);
