@@ -5,32 +5,14 @@
 // sources (through tsx), as bin/tsvmm falls back too. tsx's own module
 // transform differs from tsc's output (cross-module constants become getter
 // calls), which cost the interpreter a fifth of its speed in cpu.mips.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { register } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { distIsCurrent } from '../bin/dist-current.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-function builtAt() {
-  try {
-    return Number(readFileSync(join(root, 'dist', '.stamp'), 'utf8'));
-  } catch {
-    return 0;
-  }
-}
-
-function newestSource(dir) {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-const stamp = builtAt();
-if (stamp > 0 && newestSource(join(root, 'src')) < stamp) {
+if (distIsCurrent(root)) {
   register('./dist-resolve.mjs', import.meta.url, { data: { src: pathToFileURL(join(root, 'src')).href + '/', dist: pathToFileURL(join(root, 'dist', 'src')).href + '/' } });
 } else {
   console.error('bench: dist/ is missing or older than src/ (npm run build); measuring the sources through tsx');

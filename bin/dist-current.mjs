@@ -1,0 +1,28 @@
+// Whether the compiled tree in dist/ (npm run build) is newer than every
+// source file. bin/tsvmm runs dist/ only then (an edited tree never runs a
+// stale build), and the benchmarks measure it only then (bench/dist.mjs).
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function builtAt(root) {
+  try {
+    return Number(readFileSync(join(root, 'dist', '.stamp'), 'utf8'));
+  } catch {
+    return 0;
+  }
+}
+
+function newestSource(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** `root`: the checkout (the folder holding src/ and dist/). */
+export function distIsCurrent(root) {
+  const stamp = builtAt(root);
+  return stamp > 0 && newestSource(join(root, 'src')) < stamp;
+}
