@@ -42,9 +42,10 @@
  */
 import { BLOCK_TYPE, FUNC_TYPES, HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, LD_TYPE, MAX_INSNS, ST_TYPE } from './trampoline.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
+import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
+import { emitMulDiv, emitMulDivW, mulhuBody } from './codegen-m.js';
 import { TLB_MASK } from '../common.js';
 import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
-
 
 export interface BlockCode {
   /** The module's bytes. */
@@ -134,69 +135,6 @@ export function translateBlock(dv: DataView, base: number, off: number, rvc: Int
   const e = new Emitter(insns, state);
   const last = insns[insns.length - 1]!;
   return { wasm: e.module(), length: insns.length, bytes: last.rel + last.ilen };
-}
-
-const NO = 0;
-const GOES_ON = 1;
-const ENDS = 2;
-/** Run by the interpreter, one instruction, from inside the block. */
-const HELPER = 3;
-
-/**
- * How the translator handles `insn`: inline (GOES_ON, or ENDS after it), through the
- * interpreter (HELPER: everything not translated inline, including illegal encodings,
- * which trap there), or not at all (NO: the block ends before it).
- */
-function classify(insn: number): number {
-  const f3 = (insn >> 12) & 7;
-  switch ((insn >> 2) & 31) {
-    case 4: {
-      const top = insn >>> 26;
-      if (f3 === 1 && top !== 0) return HELPER;
-      if (f3 === 5 && top !== 0 && top !== 0x10) return HELPER;
-      return GOES_ON;
-    }
-    case 12: {
-      const f7 = insn >>> 25;
-      if (f7 === 0 || f7 === 1) return GOES_ON;
-      if (f7 === 0x20 && (f3 === 0 || f3 === 5)) return GOES_ON;
-      return HELPER;
-    }
-    case 6:
-      if (f3 === 0) return GOES_ON;
-      if (f3 === 1 && insn >>> 25 === 0) return GOES_ON;
-      if (f3 === 5 && (insn >>> 25 === 0 || insn >>> 25 === 0x20)) return GOES_ON;
-      return HELPER;
-    case 14: {
-      const f7 = insn >>> 25;
-      if (f7 === 0 && (f3 === 0 || f3 === 1 || f3 === 5)) return GOES_ON;
-      if (f7 === 0x20 && (f3 === 0 || f3 === 5)) return GOES_ON;
-      if (f7 === 1 && (f3 === 0 || f3 >= 4)) return GOES_ON;
-      return HELPER;
-    }
-    case 13:
-    case 5:
-      return GOES_ON;
-    case 0:
-      return f3 === 7 ? HELPER : GOES_ON;
-    case 8:
-      return f3 > 3 ? HELPER : GOES_ON;
-    case 24:
-      return f3 === 2 || f3 === 3 ? HELPER : GOES_ON;
-    case 27:
-      return ENDS;
-    case 25:
-      return f3 === 0 ? ENDS : HELPER;
-    case 3:
-      // fence (an atomic.fence); fence.i re-checks the code pages, between blocks.
-      if (f3 === 0) return GOES_ON;
-      return f3 === 1 ? NO : HELPER;
-    case 28:
-      // Only CSR instructions run inside a block: the others trap, return, wait or flush.
-      return f3 === 0 ? NO : HELPER;
-    default:
-      return HELPER;
-  }
 }
 
 const LOAD_OPS = [Op.i64_load8_s, Op.i64_load16_s, Op.i64_load32_s, Op.i64_load, Op.i64_load8_u, Op.i64_load16_u, Op.i64_load32_u];
@@ -499,7 +437,11 @@ class Emitter {
         if (rd === 0 && insn >>> 25 !== 1) return;
         const f7 = insn >>> 25;
         if (f7 === 1) {
-          this.mulDiv(f3, rs1, rs2);
+          this.reg(rs1);
+          c.set(L_A);
+          this.reg(rs2);
+          c.set(L_B);
+          emitMulDiv(c, f3, L_A, L_B, F_MULHU);
           this.setReg(rd);
           return;
         }
@@ -554,7 +496,13 @@ class Emitter {
         // OP-32
         if (rd === 0) return;
         const f7 = insn >>> 25;
-        if (f7 === 1) this.mulDivW(f3, rs1, rs2);
+        if (f7 === 1) {
+          this.reg(rs1);
+          c.op(Op.i32_wrap_i64).set(L_LO);
+          this.reg(rs2);
+          c.op(Op.i32_wrap_i64).set(L_HI);
+          emitMulDivW(c, f3, L_LO, L_HI);
+        }
         else {
           this.reg(rs1);
           c.op(Op.i32_wrap_i64);
@@ -728,121 +676,5 @@ class Emitter {
     this.close();
   }
 
-  /** M extension, 64-bit: pushes the result. */
-  private mulDiv(f3: number, rs1: number, rs2: number): void {
-    const c = this.c;
-    this.reg(rs1);
-    c.set(L_A);
-    this.reg(rs2);
-    c.set(L_B);
-    const a = L_A;
-    const b = L_B;
-    switch (f3) {
-      case 0:
-        c.get(a).get(b).op(Op.i64_mul);
-        return;
-      case 1:
-        // mulh = mulhu - (a<0 ? b : 0) - (b<0 ? a : 0)
-        c.get(a).get(b).op(Op.call).uleb(F_MULHU);
-        c.get(a).i64(63).op(Op.i64_shr_s).get(b).op(Op.i64_and).op(Op.i64_sub);
-        c.get(b).i64(63).op(Op.i64_shr_s).get(a).op(Op.i64_and).op(Op.i64_sub);
-        return;
-      case 2:
-        // mulhsu = mulhu - (a<0 ? b : 0)
-        c.get(a).get(b).op(Op.call).uleb(F_MULHU);
-        c.get(a).i64(63).op(Op.i64_shr_s).get(b).op(Op.i64_and).op(Op.i64_sub);
-        return;
-      case 3:
-        c.get(a).get(b).op(Op.call).uleb(F_MULHU);
-        return;
-      case 4:
-        // div: /0 -> -1; MIN / -1 -> MIN (wasm would trap on both)
-        c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).i64(-1).op(Op.else_);
-        c.get(b).i64(-1).op(Op.i64_eq).get(a).i64(1).i64(63).op(Op.i64_shl).op(Op.i64_eq).op(Op.i32_and);
-        c.op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_div_s).op(Op.end);
-        c.op(Op.end);
-        return;
-      case 5:
-        c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).i64(-1).op(Op.else_).get(a).get(b).op(Op.i64_div_u).op(Op.end);
-        return;
-      case 6:
-        // rem: x % 0 -> x; MIN % -1 -> 0 (wasm's rem_s gives 0 there)
-        c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_rem_s).op(Op.end);
-        return;
-      default:
-        c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_rem_u).op(Op.end);
-        return;
-    }
-  }
-
-  /** M extension, 32-bit: pushes the i32 result (the caller sign-extends). */
-  private mulDivW(f3: number, rs1: number, rs2: number): void {
-    const c = this.c;
-    this.reg(rs1);
-    c.op(Op.i32_wrap_i64).set(L_LO);
-    this.reg(rs2);
-    c.op(Op.i32_wrap_i64).set(L_HI);
-    const a = L_LO;
-    const b = L_HI;
-    switch (f3) {
-      case 0:
-        c.get(a).get(b).op(Op.i32_mul);
-        return;
-      case 4:
-        c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).i32(-1).op(Op.else_);
-        c.get(b).i32(-1).op(Op.i32_eq).get(a).i32(-2147483648).op(Op.i32_eq).op(Op.i32_and);
-        c.op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_div_s).op(Op.end);
-        c.op(Op.end);
-        return;
-      case 5:
-        c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).i32(-1).op(Op.else_).get(a).get(b).op(Op.i32_div_u).op(Op.end);
-        return;
-      case 6:
-        c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_rem_s).op(Op.end);
-        return;
-      default:
-        c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_rem_u).op(Op.end);
-        return;
-    }
-  }
 }
 
-function branchImm(insn: number): number {
-  return ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);
-}
-
-function jalImm(insn: number): number {
-  return ((insn >> 31) << 20) | (insn & 0xff000) | (((insn >> 20) & 1) << 11) | (((insn >> 21) & 0x3ff) << 1);
-}
-
-/** (a, b) -> high 64 bits of the unsigned 128-bit product, from 32-bit partial products. */
-function mulhuBody(): Bytes {
-  const c = new Bytes();
-  // params 0 a, 1 b; locals 2 p0, 3 p1, 4 p2, 5 mid
-  c.uleb(1).uleb(4).byte(T_I64);
-  const M = 0xffffffff;
-  const lo = (x: number): void => void c.get(x).i64(M).op(Op.i64_and);
-  const hi = (x: number): void => void c.get(x).i64(32).op(Op.i64_shr_u);
-  lo(0);
-  lo(1);
-  c.op(Op.i64_mul).set(2);
-  lo(0);
-  hi(1);
-  c.op(Op.i64_mul).set(3);
-  hi(0);
-  lo(1);
-  c.op(Op.i64_mul).set(4);
-  // mid = (p0 >> 32) + (p1 & M) + (p2 & M)
-  c.get(2).i64(32).op(Op.i64_shr_u);
-  c.get(3).i64(M).op(Op.i64_and).op(Op.i64_add);
-  c.get(4).i64(M).op(Op.i64_and).op(Op.i64_add).set(5);
-  // hi = a_hi*b_hi + (p1 >> 32) + (p2 >> 32) + (mid >> 32)
-  hi(0);
-  hi(1);
-  c.op(Op.i64_mul);
-  c.get(3).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
-  c.get(4).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
-  c.get(5).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
-  c.op(Op.end);
-  return c;
-}
