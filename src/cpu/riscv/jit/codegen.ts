@@ -20,8 +20,8 @@
  * (trampoline.ts). Registers the block uses are i64 locals, loaded at entry;
  * every exit branches to one of three shared epilogues (return, leave with a
  * next pc, jump through the trampoline) that write back every register the
- * block writes, and an instruction run by the interpreter gets the registers
- * written so far stored first. A load/store slow path reads no register, so it
+ * block writes, as does an instruction run by the interpreter before the call.
+ * A load/store slow path reads no register, so it
  * is called without a write-back; when it traps it returns "trapped" and the
  * block leaves through the return epilogue. Loads and stores probe the same
  * data TLBs as the interpreter; a hit whose page lies in the imported memory
@@ -146,10 +146,8 @@ class Emitter {
   /** Guest register -> local index (0 = not used). */
   private readonly local = new Int32Array(32);
   private readonly used: number[] = [];
+  /** Registers the block writes (what every write-back stores). */
   private readonly dirty: number[] = [];
-  /** Registers written by the instructions emitted so far (writeBack). */
-  private readonly soFar: number[] = [];
-  private readonly inSoFar = new Uint8Array(32);
   private readonly loops: boolean;
   private mulhu = false;
   /** Open structured constructs (exit blocks, loop, ifs) at the current emit point. */
@@ -241,22 +239,22 @@ class Emitter {
     c.op(Op.unreachable);
     // X_JUMP's epilogue, then X_LEAVE's, then X_RET's (each after the end of its block).
     c.op(Op.end);
-    this.writeBackAll();
+    this.writeBack();
     c.get(L_TGT).op(Op.f64_convert_i64_s).get(L_BUDGET).get(L_OUT);
     c.i32(HELPER_J).op(Op.return_call_indirect).uleb(T_BLOCK).byte(0x00);
     c.op(Op.end);
-    this.writeBackAll();
+    this.writeBack();
     c.i32(0).get(L_TGT).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
     c.get(L_OUT).op(Op.return_);
     c.op(Op.end);
-    this.writeBackAll();
+    this.writeBack();
     c.get(L_OUT);
     c.op(Op.end);
     return c;
   }
 
-  private open(op: Op): void {
-    this.c.op(op).byte(T_VOID);
+  private open(op: Op, type = T_VOID): void {
+    this.c.op(op).byte(type);
     this.depth++;
   }
 
@@ -281,25 +279,12 @@ class Emitter {
   }
 
   /**
-   * Registers to memory before the interpreter runs an instruction (`x`): those the block
-   * wrote so far (every other register's memory word still equals its local).
+   * Every register the block writes to memory: in the exits' epilogues and before the
+   * interpreter runs an instruction. One not written yet still holds the value loaded at
+   * entry, so storing it is harmless.
    */
   private writeBack(): void {
-    for (const r of this.loops ? this.dirty : this.soFar) this.storeReg(r);
-  }
-
-  /** Every register the block writes to memory: the exits' epilogues (locals equal memory for the rest). */
-  private writeBackAll(): void {
     for (const r of this.dirty) this.storeReg(r);
-  }
-
-  /** Instruction `insn` (inline) is about to write its rd: later write-backs include it. */
-  private markWritten(insn: number): void {
-    const op = (insn >> 2) & 31;
-    const rd = (insn >> 7) & 31;
-    if (op === 8 || op === 24 || op === 3 || rd === 0 || this.local[rd] === 0 || this.inSoFar[rd] !== 0) return;
-    this.inSoFar[rd] = 1;
-    this.soFar.push(rd);
   }
 
   /** After a slow path's result in L_IX: 2 means it trapped (pcOut is the trap vector): leave with instruction k counted. */
@@ -392,7 +377,6 @@ class Emitter {
       this.helper(k, rel, ilen, rd);
       return;
     }
-    this.markWritten(insn);
     switch ((insn >> 2) & 31) {
       case 3:
         // fence: guest loads and stores are wasm accesses to shared memory.
@@ -575,8 +559,8 @@ class Emitter {
   /**
    * Instruction k through the interpreter: registers to memory, then `x` with the exact pc
    * and count; it returns -1 when the block may go on (rd is reloaded: the instruction may
-   * have written it) or the dispatch's retired count when it must leave (a trap, a new
-   * fetch page, an exit request), with pcOut already set.
+   * have written it) or the dispatch's retired count when it must leave (a trap, a TLB
+   * flush, a store to a code page, an exit request), with pcOut already set.
    */
   private helper(k: number, rel: number, ilen: number, rd: number): void {
     const c = this.c;
@@ -621,8 +605,7 @@ class Emitter {
   private load(k: number, rd: number, rs1: number, imm: number, f3: number, rel: number, ilen: number): void {
     const c = this.c;
     this.probe(rs1, imm, 1 << (f3 & 3), ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
-    c.op(Op.if_).byte(T_I64);
-    this.depth++;
+    this.open(Op.if_, T_I64);
     this.hitAddress();
     c.mem(LOAD_OPS[f3]!, 0, 0);
     c.op(Op.else_);
@@ -675,6 +658,5 @@ class Emitter {
     this.close();
     this.close();
   }
-
 }
 
