@@ -34,7 +34,7 @@ import {
   MSTATUS_SPP,
   } from './constants.js';
 import { Pmp } from './pmp.js';
-import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T_HI, ST_T_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
+import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
 import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';

@@ -37,10 +37,8 @@ export interface HartStateArea {
 /** Integer register r: the i64 at ST_X + 8r. */
 export const ST_X = 0;
 export const ST_PC_OUT = 256;
-export const ST_T_LO = 264;
-export const ST_T_HI = 268;
-/** The slow-path result as one i64 (the halves above). */
-export const ST_T = ST_T_LO;
+/** A slow-path load's result, one i64 (the engine writes its halves tLo, tHi). */
+export const ST_T = 264;
 /** Jump-cache epoch (jit/trampoline.ts): bumped whenever any cached block may be stale. */
 export const ST_JC_EPOCH = 272;
 export const ST_R_TAG_LO = 4096;

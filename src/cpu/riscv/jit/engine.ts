@@ -9,7 +9,7 @@ import { TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { inner } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
-import { JC_ENTRIES, JC_ENTRY_BYTES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_T_HI, ST_T_LO } from '../state-area.js';
+import { JC_ENTRIES, JC_ENTRY_BYTES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_T } from '../state-area.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlock } from './codegen.js';
 import { buildTrampoline, type BlockFn, type Trampoline } from './trampoline.js';
@@ -124,8 +124,8 @@ export class Translator {
     this.jcF64 = new Float64Array(buf, jcAt, (JC_ENTRIES * JC_ENTRY_BYTES) / 8);
     this.jcI32.fill(0);
     this.bumpJc();
-    const tLo = ST_T_LO / 4;
-    const tHi = ST_T_HI / 4;
+    const tLo = ST_T / 4;
+    const tHi = tLo + 1;
     this.pcOut = h.stateF64.subarray(ST_PC_OUT / 8, ST_PC_OUT / 8 + 1);
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
     // The slow paths get the instruction's pc and the dispatch's retired count including it,
