@@ -28,11 +28,29 @@ const PRELUDE = `
 .macro PASS
   j pass
 .endm
-# \\dst = a PTE for the physical address in \\pa with \\flags (paging tests)
+# Paging tests: PTE bits; \\dst = a PTE for the physical address in \\pa with \\flags
+.equ PTE_V, 1
+.equ PTE_R, 2
+.equ PTE_W, 4
+.equ PTE_X, 8
+.equ PTE_U, 16
+.equ PTE_A, 64
+.equ PTE_D, 128
 .macro MKPTE dst, pa, flags
   srli \\dst, \\pa, 12
   slli \\dst, \\dst, 10
   ori \\dst, \\dst, \\flags
+.endm
+# An Sv39 root at \\root: [2] = a 1 GiB RWX identity page for 0x80000000 (code, data, page
+# tables), [1] -> \\l1; leaves s0 = \\root
+.macro SV39_ROOT root, l1
+  la s0, \\root
+  li a0, 0x80000000
+  MKPTE t0, a0, PTE_V|PTE_R|PTE_W|PTE_X|PTE_A|PTE_D
+  sd t0, 16(s0)
+  la a0, \\l1
+  MKPTE t0, a0, PTE_V
+  sd t0, 8(s0)
 .endm
 # mret to \\label in S-mode
 .macro TO_S label

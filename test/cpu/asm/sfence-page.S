@@ -2,12 +2,6 @@
 # (with and without an ASID operand) and for a 2 MiB superpage fenced through another of its
 # 4 KiB pieces than the one the TLB holds. Runs in S-mode (page tables reached through an
 # identity gigapage), so nothing else flushes the TLB in between; ecall ends it.
-.equ PTE_V, 1
-.equ PTE_R, 2
-.equ PTE_W, 4
-.equ PTE_X, 8
-.equ PTE_A, 64
-.equ PTE_D, 128
 .equ VA_MEGA, 0x40000000
 .equ VA_PAGES, 0x40200000
 .equ PA_MEGA1, 0x80200000
@@ -18,13 +12,7 @@ main:
   la t0, m_handler
   csrw mtvec, t0
   # root (Sv39): [2] = 1 GiB identity page for 0x80000000 (code, data, page tables); [1] -> l1; l1[0]: 2 MiB page -> PA_MEGA1; l1[1] -> l0; l0[0], l0[1] -> pageA, pageB
-  la s0, root
-  li a0, 0x80000000
-  MKPTE t0, a0, PTE_V|PTE_R|PTE_W|PTE_X|PTE_A|PTE_D
-  sd t0, 16(s0)
-  la a0, l1
-  MKPTE t0, a0, PTE_V
-  sd t0, 8(s0)
+  SV39_ROOT root, l1
   la s1, l1
   li a0, PA_MEGA1
   MKPTE t0, a0, PTE_V|PTE_R|PTE_A|PTE_D

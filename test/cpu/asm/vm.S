@@ -1,11 +1,4 @@
 # Sv39 and Sv48: superpages, A/D updates, permission faults, SUM/MXR/MPRV, sfence.vma, canonical checks.
-.equ PTE_V, 1
-.equ PTE_R, 2
-.equ PTE_W, 4
-.equ PTE_X, 8
-.equ PTE_U, 16
-.equ PTE_A, 64
-.equ PTE_D, 128
 .equ VA_MEGA, 0x40000000
 .equ VA_PAGES, 0x40200000
 
@@ -23,13 +16,7 @@ main:
   la t0, m_handler
   csrw mtvec, t0
   # root (Sv39): [2] = 1 GiB identity page for 0x80000000, [1] -> l1
-  la s0, root
-  li a0, 0x80000000
-  MKPTE t0, a0, PTE_V|PTE_R|PTE_W|PTE_X|PTE_A|PTE_D
-  sd t0, 16(s0)
-  la a0, l1
-  MKPTE t0, a0, PTE_V
-  sd t0, 8(s0)
+  SV39_ROOT root, l1
   # l1[0]: 2 MiB page at PA 0x80200000 (R W U, A D)
   la s1, l1
   li a0, 0x80200000
