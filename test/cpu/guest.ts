@@ -52,6 +52,15 @@ const PRELUDE = `
   MKPTE t0, a0, PTE_V
   sd t0, 8(s0)
 .endm
+# satp = Sv39 with \\root, then sfence.vma
+.macro SV39_ON root
+  la a0, \\root
+  srli a0, a0, 12
+  li t0, 8 << 60
+  or a0, a0, t0
+  csrw satp, a0
+  sfence.vma
+.endm
 # mret to \\label in S-mode
 .macro TO_S label
   li t0, 0x1800

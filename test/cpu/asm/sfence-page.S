@@ -43,12 +43,7 @@ main:
   la a0, pageC
   li a1, 0xc
   sd a1, 0(a0)
-  la a0, root
-  srli a0, a0, 12
-  li t0, 8 << 60
-  or a0, a0, t0
-  csrw satp, a0
-  sfence.vma
+  SV39_ON root
 
   TO_S s_tests
 s_tests:

@@ -61,12 +61,7 @@ main:
   li a1, 0x4444
   sd a1, 0(a0)
   # satp = Sv39 | root
-  la a0, root
-  srli a0, a0, 12
-  li t0, 8 << 60
-  or a0, a0, t0
-  csrw satp, a0
-  sfence.vma
+  SV39_ON root
   TO_S s_tests
 s_tests:
   li a0, VA_MEGA
