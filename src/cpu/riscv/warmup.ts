@@ -22,6 +22,7 @@ import { AddressSpace } from '../../memory/address-space.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { MSTATUS_FS } from './constants.js';
 import type { Hart, HartOptions } from './hart.js';
+import { CodeSync } from './jit/code-sync.js';
 
 const RAM_BASE = 0x80000000;
 const RAM_SIZE = 0x10000;
@@ -34,6 +35,12 @@ const UNMAPPED = 0x1000;
 
 const PASSES = 3;
 const JIT_STEPS = 200;
+/** The last run of each translating pass: shorter than the blocks it meets (a block that does not fit the quantum). */
+const JIT_TAIL = 7;
+/** From the program's first word (an auipc) to a word on the next page, which the translating hart has translated by its second pass. */
+const SMC_OFFSET = 0x100;
+/** Never reached: the dispatching hart interprets every instruction in the translator's mode. */
+const NEVER = 0x7fffffff;
 let interpWarm = false;
 let jitWarm = false;
 
@@ -80,6 +87,9 @@ const SHIFTS = [0, 7, 24, 25];
 /** The warm-up program as parcels (32-bit words, or 16-bit compressed parcels tagged by a -1 entry before them). */
 function program(): { code: number[]; handler: number[] } {
   const w: number[] = [];
+  // A store into a page of translated code (rewriting a word with its own value): the code-write
+  // paths of the store slow path and the dispatcher. x18 is free until the JALR test below.
+  w.push(U(0x17, 18, 0), I(0x03, 19, 2, 18, SMC_OFFSET), S(2, 18, 19, SMC_OFFSET));
   // OP-IMM: every funct3 with both immediate signs, shifts by 0, < 32, 32 and > 32, rd = x0 too.
   for (const rs1 of [5, 29, 31])
     for (const rd of [22, 0])
@@ -115,7 +125,7 @@ function program(): { code: number[]; handler: number[] } {
   w.push(J(1, 4), J(0, 4), U(0x17, 18, 0), I(0x67, 1, 0, 18, 8), U(0x17, 18, 0), I(0x67, 0, 0, 18, 8));
   // Out of line: CSRs, fences, AMOs, LR/SC, FP.
   w.push(I(0x73, 19, 2, 0, 0x340), I(0x73, 0, 1, A, 0x340), I(0x73, 19, 6, 3, 0x340), I(0x73, 19, 2, 0, 0xc01));
-  w.push(I(0x0f, 0, 0, 0, 0x0ff));
+  w.push(I(0x0f, 0, 0, 0, 0x0ff), 0x0100000f /* pause */, 0x0000100f /* fence.i */);
   w.push(R(0x2f, 20, 2, 2, A, 0), R(0x2f, 20, 3, 2, A, 0x04), R(0x2f, 20, 3, 2, 0, 0x08), R(0x2f, 20, 3, 2, A, 0x0c));
   w.push(R(0x53, 1, 0, A, 0, 0x79), R(0x53, 2, 7, 1, 1, 0x01), R(0x53, 20, 0, 2, 0, 0x71));
   // Compressed: c.addi, c.li, c.mv, c.add, c.lw/c.sw/c.ld/c.sd via x8, c.j +2, c.nop.
@@ -176,18 +186,25 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   const { code, handler } = program();
   store(ram.ramBytes(), CODE, code);
   store(ram.ramBytes(), HANDLER, handler);
-  const base = { hartId: 0, mem, timeSource: () => 0 };
+  // One CodeSync for the three: the others' stores into the translating hart's code pages take
+  // the code-write exits of the interpreter loop in both its modes.
+  const base = { hartId: 0, mem, timeSource: () => 0, codeSync: CodeSync.allocate() };
   const harts: Hart[] = [];
   if (runInterp) harts.push(make({ ...base, translate: false }));
   // The translator's dispatcher: blocks are made on the second pass and run on the third;
   // only the program's first JIT_STEPS instructions, as every block costs a compile.
   if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: 2 }));
+  // The dispatcher's interpreted paths over the whole program (jumps returning to the
+  // dispatcher, fence.i's recheck), without compiling a block.
+  if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: NEVER }));
   // Several passes, the engines interleaved (the translator runs the interpreter loop in its
   // other mode): V8 records feedback only once a function has run for a while (lazy feedback
   // allocation), so the first pass may leave nothing behind.
   for (let pass = 0; pass < PASSES; pass++) {
     for (const h of harts) {
-      h.reset(CODE);
+      // The translating hart keeps its blocks (a reset drops them): only the pc goes back.
+      if (pass > 0 && h.jit !== null && h.jit.threshold !== NEVER) h.pc = CODE;
+      else h.reset(CODE);
       h.mtvec = BigInt(HANDLER);
       h.mstatus |= MSTATUS_FS;
       h.setX(2, BigInt(DATA));
@@ -195,8 +212,12 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       h.setX(4, BigInt(UNMAPPED));
       h.setX(8, BigInt(DATA + 64));
       for (const [r, v] of VALUES) h.setX(r, v);
-      h.run(h.jit !== null ? JIT_STEPS : 5000);
-      runs.push({ translated: h.jit !== null, steps: h.steps, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
+      if (h.jit === null || h.jit.threshold === NEVER) h.run(5000);
+      else {
+        h.run(JIT_STEPS - JIT_TAIL);
+        h.run(JIT_TAIL);
+      }
+      runs.push({ engine: h.jit === null ? 'interpreter' : h.jit.threshold === NEVER ? 'dispatcher' : 'translator', steps: h.steps, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
     }
   }
   // Unregister the private address space (`info mtree` lists the live ones).
@@ -206,7 +227,8 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
 
 /** One pass of the warm-up program (what tests check: it ran to its final wfi). */
 export interface WarmUpRun {
-  translated: boolean;
+  /** The interpreter alone, the translator's dispatcher without blocks, or with blocks. */
+  engine: 'interpreter' | 'dispatcher' | 'translator';
   steps: number;
   trapped: number;
   waiting: boolean;

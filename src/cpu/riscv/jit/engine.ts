@@ -111,7 +111,7 @@ export class Translator {
 
   constructor(
     private readonly h: Hart,
-    private readonly threshold = HOT_THRESHOLD,
+    readonly threshold = HOT_THRESHOLD,
   ) {
     this.sync = h.codeSync;
     this.seenWrites = this.sync.writes();
