@@ -2,6 +2,7 @@ import { CI, CV, LOAD_SIZE, TLB_MASK, TWO32 } from './common.js';
 import type { Hart } from './hart.js';
 import { fetchSlow, loadSlow, storeSlow } from './mmu.js';
 import { mulDiv, mulDivW } from './muldiv.js';
+import { rvcFill } from './rvc.js';
 import { execOther } from './system.js';
 /**
  * The interpreter loop: runs until `end` steps or an exit request. With
@@ -55,7 +56,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
     if ((insn & 3) !== 3) {
       insn = rvc[insn & 0xffff]!;
       ilen = 2;
-      if (insn === 0) {
+      if ((insn & 3) !== 3 && (insn = rvcFill(rvc, raw & 0xffff)) === 0) {
         h.pc = pc;
         h.steps = steps;
         h.trapIllegal(raw & 0xffff);

@@ -147,12 +147,21 @@ export function expandCompressed(h: number): number {
 
 let table: Int32Array | null = null;
 
-/** The 64 Ki-entry expansion table, built on first use (immutable afterwards, shareable per realm). */
+/**
+ * The 64 Ki-entry expansion table, one per realm; entries are filled on first use by
+ * `rvcFill` (expanding all 49,152 parcels up front cost ~20 ms of every start, before V8
+ * had optimised the expander). An entry whose low two bits are not 0b11 is not a valid
+ * expansion: 0 is an illegal parcel, 1 one not expanded yet — so a reader that tests
+ * `(e & 3) !== 3` takes one branch for both.
+ */
 export function rvcTable(): Int32Array {
-  if (table === null) {
-    const t = new Int32Array(65536);
-    for (let h = 0; h < 65536; h++) if ((h & 3) !== 3) t[h] = expandCompressed(h);
-    table = t;
-  }
+  if (table === null) table = new Int32Array(65536).fill(1);
   return table;
+}
+
+/** Expand parcel `p` into the table and return it (0: illegal). */
+export function rvcFill(t: Int32Array, p: number): number {
+  const e = expandCompressed(p);
+  t[p] = e;
+  return e;
 }

@@ -45,6 +45,7 @@ import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
 import { emitMulDiv, emitMulDivW, mulhuBody } from './codegen-m.js';
 import { TLB_MASK } from '../common.js';
+import { rvcFill } from '../rvc.js';
 import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
 export interface BlockCode {
@@ -123,7 +124,7 @@ export function translateBlock(dv: DataView, base: number, off: number, rvc: Int
     } else {
       insn = rvc[low]!;
       ilen = 2;
-      if (insn === 0) break;
+      if ((insn & 3) !== 3 && (insn = rvcFill(rvc, low)) === 0) break;
     }
     const kind = classify(insn);
     if (kind === NO) break;
