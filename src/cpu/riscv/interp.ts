@@ -33,7 +33,9 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
   let fOff = h.fetchOff;
   // The translator's code-cache state of the page the dispatcher entered us in: a taken jump
   // within that page to a block that is neither translated nor hot yet stays here instead of
-  // returning to the dispatcher (which would only count it and call us again).
+  // returning to the dispatcher (which would only count it and call us again). The jump sites
+  // test k === 1 first so that even a run seeing only in-page jumps leaves V8 feedback for
+  // every compare (a compare without feedback deoptimises this loop when first reached).
   const cBase = h.jitBase;
   const cKinds = h.jitKinds;
   const cHits = h.jitHits;
@@ -412,7 +414,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           if (stopAtJump) {
             const o = pc - cBase;
             const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
-            if (k === 0 ? ++cHits[o >> 1]! >= cHot : k === 1) {
+            if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
               h.pc = pc;
               h.steps = steps;
               return;
@@ -434,7 +436,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         if (stopAtJump) {
           const o = pc - cBase;
           const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
-          if (k === 0 ? ++cHits[o >> 1]! >= cHot : k === 1) {
+          if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
             h.pc = pc;
             h.steps = steps;
             return;
@@ -458,7 +460,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         if (stopAtJump) {
           const o = pc - cBase;
           const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
-          if (k === 0 ? ++cHits[o >> 1]! >= cHot : k === 1) {
+          if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
             h.pc = pc;
             h.steps = steps;
             return;
@@ -546,7 +548,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         if (stopAtJump) {
           const o = pc - cBase;
           const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
-          if (k === 0 ? ++cHits[o >> 1]! >= cHot : k === 1) {
+          if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
             h.pc = pc;
             h.steps = steps;
             return;

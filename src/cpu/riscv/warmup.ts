@@ -14,21 +14,33 @@
  * those loops once, before any guest, gives V8 complete feedback at the
  * first optimisation.
  *
- * The program runs on a private hart over a private 64 KiB RAM (the real
- * memory core classes, so the feedback has the production shapes) and
- * touches nothing shared: its own CodeSync, its own TLBs.
+ * The program runs on private harts over a private 64 KiB RAM (the real
+ * memory core classes and, like the machine's, one WebAssembly memory with
+ * the harts' state areas, so the feedback has the production shapes) and
+ * touches nothing shared: their own CodeSync, their own TLBs. Three harts:
+ * the interpreter alone; the translator compiling the program's first part;
+ * and the translator's dispatcher interpreting all of it.
+ *
+ * Data shapes matter as much: a field that changes representation later
+ * (a small integer that becomes a double) changes its object's map, and
+ * every function optimised for the old map deoptimises ("wrong map"); such
+ * fields start as doubles (hart.ts, address-space.ts).
  */
 import { AddressSpace } from '../../memory/address-space.js';
+import { allocateGuestRam } from '../../memory/guest-ram.js';
 import { MemoryRegion } from '../../memory/region.js';
 import { MSTATUS_FS } from './constants.js';
 import type { Hart, HartOptions } from './hart.js';
 import { CodeSync } from './jit/code-sync.js';
+import { HART_STATE_BYTES, type HartStateArea } from './state-area.js';
 
 const RAM_BASE = 0x80000000;
 const RAM_SIZE = 0x10000;
 /** Code starts just below a page end, so fetches cross a page. */
 const CODE = RAM_BASE + 0x0f80;
 const HANDLER = RAM_BASE + 0x3000;
+/** A lone `ret` on the handler's page, called from the program. */
+const RET_STUB = HANDLER + 0x100;
 const DATA = RAM_BASE + 0x5000;
 /** Nothing is mapped here: loads, stores and AMOs fault (and the handler skips them). */
 const UNMAPPED = 0x1000;
@@ -123,6 +135,10 @@ function program(): { code: number[]; handler: number[] } {
   w.push(I(0x03, 17, 3, 3, 0), I(0x03, 17, 2, 3, 0), S(3, 3, A, 0), S(2, 3, A, 0));
   // Branches, taken and not, all to the next instruction; JAL and JALR likewise.
   w.push(J(1, 4), J(0, 4), U(0x17, 18, 0), I(0x67, 1, 0, 18, 8), U(0x17, 18, 0), I(0x67, 0, 0, 18, 8));
+  // A call to another page and the return from it (jumps the dispatcher must see).
+  const d = RET_STUB - (CODE + 4 * w.length);
+  const hi20 = (d + 0x800) >> 12;
+  w.push(U(0x17, 18, hi20), I(0x67, 1, 0, 18, d - (hi20 << 12)));
   // Out of line: CSRs, fences, AMOs, LR/SC, FP.
   w.push(I(0x73, 19, 2, 0, 0x340), I(0x73, 0, 1, A, 0x340), I(0x73, 19, 6, 3, 0x340), I(0x73, 19, 2, 0, 0xc01));
   w.push(I(0x0f, 0, 0, 0, 0x0ff), 0x0100000f /* pause */, 0x0000100f /* fence.i */);
@@ -180,23 +196,29 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   interpWarm = true;
   if (translate) jitWarm = true;
   const root = MemoryRegion.container('warm-up', 2 ** 40);
-  const ram = MemoryRegion.ram('warm-up-ram', RAM_SIZE);
+  // RAM and state areas in one WebAssembly memory, as the machine has them: translated code
+  // takes its direct RAM paths, and V8 sees the views' real shapes.
+  const backing = allocateGuestRam(RAM_SIZE, 3 * HART_STATE_BYTES);
+  const state = (i: number): HartStateArea | undefined =>
+    backing.memory === null ? undefined : { memory: backing.memory, offset: backing.tailOffset + i * HART_STATE_BYTES };
+  const ram = MemoryRegion.ram('warm-up-ram', RAM_SIZE, { buffer: backing.buffer });
   root.addSubregion(RAM_BASE, ram);
   const mem = new AddressSpace(root, 'warm-up');
   const { code, handler } = program();
   store(ram.ramBytes(), CODE, code);
   store(ram.ramBytes(), HANDLER, handler);
+  store(ram.ramBytes(), RET_STUB, [I(0x67, 0, 0, 1, 0)]);
   // One CodeSync for the three: the others' stores into the translating hart's code pages take
   // the code-write exits of the interpreter loop in both its modes.
   const base = { hartId: 0, mem, timeSource: () => 0, codeSync: CodeSync.allocate() };
   const harts: Hart[] = [];
-  if (runInterp) harts.push(make({ ...base, translate: false }));
+  if (runInterp) harts.push(make({ ...base, translate: false, state: state(0) }));
   // The translator's dispatcher: blocks are made on the second pass and run on the third;
   // only the program's first JIT_STEPS instructions, as every block costs a compile.
-  if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: 2 }));
+  if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: 2, state: state(1) }));
   // The dispatcher's interpreted paths over the whole program (jumps returning to the
   // dispatcher, fence.i's recheck), without compiling a block.
-  if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: NEVER }));
+  if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: NEVER, state: state(2) }));
   // Several passes, the engines interleaved (the translator runs the interpreter loop in its
   // other mode): V8 records feedback only once a function has run for a while (lazy feedback
   // allocation), so the first pass may leave nothing behind.
