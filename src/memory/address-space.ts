@@ -111,10 +111,13 @@ export class AddressSpace extends RamFastPath<FlatView> {
   /** Guest accesses that hit no region at all. */
   unassignedAccesses = 0;
   // The I/O range of the last dispatched access (reads and writes both). Reset with the view.
-  private ioStart = 0;
-  private ioLen = 0;
+  // NaN: none (no address is in it). Doubles from the start, as device addresses and sizes
+  // exceed V8's small integers: a field changing representation later changes this object's
+  // map and deoptimises every optimised caller.
+  private ioStart = NaN;
+  private ioLen = NaN;
   private ioMr: MemoryRegion | null = null;
-  private ioOffset = 0;
+  private ioOffset = NaN;
   private listeners: MemoryListener[] = [];
   private readonly logFn: (message: string) => void;
   private destroyed = false;
@@ -206,10 +209,10 @@ export class AddressSpace extends RamFastPath<FlatView> {
 
   private replaceView(next: FlatView): void {
     this.setView(next);
-    this.ioStart = 0;
-    this.ioLen = 0;
+    this.ioStart = NaN;
+    this.ioLen = NaN;
     this.ioMr = null;
-    this.ioOffset = 0;
+    this.ioOffset = NaN;
   }
 
   private publish(next: FlatView, epoch: number): void {

@@ -189,7 +189,8 @@ export class Hart {
   /** Translation context the TLBs were filled under (mmu.ts syncTlbContext). */
   tlbContext = -1;
   satpMode = 0;
-  satpPpnAddr = 0;
+  /** A double from the start (root table addresses exceed V8's small integers; see address-space.ts ioStart). */
+  satpPpnAddr = NaN;
   /** Tags: virtual page number bits 12..43 in tagLo, address bits 32..63 in tagHi. */
   readonly rTagLo: Int32Array;
   readonly rTagHi: Int32Array;
@@ -310,12 +311,17 @@ export class Hart {
     this.rvc = rvcTable();
     this.codeSync = new CodeSync(opts.codeSync);
     this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this, opts.translateThreshold) : null;
+    // Every entry set from the start: arrays filled at scattered indices would become holey or
+    // sparse (slower loads, and a V8 map change that deoptimises the interpreter loop).
     const dummy = new DataView(new ArrayBuffer(8));
+    const dummyF64 = new Float64Array(1);
     this.fetchDv = dummy;
     for (let i = 0; i < TLB_SIZE; i++) {
       this.rDv.push(dummy);
       this.wDv.push(dummy);
       this.xDv.push(dummy);
+      this.rF64.push(dummyF64);
+      this.wF64.push(dummyF64);
     }
     this.reset(0);
     // Complete type feedback for the engines before any guest runs (warmup.ts says why).

@@ -79,7 +79,7 @@ class PageCode {
 export class Translator {
   private readonly pages = new Map<number, PageCode>();
   private cur: PageCode | null = null;
-  private curPa = -1;
+  private curPa = NaN;
   private blocks = 0;
   /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
   private mapGen = 0;
