@@ -151,6 +151,17 @@ mid:
   sameState(jit, interp);
 });
 
+test('warm blocks of a hot block\'s page are compiled in its module, and run as the interpreter does', () => {
+  // Entries: the loop head (every iteration) and 2: (three iterations in four).
+  const src = `main:\n  li s2, 0\n  li s3, 0\n1:addi s2, s2, 1\n  andi t0, s2, 3\n  bnez t0, 2f\n  addi s3, s3, 1\n2:j 1b`;
+  const jit = makeMachine(assemble(src), 8 << 20, { translate: true, translateThreshold: 16 });
+  const interp = makeMachine(assemble(src), 8 << 20, { translate: false });
+  for (const m of [jit, interp]) m.hart.run(5_000);
+  assert.deepEqual([jit.hart.jit!.stats.translated, jit.hart.jit!.stats.modules], [2, 1]);
+  assert.ok(jit.hart.jit!.stats.translatedSteps > 4_000);
+  sameState(jit, interp);
+});
+
 test('a memory-map change re-checks translated pages: other bytes at the same address run, the same bytes keep their blocks', () => {
   // The guest calls a function at FN over and over; the function lives in a 4 KiB RAM
   // overlay the test swaps under it (no guest store, so only the map change tells).

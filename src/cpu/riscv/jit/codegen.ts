@@ -1,5 +1,6 @@
 /**
- * Block translation: guest instructions -> one WebAssembly module.
+ * Block translation: guest instructions -> a function of a WebAssembly module
+ * (the blocks of one page compiled together: translateBlocks).
  *
  * A block starts at any instruction and runs straight on through untaken
  * conditional branches (side exits) until a jump, an instruction that must
@@ -32,7 +33,7 @@
  * re-checks the step budget on every iteration, so a tight guest loop yields
  * to interrupts within one quantum.
  *
- * Signature of the exported function `b`: (pc: f64, budget: i32, retired:
+ * Signature of each exported block function ("0", "1", ...): (pc: f64, budget: i32, retired:
  * i32) -> i32, the instructions retired in this dispatch when it (or a block
  * it jumped to) leaves, with the next pc in pcOut. Every exit to a known
  * next pc (jumps, taken branches, falling off the end) tail-calls the
@@ -48,13 +49,19 @@ import { TLB_MASK } from '../common.js';
 import { rvcFill } from '../rvc.js';
 import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
-export interface BlockCode {
-  /** The module's bytes. */
-  readonly wasm: Uint8Array<ArrayBuffer>;
+export interface BlockInfo {
   /** Instructions on the longest path through the block (the budget one call may use per iteration). */
   readonly length: number;
   /** Bytes of the page the block was translated from, from its start. */
   readonly bytes: number;
+}
+
+export interface ModuleCode {
+  /** The module's bytes: block k of `blocks` is its export `String(k)`. */
+  readonly wasm: Uint8Array<ArrayBuffer>;
+  readonly blocks: readonly BlockInfo[];
+  /** The page offsets the blocks start at (those of the request that start a block). */
+  readonly offs: readonly number[];
 }
 
 /** One decoded instruction of a block. */
@@ -95,9 +102,9 @@ const X_JUMP = 2; // tail-call the trampoline with L_TGT
 /** Structured-control depth of the body: inside the three exit blocks. */
 const BODY_DEPTH = 3;
 
-// Function indices (blocks import no functions: trampoline.ts says why).
-const F_BLOCK = 0;
-const F_MULHU = 1;
+// Function indices (blocks import no functions: trampoline.ts says why): the 64-bit high
+// multiply first when some block needs it, then the blocks.
+const F_MULHU = 0;
 // Type indices: the block's (shared with the helper table's x and j), ld, st, mulhu.
 const T_BLOCK = 0;
 const T_LD = 1;
@@ -105,12 +112,11 @@ const T_ST = 2;
 const T_MULHU = 3;
 
 /**
- * Translate the instructions at page offset `off` of the page whose bytes
- * start at `base` in `dv`, for a hart whose state area is at `state` in the
- * imported memory. Returns null when the first instruction is one the
+ * The instructions of the block at page offset `off` of the page whose bytes
+ * start at `base` in `dv`; null when the first instruction is one the
  * translator leaves to the interpreter.
  */
-export function translateBlock(dv: DataView, base: number, off: number, rvc: Int32Array, state: number): BlockCode | null {
+function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array): Insn[] | null {
   const insns: Insn[] = [];
   let rel = 0;
   while (insns.length < MAX_INSNS && off + rel <= 4094) {
@@ -132,11 +138,68 @@ export function translateBlock(dv: DataView, base: number, off: number, rvc: Int
     rel += ilen;
     if (kind === ENDS) break;
   }
-  if (insns.length === 0) return null;
-  const e = new Emitter(insns, state);
-  const last = insns[insns.length - 1]!;
-  return { wasm: e.module(), length: insns.length, bytes: last.rel + last.ilen };
+  return insns.length === 0 ? null : insns;
 }
+
+/**
+ * Translate the blocks at page offsets `offs` of one page (bytes from `base`
+ * in `dv`) into one module, for a hart whose state area is at `state` in the
+ * imported memory. A module's compile has a fixed cost several times that of
+ * a typical block's code (~60 us against ~10 us per KiB), so the translator
+ * compiles a page's warm blocks together. Offsets whose first instruction is
+ * left to the interpreter start no block; null when none does.
+ */
+export function translateBlocks(dv: DataView, base: number, offs: readonly number[], rvc: Int32Array, state: number): ModuleCode | null {
+  const bodies: Bytes[] = [];
+  const blocks: BlockInfo[] = [];
+  const done: number[] = [];
+  let mulhu = false;
+  for (const off of offs) {
+    const insns = decodeBlock(dv, base, off, rvc);
+    if (insns === null) continue;
+    const e = new Emitter(insns, state);
+    bodies.push(e.functionBody());
+    mulhu ||= e.usesMulhu;
+    const last = insns[insns.length - 1]!;
+    blocks.push({ length: insns.length, bytes: last.rel + last.ilen });
+    done.push(off);
+  }
+  if (bodies.length === 0) return null;
+  return { wasm: moduleOf(bodies, mulhu), blocks, offs: done };
+}
+
+/** A module of block functions (exports "0", "1", ...), after the high multiply if one uses it. */
+function moduleOf(bodies: readonly Bytes[], mulhu: boolean): Uint8Array<ArrayBuffer> {
+  const m = new Bytes();
+  m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const types = new Bytes().uleb(4);
+  types.bytes(FUNC_TYPES[BLOCK_TYPE]!).bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
+  types.bytes([0x60, 2, T_I64, T_I64, 1, T_I64]);
+  m.section(1, types);
+  const imports = new Bytes().uleb(2);
+  // A shared memory: flags 3 (max present, shared), min 1 page, max 65536 pages.
+  imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
+  // The trampoline's helper table (funcref, exactly 4 entries).
+  imports.str('e').str('h').byte(0x01).byte(0x70).byte(0x01).uleb(4).uleb(4);
+  m.section(2, imports);
+  const first = mulhu ? 1 : 0;
+  const funcs = new Bytes().uleb(first + bodies.length);
+  if (mulhu) funcs.uleb(T_MULHU);
+  for (let k = 0; k < bodies.length; k++) funcs.uleb(T_BLOCK);
+  m.section(3, funcs);
+  const exports = new Bytes().uleb(bodies.length);
+  for (let k = 0; k < bodies.length; k++) exports.str(String(k)).byte(0x00).uleb(first + k);
+  m.section(7, exports);
+  const code = new Bytes().uleb(first + bodies.length);
+  if (mulhu) {
+    const mh = mulhuBody();
+    code.uleb(mh.length).bytes(mh);
+  }
+  for (const body of bodies) code.uleb(body.length).bytes(body);
+  m.section(10, code);
+  return m.view();
+}
+
 
 const LOAD_OPS = [Op.i64_load8_s, Op.i64_load16_s, Op.i64_load32_s, Op.i64_load, Op.i64_load8_u, Op.i64_load16_u, Op.i64_load32_u];
 const STORE_OPS = [Op.i64_store8, Op.i64_store16, Op.i64_store32, Op.i64_store];
@@ -151,6 +214,10 @@ class Emitter {
   private readonly dirty: number[] = [];
   private readonly loops: boolean;
   private mulhu = false;
+  /** Whether the body calls the module's 64-bit high multiply (F_MULHU). */
+  get usesMulhu(): boolean {
+    return this.mulhu;
+  }
   /** Open structured constructs (exit blocks, loop, ifs) at the current emit point. */
   private depth = 0;
   private readonly n: number;
@@ -188,36 +255,7 @@ class Emitter {
     this.loops = loops;
   }
 
-  module(): Uint8Array<ArrayBuffer> {
-    const body = this.functionBody();
-    const m = new Bytes();
-    m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-    const types = new Bytes().uleb(4);
-    types.bytes(FUNC_TYPES[BLOCK_TYPE]!).bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
-    types.bytes([0x60, 2, T_I64, T_I64, 1, T_I64]);
-    m.section(1, types);
-    const imports = new Bytes().uleb(2);
-    // A shared memory: flags 3 (max present, shared), min 1 page, max 65536 pages.
-    imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
-    // The trampoline's helper table (funcref, exactly 4 entries).
-    imports.str('e').str('h').byte(0x01).byte(0x70).byte(0x01).uleb(4).uleb(4);
-    m.section(2, imports);
-    const funcs = new Bytes();
-    if (this.mulhu) funcs.uleb(2).uleb(T_BLOCK).uleb(T_MULHU);
-    else funcs.uleb(1).uleb(T_BLOCK);
-    m.section(3, funcs);
-    m.section(7, new Bytes().uleb(1).str('b').byte(0x00).uleb(F_BLOCK));
-    const code = new Bytes().uleb(this.mulhu ? 2 : 1);
-    code.uleb(body.length).bytes(body);
-    if (this.mulhu) {
-      const mh = mulhuBody();
-      code.uleb(mh.length).bytes(mh);
-    }
-    m.section(10, code);
-    return m.view();
-  }
-
-  private functionBody(): Bytes {
+  functionBody(): Bytes {
     const c = this.c;
     // Locals after the parameters: pc, a, b, tgt (i64), five i32 scratch, then the registers.
     const regs = this.used.length;

@@ -11,7 +11,7 @@ import { inner } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
 import { JC_ENTRIES, JC_ENTRY_BYTES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_T } from '../state-area.js';
 import { CodeSync } from './code-sync.js';
-import { translateBlock } from './codegen.js';
+import { translateBlocks } from './codegen.js';
 import { buildTrampoline, type BlockFn, type Trampoline } from './trampoline.js';
 
 /**
@@ -22,7 +22,9 @@ import { buildTrampoline, type BlockFn, type Trampoline } from './trampoline.js'
  * 4,096 translated 2,260 blocks and took 50-56 s, 1,024 translated 4,478 and
  * took 60 s, although it interpreted 110 M fewer instructions; a cold process
  * running 2,000 distinct blocks 1,000 times each (cpu.cold_footprint) never
- * pays for translation at 4,096.
+ * pays for translation at 4,096. Blocks of the same page entered threshold /
+ * WARM_SHARE times are compiled in the hot block's module (codegen.ts:
+ * translateBlocks says why); 2,048 with that measured no better.
  */
 export const HOT_THRESHOLD = 4096;
 /** Translated blocks per hart (the size of its block table) before the whole cache is dropped (bounds host memory). */
@@ -31,6 +33,11 @@ export const MAX_BLOCKS = 8192;
 export const MAX_PAGES = 2048;
 /** Invalidations of one page (stores into it) after which it is only interpreted. */
 export const MAX_INVALIDATIONS = 16;
+
+/** A block entered threshold / WARM_SHARE times is compiled along with a hot block of its page. */
+export const WARM_SHARE = 4;
+/** Blocks compiled together at most: the hot one and the page's warm ones. */
+const BATCH = 16;
 
 /** Block ranges a page remembers before its re-checks compare all of it. */
 const RANGES = 64;
@@ -107,7 +114,10 @@ export class Translator {
   private words: Int32Array<ArrayBufferLike> = new Int32Array(0);
   private wordsDv: DataView | null = null;
   /** Counters for tests and the benchmarks. */
-  readonly stats = { translated: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0 };
+  readonly stats = { translated: 0, modules: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0 };
+
+  /** Entries of a block that is compiled along with a hot block of its page. */
+  private readonly warm: number;
 
   constructor(
     private readonly h: Hart,
@@ -116,6 +126,7 @@ export class Translator {
     this.sync = h.codeSync;
     this.seenWrites = this.sync.writes();
     h.jitThreshold = threshold;
+    this.warm = Math.max(1, Math.floor(threshold / WARM_SHARE));
     const si32 = h.stateI32;
     this.si32 = si32;
     const buf = h.state.memory.buffer;
@@ -391,7 +402,7 @@ export class Translator {
       this.stats.failed++;
       return false;
     }
-    if (this.nextIdx > MAX_BLOCKS) {
+    if (this.nextIdx + BATCH > MAX_BLOCKS + 1) {
       this.flushAll();
       return false;
     }
@@ -413,39 +424,50 @@ export class Translator {
       this.invalidate(p);
       return false;
     }
-    const src = translateBlock(h.fetchDv, h.fetchOff, i * 2, h.rvc, h.state.offset);
-    if (src === null) {
-      p.kinds[i] = NEVER;
-      return false;
+    // The hot block and the page's warm ones, in one module (codegen.ts: translateBlocks).
+    const offs = [i * 2];
+    const hits = p.hits;
+    const kinds = p.kinds;
+    for (let j = 0; j < 2048 && offs.length < BATCH; j++) {
+      if (j !== i && kinds[j] === NONE && hits[j]! >= this.warm) offs.push(j * 2);
     }
-    let fn: BlockFn;
-    try {
-      fn = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), this.imports).exports['b'] as BlockFn;
-    } catch {
-      // A host that refuses (a browser's main thread limits synchronous compiles): interpret it.
-      p.kinds[i] = NEVER;
-      this.stats.failed++;
-      return false;
+    const src = translateBlocks(h.fetchDv, h.fetchOff, offs, h.rvc, h.state.offset);
+    let exports: WebAssembly.Exports | null = null;
+    if (src !== null) {
+      try {
+        exports = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), this.imports).exports;
+      } catch {
+        // A host that refuses (a browser's main thread limits synchronous compiles): interpret them.
+        this.stats.failed++;
+      }
     }
-    const ix = this.nextIdx++;
-    this.table.set(ix, fn);
-    p.idx[i] = ix;
-    p.kinds[i] = BLOCK;
-    p.lens[i] = src.length;
-    // The snapshot of this block's words is what it was translated from (bytes outside every
-    // block's range are never compared, so they may have changed since the page was claimed).
-    const w0 = i >> 1;
-    const w1 = Math.min(1024, (2 * i + src.bytes + 3) >> 2);
+    // Offsets that start no block (or could not be compiled) are never tried again.
+    for (const off of offs) kinds[off >> 1] = NEVER;
+    if (src === null || exports === null) return false;
+    this.stats.modules++;
     const base = h.fetchOff >> 2;
-    p.bytes.set(this.fetchWords().subarray(base + w0, base + w1), w0);
-    if (p.nRanges < RANGES) {
-      p.ranges[2 * p.nRanges] = w0;
-      p.ranges[2 * p.nRanges + 1] = w1;
+    const words = this.fetchWords();
+    for (let k = 0; k < src.blocks.length; k++) {
+      const at = src.offs[k]! >> 1;
+      const ix = this.nextIdx++;
+      this.table.set(ix, exports[String(k)] as BlockFn);
+      p.idx[at] = ix;
+      kinds[at] = BLOCK;
+      p.lens[at] = src.blocks[k]!.length;
+      // The snapshot of this block's words is what it was translated from (bytes outside every
+      // block's range are never compared, so they may have changed since the page was claimed).
+      const w0 = at >> 1;
+      const w1 = Math.min(1024, (2 * at + src.blocks[k]!.bytes + 3) >> 2);
+      p.bytes.set(words.subarray(base + w0, base + w1), w0);
+      if (p.nRanges < RANGES) {
+        p.ranges[2 * p.nRanges] = w0;
+        p.ranges[2 * p.nRanges + 1] = w1;
+      }
+      p.nRanges++;
+      p.blocks++;
+      this.blocks++;
+      this.stats.translated++;
     }
-    p.nRanges++;
-    p.blocks++;
-    this.blocks++;
-    this.stats.translated++;
-    return true;
+    return kinds[i] === BLOCK;
   }
 }
