@@ -46,6 +46,7 @@ const DATA = RAM_BASE + 0x5000;
 const UNMAPPED = 0x1000;
 
 const PASSES = 3;
+const SFENCE_VMA = 0x12000073;
 const JIT_STEPS = 200;
 /** The last run of each translating pass: shorter than the blocks it meets (a block that does not fit the quantum). */
 const JIT_TAIL = 7;
@@ -133,12 +134,18 @@ function program(): { code: number[]; handler: number[] } {
     for (const f3 of [0, 1, 2, 3]) w.push(S(f3, 2, A, 24), S(f3, 2, Bv, 33));
   }
   w.push(I(0x03, 17, 3, 3, 0), I(0x03, 17, 2, 3, 0), S(3, 3, A, 0), S(2, 3, A, 0));
+  // Every size through the slow paths: sfence.vma empties the TLBs before each access.
+  for (const f3 of [0, 1, 2, 3, 4, 5, 6]) w.push(SFENCE_VMA, I(0x03, 17, f3, 2, 8));
+  for (const f3 of [0, 1, 2, 3]) w.push(SFENCE_VMA, S(f3, 2, A, 24));
   // Branches, taken and not, all to the next instruction; JAL and JALR likewise.
   w.push(J(1, 4), J(0, 4), U(0x17, 18, 0), I(0x67, 1, 0, 18, 8), U(0x17, 18, 0), I(0x67, 0, 0, 18, 8));
   // A call to another page and the return from it (jumps the dispatcher must see).
   const d = RET_STUB - (CODE + 4 * w.length);
   const hi20 = (d + 0x800) >> 12;
   w.push(U(0x17, 18, hi20), I(0x67, 1, 0, 18, d - (hi20 << 12)));
+  // The Sstc comparator enabled (menvcfg.STCE) and due (stimecmp 0; the STIP it raises is
+  // not enabled in mie): interrupt checks read it.
+  w.push(I(0x13, 19, 0, 0, 1), I(0x13, 19, 1, 19, 63), I(0x73, 0, 2, 19, 0x30a), I(0x73, 0, 1, 0, 0x14d));
   // Out of line: CSRs, fences, AMOs, LR/SC, FP.
   w.push(I(0x73, 19, 2, 0, 0x340), I(0x73, 0, 1, A, 0x340), I(0x73, 19, 6, 3, 0x340), I(0x73, 19, 2, 0, 0xc01));
   w.push(I(0x0f, 0, 0, 0, 0x0ff), 0x0100000f /* pause */, 0x0000100f /* fence.i */);
