@@ -48,7 +48,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
     else {
       h.pc = pc;
       h.steps = steps;
-      insn = fetchSlow(h, pc);
+      insn = fetchSlow(h);
       fBase = h.fetchBase;
       fDv = h.fetchDv;
       fOff = h.fetchOff;
@@ -538,7 +538,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         h.pc = pc;
         h.steps = steps;
         h.curRaw = raw;
-        execOther(h, insn, ilen, pc);
+        execOther(h, insn, ilen);
         pc = h.pc;
         // System instructions that change privilege, translation or interrupt state ask for
         // an exit (exitRequest) or drop the fetch page; fences, AMOs and FP just continue.

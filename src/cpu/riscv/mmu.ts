@@ -306,8 +306,13 @@ export function fetchPageCached(h: Hart, pc: number): boolean {
   return true;
 }
 
-/** Fetch the (possibly compressed) instruction at pc when it is not in the current fetch page. */
-export function fetchSlow(h: Hart, pc: number): number {
+/**
+ * Fetch the (possibly compressed) instruction at h.pc when it is not in the current fetch
+ * page. The pc is read from the hart, not passed: a call taking it as an argument makes V8
+ * box the interpreter's pc (a double above 2^30) on every instruction (interp.ts).
+ */
+export function fetchSlow(h: Hart): number {
+  const pc = h.pc;
   const lo = pc | 0;
   const hi = Math.floor(pc / TWO32) | 0;
   const vpn = lo >>> 12;

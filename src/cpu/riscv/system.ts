@@ -7,7 +7,9 @@ import type { Hart } from './hart.js';
 import { flushTlb, flushTlbPage, syncTlbContext } from './mmu.js';
 // ------------------------------------------------------------------ rarely executed opcodes
 
-export function execOther(h: Hart, insn: number, ilen: number, pc: number): void {
+/** Run an instruction the interpreter loop leaves out, at h.pc (read from the hart: see fetchSlow). */
+export function execOther(h: Hart, insn: number, ilen: number): void {
+  const pc = h.pc;
   const op = insn & 0x7f;
   switch (op) {
     case 0x0f: {
