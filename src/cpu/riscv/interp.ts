@@ -10,7 +10,7 @@ import { execOther } from './system.js';
  * taken branches and jumps that may enter a translated or hot block (see cBase below), so
  * the dispatcher sees those block entries.
  */
-export function inner(h: Hart, end: number, stopAtJump: boolean): void {
+export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   const xlo = h.xlo;
   const xhi = h.xhi;
   const rvc = h.rvc;
@@ -40,6 +40,9 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
   const cKinds = h.jitKinds;
   const cHits = h.jitHits;
   const cHot = h.jitThreshold;
+  // An int32 in a register: testing the boolean parameter itself made V8 convert it (a
+  // ToBoolean of a tagged value) on every instruction.
+  const stopAtJump = stopAtJumpArg ? 1 : 0;
   while (steps < end) {
     steps++;
     let insn: number;
@@ -411,7 +414,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           const imm =
             ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);
           pc = pc + imm;
-          if (stopAtJump) {
+          if (stopAtJump !== 0) {
             const o = pc - cBase;
             const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
             if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
@@ -433,7 +436,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           xhi[rd << 1] = Math.floor(link / TWO32) | 0;
         }
         pc = pc + imm;
-        if (stopAtJump) {
+        if (stopAtJump !== 0) {
           const o = pc - cBase;
           const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
           if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
@@ -457,7 +460,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
           xhi[rd << 1] = Math.floor(link / TWO32) | 0;
         }
         pc = target;
-        if (stopAtJump) {
+        if (stopAtJump !== 0) {
           const o = pc - cBase;
           const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
           if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
@@ -545,7 +548,7 @@ export function inner(h: Hart, end: number, stopAtJump: boolean): void {
         if (h.exitRequest || fBase !== h.fetchBase) return;
         // The translator ends blocks before these instructions, so the one after is where
         // translated code would resume: count it as a block entry like a jump target.
-        if (stopAtJump) {
+        if (stopAtJump !== 0) {
           const o = pc - cBase;
           const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
           if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
