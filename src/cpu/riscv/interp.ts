@@ -51,7 +51,8 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
     else {
       h.pc = pc;
       h.steps = steps;
-      insn = fetchSlow(h);
+      // `| 0`: an int32, so that insn stays an untagged word in the loop (like the fast fetch's).
+      insn = fetchSlow(h) | 0;
       fBase = h.fetchBase;
       fDv = h.fetchDv;
       fOff = h.fetchOff;
@@ -61,7 +62,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
     if ((insn & 3) !== 3) {
       insn = rvc[insn & 0xffff]!;
       ilen = 2;
-      if ((insn & 3) !== 3 && (insn = rvcFill(rvc, raw & 0xffff)) === 0) {
+      if ((insn & 3) !== 3 && (insn = rvcFill(rvc, raw & 0xffff) | 0) === 0) {
         h.pc = pc;
         h.steps = steps;
         h.trapIllegal(raw & 0xffff);
