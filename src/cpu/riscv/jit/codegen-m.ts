@@ -28,22 +28,8 @@ export function emitMulDiv(c: Bytes, f3: number, a: number, b: number, mulhu: nu
     case 3:
       c.get(a).get(b).op(Op.call).uleb(mulhu);
       return;
-    case 4:
-      // div: /0 -> -1; MIN / -1 -> MIN (wasm would trap on both)
-      c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).i64(-1).op(Op.else_);
-      c.get(b).i64(-1).op(Op.i64_eq).get(a).i64(1).i64(63).op(Op.i64_shl).op(Op.i64_eq).op(Op.i32_and);
-      c.op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_div_s).op(Op.end);
-      c.op(Op.end);
-      return;
-    case 5:
-      c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).i64(-1).op(Op.else_).get(a).get(b).op(Op.i64_div_u).op(Op.end);
-      return;
-    case 6:
-      // rem: x % 0 -> x; MIN % -1 -> 0 (wasm's rem_s gives 0 there)
-      c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_rem_s).op(Op.end);
-      return;
     default:
-      c.get(b).op(Op.i64_eqz).op(Op.if_).byte(T_I64).get(a).op(Op.else_).get(a).get(b).op(Op.i64_rem_u).op(Op.end);
+      emitDivRem(c, f3, a, b, W64);
       return;
   }
 }
@@ -54,22 +40,71 @@ export function emitMulDivW(c: Bytes, f3: number, a: number, b: number): void {
     case 0:
       c.get(a).get(b).op(Op.i32_mul);
       return;
-    case 4:
-      c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).i32(-1).op(Op.else_);
-      c.get(b).i32(-1).op(Op.i32_eq).get(a).i32(-2147483648).op(Op.i32_eq).op(Op.i32_and);
-      c.op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_div_s).op(Op.end);
-      c.op(Op.end);
-      return;
-    case 5:
-      c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).i32(-1).op(Op.else_).get(a).get(b).op(Op.i32_div_u).op(Op.end);
-      return;
-    case 6:
-      c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_rem_s).op(Op.end);
-      return;
     default:
-      c.get(b).op(Op.i32_eqz).op(Op.if_).byte(T_I32).get(a).op(Op.else_).get(a).get(b).op(Op.i32_rem_u).op(Op.end);
+      emitDivRem(c, f3, a, b, W32);
       return;
   }
+}
+
+/** The wasm operations of one operand width that division and remainder use. */
+interface Width {
+  readonly type: number;
+  readonly eqz: Op;
+  readonly eq: Op;
+  readonly divS: Op;
+  readonly divU: Op;
+  readonly remS: Op;
+  readonly remU: Op;
+  /** Push -1 of this width. */
+  readonly minusOne: (c: Bytes) => void;
+  /** Push the most negative value of this width. */
+  readonly min: (c: Bytes) => void;
+}
+
+const W64: Width = {
+  type: T_I64,
+  eqz: Op.i64_eqz,
+  eq: Op.i64_eq,
+  divS: Op.i64_div_s,
+  divU: Op.i64_div_u,
+  remS: Op.i64_rem_s,
+  remU: Op.i64_rem_u,
+  minusOne: (c) => c.i64(-1),
+  min: (c) => c.i64(1).i64(63).op(Op.i64_shl),
+};
+
+const W32: Width = {
+  type: T_I32,
+  eqz: Op.i32_eqz,
+  eq: Op.i32_eq,
+  divS: Op.i32_div_s,
+  divU: Op.i32_div_u,
+  remS: Op.i32_rem_s,
+  remU: Op.i32_rem_u,
+  minusOne: (c) => c.i32(-1),
+  min: (c) => c.i32(-2147483648),
+};
+
+/**
+ * div, divu, rem, remu (f3 4-7) at width `w`: RISC-V defines the cases where wasm traps.
+ * x / 0 -> -1 (both signs), MIN / -1 -> MIN, x % 0 -> x; MIN % -1 is 0 in both.
+ */
+function emitDivRem(c: Bytes, f3: number, a: number, b: number, w: Width): void {
+  c.get(b).op(w.eqz).op(Op.if_).byte(w.type);
+  if (f3 === 4) {
+    w.minusOne(c);
+    c.op(Op.else_).get(b);
+    w.minusOne(c);
+    c.op(w.eq).get(a);
+    w.min(c);
+    c.op(w.eq).op(Op.i32_and);
+    c.op(Op.if_).byte(w.type).get(a).op(Op.else_).get(a).get(b).op(w.divS).op(Op.end);
+    c.op(Op.end);
+    return;
+  }
+  if (f3 === 5) w.minusOne(c);
+  else c.get(a);
+  c.op(Op.else_).get(a).get(b).op(f3 === 5 ? w.divU : f3 === 6 ? w.remS : w.remU).op(Op.end);
 }
 
 /** (a, b) -> high 64 bits of the unsigned 128-bit product, from 32-bit partial products. */
