@@ -191,7 +191,10 @@ export class Hart {
   satpMode = 0;
   /** A double from the start (root table addresses exceed V8's small integers; see address-space.ts ioStart). */
   satpPpnAddr = NaN;
-  /** Tags: virtual page number bits 12..43 in tagLo, address bits 32..63 in tagHi. */
+  /**
+   * Data TLB tags: the page's virtual address bits 12..31 in tagLo (lo & -4096), bits
+   * 32..63 in tagHi (state-area.ts; the I/O and instruction TLBs tag with the page number).
+   */
   readonly rTagLo: Int32Array;
   readonly rTagHi: Int32Array;
   /** Per entry: the page's byte address in the state area's memory, or -1 (state-area.ts). */

@@ -25,6 +25,7 @@
  * memory, or -1 when the page is RAM elsewhere (a ROM, flash, or RAM in
  * another buffer).
  */
+import type { GuestRamBacking } from '../../memory/guest-ram.js';
 import { TLB_SIZE } from './common.js';
 
 export interface HartStateArea {
@@ -63,6 +64,19 @@ export function wasmPages(bytes: number): number {
 }
 
 /** An area of its own for a hart the machine gave none (tests, the warm-up hart): guest RAM is elsewhere. */
+/**
+ * The `n` state areas in the tail of a guest RAM backing allocated with a tail of
+ * n * HART_STATE_BYTES; none when the RAM is not in a WebAssembly memory (harts then get
+ * private areas and translated code takes its slow path for RAM).
+ */
+export function stateAreasIn(backing: GuestRamBacking, n: number): HartStateArea[] {
+  const areas: HartStateArea[] = [];
+  if (backing.memory !== null) {
+    for (let i = 0; i < n; i++) areas.push({ memory: backing.memory, offset: backing.tailOffset + i * HART_STATE_BYTES });
+  }
+  return areas;
+}
+
 export function privateStateArea(): HartStateArea {
   const pages = wasmPages(HART_STATE_BYTES);
   return { memory: new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }), offset: 0 };

@@ -32,7 +32,7 @@ import { MemoryRegion } from '../../memory/region.js';
 import { MSTATUS_FS } from './constants.js';
 import type { Hart, HartOptions } from './hart.js';
 import { CodeSync } from './jit/code-sync.js';
-import { HART_STATE_BYTES, type HartStateArea } from './state-area.js';
+import { HART_STATE_BYTES, stateAreasIn } from './state-area.js';
 
 const RAM_BASE = 0x80000000;
 const RAM_SIZE = 0x10000;
@@ -206,8 +206,7 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   // RAM and state areas in one WebAssembly memory, as the machine has them: translated code
   // takes its direct RAM paths, and V8 sees the views' real shapes.
   const backing = allocateGuestRam(RAM_SIZE, 3 * HART_STATE_BYTES);
-  const state = (i: number): HartStateArea | undefined =>
-    backing.memory === null ? undefined : { memory: backing.memory, offset: backing.tailOffset + i * HART_STATE_BYTES };
+  const areas = stateAreasIn(backing, 3);
   const ram = MemoryRegion.ram('warm-up-ram', RAM_SIZE, { buffer: backing.buffer });
   root.addSubregion(RAM_BASE, ram);
   const mem = new AddressSpace(root, 'warm-up');
@@ -218,21 +217,21 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   // One CodeSync for the three: the others' stores into the translating hart's code pages take
   // the code-write exits of the interpreter loop in both its modes.
   const base = { hartId: 0, mem, timeSource: () => 0, codeSync: CodeSync.allocate() };
-  const harts: Hart[] = [];
-  if (runInterp) harts.push(make({ ...base, translate: false, state: state(0) }));
+  const harts: { h: Hart; engine: WarmUpRun['engine'] }[] = [];
+  if (runInterp) harts.push({ h: make({ ...base, translate: false, state: areas[0] }), engine: 'interpreter' });
   // The translator's dispatcher: blocks are made on the second pass and run on the third;
   // only the program's first JIT_STEPS instructions, as every block costs a compile.
-  if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: 2, state: state(1) }));
+  if (runJit) harts.push({ h: make({ ...base, translate: true, translateThreshold: 2, state: areas[1] }), engine: 'translator' });
   // The dispatcher's interpreted paths over the whole program (jumps returning to the
   // dispatcher, fence.i's recheck), without compiling a block.
-  if (runJit) harts.push(make({ ...base, translate: true, translateThreshold: NEVER, state: state(2) }));
+  if (runJit) harts.push({ h: make({ ...base, translate: true, translateThreshold: NEVER, state: areas[2] }), engine: 'dispatcher' });
   // Several passes, the engines interleaved (the translator runs the interpreter loop in its
   // other mode): V8 records feedback only once a function has run for a while (lazy feedback
   // allocation), so the first pass may leave nothing behind.
   for (let pass = 0; pass < PASSES; pass++) {
-    for (const h of harts) {
+    for (const { h, engine } of harts) {
       // The translating hart keeps its blocks (a reset drops them): only the pc goes back.
-      if (pass > 0 && h.jit !== null && h.jit.threshold !== NEVER) h.pc = CODE;
+      if (pass > 0 && engine === 'translator') h.pc = CODE;
       else h.reset(CODE);
       h.mtvec = BigInt(HANDLER);
       h.mstatus |= MSTATUS_FS;
@@ -241,12 +240,12 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       h.setX(4, BigInt(UNMAPPED));
       h.setX(8, BigInt(DATA + 64));
       for (const [r, v] of VALUES) h.setX(r, v);
-      if (h.jit === null || h.jit.threshold === NEVER) h.run(5000);
+      if (engine !== 'translator') h.run(5000);
       else {
         h.run(JIT_STEPS - JIT_TAIL);
         h.run(JIT_TAIL);
       }
-      runs.push({ engine: h.jit === null ? 'interpreter' : h.jit.threshold === NEVER ? 'dispatcher' : 'translator', steps: h.steps, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
+      runs.push({ engine, steps: h.steps, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
     }
   }
   // Unregister the private address space (`info mtree` lists the live ones).

@@ -18,7 +18,7 @@ import { memorySyncEnv, setMemorySyncEnv } from '../../memory/lifetime.js';
 import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
 import { Hart } from '../../cpu/riscv/hart.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
-import { HART_STATE_BYTES, type HartStateArea } from '../../cpu/riscv/state-area.js';
+import { HART_STATE_BYTES, stateAreasIn } from '../../cpu/riscv/state-area.js';
 import { allocateGuestRam, type GuestRamBacking } from '../../memory/guest-ram.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
 import { Plic } from '../../hw/intc/plic.js';
@@ -244,10 +244,7 @@ export class VirtMachine implements GuestWriter {
     } catch {
       throw new BootError(`cannot allocate ${opts.ramSize / (1024 * 1024)} MiB of guest RAM`);
     }
-    const areas: HartStateArea[] = [];
-    if (backing.memory !== null) {
-      for (let i = 0; i < stateAreas; i++) areas.push({ memory: backing.memory, offset: backing.tailOffset + i * HART_STATE_BYTES });
-    }
+    const areas = stateAreasIn(backing, stateAreas);
     this.ram = MemoryRegion.ram('riscv_virt_board.ram', opts.ramSize, { buffer: backing.buffer });
     this.ramBytes = this.ram.ramBytes();
     this.mrom = MemoryRegion.rom('riscv_virt_board.mrom', M.mrom.size);

@@ -125,7 +125,7 @@ export class Translator {
 
   constructor(
     private readonly h: Hart,
-    readonly threshold = HOT_THRESHOLD,
+    private readonly threshold = HOT_THRESHOLD,
   ) {
     this.sync = h.codeSync;
     this.seenWrites = this.sync.writes();
@@ -403,7 +403,10 @@ export class Translator {
     this.stats.invalidated++;
   }
 
-  /** Translate the block at halfword index i of the current fetch page; false if it has no translatable start. */
+  /**
+   * Translate the block at halfword index i of the current fetch page, with the page's warm
+   * blocks in the same module; false if i has no translatable start (or the cache was dropped).
+   */
   private translate(p: PageCode, i: number): boolean {
     const h = this.h;
     if (this.imports === null) {
