@@ -22,6 +22,67 @@ export interface InterruptTarget {
   setInterruptLevel(bit: number, level: boolean): void;
 }
 
+/**
+ * The MSIP bits behind the SWI registers, one per hart. The register reads back
+ * what was written, and writing it drives the hart's MSIP line.
+ */
+export interface MsipStore {
+  readonly harts: number;
+  get(hart: number): number;
+  set(hart: number, bit: number): void;
+  /** Every bit 0 and every line driven low, whatever they were (machine reset). */
+  reset(): void;
+}
+
+/** MSIP bits held here, driving the lines through `targets` (one realm). */
+class LocalMsip implements MsipStore {
+  private readonly bits: Uint8Array;
+  constructor(private readonly targets: readonly InterruptTarget[]) {
+    this.bits = new Uint8Array(targets.length);
+  }
+  get harts(): number {
+    return this.targets.length;
+  }
+  get(hart: number): number {
+    return this.bits[hart]!;
+  }
+  set(hart: number, bit: number): void {
+    if (bit === this.bits[hart]) return;
+    this.bits[hart] = bit;
+    this.targets[hart]!.setInterruptLevel(MIP_MSIP_BIT, bit === 1);
+  }
+  reset(): void {
+    this.bits.fill(0);
+    for (const t of this.targets) t.setInterruptLevel(MIP_MSIP_BIT, false);
+  }
+}
+
+/**
+ * "riscv.aclint.swi" accesses over an MSIP store: 32-bit words, one per hart,
+ * bit 0 significant. This is all the SWI device does, so a realm that can
+ * reach the store (machine/smp: the harts' shared interrupt words) runs these
+ * accesses itself instead of asking the CLINT's realm.
+ */
+export function aclintSwiOps(store: MsipStore): MemoryRegionOps {
+  return {
+    read: (off) => {
+      const hart = off >>> 2;
+      return (off & 3) !== 0 || hart >= store.harts ? 0 : store.get(hart);
+    },
+    write: (off, v) => {
+      const hart = off >>> 2;
+      if ((off & 3) === 0 && hart < store.harts) store.set(hart, v & 1);
+    },
+    valid: { min: 4, max: 4 },
+    impl: { min: 4, max: 4 },
+  };
+}
+
+export interface ClintOptions {
+  /** Where the MSIP bits live (default: in the CLINT, driving `harts`). */
+  msip?: MsipStore;
+}
+
 export const MIP_MSIP_BIT = 3;
 export const MIP_MTIP_BIT = 7;
 
@@ -44,7 +105,7 @@ export class Clint implements DeviceOwner {
   /** "riscv.aclint.mtimer", mapped at base + CLINT_MTIMER_OFFSET. */
   readonly mtimer: MemoryRegion;
 
-  private readonly msip: Uint8Array;
+  private readonly msip: MsipStore;
   private readonly cmpLo: Uint32Array;
   private readonly cmpHi: Uint32Array;
   private readonly mtip: Uint8Array;
@@ -55,27 +116,23 @@ export class Clint implements DeviceOwner {
   constructor(
     private readonly harts: readonly InterruptTarget[],
     private readonly scheduler: Scheduler,
+    opts: ClintOptions = {},
   ) {
     const n = harts.length;
-    this.msip = new Uint8Array(n);
+    this.msip = opts.msip ?? new LocalMsip(harts);
+    if (this.msip.harts !== n) throw new RangeError(`clint: an MSIP store for ${this.msip.harts} harts, ${n} harts`);
     this.cmpLo = new Uint32Array(n);
     this.cmpHi = new Uint32Array(n);
     this.mtip = new Uint8Array(n);
     this.timers = harts.map((_, i) => scheduler.newTimer(() => this.updateTimer(i), this));
 
-    const swiOps: MemoryRegionOps = {
-      read: (off) => this.swiRead(off),
-      write: (off, v) => this.swiWrite(off, v),
-      valid: { min: 4, max: 4 },
-      impl: { min: 4, max: 4 },
-    };
     const mtimerOps: MemoryRegionOps = {
       read: (off) => this.mtimerRead(off),
       write: (off, v) => this.mtimerWrite(off, v),
       valid: { min: 4, max: 8 },
       impl: { min: 4, max: 4 },
     };
-    this.swi = MemoryRegion.io('riscv.aclint.swi', CLINT_SWI_SIZE, swiOps, { owner: this });
+    this.swi = MemoryRegion.io('riscv.aclint.swi', CLINT_SWI_SIZE, aclintSwiOps(this.msip), { owner: this });
     this.mtimer = MemoryRegion.io('riscv.aclint.mtimer', CLINT_MTIMER_SIZE, mtimerOps, { owner: this });
     this.reset();
   }
@@ -97,29 +154,12 @@ export class Clint implements DeviceOwner {
   }
 
   reset(): void {
+    this.msip.reset();
     for (let i = 0; i < this.harts.length; i++) {
-      this.msip[i] = 0;
-      this.harts[i]!.setInterruptLevel(MIP_MSIP_BIT, false);
       this.cmpLo[i] = 0;
       this.cmpHi[i] = 0;
       this.mtip[i] = 2; // unknown: force the first update to drive the line
       this.updateTimer(i);
-    }
-  }
-
-  private swiRead(off: number): number {
-    const hart = off >>> 2;
-    if ((off & 3) !== 0 || hart >= this.harts.length) return 0;
-    return this.msip[hart]!;
-  }
-
-  private swiWrite(off: number, v: number): void {
-    const hart = off >>> 2;
-    if ((off & 3) !== 0 || hart >= this.harts.length) return;
-    const bit = v & 1;
-    if (bit !== this.msip[hart]) {
-      this.msip[hart] = bit;
-      this.harts[hart]!.setInterruptLevel(MIP_MSIP_BIT, bit === 1);
     }
   }
 

@@ -23,6 +23,7 @@ import type { MemoryListener } from '../../memory/listener.js';
 import type { SyncEnv } from '../../sync/env.js';
 import type { InterruptTarget } from '../../hw/intc/clint.js';
 import { GracePeriods } from './epoch.js';
+import { SharedHartLines, SharedMsip } from './shared-lines.js';
 import { HomeDevices } from './home-devices.js';
 import { MailboxClient, MailboxServer } from './mailbox.js';
 import type { IoThreadReady } from './io-thread-types.js';
@@ -52,7 +53,6 @@ import {
   W_ACK,
   W_ALIVE,
   W_CMD,
-  W_MIP,
   W_STATE,
   hartRealm,
 } from './shared.js';
@@ -101,28 +101,13 @@ export class SmpError extends Error {
 
 const hrNow = monotonicNs;
 
-/** A hart's interrupt lines as seen by the CLINT and PLIC in the main realm. */
-class SharedHartLines implements InterruptTarget {
-  private readonly idx: number;
-  constructor(
-    private readonly shared: SmpShared,
-    private readonly realm: number,
-  ) {
-    this.idx = shared.w(realm, W_MIP);
-  }
-
-  setInterruptLevel(bit: number, level: boolean): void {
-    const m = 1 << bit;
-    const old = level ? Atomics.or(this.shared.i32, this.idx, m) : Atomics.and(this.shared.i32, this.idx, ~m);
-    if (((old & m) !== 0) !== level) this.shared.kick(this.realm);
-  }
-}
-
 export class SmpCoordinator {
   readonly shared: SmpShared;
   readonly harts: number;
   /** Interrupt targets for the CLINT and PLIC, one per hart. */
   readonly lines: readonly InterruptTarget[];
+  /** The CLINT's MSIP bits, which hart realms access themselves (shared-lines.ts). */
+  readonly msip: SharedMsip;
   readonly home: HomeDevices;
   readonly grace: GracePeriods;
   readonly server: MailboxServer;
@@ -166,6 +151,7 @@ export class SmpCoordinator {
     const lines: InterruptTarget[] = [];
     for (let h = 0; h < n; h++) lines.push(new SharedHartLines(this.shared, hartRealm(h)));
     this.lines = lines;
+    this.msip = new SharedMsip(this.shared, n);
     const readers: number[] = [];
     for (let r = 1; r < realms; r++) readers.push(r);
     this.grace = new GracePeriods(this.shared, readers);
@@ -178,6 +164,14 @@ export class SmpCoordinator {
     });
     this.listener = { commit: () => this.publisher.maybePublish() };
     this.as.addListener(this.listener);
+  }
+
+  /**
+   * Let hart realms run `mr`'s accesses themselves, with the region they build for `kind`
+   * (shared-lines.ts: portableRegions); other realms still reach it by request.
+   */
+  setPortable(mr: Region, kind: string): void {
+    this.home.setPortable(mr, kind);
   }
 
   /** The machine clock (ns) and the CLINT's mtime, from which hart realms derive their `time` CSR. */
@@ -223,6 +217,7 @@ export class SmpCoordinator {
       const data: HartWorkerData = {
         shared: this.shared.buffer,
         realms: this.shared.realms,
+        harts: this.harts,
         hart: h,
         port: port2,
         snapshot: this.publisher.current,

@@ -19,6 +19,7 @@ import { monotonicNs } from '../../host/clock.js';
 import { Hart } from '../../cpu/riscv/hart.js';
 import { MailboxClient } from './mailbox.js';
 import { RealmPhysMemory } from './realm-memory.js';
+import { portableRegions } from './shared-lines.js';
 import {
   CMD_NONE,
   CMD_PAUSE,
@@ -54,6 +55,8 @@ export interface HartWorkerData {
   entry?: string;
   shared: SharedArrayBuffer;
   realms: number;
+  /** Harts of the machine. */
+  harts: number;
   hart: number;
   port: MessagePort;
   snapshot: SnapshotData;
@@ -91,7 +94,7 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const log = ep.log;
   const client = new MailboxClient(sh, realm, { deviceRealm: false, log });
   const ramMemory = d.state?.memory ?? null;
-  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client);
+  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts), log);
   const baseIdx = GF_CLOCK_BASE_NS;
   const deltaIdx = GF_MTIME_DELTA;
   // mtime as the CLINT computes it: floor(machine clock ns / 100) + delta.

@@ -53,6 +53,7 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
   private readonly entries: (Entry | null)[] = [];
   private readonly byRegion = new Map<MemoryRegion, Entry>();
   private readonly remote = new Map<MemoryRegion, DeviceHome>();
+  private readonly portable = new Map<MemoryRegion, string>();
   private readonly sink: DispatchSink;
 
   constructor(opts: HomeDevicesOptions) {
@@ -67,11 +68,21 @@ export class HomeDevices implements RequestHandler, DeviceHomes {
     this.remote.set(mr, home);
   }
 
+  /**
+   * Declare that every realm may run `mr`'s accesses itself, with the region it builds for
+   * `kind` (snapshot.ts: DeviceHome.portable); its id here still serves requests.
+   */
+  setPortable(mr: MemoryRegion, kind: string): void {
+    this.portable.set(mr, kind);
+  }
+
   /** The id of a local region (registered on first sight), or the remote home of a proxy. */
   locate(mr: MemoryRegion): DeviceHome {
     const r = this.remote.get(mr);
     if (r) return r;
-    return { realm: this.realm, dev: this.register(mr).id };
+    const kind = this.portable.get(mr);
+    const id = this.register(mr).id;
+    return kind === undefined ? { realm: this.realm, dev: id } : { realm: this.realm, dev: id, portable: kind };
   }
 
   private register(mr: MemoryRegion): Entry {

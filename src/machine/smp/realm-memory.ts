@@ -11,7 +11,10 @@
  * counter lives with the region in the main realm); `memoryOnly` accesses to
  * anything but RAM/ROM fail with MEMTX_ACCESS_ERROR.
  */
+import { hostLog } from '../../host/log.js';
+import { dispatchRead, dispatchWrite, type DispatchSink } from '../../memory/dispatch.js';
 import { RamFastPath } from '../../memory/ram-path.js';
+import type { MemoryRegion } from '../../memory/region.js';
 import { MEMTX_ACCESS_ERROR, MEMTX_DECODE_ERROR, MEMTX_OK, type MemTxAttrs, type MemTxResult } from '../../memory/types.js';
 import type { ReplySink, RequestHandler, RequestPort } from './mailbox.js';
 import { OP_ADDR_READ, OP_ADDR_WRITE, OP_DEV_READ, OP_DEV_WRITE } from './shared.js';
@@ -22,7 +25,10 @@ import { SNAP_IO, SNAP_IOMMU, SNAP_ROM, SNAP_ROMD, type SnapshotView } from './s
  * the same code AddressSpace runs) on the snapshot's tables; this class adds
  * only what differs in a realm: devices reached through their home realm.
  */
-export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplySink {
+/** This realm's region for a portable device kind (snapshot.ts: DeviceHome.portable), or null to ask its home. */
+export type PortableRegions = (kind: string) => MemoryRegion | null;
+
+export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplySink, DispatchSink {
   epoch = 0;
   unassignedAccesses = 0;
   /** Requests sent to other realms. */
@@ -33,15 +39,20 @@ export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplyS
    * so the hart realm re-reads them at once instead of at its next boundary.
    */
   afterRequest: () => void = () => {};
+  /** Per range of the adopted view: this realm's region for a portable device, else null. */
+  private here: (MemoryRegion | null)[] = [];
 
   constructor(
     view: SnapshotView,
     private readonly client: RequestPort,
     /** This realm's own devices (an I/O thread's), dispatched without a request; null for hart realms. */
     private readonly local: RequestHandler | null = null,
+    private readonly portables: PortableRegions | null = null,
+    readonly log: (message: string) => void = hostLog,
   ) {
     super(view);
     this.epoch = view.epoch;
+    this.resolvePortables(view);
   }
 
   get snapshot(): SnapshotView {
@@ -52,6 +63,13 @@ export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplyS
   adopt(view: SnapshotView): void {
     this.setView(view);
     this.epoch = view.epoch;
+    this.resolvePortables(view);
+  }
+
+  private resolvePortables(view: SnapshotView): void {
+    const kinds = view.data.portable;
+    const here = this.portables;
+    this.here = kinds.map((k) => (k !== null && here !== null ? here(k) : null));
   }
 
   protected loadOther(i: number, addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
@@ -68,6 +86,14 @@ export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplyS
       const off = k === SNAP_IO ? addr - v.starts[i]! + d.devOff[i]! : addr;
       if (target === this.client.self && this.local !== null) {
         return this.local.serve(op, d.dev[i]!, off, size, 0, 0, attrs, this.client.self, this);
+      }
+      const mr = this.here[i]!;
+      if (mr !== null) {
+        this.valLo = 0;
+        this.valHi = 0;
+        const r = dispatchRead(this, mr, off, size, attrs);
+        this.afterRequest();
+        return r;
       }
       this.remoteAccesses++;
       const r = this.client.request(target, op, d.dev[i]!, off, size, 0, 0, attrs);
@@ -117,6 +143,12 @@ export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplyS
       const off = k === SNAP_IOMMU ? addr : addr - v.starts[i]! + d.devOff[i]!;
       if (target === this.client.self && this.local !== null) {
         return this.local.serve(op, d.dev[i]!, off, size, lo >>> 0, hi >>> 0, attrs, this.client.self, this);
+      }
+      const mr = this.here[i]!;
+      if (mr !== null) {
+        const r = dispatchWrite(this, mr, off, size, lo >>> 0, hi >>> 0, attrs);
+        this.afterRequest();
+        return r;
       }
       this.remoteAccesses++;
       const r = this.client.request(target, op, d.dev[i]!, off, size, lo >>> 0, hi >>> 0, attrs);

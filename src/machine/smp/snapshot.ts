@@ -41,6 +41,8 @@ export interface SnapshotData extends FlatTables {
   readonly dev: Int32Array;
   /** Offset within the device's region of the range's first byte. */
   readonly devOff: Float64Array;
+  /** Per range: the portable kind of its device (DeviceHome.portable), else null. */
+  readonly portable: readonly (string | null)[];
   readonly buffers: readonly SharedArrayBuffer[];
   /**
    * Index in `buffers` of the buffer of the WebAssembly memory holding guest RAM and the
@@ -56,6 +58,11 @@ export interface SnapshotData extends FlatTables {
 export interface DeviceHome {
   readonly realm: number;
   readonly dev: number;
+  /**
+   * Set for a device whose state lives in shared memory (the ACLINT SWI's MSIP bits):
+   * a realm that can build a region of this kind runs the accesses itself.
+   */
+  readonly portable?: string;
 }
 
 /** Assigns (realm, id) to the I/O regions a view contains. */
@@ -72,6 +79,7 @@ export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHo
   const realm = new Int32Array(n).fill(-1);
   const dev = new Int32Array(n).fill(-1);
   const devOff = new Float64Array(n);
+  const portable: (string | null)[] = new Array<string | null>(n).fill(null);
   const buffers: SharedArrayBuffer[] = [];
   const names: string[] = [];
   for (let i = 0; i < n; i++) {
@@ -89,13 +97,14 @@ export function serializeFlatView(view: FlatView, epoch: number, homes: DeviceHo
       const h = homes.locate(fr.mr);
       realm[i] = h.realm;
       dev[i] = h.dev;
+      if (fr.kind === RANGE_IO && h.portable !== undefined) portable[i] = h.portable;
     } else if (fr.kind === RANGE_IOMMU) {
       realm[i] = 0;
     }
   }
   const { starts, ends, kinds, radix, mixed } = view;
   const wi = wasmRam === null ? -1 : buffers.indexOf(wasmRam as SharedArrayBuffer);
-  return { epoch, starts, ends, kinds, radix, mixed, buf, bufOff, realm, dev, devOff, buffers, wasmRam: wi, names };
+  return { epoch, starts, ends, kinds, radix, mixed, buf, bufOff, realm, dev, devOff, portable, buffers, wasmRam: wi, names };
 }
 
 const EMPTY = new Uint8Array(new SharedArrayBuffer(8));

@@ -21,6 +21,7 @@ import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
 import { HART_STATE_BYTES, stateAreasIn } from '../../cpu/riscv/state-area.js';
 import { allocateGuestRam, type GuestRamBacking } from '../../memory/guest-ram.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
+import { PORTABLE_ACLINT_SWI } from '../smp/shared-lines.js';
 import { Plic } from '../../hw/intc/plic.js';
 import { Serial } from '../../hw/char/serial.js';
 import { NullBackend, type CharBackend } from '../../hw/char/chardev-core.js';
@@ -270,7 +271,10 @@ export class VirtMachine implements GuestWriter {
             this.loop.kick();
           },
         }));
-    this.clint = new Clint(targets, this.loop);
+    // With hart realms the SWI's MSIP bits are the harts' shared lines, which the harts
+    // access themselves (an IPI costs no round trip to this realm: smp/shared-lines.ts).
+    this.clint = new Clint(targets, this.loop, { msip: this.smpCoordinator?.msip });
+    this.smpCoordinator?.setPortable(this.clint.swi, PORTABLE_ACLINT_SWI);
     clintRef = this.clint;
     this.plic = new Plic(targets, { numSources: PLIC_NUM_SOURCES, numPriorities: PLIC_NUM_PRIORITIES });
     if (this.smpCoordinator) this.smpCoordinator.attachClock(() => this.loop.clock.now(), () => this.clint.mtime());

@@ -10,6 +10,7 @@ import { memoryTransaction } from '../../../src/memory/transaction.js';
 import { EventLoop } from '../../../src/machine/event-loop.js';
 import { Clint } from '../../../src/hw/intc/clint.js';
 import { SmpCoordinator } from '../../../src/machine/smp/coordinator.js';
+import { PORTABLE_ACLINT_SWI } from '../../../src/machine/smp/shared-lines.js';
 import { assemble, FINISHER, RAM_BASE } from '../../cpu/guest.js';
 import { readFileSync } from 'node:fs';
 
@@ -47,7 +48,8 @@ export function makeSmpBoard(
   const logs: string[] = [];
   const as = new AddressSpace(system, 'memory', { log: (m) => logs.push(m) });
   const smp = new SmpCoordinator({ as, harts, log: (l) => logs.push(l), faultInjection, ioThreads });
-  const clint = new Clint(smp.lines, loop);
+  const clint = new Clint(smp.lines, loop, { msip: smp.msip });
+  smp.setPortable(clint.swi, PORTABLE_ACLINT_SWI);
   memoryTransaction(() => {
     system.addSubregion(RAM_BASE, ram);
     system.addSubregion(

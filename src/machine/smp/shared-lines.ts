@@ -1,0 +1,72 @@
+/**
+ * Hart interrupt lines in shared memory, as every realm can drive them.
+ *
+ * Each hart realm has an mip word in the shared control block; the CLINT and
+ * PLIC (main realm) set and clear its bits with Atomics and wake the hart when
+ * one changes. The ACLINT SWI is nothing but its MSIP bits, so its registers
+ * can be those bits: then any realm runs a SWI access itself (hw/intc/clint.ts:
+ * aclintSwiOps over SharedMsip) instead of a round trip to the main realm,
+ * which an IPI would otherwise cost twice (set by the sender, cleared by the
+ * target) — QEMU's ACLINT SWI likewise runs on the vCPU thread that writes it.
+ */
+import { aclintSwiOps, CLINT_SWI_SIZE, MIP_MSIP_BIT, type InterruptTarget, type MsipStore } from '../../hw/intc/clint.js';
+import { ReentrancyGuard } from '../../memory/owner.js';
+import { MemoryRegion } from '../../memory/region.js';
+import type { PortableRegions } from './realm-memory.js';
+import { hartRealm, W_MIP, type SmpShared } from './shared.js';
+
+/** The portable kind of the CLINT's SWI region (SmpCoordinator.setPortable). */
+export const PORTABLE_ACLINT_SWI = 'riscv.aclint.swi';
+
+/** A hart's interrupt lines: bits of its realm's shared mip word. */
+export class SharedHartLines implements InterruptTarget {
+  private readonly idx: number;
+  constructor(
+    private readonly shared: SmpShared,
+    private readonly realm: number,
+  ) {
+    this.idx = shared.w(realm, W_MIP);
+  }
+
+  setInterruptLevel(bit: number, level: boolean): void {
+    const m = 1 << bit;
+    const old = level ? Atomics.or(this.shared.i32, this.idx, m) : Atomics.and(this.shared.i32, this.idx, ~m);
+    if (((old & m) !== 0) !== level) this.shared.kick(this.realm);
+  }
+
+  level(bit: number): number {
+    return (Atomics.load(this.shared.i32, this.idx) >>> bit) & 1;
+  }
+}
+
+/** The SWI's MSIP bits as the harts' MSIP lines themselves (nothing else drives MSIP). */
+export class SharedMsip implements MsipStore {
+  private readonly lines: SharedHartLines[] = [];
+  constructor(shared: SmpShared, harts: number) {
+    for (let h = 0; h < harts; h++) this.lines.push(new SharedHartLines(shared, hartRealm(h)));
+  }
+  get harts(): number {
+    return this.lines.length;
+  }
+  get(hart: number): number {
+    return this.lines[hart]!.level(MIP_MSIP_BIT);
+  }
+  set(hart: number, bit: number): void {
+    this.lines[hart]!.setInterruptLevel(MIP_MSIP_BIT, bit === 1);
+  }
+  reset(): void {
+    for (const l of this.lines) l.setInterruptLevel(MIP_MSIP_BIT, false);
+  }
+}
+
+/** The portable regions a realm can build over the shared control block (made on first use). */
+export function portableRegions(shared: SmpShared, harts: number): PortableRegions {
+  let swi: MemoryRegion | null = null;
+  return (kind) => {
+    if (kind !== PORTABLE_ACLINT_SWI) return null;
+    swi ??= MemoryRegion.io(PORTABLE_ACLINT_SWI, CLINT_SWI_SIZE, aclintSwiOps(new SharedMsip(shared, harts)), {
+      owner: { name: 'clint', reentrancyGuard: new ReentrancyGuard() },
+    });
+    return swi;
+  };
+}
