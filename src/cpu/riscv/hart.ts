@@ -186,14 +186,17 @@ export class Hart {
 
   // --- MMU / TLB ---
   epoch = -1;
-  /** Translation context the TLBs were filled under (mmu.ts syncTlbContext). */
+  /** The translation context TLB entries are filled and looked up under (mmu.ts syncTlbContext), and its tag bits. */
   tlbContext = -1;
+  tlbTag = 0;
+  tlbVpnTag = 0;
   satpMode = 0;
   /** A double from the start (root table addresses exceed V8's small integers; see address-space.ts ioStart). */
   satpPpnAddr = NaN;
   /**
-   * Data TLB tags: the page's virtual address bits 12..31 in tagLo (lo & -4096), bits
-   * 32..63 in tagHi (state-area.ts; the I/O and instruction TLBs tag with the page number).
+   * Data TLB tags: the page's virtual address bits 12..31 in tagLo (lo & -4096) with the
+   * translation context's tlbTag, bits 32..63 in tagHi (state-area.ts; the I/O and
+   * instruction TLBs tag with the page number and tlbVpnTag).
    */
   readonly rTagLo: Int32Array;
   readonly rTagHi: Int32Array;

@@ -24,6 +24,8 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   const wTagHi = h.wTagHi;
   const wOff = h.wOff;
   const wDv = h.wDv;
+  // The translation context's tag bits: a context change drops the fetch page, which ends this loop.
+  const tTag = h.tlbTag;
   // pc and steps live in locals; they are written back before anything that may trap or
   // look at them (slow paths, system instructions) and when the loop exits.
   let pc = h.pc;
@@ -270,7 +272,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         const po = lo & 0xfff;
         let vlo: number;
         let vhi: number;
-        if (rTagLo[idx] === (lo & -4096) && rTagHi[idx] === hi && po <= 4088) {
+        if (rTagLo[idx] === ((lo & -4096) | tTag) && rTagHi[idx] === hi && po <= 4088) {
           const dv = rDv[idx]!;
           const a = (rOff[idx]! + po) | 0;
           switch (f3) {
@@ -345,7 +347,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         const vpn = lo >>> 12;
         const idx = vpn & TLB_MASK;
         const po = lo & 0xfff;
-        if (wTagLo[idx] === (lo & -4096) && wTagHi[idx] === hi && po <= 4088) {
+        if (wTagLo[idx] === ((lo & -4096) | tTag) && wTagHi[idx] === hi && po <= 4088) {
           const dv = wDv[idx]!;
           const a = (wOff[idx]! + po) | 0;
           switch (f3) {

@@ -12,16 +12,20 @@
  *   256     8       pcOut     f64: where translated code left off
  *   264     8       t         a slow-path load's result, i64 (halves tLo, tHi)
  *   272     4       jcEpoch   jump-cache entries of other epochs are stale
+ *   276     4       tlbTag    the translation context's bits in rTagLo/wTagLo (mmu.ts)
+ *   280     4       tlbVpnTag the same in xTagLo (and the I/O TLBs' tags)
  *   4096    4 KiB   rTagLo    read TLB (TLB_SIZE entries each)
  *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs, xTagLo, xTagHi
  *   then    8 KiB   xPa       f64: physical page of each instruction-TLB entry
  *   then    128 KiB jump cache: JC_ENTRIES x 32 bytes
  *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32)
  *
- * rTagLo/wTagLo hold the low word of the page's virtual address (page aligned,
- * so translated code checks tag and natural alignment with one mask and
- * compare), xTagLo the low word of its page number; the TagHi words hold the
- * address's high word. rAbs/wAbs hold the byte address of the page in this
+ * rTagLo/wTagLo hold the low word of the page's virtual address (page aligned)
+ * with the translation context in bits 3..8 (tlbTag: translated code masks the
+ * address to page and alignment bits, ORs tlbTag in and compares once; a
+ * misaligned address keeps a bit below 3 and misses), xTagLo the low word of
+ * its page number with the context in bits 20..25 (tlbVpnTag); the TagHi words
+ * hold the address's high word. rAbs/wAbs hold the byte address of the page in this
  * memory, or -1 when the page is RAM elsewhere (a ROM, flash, or RAM in
  * another buffer).
  */
@@ -42,6 +46,9 @@ export const ST_PC_OUT = 256;
 export const ST_T = 264;
 /** Jump-cache epoch (jit/trampoline.ts): bumped whenever any cached block may be stale. */
 export const ST_JC_EPOCH = 272;
+/** The current translation context as data-TLB tag bits, and as page-number tag bits (mmu.ts setTlbContext). */
+export const ST_TLB_TAG = 276;
+export const ST_TLB_VPN_TAG = 280;
 export const ST_R_TAG_LO = 4096;
 export const ST_R_TAG_HI = ST_R_TAG_LO + 4 * TLB_SIZE;
 export const ST_R_ABS = ST_R_TAG_HI + 4 * TLB_SIZE;

@@ -47,7 +47,7 @@ import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
 import { emitMulDiv, emitMulDivW, mulhuBody } from './codegen-m.js';
 import { TLB_MASK } from '../common.js';
 import { rvcFill } from '../rvc.js';
-import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
+import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_TLB_TAG, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
 export interface BlockInfo {
   /** Instructions on the longest path through the block (the budget one call may use per iteration). */
@@ -624,7 +624,8 @@ class Emitter {
     this.reg(rs1);
     c.i64(imm).op(Op.i64_add).tee(L_A).op(Op.i32_wrap_i64).tee(L_LO);
     c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and).tee(L_IX);
-    c.mem(Op.i32_load, 2, s + tagLo).get(L_LO).i32(-4096 | (size - 1)).op(Op.i32_and).op(Op.i32_eq);
+    c.mem(Op.i32_load, 2, s + tagLo).get(L_LO).i32(-4096 | (size - 1)).op(Op.i32_and);
+    c.i32(0).mem(Op.i32_load, 2, s + ST_TLB_TAG).op(Op.i32_or).op(Op.i32_eq);
     c.get(L_IX).mem(Op.i32_load, 2, s + tagHi);
     this.high();
     c.op(Op.i32_eq).op(Op.i32_and);
