@@ -44,6 +44,17 @@ const RET_STUB = HANDLER + 0x100;
 const DATA = RAM_BASE + 0x5000;
 /** Nothing is mapped here: loads, stores and AMOs fault (and the handler skips them). */
 const UNMAPPED = 0x1000;
+/**
+ * A device whose accesses change the hart's interrupt lines (read raises MEIP, write lowers
+ * it; nothing is enabled, so no trap): the loads and stores that leave the interpreter loop
+ * after their slow path, as a PLIC claim or a device raising its line does.
+ */
+const IRQ_DEV = 0x10000000;
+const MIP_MEIP_BIT = 11;
+/** An Sv39 root table: one 1 GiB page maps the RAM (identity), nothing below it. */
+const ROOT = RAM_BASE + 0x8000;
+/** Where the program finds its satp value (x2-relative). */
+const SATP_OFF = 0x7f0;
 
 const PASSES = 3;
 const SFENCE_VMA = 0x12000073;
@@ -137,6 +148,7 @@ function program(): { code: number[]; handler: number[] } {
   // Every size through the slow paths: sfence.vma empties the TLBs before each access.
   for (const f3 of [0, 1, 2, 3, 4, 5, 6]) w.push(SFENCE_VMA, I(0x03, 17, f3, 2, 8));
   for (const f3 of [0, 1, 2, 3]) w.push(SFENCE_VMA, S(f3, 2, A, 24));
+  w.push(SFENCE_VMA, I(0x03, 17, 3, 2, 1), SFENCE_VMA, S(3, 2, A, 33));
   // Branches, taken and not, all to the next instruction; JAL and JALR likewise.
   w.push(J(1, 4), J(0, 4), U(0x17, 18, 0), I(0x67, 1, 0, 18, 8), U(0x17, 18, 0), I(0x67, 0, 0, 18, 8));
   // A call to another page and the return from it (jumps the dispatcher must see).
@@ -146,11 +158,26 @@ function program(): { code: number[]; handler: number[] } {
   // The Sstc comparator enabled (menvcfg.STCE) and due (stimecmp 0; the STIP it raises is
   // not enabled in mie): interrupt checks read it.
   w.push(I(0x13, 19, 0, 0, 1), I(0x13, 19, 1, 19, 63), I(0x73, 0, 2, 19, 0x30a), I(0x73, 0, 1, 0, 0x14d));
+  // Device accesses that end the loop (IRQ_DEV), x9 = its address: a load into a register and
+  // into x0, a store.
+  w.push(U(0x37, 9, IRQ_DEV >>> 12), I(0x03, 17, 2, 9, 0), I(0x03, 0, 2, 9, 0), S(2, 9, A, 0));
   // Out of line: CSRs, fences, AMOs, LR/SC, FP.
   w.push(I(0x73, 19, 2, 0, 0x340), I(0x73, 0, 1, A, 0x340), I(0x73, 19, 6, 3, 0x340), I(0x73, 19, 2, 0, 0xc01));
   w.push(I(0x0f, 0, 0, 0, 0x0ff), 0x0100000f /* pause */, 0x0000100f /* fence.i */);
   w.push(R(0x2f, 20, 2, 2, A, 0), R(0x2f, 20, 3, 2, A, 0x04), R(0x2f, 20, 3, 2, 0, 0x08), R(0x2f, 20, 3, 2, A, 0x0c));
   w.push(R(0x53, 1, 0, A, 0, 0x79), R(0x53, 2, 7, 1, 1, 0x01), R(0x53, 20, 0, 2, 0, 0x71));
+  // The rest in S-mode under Sv39, as Linux runs: page walks and fills (the planted faults
+  // below become page faults), a translation-context switch (SUM on and off), an
+  // address-specific sfence.vma, S-mode CSRs. x9: PMP entry 0 (all of memory RWX, as firmware
+  // sets it), satp, the mret target (the word after the mret), mstatus.MPP = S (U after the
+  // handler's mret), sstatus.SUM.
+  w.push(I(0x13, 9, 0, 0, -1), I(0x73, 0, 1, 9, 0x3b0), I(0x13, 9, 0, 0, 0x1f), I(0x73, 0, 1, 9, 0x3a0));
+  w.push(I(0x03, 9, 3, 2, SATP_OFF), I(0x73, 0, 1, 9, 0x180), SFENCE_VMA);
+  w.push(U(0x17, 9, 0), I(0x13, 9, 0, 9, 28), I(0x73, 0, 1, 9, 0x341));
+  w.push(I(0x13, 9, 0, 0, 1), I(0x13, 9, 1, 9, 11), I(0x73, 0, 2, 9, 0x300), 0x30200073 /* mret */);
+  for (let pass = 0; pass < 2; pass++) w.push(I(0x03, 17, 3, 2, 8), I(0x03, 17, 3, 2, 1), S(3, 2, A, 24), S(2, 2, A, 33));
+  w.push(I(0x13, 9, 0, 0, 1), I(0x13, 9, 1, 9, 18), I(0x73, 0, 2, 9, 0x100), I(0x03, 17, 3, 2, 16), I(0x73, 0, 3, 9, 0x100));
+  w.push(SFENCE_VMA | (2 << 15), I(0x03, 17, 3, 2, 8), I(0x73, 17, 2, 0, 0x100), I(0x73, 17, 2, 0, 0x180), I(0x73, 0, 1, 17, 0x140));
   // Compressed: c.addi, c.li, c.mv, c.add, c.lw/c.sw/c.ld/c.sd via x8, c.j +2, c.nop.
   const c: number[] = [0x0505, 0x4681, 0x86aa, 0x96aa, 0x4008, 0xc048, 0x6408, 0xe808, 0xa009, 0x0001];
   // Traps (the handler skips the instruction): illegal encodings the loop itself rejects,
@@ -209,11 +236,26 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   const areas = stateAreasIn(backing, 3);
   const ram = MemoryRegion.ram('warm-up-ram', RAM_SIZE, { buffer: backing.buffer });
   root.addSubregion(RAM_BASE, ram);
+  let current: Hart | null = null;
+  const irq = MemoryRegion.io('warm-up-irq', 0x1000, {
+    read: () => {
+      current?.setInterruptLevel(MIP_MEIP_BIT, true);
+      return 0;
+    },
+    write: () => current?.setInterruptLevel(MIP_MEIP_BIT, false),
+    valid: { min: 4, max: 4 },
+    impl: { min: 4, max: 4 },
+  });
+  root.addSubregion(IRQ_DEV, irq);
   const mem = new AddressSpace(root, 'warm-up');
   const { code, handler } = program();
   store(ram.ramBytes(), CODE, code);
   store(ram.ramBytes(), HANDLER, handler);
   store(ram.ramBytes(), RET_STUB, [I(0x67, 0, 0, 1, 0)]);
+  // Sv39: root[2] = a 1 GiB RWX page at 0x80000000 (V R W X A D); satp = mode 8 | root's PPN.
+  const ramDv = new DataView(ram.ramBytes().buffer, ram.ramBytes().byteOffset);
+  ramDv.setBigUint64(ROOT - RAM_BASE + 16, (BigInt(RAM_BASE >>> 12) << 10n) | 0xcfn, true);
+  ramDv.setBigUint64(DATA + SATP_OFF - RAM_BASE, (8n << 60n) | BigInt(ROOT / 4096), true);
   // One CodeSync for the three: the others' stores into the translating hart's code pages take
   // the code-write exits of the interpreter loop in both its modes.
   const base = { hartId: 0, mem, timeSource: () => 0, codeSync: CodeSync.allocate() };
@@ -240,6 +282,7 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       h.setX(4, BigInt(UNMAPPED));
       h.setX(8, BigInt(DATA + 64));
       for (const [r, v] of VALUES) h.setX(r, v);
+      current = h;
       if (engine !== 'translator') h.run(5000);
       else {
         h.run(JIT_STEPS - JIT_TAIL);
