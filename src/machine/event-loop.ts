@@ -111,8 +111,16 @@ export class EventLoop implements Scheduler {
   private readonly hostNow: () => number;
   private readonly hostStart: number;
   private virtNs = 0;
-  /** Instructions retired by all harts (for statistics and the virtual clock). */
-  instructions = 0;
+  /**
+   * Instructions retired by all harts (for statistics and the virtual clock). In a typed
+   * array: an object field that passes 2^31 (a couple of seconds of a busy guest) changes
+   * from a small integer to a double, which changes the loop's map and deoptimises every
+   * function optimised against it.
+   */
+  private readonly retired = new Float64Array(1);
+  get instructions(): number {
+    return this.retired[0]!;
+  }
 
   private readonly timers: LoopTimer[] = [];
   private nextDeadlineCache = Infinity;
@@ -339,7 +347,7 @@ export class EventLoop implements Scheduler {
       }
       this.running = null;
       if (n > 0) any = true;
-      this.instructions += n;
+      this.retired[0] += n;
       if (this.mode.kind === 'virtual') {
         this.virtNs += n * this.mode.nsPerInsn;
         // Timers due now fire before the next hart runs, at the instruction count they were due.

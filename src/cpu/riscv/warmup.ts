@@ -50,13 +50,31 @@ const UNMAPPED = 0x1000;
  * after their slow path, as a PLIC claim or a device raising its line does.
  */
 const IRQ_DEV = 0x10000000;
+/** What its reads return: a word with the top bit set, as device registers often are. */
+const IRQ_DEV_VALUE = 0xfffffff0;
 const MIP_MEIP_BIT = 11;
-/** An Sv39 root table: one 1 GiB page maps the RAM (identity), nothing below it. */
+/**
+ * An Sv39 root table: one 1 GiB page maps the RAM (identity); below it, through two more
+ * levels, only SMALL_VA -> DATA, a 4 KiB page whose A and D bits start clear every pass.
+ */
 const ROOT = RAM_BASE + 0x8000;
+const L1 = RAM_BASE + 0x9000;
+const L0 = RAM_BASE + 0xa000;
+const SMALL_VA = 0x200000;
+/** The RAM again at RAM_BASE + U_ALIAS, as a user page (root[3]): where the program visits U-mode. */
+const U_ALIAS = 0x40000000;
 /** Where the program finds its satp value (x2-relative). */
 const SATP_OFF = 0x7f0;
 
 const PASSES = 3;
+/**
+ * The warm-up harts count steps from here: past 2^31, where every guest gets within seconds.
+ * V8 keeps a field's representation per object map, so a step counter that outgrows small
+ * integers there first makes it a double for every hart built later; when that happened
+ * ~2 G instructions into a guest, its map change deoptimised all code optimised against harts
+ * at once. (Likewise IRQ_DEV_VALUE for the results of device reads.)
+ */
+const STEPS_BASE = 2 ** 32;
 const SFENCE_VMA = 0x12000073;
 const JIT_STEPS = 200;
 /** The last run of each translating pass: shorter than the blocks it meets (a block that does not fit the quantum). */
@@ -176,6 +194,14 @@ function program(): { code: number[]; handler: number[] } {
   w.push(U(0x17, 9, 0), I(0x13, 9, 0, 9, 28), I(0x73, 0, 1, 9, 0x341));
   w.push(I(0x13, 9, 0, 0, 1), I(0x13, 9, 1, 9, 11), I(0x73, 0, 2, 9, 0x300), 0x30200073 /* mret */);
   for (let pass = 0; pass < 2; pass++) w.push(I(0x03, 17, 3, 2, 8), I(0x03, 17, 3, 2, 1), S(3, 2, A, 24), S(2, 2, A, 33));
+  // A three-level walk setting A (the load), then D (the store); that page's own sfence.vma.
+  w.push(U(0x37, 9, SMALL_VA >>> 12), I(0x03, 17, 3, 9, 0), S(3, 9, A, 8), SFENCE_VMA | (9 << 15), I(0x03, 17, 3, 9, 8));
+  // A visit to U-mode, running at the RAM's user alias (U_ALIAS): a load from a supervisor
+  // page (a permission fault, skipped), a load and a store through the alias, then ecall,
+  // which the handler turns into a return to S at x9 (the word after the visit).
+  w.push(U(0x17, 9, 0), I(0x13, 9, 0, 9, 64), U(0x17, 17, 0), I(0x13, 17, 0, 17, 32), U(0x37, 18, U_ALIAS >>> 12));
+  w.push(R(0x33, 17, 0, 17, 18, 0), I(0x73, 0, 1, 17, 0x141), I(0x13, 18, 0, 0, 0x100), I(0x73, 0, 3, 18, 0x100), 0x10200073 /* sret */);
+  w.push(I(0x03, 17, 3, 2, 0), U(0x37, 18, U_ALIAS >>> 12), R(0x33, 18, 0, 18, 2, 0), I(0x03, 17, 3, 18, 0), S(3, 18, A, 8), 0x00000073 /* ecall */);
   w.push(I(0x13, 9, 0, 0, 1), I(0x13, 9, 1, 9, 18), I(0x73, 0, 2, 9, 0x100), I(0x03, 17, 3, 2, 16), I(0x73, 0, 3, 9, 0x100));
   w.push(SFENCE_VMA | (2 << 15), I(0x03, 17, 3, 2, 8), I(0x73, 17, 2, 0, 0x100), I(0x73, 17, 2, 0, 0x180), I(0x73, 0, 1, 17, 0x140));
   // Compressed: c.addi, c.li, c.mv, c.add, c.lw/c.sw/c.ld/c.sd via x8, c.j +2, c.nop.
@@ -199,10 +225,32 @@ function program(): { code: number[]; handler: number[] } {
     0xffffffff,
   ];
   const code = [...w, ...c.map((p) => -1 - p), ...t, 0x10500073 /* wfi: nothing enabled, run() returns */];
-  // Handler: mepc += 4; mret.
-  const handler = [I(0x73, 21, 2, 0, 0x341), I(0x13, 21, 0, 21, 4), I(0x73, 0, 1, 21, 0x341), 0x30200073];
+  // Handler: mepc += 4; an ecall from U returns to S at x9 instead; mret.
+  const handler = [
+    I(0x73, 21, 2, 0, 0x341),
+    I(0x13, 21, 0, 21, 4),
+    I(0x73, 0, 1, 21, 0x341),
+    I(0x73, 21, 2, 0, 0x342),
+    I(0x13, 21, 0, 21, -8),
+    B(1, 21, 0, 20),
+    I(0x73, 0, 1, 9, 0x341),
+    I(0x13, 21, 0, 0, 1),
+    I(0x13, 21, 1, 21, 11),
+    I(0x73, 0, 2, 21, 0x300),
+    0x30200073,
+  ];
   return { code, handler };
 }
+
+const PTE_V = 1;
+const PTE_R = 2;
+const PTE_W = 4;
+const PTE_X = 8;
+const PTE_U = 16;
+const PTE_A = 64;
+const PTE_D = 128;
+/** A page-table entry for physical address pa. */
+const pte = (pa: number, flags: number): bigint => (BigInt(Math.floor(pa / 4096)) << 10n) | BigInt(flags);
 
 function store(bytes: Uint8Array, at: number, parcels: number[]): void {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -240,7 +288,7 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   const irq = MemoryRegion.io('warm-up-irq', 0x1000, {
     read: () => {
       current?.setInterruptLevel(MIP_MEIP_BIT, true);
-      return 0;
+      return IRQ_DEV_VALUE;
     },
     write: () => current?.setInterruptLevel(MIP_MEIP_BIT, false),
     valid: { min: 4, max: 4 },
@@ -254,7 +302,10 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   store(ram.ramBytes(), RET_STUB, [I(0x67, 0, 0, 1, 0)]);
   // Sv39: root[2] = a 1 GiB RWX page at 0x80000000 (V R W X A D); satp = mode 8 | root's PPN.
   const ramDv = new DataView(ram.ramBytes().buffer, ram.ramBytes().byteOffset);
-  ramDv.setBigUint64(ROOT - RAM_BASE + 16, (BigInt(RAM_BASE >>> 12) << 10n) | 0xcfn, true);
+  ramDv.setBigUint64(ROOT - RAM_BASE + 16, pte(RAM_BASE, PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D), true);
+  ramDv.setBigUint64(ROOT - RAM_BASE, pte(L1, PTE_V), true);
+  ramDv.setBigUint64(ROOT - RAM_BASE + 8 * ((RAM_BASE + U_ALIAS) / 2 ** 30), pte(RAM_BASE, PTE_V | PTE_R | PTE_W | PTE_X | PTE_U | PTE_A | PTE_D), true);
+  ramDv.setBigUint64(L1 - RAM_BASE + 8 * (SMALL_VA >>> 21), pte(L0, PTE_V), true);
   ramDv.setBigUint64(DATA + SATP_OFF - RAM_BASE, (8n << 60n) | BigInt(ROOT / 4096), true);
   // One CodeSync for the three: the others' stores into the translating hart's code pages take
   // the code-write exits of the interpreter loop in both its modes.
@@ -270,6 +321,7 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   // Several passes, the engines interleaved (the translator runs the interpreter loop in its
   // other mode): V8 records feedback only once a function has run for a while (lazy feedback
   // allocation), so the first pass may leave nothing behind.
+  for (const { h } of harts) h.steps = STEPS_BASE;
   for (let pass = 0; pass < PASSES; pass++) {
     for (const { h, engine } of harts) {
       // The translating hart keeps its blocks (a reset drops them): only the pc goes back.
@@ -283,12 +335,13 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       h.setX(8, BigInt(DATA + 64));
       for (const [r, v] of VALUES) h.setX(r, v);
       current = h;
+      ramDv.setBigUint64(L0 - RAM_BASE, pte(DATA, PTE_V | PTE_R | PTE_W), true);
       if (engine !== 'translator') h.run(5000);
       else {
         h.run(JIT_STEPS - JIT_TAIL);
         h.run(JIT_TAIL);
       }
-      runs.push({ engine, steps: h.steps, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
+      runs.push({ engine, steps: h.steps - STEPS_BASE, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
     }
   }
   // Unregister the private address space (`info mtree` lists the live ones).
@@ -300,6 +353,7 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
 export interface WarmUpRun {
   /** The interpreter alone, the translator's dispatcher without blocks, or with blocks. */
   engine: 'interpreter' | 'dispatcher' | 'translator';
+  /** Steps run by this hart in all passes so far. */
   steps: number;
   trapped: number;
   waiting: boolean;
