@@ -28,6 +28,26 @@ const PRELUDE = `
 .macro PASS
   j pass
 .endm
+# Expect \\insn (run in the current mode) to trap to M with mcause \\cause and mtval \\va: the
+# program's M-mode handler checks mcause against s3 and mtval against s5, then resumes at s4.
+.macro EXPECT_FAULT cause, va, insn
+  li s3, \\cause
+  li s5, \\va
+  la s4, 77f
+  \\insn
+  j fail
+77:
+.endm
+# In that handler, with mcause in t1: fail unless this is the announced fault, else resume
+# after it (mepc = s4; the caller returns with mret).
+.macro EXPECTED_FAULT
+  addi gp, gp, 1
+  bne t1, s3, fail
+  csrr t1, mtval
+  addi gp, gp, 1
+  bne t1, s5, fail
+  csrw mepc, s4
+.endm
 # Paging tests: PTE bits; \\dst = a PTE for the physical address in \\pa with \\flags
 .equ PTE_V, 1
 .equ PTE_R, 2
