@@ -72,7 +72,8 @@ const PASSES = 3;
  * V8 keeps a field's representation per object map, so a step counter that outgrows small
  * integers there first makes it a double for every hart built later; when that happened
  * ~2 G instructions into a guest, its map change deoptimised all code optimised against harts
- * at once. (Likewise IRQ_DEV_VALUE for the results of device reads.)
+ * at once. (Likewise IRQ_DEV_VALUE for the results of device reads.) The warm-up harts'
+ * translator counters start there too.
  */
 const STEPS_BASE = 2 ** 32;
 const SFENCE_VMA = 0x12000073;
@@ -321,7 +322,12 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   // Several passes, the engines interleaved (the translator runs the interpreter loop in its
   // other mode): V8 records feedback only once a function has run for a while (lazy feedback
   // allocation), so the first pass may leave nothing behind.
-  for (const { h } of harts) h.steps = STEPS_BASE;
+  for (const { h } of harts) {
+    h.steps = STEPS_BASE;
+    // The translator's unbounded counters likewise (its stats objects share one map).
+    const st = h.jit?.stats;
+    if (st) st.translatedSteps = st.dispatches = st.blockCalls = st.interpCalls = STEPS_BASE;
+  }
   for (let pass = 0; pass < PASSES; pass++) {
     for (const { h, engine } of harts) {
       // The translating hart keeps its blocks (a reset drops them): only the pc goes back.
