@@ -39,12 +39,16 @@ export class SharedHartLines implements InterruptTarget {
   }
 }
 
+/** The interrupt lines of harts 0 .. harts-1. */
+export function hartLines(shared: SmpShared, harts: number): SharedHartLines[] {
+  const lines: SharedHartLines[] = [];
+  for (let h = 0; h < harts; h++) lines.push(new SharedHartLines(shared, hartRealm(h)));
+  return lines;
+}
+
 /** The SWI's MSIP bits as the harts' MSIP lines themselves (nothing else drives MSIP). */
 export class SharedMsip implements MsipStore {
-  private readonly lines: SharedHartLines[] = [];
-  constructor(shared: SmpShared, harts: number) {
-    for (let h = 0; h < harts; h++) this.lines.push(new SharedHartLines(shared, hartRealm(h)));
-  }
+  constructor(private readonly lines: readonly SharedHartLines[]) {}
   get harts(): number {
     return this.lines.length;
   }
@@ -64,7 +68,7 @@ export function portableRegions(shared: SmpShared, harts: number): PortableRegio
   let swi: MemoryRegion | null = null;
   return (kind) => {
     if (kind !== PORTABLE_ACLINT_SWI) return null;
-    swi ??= MemoryRegion.io(PORTABLE_ACLINT_SWI, CLINT_SWI_SIZE, aclintSwiOps(new SharedMsip(shared, harts)), {
+    swi ??= MemoryRegion.io(PORTABLE_ACLINT_SWI, CLINT_SWI_SIZE, aclintSwiOps(new SharedMsip(hartLines(shared, harts))), {
       owner: { name: 'clint', reentrancyGuard: new ReentrancyGuard() },
     });
     return swi;
