@@ -10,6 +10,12 @@ import { execOther } from './system.js';
  * taken branches and jumps that may enter a translated or hot block (see cBase below), so
  * the dispatcher sees those block entries.
  */
+/**
+ * Where pc sits above pBase when the loop has no fetch page for it: far outside the page
+ * check, yet within an int32 however far one instruction moves it (a jal by up to 1 MiB).
+ */
+const FAR = 0x40000000;
+
 export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   const xlo = h.xlo;
   const xhi = h.xhi;
@@ -27,12 +33,17 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   // The translation context's tag bits: a context change drops the fetch page, which ends this loop.
   const tTag = h.tlbTag;
   // pc and steps live in locals; they are written back before anything that may trap or
-  // look at them (slow paths, system instructions) and when the loop exits.
-  let pc = h.pc;
+  // look at them (slow paths, system instructions) and when the loop exits. pc is kept as
+  // pBase + po: po an int32 offset (one compare checks the fetch page, an integer add steps
+  // it), pBase a double that changes only when the loop rebases on a new fetch page. With
+  // no fetch page (fetching from a device, or after a far jump until the next fetch) the
+  // base is set FAR below pc, so that po fails the page check and the next fetch rebases.
   let steps = h.steps;
   let fBase = h.fetchBase;
   let fDv = h.fetchDv;
   let fOff = h.fetchOff;
+  let po = h.pc - fBase >= 0 && h.pc - fBase < 4096 ? (h.pc - fBase) | 0 : FAR;
+  let pBase = h.pc - po;
   // The translator's code-cache state of the page the dispatcher entered us in: a taken jump
   // within that page to a block that is neither translated nor hot yet stays here instead of
   // returning to the dispatcher (which would only count it and call us again). The jump sites
@@ -48,16 +59,18 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   while (steps < end) {
     steps++;
     let insn: number;
-    const off = pc - fBase;
-    if (off >= 0 && off <= 4092) insn = fDv.getInt32((fOff + off) | 0, true);
+    if (po >>> 0 <= 4092) insn = fDv.getInt32((fOff + po) | 0, true);
     else {
-      h.pc = pc;
+      h.pc = pBase + po;
       h.steps = steps;
       // `| 0`: an int32, so that insn stays an untagged word in the loop (like the fast fetch's).
       insn = fetchSlow(h) | 0;
       fBase = h.fetchBase;
       fDv = h.fetchDv;
       fOff = h.fetchOff;
+      const d = h.pc - fBase;
+      po = d >= 0 && d < 4096 ? d | 0 : FAR;
+      pBase = h.pc - po;
     }
     const raw = insn;
     let ilen = 4;
@@ -65,7 +78,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
       insn = rvc[insn & 0xffff]!;
       ilen = 2;
       if ((insn & 3) !== 3 && (insn = rvcFill(rvc, raw & 0xffff) | 0) === 0) {
-        h.pc = pc;
+        h.pc = pBase + po;
         h.steps = steps;
         h.trapIllegal(raw & 0xffff);
         return;
@@ -90,7 +103,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
             break;
           }
           case 1: {
-            if (insn >>> 26 !== 0) { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+            if (insn >>> 26 !== 0) { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
             const sh = imm & 63;
             if (sh === 0) {
               lo = alo;
@@ -145,7 +158,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
                 lo = ahi >> (sh - 32);
                 hi = ahi >> 31;
               }
-            } else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+            } else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
             break;
           }
           case 6:
@@ -161,7 +174,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
           xlo[rd << 1] = lo;
           xhi[rd << 1] = hi;
         }
-        pc = pc + ilen;
+        po = (po + ilen) | 0;
         break;
       }
       case 12: {
@@ -251,30 +264,30 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
           mulDiv(h, f3, alo, ahi, blo, bhi);
           lo = h.tLo;
           hi = h.tHi;
-        } else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        } else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
           xlo[rd << 1] = lo;
           xhi[rd << 1] = hi;
         }
-        pc = pc + ilen;
+        po = (po + ilen) | 0;
         break;
       }
       case 0: {
         // LOAD
         const f3 = (insn >> 12) & 7;
-        if (f3 === 7) { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        if (f3 === 7) { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const imm = insn >> 20;
         const s = (xlo[rs1 << 1]! >>> 0) + imm;
         const lo = s | 0;
         const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
         const vpn = lo >>> 12;
         const idx = vpn & TLB_MASK;
-        const po = lo & 0xfff;
+        const ao = lo & 0xfff;
         let vlo: number;
         let vhi: number;
-        if (rTagLo[idx] === ((lo & -4096) | tTag) && rTagHi[idx] === hi && po <= 4088) {
+        if (rTagLo[idx] === ((lo & -4096) | tTag) && rTagHi[idx] === hi && ao <= 4088) {
           const dv = rDv[idx]!;
-          const a = (rOff[idx]! + po) | 0;
+          const a = (rOff[idx]! + ao) | 0;
           switch (f3) {
             case 0:
               vlo = dv.getInt8(a);
@@ -313,7 +326,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
               break;
           }
         } else {
-          h.pc = pc;
+          h.pc = pBase + po;
           h.steps = steps;
           if (h.debug !== null) h.debugAccess(lo, hi, LOAD_SIZE[f3]!, false);
           loadSlow(h, lo, hi, f3);
@@ -324,7 +337,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
               xlo[rd << 1] = vlo;
               xhi[rd << 1] = vhi;
             }
-            h.pc = pc + ilen;
+            h.pc = pBase + po + ilen;
             return;
           }
         }
@@ -332,13 +345,13 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
           xlo[rd << 1] = vlo;
           xhi[rd << 1] = vhi;
         }
-        pc = pc + ilen;
+        po = (po + ilen) | 0;
         break;
       }
       case 8: {
         // STORE
         const f3 = (insn >> 12) & 7;
-        if (f3 > 3) { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        if (f3 > 3) { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const rs2 = (insn >> 20) & 31;
         const imm = ((insn >> 25) << 5) | ((insn >> 7) & 31);
         const s = (xlo[rs1 << 1]! >>> 0) + imm;
@@ -346,10 +359,10 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
         const vpn = lo >>> 12;
         const idx = vpn & TLB_MASK;
-        const po = lo & 0xfff;
-        if (wTagLo[idx] === ((lo & -4096) | tTag) && wTagHi[idx] === hi && po <= 4088) {
+        const ao = lo & 0xfff;
+        if (wTagLo[idx] === ((lo & -4096) | tTag) && wTagHi[idx] === hi && ao <= 4088) {
           const dv = wDv[idx]!;
-          const a = (wOff[idx]! + po) | 0;
+          const a = (wOff[idx]! + ao) | 0;
           switch (f3) {
             case 0:
               dv.setInt8(a, xlo[rs2 << 1]!);
@@ -372,16 +385,16 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
               break;
           }
         } else {
-          h.pc = pc;
+          h.pc = pBase + po;
           h.steps = steps;
           if (h.debug !== null) h.debugAccess(lo, hi, 1 << f3, true);
           storeSlow(h, lo, hi, 1 << f3, xlo[rs2 << 1]!, xhi[rs2 << 1]!);
           if (h.exitRequest || fBase !== h.fetchBase) {
-            h.pc = pc + ilen;
+            h.pc = pBase + po + ilen;
             return;
           }
         }
-        pc = pc + ilen;
+        po = (po + ilen) | 0;
         break;
       }
       case 24: {
@@ -411,22 +424,21 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
             taken = !(ahi >>> 0 < bhi >>> 0 || (ahi === bhi && xlo[rs1 << 1]! >>> 0 < xlo[rs2 << 1]! >>> 0));
             break;
           default:
-            { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+            { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         }
         if (taken) {
           const imm =
             ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);
-          pc = pc + imm;
+          po = (po + imm) | 0;
           if (stopAtJump !== 0) {
-            const o = pc - cBase;
-            const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
-            if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
-              h.pc = pc;
+            const k = po >>> 0 < 4096 && fBase === cBase ? cKinds[po >> 1]! : 1;
+            if (k === 1 || (k === 0 && ++cHits[po >> 1]! >= cHot)) {
+              h.pc = pBase + po;
               h.steps = steps;
               return;
             }
           }
-        } else pc = pc + ilen;
+        } else po = (po + ilen) | 0;
         break;
       }
       case 27: {
@@ -434,16 +446,15 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         const imm =
           ((insn >> 31) << 20) | (insn & 0xff000) | (((insn >> 20) & 1) << 11) | (((insn >> 21) & 0x3ff) << 1);
         if (rd !== 0) {
-          const link = pc + ilen;
+          const link = pBase + po + ilen;
           xlo[rd << 1] = link | 0;
           xhi[rd << 1] = Math.floor(link / TWO32) | 0;
         }
-        pc = pc + imm;
+        po = (po + imm) | 0;
         if (stopAtJump !== 0) {
-          const o = pc - cBase;
-          const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
-          if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
-            h.pc = pc;
+          const k = po >>> 0 < 4096 && fBase === cBase ? cKinds[po >> 1]! : 1;
+          if (k === 1 || (k === 0 && ++cHits[po >> 1]! >= cHot)) {
+            h.pc = pBase + po;
             h.steps = steps;
             return;
           }
@@ -452,22 +463,25 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
       }
       case 25: {
         // JALR
-        if (((insn >> 12) & 7) !== 0) { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        if (((insn >> 12) & 7) !== 0) { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const imm = insn >> 20;
         const s = (xlo[rs1 << 1]! >>> 0) + imm;
         const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
         const target = hi * TWO32 + ((s & ~1) >>> 0);
         if (rd !== 0) {
-          const link = pc + ilen;
+          const link = pBase + po + ilen;
           xlo[rd << 1] = link | 0;
           xhi[rd << 1] = Math.floor(link / TWO32) | 0;
         }
-        pc = target;
+        {
+          const d = target - fBase;
+          po = d >= 0 && d < 4096 ? d | 0 : FAR;
+          pBase = target - po;
+        }
         if (stopAtJump !== 0) {
-          const o = pc - cBase;
-          const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
-          if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
-            h.pc = pc;
+          const k = po >>> 0 < 4096 && fBase === cBase ? cKinds[po >> 1]! : 1;
+          if (k === 1 || (k === 0 && ++cHits[po >> 1]! >= cHot)) {
+            h.pc = pBase + po;
             h.steps = steps;
             return;
           }
@@ -481,17 +495,17 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
           xlo[rd << 1] = v;
           xhi[rd << 1] = v >> 31;
         }
-        pc = pc + ilen;
+        po = (po + ilen) | 0;
         break;
       }
       case 5: {
         // AUIPC
         if (rd !== 0) {
-          const v = pc + (insn & 0xfffff000);
+          const v = pBase + po + (insn & 0xfffff000);
           xlo[rd << 1] = v | 0;
           xhi[rd << 1] = Math.floor(v / TWO32) | 0;
         }
-        pc = pc + ilen;
+        po = (po + ilen) | 0;
         break;
       }
       case 6: {
@@ -503,12 +517,12 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         else if (f3 === 1 && insn >>> 25 === 0) v = a << ((insn >> 20) & 31);
         else if (f3 === 5 && insn >>> 25 === 0) v = a >>> ((insn >> 20) & 31);
         else if (f3 === 5 && insn >>> 25 === 0x20) v = a >> ((insn >> 20) & 31);
-        else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
           xlo[rd << 1] = v;
           xhi[rd << 1] = v >> 31;
         }
-        pc = pc + ilen;
+        po = (po + ilen) | 0;
         break;
       }
       case 14: {
@@ -522,40 +536,43 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
           if (f3 === 0) v = (a + b) | 0;
           else if (f3 === 1) v = a << (b & 31);
           else if (f3 === 5) v = a >>> (b & 31);
-          else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+          else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         } else if (f7 === 0x20) {
           if (f3 === 0) v = (a - b) | 0;
           else if (f3 === 5) v = a >> (b & 31);
-          else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+          else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         } else if (f7 === 1) {
-          h.pc = pc;
+          h.pc = pBase + po;
           h.steps = steps;
           h.curRaw = raw;
           v = mulDivW(h, f3, a, b, insn, ilen);
-        } else { h.pc = pc; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        } else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
           xlo[rd << 1] = v;
           xhi[rd << 1] = v >> 31;
         }
-        pc = pc + ilen;
+        po = (po + ilen) | 0;
         break;
       }
       default:
-        h.pc = pc;
+        h.pc = pBase + po;
         h.steps = steps;
         h.curRaw = raw;
         execOther(h, insn, ilen);
-        pc = h.pc;
         // System instructions that change privilege, translation or interrupt state ask for
         // an exit (exitRequest) or drop the fetch page; fences, AMOs and FP just continue.
         if (h.exitRequest || fBase !== h.fetchBase) return;
+        {
+          const d = h.pc - fBase;
+          po = d >= 0 && d < 4096 ? d | 0 : FAR;
+          pBase = h.pc - po;
+        }
         // The translator ends blocks before these instructions, so the one after is where
         // translated code would resume: count it as a block entry like a jump target.
         if (stopAtJump !== 0) {
-          const o = pc - cBase;
-          const k = o >= 0 && o < 4096 && fBase === cBase ? cKinds[o >> 1]! : 1;
-          if (k === 1 || (k === 0 && ++cHits[o >> 1]! >= cHot)) {
-            h.pc = pc;
+          const k = po >>> 0 < 4096 && fBase === cBase ? cKinds[po >> 1]! : 1;
+          if (k === 1 || (k === 0 && ++cHits[po >> 1]! >= cHot)) {
+            h.pc = pBase + po;
             h.steps = steps;
             return;
           }
@@ -563,6 +580,6 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         break;
     }
   }
-  h.pc = pc;
+  h.pc = pBase + po;
   h.steps = steps;
 }
