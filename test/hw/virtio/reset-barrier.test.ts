@@ -368,8 +368,11 @@ test('reset and bus-master-off are DMA barriers: virtio-blk over mmio and PCI, 1
       0,
       `phase ${diag.getBigUint64(0, true)} iteration ${diag.getBigUint64(16, true)}: the ${what} changed after the barrier`,
     );
-    // The window was open: requests were in flight on the host when the barriers came.
-    assert.ok(mmioFile.transfers > 500 && pciFile.transfers > 1000, `transfers: mmio ${mmioFile.transfers}, pci ${pciFile.transfers}`);
+    // The window was open: requests were in flight on the host when the barriers came. How
+    // often depends on how far the guest's counted delay outlasts a slice (~75 % of the 1,000
+    // mmio and 2,000 pci iterations on an idle machine, ~50 % with the whole suite running
+    // beside it); a quarter is the floor for the test to mean something.
+    assert.ok(mmioFile.transfers > 250 && pciFile.transfers > 500, `transfers: mmio ${mmioFile.transfers}, pci ${pciFile.transfers}`);
     // Let the last delayed transfers end, so the files close cleanly.
     while (mmioBlk.inflight + pciBlk.inflight > 0) await sleep(10);
   } finally {
