@@ -49,13 +49,16 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   // returning to the dispatcher (which would only count it and call us again). The jump sites
   // test k === 1 first so that even a run seeing only in-page jumps leaves V8 feedback for
   // every compare (a compare without feedback deoptimises this loop when first reached).
-  const cBase = h.jitBase;
-  const cKinds = h.jitKinds;
-  const cHits = h.jitHits;
+  let cBase = h.jitBase;
+  let cKinds = h.jitKinds;
+  let cHits = h.jitHits;
   const cHot = h.jitThreshold;
   // An int32 in a register: testing the boolean parameter itself made V8 convert it (a
   // ToBoolean of a tagged value) on every instruction.
   const stopAtJump = stopAtJumpArg ? 1 : 0;
+  // The translator to ask on entering a new page (not under a debugger, which steps one
+  // instruction at a time in this mode).
+  const jit = stopAtJumpArg && h.debug === null ? h.jit : null;
   while (steps < end) {
     steps++;
     let insn: number;
@@ -71,6 +74,16 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
       const d = h.pc - fBase;
       po = d >= 0 && d < 4096 ? d | 0 : FAR;
       pBase = h.pc - po;
+      if (jit !== null && po !== FAR) {
+        if (jit.enterPage() === 0) {
+          // Not executed: the dispatcher takes over at this instruction.
+          h.steps = steps - 1;
+          return;
+        }
+        cBase = h.jitBase;
+        cKinds = h.jitKinds;
+        cHits = h.jitHits;
+      }
     }
     const raw = insn;
     let ilen = 4;

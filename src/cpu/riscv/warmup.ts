@@ -41,6 +41,8 @@ const CODE = RAM_BASE + 0x0f80;
 const HANDLER = RAM_BASE + 0x3000;
 /** A lone `ret` on the handler's page, called from the program. */
 const RET_STUB = HANDLER + 0x100;
+/** A fence in the last word of the handler's page, a `ret` after it on the next page. */
+const FENCE_STUB = HANDLER + 0xffc;
 const DATA = RAM_BASE + 0x5000;
 /** Nothing is mapped here: loads, stores and AMOs fault (and the handler skips them). */
 const UNMAPPED = 0x1000;
@@ -179,6 +181,9 @@ function program(): { code: number[]; handler: number[] } {
   const d = RET_STUB - (CODE + 4 * w.length);
   const hi20 = (d + 0x800) >> 12;
   w.push(U(0x17, 18, hi20), I(0x67, 1, 0, 18, d - (hi20 << 12)));
+  // A jal to another page, where an out-of-line instruction falls through onto a third: in
+  // the dispatcher's mode both leave the page.
+  w.push(J(1, FENCE_STUB - (CODE + 4 * w.length)));
   // The Sstc comparator enabled (menvcfg.STCE) and due (stimecmp 0; the STIP it raises is
   // not enabled in mie): interrupt checks read it.
   w.push(I(0x13, 19, 0, 0, 1), I(0x13, 19, 1, 19, 63), I(0x73, 0, 2, 19, 0x30a), I(0x73, 0, 1, 0, 0x14d));
@@ -306,6 +311,7 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   store(ram.ramBytes(), CODE, code);
   store(ram.ramBytes(), HANDLER, handler);
   store(ram.ramBytes(), RET_STUB, [I(0x67, 0, 0, 1, 0)]);
+  store(ram.ramBytes(), FENCE_STUB, [I(0x0f, 0, 0, 0, 0x0ff), I(0x67, 0, 0, 1, 0)]);
   // Sv39: root[2] = a 1 GiB RWX page at 0x80000000 (V R W X A D); satp = mode 8 | root's PPN.
   const ramDv = new DataView(ram.ramBytes().buffer, ram.ramBytes().byteOffset);
   ramDv.setBigUint64(ROOT - RAM_BASE + 16, pte(RAM_BASE, PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D), true);
