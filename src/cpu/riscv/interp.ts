@@ -32,6 +32,12 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   const wDv = h.wDv;
   // The translation context's tag bits: a context change drops the fetch page, which ends this loop.
   const tTag = h.tlbTag;
+  // Imported constants as locals: the bundle makes module constants mutable variables, which
+  // optimised code loads and checks at every use.
+  const tlbMask = TLB_MASK;
+  const ci = CI;
+  const cv = CV;
+  const two32 = TWO32;
   // pc and steps live in locals; they are written back before anything that may trap or
   // look at them (slow paths, system instructions) and when the loop exits. pc is kept as
   // pBase + po: po an int32 offset (one compare checks the fetch page, an integer add steps
@@ -41,7 +47,8 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   let steps = h.steps;
   let fBase = h.fetchBase;
   let fDv = h.fetchDv;
-  let fOff = h.fetchOff;
+  // `| 0`: an int32 (the field is a double), so the fetch's offset add stays an integer add.
+  let fOff = h.fetchOff | 0;
   let po = h.pc - fBase >= 0 && h.pc - fBase < 4096 ? (h.pc - fBase) | 0 : FAR;
   let pBase = h.pc - po;
   // The translator's code-cache state of the page the dispatcher entered us in: a taken jump
@@ -70,7 +77,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
       insn = fetchSlow(h) | 0;
       fBase = h.fetchBase;
       fDv = h.fetchDv;
-      fOff = h.fetchOff;
+      fOff = h.fetchOff | 0;
       const d = h.pc - fBase;
       po = d >= 0 && d < 4096 ? d | 0 : FAR;
       pBase = h.pc - po;
@@ -294,7 +301,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         const lo = s | 0;
         const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
         const vpn = lo >>> 12;
-        const idx = vpn & TLB_MASK;
+        const idx = vpn & tlbMask;
         const ao = lo & 0xfff;
         let vlo: number;
         let vhi: number;
@@ -317,9 +324,9 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
             case 3:
               if ((a & 7) === 0) {
                 // one 8-byte host access: never torn by a hart in another worker
-                CV[0] = rF64[idx]![a >> 3]!;
-                vlo = CI[0]!;
-                vhi = CI[1]!;
+                cv[0] = rF64[idx]![a >> 3]!;
+                vlo = ci[0]!;
+                vhi = ci[1]!;
               } else {
                 vlo = dv.getInt32(a, true);
                 vhi = dv.getInt32(a + 4, true);
@@ -371,7 +378,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         const lo = s | 0;
         const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
         const vpn = lo >>> 12;
-        const idx = vpn & TLB_MASK;
+        const idx = vpn & tlbMask;
         const ao = lo & 0xfff;
         if (wTagLo[idx] === ((lo & -4096) | tTag) && wTagHi[idx] === hi && ao <= 4088) {
           const dv = wDv[idx]!;
@@ -388,9 +395,9 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
               break;
             default:
               if ((a & 7) === 0) {
-                CI[0] = xlo[rs2 << 1]!;
-                CI[1] = xhi[rs2 << 1]!;
-                wF64[idx]![a >> 3] = CV[0]!;
+                ci[0] = xlo[rs2 << 1]!;
+                ci[1] = xhi[rs2 << 1]!;
+                wF64[idx]![a >> 3] = cv[0]!;
               } else {
                 dv.setInt32(a, xlo[rs2 << 1]!, true);
                 dv.setInt32(a + 4, xhi[rs2 << 1]!, true);
@@ -461,7 +468,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         if (rd !== 0) {
           const link = pBase + po + ilen;
           xlo[rd << 1] = link | 0;
-          xhi[rd << 1] = Math.floor(link / TWO32) | 0;
+          xhi[rd << 1] = Math.floor(link / two32) | 0;
         }
         po = (po + imm) | 0;
         if (stopAtJump !== 0) {
@@ -480,11 +487,11 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         const imm = insn >> 20;
         const s = (xlo[rs1 << 1]! >>> 0) + imm;
         const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
-        const target = hi * TWO32 + ((s & ~1) >>> 0);
+        const target = hi * two32 + ((s & ~1) >>> 0);
         if (rd !== 0) {
           const link = pBase + po + ilen;
           xlo[rd << 1] = link | 0;
-          xhi[rd << 1] = Math.floor(link / TWO32) | 0;
+          xhi[rd << 1] = Math.floor(link / two32) | 0;
         }
         {
           const d = target - fBase;
@@ -516,7 +523,7 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
         if (rd !== 0) {
           const v = pBase + po + (insn & 0xfffff000);
           xlo[rd << 1] = v | 0;
-          xhi[rd << 1] = Math.floor(v / TWO32) | 0;
+          xhi[rd << 1] = Math.floor(v / two32) | 0;
         }
         po = (po + ilen) | 0;
         break;
