@@ -12,8 +12,10 @@ import { hostLog } from './log.js';
 
 const COMPILED = import.meta.url.endsWith('.js');
 const ext = COMPILED ? 'js' : 'ts';
+const HART_BUNDLE = new URL('../machine/smp/hart-worker.bundle.js', import.meta.url);
 const ENTRIES: Record<RealmKind, URL> = {
-  hart: new URL(`../machine/smp/hart-worker.${ext}`, import.meta.url),
+  // The single-file build of the hart realm when there is one (scripts/build.mjs says why).
+  hart: COMPILED && existsSync(HART_BUNDLE) ? HART_BUNDLE : new URL(`../machine/smp/hart-worker.${ext}`, import.meta.url),
   io: new URL(`../machine/smp/io-thread-worker.${ext}`, import.meta.url),
 };
 const BOOTSTRAP = new URL('../machine/smp/worker-bootstrap.mjs', import.meta.url);
