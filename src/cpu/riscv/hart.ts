@@ -1,5 +1,5 @@
 import { NO_PAGE, RamWindow, TLB_SIZE, TRAP, toU64, u64 } from './common.js';
-import { inner } from './interp.js';
+import { inner, RUN, STEP } from './interp.js';
 import { CodeSync } from './jit/code-sync.js';
 import { Translator } from './jit/engine.js';
 import { flushStoreTlb, flushTlb, syncTlbContext } from './mmu.js';
@@ -468,7 +468,7 @@ export class Hart {
         else if (this.jit !== null) this.jit.run(qend);
         else {
           if (this.codeEpoch !== this.codeSync.epoch()) flushStoreTlb(this);
-          inner(this, qend, false);
+          inner(this, qend, RUN);
         }
       } catch (e) {
         if (e === TRAP) continue;
@@ -487,7 +487,7 @@ export class Hart {
         this.requestStop();
         return;
       }
-      inner(this, this.steps + 1, true);
+      inner(this, this.steps + 1, STEP);
       // A CSR write or trap may have refilled a data TLB: drop it again.
       flushTlb(this);
     }

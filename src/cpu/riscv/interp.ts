@@ -5,18 +5,28 @@ import { mulDiv, mulDivW } from './muldiv.js';
 import { rvcFill } from './rvc.js';
 import { execOther } from './system.js';
 /**
- * The interpreter loop: runs until `end` steps or an exit request. With
- * `stopAtJump` (used by the translator's dispatcher) it also returns after
- * taken branches and jumps that may enter a translated or hot block (see cBase below), so
- * the dispatcher sees those block entries.
- */
-/**
  * Where pc sits above pBase when the loop has no fetch page for it: far outside the page
  * check, yet within an int32 however far one instruction moves it (a jal by up to 1 MiB).
  */
 const FAR = 0x40000000;
 
-export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
+/** inner() runs until `end` steps or an exit request. */
+export const RUN = 0;
+/**
+ * For the translator's dispatcher: inner() also returns after taken branches and jumps that
+ * may enter a translated or hot block (see cBase below), and asks the translator on entering
+ * a page (Translator.enterPage), so the dispatcher sees those block entries.
+ */
+export const DISPATCH = 1;
+/**
+ * For a debugger stepping one instruction at a time: returns after taken jumps as DISPATCH
+ * does but never asks the translator, whose answer may be to hand the instruction back (the
+ * debugger's loop would then never get past it).
+ */
+export const STEP = 2;
+
+/** The interpreter loop (`mode`: RUN, DISPATCH or STEP above). */
+export function inner(h: Hart, end: number, mode: number): void {
   const xlo = h.xlo;
   const xhi = h.xhi;
   const rvc = h.rvc;
@@ -60,12 +70,11 @@ export function inner(h: Hart, end: number, stopAtJumpArg: boolean): void {
   let cKinds = h.jitKinds;
   let cHits = h.jitHits;
   const cHot = h.jitThreshold;
-  // An int32 in a register: testing the boolean parameter itself made V8 convert it (a
-  // ToBoolean of a tagged value) on every instruction.
-  const stopAtJump = stopAtJumpArg ? 1 : 0;
-  // The translator to ask on entering a new page (not under a debugger, which steps one
-  // instruction at a time in this mode).
-  const jit = stopAtJumpArg && h.debug === null ? h.jit : null;
+  // An int32 in a register (a boolean parameter tested directly was a ToBoolean of a tagged
+  // value on every instruction).
+  const stopAtJump = mode !== RUN ? 1 : 0;
+  // The translator to ask on entering a new page.
+  const jit = mode === DISPATCH ? h.jit : null;
   while (steps < end) {
     steps++;
     let insn: number;

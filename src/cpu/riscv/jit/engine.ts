@@ -7,7 +7,7 @@
  */
 import { TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
-import { inner } from '../interp.js';
+import { DISPATCH, inner, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
 import { JC_ENTRIES, JC_ENTRY_BYTES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_T } from '../state-area.js';
 import { CodeSync } from './code-sync.js';
@@ -184,7 +184,7 @@ export class Translator {
       h.pc = pc;
       h.steps = this.entrySteps + cnt - 1;
       try {
-        inner(h, h.steps + 1, false);
+        inner(h, h.steps + 1, RUN);
       } catch (e) {
         if (e !== TRAP) throw e;
         h.exitRequest = true;
@@ -224,7 +224,7 @@ export class Translator {
           // Unmapped so far (the interpreter walks, fills or faults exactly), or not RAM.
           h.jitBase = NaN;
           this.stats.interpCalls++;
-          inner(h, end, true);
+          inner(h, end, DISPATCH);
           continue;
         }
         off = pc - h.fetchBase;
@@ -267,7 +267,7 @@ export class Translator {
         // The quantum ends inside this block: interpret the rest in one go (fewer than
         // MAX_INSNS instructions) rather than returning here after every jump.
         this.stats.interpCalls++;
-        inner(h, end, false);
+        inner(h, end, RUN);
         continue;
       } else if (kind === NONE && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
         if (this.translate(page, i)) continue;
@@ -276,7 +276,7 @@ export class Translator {
       h.jitBase = h.fetchBase;
       h.jitKinds = page.kinds;
       h.jitHits = page.hits;
-      inner(h, end, true);
+      inner(h, end, DISPATCH);
     }
   }
 
