@@ -128,3 +128,30 @@ test('debugTranslate walks Sv39 like the hart, without setting A/D bits or fault
   h.mstatus |= MSTATUS_MPRV | (PRV_S << 11);
   assert.equal(debugTranslate(h, 0x40201abcn), RAM_BASE + page + 0xabc);
 });
+
+test('resuming from a breakpoint at a translated block runs on: the debugger steps never hand the instruction back', () => {
+  const image = assemble(`
+.option norvc
+main:
+  li t0, 0
+loop:
+  li a2, 0x456
+  addi t0, t0, 1
+  j loop
+`);
+  const m = makeMachine(image, 1 << 20, { translate: true, translateThreshold: 16 });
+  m.hart.run(10_000);
+  assert.ok(m.hart.jit!.stats.translated > 0, 'the loop is translated');
+  const d = HartDebug.of(m.hart);
+  const bp = addrOf(image, LI_A2_0X456);
+  assert.ok(d.insertBreak(bp, false));
+  m.hart.run(100_000);
+  assert.equal(m.hart.getPc(), bp);
+  // Continue with nothing armed: the hooks switch off after the first step, inside the debugger's loop.
+  assert.ok(d.removeBreak(bp, false));
+  d.resume(false);
+  const before = m.hart.steps;
+  assert.equal(m.hart.run(10_000), 10_000);
+  assert.equal(m.hart.steps - before, 10_000);
+  assert.equal(m.hart.debug, null);
+});
