@@ -52,6 +52,8 @@ const UNMAPPED = 0x1000;
  * after their slow path, as a PLIC claim or a device raising its line does.
  */
 const IRQ_DEV = 0x10000000;
+/** A ROM device whose mode the IRQ device's writes flip. */
+const FLASH_DEV = 0x20000000;
 /** What its reads return: a word with the top bit set, as device registers often are. */
 const IRQ_DEV_VALUE = 0xfffffff0;
 const MIP_MEIP_BIT = 11;
@@ -301,11 +303,20 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       current?.setInterruptLevel(MIP_MEIP_BIT, true);
       return IRQ_DEV_VALUE;
     },
-    write: () => current?.setInterruptLevel(MIP_MEIP_BIT, false),
+    write: () => {
+      current?.setInterruptLevel(MIP_MEIP_BIT, false);
+      // A store that changes the memory map, as a flash's command writes switch it between
+      // ROM and command mode (U-Boot probes its flash so): the store path then drops the TLBs.
+      romd = !romd;
+      flash.setRomdMode(romd);
+    },
     valid: { min: 4, max: 4 },
     impl: { min: 4, max: 4 },
   });
   root.addSubregion(IRQ_DEV, irq);
+  let romd = true;
+  const flash = MemoryRegion.romDevice('warm-up-flash', 0x1000, { read: () => 0, write: () => {} });
+  root.addSubregion(FLASH_DEV, flash);
   const mem = new AddressSpace(root, 'warm-up');
   const { code, handler } = program();
   store(ram.ramBytes(), CODE, code);
