@@ -59,7 +59,7 @@ try {
   await bundle(['cli', 'main.js'], ['cli', 'main.bundle.js']);
   await bundle(['machine', 'smp', 'hart-worker.js'], ['machine', 'smp', 'hart-worker.bundle.js']);
 } catch (e) {
-  console.error(`build: no single-file CLI (${e instanceof Error ? e.message : String(e)}); bin/tsvmm loads the modules`);
+  console.error(`build: no single-file CLI or hart worker (${e instanceof Error ? e.message : String(e)}); the modules are loaded instead`);
 }
 // The stamp's time is when compilation started: a source saved during the build counts as newer.
 writeFileSync(join(dist, '.stamp'), `${started}\n`);

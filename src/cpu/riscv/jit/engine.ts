@@ -229,13 +229,7 @@ export class Translator {
         }
         off = pc - h.fetchBase;
       }
-      let page = this.cur;
-      if (h.fetchPa !== this.curPa || page === null) {
-        page = this.pageFor(h.fetchPa);
-        if (page.mapGen !== this.mapGen) this.recheck(page);
-        this.cur = page;
-        this.curPa = h.fetchPa;
-      }
+      const page = this.fetchPage();
       const i = off >> 1;
       const kind = page.kinds[i]!;
       if (kind === BLOCK && tramp !== null) {
@@ -284,8 +278,8 @@ export class Translator {
    * The interpreter loop, in the dispatcher's mode, fetched from a new page (a jump or a
    * fall-through off its page): whether it goes on interpreting there (1: the hart's jit*
    * fields now describe that page, this entry counted as the dispatcher would), or returns
-   * to the dispatcher (0: the entry is a translated block or just became hot, the page
-   * needs a re-check, or a hart wrote to code). Cold code calls across pages all the time
+   * to the dispatcher (0: the entry is a translated block or just became hot, or a hart
+   * wrote to code). Cold code calls across pages all the time
    * (a Linux boot: 5 M of its 6 M returns to the dispatcher were such jumps); answering
    * here saves each one a round trip through run().
    */
@@ -293,13 +287,7 @@ export class Translator {
     const h = this.h;
     const sync = this.sync;
     if (sync.writes() !== this.seenWrites || h.codeEpoch !== sync.epoch()) return 0;
-    let page = this.cur;
-    if (h.fetchPa !== this.curPa || page === null) {
-      page = this.pageFor(h.fetchPa);
-      if (page.mapGen !== this.mapGen) return 0;
-      this.cur = page;
-      this.curPa = h.fetchPa;
-    }
+    const page = this.fetchPage();
     const i = (h.pc - h.fetchBase) >> 1;
     const kind = page.kinds[i]!;
     if (kind === BLOCK) return 0;
@@ -312,6 +300,19 @@ export class Translator {
     h.jitKinds = page.kinds;
     h.jitHits = page.hits;
     return 1;
+  }
+
+  /** The code-cache state of the hart's fetch page, re-checked if the map changed since its last look. */
+  private fetchPage(): PageCode {
+    const h = this.h;
+    let page = this.cur;
+    if (h.fetchPa !== this.curPa || page === null) {
+      page = this.pageFor(h.fetchPa);
+      if (page.mapGen !== this.mapGen) this.recheck(page);
+      this.cur = page;
+      this.curPa = h.fetchPa;
+    }
+    return page;
   }
 
   /** Drop every translation (reset, or the cache is full). */
