@@ -6,8 +6,12 @@
  * conditional branches (side exits) until a jump, an instruction that must
  * run between blocks (SYSTEM instructions without a CSR: ecall, ebreak,
  * xRET, wfi, sfence.vma; fence.i; illegal compressed encodings), a 32-bit
- * instruction that would cross the page end, the page end, or MAX_INSNS. It
- * never crosses a page, so it depends only on the bytes of one physical
+ * instruction that would cross the page end, the page end, MAX_INSNS, or the
+ * start of another block of the page (those the translator marks in
+ * `starts`: blocks translated or being translated): going on through it
+ * would translate that block's code a second time, once per entry above it
+ * (a page of short blocks, each a branch target, became ~64 instructions of
+ * code per entry). It never crosses a page, so it depends only on the bytes of one physical
  * page: the virtual pc arrives as an argument and link/auipc values are
  * computed from it.
  *
@@ -116,10 +120,10 @@ const T_MULHU = 3;
  * start at `base` in `dv`; null when the first instruction is one the
  * translator leaves to the interpreter.
  */
-function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array): Insn[] | null {
+function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array, starts: Uint8Array): Insn[] | null {
   const insns: Insn[] = [];
   let rel = 0;
-  while (insns.length < MAX_INSNS && off + rel <= 4094) {
+  while (insns.length < MAX_INSNS && off + rel <= 4094 && (rel === 0 || starts[(off + rel) >> 1] === 0)) {
     const low = dv.getUint16(base + off + rel, true);
     let insn: number;
     let ilen: number;
@@ -144,18 +148,19 @@ function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array): 
 /**
  * Translate the blocks at page offsets `offs` of one page (bytes from `base`
  * in `dv`) into one module, for a hart whose state area is at `state` in the
- * imported memory. A module's compile has a fixed cost several times that of
+ * imported memory. `starts` (per halfword of the page, non-zero where another
+ * block starts) ends each block where another begins. A module's compile has a fixed cost several times that of
  * a typical block's code (~60 us against ~10 us per KiB), so the translator
  * compiles a page's warm blocks together. Offsets whose first instruction is
  * left to the interpreter start no block; null when none does.
  */
-export function translateBlocks(dv: DataView, base: number, offs: readonly number[], rvc: Int32Array, state: number): ModuleCode | null {
+export function translateBlocks(dv: DataView, base: number, offs: readonly number[], rvc: Int32Array, state: number, starts: Uint8Array): ModuleCode | null {
   const bodies: Bytes[] = [];
   const blocks: BlockInfo[] = [];
   const done: number[] = [];
   let mulhu = false;
   for (const off of offs) {
-    const insns = decodeBlock(dv, base, off, rvc);
+    const insns = decodeBlock(dv, base, off, rvc, starts);
     if (insns === null) continue;
     const e = new Emitter(insns, state);
     bodies.push(e.functionBody());

@@ -108,6 +108,8 @@ export class Translator {
    */
   private readonly table: WebAssembly.Table;
   private nextIdx = 1;
+  /** Scratch for translate(): where the page's blocks start. */
+  private readonly starts = new Uint8Array(2048);
   /** Null where the host cannot compile the trampoline (no tail calls): everything is interpreted. */
   private readonly tramp: Trampoline | null;
   private readonly imports: WebAssembly.Imports | null;
@@ -478,7 +480,11 @@ export class Translator {
     for (let j = 0; j < 2048 && offs.length < BATCH; j++) {
       if (j !== i && kinds[j] === NONE && hits[j]! >= this.warm) offs.push(j * 2);
     }
-    const src = translateBlocks(h.fetchDv, h.fetchOff, offs, h.rvc, h.state.offset);
+    // Where blocks of this page start (translated ones and this batch): each block ends there.
+    const starts = this.starts;
+    for (let j = 0; j < 2048; j++) starts[j] = kinds[j] === BLOCK ? 1 : 0;
+    for (const off of offs) starts[off >> 1] = 1;
+    const src = translateBlocks(h.fetchDv, h.fetchOff, offs, h.rvc, h.state.offset, starts);
     let exports: WebAssembly.Exports | null = null;
     if (src !== null) {
       try {
