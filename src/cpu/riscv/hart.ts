@@ -136,7 +136,8 @@ export class Hart {
   /** Instructions attempted (retired + trapped); the budget unit. */
   steps = 0;
   /**
-   * Called on every `pause` (a guest spin-wait hint). A hart in a worker
+   * Called on every `pause` (a guest spin-wait hint) and every `wfi` that does
+   * not wait (an enabled interrupt is pending). A hart in a worker
    * thread uses it to give its host core away while the guest spins
    * (src/machine/smp/hart-realm.ts); null in the interleaved mode.
    */

@@ -118,6 +118,11 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
         if ((h.readMip() & h.mie) === 0) {
           h._waiting = true;
           h.exitRequest = true;
+        } else if (h.onPause !== null) {
+          // An enabled interrupt is already pending, so this wfi does not wait: a guest that
+          // loops on it spins as with pause (OpenSBI's secondary harts wait for their start
+          // in a loop of wfi with their IPI left pending, for seconds of a Linux boot).
+          h.onPause();
         }
         return;
       }
