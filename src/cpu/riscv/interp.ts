@@ -54,7 +54,11 @@ export function inner(h: Hart, end: number, mode: number): void {
   // it), pBase a double that changes only when the loop rebases on a new fetch page. With
   // no fetch page (fetching from a device, or after a far jump until the next fetch) the
   // base is set FAR below pc, so that po fails the page check and the next fetch rebases.
-  let steps = h.steps;
+  // The steps left as an int32 countdown (a step count is a double past 2^31, which every
+  // guest reaches: a double add and compare per instruction); callers pass an end at most a
+  // poll interval ahead, and a longer one just ends this run early (they loop).
+  let left = Math.min(end - h.steps, 0x3fffffff) | 0;
+  const stop = h.steps + left;
   let fBase = h.fetchBase;
   let fDv = h.fetchDv;
   // `| 0`: an int32 (the field is a double), so the fetch's offset add stays an integer add.
@@ -75,13 +79,13 @@ export function inner(h: Hart, end: number, mode: number): void {
   const stopAtJump = mode !== RUN ? 1 : 0;
   // The translator to ask on entering a new page.
   const jit = mode === DISPATCH ? h.jit : null;
-  while (steps < end) {
-    steps++;
+  while (left > 0) {
+    left--;
     let insn: number;
     if (po >>> 0 <= 4092) insn = fDv.getInt32((fOff + po) | 0, true);
     else {
       h.pc = pBase + po;
-      h.steps = steps;
+      h.steps = stop - left;
       // `| 0`: an int32, so that insn stays an untagged word in the loop (like the fast fetch's).
       insn = fetchSlow(h) | 0;
       fBase = h.fetchBase;
@@ -93,7 +97,7 @@ export function inner(h: Hart, end: number, mode: number): void {
       if (jit !== null && po !== FAR) {
         if (jit.enterPage() === 0) {
           // Not executed: the dispatcher takes over at this instruction.
-          h.steps = steps - 1;
+          h.steps = stop - left - 1;
           return;
         }
         cBase = h.jitBase;
@@ -108,7 +112,7 @@ export function inner(h: Hart, end: number, mode: number): void {
       ilen = 2;
       if ((insn & 3) !== 3 && (insn = rvcFill(rvc, raw & 0xffff) | 0) === 0) {
         h.pc = pBase + po;
-        h.steps = steps;
+        h.steps = stop - left;
         h.trapIllegal(raw & 0xffff);
         return;
       }
@@ -132,7 +136,7 @@ export function inner(h: Hart, end: number, mode: number): void {
             break;
           }
           case 1: {
-            if (insn >>> 26 !== 0) { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+            if (insn >>> 26 !== 0) { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
             const sh = imm & 63;
             if (sh === 0) {
               lo = alo;
@@ -187,7 +191,7 @@ export function inner(h: Hart, end: number, mode: number): void {
                 lo = ahi >> (sh - 32);
                 hi = ahi >> 31;
               }
-            } else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+            } else { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
             break;
           }
           case 6:
@@ -293,7 +297,7 @@ export function inner(h: Hart, end: number, mode: number): void {
           mulDiv(h, f3, alo, ahi, blo, bhi);
           lo = h.tLo;
           hi = h.tHi;
-        } else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        } else { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
           xlo[rd << 1] = lo;
           xhi[rd << 1] = hi;
@@ -304,7 +308,7 @@ export function inner(h: Hart, end: number, mode: number): void {
       case 0: {
         // LOAD
         const f3 = (insn >> 12) & 7;
-        if (f3 === 7) { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        if (f3 === 7) { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const imm = insn >> 20;
         const s = (xlo[rs1 << 1]! >>> 0) + imm;
         const lo = s | 0;
@@ -356,7 +360,7 @@ export function inner(h: Hart, end: number, mode: number): void {
           }
         } else {
           h.pc = pBase + po;
-          h.steps = steps;
+          h.steps = stop - left;
           if (h.debug !== null) h.debugAccess(lo, hi, LOAD_SIZE[f3]!, false);
           loadSlow(h, lo, hi, f3);
           vlo = h.tLo;
@@ -380,7 +384,7 @@ export function inner(h: Hart, end: number, mode: number): void {
       case 8: {
         // STORE
         const f3 = (insn >> 12) & 7;
-        if (f3 > 3) { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        if (f3 > 3) { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const rs2 = (insn >> 20) & 31;
         const imm = ((insn >> 25) << 5) | ((insn >> 7) & 31);
         const s = (xlo[rs1 << 1]! >>> 0) + imm;
@@ -415,7 +419,7 @@ export function inner(h: Hart, end: number, mode: number): void {
           }
         } else {
           h.pc = pBase + po;
-          h.steps = steps;
+          h.steps = stop - left;
           if (h.debug !== null) h.debugAccess(lo, hi, 1 << f3, true);
           storeSlow(h, lo, hi, 1 << f3, xlo[rs2 << 1]!, xhi[rs2 << 1]!);
           if (h.exitRequest || fBase !== h.fetchBase) {
@@ -453,7 +457,7 @@ export function inner(h: Hart, end: number, mode: number): void {
             taken = !(ahi >>> 0 < bhi >>> 0 || (ahi === bhi && xlo[rs1 << 1]! >>> 0 < xlo[rs2 << 1]! >>> 0));
             break;
           default:
-            { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+            { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         }
         if (taken) {
           const imm =
@@ -463,7 +467,7 @@ export function inner(h: Hart, end: number, mode: number): void {
             const k = po >>> 0 < 4096 && fBase === cBase ? cKinds[po >> 1]! : 1;
             if (k === 1 || (k === 0 && ++cHits[po >> 1]! >= cHot)) {
               h.pc = pBase + po;
-              h.steps = steps;
+              h.steps = stop - left;
               return;
             }
           }
@@ -484,7 +488,7 @@ export function inner(h: Hart, end: number, mode: number): void {
           const k = po >>> 0 < 4096 && fBase === cBase ? cKinds[po >> 1]! : 1;
           if (k === 1 || (k === 0 && ++cHits[po >> 1]! >= cHot)) {
             h.pc = pBase + po;
-            h.steps = steps;
+            h.steps = stop - left;
             return;
           }
         }
@@ -492,7 +496,7 @@ export function inner(h: Hart, end: number, mode: number): void {
       }
       case 25: {
         // JALR
-        if (((insn >> 12) & 7) !== 0) { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        if (((insn >> 12) & 7) !== 0) { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         const imm = insn >> 20;
         const s = (xlo[rs1 << 1]! >>> 0) + imm;
         const hi = (xhi[rs1 << 1]! + (s > 0xffffffff ? 1 : s < 0 ? -1 : 0)) | 0;
@@ -511,7 +515,7 @@ export function inner(h: Hart, end: number, mode: number): void {
           const k = po >>> 0 < 4096 && fBase === cBase ? cKinds[po >> 1]! : 1;
           if (k === 1 || (k === 0 && ++cHits[po >> 1]! >= cHot)) {
             h.pc = pBase + po;
-            h.steps = steps;
+            h.steps = stop - left;
             return;
           }
         }
@@ -546,7 +550,7 @@ export function inner(h: Hart, end: number, mode: number): void {
         else if (f3 === 1 && insn >>> 25 === 0) v = a << ((insn >> 20) & 31);
         else if (f3 === 5 && insn >>> 25 === 0) v = a >>> ((insn >> 20) & 31);
         else if (f3 === 5 && insn >>> 25 === 0x20) v = a >> ((insn >> 20) & 31);
-        else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        else { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
           xlo[rd << 1] = v;
           xhi[rd << 1] = v >> 31;
@@ -565,17 +569,17 @@ export function inner(h: Hart, end: number, mode: number): void {
           if (f3 === 0) v = (a + b) | 0;
           else if (f3 === 1) v = a << (b & 31);
           else if (f3 === 5) v = a >>> (b & 31);
-          else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+          else { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         } else if (f7 === 0x20) {
           if (f3 === 0) v = (a - b) | 0;
           else if (f3 === 5) v = a >> (b & 31);
-          else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+          else { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         } else if (f7 === 1) {
           h.pc = pBase + po;
-          h.steps = steps;
+          h.steps = stop - left;
           h.curRaw = raw;
           v = mulDivW(h, f3, a, b, insn, ilen);
-        } else { h.pc = pBase + po; h.steps = steps; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
+        } else { h.pc = pBase + po; h.steps = stop - left; h.trapIllegal(ilen === 2 ? raw & 0xffff : insn); return; }
         if (rd !== 0) {
           xlo[rd << 1] = v;
           xhi[rd << 1] = v >> 31;
@@ -585,7 +589,7 @@ export function inner(h: Hart, end: number, mode: number): void {
       }
       default:
         h.pc = pBase + po;
-        h.steps = steps;
+        h.steps = stop - left;
         h.curRaw = raw;
         execOther(h, insn, ilen);
         // System instructions that change privilege, translation or interrupt state ask for
@@ -602,7 +606,7 @@ export function inner(h: Hart, end: number, mode: number): void {
           const k = po >>> 0 < 4096 && fBase === cBase ? cKinds[po >> 1]! : 1;
           if (k === 1 || (k === 0 && ++cHits[po >> 1]! >= cHot)) {
             h.pc = pBase + po;
-            h.steps = steps;
+            h.steps = stop - left;
             return;
           }
         }
@@ -610,5 +614,5 @@ export function inner(h: Hart, end: number, mode: number): void {
     }
   }
   h.pc = pBase + po;
-  h.steps = steps;
+  h.steps = stop - left;
 }
