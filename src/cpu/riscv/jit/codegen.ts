@@ -11,9 +11,9 @@
  * `starts`: blocks translated or being translated): going on through it
  * would translate that block's code a second time, once per entry above it
  * (a page of short blocks, each a branch target, became ~64 instructions of
- * code per entry). It never crosses a page, so it depends only on the bytes of one physical
- * page: the virtual pc arrives as an argument and link/auipc values are
- * computed from it.
+ * code per entry). It never crosses a page, so it depends only on the bytes
+ * of one physical page: the virtual pc arrives as an argument and link/auipc
+ * values are computed from it.
  *
  * Integer instructions (I, M) are translated inline. The rest (CSR access,
  * AMOs, F/D, anything unusual) call the interpreter for that one
@@ -149,9 +149,9 @@ function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array, s
  * Translate the blocks at page offsets `offs` of one page (bytes from `base`
  * in `dv`) into one module, for a hart whose state area is at `state` in the
  * imported memory. `starts` (per halfword of the page, non-zero where another
- * block starts) ends each block where another begins. A module's compile has a fixed cost several times that of
- * a typical block's code (~60 us against ~10 us per KiB), so the translator
- * compiles a page's warm blocks together. Offsets whose first instruction is
+ * block starts) ends each block where another begins. A module's compile has
+ * a fixed cost several times that of a typical block's code (~60 us against
+ * ~10 us per KiB), so the translator compiles a page's warm blocks together. Offsets whose first instruction is
  * left to the interpreter start no block; null when none does.
  */
 export function translateBlocks(dv: DataView, base: number, offs: readonly number[], rvc: Int32Array, state: number, starts: Uint8Array): ModuleCode | null {
