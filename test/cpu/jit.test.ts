@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, type GuestMachine } from './guest.js';
 import { MemoryRegion } from '../../src/memory/region.js';
 import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
+import { translateBlocks } from '../../src/cpu/riscv/jit/codegen.js';
+import { rvcTable } from '../../src/cpu/riscv/rvc.js';
 
 const RESULT = 0x80300000;
 
@@ -159,6 +161,36 @@ test('warm blocks of a hot block\'s page are compiled in its module, and run as 
   for (const m of [jit, interp]) m.hart.run(5_000);
   assert.deepEqual([jit.hart.jit!.stats.translated, jit.hart.jit!.stats.modules], [2, 1]);
   assert.ok(jit.hart.jit!.stats.translatedSteps > 4_000);
+  sameState(jit, interp);
+});
+
+test('a block ends where another block of its page starts, so no code is translated twice', () => {
+  // 0: two instructions, then 8: (a branch target) three more ending in a jump.
+  const image = assemble(`.option norvc\nmain:\n  addi a0, a0, 1\n  addi a1, a1, 1\n2:addi a2, a2, 1\n  addi a3, a3, 1\n  j 2b`);
+  const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  // main follows the harness's prelude: find addi a0,a0,1; addi a1,a1,1 (in the image's first page).
+  let at = 0;
+  while (!(dv.getUint32(at, true) === 0x00150513 && dv.getUint32(at + 4, true) === 0x00158593)) at += 2;
+  assert.ok(at + 20 <= 4096);
+  const starts = new Uint8Array(2048);
+  const alone = translateBlocks(dv, 0, [at], rvcTable(), 0, starts)!;
+  assert.deepEqual(alone.blocks, [{ length: 5, bytes: 20 }], 'with no other block, straight on to the jump');
+  starts[at >> 1] = 1;
+  starts[(at + 8) >> 1] = 1;
+  const both = translateBlocks(dv, 0, [at, at + 8], rvcTable(), 0, starts)!;
+  assert.deepEqual(both.blocks, [{ length: 2, bytes: 8 }, { length: 3, bytes: 12 }]);
+
+  // A chain of short blocks, each a branch target (the cold-footprint shape), translated at a
+  // low threshold, runs as the interpreter does.
+  const lines = ['main:', '  la s0, data', '  li s1, 300'];
+  lines.push('round:');
+  for (let b = 0; b < 60; b++) lines.push(`b${b}:`, `  addi a${b % 6}, a${(b + 1) % 6}, ${b}`, `  ld t3, ${(b % 8) * 8}(s0)`, `  add t0, t0, t3`, `  bne s0, zero, b${b + 1}`, '  nop');
+  lines.push('b60:', '  addi s1, s1, -1', '  bnez s1, round', '  li t0, 0x100000', '  li t1, 0x5555', '  sw t1, 0(t0)', '1: j 1b', '.data', 'data: .dword 1, 2, 3, 4, 5, 6, 7, 8');
+  const chain = assemble(lines.join('\n'));
+  const jit = makeMachine(chain, 8 << 20, { translate: true, translateThreshold: 16 });
+  const interp = makeMachine(chain, 8 << 20, { translate: false });
+  for (const m of [jit, interp]) runGuest(m, 2_000_000);
+  assert.ok(jit.hart.jit!.stats.translated >= 60, `${jit.hart.jit!.stats.translated} blocks translated`);
   sameState(jit, interp);
 });
 
