@@ -32,12 +32,15 @@ export function codeCachePath(file: string): string {
   return `${file}.cache`;
 }
 
-/** Whether `cache` may belong to `file`: written after it (the build writes the bundle, then its cache). */
-function cacheIsFresh(file: string, cache: string): boolean {
+/**
+ * The cache for `file` if there is one that may belong to it: written after it (the build
+ * writes the bundle, then its cache) and readable. A cache that cannot be read is no cache.
+ */
+function freshCache(file: string, cache: string): Buffer | undefined {
   try {
-    return statSync(cache).mtimeMs >= statSync(file).mtimeMs;
+    return statSync(cache).mtimeMs >= statSync(file).mtimeMs ? readFileSync(cache) : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -49,7 +52,7 @@ function cacheIsFresh(file: string, cache: string): boolean {
 export function loadScript<T>(file: string, opts: { saveCacheAtExit?: string } = {}): LoadedScript<T> {
   const source = readFileSync(file, 'utf8');
   const cachePath = codeCachePath(file);
-  const cachedData = !opts.saveCacheAtExit && cacheIsFresh(file, cachePath) ? readFileSync(cachePath) : undefined;
+  const cachedData = opts.saveCacheAtExit ? undefined : freshCache(file, cachePath);
   // Node's own CommonJS wrapper, so the bundle sees what a required file sees.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const cache: CodeCacheUse = cachedData === undefined ? 'absent' : script.cachedDataRejected === true ? 'rejected' : 'used';
