@@ -3,7 +3,8 @@
  * program (bench/cpu-programs.ts MIX: ALU, loads/stores, branches,
  * multiply/divide, calls; ~55 % compressed), each figure from a fresh
  * process (bench/cpu-child.ts) so that V8's tiering is part of what is
- * measured: value = the minimum over 5 processes, `median` beside it.
+ * measured (after a 20 M-instruction warm-up, at least 0.3 s of CPU):
+ * value = the minimum over 5 processes, `median` beside it.
  * cpu.mips_interp: the same with `translate: false` (the interpreter alone).
  *
  * cpu.cold_footprint: a cold process running 2,000 distinct basic blocks
