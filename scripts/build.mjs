@@ -76,7 +76,9 @@ if (bundled) {
   const firmware = join(tmpdir(), `tsvmm-code-cache-${process.pid}.bin`);
   // lui t0,0x10000; li t1,'k'; sb t1,0(t0); li t1,'\n'; sb t1,0(t0); lui t0,0x100; lui t1,5; addi t1,t1,0x555; sw t1,0(t0); j .
   const words = [0x100002b7, 0x06b00313, 0x00628023, 0x00a00313, 0x00628023, 0x001002b7, 0x00005337, 0x55530313, 0x0062a023, 0x0000006f];
-  writeFileSync(firmware, new Uint8Array(new Uint32Array(words).buffer));
+  const image = Buffer.alloc(4 * words.length);
+  words.forEach((w, i) => image.writeUInt32LE(w, 4 * i)); // RISC-V is little-endian, whatever the host is
+  writeFileSync(firmware, image);
   const loader = pathToFileURL(join(dist, 'src', 'host', 'script-loader.js')).href;
   const train = [
     `const { loadScript, codeCachePath } = await import(${JSON.stringify(loader)});`,

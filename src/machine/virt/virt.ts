@@ -307,7 +307,8 @@ export class VirtMachine implements GuestWriter {
     }
 
     // One transaction for the whole map (the views are rendered once, at its end, not once per
-    // region added: ~10 ms of every start).
+    // region added: ~10 ms of every start). Begun and committed here rather than through
+    // memoryTransaction(): the constructor assigns readonly fields (pcie, gpex) inside it.
     beginTransaction();
     try {
       const s = this.system;

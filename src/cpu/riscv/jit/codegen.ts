@@ -151,8 +151,9 @@ function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array, s
  * imported memory. `starts` (per halfword of the page, non-zero where another
  * block starts) ends each block where another begins. A module's compile has
  * a fixed cost several times that of a typical block's code (~60 us against
- * ~10 us per KiB), so the translator compiles a page's warm blocks together. Offsets whose first instruction is
- * left to the interpreter start no block; null when none does.
+ * ~10 us per KiB), so the translator compiles a page's warm blocks together.
+ * Offsets whose first instruction is left to the interpreter start no block;
+ * null when none does.
  */
 export function translateBlocks(dv: DataView, base: number, offs: readonly number[], rvc: Int32Array, state: number, starts: Uint8Array): ModuleCode | null {
   const bodies: Bytes[] = [];
