@@ -139,7 +139,12 @@ export class Clint implements DeviceOwner {
 
   /** Current mtime in ticks (the harts' `time` CSR). */
   mtime(): number {
-    return Math.floor(this.scheduler.clock.now() / NS_PER_TICK) + this.delta;
+    return this.mtimeAt(this.scheduler.clock.now());
+  }
+
+  /** mtime at an instant of the machine clock (ns). */
+  mtimeAt(clockNs: number): number {
+    return Math.floor(clockNs / NS_PER_TICK) + this.delta;
   }
 
   /** mtimecmp of a hart as a number (precision beyond 2^53 is lost). */

@@ -126,7 +126,8 @@ export class SmpCoordinator {
   readonly publisher: SnapshotPublisher;
   private readonly listener: MemoryListener;
   private clockNow: () => number = () => 0;
-  private mtime: (() => number) | null = null;
+  /** The CLINT's mtime at a machine-clock instant (ns). */
+  private mtimeAt: ((clockNs: number) => number) | null = null;
   private started = false;
   private readonly ioThreads: number;
   private readonly faultInjection: { hart: number; afterSteps: number } | null;
@@ -173,10 +174,13 @@ export class SmpCoordinator {
     this.home.setPortable(mr, kind);
   }
 
-  /** The machine clock (ns) and the CLINT's mtime, from which hart realms derive their `time` CSR. */
-  attachClock(clockNowNs: () => number, mtime: () => number): void {
+  /**
+   * The machine clock (ns) and the CLINT's mtime at an instant of it, from which hart realms
+   * derive their `time` CSR.
+   */
+  attachClock(clockNowNs: () => number, mtimeAt: (clockNs: number) => number): void {
     this.clockNow = clockNowNs;
-    this.mtime = mtime;
+    this.mtimeAt = mtimeAt;
     this.updateClock();
   }
 
@@ -185,21 +189,38 @@ export class SmpCoordinator {
     return this.publisher.current;
   }
 
-  /** Publish the clock base and mtime offset (after anything that may have written mtime). */
+  /**
+   * Publish the clock base and the mtime offset. Always publishes: a hart realm without them
+   * counts from the host's boot (hours of ticks), and when they arrived later its `time` went
+   * back by as much. (Sampling mtime between two reads of the clock and giving up when those
+   * straddled a tick did just that, four times running, in a cold process: Linux on hart 0
+   * then armed its tick hours ahead and an SMP boot hung in its misaligned-access probe.)
+   */
   private updateClock(): void {
-    const mt = this.mtime;
-    if (mt === null) return;
-    const f64 = this.shared.f64;
-    for (let tries = 0; tries < 4; tries++) {
+    if (this.mtimeAt === null) return;
+    // The machine clock counts host ns (minus time paused), so host - machine is constant;
+    // sampled where the two host reads around the machine clock's lie closest.
+    let base = NaN;
+    let window = Infinity;
+    for (let tries = 0; tries < 8 && window > 1000; tries++) {
       const h0 = hrNow();
-      const c0 = this.clockNow();
-      const m = mt();
-      const c1 = this.clockNow();
-      if (Math.floor(c0 / 100) !== Math.floor(c1 / 100)) continue;
-      f64[GF_CLOCK_BASE_NS] = h0 - c0;
-      f64[GF_MTIME_DELTA] = m - Math.floor(c0 / 100);
-      return;
+      const c = this.clockNow();
+      const h1 = hrNow();
+      if (h1 - h0 < window) {
+        window = h1 - h0;
+        base = (h0 + h1) / 2 - c;
+      }
     }
+    this.shared.f64[GF_CLOCK_BASE_NS] = base;
+    this.updateMtimeDelta();
+  }
+
+  /** Publish the mtime offset alone (a guest write to mtime changes it, not the clock base). */
+  private updateMtimeDelta(): void {
+    const mt = this.mtimeAt;
+    if (mt === null) return;
+    const c = this.clockNow();
+    this.shared.f64[GF_MTIME_DELTA] = mt(c) - Math.floor(c / 100);
   }
 
   /** Spawn the hart workers, each starting at `resetPc`; resolves when all run (or one failed: see onFatal). */
@@ -313,8 +334,9 @@ export class SmpCoordinator {
     let n = 0;
     if (this.server.pending()) {
       n = this.server.poll();
-      // A served write may have changed mtime.
-      this.updateClock();
+      // A served write may have changed mtime (re-sampling the base here would let the
+      // harts' time step back by its sampling error).
+      this.updateMtimeDelta();
     }
     if (this.grace.waiting > 0) n += this.grace.poll();
     return n;

@@ -277,7 +277,7 @@ export class VirtMachine implements GuestWriter {
     this.smpCoordinator?.setPortable(this.clint.swi, PORTABLE_ACLINT_SWI);
     clintRef = this.clint;
     this.plic = new Plic(targets, { numSources: PLIC_NUM_SOURCES, numPriorities: PLIC_NUM_PRIORITIES });
-    if (this.smpCoordinator) this.smpCoordinator.attachClock(() => this.loop.clock.now(), () => this.clint.mtime());
+    if (this.smpCoordinator) this.smpCoordinator.attachClock(() => this.loop.clock.now(), (ns) => this.clint.mtimeAt(ns));
     else for (const h of this.harts) this.loop.addHart(this.runnable(h));
 
     this.runControl = new RunControl(this.loop, this.smpCoordinator, this.events, opts.startPaused ?? false);

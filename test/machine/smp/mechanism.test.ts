@@ -11,7 +11,8 @@ import { GracePeriods } from '../../../src/machine/smp/epoch.js';
 import { HomeDevices } from '../../../src/machine/smp/home-devices.js';
 import { SnapshotPublisher } from '../../../src/machine/smp/publisher.js';
 import { RealmPhysMemory } from '../../../src/machine/smp/realm-memory.js';
-import { OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
+import { GF_CLOCK_BASE_NS, GF_MTIME_DELTA, OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
+import { monotonicNs } from '../../../src/host/clock.js';
 import { SNAP_IO, SNAP_RAM, SNAP_RESERVED, SNAP_ROM, SnapshotView, serializeFlatView } from '../../../src/machine/smp/snapshot.js';
 import type { RequestPort } from '../../../src/machine/smp/mailbox.js';
 import { MessageChannel } from 'node:worker_threads';
@@ -197,6 +198,42 @@ test('a removed device is served for requests resolved in the old view until the
     assert.equal(calls.length, n);
     assert.equal(home.staleRequests, 1);
     return Promise.resolve().then(() => assert.ok(unreachable));
+  } finally {
+    as.destroy();
+  }
+});
+
+test('hart realms get the clock even when reading mtime is slower than a tick', () => {
+  // A cold process reads mtime slowly (microseconds, not yet optimised code); hart realms must
+  // still get a base and offset, or their time counts from the host's boot and jumps back
+  // when the clock arrives later.
+  const as = new AddressSpace(MemoryRegion.container('sys', 2 ** 32), 'clock');
+  const smp = new SmpCoordinator({ as, harts: 1, log: () => {} });
+  try {
+    const t0 = monotonicNs();
+    const clockNow = (): number => Math.floor(monotonicNs() - t0);
+    let delta = 123_456;
+    const mtimeAt = (ns: number): number => {
+      const until = monotonicNs() + 3_000;
+      while (monotonicNs() < until);
+      return Math.floor(ns / 100) + delta;
+    };
+    smp.attachClock(clockNow, mtimeAt);
+    const f64 = smp.shared.f64;
+    // What a hart realm computes (hart-realm.ts: timeSource) against what the CLINT says.
+    const hartTime = (): number => Math.floor((monotonicNs() - f64[GF_CLOCK_BASE_NS]!) / 100) + f64[GF_MTIME_DELTA]!;
+    // Within the base's sampling error (half the closest pair of host reads, well under 5 us).
+    const slack = 50;
+    const before = Math.floor(clockNow() / 100) + delta;
+    const t = hartTime();
+    const after = Math.floor(clockNow() / 100) + delta;
+    assert.ok(t >= before - slack && t <= after + slack, `hart time ${t} outside [${before}, ${after}]`);
+    // A guest write to mtime changes the offset the realms see.
+    delta += 1_000_000;
+    smp.resumeAll();
+    const t2 = hartTime();
+    const want = Math.floor(clockNow() / 100) + delta;
+    assert.ok(Math.abs(t2 - want) <= slack, `hart time ${t2} after the offset changed, CLINT ${want}`);
   } finally {
     as.destroy();
   }

@@ -65,7 +65,7 @@ export function makeSmpBoard(
     clint.mapInto(system, CLINT_BASE);
   });
   ram.ramBytes().set(image);
-  smp.attachClock(() => loop.clock.now(), () => clint.mtime());
+  smp.attachClock(() => loop.clock.now(), (ns) => clint.mtimeAt(ns));
   smp.onFatal = (m) => {
     logs.push(m);
     loop.requestExit(1);
