@@ -3,13 +3,15 @@
  * `report` prints one JSON object per line: {name, value, unit[, baseline, ratio]}.
  */
 import { fileURLToPath } from 'node:url';
+import { V8_FLAGS } from '../bin/v8-flags.mjs';
 
 /**
  * Node options for a benchmark's child process running TypeScript (bench/cpu-child.ts): the
  * sources through tsx, with src/ resolved to the compiled dist/ when that build is current
- * (bench/dist.mjs), as for the benchmark run itself and for bin/tsvmm.
+ * (bench/dist.mjs), as for the benchmark run itself and for bin/tsvmm, under the V8 flags
+ * bin/tsvmm sets (bin/v8-flags.mjs).
  */
-export const CHILD_NODE_ARGS: readonly string[] = ['--import', 'tsx', '--import', fileURLToPath(new URL('./dist.mjs', import.meta.url))];
+export const CHILD_NODE_ARGS: readonly string[] = [...V8_FLAGS, '--import', 'tsx', '--import', fileURLToPath(new URL('./dist.mjs', import.meta.url))];
 
 export interface BenchResult {
   name: string;

@@ -80,7 +80,9 @@ if (bundled) {
   words.forEach((w, i) => image.writeUInt32LE(w, 4 * i)); // RISC-V is little-endian, whatever the host is
   writeFileSync(firmware, image);
   const loader = pathToFileURL(join(dist, 'src', 'host', 'script-loader.js')).href;
+  const flags = pathToFileURL(join(root, 'bin', 'v8-flags.mjs')).href;
   const train = [
+    `(await import(${JSON.stringify(flags)})).applyV8Flags();`,
     `const { loadScript, codeCachePath } = await import(${JSON.stringify(loader)});`,
     `const { exports } = loadScript(${JSON.stringify(CLI_SCRIPT)}, { saveCacheAtExit: codeCachePath(${JSON.stringify(CLI_SCRIPT)}) });`,
     `process.exitCode = await exports.main(['run', '-machine', 'virt', '-m', '64M', '-nographic', '-bios', ${JSON.stringify(firmware)}]);`,
