@@ -36,11 +36,16 @@ export async function run(report: Report): Promise<void> {
   await build({ entryPoints: [join(ROOT, 'bench/web/mips-worker.ts')], bundle: true, format: 'esm', platform: 'browser', outfile: join(dir, 'worker.js'), logLevel: 'warning' });
   writeFileSync(
     join(dir, 'index.html'),
+    // result is set before the script's first await: Chromium fires the load event (which
+    // page.goto waits for) without waiting for a module's top-level await.
     `<!doctype html><script type="module">
-      const image = new Uint8Array(await (await fetch('image.bin')).arrayBuffer());
-      const w = new Worker('worker.js', { type: 'module' });
-      globalThis.result = new Promise((resolve, reject) => { w.onmessage = (e) => resolve(e.data); w.onerror = (e) => reject(new Error(e.message)); });
-      w.postMessage({ image, warm: 20000000, n: 100000000 });
+      globalThis.result = (async () => {
+        const image = new Uint8Array(await (await fetch('image.bin')).arrayBuffer());
+        const w = new Worker('worker.js', { type: 'module' });
+        const done = new Promise((resolve, reject) => { w.onmessage = (e) => resolve(e.data); w.onerror = (e) => reject(new Error(e.message)); });
+        w.postMessage({ image, warm: 20000000, n: 100000000 });
+        return done;
+      })();
     </script>`,
   );
   writeFileSync(join(dir, 'image.bin'), assemble(MIX));
