@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { codeCachePath } from '../../src/host/script-loader.js';
 
 const LOADER = fileURLToPath(new URL('../../src/host/script-loader.ts', import.meta.url));
+const V8_FLAGS_MODULE = fileURLToPath(new URL('../../bin/v8-flags.mjs', import.meta.url));
 
 /** A CommonJS bundle in the shape esbuild writes: requires a builtin, reads __filename, exports a function. */
 const BUNDLE = `
@@ -17,8 +18,9 @@ module.exports = { main: (n) => fib(n), name: basename(__filename) };
 `;
 
 /** Load `file` in a fresh process (V8 keeps compiled scripts per isolate: a second load here would not consult the cache). */
-function loadIn(file: string, saveCache = false): { cache: string; result: number; name: string } {
-  const code = `const { loadScript, codeCachePath } = await import(${JSON.stringify(LOADER)});
+function loadIn(file: string, saveCache = false, v8Flags = false): { cache: string; result: number; name: string } {
+  const code = `${v8Flags ? `(await import(${JSON.stringify(V8_FLAGS_MODULE)})).applyV8Flags();` : ''}
+    const { loadScript, codeCachePath } = await import(${JSON.stringify(LOADER)});
     const { exports, cache } = loadScript(${JSON.stringify(file)}, ${saveCache ? `{ saveCacheAtExit: codeCachePath(${JSON.stringify(file)}) }` : '{}'});
     console.log(JSON.stringify({ cache, result: exports.main(20), name: exports.name }));`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
@@ -51,6 +53,22 @@ test('a script bundle runs from the code cache its training run saved, and witho
     const later = new Date(Date.now() + 5000);
     utimesSync(file, later, later);
     assert.equal(loadIn(file).cache, 'absent');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a code cache made under bin/tsvmm's V8 flags is used under them, and refused without them", () => {
+  // bin/tsvmm sets its flags (bin/v8-flags.mjs) at run time, before it loads the CLI's script;
+  // the build's training run must set the same ones, as V8 takes a cache only under the flags
+  // it was made with.
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-script-'));
+  try {
+    const file = join(dir, 'bundle.js');
+    writeFileSync(file, BUNDLE);
+    assert.equal(loadIn(file, true, true).cache, 'absent');
+    assert.deepEqual(loadIn(file, false, true), { cache: 'used', result: 6765, name: 'bundle.js' });
+    assert.deepEqual(loadIn(file, false, false), { cache: 'rejected', result: 6765, name: 'bundle.js' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
