@@ -99,8 +99,13 @@ function mutate(t: RandomTree, r: (n: number) => number): void {
         break;
       case 1:
         if (mr.parent) {
-          mr.setAddress(r(SPACE));
-          t.touch(mr);
+          // A move re-adds the region (the newest among equal priorities) only when the
+          // address changes, as QEMU's memory_region_set_address: to the same address it is
+          // nothing (the model's order must not change either).
+          const to = r(SPACE);
+          const moved = to !== mr.addr;
+          mr.setAddress(to);
+          if (moved) t.touch(mr);
         }
         break;
       case 2:
