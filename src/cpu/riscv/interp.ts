@@ -72,13 +72,13 @@ export function inner(h: Hart, end: number, mode: number): void {
   // only in-page jumps leaves V8 feedback for every compare (a compare without feedback
   // deoptimises this loop when first reached). They read that state from the hart rather
   // than from locals: locals the loop updates (on entering a page) are values V8 keeps live
-  // across the whole loop, and these six cost every instruction interpreted with the
+  // across the whole loop, and these five cost every instruction interpreted with the
   // translator on ~8 % (a cold process interpreting 36 M instructions).
   // An int32 in a register (a boolean parameter tested directly was a ToBoolean of a tagged
   // value on every instruction).
   const stopAtJump = mode !== RUN ? 1 : 0;
   // Whether to ask the translator on entering a new page.
-  const askJit = mode === DISPATCH ? 1 : 0;
+  const askJit = mode === DISPATCH && h.jit !== null ? 1 : 0;
   while (left > 0) {
     left--;
     let insn: number;

@@ -92,7 +92,8 @@ export const CLINT_MTIMER_SIZE = 0x8000;
 export const CLINT_MTIMER_OFFSET = 0x4000;
 const MTIME_OFFSET = 0x7ff8;
 export const CLINT_TIMEBASE_HZ = 10_000_000;
-const NS_PER_TICK = 1e9 / CLINT_TIMEBASE_HZ;
+/** Machine-clock ns per mtime tick. */
+export const NS_PER_TICK = 1e9 / CLINT_TIMEBASE_HZ;
 const TWO32 = 2 ** 32;
 /** Largest ns deadline the scheduler can hold. */
 const MAX_NS = Number.MAX_SAFE_INTEGER;

@@ -21,7 +21,7 @@ import { yieldToHost } from '../../host/tasks.js';
 import type { AddressSpace } from '../../memory/address-space.js';
 import type { MemoryListener } from '../../memory/listener.js';
 import type { SyncEnv } from '../../sync/env.js';
-import type { InterruptTarget } from '../../hw/intc/clint.js';
+import { NS_PER_TICK, type InterruptTarget } from '../../hw/intc/clint.js';
 import { GracePeriods } from './epoch.js';
 import { hartLines, SharedMsip } from './shared-lines.js';
 import { HomeDevices } from './home-devices.js';
@@ -220,7 +220,7 @@ export class SmpCoordinator {
     const mt = this.mtimeAt;
     if (mt === null) return;
     const c = this.clockNow();
-    this.shared.f64[GF_MTIME_DELTA] = mt(c) - Math.floor(c / 100);
+    this.shared.f64[GF_MTIME_DELTA] = mt(c) - Math.floor(c / NS_PER_TICK);
   }
 
   /** Spawn the hart workers, each starting at `resetPc`; resolves when all run (or one failed: see onFatal). */

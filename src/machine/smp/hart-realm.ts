@@ -29,8 +29,6 @@ import {
   F_PC,
   F_STEPS,
   F_UNASSIGNED,
-  GF_CLOCK_BASE_NS,
-  GF_MTIME_DELTA,
   HART_PAUSED,
   HART_RUNNING,
   HART_STOPPED,
@@ -45,6 +43,7 @@ import {
   W_MIP,
   W_STATE,
   hartRealm,
+  realmMtime,
 } from './shared.js';
 import { SnapshotView, type SnapshotData } from './snapshot.js';
 import type { HartStateArea } from '../../cpu/riscv/state-area.js';
@@ -95,10 +94,8 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const client = new MailboxClient(sh, realm, { deviceRealm: false, log });
   const ramMemory = d.state?.memory ?? null;
   const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts), log);
-  const baseIdx = GF_CLOCK_BASE_NS;
-  const deltaIdx = GF_MTIME_DELTA;
-  // mtime as the CLINT computes it: floor(machine clock ns / 100) + delta.
-  const timeSource = (): number => Math.floor((hrNow() - f64[baseIdx]!) / 100) + f64[deltaIdx]!;
+  // mtime as the CLINT computes it, from the clock the coordinator publishes.
+  const timeSource = (): number => realmMtime(f64, hrNow());
   const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, codeSync: d.codeSync, state: d.state });
   hart.reset(d.resetPc);
 

@@ -3,13 +3,15 @@
  * realm maps, holding per-realm words (wake-up futex, interrupt lines, epoch
  * acknowledgement, liveness, the wait-for edge used for cycle detection) and
  * each realm's outgoing request slot (the mailbox). docs/smp.md has the
- * protocol; this file only fixes the layout.
+ * protocol; this file fixes the layout (and how a realm reads the clock
+ * published in it).
  *
  * Realm numbering: 0 is the main realm (the big lock's home: the memory map,
  * most devices, timers), 1..harts are hart realms (hart i is realm i + 1),
  * then I/O-thread realms. Every realm has one request slot because a realm
  * runs one synchronous request at a time.
  */
+import { NS_PER_TICK } from '../../hw/intc/clint.js';
 
 /** Int32 words per realm (a 128-byte stride keeps realms off each other's cache lines). */
 export const REALM_I32 = 32;
@@ -70,8 +72,16 @@ export const G_EPOCH = 0;
 export const G_STOP = 1;
 /** Host monotonic ns at which the machine clock read 0 (the clock every realm derives mtime from). */
 export const GF_CLOCK_BASE_NS = 0;
-/** mtime minus floor(clock ns / 100): changes when the guest writes mtime. */
+/** mtime minus floor(clock ns / NS_PER_TICK): changes when the guest writes mtime. */
 export const GF_MTIME_DELTA = 1;
+
+/**
+ * mtime as a realm computes it from the published clock (SmpCoordinator publishes the base and
+ * offset), at host monotonic time `hostNs`: the CLINT's floor(clock ns / NS_PER_TICK) + delta.
+ */
+export function realmMtime(f64: Float64Array, hostNs: number): number {
+  return Math.floor((hostNs - f64[GF_CLOCK_BASE_NS]!) / NS_PER_TICK) + f64[GF_MTIME_DELTA]!;
+}
 
 // Request slot states.
 export const REQ_IDLE = 0;

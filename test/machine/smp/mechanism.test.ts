@@ -11,7 +11,7 @@ import { GracePeriods } from '../../../src/machine/smp/epoch.js';
 import { HomeDevices } from '../../../src/machine/smp/home-devices.js';
 import { SnapshotPublisher } from '../../../src/machine/smp/publisher.js';
 import { RealmPhysMemory } from '../../../src/machine/smp/realm-memory.js';
-import { GF_CLOCK_BASE_NS, GF_MTIME_DELTA, OP_DEV_READ, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
+import { OP_DEV_READ, realmMtime, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
 import { monotonicNs } from '../../../src/host/clock.js';
 import { SNAP_IO, SNAP_RAM, SNAP_RESERVED, SNAP_ROM, SnapshotView, serializeFlatView } from '../../../src/machine/smp/snapshot.js';
 import type { RequestPort } from '../../../src/machine/smp/mailbox.js';
@@ -221,7 +221,7 @@ test('hart realms get the clock even when reading mtime is slower than a tick', 
     smp.attachClock(clockNow, mtimeAt);
     const f64 = smp.shared.f64;
     // What a hart realm computes (hart-realm.ts: timeSource) against what the CLINT says.
-    const hartTime = (): number => Math.floor((monotonicNs() - f64[GF_CLOCK_BASE_NS]!) / 100) + f64[GF_MTIME_DELTA]!;
+    const hartTime = (): number => realmMtime(f64, monotonicNs());
     // Within the base's sampling error (half the closest pair of host reads, well under 5 us).
     const slack = 50;
     const before = Math.floor(clockNow() / 100) + delta;
