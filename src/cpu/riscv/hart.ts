@@ -1,5 +1,6 @@
 import { NO_PAGE, RamWindow, TLB_SIZE, TRAP, toU64, u64 } from './common.js';
 import { inner, RUN, STEP } from './interp.js';
+import { CodeShare } from './jit/code-share.js';
 import { CodeSync } from './jit/code-sync.js';
 import { Translator } from './jit/engine.js';
 import { flushStoreTlb, flushTlb, syncTlbContext } from './mmu.js';
@@ -78,6 +79,8 @@ export interface HartOptions {
   translateThreshold?: number;
   /** Code-page generations shared by every hart of the machine (CodeSync.allocate()); private if absent. */
   codeSync?: SharedArrayBuffer;
+  /** Translated modules shared by the harts of the machine (CodeShare.allocate(), with hart realms); none if absent. */
+  codeShare?: SharedArrayBuffer;
   /**
    * Where registers and data TLBs live (state-area.ts). The machine puts it in the memory
    * that holds guest RAM, so translated code accesses RAM directly; private if absent.
@@ -260,6 +263,7 @@ export class Hart {
 
   /** Code pages shared with the other harts, and the epoch of it this hart's store TLB reflects. */
   readonly codeSync: CodeSync;
+  readonly codeShare: CodeShare | null;
   codeEpoch = 0;
   /**
    * Set by the translator's dispatcher before it runs the interpreter: the fetch-page base
@@ -317,6 +321,7 @@ export class Hart {
     this.attrs = memTxAttrs({ requesterId: opts.hartId });
     this.rvc = rvcTable();
     this.codeSync = new CodeSync(opts.codeSync);
+    this.codeShare = opts.codeShare ? new CodeShare(opts.codeShare) : null;
     this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this, opts.translateThreshold) : null;
     // Every entry set from the start: arrays filled at scattered indices would become holey or
     // sparse (slower loads, and a V8 map change that deoptimises the interpreter loop).

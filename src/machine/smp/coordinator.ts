@@ -84,6 +84,8 @@ export interface SmpCoordinatorOptions {
   /** Hart options: translate hot code (default on), and the code-page record all harts share. */
   translate?: boolean;
   codeSync?: SharedArrayBuffer;
+  /** Translated modules the harts share (CodeShare.allocate()); none if absent. */
+  codeShare?: SharedArrayBuffer;
   /** Per hart: its state area in the guest-RAM memory (src/cpu/riscv/state-area.ts); private areas if absent. */
   hartStates?: readonly HartStateArea[];
   /** Failure-handling tests: make one hart's worker throw after this many instructions. */
@@ -118,7 +120,7 @@ export class SmpCoordinator {
   private readonly as: AddressSpace;
   private readonly log: (line: string) => void;
   private readonly quantum: number;
-  private readonly hartOpts: { translate?: boolean; codeSync: SharedArrayBuffer; states: readonly HartStateArea[] };
+  private readonly hartOpts: { translate?: boolean; codeSync: SharedArrayBuffer; codeShare?: SharedArrayBuffer; states: readonly HartStateArea[] };
   private readonly workers: (RealmWorker | null)[] = [];
   private readonly host: HostServices;
   private readonly ports: MessagePort[] = [];
@@ -146,7 +148,7 @@ export class SmpCoordinator {
     this.host = opts.host ?? defaultHost;
     this.log = opts.log ?? this.host.log;
     this.quantum = opts.quantum ?? 8192;
-    this.hartOpts = { translate: opts.translate, codeSync: opts.codeSync ?? CodeSync.allocate(), states: opts.hartStates ?? [] };
+    this.hartOpts = { translate: opts.translate, codeSync: opts.codeSync ?? CodeSync.allocate(), codeShare: opts.codeShare, states: opts.hartStates ?? [] };
     const realms = 1 + n + (opts.ioThreads ?? 0);
     this.shared = SmpShared.create(realms);
     const lines = hartLines(this.shared, n);
@@ -245,6 +247,7 @@ export class SmpCoordinator {
         quantum: this.quantum,
         translate: this.hartOpts.translate,
         codeSync: this.hartOpts.codeSync,
+        codeShare: this.hartOpts.codeShare,
         state: this.hartOpts.states[h],
         faultAfterSteps: this.faultInjection?.hart === h ? this.faultInjection.afterSteps : undefined,
       };

@@ -65,6 +65,7 @@ export interface HartWorkerData {
   /** Hart options (src/cpu/riscv/hart.ts). */
   translate?: boolean;
   codeSync: SharedArrayBuffer;
+  codeShare?: SharedArrayBuffer;
   /** Registers and data TLBs in the guest-RAM memory (src/cpu/riscv/state-area.ts); private if absent. */
   state?: HartStateArea;
   /** Failure-handling tests: throw an emulator error once the hart has run this many instructions. */
@@ -96,7 +97,7 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts), log);
   // mtime as the CLINT computes it, from the clock the coordinator publishes.
   const timeSource = (): number => realmMtime(f64, hrNow());
-  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, codeSync: d.codeSync, state: d.state });
+  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, codeSync: d.codeSync, codeShare: d.codeShare, state: d.state });
   hart.reset(d.resetPc);
 
   const kickIdx = sh.w(realm, W_KICK);

@@ -1,11 +1,18 @@
 # Cross-modifying code between hart workers: hart 1 calls `f` in a hot loop
 # (translated) until it returns 2; hart 0 waits until hart 1 has called it
 # CALLS times, then rewrites f's `li a0, 1` into `li a0, 2`. Hart 1 executes
-# no fence.i: tsvmm invalidates translations on stores from any hart.
+# no fence.i: tsvmm invalidates translations on stores from any hart. Hart 0
+# first runs f hot itself, so hart 1 may be running the module hart 0
+# translated (code-share.ts) when the store comes.
 .equ COUNT, 0x80200000
 main:
   csrr s0, mhartid
   bnez s0, runner
+  li s6, 10000
+5:
+  call f
+  addi s6, s6, -1
+  bnez s6, 5b
   li s1, COUNT
   li s2, CALLS
 1:

@@ -4,6 +4,7 @@
  * (code << 16) | 0x3333 = fail) and a CLINT at 0x2000000, harts in worker
  * realms driven by an SmpCoordinator.
  */
+import { CodeShare } from '../../../src/cpu/riscv/jit/code-share.js';
 import { MemoryRegion } from '../../../src/memory/region.js';
 import { AddressSpace } from '../../../src/memory/address-space.js';
 import { memoryTransaction } from '../../../src/memory/transaction.js';
@@ -47,7 +48,8 @@ export function makeSmpBoard(
   let finished = 0;
   const logs: string[] = [];
   const as = new AddressSpace(system, 'memory', { log: (m) => logs.push(m) });
-  const smp = new SmpCoordinator({ as, harts, log: (l) => logs.push(l), faultInjection, ioThreads });
+  // As the virt machine: harts share translated modules.
+  const smp = new SmpCoordinator({ as, harts, log: (l) => logs.push(l), faultInjection, ioThreads, codeShare: CodeShare.allocate() });
   const clint = new Clint(smp.lines, loop, { msip: smp.msip });
   smp.setPortable(clint.swi, PORTABLE_ACLINT_SWI);
   memoryTransaction(() => {

@@ -92,7 +92,8 @@ const L_HI = 8; // i32
 const L_IX = 9; // i32
 const L_ABS = 10; // i32
 const L_OUT = 11; // i32: retired count of an exit through the epilogues
-const L_REG0 = 12;
+const L_SB = 12; // i32: the hart's state area (the imported global `e.s`) when shared
+const L_REG0 = 13;
 
 /**
  * The shared exits, outermost first: each is a wasm block whose end is followed by its
@@ -148,7 +149,8 @@ function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array, s
 /**
  * Translate the blocks at page offsets `offs` of one page (bytes from `base`
  * in `dv`) into one module, for a hart whose state area is at `state` in the
- * imported memory. `starts` (per halfword of the page, non-zero where another
+ * imported memory, or for any hart (state -1: the area's offset is the imported
+ * global `e.s`, so the bytes depend on the page alone). `starts` (per halfword of the page, non-zero where another
  * block starts) ends each block where another begins. A module's compile has
  * a fixed cost several times that of a typical block's code (~60 us against
  * ~10 us per KiB), so the translator compiles a page's warm blocks together.
@@ -182,11 +184,14 @@ function moduleOf(bodies: readonly Bytes[], mulhu: boolean): Uint8Array<ArrayBuf
   types.bytes(FUNC_TYPES[BLOCK_TYPE]!).bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
   types.bytes([0x60, 2, T_I64, T_I64, 1, T_I64]);
   m.section(1, types);
-  const imports = new Bytes().uleb(2);
+  const imports = new Bytes().uleb(3);
   // A shared memory: flags 3 (max present, shared), min 1 page, max 65536 pages.
   imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
   // The trampoline's helper table (funcref, exactly 4 entries).
   imports.str('e').str('h').byte(0x01).byte(0x70).byte(0x01).uleb(4).uleb(4);
+  // The hart's state area (an immutable i32 global): the module's bytes then depend on the
+  // page alone, so harts in other workers can run it (code-share.ts).
+  imports.str('e').str('s').byte(0x03).byte(T_I32).byte(0x00);
   m.section(2, imports);
   const first = mulhu ? 1 : 0;
   const funcs = new Bytes().uleb(first + bodies.length);
@@ -266,8 +271,9 @@ class Emitter {
     // Locals after the parameters: pc, a, b, tgt (i64), five i32 scratch, then the registers.
     const regs = this.used.length;
     c.uleb(regs > 0 ? 3 : 2);
-    c.uleb(4).byte(T_I64).uleb(5).byte(T_I32);
+    c.uleb(4).byte(T_I64).uleb(6).byte(T_I32);
     if (regs > 0) c.uleb(regs).byte(T_I64);
+    if (this.state < 0) c.op(Op.global_get).uleb(0).set(L_SB);
     c.get(L_PCF).op(Op.i64_trunc_f64_s).set(L_PC);
     for (const r of this.used) this.loadReg(r);
     for (let i = 0; i < BODY_DEPTH; i++) c.op(Op.block).byte(T_VOID);
@@ -289,7 +295,8 @@ class Emitter {
     c.i32(HELPER_J).op(Op.return_call_indirect).uleb(T_BLOCK).byte(0x00);
     c.op(Op.end);
     this.writeBack();
-    c.i32(0).get(L_TGT).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.state + ST_PC_OUT);
+    this.base();
+    c.get(L_TGT).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, this.at(ST_PC_OUT));
     c.get(L_OUT).op(Op.return_);
     c.op(Op.end);
     this.writeBack();
@@ -315,12 +322,29 @@ class Emitter {
 
   // ---------------------------------------------------------------- state
 
+  /**
+   * Push the address the state area's fields are relative to: 0 with the area's offset in
+   * each access (a private module), or L_SB (a module other harts may run: code-share.ts).
+   * The constant saves an add per load/store probe and a register (Linux -smp 1: ~4 %).
+   */
+  private base(): void {
+    if (this.state < 0) this.c.get(L_SB);
+    else this.c.i32(0);
+  }
+
+  /** The memory-access offset of state-area field `field` after base(). */
+  private at(field: number): number {
+    return this.state < 0 ? field : this.state + field;
+  }
+
   private loadReg(r: number): void {
-    this.c.i32(0).mem(Op.i64_load, 3, this.state + ST_X + 8 * r).set(this.local[r]!);
+    this.base();
+    this.c.mem(Op.i64_load, 3, this.at(ST_X + 8 * r)).set(this.local[r]!);
   }
 
   private storeReg(r: number): void {
-    this.c.i32(0).get(this.local[r]!).mem(Op.i64_store, 3, this.state + ST_X + 8 * r);
+    this.base();
+    this.c.get(this.local[r]!).mem(Op.i64_store, 3, this.at(ST_X + 8 * r));
   }
 
   /**
@@ -626,16 +650,18 @@ class Emitter {
    */
   private probe(rs1: number, imm: number, size: number, tagLo: number, tagHi: number, abs: number): void {
     const c = this.c;
-    const s = this.state;
     this.reg(rs1);
     c.i64(imm).op(Op.i64_add).tee(L_A).op(Op.i32_wrap_i64).tee(L_LO);
-    c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and).tee(L_IX);
-    c.mem(Op.i32_load, 2, s + tagLo).get(L_LO).i32(-4096 | (size - 1)).op(Op.i32_and);
-    c.i32(0).mem(Op.i32_load, 2, s + ST_TLB_TAG).op(Op.i32_or).op(Op.i32_eq);
-    c.get(L_IX).mem(Op.i32_load, 2, s + tagHi);
+    c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and);
+    if (this.state < 0) c.get(L_SB).op(Op.i32_add);
+    c.tee(L_IX);
+    c.mem(Op.i32_load, 2, this.at(tagLo)).get(L_LO).i32(-4096 | (size - 1)).op(Op.i32_and);
+    this.base();
+    c.mem(Op.i32_load, 2, this.at(ST_TLB_TAG)).op(Op.i32_or).op(Op.i32_eq);
+    c.get(L_IX).mem(Op.i32_load, 2, this.at(tagHi));
     this.high();
     c.op(Op.i32_eq).op(Op.i32_and);
-    c.get(L_IX).mem(Op.i32_load, 2, s + abs).tee(L_ABS).i32(-1).op(Op.i32_ne).op(Op.i32_and);
+    c.get(L_IX).mem(Op.i32_load, 2, this.at(abs)).tee(L_ABS).i32(-1).op(Op.i32_ne).op(Op.i32_and);
   }
 
   /** Push the high word of the address in L_A (i32). */
@@ -676,7 +702,8 @@ class Emitter {
   }
 
   private slowResult(): void {
-    this.c.i32(0).mem(Op.i64_load, 3, this.state + ST_T);
+    this.base();
+    this.c.mem(Op.i64_load, 3, this.at(ST_T));
   }
 
   private store(k: number, rs1: number, rs2: number, imm: number, f3: number, rel: number, ilen: number): void {

@@ -10,6 +10,7 @@ import type { Hart } from '../hart.js';
 import { DISPATCH, inner, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
 import { JC_ENTRIES, JC_ENTRY_BYTES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_T } from '../state-area.js';
+import { CodeShare, wordsOf } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
 import { buildTrampoline, type BlockFn, type Trampoline } from './trampoline.js';
@@ -79,6 +80,8 @@ class PageCode {
   blocks = 0;
   invalidations = 0;
   interpretOnly = false;
+  /** CodeShare.head() of this page's bucket when last looked at: older records were seen. */
+  shareHead = 0;
   constructor(
     readonly ppn: number,
     readonly slot: number,
@@ -95,6 +98,11 @@ export class Translator {
   /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
   private mapGen = 0;
   private readonly sync: CodeSync;
+  /** Other harts' modules (hart realms), or null. */
+  private readonly share: CodeShare | null;
+  /** The page being translated, copied first: the code and the words it came from agree (code-share.ts). */
+  private readonly snap = new Int32Array(1024);
+  private readonly snapDv = new DataView(this.snap.buffer);
   /** CodeSync.writes() when last looked at: a change means some code page was stored to. */
   private seenWrites = 0;
   /** The state area's pcOut word: where a block left off. */
@@ -120,7 +128,7 @@ export class Translator {
   private words: Int32Array<ArrayBufferLike> = new Int32Array(0);
   private wordsDv: DataView | null = null;
   /** Counters for tests and the benchmarks. */
-  readonly stats = { translated: 0, modules: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0 };
+  readonly stats = { translated: 0, modules: 0, published: 0, adopted: 0, adoptedModules: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0 };
 
   /** Entries of a block that is compiled along with a hot block of its page. */
   private readonly warm: number;
@@ -130,6 +138,7 @@ export class Translator {
     private readonly threshold = HOT_THRESHOLD,
   ) {
     this.sync = h.codeSync;
+    this.share = h.codeShare;
     this.seenWrites = this.sync.writes();
     h.jitThreshold = threshold;
     this.warm = Math.max(1, Math.floor(threshold / WARM_SHARE));
@@ -203,7 +212,7 @@ export class Translator {
       tramp = null;
     }
     this.tramp = tramp;
-    this.imports = tramp === null ? null : { e: { m: h.state.memory, h: tramp.helpers } };
+    this.imports = tramp === null ? null : { e: { m: h.state.memory, h: tramp.helpers, s: h.state.offset } };
   }
 
   /** Run until `end` steps or an exit request (the caller's quantum). */
@@ -311,6 +320,10 @@ export class Translator {
     if (h.fetchPa !== this.curPa || page === null) {
       page = this.pageFor(h.fetchPa);
       if (page.mapGen !== this.mapGen) this.recheck(page);
+      if (this.share !== null) {
+        const head = this.share.head(page.ppn);
+        if (head !== page.shareHead) this.adopt(page, head);
+      }
       this.cur = page;
       this.curPa = h.fetchPa;
     }
@@ -455,8 +468,56 @@ export class Translator {
       this.flushAll();
       return false;
     }
-    // Claim the page before reading its bytes: from here on every store to it, by any
-    // hart, passes CodeSync.written (stores already in a store TLB are dropped by the epoch).
+    if (!this.claim(p)) return false;
+    // The hot block and the page's warm ones, in one module (codegen.ts: translateBlocks).
+    const offs = [i * 2];
+    const hits = p.hits;
+    const kinds = p.kinds;
+    for (let j = 0; j < 2048 && offs.length < BATCH; j++) {
+      if (j !== i && kinds[j] === NONE && hits[j]! >= this.warm) offs.push(j * 2);
+    }
+    // Where blocks of this page start (translated ones and this batch): each block ends there.
+    const starts = this.starts;
+    for (let j = 0; j < 2048; j++) starts[j] = kinds[j] === BLOCK ? 1 : 0;
+    for (const off of offs) starts[off >> 1] = 1;
+    const base = h.fetchOff >> 2;
+    const words = this.fetchWords();
+    const snap = this.snap;
+    snap.set(words.subarray(base, base + 1024));
+    const src = translateBlocks(this.snapDv, 0, offs, h.rvc, this.share === null ? h.state.offset : -1, starts);
+    let exports: WebAssembly.Exports | null = null;
+    if (src !== null) {
+      try {
+        exports = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), this.imports).exports;
+      } catch {
+        // A host that refuses (a browser's main thread limits synchronous compiles): interpret them.
+        this.stats.failed++;
+      }
+    }
+    // Offsets that start no block (or could not be compiled) are never tried again.
+    for (const off of offs) kinds[off >> 1] = NEVER;
+    if (src === null || exports === null) return false;
+    this.stats.modules++;
+    const shared: { off: number; length: number; bytes: number }[] = [];
+    for (let k = 0; k < src.blocks.length; k++) {
+      const b = { off: src.offs[k]!, length: src.blocks[k]!.length, bytes: src.blocks[k]!.bytes };
+      this.install(p, b.off, exports[String(k)] as BlockFn, b.length, b.bytes, snap, 0);
+      shared.push(b);
+      this.stats.translated++;
+    }
+    // Offered to the other harts only if no store reached the page since it was claimed
+    // (the copy above is then what the page held while this hart had it claimed).
+    if (this.share !== null && this.sync.generation(p.slot) === p.gen && this.share.publish(p.ppn, shared, snap, 0, src.wasm)) this.stats.published++;
+    return kinds[i] === BLOCK;
+  }
+
+  /**
+   * Claim page p for translations (before its bytes are read: from then on every store to
+   * it, by any hart, passes CodeSync.written; stores already in a store TLB are dropped by
+   * the epoch). False, and the page's blocks dropped, when a store reached it meanwhile.
+   */
+  private claim(p: PageCode): boolean {
+    const h = this.h;
     if (!p.claimed) {
       this.sync.claim(p.slot);
       p.claimed = true;
@@ -473,54 +534,66 @@ export class Translator {
       this.invalidate(p);
       return false;
     }
-    // The hot block and the page's warm ones, in one module (codegen.ts: translateBlocks).
-    const offs = [i * 2];
-    const hits = p.hits;
-    const kinds = p.kinds;
-    for (let j = 0; j < 2048 && offs.length < BATCH; j++) {
-      if (j !== i && kinds[j] === NONE && hits[j]! >= this.warm) offs.push(j * 2);
+    return true;
+  }
+
+  /** Block `fn` at byte offset `off` of page p, translated from `words` (the page's, from `base`). */
+  private install(p: PageCode, off: number, fn: BlockFn, length: number, bytes: number, words: Int32Array<ArrayBufferLike>, base: number): void {
+    const at = off >> 1;
+    const ix = this.nextIdx++;
+    this.table.set(ix, fn);
+    p.idx[at] = ix;
+    p.kinds[at] = BLOCK;
+    p.lens[at] = length;
+    // The snapshot of this block's words is what it was translated from (bytes outside every
+    // block's range are never compared, so they may have changed since the page was claimed).
+    const [w0, w1] = wordsOf(off, bytes);
+    p.bytes.set(words.subarray(base + w0, base + w1), w0);
+    if (p.nRanges < RANGES) {
+      p.ranges[2 * p.nRanges] = w0;
+      p.ranges[2 * p.nRanges + 1] = w1;
     }
-    // Where blocks of this page start (translated ones and this batch): each block ends there.
-    const starts = this.starts;
-    for (let j = 0; j < 2048; j++) starts[j] = kinds[j] === BLOCK ? 1 : 0;
-    for (const off of offs) starts[off >> 1] = 1;
-    const src = translateBlocks(h.fetchDv, h.fetchOff, offs, h.rvc, h.state.offset, starts);
-    let exports: WebAssembly.Exports | null = null;
-    if (src !== null) {
+    p.nRanges++;
+    p.blocks++;
+    this.blocks++;
+  }
+
+  /**
+   * The fetch page's records that other harts published since this hart last looked
+   * (newest first, down to page.shareHead): run their blocks here too, where the page still
+   * holds what they were translated from. Compiling bytes another worker compiled costs
+   * little (V8 returns that code), and the blocks run at once instead of after HOT_THRESHOLD
+   * interpreted entries.
+   */
+  private adopt(p: PageCode, head: number): void {
+    const share = this.share!;
+    const stop = p.shareHead;
+    p.shareHead = head;
+    if (p.interpretOnly || this.imports === null) return;
+    const h = this.h;
+    for (let rec = head; rec !== 0 && rec !== stop; rec = share.next(rec)) {
+      if (!share.isFor(rec, p.ppn)) continue;
+      const n = share.blocks(rec);
+      let fresh = 0;
+      for (let k = 0; k < n; k++) if (p.kinds[share.block(rec, k).off >> 1] !== BLOCK) fresh++;
+      if (fresh === 0 || this.nextIdx + n > MAX_BLOCKS + 1) continue;
+      if (!this.claim(p)) return;
+      const words = this.fetchWords();
+      const base = h.fetchOff >> 2;
+      if (!share.matches(rec, words, base)) continue;
+      let exports: WebAssembly.Exports;
       try {
-        exports = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), this.imports).exports;
+        exports = new WebAssembly.Instance(new WebAssembly.Module(share.wasm(rec)), this.imports).exports;
       } catch {
-        // A host that refuses (a browser's main thread limits synchronous compiles): interpret them.
-        this.stats.failed++;
+        continue;
+      }
+      this.stats.adoptedModules++;
+      for (let k = 0; k < n; k++) {
+        const b = share.block(rec, k);
+        if (p.kinds[b.off >> 1] === BLOCK) continue;
+        this.install(p, b.off, exports[String(k)] as BlockFn, b.length, b.bytes, words, base);
+        this.stats.adopted++;
       }
     }
-    // Offsets that start no block (or could not be compiled) are never tried again.
-    for (const off of offs) kinds[off >> 1] = NEVER;
-    if (src === null || exports === null) return false;
-    this.stats.modules++;
-    const base = h.fetchOff >> 2;
-    const words = this.fetchWords();
-    for (let k = 0; k < src.blocks.length; k++) {
-      const at = src.offs[k]! >> 1;
-      const ix = this.nextIdx++;
-      this.table.set(ix, exports[String(k)] as BlockFn);
-      p.idx[at] = ix;
-      kinds[at] = BLOCK;
-      p.lens[at] = src.blocks[k]!.length;
-      // The snapshot of this block's words is what it was translated from (bytes outside every
-      // block's range are never compared, so they may have changed since the page was claimed).
-      const w0 = at >> 1;
-      const w1 = Math.min(1024, (2 * at + src.blocks[k]!.bytes + 3) >> 2);
-      p.bytes.set(words.subarray(base + w0, base + w1), w0);
-      if (p.nRanges < RANGES) {
-        p.ranges[2 * p.nRanges] = w0;
-        p.ranges[2 * p.nRanges + 1] = w1;
-      }
-      p.nRanges++;
-      p.blocks++;
-      this.blocks++;
-      this.stats.translated++;
-    }
-    return kinds[i] === BLOCK;
   }
 }

@@ -22,6 +22,7 @@ export enum Op {
   local_get = 0x20,
   local_set = 0x21,
   local_tee = 0x22,
+  global_get = 0x23,
   i32_load = 0x28,
   i64_load = 0x29,
   f64_load = 0x2b,
