@@ -75,6 +75,26 @@ export interface SerialOptions {
   name?: string;
 }
 
+/** Offsets of the registers another thread may access without the device (fastState). */
+export const SERIAL_THR = RBR_THR_DLL;
+export const SERIAL_LSR = LSR;
+/** fastState(): LSR (its bits 0-7) reads without side effects. */
+export const FAST_LSR = 0x100;
+/** fastState(): a THR write has no effect but the output (no divisor latch, loopback or THRE interrupt). */
+export const FAST_THR = 0x200;
+
+/**
+ * Hooks of a machine whose other threads run some accesses without the
+ * device (machine/smp/posted-serial.ts): writes they accepted must reach the
+ * device before anything else does, and they must see its state change.
+ */
+export interface SerialHooks {
+  /** Before every register access and reset. */
+  before(): void;
+  /** After every register access, received input and reset. */
+  after(): void;
+}
+
 export class Serial implements DeviceOwner, CharFrontend {
   readonly name: string;
   readonly reentrancyGuard = new ReentrancyGuard();
@@ -96,6 +116,7 @@ export class Serial implements DeviceOwner, CharFrontend {
   private irqLevel = false;
   /** Output byte count (for statistics and tests). */
   txBytes = 0;
+  hooks: SerialHooks | null = null;
 
   constructor(
     private readonly irq: IrqLine,
@@ -104,8 +125,17 @@ export class Serial implements DeviceOwner, CharFrontend {
   ) {
     this.name = opts.name ?? 'serial';
     const ops: MemoryRegionOps = {
-      read: (offset) => this.readReg(offset),
-      write: (offset, value) => this.writeReg(offset, value),
+      read: (offset) => {
+        this.hooks?.before();
+        const v = this.readReg(offset);
+        this.hooks?.after();
+        return v;
+      },
+      write: (offset, value) => {
+        this.hooks?.before();
+        this.writeReg(offset, value);
+        this.hooks?.after();
+      },
       endianness: 'little',
       valid: { min: 1, max: 8 },
       impl: { min: 1, max: 4 },
@@ -115,6 +145,7 @@ export class Serial implements DeviceOwner, CharFrontend {
   }
 
   reset(): void {
+    this.hooks?.before();
     this.rxHead = 0;
     this.rxCount = 0;
     this.ier = 0;
@@ -128,7 +159,21 @@ export class Serial implements DeviceOwner, CharFrontend {
     this.dlm = 0;
     this.thrPending = false;
     this.update();
+    this.hooks?.after();
     this.backend.acceptInput();
+  }
+
+  /** A THR write accepted elsewhere while fastState() allowed it (FAST_THR). */
+  transmit(byte: number): void {
+    this.writeReg(RBR_THR_DLL, byte);
+  }
+
+  /** What another thread may do without the device now: FAST_LSR | LSR, FAST_THR. */
+  fastState(): number {
+    let s = 0;
+    if ((this.lsr & LSR_INT_ANY) === 0) s |= FAST_LSR | this.lsr;
+    if ((this.lcr & LCR_DLAB) === 0 && (this.mcr & MCR_LOOP) === 0 && (this.ier & IER_THRI) === 0) s |= FAST_THR;
+    return s;
   }
 
   /** The divisor latch (the guest's baud rate is clock / (16 * divisor)). */
@@ -146,6 +191,7 @@ export class Serial implements DeviceOwner, CharFrontend {
   receive(bytes: Uint8Array): void {
     for (let i = 0; i < bytes.length; i++) this.rxPush(bytes[i]!);
     this.update();
+    this.hooks?.after();
   }
 
   // --- registers ---

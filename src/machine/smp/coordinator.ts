@@ -59,6 +59,8 @@ import {
 import type { SnapshotData } from './snapshot.js';
 import type { HartStateArea } from '../../cpu/riscv/state-area.js';
 import { SnapshotPublisher } from './publisher.js';
+import { allocateSerialShare, PORTABLE_SERIAL, SerialPosting } from './posted-serial.js';
+import type { Serial } from '../../hw/char/serial.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
 import type { HartState } from '../hart-state.js';
 
@@ -120,6 +122,8 @@ export class SmpCoordinator {
   private readonly as: AddressSpace;
   private readonly log: (line: string) => void;
   private readonly quantum: number;
+  private serialPosting: SerialPosting | null = null;
+  private serialShare: SharedArrayBuffer | undefined = undefined;
   private readonly hartOpts: { translate?: boolean; codeSync: SharedArrayBuffer; codeShare?: SharedArrayBuffer; states: readonly HartStateArea[] };
   private readonly workers: (RealmWorker | null)[] = [];
   private readonly host: HostServices;
@@ -158,7 +162,7 @@ export class SmpCoordinator {
     for (let r = 1; r < realms; r++) readers.push(r);
     this.grace = new GracePeriods(this.shared, readers);
     this.home = new HomeDevices({ realm: MAIN_REALM, addressSpace: this.as, log: this.log });
-    this.server = new MailboxServer(this.shared, MAIN_REALM, this.home);
+    this.server = new MailboxServer(this.shared, MAIN_REALM, this.home, () => this.serialPosting?.pending() ?? false);
     this.shared.store(MAIN_REALM, W_ALIVE, REALM_RUNNING);
     this.publisher = new SnapshotPublisher(this.as, this.home, this.grace, this.shared, this.hartOpts.states[0]?.memory.buffer ?? null);
     this.publisher.sinks.push((snap) => {
@@ -174,6 +178,17 @@ export class SmpCoordinator {
    */
   setPortable(mr: Region, kind: string): void {
     this.home.setPortable(mr, kind);
+  }
+
+  /**
+   * Let hart realms read the console UART's LSR and post its THR bytes without a request
+   * (posted-serial.ts). Before start().
+   */
+  postSerial(serial: Serial): void {
+    const buffer = allocateSerialShare();
+    this.serialPosting = new SerialPosting(serial, buffer);
+    this.serialShare = buffer;
+    this.setPortable(serial.mr, PORTABLE_SERIAL);
   }
 
   /**
@@ -248,6 +263,7 @@ export class SmpCoordinator {
         translate: this.hartOpts.translate,
         codeSync: this.hartOpts.codeSync,
         codeShare: this.hartOpts.codeShare,
+        serialShare: this.serialShare,
         state: this.hartOpts.states[h],
         faultAfterSteps: this.faultInjection?.hart === h ? this.faultInjection.afterSteps : undefined,
       };
@@ -342,6 +358,7 @@ export class SmpCoordinator {
       this.updateMtimeDelta();
     }
     if (this.grace.waiting > 0) n += this.grace.poll();
+    if (this.serialPosting !== null) n += this.serialPosting.drain();
     return n;
   }
 

@@ -66,6 +66,8 @@ export interface HartWorkerData {
   translate?: boolean;
   codeSync: SharedArrayBuffer;
   codeShare?: SharedArrayBuffer;
+  /** The console UART's posting buffer (posted-serial.ts), if the machine posts to it. */
+  serialShare?: SharedArrayBuffer;
   /** Registers and data TLBs in the guest-RAM memory (src/cpu/riscv/state-area.ts); private if absent. */
   state?: HartStateArea;
   /** Failure-handling tests: throw an emulator error once the hart has run this many instructions. */
@@ -94,7 +96,7 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const log = ep.log;
   const client = new MailboxClient(sh, realm, { deviceRealm: false, log });
   const ramMemory = d.state?.memory ?? null;
-  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts), log);
+  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts, d.serialShare), log);
   // mtime as the CLINT computes it, from the clock the coordinator publishes.
   const timeSource = (): number => realmMtime(f64, hrNow());
   const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, codeSync: d.codeSync, codeShare: d.codeShare, state: d.state });

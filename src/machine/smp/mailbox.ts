@@ -257,6 +257,8 @@ export class MailboxServer implements ReplySink {
     private readonly shared: SmpShared,
     readonly self: number,
     private readonly handler: RequestHandler,
+    /** Work this realm has besides requests (posted-serial.ts), checked before it sleeps. */
+    private readonly busy: () => boolean = () => false,
   ) {
     this.i32 = shared.i32;
     this.f64 = shared.f64;
@@ -360,7 +362,7 @@ export class MailboxServer implements ReplySink {
     const k = Atomics.load(this.i32, kIdx);
     Atomics.store(this.i32, sh.w(this.self, W_IDLE), 1);
     try {
-      if (this.pending()) return;
+      if (this.pending() || this.busy()) return;
       const w = waitAsync(this.i32, kIdx, k, Math.max(0, timeoutMs));
       if (w.async) await w.value;
     } finally {

@@ -25,8 +25,21 @@ import { SNAP_IO, SNAP_IOMMU, SNAP_ROM, SNAP_ROMD, type SnapshotView } from './s
  * the same code AddressSpace runs) on the snapshot's tables; this class adds
  * only what differs in a realm: devices reached through their home realm.
  */
-/** This realm's region for a portable device kind (snapshot.ts: DeviceHome.portable), or null to ask its home. */
-export type PortableRegions = (kind: string) => MemoryRegion | null;
+/**
+ * A device of which a realm runs some accesses itself (posted-serial.ts) and
+ * asks its home for the rest: tryRead returns the value, or -1 to ask;
+ * tryWrite returns whether it took the write.
+ */
+export interface PartialDevice {
+  tryRead(offset: number, size: number): number;
+  tryWrite(offset: number, size: number, value: number): boolean;
+}
+
+/**
+ * This realm's region for a portable device kind (snapshot.ts: DeviceHome.portable), its
+ * partial device, or null to ask its home.
+ */
+export type PortableRegions = (kind: string) => MemoryRegion | PartialDevice | null;
 
 export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplySink, DispatchSink {
   epoch = 0;
@@ -41,6 +54,8 @@ export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplyS
   afterRequest: () => void = () => {};
   /** Per range of the adopted view: this realm's region for a portable device, else null. */
   private here: (MemoryRegion | null)[] = [];
+  /** Per range: this realm's partial device, else null. */
+  private partial: (PartialDevice | null)[] = [];
 
   constructor(
     view: SnapshotView,
@@ -69,7 +84,9 @@ export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplyS
   private resolvePortables(view: SnapshotView): void {
     const kinds = view.data.portable;
     const here = this.portables;
-    this.here = kinds.map((k) => (k !== null && here !== null ? here(k) : null));
+    const found = kinds.map((k) => (k !== null && here !== null ? here(k) : null));
+    this.here = found.map((x) => (x !== null && !('tryRead' in x) ? x : null));
+    this.partial = found.map((x) => (x !== null && 'tryRead' in x ? x : null));
   }
 
   protected loadOther(i: number, addr: number, size: number, attrs: MemTxAttrs): MemTxResult {
@@ -86,6 +103,15 @@ export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplyS
       const off = k === SNAP_IO ? addr - v.starts[i]! + d.devOff[i]! : addr;
       if (target === this.client.self && this.local !== null) {
         return this.local.serve(op, d.dev[i]!, off, size, 0, 0, attrs, this.client.self, this);
+      }
+      const pd = this.partial[i]!;
+      if (pd !== null) {
+        const v = pd.tryRead(off, size);
+        if (v >= 0) {
+          this.valLo = v;
+          this.valHi = 0;
+          return MEMTX_OK;
+        }
       }
       const mr = this.here[i]!;
       if (mr !== null) {
@@ -144,6 +170,8 @@ export class RealmPhysMemory extends RamFastPath<SnapshotView> implements ReplyS
       if (target === this.client.self && this.local !== null) {
         return this.local.serve(op, d.dev[i]!, off, size, lo >>> 0, hi >>> 0, attrs, this.client.self, this);
       }
+      const pd = this.partial[i]!;
+      if (pd !== null && pd.tryWrite(off, size, lo >>> 0)) return MEMTX_OK;
       const mr = this.here[i]!;
       if (mr !== null) {
         const r = dispatchWrite(this, mr, off, size, lo >>> 0, hi >>> 0, attrs);

@@ -12,6 +12,7 @@
 import { aclintSwiOps, CLINT_SWI_SIZE, MIP_MSIP_BIT, type InterruptTarget, type MsipStore } from '../../hw/intc/clint.js';
 import { ReentrancyGuard } from '../../memory/owner.js';
 import { MemoryRegion } from '../../memory/region.js';
+import { PORTABLE_SERIAL, PostedSerialClient } from './posted-serial.js';
 import type { PortableRegions } from './realm-memory.js';
 import { hartRealm, W_MIP, type SmpShared } from './shared.js';
 
@@ -63,10 +64,15 @@ export class SharedMsip implements MsipStore {
   }
 }
 
-/** The portable regions a realm can build over the shared control block (made on first use). */
-export function portableRegions(shared: SmpShared, harts: number): PortableRegions {
+/**
+ * The portable regions a realm can build over the shared control block (made on first use),
+ * and the console UART's partial device when the machine posts to it (posted-serial.ts).
+ */
+export function portableRegions(shared: SmpShared, harts: number, serialShare?: SharedArrayBuffer): PortableRegions {
   let swi: MemoryRegion | null = null;
+  let serial: PostedSerialClient | null = null;
   return (kind) => {
+    if (kind === PORTABLE_SERIAL && serialShare !== undefined) return (serial ??= new PostedSerialClient(serialShare, shared));
     if (kind !== PORTABLE_ACLINT_SWI) return null;
     swi ??= MemoryRegion.io(PORTABLE_ACLINT_SWI, CLINT_SWI_SIZE, aclintSwiOps(new SharedMsip(hartLines(shared, harts))), {
       owner: { name: 'clint', reentrancyGuard: new ReentrancyGuard() },

@@ -285,6 +285,8 @@ export class VirtMachine implements GuestWriter {
 
     this.runControl = new RunControl(this.loop, this.smpCoordinator, this.events, opts.startPaused ?? false);
     this.serial = new Serial(this.plic.input(UART0_IRQ), opts.serial ?? new NullBackend());
+    // Hart realms print the console without a round trip to this realm (smp/posted-serial.ts).
+    this.smpCoordinator?.postSerial(this.serial);
     this.test = new SifiveTest((kind, code) => this.shutdown(kind, code));
     this.resetBh = this.loop.newBottomHalf(() => {
       if (this.smpCoordinator) void this.resetThreaded(this.smpCoordinator);
