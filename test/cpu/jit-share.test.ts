@@ -14,11 +14,11 @@ import { HART_STATE_BYTES, stateAreasIn } from '../../src/cpu/riscv/state-area.j
 import { CodeSync } from '../../src/cpu/riscv/jit/code-sync.js';
 import { CodeShare, wordsOf } from '../../src/cpu/riscv/jit/code-share.js';
 
-/** Each hart sums f(i) for i < 3000 into a0 and parks; f's body is what the test rewrites. */
-const PROGRAM = `
+/** Each hart sums f(i) for i < n into a0 and parks; f's body is what the test rewrites. */
+const program = (n: number): string => `
 main:
   li s0, 0
-  li s1, 3000
+  li s1, ${n}
   li s2, 0
 1:mv a0, s0
   call f
@@ -26,7 +26,8 @@ main:
   addi s0, s0, 1
   bne s0, s1, 1b
   mv a0, s2
-2:j 2b
+2:wfi                      # no interrupt enabled: the hart waits (no parking loop to count)
+  j 2b
 .balign 4096
 .option push
 .option norvc
@@ -43,7 +44,9 @@ interface Pair {
   ram: MemoryRegion;
 }
 
-function makePair(image: Uint8Array, share: boolean): Pair {
+const PROGRAM = program(3000);
+
+function makePair(image: Uint8Array, share: boolean, threshold = 64): Pair {
   const root = MemoryRegion.container('system', 2 ** 40);
   const size = 1 << 20;
   const backing = allocateGuestRam(size, 2 * HART_STATE_BYTES);
@@ -55,7 +58,7 @@ function makePair(image: Uint8Array, share: boolean): Pair {
   const codeSync = CodeSync.allocate();
   const codeShare = share ? CodeShare.allocate(1 << 20) : undefined;
   const harts = [0, 1].map((i) => {
-    const h = new Hart({ hartId: i, mem: as, timeSource: () => 0, translate: true, translateThreshold: 64, codeSync, codeShare, state: areas[i] });
+    const h = new Hart({ hartId: i, mem: as, timeSource: () => 0, translate: true, translateThreshold: threshold, codeSync, codeShare, state: areas[i] });
     h.reset(RAM_BASE);
     return h;
   });
@@ -106,6 +109,18 @@ test('a page rewritten after another hart translated it runs its new code (a sta
   dv.setUint32(f + 4, (addi & 0xfffff) | (9 << 20), true);
   h1.run(200_000);
   assert.equal(h1.getX(10), sumOf((i) => 2 * i + 9));
+});
+
+test('block entries count towards translation whichever hart makes them', () => {
+  // 600 calls each, threshold 1,000: only the two harts' entries together make the loop and f hot.
+  const image = assemble(program(600));
+  const together = makePair(image, true, 1000);
+  const alone = makePair(image, false, 1000);
+  for (const m of [together, alone]) for (const h of m.harts) h.run(100_000);
+  assert.equal(together.harts[0]!.jit!.stats.translated, 0);
+  assert.ok(together.harts[1]!.jit!.stats.translated > 0, 'hart 1 translates once both harts\' entries count');
+  assert.equal(alone.harts[0]!.jit!.stats.translated + alone.harts[1]!.jit!.stats.translated, 0);
+  assert.equal(together.harts[1]!.getX(10), alone.harts[1]!.getX(10));
 });
 
 test('CodeShare: records are found by page, checked against the page, and the arena is bounded', () => {

@@ -272,7 +272,7 @@ export class Hart {
    */
   jitBase = NaN;
   jitKinds = new Uint8Array(2048);
-  jitHits = new Uint16Array(2048);
+  jitHits: Uint16Array<ArrayBufferLike> = new Uint16Array(2048);
   jitThreshold = 0;
   /** The translating engine, or null when running the interpreter only. */
   readonly jit: Translator | null;

@@ -23,6 +23,13 @@
  *
  * Bounded: when the arena is full nothing more is published (a hart still
  * translates for itself); what was published stays usable.
+ *
+ * After the arena, the harts' hit counters (HIT_PAGES page slots of 2,048
+ * halfword entries, by physical page number modulo HIT_PAGES): a block entry
+ * counts towards translation whichever hart makes it, since the translation
+ * then serves every hart. The counters are plain (not atomic) 16-bit words:
+ * an increment two harts make at once may count once, which only delays a
+ * translation; pages sharing a slot only hasten one.
  */
 
 /** Header words: [0] bytes used by records, [1] records published. */
@@ -34,6 +41,9 @@ export const BUCKETS = 4096;
 const DATA = HEADER + BUCKETS;
 /** Arena size (bytes) of CodeShare.allocate(): ~2,000 modules of Linux's boot fit several times. */
 export const SHARE_BYTES = 16 << 20;
+/** Page slots of the shared hit counters (4 KiB each). */
+export const HIT_PAGES = 4096;
+const HIT_BYTES = HIT_PAGES * 4096;
 
 // Record words: next record, page number (low, high), blocks, module bytes; then 3 words per
 // block (page offset in bytes, instructions, bytes), the blocks' words, the module.
@@ -62,16 +72,23 @@ export function wordsOf(off: number, bytes: number): [number, number] {
 export class CodeShare {
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
+  private readonly hitsAt: number;
 
-  constructor(buffer: SharedArrayBuffer) {
-    this.i32 = new Int32Array(buffer);
-    this.u8 = new Uint8Array(buffer);
-    if (buffer.byteLength < 4 * (DATA + 1024)) throw new RangeError('CodeShare: buffer too small');
+  constructor(private readonly buffer: SharedArrayBuffer) {
+    this.hitsAt = buffer.byteLength - HIT_BYTES;
+    if (this.hitsAt < 4 * (DATA + 1024)) throw new RangeError('CodeShare: buffer too small');
+    this.i32 = new Int32Array(buffer, 0, this.hitsAt / 4);
+    this.u8 = new Uint8Array(buffer, 0, this.hitsAt);
   }
 
-  /** A buffer for the harts of one machine. */
+  /** A buffer for the harts of one machine: an arena of `bytes`, then the hit counters. */
   static allocate(bytes = SHARE_BYTES): SharedArrayBuffer {
-    return new SharedArrayBuffer(bytes);
+    return new SharedArrayBuffer(((bytes + 3) & ~3) + HIT_BYTES);
+  }
+
+  /** The hit counters of physical page ppn's slot (per halfword offset). */
+  hitsOf(ppn: number): Uint16Array<ArrayBufferLike> {
+    return new Uint16Array(this.buffer, this.hitsAt + (ppn & (HIT_PAGES - 1)) * 4096, 2048);
   }
 
   /** The newest record of ppn's bucket (0: none); a reader remembers it to see only newer ones next time. */

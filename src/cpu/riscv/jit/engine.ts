@@ -62,7 +62,8 @@ class PageCode {
   readonly idx = new Uint16Array(2048);
   /** Instructions in the block at each offset (the budget check before calling it). */
   readonly lens = new Uint8Array(2048);
-  readonly hits = new Uint16Array(2048);
+  /** Entries counted towards translation (shared by the harts with a CodeShare). */
+  readonly hits: Uint16Array<ArrayBufferLike>;
   /** CodeSync generation the translations were made against. */
   gen = 0;
   claimed = false;
@@ -85,7 +86,10 @@ class PageCode {
   constructor(
     readonly ppn: number,
     readonly slot: number,
-  ) {}
+    hits: Uint16Array<ArrayBufferLike>,
+  ) {
+    this.hits = hits;
+  }
 }
 
 export class Translator {
@@ -428,7 +432,7 @@ export class Translator {
     let q = this.pages.get(ppn);
     if (q === undefined) {
       if (this.pages.size >= MAX_PAGES) this.flushAll();
-      q = new PageCode(ppn, ppn % 65536);
+      q = new PageCode(ppn, ppn % 65536, this.share !== null ? this.share.hitsOf(ppn) : new Uint16Array(2048));
       q.mapGen = this.mapGen;
       this.pages.set(ppn, q);
     }
@@ -463,6 +467,14 @@ export class Translator {
       p.kinds[i] = NEVER;
       this.stats.failed++;
       return false;
+    }
+    // Counts are shared with the other harts: one of them may have translated it just now.
+    if (this.share !== null) {
+      const head = this.share.head(p.ppn);
+      if (head !== p.shareHead) {
+        this.adopt(p, head);
+        if (p.kinds[i] === BLOCK) return true;
+      }
     }
     if (this.nextIdx + BATCH > MAX_BLOCKS + 1) {
       this.flushAll();
