@@ -140,11 +140,11 @@ export class Hart {
   steps = 0;
   /**
    * Called on every `pause` (a guest spin-wait hint) and every `wfi` that does
-   * not wait (an enabled interrupt is pending). A hart in a worker
+   * not wait (an enabled interrupt is pending; `wfi` true). A hart in a worker
    * thread uses it to give its host core away while the guest spins
    * (src/machine/smp/hart-realm.ts); null in the interleaved mode.
    */
-  onPause: (() => void) | null = null;
+  onPause: ((wfi: boolean) => void) | null = null;
   trapped = 0;
   /** The Sdtrig CSRs (0x7a0-0x7a5); arming a trigger switches the debug hooks on. */
   readonly triggers: Triggers = new Triggers(() => HartDebug.of(this).update());

@@ -22,7 +22,7 @@ export function execOther(h: Hart, insn: number, ilen: number): void {
         // every host.
         Atomics.add(FENCE_WORD, 0, 0);
         // pause (Zihintpause): the guest spins waiting for another hart.
-        if (insn === 0x0100000f && h.onPause !== null) h.onPause();
+        if (insn === 0x0100000f && h.onPause !== null) h.onPause(false);
       } else if (f3 === 1) {
         // fence.i: the interpreter fetches from memory every time. Stores through the harts'
         // store paths already invalidated what they wrote (CodeSync); writes that bypass them
@@ -122,7 +122,7 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
           // An enabled interrupt is already pending, so this wfi does not wait: a guest that
           // loops on it spins as with pause (OpenSBI's secondary harts wait for their start
           // in a loop of wfi with their IPI left pending, for seconds of a Linux boot).
-          h.onPause();
+          h.onPause(true);
         }
         return;
       }

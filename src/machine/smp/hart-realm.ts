@@ -84,6 +84,14 @@ export type HartWorkerMessage =
 /** `pause` hints in a quantum that make a spinning hart nap, and how long (ms). */
 const PAUSES_PER_NAP = 64;
 const NAP_MS = 0.05;
+/**
+ * Longest nap of a hart spinning on `wfi`s that do not wait (naps double from NAP_MS while
+ * it goes on). That is OpenSBI's secondary harts waiting for their start (the first ~2 s of
+ * a Linux `-smp 2` boot: 0.75 s of a host core at 50 us naps, while hart 0 and V8's compiles
+ * shared the rest); the IPI that starts them kicks (SharedMsip.set). A `pause` spin waits
+ * for a store, which kicks nobody: its naps stay at NAP_MS.
+ */
+const WFI_NAP_MAX_MS = 2;
 
 const hrNow = monotonicNs;
 
@@ -155,7 +163,12 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   // realm) gets the host core; a kick (an interrupt, a command) ends the nap.
   let pauses = 0;
   let spinning = false;
-  hart.onPause = (): void => {
+  // Whether this quantum's spin ran on wfi, whether the last nap was such a spin's, its length.
+  let wfiSpin = false;
+  let wfiNapping = false;
+  let wfiNap = NAP_MS;
+  hart.onPause = (wfi: boolean): void => {
+    if (wfi) wfiSpin = true;
     if (++pauses >= PAUSES_PER_NAP) {
       pauses = 0;
       spinning = true;
@@ -196,8 +209,15 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
     if (d.faultAfterSteps !== undefined && hart.steps >= d.faultAfterSteps) throw new Error('injected fault');
     if (spinning) {
       spinning = false;
+      wfiNap = wfiSpin && wfiNapping ? Math.min(2 * wfiNap, WFI_NAP_MAX_MS) : NAP_MS;
+      wfiNapping = wfiSpin;
+      wfiSpin = false;
       const k = Atomics.load(i32, kickIdx);
-      Atomics.wait(i32, kickIdx, k, NAP_MS);
+      // A kick (an interrupt line, a command) ends the nap and the doubling.
+      if (Atomics.wait(i32, kickIdx, k, wfiNap) !== 'timed-out') wfiNapping = false;
+    } else {
+      wfiNapping = false;
+      wfiSpin = false;
     }
     if (hart.waiting) {
       const k = Atomics.load(i32, kickIdx);

@@ -38,6 +38,11 @@ export class SharedHartLines implements InterruptTarget {
   level(bit: number): number {
     return (Atomics.load(this.shared.i32, this.idx) >>> bit) & 1;
   }
+
+  /** Wake the hart without changing a line. */
+  ring(): void {
+    this.shared.kick(this.realm);
+  }
 }
 
 /** The interrupt lines of harts 0 .. harts-1. */
@@ -57,7 +62,11 @@ export class SharedMsip implements MsipStore {
     return this.lines[hart]!.level(MIP_MSIP_BIT);
   }
   set(hart: number, bit: number): void {
-    this.lines[hart]!.setInterruptLevel(MIP_MSIP_BIT, bit === 1);
+    const line = this.lines[hart]!;
+    // An IPI wakes its target even when its MSIP is already set: a hart that spins on wfi
+    // with its IPI pending naps until then (hart-realm.ts: WFI_NAP_MAX_MS).
+    if (bit === 1 && line.level(MIP_MSIP_BIT) === 1) line.ring();
+    else line.setInterruptLevel(MIP_MSIP_BIT, bit === 1);
   }
   reset(): void {
     for (const l of this.lines) l.setInterruptLevel(MIP_MSIP_BIT, false);

@@ -11,7 +11,8 @@ import { GracePeriods } from '../../../src/machine/smp/epoch.js';
 import { HomeDevices } from '../../../src/machine/smp/home-devices.js';
 import { SnapshotPublisher } from '../../../src/machine/smp/publisher.js';
 import { RealmPhysMemory } from '../../../src/machine/smp/realm-memory.js';
-import { OP_DEV_READ, realmMtime, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE } from '../../../src/machine/smp/shared.js';
+import { hartRealm, OP_DEV_READ, realmMtime, REALM_EXITED, REALM_RUNNING, SmpShared, W_ACK, W_ALIVE, W_KICK } from '../../../src/machine/smp/shared.js';
+import { hartLines, SharedMsip } from '../../../src/machine/smp/shared-lines.js';
 import { monotonicNs } from '../../../src/host/clock.js';
 import { SNAP_IO, SNAP_RAM, SNAP_RESERVED, SNAP_ROM, SnapshotView, serializeFlatView } from '../../../src/machine/smp/snapshot.js';
 import type { RequestPort } from '../../../src/machine/smp/mailbox.js';
@@ -333,4 +334,22 @@ test('unrealize() of a device hart realms can still name completes only after th
   } finally {
     as.destroy();
   }
+});
+
+test('an IPI wakes its target hart realm even when its MSIP is already set (a wfi spinner naps until then)', () => {
+  const sh = SmpShared.create(3);
+  const msip = new SharedMsip(hartLines(sh, 2));
+  const kicks = (h: number): number => Atomics.load(sh.i32, sh.w(hartRealm(h), W_KICK));
+  const k0 = kicks(1);
+  msip.set(1, 1);
+  assert.equal(msip.get(1), 1);
+  assert.equal(kicks(1), k0 + 1);
+  msip.set(1, 1);
+  assert.equal(kicks(1), k0 + 2, 'a second IPI rings again');
+  assert.equal(kicks(0), 0, 'no other hart is woken');
+  msip.set(1, 0);
+  assert.equal(msip.get(1), 0);
+  assert.equal(kicks(1), k0 + 3);
+  msip.set(1, 0);
+  assert.equal(kicks(1), k0 + 3, 'clearing a clear bit wakes nobody');
 });
