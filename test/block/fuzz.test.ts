@@ -73,6 +73,13 @@ test('parseSnapshots and compressedExtent: any bytes, no crash', () => {
   );
 });
 
+test('fuzz regression qcow2 seed -253851278: a compressed extent whose end is 2^53 is clamped past the end of any file', () => {
+  // 64 KiB clusters: offset bits 0-52 all but the low 18 set (2^53 - 256 KiB), 511 more sectors.
+  const { offset, length } = compressedExtent(0x3fffffff, 0xfffc0000, 17);
+  assert.ok(Number.isSafeInteger(offset) && Number.isSafeInteger(offset + length) && length > 0);
+  assert.ok(offset > 2 ** 52, 'still past the end of any real file');
+});
+
 test('a driver on a randomly damaged image: open error or per-request I/O errors, never a crash', async () => {
   const seed = seedImage();
   const metaEnd = Math.min(seed.length, 16 * 4096);

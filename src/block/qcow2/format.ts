@@ -213,8 +213,10 @@ export function compressedExtent(hi: number, lo: number, clusterBits: number): {
   const x = 62 - (clusterBits - 8); // offset bits 0..x-1, sector count bits x..61
   const hiOffBits = x - 32;
   const offHi = hi & ((1 << hiOffBits) - 1);
-  // Past 2^53 a number is not exact; no real file is that long, so say "past the end" outright.
-  const offset = offHi >= 0x200000 ? Number.MAX_SAFE_INTEGER - 2 ** 30 : offHi * 0x100000000 + lo;
+  // Near 2^53 a number is not exact (and offset + length may pass it); no real file is that
+  // long, so say "past the end" outright.
+  const PAST_END = Number.MAX_SAFE_INTEGER - 2 ** 30;
+  const offset = offHi >= 0x200000 ? PAST_END : Math.min(offHi * 0x100000000 + lo, PAST_END);
   const sectors = (hi >>> hiOffBits) & ((1 << (62 - x)) - 1);
   const end = (Math.floor(offset / 512) + sectors + 1) * 512;
   return { offset, length: end - offset };
