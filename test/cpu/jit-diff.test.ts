@@ -90,7 +90,20 @@ function program(seed: number, mode: 'M' | 'S' | 'U', sv48: boolean): string {
         ]),
       );
     } else if (k < 0.97) {
-      lines.push(pick([`amoadd.d ${rd()}, ${rs()}, (x25)`, `amoswap.w ${rd()}, ${rs()}, (x25)`, `lr.d ${rd()}, (x25)`, `sc.d ${rd()}, ${rs()}, (x25)`, `amomaxu.w ${rd()}, ${rs()}, (x25)`]));
+      lines.push(
+        pick([
+          `amoadd.d ${rd()}, ${rs()}, (x25)`,
+          `amoadd.w ${rd()}, ${rs()}, (x25)`,
+          `amoswap.w ${rd()}, ${rs()}, (x25)`,
+          `amoswap.d ${rd()}, ${rs()}, (x25)`,
+          `amoxor.w ${rd()}, ${rs()}, (x25)`,
+          `amoand.d ${rd()}, ${rs()}, (x25)`,
+          `amoor.w.aqrl ${rd()}, ${rs()}, (x25)`,
+          `lr.d ${rd()}, (x25)`,
+          `sc.d ${rd()}, ${rs()}, (x25)`,
+          `amomaxu.w ${rd()}, ${rs()}, (x25)`,
+        ]),
+      );
     } else if (k < 0.99) {
       lines.push(pick([`rdinstret ${rd()}`, `rdcycle ${rd()}`, `csrrw ${rd()}, fflags, ${rs()}`, 'fence']));
     } else {

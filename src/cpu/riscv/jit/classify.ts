@@ -62,6 +62,12 @@ export function classify(insn: number): number {
       // fence (an atomic.fence); fence.i re-checks the code pages, between blocks.
       if (f3 === 0) return GOES_ON;
       return f3 === 1 ? NO : HELPER;
+    case 11: {
+      // AMOSWAP/ADD/XOR/AND/OR .W/.D inline (a wasm atomic read-modify-write when the store
+      // TLB hits); LR/SC and the min/max forms go to the interpreter.
+      const f5 = insn >>> 27;
+      return (f3 === 2 || f3 === 3) && (f5 === 1 || f5 === 0 || f5 === 4 || f5 === 0xc || f5 === 8) ? GOES_ON : HELPER;
+    }
     case 28:
       // Only CSR instructions run inside a block: the others trap, return, wait or flush.
       return f3 === 0 ? NO : HELPER;

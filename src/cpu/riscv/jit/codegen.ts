@@ -212,6 +212,9 @@ function moduleOf(bodies: readonly Bytes[], mulhu: boolean): Uint8Array<ArrayBuf
 }
 
 
+/** Wasm atomic read-modify-write opcodes (after the 0xfe prefix; the i64 form is +1) by AMO funct5. */
+const AMO_OPS: Record<number, number> = { 0: 0x1e, 1: 0x41, 4: 0x3a, 0xc: 0x2c, 8: 0x33 };
+
 const LOAD_OPS = [Op.i64_load8_s, Op.i64_load16_s, Op.i64_load32_s, Op.i64_load, Op.i64_load8_u, Op.i64_load16_u, Op.i64_load32_u];
 const STORE_OPS = [Op.i64_store8, Op.i64_store16, Op.i64_store32, Op.i64_store];
 const BRANCH_OPS = [Op.i64_eq, Op.i64_ne, 0, 0, Op.i64_lt_s, Op.i64_ge_s, Op.i64_lt_u, Op.i64_ge_u];
@@ -250,7 +253,7 @@ class Emitter {
       const rs1 = (insn >> 15) & 31;
       const rs2 = (insn >> 20) & 31;
       if (op !== 13 && op !== 5 && op !== 27) read.add(rs1);
-      if (op === 12 || op === 14 || op === 8 || op === 24) read.add(rs2);
+      if (op === 12 || op === 14 || op === 8 || op === 24 || op === 11) read.add(rs2);
       if (op !== 8 && op !== 24) written.add(rd);
       if (op === 12 && insn >>> 25 === 1 && ((insn >> 12) & 7) >= 1 && ((insn >> 12) & 7) <= 3) this.mulhu = true;
       if (op === 24 && rel + branchImm(insn) === 0) loops = true;
@@ -587,6 +590,9 @@ class Emitter {
       case 8:
         this.store(k, rs1, rs2, ((insn >> 25) << 5) | ((insn >> 7) & 31), f3, rel, ilen);
         return;
+      case 11:
+        this.amo(k, rd, rs1, rs2, f3, insn >>> 27, rel, ilen);
+        return;
       case 24: {
         // BRANCH
         this.reg(rs1);
@@ -699,6 +705,28 @@ class Emitter {
     this.slowResult();
     this.close();
     this.setReg(rd);
+  }
+
+  /**
+   * AMOSWAP/ADD/XOR/AND/OR: on a store-TLB hit (a writable RAM page that is no code page,
+   * naturally aligned) one wasm atomic read-modify-write, sequentially consistent like the
+   * interpreter's compare-and-exchange loop on the same memory; anything else runs the
+   * instruction in the interpreter (faults, MMIO, misalignment, debug triggers).
+   */
+  private amo(k: number, rd: number, rs1: number, rs2: number, f3: number, f5: number, rel: number, ilen: number): void {
+    const c = this.c;
+    const d = f3 === 3;
+    this.probe(rs1, 0, d ? 8 : 4, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
+    this.open(Op.if_);
+    this.hitAddress();
+    this.reg(rs2);
+    if (!d) c.op(Op.i32_wrap_i64);
+    c.op(Op.atomic_prefix).uleb(AMO_OPS[f5]! + (d ? 1 : 0)).uleb(d ? 3 : 2).uleb(0);
+    if (!d) c.op(Op.i64_extend_i32_s);
+    this.setReg(rd);
+    c.op(Op.else_);
+    this.helper(k, rel, ilen, rd);
+    this.close();
   }
 
   private slowResult(): void {
