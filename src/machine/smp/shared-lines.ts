@@ -39,8 +39,9 @@ export class SharedHartLines implements InterruptTarget {
     return (Atomics.load(this.shared.i32, this.idx) >>> bit) & 1;
   }
 
-  /** Wake the hart without changing a line. */
-  ring(): void {
+  /** Set line `bit` and wake the hart, whether or not the line was set already. */
+  raiseAndWake(bit: number): void {
+    Atomics.or(this.shared.i32, this.idx, 1 << bit);
     this.shared.kick(this.realm);
   }
 }
@@ -62,11 +63,11 @@ export class SharedMsip implements MsipStore {
     return this.lines[hart]!.level(MIP_MSIP_BIT);
   }
   set(hart: number, bit: number): void {
-    const line = this.lines[hart]!;
     // An IPI wakes its target even when its MSIP is already set: a hart that spins on wfi
-    // with its IPI pending naps until then (hart-realm.ts: WFI_NAP_MAX_MS).
-    if (bit === 1 && line.level(MIP_MSIP_BIT) === 1) line.ring();
-    else line.setInterruptLevel(MIP_MSIP_BIT, bit === 1);
+    // with its IPI pending naps until then (hart-realm.ts: WFI_NAP_MAX_MS). One atomic OR,
+    // so a target clearing its MSIP at the same moment cannot lose the new IPI.
+    if (bit === 1) this.lines[hart]!.raiseAndWake(MIP_MSIP_BIT);
+    else this.lines[hart]!.setInterruptLevel(MIP_MSIP_BIT, false);
   }
   reset(): void {
     for (const l of this.lines) l.setInterruptLevel(MIP_MSIP_BIT, false);
