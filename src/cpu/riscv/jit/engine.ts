@@ -10,7 +10,7 @@ import type { Hart } from '../hart.js';
 import { DISPATCH, inner, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
 import { JC_ENTRIES, JC_ENTRY_BYTES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_T } from '../state-area.js';
-import { CodeShare, wordsOf } from './code-share.js';
+import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
 import { buildTrampoline, type BlockFn, type Trampoline } from './trampoline.js';
@@ -324,10 +324,7 @@ export class Translator {
     if (h.fetchPa !== this.curPa || page === null) {
       page = this.pageFor(h.fetchPa);
       if (page.mapGen !== this.mapGen) this.recheck(page);
-      if (this.share !== null) {
-        const head = this.share.head(page.ppn);
-        if (head !== page.shareHead) this.adopt(page, head);
-      }
+      this.adoptNew(page);
       this.cur = page;
       this.curPa = h.fetchPa;
     }
@@ -469,13 +466,8 @@ export class Translator {
       return false;
     }
     // Counts are shared with the other harts: one of them may have translated it just now.
-    if (this.share !== null) {
-      const head = this.share.head(p.ppn);
-      if (head !== p.shareHead) {
-        this.adopt(p, head);
-        if (p.kinds[i] === BLOCK) return true;
-      }
-    }
+    this.adoptNew(p);
+    if (p.kinds[i] === BLOCK) return true;
     if (this.nextIdx + BATCH > MAX_BLOCKS + 1) {
       this.flushAll();
       return false;
@@ -510,10 +502,10 @@ export class Translator {
     for (const off of offs) kinds[off >> 1] = NEVER;
     if (src === null || exports === null) return false;
     this.stats.modules++;
-    const shared: { off: number; length: number; bytes: number }[] = [];
+    const shared: SharedBlock[] = [];
     for (let k = 0; k < src.blocks.length; k++) {
       const b = { off: src.offs[k]!, length: src.blocks[k]!.length, bytes: src.blocks[k]!.bytes };
-      this.install(p, b.off, exports[String(k)] as BlockFn, b.length, b.bytes, snap, 0);
+      this.install(p, b, exports[String(k)] as BlockFn, snap, 0);
       shared.push(b);
       this.stats.translated++;
     }
@@ -549,17 +541,17 @@ export class Translator {
     return true;
   }
 
-  /** Block `fn` at byte offset `off` of page p, translated from `words` (the page's, from `base`). */
-  private install(p: PageCode, off: number, fn: BlockFn, length: number, bytes: number, words: Int32Array<ArrayBufferLike>, base: number): void {
-    const at = off >> 1;
+  /** Block b of page p as `fn`, translated from `words` (the page's, from `base`). */
+  private install(p: PageCode, b: SharedBlock, fn: BlockFn, words: Int32Array<ArrayBufferLike>, base: number): void {
+    const at = b.off >> 1;
     const ix = this.nextIdx++;
     this.table.set(ix, fn);
     p.idx[at] = ix;
     p.kinds[at] = BLOCK;
-    p.lens[at] = length;
+    p.lens[at] = b.length;
     // The snapshot of this block's words is what it was translated from (bytes outside every
     // block's range are never compared, so they may have changed since the page was claimed).
-    const [w0, w1] = wordsOf(off, bytes);
+    const [w0, w1] = wordsOf(b.off, b.bytes);
     p.bytes.set(words.subarray(base + w0, base + w1), w0);
     if (p.nRanges < RANGES) {
       p.ranges[2 * p.nRanges] = w0;
@@ -568,6 +560,13 @@ export class Translator {
     p.nRanges++;
     p.blocks++;
     this.blocks++;
+  }
+
+  /** Adopt what other harts published for the fetch page p since this hart last looked. */
+  private adoptNew(p: PageCode): void {
+    if (this.share === null) return;
+    const head = this.share.head(p.ppn);
+    if (head !== p.shareHead) this.adopt(p, head);
   }
 
   /**
@@ -603,7 +602,7 @@ export class Translator {
       for (let k = 0; k < n; k++) {
         const b = share.block(rec, k);
         if (p.kinds[b.off >> 1] === BLOCK) continue;
-        this.install(p, b.off, exports[String(k)] as BlockFn, b.length, b.bytes, words, base);
+        this.install(p, b, exports[String(k)] as BlockFn, words, base);
         this.stats.adopted++;
       }
     }
