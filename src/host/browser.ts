@@ -82,6 +82,7 @@ export const browserFiles = new BlobFiles();
 
 export const browserHost: HostServices = {
   platform: 'browser',
+  cpus: Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1),
   files: browserFiles,
   openSyncFile() {
     throw new HostFileError('files opened for in-place I/O are not available in a web page', 'ENOTSUP');

@@ -5,6 +5,7 @@
  * parent's loader hooks, so it loads a shim that registers tsx first.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { Worker } from 'node:worker_threads';
 import { HostFileError, type HostServices, type RealmKind, type RealmWorker, type SyncFile } from './types.js';
@@ -55,6 +56,7 @@ function wrap(w: Worker): RealmWorker {
 
 export const nodeHost: HostServices = {
   platform: 'node',
+  cpus: Math.max(1, availableParallelism()),
   files: {
     exists: (path) => existsSync(path),
     read: (path) => {

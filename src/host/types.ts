@@ -65,6 +65,11 @@ export type RealmKind = 'hart' | 'io';
 
 export interface HostServices {
   readonly platform: 'node' | 'browser';
+  /**
+   * Logical processors the host offers this process (at least 1): whether V8's
+   * background compiles have a core to themselves beside the busy hart threads.
+   */
+  readonly cpus: number;
   readonly files: HostFiles;
   /** Open a file for in-place synchronous I/O; throws HostFileError. */
   openSyncFile(path: string, readOnly: boolean): SyncFile;

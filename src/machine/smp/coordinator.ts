@@ -85,6 +85,8 @@ export interface SmpCoordinatorOptions {
   env?: SyncEnv;
   /** Hart options: translate hot code (default on), and the code-page record all harts share. */
   translate?: boolean;
+  /** Entries before a block is translated (default: the translator's, HOT_THRESHOLD). */
+  translateThreshold?: number;
   codeSync?: SharedArrayBuffer;
   /** Translated modules the harts share (CodeShare.allocate()); none if absent. */
   codeShare?: SharedArrayBuffer;
@@ -124,7 +126,7 @@ export class SmpCoordinator {
   private readonly quantum: number;
   private serialPosting: SerialPosting | null = null;
   private serialShare: SharedArrayBuffer | undefined = undefined;
-  private readonly hartOpts: { translate?: boolean; codeSync: SharedArrayBuffer; codeShare?: SharedArrayBuffer; states: readonly HartStateArea[] };
+  private readonly hartOpts: { translate?: boolean; translateThreshold?: number; codeSync: SharedArrayBuffer; codeShare?: SharedArrayBuffer; states: readonly HartStateArea[] };
   private readonly workers: (RealmWorker | null)[] = [];
   private readonly host: HostServices;
   private readonly ports: MessagePort[] = [];
@@ -152,7 +154,7 @@ export class SmpCoordinator {
     this.host = opts.host ?? defaultHost;
     this.log = opts.log ?? this.host.log;
     this.quantum = opts.quantum ?? 8192;
-    this.hartOpts = { translate: opts.translate, codeSync: opts.codeSync ?? CodeSync.allocate(), codeShare: opts.codeShare, states: opts.hartStates ?? [] };
+    this.hartOpts = { translate: opts.translate, translateThreshold: opts.translateThreshold, codeSync: opts.codeSync ?? CodeSync.allocate(), codeShare: opts.codeShare, states: opts.hartStates ?? [] };
     const realms = 1 + n + (opts.ioThreads ?? 0);
     this.shared = SmpShared.create(realms);
     const lines = hartLines(this.shared, n);
@@ -261,6 +263,7 @@ export class SmpCoordinator {
         resetPc,
         quantum: this.quantum,
         translate: this.hartOpts.translate,
+        translateThreshold: this.hartOpts.translateThreshold,
         codeSync: this.hartOpts.codeSync,
         codeShare: this.hartOpts.codeShare,
         serialShare: this.serialShare,

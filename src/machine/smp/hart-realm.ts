@@ -64,6 +64,7 @@ export interface HartWorkerData {
   quantum: number;
   /** Hart options (src/cpu/riscv/hart.ts). */
   translate?: boolean;
+  translateThreshold?: number;
   codeSync: SharedArrayBuffer;
   codeShare?: SharedArrayBuffer;
   /** The console UART's posting buffer (posted-serial.ts), if the machine posts to it. */
@@ -107,7 +108,7 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts, d.serialShare), log);
   // mtime as the CLINT computes it, from the clock the coordinator publishes.
   const timeSource = (): number => realmMtime(f64, hrNow());
-  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, codeSync: d.codeSync, codeShare: d.codeShare, state: d.state });
+  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, translateThreshold: d.translateThreshold, codeSync: d.codeSync, codeShare: d.codeShare, state: d.state });
   hart.reset(d.resetPc);
 
   const kickIdx = sh.w(realm, W_KICK);

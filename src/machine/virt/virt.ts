@@ -19,6 +19,7 @@ import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
 import { Hart } from '../../cpu/riscv/hart.js';
 import { CodeShare } from '../../cpu/riscv/jit/code-share.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
+import { hotThreshold } from '../../cpu/riscv/jit/engine.js';
 import { HART_STATE_BYTES, stateAreasIn } from '../../cpu/riscv/state-area.js';
 import { allocateGuestRam, type GuestRamBacking } from '../../memory/guest-ram.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
@@ -259,11 +260,13 @@ export class VirtMachine implements GuestWriter {
     const codeSync = CodeSync.allocate();
     // And one arena of translated modules: code one hart translated, the others run at once.
     const codeShare = opts.smp > 1 ? CodeShare.allocate() : undefined;
+    // Harts in worker realms keep one host thread each busy, harts on the main realm one in all.
+    const translateThreshold = hotThreshold(this.host.cpus, opts.threads === 'multi' ? opts.smp : 1);
     for (let i = 0; i < opts.smp; i++)
-      this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, codeSync, codeShare, state: areas[i] }));
+      this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, translateThreshold, codeSync, codeShare, state: areas[i] }));
     if (opts.threads === 'multi') {
       if (clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
-      this.smpCoordinator = new SmpCoordinator({ host: this.host, as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, codeSync, codeShare, hartStates: areas.slice(opts.smp) });
+      this.smpCoordinator = new SmpCoordinator({ host: this.host, as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, translateThreshold, codeSync, codeShare, hartStates: areas.slice(opts.smp) });
     }
     // An interrupt line change may end an idle wait of the loop (hart realms: wakes the hart).
     const targets: InterruptTarget[] = this.smpCoordinator

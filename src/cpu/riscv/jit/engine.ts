@@ -28,6 +28,22 @@ import { buildTrampoline, type BlockFn, type Trampoline } from './trampoline.js'
  * translateBlocks says why); 2,048 with that measured no better.
  */
 export const HOT_THRESHOLD = 4096;
+
+/**
+ * The threshold for harts whose realms leave the host a core to spare: a
+ * translation's expensive part, V8's optimising tier-up, runs on V8's
+ * background threads, so with an idle core it costs a translating hart little
+ * and translating earlier pays. Debian's Linux boot to a shell, alternated
+ * runs: `-smp 1` on 2 cores, 4,096 -> 2,048: 8.07 -> 7.61 s wall (1,024:
+ * 7.65, 512: 7.83), CPU unchanged (9.55 / 9.53 s); `-smp 2` on 2 cores, where
+ * both are busy: 8.25 -> 8.54 s (1,024: 8.89), CPU 12.98 -> 13.77 s.
+ */
+export const SPARE_CORE_THRESHOLD = 2048;
+
+/** The translation threshold for harts that keep `busyThreads` host threads busy on a host with `cpus` logical processors. */
+export function hotThreshold(cpus: number, busyThreads: number): number {
+  return cpus > busyThreads ? SPARE_CORE_THRESHOLD : HOT_THRESHOLD;
+}
 /** Translated blocks per hart (the size of its block table) before the whole cache is dropped (bounds host memory). */
 export const MAX_BLOCKS = 8192;
 /** Pages with code-cache state per hart. */
