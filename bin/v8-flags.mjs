@@ -9,9 +9,18 @@
 // the first second of every boot. 600,000, measured with the code cache in use (8 alternated
 // runs, medians): U-Boot to its prompt 0.46 -> 0.37 s of CPU; Linux -smp 1 to a shell
 // 10.07 -> 9.13 s, -smp 2 unchanged (docs/cpu.md).
+//
+// --wasm-tiering-budget: how much a wasm function runs (roughly bytes of code executed) before
+// V8 recompiles it with TurboFan (default 1,800,000). Translated blocks that run only a few
+// thousand times more after their translation repaid their Liftoff compile but not a TurboFan
+// one. 18,000,000, alternated runs against the default: U-Boot to its prompt 0.39 -> 0.32 s of
+// CPU (6 of 6 pairs); Linux -smp 1 to a shell CPU -4 to -9 %, wall within noise (with a core
+// to spare the tier-up did not delay the hart); -smp 2 CPU 13.15 -> 12.55 s, wall 8.43 -> 8.06 s.
+// 54,000,000 and 180,000,000 left hot code in Liftoff too long (-smp 1 wall 7.72 and 7.98 s
+// against 7.61 s). docs/cpu.md has the rounds.
 import { setFlagsFromString } from 'node:v8';
 
-export const V8_FLAGS = ['--interrupt-budget=600000'];
+export const V8_FLAGS = ['--interrupt-budget=600000', '--wasm-tiering-budget=18000000'];
 
 export function applyV8Flags() {
   for (const f of V8_FLAGS) setFlagsFromString(f);
