@@ -279,6 +279,9 @@ function store(bytes: Uint8Array, at: number, parcels: number[]): void {
   }
 }
 
+/** No-op pause hooks for the warm-up's harts (warmUp says why two). */
+const PAUSE_HOOKS: readonly ((wfi: boolean) => void)[] = [(): void => {}, (): void => {}];
+
 /**
  * Warm up the engines a hart built with `opts` will use (the interpreter always,
  * the translator when it translates); once per realm, a few milliseconds.
@@ -363,6 +366,11 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       h.setX(8, BigInt(DATA + 64));
       for (const [r, v] of VALUES) h.setX(r, v);
       current = h;
+      // Hart realms set a pause hook (hart-realm.ts); the main realm leaves it null. Without
+      // feedback for that call, a hart realm's first `pause` deoptimised inner() (the call is
+      // inlined there), which V8 then compiled twice more. Hooks of two different functions
+      // make the call site megamorphic: a plain call, right for either realm's hook.
+      h.onPause = PAUSE_HOOKS[pass % 2]!;
       ramDv.setBigUint64(L0 - RAM_BASE, pte(DATA, PTE_V | PTE_R | PTE_W), true);
       if (engine !== 'translator') {
         // Two runs: the first ends on its step count (as every quantum does), not at the wfi.
