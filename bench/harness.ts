@@ -21,6 +21,9 @@ export interface BenchResult {
   ratio?: number;
   /** Extra figures of the same measurement (e.g. the median beside a minimum). */
   median?: number;
+  /** The single measurements a median was taken over, and the baseline's. */
+  runs?: number[];
+  baselineRuns?: number[];
 }
 
 export type Report = (r: BenchResult) => void;
