@@ -18,7 +18,7 @@ test('a core to spare lowers the threshold; busy cores keep the default', () => 
 
 test('virt: harts on the main realm count as one busy thread, hart realms as one each', () => {
   const thresholdOf = (cpus: number, smp: number, threads: 'single' | 'multi'): number[] => {
-    const m = new VirtMachine({ ramSize: 16 * MiB, smp, threads, host: { ...nodeHost, cpus } });
+    const m = new VirtMachine({ ramSize: 16 * MiB, smp, threads, translate: true, host: { ...nodeHost, cpus } });
     return m.harts.map((h) => h.jitThreshold);
   };
   assert.deepEqual(thresholdOf(2, 1, 'single'), [SPARE_CORE_THRESHOLD]);
