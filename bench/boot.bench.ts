@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { round } from './harness.js';
+import { median, round } from './harness.js';
 
 export const group = 'boot';
 
@@ -65,27 +65,26 @@ function timeToPrompt(cmd: string, args: string[], cpu = false): Promise<number>
   });
 }
 
-async function median(n: number, f: () => Promise<number>): Promise<number> {
+async function medianOf(n: number, f: () => Promise<number>): Promise<number> {
   const xs: number[] = [];
   for (let i = 0; i < n; i++) xs.push(await f());
-  xs.sort((a, b) => a - b);
-  return xs[n >> 1]!;
+  return median(xs);
 }
 
 export async function run(report: Report): Promise<void> {
   if (!existsSync(UBOOT)) throw new Error(`${UBOOT} is missing; install it with: apt-get install u-boot-qemu`);
-  const ours = await median(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', '-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT]));
+  const ours = await medianOf(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', '-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT]));
   if (existsSync(QEMU)) {
-    const qemu = await median(3, () => timeToPrompt(QEMU, ['-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT]));
+    const qemu = await medianOf(3, () => timeToPrompt(QEMU, ['-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT]));
     report({ name: 'boot.uboot_prompt_s', value: round(ours), unit: 's', baseline: round(qemu), ratio: round(ours / qemu, 2) });
   } else {
     report({ name: 'boot.uboot_prompt_s', value: round(ours), unit: 's' });
   }
   const args = ['-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT];
-  const cpuJit = await median(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', ...args], true));
-  const cpuInterp = await median(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', '-accel', 'tcg,jit=off', ...args], true));
+  const cpuJit = await medianOf(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', ...args], true));
+  const cpuInterp = await medianOf(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', '-accel', 'tcg,jit=off', ...args], true));
   if (existsSync(QEMU)) {
-    const qemu = await median(3, () => timeToPrompt(QEMU, args, true));
+    const qemu = await medianOf(3, () => timeToPrompt(QEMU, args, true));
     report({ name: 'boot.uboot_prompt_cpu_s', value: round(cpuJit), unit: 's', baseline: round(qemu), ratio: round(cpuJit / qemu, 2) });
     report({ name: 'boot.uboot_prompt_cpu_s_interp', value: round(cpuInterp), unit: 's', baseline: round(qemu), ratio: round(cpuInterp / qemu, 2) });
   } else {

@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { CHILD_NODE_ARGS, round } from './harness.js';
+import { CHILD_NODE_ARGS, median, round } from './harness.js';
 
 export const group = 'cpu';
 
@@ -27,8 +27,7 @@ function measure(kind: 'mix' | 'footprint', jit: 'on' | 'off'): number {
 }
 
 function stats(xs: number[]): { min: number; median: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  return { min: s[0]!, median: s[s.length >> 1]! };
+  return { min: Math.min(...xs), median: median(xs) };
 }
 
 export async function run(report: Report): Promise<void> {

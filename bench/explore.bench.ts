@@ -1,7 +1,7 @@
 // explore.schedules_per_s: complete explorer runs (fresh scenario, scheduler
 // and validator each) per second, PCT depth 3, on reference scenarios.
 import type { Report } from './harness.js';
-import { round } from './harness.js';
+import { median, round } from './harness.js';
 import { explore } from '../src/explore/explorer.js';
 import { getScenario } from '../src/explore/scenarios/index.js';
 import { BigLock, Mutex, createRealmSyncEnv } from '../src/sync/index.js';
@@ -36,8 +36,7 @@ export async function run(report: Report): Promise<void> {
       if (r.failure) throw new Error(`${name} (${variant}) failed in the benchmark: ${r.failure.message}`);
       samples.push((r.runs / r.elapsedMs) * 1000);
     }
-    samples.sort((a, b) => a - b);
-    const v = round(samples[samples.length >> 1]!, 0);
+    const v = round(median(samples), 0);
     if (first) report({ name: 'explore.schedules_per_s', value: v, unit: 'schedules/s' });
     first = false;
     report({ name: `explore.schedules_per_s.${name}`, value: v, unit: 'schedules/s' });

@@ -33,6 +33,12 @@ export interface BenchModule {
   run(report: Report): Promise<void> | void;
 }
 
+/** The median of `xs` (the upper middle of an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
 /** Median of the per-call time (ns) of `fn` over `rounds` rounds of `iters` calls. */
 export function timeNs(fn: (i: number) => void, iters: number, rounds = 7): number {
   const samples: number[] = [];
@@ -42,8 +48,7 @@ export function timeNs(fn: (i: number) => void, iters: number, rounds = 7): numb
     const t1 = process.hrtime.bigint();
     samples.push(Number(t1 - t0) / iters);
   }
-  samples.sort((a, b) => a - b);
-  return samples[samples.length >> 1]!;
+  return median(samples);
 }
 
 export function round(x: number, digits = 3): number {

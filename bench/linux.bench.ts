@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { round } from './harness.js';
+import { median, round } from './harness.js';
 
 export const group = 'linux';
 
@@ -24,11 +24,6 @@ const INITRD = `${ROOT}guests/linux/initrd.gz`;
 const QEMU = '/usr/bin/qemu-system-riscv64';
 const LIMIT_S = 1200;
 const RUNS = 3;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
 
 function timeToReady(cmd: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import puppeteer from 'puppeteer-core';
 import type { Report } from './harness.js';
-import { CHILD_NODE_ARGS, round } from './harness.js';
+import { CHILD_NODE_ARGS, median, round } from './harness.js';
 import { assemble } from '../test/cpu/guest.js';
 import { MIX } from './cpu-programs.js';
 
@@ -27,8 +27,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./cpu-child.ts', import.meta.url));
 
 function stats(xs: number[]): { min: number; median: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  return { min: s[0]!, median: s[s.length >> 1]! };
+  return { min: Math.min(...xs), median: median(xs) };
 }
 
 export async function run(report: Report): Promise<void> {
