@@ -12,6 +12,10 @@ import { MemoryRegion } from '../../src/memory/region.js';
 import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
 import { translateBlocks } from '../../src/cpu/riscv/jit/codegen.js';
 import { rvcTable } from '../../src/cpu/riscv/rvc.js';
+import { JC_KICK, ST_JC_EPOCH, ST_LINES } from '../../src/cpu/riscv/state-area.js';
+import { MIP_MSIP_BIT } from '../../src/hw/intc/clint.js';
+import { hartLines } from '../../src/machine/smp/shared-lines.js';
+import { hartRealm, SmpShared, W_MIP } from '../../src/machine/smp/shared.js';
 
 const RESULT = 0x80300000;
 
@@ -116,6 +120,65 @@ test('a timer interrupt is taken inside a translated tight loop within one quant
     assert.ok(sepc > RAM_BASE && sepc < RAM_BASE + 0x1000, 'sepc inside the loop');
   }
   assert.ok(jit.hart.jit!.stats.translated > 0);
+});
+
+/** A loop of two translated blocks that writes DEV once, at iteration s2; M software interrupts enabled. */
+const LINES_LOOP = `
+.equ RESULT, 0x80300000
+.equ DEV, 0x3000000
+main:
+  la t0, m_handler
+  csrw mtvec, t0
+  li t0, 8
+  csrs mie, t0             # MSIE
+  csrsi mstatus, 8         # MIE
+  li s0, 0
+  li s2, 2000
+  li s3, DEV
+loop:
+  addi s0, s0, 1
+  bne s0, s2, 2f
+  sw zero, 0(s3)
+2:
+  addi s1, s1, 1
+  j loop
+.balign 4
+m_handler:
+  csrr t0, mcause
+  li t1, (1 << 63) | 3
+  bne t0, t1, fail
+  li t2, RESULT
+  sd s0, 0(t2)
+  csrr t0, mepc
+  sd t0, 8(t2)
+  PASS
+`;
+
+test('a line change another thread flags (shared-lines.ts) is taken between translated blocks, not at the quantum end', () => {
+  // The device's write does what an IPI from another realm does: the target's shared mip
+  // word, its ST_LINES flag and the jump-cache kick bit. The hart copies the word in only
+  // through onLines, as a hart realm's syncMip: so the interrupt is taken exactly when the
+  // dispatcher looks at the flag.
+  const m = makeMachine(assemble(LINES_LOOP), 8 << 20, { translate: true, translateThreshold: 16 });
+  const sh = SmpShared.create(2);
+  const [lines] = hartLines(sh, 1, [m.hart.state]);
+  const mipIdx = sh.w(hartRealm(0), W_MIP);
+  let synced = 0;
+  m.hart.onLines = (): void => {
+    synced++;
+    if ((Atomics.load(sh.i32, mipIdx) >>> MIP_MSIP_BIT) & 1) m.hart.setInterruptLevel(MIP_MSIP_BIT, true);
+  };
+  m.as.root.addSubregion(0x3000000, MemoryRegion.io('ipi', 0x1000, { read: () => 0, write: () => lines!.setInterruptLevel(MIP_MSIP_BIT, true) }));
+  // One run() call for the whole program: without the flag the hart would never see the line.
+  m.hart.run(POLL_STEPS - 1);
+  assert.equal(m.result(), 0x5555, describe(m.result(), m));
+  assert.equal(synced, 1);
+  // The store is in the middle of its block: the chain went on to the next jump, then left.
+  const s0 = Number(u64At(m, RESULT));
+  assert.ok(s0 >= 2000 && s0 <= 2001, `taken at iteration ${s0}`);
+  assert.ok(m.hart.jit!.stats.translatedSteps > 5_000, 'the loop ran translated');
+  assert.equal(Atomics.load(m.hart.stateI32, ST_JC_EPOCH / 4) & JC_KICK, 0, 'the kick bit is cleared');
+  assert.equal(m.hart.stateI32[ST_LINES / 4], 0);
 });
 
 test('bad input: jumping into MMIO and into the middle of instructions never crashes', () => {

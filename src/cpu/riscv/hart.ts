@@ -145,6 +145,14 @@ export class Hart {
    * (src/machine/smp/hart-realm.ts); null in the interleaved mode.
    */
   onPause: ((wfi: boolean) => void) | null = null;
+  /**
+   * Called when another thread has flagged a change of this hart's interrupt lines in its
+   * state area (ST_LINES): the owner of those lines copies them in (setInterruptLevel), so a
+   * running hart takes an IPI between two blocks rather than at its quantum's end. Set by a
+   * hart realm (src/machine/smp/hart-realm.ts); null in the interleaved mode, where nobody
+   * flags it.
+   */
+  onLines: (() => void) | null = null;
   trapped = 0;
   /** The Sdtrig CSRs (0x7a0-0x7a5); arming a trigger switches the debug hooks on. */
   readonly triggers: Triggers = new Triggers(() => HartDebug.of(this).update());

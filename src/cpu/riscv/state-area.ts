@@ -14,6 +14,7 @@
  *   272     4       jcEpoch   jump-cache entries of other epochs are stale
  *   276     4       tlbTag    the translation context's bits in rTagLo/wTagLo (mmu.ts)
  *   280     4       tlbVpnTag the same in xTagLo (and the I/O TLBs' tags)
+ *   284     4       lines     nonzero: another thread changed the hart's interrupt lines
  *   4096    4 KiB   rTagLo    read TLB (TLB_SIZE entries each)
  *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs, xTagLo, xTagHi
  *   then    8 KiB   xPa       f64: physical page of each instruction-TLB entry
@@ -46,9 +47,24 @@ export const ST_PC_OUT = 256;
 export const ST_T = 264;
 /** Jump-cache epoch (jit/trampoline.ts): bumped whenever any cached block may be stale. */
 export const ST_JC_EPOCH = 272;
+/**
+ * A bit another thread ORs into ST_JC_EPOCH (after setting ST_LINES): every jump-cache entry
+ * then misses, so a chain of translated blocks returns to the dispatcher at its next jump,
+ * which clears ST_LINES and then this bit, and the entries are current again (no refill).
+ * The epoch itself stays below it (the translator wraps it there). The owner's own bumps
+ * may drop the bit; then only the chain goes on, and ST_LINES waits for the next dispatch.
+ */
+export const JC_KICK = 1 << 30;
 /** The current translation context as data-TLB tag bits, and as page-number tag bits (mmu.ts setTlbContext). */
 export const ST_TLB_TAG = 276;
 export const ST_TLB_VPN_TAG = 280;
+/**
+ * Set (nonzero) by another thread after it changed one of this hart's interrupt lines in
+ * shared memory (src/machine/smp/shared-lines.ts); the translator's dispatcher looks at it
+ * between blocks and on entering a page, clears it and calls the hart's `onLines`. The
+ * thread also sets JC_KICK, so that translated code gets back to the dispatcher.
+ */
+export const ST_LINES = 284;
 export const ST_R_TAG_LO = 4096;
 export const ST_R_TAG_HI = ST_R_TAG_LO + 4 * TLB_SIZE;
 export const ST_R_ABS = ST_R_TAG_HI + 4 * TLB_SIZE;

@@ -32,7 +32,7 @@ import { MemoryRegion } from '../../memory/region.js';
 import { MSTATUS_FS } from './constants.js';
 import type { Hart, HartOptions } from './hart.js';
 import { CodeSync } from './jit/code-sync.js';
-import { HART_STATE_BYTES, stateAreasIn } from './state-area.js';
+import { HART_STATE_BYTES, ST_LINES, stateAreasIn } from './state-area.js';
 
 const RAM_BASE = 0x80000000;
 const RAM_SIZE = 0x10000;
@@ -281,6 +281,8 @@ function store(bytes: Uint8Array, at: number, parcels: number[]): void {
 
 /** No-op pause hooks for the warm-up's harts (warmUp says why two). */
 const PAUSE_HOOKS: readonly ((wfi: boolean) => void)[] = [(): void => {}, (): void => {}];
+/** Likewise for the lines hook (Hart.onLines), which hart realms set. */
+const LINES_HOOKS: readonly (() => void)[] = [(): void => {}, (): void => {}];
 
 /**
  * Warm up the engines a hart built with `opts` will use (the interpreter always,
@@ -304,6 +306,9 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   const irq = MemoryRegion.io('warm-up-irq', 0x1000, {
     read: () => {
       current?.setInterruptLevel(MIP_MEIP_BIT, true);
+      // As another realm flags a line change (shared-lines.ts): the dispatcher takes it at
+      // its next look (between blocks, or on entering a page).
+      if (current !== null) Atomics.store(current.stateI32, ST_LINES / 4, 1);
       return IRQ_DEV_VALUE;
     },
     write: () => {
@@ -371,6 +376,7 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       // inlined there), which V8 then compiled twice more. Hooks of two different functions
       // make the call site megamorphic: a plain call, right for either realm's hook.
       h.onPause = PAUSE_HOOKS[pass % 2]!;
+      h.onLines = LINES_HOOKS[pass % 2]!;
       ramDv.setBigUint64(L0 - RAM_BASE, pte(DATA, PTE_V | PTE_R | PTE_W), true);
       if (engine !== 'translator') {
         // Two runs: the first ends on its step count (as every quantum does), not at the wfi.

@@ -157,7 +157,7 @@ export class SmpCoordinator {
     this.hartOpts = { translate: opts.translate, translateThreshold: opts.translateThreshold, codeSync: opts.codeSync ?? CodeSync.allocate(), codeShare: opts.codeShare, states: opts.hartStates ?? [] };
     const realms = 1 + n + (opts.ioThreads ?? 0);
     this.shared = SmpShared.create(realms);
-    const lines = hartLines(this.shared, n);
+    const lines = hartLines(this.shared, n, this.hartOpts.states);
     this.lines = lines;
     this.msip = new SharedMsip(lines);
     const readers: number[] = [];
@@ -268,6 +268,7 @@ export class SmpCoordinator {
         codeShare: this.hartOpts.codeShare,
         serialShare: this.serialShare,
         state: this.hartOpts.states[h],
+        states: this.hartOpts.states,
         faultAfterSteps: this.faultInjection?.hart === h ? this.faultInjection.afterSteps : undefined,
       };
       const realm = hartRealm(h);

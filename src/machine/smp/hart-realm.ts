@@ -71,6 +71,8 @@ export interface HartWorkerData {
   serialShare?: SharedArrayBuffer;
   /** Registers and data TLBs in the guest-RAM memory (src/cpu/riscv/state-area.ts); private if absent. */
   state?: HartStateArea;
+  /** Every hart's state area (the ACLINT SWI this realm runs flags the target's ST_LINES); none if absent. */
+  states?: readonly HartStateArea[];
   /** Failure-handling tests: throw an emulator error once the hart has run this many instructions. */
   faultAfterSteps?: number;
 }
@@ -105,7 +107,7 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const log = ep.log;
   const client = new MailboxClient(sh, realm, { deviceRealm: false, log });
   const ramMemory = d.state?.memory ?? null;
-  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts, d.serialShare), log);
+  const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts, d.serialShare, d.states), log);
   // mtime as the CLINT computes it, from the clock the coordinator publishes.
   const timeSource = (): number => realmMtime(f64, hrNow());
   const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, translateThreshold: d.translateThreshold, codeSync: d.codeSync, codeShare: d.codeShare, state: d.state });
@@ -130,6 +132,8 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
       hart.setInterruptLevel(bit, ((m >>> bit) & 1) !== 0);
     }
   };
+  // A running hart takes a line change between blocks (shared-lines.ts says why).
+  hart.onLines = syncMip;
 
   // Returns false when the published snapshot has not reached this realm yet
   // (a browser worker receives messages only between turns of its event loop).

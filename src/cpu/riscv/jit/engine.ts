@@ -9,7 +9,7 @@ import { TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { DISPATCH, inner, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
-import { JC_ENTRIES, JC_ENTRY_BYTES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_T } from '../state-area.js';
+import { JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_JC, ST_JC_EPOCH, ST_LINES, ST_PC_OUT, ST_T } from '../state-area.js';
 import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
@@ -244,8 +244,18 @@ export class Translator {
     const jcF64 = this.jcF64;
     const si32 = this.si32;
     const epochAt = ST_JC_EPOCH / 4;
+    const linesAt = ST_LINES / 4;
     while (h.steps < end && !h.exitRequest) {
       this.stats.dispatches++;
+      if (si32[linesAt] !== 0) {
+        // Another thread changed this hart's lines: copy them in now (an IPI is taken here,
+        // not at the quantum's end, while its sender spins waiting for the answer). The
+        // flag first, then the epoch's kick bit (state-area.ts: JC_KICK says why).
+        Atomics.store(si32, linesAt, 0);
+        Atomics.and(si32, epochAt, ~JC_KICK);
+        h.onLines?.();
+        continue;
+      }
       this.codeWritten();
       if (h.codeEpoch !== sync.epoch()) flushStoreTlb(h);
       const pc = h.pc;
@@ -309,15 +319,15 @@ export class Translator {
    * The interpreter loop, in the dispatcher's mode, fetched from a new page (a jump or a
    * fall-through off its page): whether it goes on interpreting there (1: the hart's jit*
    * fields now describe that page, this entry counted as the dispatcher would), or returns
-   * to the dispatcher (0: the entry is a translated block or just became hot, or a hart
-   * wrote to code). Cold code calls across pages all the time
+   * to the dispatcher (0: the entry is a translated block or just became hot, a hart
+   * wrote to code, or another thread changed this hart's interrupt lines). Cold code calls across pages all the time
    * (a Linux boot: 5 M of its 6 M returns to the dispatcher were such jumps); answering
    * here saves each one a round trip through run().
    */
   enterPage(): number {
     const h = this.h;
     const sync = this.sync;
-    if (sync.writes() !== this.seenWrites || h.codeEpoch !== sync.epoch()) return 0;
+    if (sync.writes() !== this.seenWrites || h.codeEpoch !== sync.epoch() || this.si32[ST_LINES / 4] !== 0) return 0;
     const page = this.fetchPage();
     const i = (h.pc - h.fetchBase) >> 1;
     const kind = page.kinds[i]!;
@@ -386,8 +396,10 @@ export class Translator {
   /** Every jump-cache entry is stale from now on. */
   private bumpJc(): void {
     const at = ST_JC_EPOCH / 4;
-    const next = this.si32[at]! + 1;
-    if (next >= 0x7fffffff) {
+    // Without the kick bit: another thread's kick then ends no chain, but its ST_LINES flag
+    // stays for the dispatcher's next look.
+    const next = (this.si32[at]! & ~JC_KICK) + 1;
+    if (next >= JC_KICK) {
       // Entries of a wrapped-around epoch could look current again.
       this.jcI32.fill(0);
       this.si32[at] = 1;

@@ -12,7 +12,9 @@
  *
  *   - its epoch is the area's jcEpoch: the translator bumps that whenever a
  *     cached block may be stale (a store to a code page by any hart, a page
- *     invalidated, fence.i, a memory-map change, the cache dropped);
+ *     invalidated, fence.i, a memory-map change, the cache dropped), and
+ *     another thread sets a bit in it while the hart has a line change to
+ *     take (state-area.ts: JC_KICK);
  *   - the instruction TLB maps the pc's page, to the physical page the entry
  *     was made for: so a TLB flush (satp, sfence.vma, a privilege change)
  *     needs no epoch bump — the dispatcher refills the TLB once per page and
