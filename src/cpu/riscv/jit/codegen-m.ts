@@ -1,32 +1,37 @@
 /**
  * WebAssembly for the M extension in translated blocks (codegen.ts): RISC-V
  * defines every division (by zero, overflow) where wasm traps, and wasm has no
- * 64x64->128 multiply, so the high products come from a helper function.
+ * 64x64->128 multiply, so the high products are built from 32-bit partial
+ * products, inline: as a call (V8 11 inlines no wasm calls) it made TurboFan
+ * spill the loop's live registers around every `mulhu` of a bignum loop.
  */
 import { Bytes, Op, T_I32, T_I64 } from './wasm-writer.js';
 
+/** i64 scratch locals the high multiplies need (from `t` on). */
+export const MULH_SCRATCH = 3;
+
 /**
- * M extension, 64-bit, operands in i64 locals `a` and `b`: pushes the result. `mulhu`: the
- * module's function index of mulhuBody.
+ * M extension, 64-bit, operands in i64 locals `a` and `b`: pushes the result. `t`: the first of
+ * MULH_SCRATCH i64 scratch locals (the high multiplies).
  */
-export function emitMulDiv(c: Bytes, f3: number, a: number, b: number, mulhu: number): void {
+export function emitMulDiv(c: Bytes, f3: number, a: number, b: number, t: number): void {
   switch (f3) {
     case 0:
       c.get(a).get(b).op(Op.i64_mul);
       return;
     case 1:
       // mulh = mulhu - (a<0 ? b : 0) - (b<0 ? a : 0)
-      c.get(a).get(b).op(Op.call).uleb(mulhu);
+      mulhu(c, a, b, t);
       c.get(a).i64(63).op(Op.i64_shr_s).get(b).op(Op.i64_and).op(Op.i64_sub);
       c.get(b).i64(63).op(Op.i64_shr_s).get(a).op(Op.i64_and).op(Op.i64_sub);
       return;
     case 2:
       // mulhsu = mulhu - (a<0 ? b : 0)
-      c.get(a).get(b).op(Op.call).uleb(mulhu);
+      mulhu(c, a, b, t);
       c.get(a).i64(63).op(Op.i64_shr_s).get(b).op(Op.i64_and).op(Op.i64_sub);
       return;
     case 3:
-      c.get(a).get(b).op(Op.call).uleb(mulhu);
+      mulhu(c, a, b, t);
       return;
     default:
       emitDivRem(c, f3, a, b, W64);
@@ -107,34 +112,31 @@ function emitDivRem(c: Bytes, f3: number, a: number, b: number, w: Width): void 
   c.op(Op.else_).get(a).get(b).op(f3 === 5 ? w.divU : f3 === 6 ? w.remS : w.remU).op(Op.end);
 }
 
-/** (a, b) -> high 64 bits of the unsigned 128-bit product, from 32-bit partial products. */
-export function mulhuBody(): Bytes {
-  const c = new Bytes();
-  // params 0 a, 1 b; locals 2 p0, 3 p1, 4 p2, 5 mid
-  c.uleb(1).uleb(4).byte(T_I64);
+/** Push the high 64 bits of the unsigned 128-bit product of i64 locals a and b (scratch locals t, t+1, t+2). */
+function mulhu(c: Bytes, a: number, b: number, t: number): void {
   const M = 0xffffffff;
   const lo = (x: number): void => void c.get(x).i64(M).op(Op.i64_and);
   const hi = (x: number): void => void c.get(x).i64(32).op(Op.i64_shr_u);
-  lo(0);
-  lo(1);
-  c.op(Op.i64_mul).set(2);
-  lo(0);
-  hi(1);
-  c.op(Op.i64_mul).set(3);
-  hi(0);
-  lo(1);
-  c.op(Op.i64_mul).set(4);
-  // mid = (p0 >> 32) + (p1 & M) + (p2 & M)
-  c.get(2).i64(32).op(Op.i64_shr_u);
-  c.get(3).i64(M).op(Op.i64_and).op(Op.i64_add);
-  c.get(4).i64(M).op(Op.i64_and).op(Op.i64_add).set(5);
-  // hi = a_hi*b_hi + (p1 >> 32) + (p2 >> 32) + (mid >> 32)
-  hi(0);
-  hi(1);
+  const p1 = t;
+  const p2 = t + 1;
+  const mid = t + 2;
+  lo(a);
+  hi(b);
+  c.op(Op.i64_mul).set(p1);
+  hi(a);
+  lo(b);
+  c.op(Op.i64_mul).set(p2);
+  // mid = (lo(a)*lo(b) >> 32) + (p1 & M) + (p2 & M)
+  lo(a);
+  lo(b);
+  c.op(Op.i64_mul).i64(32).op(Op.i64_shr_u);
+  c.get(p1).i64(M).op(Op.i64_and).op(Op.i64_add);
+  c.get(p2).i64(M).op(Op.i64_and).op(Op.i64_add).set(mid);
+  // hi(a)*hi(b) + (p1 >> 32) + (p2 >> 32) + (mid >> 32)
+  hi(a);
+  hi(b);
   c.op(Op.i64_mul);
-  c.get(3).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
-  c.get(4).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
-  c.get(5).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
-  c.op(Op.end);
-  return c;
+  c.get(p1).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
+  c.get(p2).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
+  c.get(mid).i64(32).op(Op.i64_shr_u).op(Op.i64_add);
 }

@@ -48,7 +48,7 @@
 import { BLOCK_TYPE, FUNC_TYPES, HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, LD_TYPE, MAX_INSNS, ST_TYPE } from './trampoline.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
-import { emitMulDiv, emitMulDivW, mulhuBody } from './codegen-m.js';
+import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
 import { TLB_MASK } from '../common.js';
 import { rvcFill } from '../rvc.js';
 import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_TLB_TAG, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
@@ -107,14 +107,11 @@ const X_JUMP = 2; // tail-call the trampoline with L_TGT
 /** Structured-control depth of the body: inside the three exit blocks. */
 const BODY_DEPTH = 3;
 
-// Function indices (blocks import no functions: trampoline.ts says why): the 64-bit high
-// multiply first when some block needs it, then the blocks.
-const F_MULHU = 0;
-// Type indices: the block's (shared with the helper table's x and j), ld, st, mulhu.
+// Type indices: the block's (shared with the helper table's x and j), ld, st. The module's
+// functions are its blocks alone (they import none: trampoline.ts says why).
 const T_BLOCK = 0;
 const T_LD = 1;
 const T_ST = 2;
-const T_MULHU = 3;
 
 /**
  * The instructions of the block at page offset `off` of the page whose bytes
@@ -161,28 +158,25 @@ export function translateBlocks(dv: DataView, base: number, offs: readonly numbe
   const bodies: Bytes[] = [];
   const blocks: BlockInfo[] = [];
   const done: number[] = [];
-  let mulhu = false;
   for (const off of offs) {
     const insns = decodeBlock(dv, base, off, rvc, starts);
     if (insns === null) continue;
     const e = new Emitter(insns, state);
     bodies.push(e.functionBody());
-    mulhu ||= e.usesMulhu;
     const last = insns[insns.length - 1]!;
     blocks.push({ length: insns.length, bytes: last.rel + last.ilen });
     done.push(off);
   }
   if (bodies.length === 0) return null;
-  return { wasm: moduleOf(bodies, mulhu), blocks, offs: done };
+  return { wasm: moduleOf(bodies), blocks, offs: done };
 }
 
-/** A module of block functions (exports "0", "1", ...), after the high multiply if one uses it. */
-function moduleOf(bodies: readonly Bytes[], mulhu: boolean): Uint8Array<ArrayBuffer> {
+/** A module of block functions (exports "0", "1", ...). */
+function moduleOf(bodies: readonly Bytes[]): Uint8Array<ArrayBuffer> {
   const m = new Bytes();
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new Bytes().uleb(4);
+  const types = new Bytes().uleb(3);
   types.bytes(FUNC_TYPES[BLOCK_TYPE]!).bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
-  types.bytes([0x60, 2, T_I64, T_I64, 1, T_I64]);
   m.section(1, types);
   const imports = new Bytes().uleb(3);
   // A shared memory: flags 3 (max present, shared), min 1 page, max 65536 pages.
@@ -193,19 +187,13 @@ function moduleOf(bodies: readonly Bytes[], mulhu: boolean): Uint8Array<ArrayBuf
   // page alone, so harts in other workers can run it (code-share.ts).
   imports.str('e').str('s').byte(0x03).byte(T_I32).byte(0x00);
   m.section(2, imports);
-  const first = mulhu ? 1 : 0;
-  const funcs = new Bytes().uleb(first + bodies.length);
-  if (mulhu) funcs.uleb(T_MULHU);
+  const funcs = new Bytes().uleb(bodies.length);
   for (let k = 0; k < bodies.length; k++) funcs.uleb(T_BLOCK);
   m.section(3, funcs);
   const exports = new Bytes().uleb(bodies.length);
-  for (let k = 0; k < bodies.length; k++) exports.str(String(k)).byte(0x00).uleb(first + k);
+  for (let k = 0; k < bodies.length; k++) exports.str(String(k)).byte(0x00).uleb(k);
   m.section(7, exports);
-  const code = new Bytes().uleb(first + bodies.length);
-  if (mulhu) {
-    const mh = mulhuBody();
-    code.uleb(mh.length).bytes(mh);
-  }
+  const code = new Bytes().uleb(bodies.length);
   for (const body of bodies) code.uleb(body.length).bytes(body);
   m.section(10, code);
   return m.view();
@@ -227,11 +215,8 @@ class Emitter {
   /** Registers the block writes (what every write-back stores). */
   private readonly dirty: number[] = [];
   private readonly loops: boolean;
+  /** Whether the body has a high multiply (its scratch locals follow the registers'). */
   private mulhu = false;
-  /** Whether the body calls the module's 64-bit high multiply (F_MULHU). */
-  get usesMulhu(): boolean {
-    return this.mulhu;
-  }
   /** Open structured constructs (exit blocks, loop, ifs) at the current emit point. */
   private depth = 0;
   private readonly n: number;
@@ -271,8 +256,9 @@ class Emitter {
 
   functionBody(): Bytes {
     const c = this.c;
-    // Locals after the parameters: pc, a, b, tgt (i64), five i32 scratch, then the registers.
-    const regs = this.used.length;
+    // Locals after the parameters: pc, a, b, tgt (i64), six i32 scratch, then the registers
+    // and the high multiplies' scratch (i64).
+    const regs = this.used.length + (this.mulhu ? MULH_SCRATCH : 0);
     c.uleb(regs > 0 ? 3 : 2);
     c.uleb(4).byte(T_I64).uleb(6).byte(T_I32);
     if (regs > 0) c.uleb(regs).byte(T_I64);
@@ -497,7 +483,7 @@ class Emitter {
           c.set(L_A);
           this.reg(rs2);
           c.set(L_B);
-          emitMulDiv(c, f3, L_A, L_B, F_MULHU);
+          emitMulDiv(c, f3, L_A, L_B, L_REG0 + this.used.length);
           this.setReg(rd);
           return;
         }
