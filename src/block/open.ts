@@ -4,7 +4,6 @@
  * Every problem is a BlockError with one clear line, raised before the guest
  * starts; files opened on the way are closed again.
  */
-import { randomBytes } from 'node:crypto';
 import { realpath, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -142,7 +141,8 @@ export async function openBlockBackend(name: string, spec: DriveSpec, ctx: OpenC
  * open, so it disappears with the process however that ends.
  */
 async function openOverlay(base: BlockDriver, spec: DriveSpec, ctx: OpenContext): Promise<BlockDriver> {
-  const path = join(ctx.tmpdir ?? tmpdir(), `tsvmm-snapshot-${process.pid}-${randomBytes(4).toString('hex')}.qcow2`);
+  // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
+  const path = join(ctx.tmpdir ?? tmpdir(), `tsvmm-snapshot-${process.pid}-${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}.qcow2`);
   try {
     await writeFile(path, new Uint8Array(0), { flag: 'wx' });
     const file = new RawFile(path, { cache: 'unsafe', discard: spec.discard });

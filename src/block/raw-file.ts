@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { closeSync, fstatSync, openSync, constants as fsc } from 'node:fs';
 import * as fs from 'node:fs';
 import { BlockError, type BlockDriver, type CacheMode } from './driver.js';
@@ -193,6 +192,7 @@ export class RawFile implements BlockDriver {
 /** Punch a hole with util-linux's fallocate; false when it is missing or the file system refuses. */
 export function punchHole(path: string, offset: number, len: number): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile('fallocate', ['--punch-hole', '--keep-size', '-o', String(offset), '-l', String(len), path], (err) => resolve(!err));
+    // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
+    process.getBuiltinModule('node:child_process').execFile('fallocate', ['--punch-hole', '--keep-size', '-o', String(offset), '-l', String(len), path], (err) => resolve(!err));
   });
 }

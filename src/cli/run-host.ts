@@ -5,7 +5,6 @@
  * the machine is set up, or with the copy's error and exit code if setup
  * failed — what QEMU's parent does after its fork.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, openSync, closeSync, unlinkSync, writeFileSync } from 'node:fs';
 import { UsageError } from './command.js';
 
@@ -22,7 +21,8 @@ export function daemonReady(): void {
 export async function daemonize(argv: readonly string[]): Promise<number> {
   const args = argv.filter((a) => a !== '-daemonize' && a !== '--daemonize');
   const bin = process.argv[1]!;
-  const child = spawn(process.execPath, [...process.execArgv, bin, 'run', ...args], {
+  // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
+  const child = process.getBuiltinModule('node:child_process').spawn(process.execPath, [...process.execArgv, bin, 'run', ...args], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     env: { ...process.env, [DAEMON_ENV]: '1' },

@@ -6,7 +6,6 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { gunzipSync } from 'node:zlib';
 import { Worker } from 'node:worker_threads';
 import { HostFileError, type HostServices, type RealmKind, type RealmWorker, type SyncFile } from './types.js';
 import { hostLog } from './log.js';
@@ -76,7 +75,8 @@ export const nodeHost: HostServices = {
     }
     return new NodeSyncFile(fd, fstatSync(fd).size);
   },
-  gunzipSync: (b, maxOutput) => gunzipSync(b, { maxOutputLength: maxOutput }),
+  // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
+  gunzipSync: (b, maxOutput) => process.getBuiltinModule('node:zlib').gunzipSync(b, { maxOutputLength: maxOutput }),
   spawnRealm(kind, data, transfer) {
     const entry = ENTRIES[kind];
     return wrap(new Worker(COMPILED ? entry : BOOTSTRAP, { workerData: { ...data, entry: entry.href }, transferList: transfer as never[] }));

@@ -9,7 +9,6 @@
  *   -nic none | -nic TYPE[,id=ID][,model=virtio-net-pci|virtio|virtio-net-device][,mac=MAC][,TYPE's options]
  */
 import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { NetdevSpecError, type NetBackend } from './backend.js';
 import { PasstLink, USER_NET, type HostForward } from './passt.js';
 import { StreamClientLink, StreamServerLink, type StreamAddress } from './stream.js';
@@ -218,7 +217,8 @@ async function checkForward(f: HostForward): Promise<void> {
       srv.listen({ port: f.hostPort, host: f.hostAddr || undefined, exclusive: true }, () => srv.close(() => resolve()));
     });
   } else {
-    const sock = createSocket('udp4');
+    // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
+    const sock = process.getBuiltinModule('node:dgram').createSocket('udp4');
     await new Promise<void>((resolve, reject) => {
       sock.once('error', (e) => reject(fail(e)));
       sock.bind({ port: f.hostPort, address: f.hostAddr || undefined, exclusive: true }, () => sock.close(() => resolve()));

@@ -12,7 +12,7 @@
  * 10.0.2.2:PORT reaches 127.0.0.1:PORT on the host), DNS 10.0.2.3 forwarded to
  * the host's first resolver.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -68,7 +68,8 @@ export class PasstLink extends StreamLink {
     super(id, log);
     const exe = findOnPath('passt', pathEnv);
     if (!exe) throw new NetdevSpecError(`-netdev user,id=${id}: passt is not installed (user-mode networking needs it: apt-get install passt)`);
-    const proc = spawn(exe, [...passtArgs(forwards), '--fd', '3'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
+    const proc = process.getBuiltinModule('node:child_process').spawn(exe, [...passtArgs(forwards), '--fd', '3'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (d: string) => {

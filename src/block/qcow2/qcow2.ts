@@ -14,7 +14,6 @@
  * between steps leaks clusters at worst. Metadata is written through (no
  * dirty cache), so flush is one fdatasync of the file.
  */
-import { inflateRaw } from 'node:zlib';
 import { BlockError, type BlockDriver } from '../driver.js';
 import { iovCopyOut, iovLength, iovSlice, iovZero } from '../iov.js';
 import type { RawFile } from '../raw-file.js';
@@ -287,7 +286,8 @@ export class Qcow2 implements BlockDriver {
     const raw = new Uint8Array(Math.min(length, this.fileLen - offset));
     await this.file.read(raw, offset);
     const out = await new Promise<Uint8Array>((resolve, reject) =>
-      inflateRaw(raw, { maxOutputLength: this.cs }, (err, r) => (err ? reject(new Qcow2Corrupt(`compressed cluster does not inflate: ${err.message}`)) : resolve(r))),
+      // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
+      process.getBuiltinModule('node:zlib').inflateRaw(raw, { maxOutputLength: this.cs }, (err, r) => (err ? reject(new Qcow2Corrupt(`compressed cluster does not inflate: ${err.message}`)) : resolve(r))),
     );
     if (out.length === this.cs) return out;
     const full = new Uint8Array(this.cs);
