@@ -88,6 +88,7 @@ export const browserHost: HostServices = {
     throw new HostFileError('files opened for in-place I/O are not available in a web page', 'ENOTSUP');
   },
   gunzipSync: null,
+  randomFill: (buf) => globalThis.crypto.getRandomValues(buf),
   spawnRealm(kind, data, transfer) {
     const url = workerUrls[kind];
     if (!url) throw new Error(`no ${kind} worker bundle is configured for this page`);

@@ -77,6 +77,21 @@ export const nodeHost: HostServices = {
   },
   // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
   gunzipSync: (b, maxOutput) => process.getBuiltinModule('node:zlib').gunzipSync(b, { maxOutputLength: maxOutput }),
+  // The kernel's pool through node:fs, loaded anyway: Web Crypto (globalThis.crypto) loads
+  // ten of Node's modules at first use, ~2 ms of every start (the machine's rng-seed).
+  randomFill(buf) {
+    try {
+      const fd = openSync('/dev/urandom', 'r');
+      try {
+        if (readSync(fd, buf, 0, buf.length, null) === buf.length) return buf;
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      // No /dev/urandom (Windows): Web Crypto below.
+    }
+    return globalThis.crypto.getRandomValues(buf);
+  },
   spawnRealm(kind, data, transfer) {
     const entry = ENTRIES[kind];
     return wrap(new Worker(COMPILED ? entry : BOOTSTRAP, { workerData: { ...data, entry: entry.href }, transferList: transfer as never[] }));

@@ -79,6 +79,8 @@ export interface HostServices {
    * no synchronous inflate.
    */
   readonly gunzipSync: ((bytes: Uint8Array, maxOutput: number) => Uint8Array) | null;
+  /** Fill `buf` (at most 64 KiB) with cryptographically strong random bytes and return it. */
+  randomFill(buf: Uint8Array): Uint8Array;
   /** Start a realm worker with its data (the MessagePorts in `transfer` move to it). */
   spawnRealm(kind: RealmKind, data: object, transfer: MessagePort[]): RealmWorker;
   /** Where log lines go when the caller gave no logger. */

@@ -356,7 +356,7 @@ export class VirtMachine implements GuestWriter {
       commitTransaction();
     }
 
-    const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : globalThis.crypto.getRandomValues(new Uint8Array(32)));
+    const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : this.host.randomFill(new Uint8Array(32)));
     const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa ?? ISA, mmuType: 'riscv,sv48', rngSeed });
     this.fdt = built.fdt;
     this.fdtHandles = built.handles;
