@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { HostFileError, type HostServices, type RealmKind, type RealmWorker, type SyncFile } from './types.js';
 import { hostLog } from './log.js';
 
@@ -94,6 +94,8 @@ export const nodeHost: HostServices = {
   },
   spawnRealm(kind, data, transfer) {
     const entry = ENTRIES[kind];
+    // Loaded at first use, not imported (a machine without realms never needs it): docs/cpu.md (start-up).
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     return wrap(new Worker(COMPILED ? entry : BOOTSTRAP, { workerData: { ...data, entry: entry.href }, transferList: transfer as never[] }));
   },
   log: hostLog,
