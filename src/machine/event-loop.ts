@@ -42,11 +42,20 @@ export interface EventLoopOptions {
   quantum?: number;
   /** Host milliseconds of guest work per turn before yielding to Node (default 8). */
   sliceMs?: number;
+  /** The same while a device waits on host I/O (hostIoWanted; default 1), and for IO_LINGER_MS after. */
+  ioSliceMs?: number;
   /** Host time source in ns (tests inject one); default process.hrtime. */
   hostNowNs?: () => number;
 }
 
 const hrNow = monotonicNs;
+
+/**
+ * How long turns stay short after a device last wanted host I/O: longer than a polling guest's
+ * pause between two looks at its UART (U-Boot's autoboot countdown looks every 10 ms), so that
+ * input typed between two looks is there at the second.
+ */
+const IO_LINGER_MS = 30;
 
 class LoopTimer implements Timer {
   deadline = Infinity;
@@ -107,6 +116,7 @@ export class EventLoop implements Scheduler {
   readonly mode: ClockMode;
   readonly quantum: number;
   readonly sliceMs: number;
+  readonly ioSliceMs: number;
 
   private readonly hostNow: () => number;
   private readonly hostStart: number;
@@ -130,6 +140,9 @@ export class EventLoop implements Scheduler {
   private running: RunnableHart | null = null;
 
   private stopped = false;
+  private ioWanted = false;
+  /** Host ns until which turns are ioSliceMs long (hostIoWanted). */
+  private ioUntil = -Infinity;
   /** Paused (the monitor's stop): no hart runs and the clock stands still, so nothing becomes due. */
   private pausedClock = -1;
   private pauseHostStart = 0;
@@ -153,6 +166,7 @@ export class EventLoop implements Scheduler {
     this.quantum = opts.quantum ?? 10_000;
     if (!(this.quantum >= 1)) throw new EventLoopError('quantum must be at least 1 instruction');
     this.sliceMs = opts.sliceMs ?? 8;
+    this.ioSliceMs = Math.min(opts.ioSliceMs ?? 1, this.sliceMs);
     this.hostNow = opts.hostNowNs ?? hrNow;
     this.hostStart = this.hostNow();
     const self = this;
@@ -301,6 +315,18 @@ export class EventLoop implements Scheduler {
     this.kick();
   }
 
+  /**
+   * A device has output for the host or a guest polls it for host input (the console UART):
+   * this turn of guest work, and those of the next IO_LINGER_MS, end ioSliceMs after they
+   * began rather than sliceMs, so that Node writes the output and delivers the input now.
+   * Input and output move only between turns: a guest that spins on an empty receiver
+   * (U-Boot's prompt and autoboot countdown) otherwise saw a key up to two turns (16 ms)
+   * after it was typed, and what it printed up to a turn late.
+   */
+  hostIoWanted(): void {
+    this.ioWanted = true;
+  }
+
   get isPaused(): boolean {
     return this.pausedClock >= 0;
   }
@@ -380,7 +406,12 @@ export class EventLoop implements Scheduler {
    */
   async run(): Promise<number> {
     while (!this.stopped) {
-      const sliceEnd = this.hostNow() + this.sliceMs * 1e6;
+      const sliceStart = this.hostNow();
+      // The flag, not the clock, is what hostIoWanted sets: it runs on every console byte.
+      if (this.ioWanted) this.ioUntil = sliceStart + IO_LINGER_MS * 1e6;
+      this.ioWanted = false;
+      const ioEnd = sliceStart + this.ioSliceMs * 1e6;
+      const sliceEnd = sliceStart < this.ioUntil ? ioEnd : sliceStart + this.sliceMs * 1e6;
       let idle = false;
       while (!this.stopped) {
         if (this.pausedClock >= 0) {
@@ -403,7 +434,7 @@ export class EventLoop implements Scheduler {
           idle = true;
           break;
         }
-        if (this.hostNow() >= sliceEnd) break;
+        if (this.hostNow() >= (this.ioWanted ? ioEnd : sliceEnd)) break;
       }
       if (this.stopped) break;
       if (idle) await this.idleWait();

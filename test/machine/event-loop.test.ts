@@ -128,6 +128,43 @@ test('the loop yields to Node while harts spin', async () => {
   assert.equal(ticks, 5);
 });
 
+test('a device that wants host I/O shortens the turns to ioSliceMs, for IO_LINGER_MS after its last call', async () => {
+  let host = 0;
+  const loop = new EventLoop({ clock: { kind: 'realtime' }, quantum: 1000, sliceMs: 8, ioSliceMs: 1, hostNowNs: () => host });
+  // Host turns, counted by an immediate that re-queues itself: each yield of the loop lets one run.
+  let turn = 0;
+  let counting = true;
+  const tick = (): void => {
+    turn++;
+    if (counting) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const roundsPerTurn = new Map<number, number>();
+  const h = new FakeHart();
+  let rounds = 0;
+  h.onRun = (_h, budget) => {
+    roundsPerTurn.set(turn, (roundsPerTurn.get(turn) ?? 0) + 1);
+    rounds++;
+    host += 100_000; // each quantum takes 0.1 ms of host time
+    // A guest polling its UART for the first 20 ms (200 rounds), then computing.
+    if (rounds <= 200) loop.hostIoWanted();
+    if (rounds === 2000) loop.requestExit(0);
+    return budget;
+  };
+  loop.addHart(h);
+  await loop.run();
+  counting = false;
+  const sizes = [...roundsPerTurn.values()];
+  // The first turn runs 8 ms (the call comes during it, and ends it at 1 ms: 10 rounds), then
+  // 1 ms turns while it calls and 30 ms after, then 8 ms turns again.
+  assert.equal(sizes[0], 10);
+  const short = sizes.slice(0, sizes.findIndex((n) => n > 10));
+  assert.ok(short.every((n) => n === 10), String(sizes));
+  // 20 ms of calls and 30 ms of lingering: 50 turns of 1 ms (give or take the turn that straddles).
+  assert.ok(short.length >= 49 && short.length <= 52, `${short.length} short turns`);
+  assert.ok(sizes.slice(short.length, -1).every((n) => n === 80), String(sizes));
+});
+
 test('errors from timers reach onError', async () => {
   const loop = new EventLoop({ clock: { kind: 'virtual', nsPerInsn: 1 } });
   loop.addHart(new FakeHart());

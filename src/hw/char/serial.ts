@@ -73,6 +73,12 @@ const TRIGGER_LEVELS = [1, 4, 8, 14] as const;
 
 export interface SerialOptions {
   name?: string;
+  /**
+   * Called when the guest writes a byte for the backend or reads LSR with the receiver
+   * empty (polling for input): the machine's event loop then hands control to the host
+   * soon, which is where backends write output and receive input (EventLoop.hostIoWanted).
+   */
+  hostIo?: () => void;
 }
 
 /** Offsets of the registers another thread may access without the device (fastState). */
@@ -117,6 +123,7 @@ export class Serial implements DeviceOwner, CharFrontend {
   /** Output byte count (for statistics and tests). */
   txBytes = 0;
   hooks: SerialHooks | null = null;
+  private readonly hostIo: (() => void) | null;
 
   constructor(
     private readonly irq: IrqLine,
@@ -124,6 +131,7 @@ export class Serial implements DeviceOwner, CharFrontend {
     opts: SerialOptions = {},
   ) {
     this.name = opts.name ?? 'serial';
+    this.hostIo = opts.hostIo ?? null;
     const ops: MemoryRegionOps = {
       read: (offset) => {
         this.hooks?.before();
@@ -246,6 +254,7 @@ export class Serial implements DeviceOwner, CharFrontend {
         return this.mcr;
       case LSR: {
         const v = this.lsr;
+        if ((v & LSR_DR) === 0) this.hostIo?.();
         if (v & LSR_INT_ANY) {
           this.lsr &= ~LSR_INT_ANY;
           this.update();
@@ -281,6 +290,7 @@ export class Serial implements DeviceOwner, CharFrontend {
         } else {
           this.txBytes++;
           this.backend.write(v);
+          this.hostIo?.();
         }
         // The byte left at once: THR is empty again.
         if (this.ier & IER_THRI) this.thrPending = true;

@@ -287,7 +287,7 @@ export class VirtMachine implements GuestWriter {
     else for (const h of this.harts) this.loop.addHart(this.runnable(h));
 
     this.runControl = new RunControl(this.loop, this.smpCoordinator, this.events, opts.startPaused ?? false);
-    this.serial = new Serial(this.plic.input(UART0_IRQ), opts.serial ?? new NullBackend());
+    this.serial = new Serial(this.plic.input(UART0_IRQ), opts.serial ?? new NullBackend(), { hostIo: () => this.loop.hostIoWanted() });
     // Hart realms print the console without a round trip to this realm (smp/posted-serial.ts).
     this.smpCoordinator?.postSerial(this.serial);
     this.test = new SifiveTest((kind, code) => this.shutdown(kind, code));

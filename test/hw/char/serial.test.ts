@@ -54,6 +54,26 @@ test('serial: scratch register holds a byte', () => {
   assert.equal(rd(mr, SCR, 1), 0xa5);
 });
 
+test('serial: hostIo is called for output and for a look at an empty receiver, not for a look that finds input', () => {
+  const be = new PipeBackend();
+  let calls = 0;
+  const s = new Serial(irqLine(() => {}), be, { hostIo: () => calls++ });
+  wr(s.mr, 0, 0x41, 1);
+  assert.equal(calls, 1);
+  rd(s.mr, LSR, 1); // nothing received: a polling guest waits on the host
+  assert.equal(calls, 2);
+  be.feed('k');
+  assert.equal(rd(s.mr, LSR, 1) & 1, 1);
+  assert.equal(calls, 2);
+  // Loopback output stays in the device: no host I/O.
+  wr(s.mr, LCR, 0, 1);
+  rd(s.mr, RBR, 1);
+  wr(s.mr, MCR, 0x10, 1);
+  const before = calls;
+  wr(s.mr, 0, 0x42, 1);
+  assert.equal(calls, before);
+});
+
 test('serial: input without FIFO is accepted one byte at a time, none lost', () => {
   const { mr, be } = make();
   be.feed('abc');
