@@ -274,14 +274,39 @@ const LEVEL_SHIFT = [43, 33, 23, 12, 6];
 const LEVEL_SLOTS = [1024, 1024, 1024, 2048, 64];
 
 class RadixBuilder {
-  readonly table: number[] = new Array<number>(LEVEL_SLOTS[0]!).fill(0);
+  /**
+   * Nodes of 1,024-2,048 slots, appended zeroed as ranges need them: a typed array grown by
+   * doubling, `used` slots of it in use. (A JS array filled one push at a time, in code V8
+   * has not optimised this early, cost ~1 MB of garbage per machine start.)
+   */
+  table = new Int32Array(4 * LEVEL_SLOTS[0]!);
+  used = LEVEL_SLOTS[0]!;
   readonly mixed: number[] = [];
+
+  /** The table's used part, in shared memory (every realm reads views). */
+  sharedTable(): Int32Array {
+    const a = new Int32Array(new SharedArrayBuffer(4 * this.used));
+    a.set(this.table.subarray(0, this.used));
+    return a;
+  }
+
+  /** A zeroed node of n slots at the table's end; returns its offset. */
+  private node(n: number): number {
+    const off = this.used;
+    if (off + n > this.table.length) {
+      const grown = new Int32Array(Math.max(2 * this.table.length, off + n));
+      grown.set(this.table.subarray(0, off));
+      this.table = grown;
+    }
+    this.used = off + n;
+    return off;
+  }
 
   insert(node: number, level: number, slotBase: number, start: number, end: number, idx: number): void {
     const size = 2 ** LEVEL_SHIFT[level]!;
     const first = Math.floor((start - slotBase) / size);
     const last = Math.floor((end - 1 - slotBase) / size);
-    const t = this.table;
+    let t = this.table;
     for (let s = first; s <= last; s++) {
       const sStart = slotBase + s * size;
       const sEnd = sStart + size;
@@ -297,12 +322,12 @@ class RadixBuilder {
         }
       } else {
         if (t[p] === 0) {
-          const off = t.length;
-          const n = LEVEL_SLOTS[level + 1]!;
-          for (let k = 0; k < n; k++) t.push(0);
+          const off = this.node(LEVEL_SLOTS[level + 1]!);
+          t = this.table;
           t[p] = -(off + 1);
         }
         this.insert(-t[p]! - 1, level + 1, sStart, Math.max(start, sStart), Math.min(end, sEnd), idx);
+        t = this.table;
       }
     }
   }
@@ -360,7 +385,7 @@ export class FlatView implements FlatTables, RamTables {
     this.kinds = kindsOf(ranges);
     const b = new RadixBuilder();
     for (let i = 0; i < n; i++) b.insert(0, 0, 0, ranges[i]!.start, ranges[i]!.end, i);
-    this.radix = sharedI32(b.table);
+    this.radix = b.sharedTable();
     this.mixed = sharedI32(b.mixed);
     Object.freeze(this);
   }
