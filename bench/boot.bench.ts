@@ -9,9 +9,17 @@
  * process (user + system from /proc/<pid>/stat when the prompt appears), the
  * figure that means something on a shared machine; also with `-accel
  * tcg,jit=off` (boot.uboot_prompt_cpu_s_interp) to show what translation buys.
+ *
+ * boot.start_poweroff_cpu_s: CPU seconds of a whole process whose firmware
+ * powers the machine off at its first instructions (what every start costs
+ * before the guest does anything; a third of U-Boot's figure was this), QEMU
+ * the same way; medians of 10 alternated runs. Measured by bash's `time`:
+ * the process is gone before /proc could be read.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
 import { median, round } from './harness.js';
@@ -65,6 +73,17 @@ function timeToPrompt(cmd: string, args: string[], cpu = false): Promise<number>
   });
 }
 
+/** CPU seconds (user + system) of a whole run of `cmd args`, its output discarded. */
+function cpuSecondsOfRun(cmd: string, args: string[]): number {
+  const r = spawnSync('bash', ['-c', 'TIMEFORMAT="%3U %3S"; { time "$@" >/dev/null 2>&1 </dev/null; } 2>&1', 'bash', cmd, ...args], { encoding: 'utf8' });
+  const [user, sys] = r.stdout.trim().split(/\s+/).slice(-2).map(Number);
+  if (r.status !== 0 || !(user! >= 0) || !(sys! >= 0)) throw new Error(`${cmd}: could not time a run (${r.stdout.slice(-200)})`);
+  return user! + sys!;
+}
+
+/** lui t0,0x100; lui t1,5; addi t1,t1,0x555; sw t1,0(t0); j . — the test device's power-off. */
+const POWEROFF_WORDS = [0x001002b7, 0x00005337, 0x55530313, 0x0062a023, 0x0000006f];
+
 async function medianOf(n: number, f: () => Promise<number>): Promise<number> {
   const xs: number[] = [];
   for (let i = 0; i < n; i++) xs.push(await f());
@@ -90,5 +109,29 @@ export async function run(report: Report): Promise<void> {
   } else {
     report({ name: 'boot.uboot_prompt_cpu_s', value: round(cpuJit), unit: 's' });
     report({ name: 'boot.uboot_prompt_cpu_s_interp', value: round(cpuInterp), unit: 's' });
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-'));
+  try {
+    const fw = join(dir, 'poweroff.bin');
+    const image = Buffer.alloc(4 * POWEROFF_WORDS.length);
+    POWEROFF_WORDS.forEach((w, i) => image.writeUInt32LE(w, 4 * i));
+    writeFileSync(fw, image);
+    const offArgs = ['-machine', 'virt', '-m', '256M', '-nographic', '-bios', fw];
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      ours.push(cpuSecondsOfRun(process.execPath, [TSVMM, 'run', ...offArgs]));
+      if (existsSync(QEMU)) theirs.push(cpuSecondsOfRun(QEMU, offArgs));
+    }
+    const v = median(ours);
+    if (theirs.length > 0) {
+      const q = median(theirs);
+      report({ name: 'boot.start_poweroff_cpu_s', value: round(v, 3), unit: 's', baseline: round(q, 3), ratio: round(v / q, 2) });
+    } else {
+      report({ name: 'boot.start_poweroff_cpu_s', value: round(v, 3), unit: 's' });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
