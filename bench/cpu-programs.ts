@@ -61,9 +61,11 @@ array: .zero 4096
 
 /**
  * A large cold footprint: BLOCKS distinct basic blocks (different code, each a
- * few ALU ops, a load and a branch to the next), the chain run ROUNDS times.
+ * few ALU ops, a load and a branch to the next), the chain run ROUNDS times;
+ * then it spins, or (`poweroff`, as the firmware of a virt machine) writes
+ * the test device's power-off.
  */
-export function footprint(blocks: number, rounds: number): string {
+export function footprint(blocks: number, rounds: number, end: 'spin' | 'poweroff' = 'spin'): string {
   const lines = ['main:', '  la s0, data', `  li s1, ${rounds}`, 'round:'];
   for (let b = 0; b < blocks; b++) {
     lines.push(
@@ -77,6 +79,8 @@ export function footprint(blocks: number, rounds: number): string {
       `  nop`,
     );
   }
-  lines.push(`b${blocks}:`, '  addi s1, s1, -1', '  bnez s1, round', '1: j 1b', '.data', '.align 4', 'data: .zero 512');
+  lines.push(`b${blocks}:`, '  addi s1, s1, -1', '  bnez s1, round');
+  if (end === 'poweroff') lines.push('  li t0, 0x100000', '  li t1, 0x5555', '  sw t1, 0(t0)');
+  lines.push('1: j 1b', '.data', '.align 4', 'data: .zero 512');
   return lines.join('\n');
 }

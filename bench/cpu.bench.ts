@@ -11,15 +11,40 @@
  * 1,000 times each (12 M instructions, CPU-time MIPS from guest start),
  * translated, against the interpreter as the baseline measured in the same run,
  * each the median of 5 processes (goal: ratio >= 1).
+ *
+ * cpu.cold_footprint_cli: the same program as the firmware of `tsvmm run`
+ * (bench/cpu-cli-child.mjs: bin/tsvmm's V8 flags, the CLI's bundle with its
+ * code cache, the virt machine), CPU from the CLI's main() to its return,
+ * translated against `-accel tcg,jit=off`, medians of 5 alternated processes.
+ * The figure above runs the engines from the compiled modules, which have no
+ * code cache: its translating process also compiles the translator's
+ * JavaScript, which a user's `tsvmm run` takes from the cache. This one
+ * includes the virt machine's construction (the same for both engines).
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assemble } from '../test/cpu/guest.js';
+import { footprint } from './cpu-programs.js';
 import type { Report } from './harness.js';
 import { CHILD_NODE_ARGS, median, round } from './harness.js';
 
 export const group = 'cpu';
 
 const CHILD = fileURLToPath(new URL('./cpu-child.ts', import.meta.url));
+const CLI_CHILD = fileURLToPath(new URL('./cpu-cli-child.mjs', import.meta.url));
+/** footprint(2000, 1000): 1,000 rounds of 2,000 six-instruction blocks and the loop's two, its setup and power-off. */
+const FOOTPRINT_INSNS = 1000 * (2000 * 6 + 2);
+
+/** CPU seconds of one cpu-cli-child run of `firmware`. */
+function measureCli(firmware: string, jit: 'on' | 'off'): number {
+  const out = execFileSync(process.execPath, [CLI_CHILD, jit, firmware], { encoding: 'utf8' });
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { cpuSeconds: number; code: number };
+  if (r.code !== 0) throw new Error(`cpu-cli-child ${jit}: the guest did not power off (exit ${r.code})`);
+  return r.cpuSeconds;
+}
 
 function measure(kind: 'mix' | 'footprint', jit: 'on' | 'off'): number {
   const out = execFileSync(process.execPath, [...CHILD_NODE_ARGS, CHILD, kind, jit], { encoding: 'utf8' });
@@ -52,4 +77,21 @@ export async function run(report: Report): Promise<void> {
   const c = stats(cold).median;
   const ci = stats(coldInterp).median;
   report({ name: 'cpu.cold_footprint', value: round(c, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(c / ci, 2) });
+
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-'));
+  try {
+    const firmware = join(dir, 'footprint.bin');
+    writeFileSync(firmware, assemble(footprint(2000, 1000, 'poweroff')));
+    const on: number[] = [];
+    const off: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      on.push(measureCli(firmware, 'on'));
+      off.push(measureCli(firmware, 'off'));
+    }
+    const mOn = FOOTPRINT_INSNS / median(on) / 1e6;
+    const mOff = FOOTPRINT_INSNS / median(off) / 1e6;
+    report({ name: 'cpu.cold_footprint_cli', value: round(mOn, 1), unit: 'MIPS', baseline: round(mOff, 1), ratio: round(mOn / mOff, 2) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
