@@ -4,12 +4,13 @@
 // the virt machine — and prints {"cpuSeconds": s, "code": exit code}: CPU of the whole process
 // from just before the CLI's main() to its return (Node's own start and the bundle's load, the
 // same for both engines, are left out).
+import { fileURLToPath } from 'node:url';
 import { applyV8Flags } from '../bin/v8-flags.mjs';
 
 applyV8Flags();
 const [jit, firmware] = process.argv.slice(2);
 const { loadScript } = await import(new URL('../dist/src/host/script-loader.js', import.meta.url).href);
-const { exports, cache } = loadScript(new URL('../dist/src/cli/main.script.js', import.meta.url).pathname);
+const { exports, cache } = loadScript(fileURLToPath(new URL('../dist/src/cli/main.script.js', import.meta.url)));
 if (cache !== 'used') throw new Error(`the CLI's code cache was ${cache} (npm run build makes it)`);
 const args = ['run', '-machine', 'virt', '-m', '64M', '-nographic', '-bios', firmware];
 if (jit === 'off') args.splice(1, 0, '-accel', 'tcg,jit=off');

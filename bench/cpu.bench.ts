@@ -35,8 +35,11 @@ export const group = 'cpu';
 
 const CHILD = fileURLToPath(new URL('./cpu-child.ts', import.meta.url));
 const CLI_CHILD = fileURLToPath(new URL('./cpu-cli-child.mjs', import.meta.url));
-/** footprint(2000, 1000): 1,000 rounds of 2,000 six-instruction blocks and the loop's two, its setup and power-off. */
-const FOOTPRINT_INSNS = 1000 * (2000 * 6 + 2);
+/** The cold-footprint program of cpu.cold_footprint_cli: footprint(FP_BLOCKS, FP_ROUNDS). */
+const FP_BLOCKS = 2000;
+const FP_ROUNDS = 1000;
+/** Its instructions: each round's six per block and the loop's two (its setup and power-off, eight more, left out). */
+const FOOTPRINT_INSNS = FP_ROUNDS * (FP_BLOCKS * 6 + 2);
 
 /** CPU seconds of one cpu-cli-child run of `firmware`. */
 function measureCli(firmware: string, jit: 'on' | 'off'): number {
@@ -81,7 +84,7 @@ export async function run(report: Report): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-'));
   try {
     const firmware = join(dir, 'footprint.bin');
-    writeFileSync(firmware, assemble(footprint(2000, 1000, 'poweroff')));
+    writeFileSync(firmware, assemble(footprint(FP_BLOCKS, FP_ROUNDS, 'poweroff')));
     const on: number[] = [];
     const off: number[] = [];
     for (let i = 0; i < 5; i++) {
