@@ -10,7 +10,7 @@ import { AddressSpace } from '../../src/memory/address-space.js';
 import { MemoryRegion } from '../../src/memory/region.js';
 import { allocateGuestRam } from '../../src/memory/guest-ram.js';
 import { Hart } from '../../src/cpu/riscv/hart.js';
-import { HART_STATE_BYTES, stateAreasIn } from '../../src/cpu/riscv/state-area.js';
+import { HART_STATE_BYTES, SHARED_HITS_BYTES, stateAreasIn } from '../../src/cpu/riscv/state-area.js';
 import { CodeSync } from '../../src/cpu/riscv/jit/code-sync.js';
 import { CodeShare, wordsOf } from '../../src/cpu/riscv/jit/code-share.js';
 
@@ -49,7 +49,7 @@ const PROGRAM = program(3000);
 function makePair(image: Uint8Array, share: boolean, threshold = 64): Pair {
   const root = MemoryRegion.container('system', 2 ** 40);
   const size = 1 << 20;
-  const backing = allocateGuestRam(size, 2 * HART_STATE_BYTES);
+  const backing = allocateGuestRam(size, 2 * HART_STATE_BYTES + SHARED_HITS_BYTES);
   const ram = MemoryRegion.ram('ram', size, { buffer: backing.buffer });
   root.addSubregion(RAM_BASE, ram);
   const as = new AddressSpace(root, 'memory');
@@ -57,8 +57,10 @@ function makePair(image: Uint8Array, share: boolean, threshold = 64): Pair {
   const areas = stateAreasIn(backing, 2);
   const codeSync = CodeSync.allocate();
   const codeShare = share ? CodeShare.allocate(1 << 20) : undefined;
+  // As the virt machine does: the hit counters after the areas.
+  const sharedHits = share ? backing.tailOffset + 2 * HART_STATE_BYTES : undefined;
   const harts = [0, 1].map((i) => {
-    const h = new Hart({ hartId: i, mem: as, timeSource: () => 0, translate: true, translateThreshold: threshold, codeSync, codeShare, state: areas[i] });
+    const h = new Hart({ hartId: i, mem: as, timeSource: () => 0, translate: true, translateThreshold: threshold, codeSync, codeShare, sharedHits, state: areas[i] });
     h.reset(RAM_BASE);
     return h;
   });

@@ -1,5 +1,5 @@
 import { NO_PAGE, RamWindow, TLB_SIZE, TRAP, toU64, u64 } from './common.js';
-import { inner, RUN, STEP } from './interp.js';
+import { Interpreter, RUN, STEP } from './interp.js';
 import { CodeShare } from './jit/code-share.js';
 import { CodeSync } from './jit/code-sync.js';
 import { Translator } from './jit/engine.js';
@@ -81,6 +81,12 @@ export interface HartOptions {
   codeSync?: SharedArrayBuffer;
   /** Translated modules shared by the harts of the machine (CodeShare.allocate(), with hart realms); none if absent. */
   codeShare?: SharedArrayBuffer;
+  /**
+   * Byte address, in the state area's memory, of hit counters shared by the harts of the
+   * machine (SHARED_HITS_BYTES; with a CodeShare): an entry counts towards translation
+   * whichever hart makes it. The hart's own (state-area.ts ST_HITS) if absent.
+   */
+  sharedHits?: number;
   /**
    * Where registers and data TLBs live (state-area.ts). The machine puts it in the memory
    * that holds guest RAM, so translated code accesses RAM directly; private if absent.
@@ -272,6 +278,8 @@ export class Hart {
   /** Code pages shared with the other harts, and the epoch of it this hart's store TLB reflects. */
   readonly codeSync: CodeSync;
   readonly codeShare: CodeShare | null;
+  /** HartOptions.sharedHits, or -1. */
+  readonly sharedHits: number;
   codeEpoch = 0;
   /**
    * Set by the translator's dispatcher before it runs the interpreter: the fetch-page base
@@ -279,11 +287,13 @@ export class Hart {
    * PageCode.kinds) and hit counters, and the translation threshold (interp.ts: in-page jumps to cold code stay there).
    */
   jitBase = NaN;
-  jitKinds = new Uint8Array(2048);
+  jitKinds: Uint8Array<ArrayBufferLike> = new Uint8Array(2048);
   jitHits: Uint16Array<ArrayBufferLike> = new Uint16Array(2048);
   jitThreshold = 0;
   /** The translating engine, or null when running the interpreter only. */
   readonly jit: Translator | null;
+  /** The interpreter (interp.ts): what runs whatever is not translated. */
+  readonly interp: Interpreter;
   /** Debugger hooks (gdbstub, triggers); null = none, and nothing on the fast paths looks at them. */
   debug: HartDebugHooks | null = null;
 
@@ -330,7 +340,9 @@ export class Hart {
     this.rvc = rvcTable();
     this.codeSync = new CodeSync(opts.codeSync);
     this.codeShare = opts.codeShare ? new CodeShare(opts.codeShare) : null;
+    this.sharedHits = opts.sharedHits ?? -1;
     this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this, opts.translateThreshold) : null;
+    this.interp = new Interpreter(this);
     // Every entry set from the start: arrays filled at scattered indices would become holey or
     // sparse (slower loads, and a V8 map change that deoptimises the interpreter loop).
     const dummy = new DataView(new ArrayBuffer(8));
@@ -482,7 +494,7 @@ export class Hart {
         else if (this.jit !== null) this.jit.run(qend);
         else {
           if (this.codeEpoch !== this.codeSync.epoch()) flushStoreTlb(this);
-          inner(this, qend, RUN);
+          this.interp.run(qend, RUN);
         }
       } catch (e) {
         if (e === TRAP) continue;
@@ -501,7 +513,7 @@ export class Hart {
         this.requestStop();
         return;
       }
-      inner(this, this.steps + 1, STEP);
+      this.interp.run(this.steps + 1, STEP);
       // A CSR write or trap may have refilled a data TLB: drop it again.
       flushTlb(this);
     }

@@ -15,11 +15,15 @@
  *   276     4       tlbTag    the translation context's bits in rTagLo/wTagLo (mmu.ts)
  *   280     4       tlbVpnTag the same in xTagLo (and the I/O TLBs' tags)
  *   284     4       lines     nonzero: another thread changed the hart's interrupt lines
+ *   288     32      loop      the interpreter loop's fetch page, mode and exit (interp.ts)
  *   4096    4 KiB   rTagLo    read TLB (TLB_SIZE entries each)
  *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs, xTagLo, xTagHi
  *   then    8 KiB   xPa       f64: physical page of each instruction-TLB entry
  *   then    128 KiB jump cache: JC_ENTRIES x 32 bytes
  *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32)
+ *   then    256 KiB   compressed-instruction expansions, i32 per parcel (1: not yet expanded)
+ *   then    4 MiB     code-cache page kinds: CODE_PAGES slots x 2,048 bytes (jit/engine.ts PageCode)
+ *   then    8 MiB     hit counters: CODE_PAGES slots x 2,048 u16
  *
  * rTagLo/wTagLo hold the low word of the page's virtual address (page aligned)
  * with the translation context in bits 3..8 (tlbTag: translated code masks the
@@ -65,6 +69,17 @@ export const ST_TLB_VPN_TAG = 280;
  * thread also sets JC_KICK, so that translated code gets back to the dispatcher.
  */
 export const ST_LINES = 284;
+/** The interpreter loop's words (interp-wasm.ts, interp.ts). */
+export const ST_LOOP_VBASE = 288; // f64: virtual base of its fetch page (NaN: none)
+export const ST_LOOP_ABS = 296; // i32: the page's byte address in the memory, -1 when not in it
+export const ST_LOOP_REASON = 300; // i32: why it returned
+export const ST_LOOP_INSN = 304; // i32: the instruction of an OTHER exit, the parcel of an RVC exit
+export const ST_LOOP_ILEN = 308; // i32
+export const ST_LOOP_RAW = 312; // i32: the fetched word (the parcel of a compressed instruction)
+export const ST_LOOP_MODE = 316; // i32: nonzero: leave at jumps the dispatcher may want
+export const ST_LOOP_KINDS = 320; // i32: byte address of the fetch page's kinds (-1: leave at every jump)
+export const ST_LOOP_HITS = 324; // i32: byte address of its hit counters
+export const ST_LOOP_THRESHOLD = 328; // i32: the translation threshold
 export const ST_R_TAG_LO = 4096;
 export const ST_R_TAG_HI = ST_R_TAG_LO + 4 * TLB_SIZE;
 export const ST_R_ABS = ST_R_TAG_HI + 4 * TLB_SIZE;
@@ -79,7 +94,20 @@ export const ST_JC = ST_X_PA + 8 * TLB_SIZE;
 export const JC_ENTRIES = 4096;
 export const JC_ENTRY_BYTES = 32;
 /** Bytes of one hart's area. */
-export const HART_STATE_BYTES = ST_JC + JC_ENTRIES * JC_ENTRY_BYTES;
+/** The interpreter loop's expansion table of compressed instructions (rvc.ts), one i32 per parcel. */
+export const ST_RVC = ST_JC + JC_ENTRIES * JC_ENTRY_BYTES;
+/** Pages with code-cache state per hart (jit/engine.ts MAX_PAGES): slots of the two pools below. */
+export const CODE_PAGES = 2048;
+/** Per code page slot: the kinds of its halfword offsets (u8 each), then their hit counters (u16 each). */
+export const ST_KINDS = ST_RVC + 65536 * 4;
+export const ST_HITS = ST_KINDS + CODE_PAGES * 2048;
+export const HART_STATE_BYTES = ST_HITS + CODE_PAGES * 4096;
+/**
+ * Hit counters the harts of one machine share (Hart's sharedHits), by physical page number
+ * modulo CODE_PAGES: plain 16-bit words, so an increment two harts make at once may count once
+ * (it only delays a translation) and pages sharing a slot only hasten one.
+ */
+export const SHARED_HITS_BYTES = CODE_PAGES * 4096;
 
 /** WebAssembly pages (64 KiB) holding `bytes`. */
 export function wasmPages(bytes: number): number {

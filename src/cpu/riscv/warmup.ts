@@ -2,17 +2,19 @@
  * Type-feedback warm-up of the execution engines, once per realm (main thread
  * or hart worker) before the first real hart runs.
  *
- * Why: V8 optimises the interpreter loop (`inner()`) and the translator's
- * dispatcher as soon as they are hot, with the type feedback gathered so far.
- * A guest reaches many instruction forms only later (U-Boot's first `sraw`,
- * its first misaligned `ld`, ...); each one found no feedback in the
- * optimised code, which then deoptimised ("insufficient type feedback"), ran
- * in V8's bytecode interpreter until hot again and was recompiled — 9-11
- * times during a U-Boot boot, ~80 ms of compiler CPU each, and the slow
- * processes of the bimodal interpreter benchmark were the ones that settled
- * early on such code. Running a short program that takes every path of
- * those loops once, before any guest, gives V8 complete feedback at the
- * first optimisation.
+ * Why: V8 optimises the JavaScript the engines run per exit of the
+ * interpreter loop (interp.ts: the loop's exits, `execOther`, the slow paths)
+ * and the translator's dispatcher as soon as they are hot, with the type
+ * feedback gathered so far. A guest reaches many paths only later (its first
+ * CSR access, its first misaligned `ld`, ...); each one found no feedback in
+ * the optimised code, which then deoptimised ("insufficient type feedback"),
+ * ran in V8's bytecode interpreter until hot again and was recompiled. When
+ * the interpreter loop itself was JavaScript this happened 9-11 times during
+ * a U-Boot boot, ~80 ms of compiler CPU each (the loop is WebAssembly now,
+ * which has no type feedback; U-Boot without the warm-up measured 0.31 s of
+ * CPU against 0.28 s with it). Running a short program that takes every path
+ * once, before any guest, gives V8 complete feedback at the first
+ * optimisation.
  *
  * The program runs on private harts over a private 64 KiB RAM (the real
  * memory core classes and, like the machine's, one WebAssembly memory with
@@ -372,8 +374,8 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
       for (const [r, v] of VALUES) h.setX(r, v);
       current = h;
       // Hart realms set a pause hook (hart-realm.ts); the main realm leaves it null. Without
-      // feedback for that call, a hart realm's first `pause` deoptimised inner() (the call is
-      // inlined there), which V8 then compiled twice more. Hooks of two different functions
+      // feedback for that call, a hart realm's first `pause` deoptimised the function it is
+      // inlined in, which V8 then compiled twice more. Hooks of two different functions
       // make the call site megamorphic: a plain call, right for either realm's hook.
       h.onPause = PAUSE_HOOKS[pass % 2]!;
       h.onLines = LINES_HOOKS[pass % 2]!;

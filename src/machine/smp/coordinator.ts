@@ -90,6 +90,8 @@ export interface SmpCoordinatorOptions {
   codeSync?: SharedArrayBuffer;
   /** Translated modules the harts share (CodeShare.allocate()); none if absent. */
   codeShare?: SharedArrayBuffer;
+  /** Hit counters the harts share (Hart's sharedHits); none if absent. */
+  sharedHits?: number;
   /** Per hart: its state area in the guest-RAM memory (src/cpu/riscv/state-area.ts); private areas if absent. */
   hartStates?: readonly HartStateArea[];
   /** Failure-handling tests: make one hart's worker throw after this many instructions. */
@@ -126,7 +128,7 @@ export class SmpCoordinator {
   private readonly quantum: number;
   private serialPosting: SerialPosting | null = null;
   private serialShare: SharedArrayBuffer | undefined = undefined;
-  private readonly hartOpts: { translate?: boolean; translateThreshold?: number; codeSync: SharedArrayBuffer; codeShare?: SharedArrayBuffer; states: readonly HartStateArea[] };
+  private readonly hartOpts: { translate?: boolean; translateThreshold?: number; codeSync: SharedArrayBuffer; codeShare?: SharedArrayBuffer; sharedHits?: number; states: readonly HartStateArea[] };
   private readonly workers: (RealmWorker | null)[] = [];
   private readonly host: HostServices;
   private readonly ports: MessagePort[] = [];
@@ -154,7 +156,7 @@ export class SmpCoordinator {
     this.host = opts.host ?? defaultHost;
     this.log = opts.log ?? this.host.log;
     this.quantum = opts.quantum ?? 8192;
-    this.hartOpts = { translate: opts.translate, translateThreshold: opts.translateThreshold, codeSync: opts.codeSync ?? CodeSync.allocate(), codeShare: opts.codeShare, states: opts.hartStates ?? [] };
+    this.hartOpts = { translate: opts.translate, translateThreshold: opts.translateThreshold, codeSync: opts.codeSync ?? CodeSync.allocate(), codeShare: opts.codeShare, sharedHits: opts.sharedHits, states: opts.hartStates ?? [] };
     const realms = 1 + n + (opts.ioThreads ?? 0);
     this.shared = SmpShared.create(realms);
     const lines = hartLines(this.shared, n, this.hartOpts.states);
@@ -266,6 +268,7 @@ export class SmpCoordinator {
         translateThreshold: this.hartOpts.translateThreshold,
         codeSync: this.hartOpts.codeSync,
         codeShare: this.hartOpts.codeShare,
+        sharedHits: this.hartOpts.sharedHits,
         serialShare: this.serialShare,
         state: this.hartOpts.states[h],
         states: this.hartOpts.states,

@@ -67,6 +67,7 @@ export interface HartWorkerData {
   translateThreshold?: number;
   codeSync: SharedArrayBuffer;
   codeShare?: SharedArrayBuffer;
+  sharedHits?: number;
   /** The console UART's posting buffer (posted-serial.ts), if the machine posts to it. */
   serialShare?: SharedArrayBuffer;
   /** Registers and data TLBs in the guest-RAM memory (src/cpu/riscv/state-area.ts); private if absent. */
@@ -110,7 +111,7 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts, d.serialShare, d.states), log);
   // mtime as the CLINT computes it, from the clock the coordinator publishes.
   const timeSource = (): number => realmMtime(f64, hrNow());
-  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, translateThreshold: d.translateThreshold, codeSync: d.codeSync, codeShare: d.codeShare, state: d.state });
+  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, translateThreshold: d.translateThreshold, codeSync: d.codeSync, codeShare: d.codeShare, sharedHits: d.sharedHits, state: d.state });
   hart.reset(d.resetPc);
 
   const kickIdx = sh.w(realm, W_KICK);

@@ -20,7 +20,7 @@ import { Hart } from '../../cpu/riscv/hart.js';
 import { CodeShare } from '../../cpu/riscv/jit/code-share.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
 import { hotThreshold } from '../../cpu/riscv/jit/engine.js';
-import { HART_STATE_BYTES, stateAreasIn } from '../../cpu/riscv/state-area.js';
+import { HART_STATE_BYTES, SHARED_HITS_BYTES, stateAreasIn } from '../../cpu/riscv/state-area.js';
 import { allocateGuestRam, type GuestRamBacking } from '../../memory/guest-ram.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
 import { PORTABLE_ACLINT_SWI } from '../smp/shared-lines.js';
@@ -243,7 +243,7 @@ export class VirtMachine implements GuestWriter {
     const stateAreas = opts.threads === 'multi' ? 2 * opts.smp : opts.smp;
     let backing: GuestRamBacking;
     try {
-      backing = allocateGuestRam(opts.ramSize, stateAreas * HART_STATE_BYTES);
+      backing = allocateGuestRam(opts.ramSize, stateAreas * HART_STATE_BYTES + (opts.smp > 1 ? SHARED_HITS_BYTES : 0));
     } catch {
       throw new BootError(`cannot allocate ${opts.ramSize / (1024 * 1024)} MiB of guest RAM`);
     }
@@ -260,13 +260,15 @@ export class VirtMachine implements GuestWriter {
     const codeSync = CodeSync.allocate();
     // And one arena of translated modules: code one hart translated, the others run at once.
     const codeShare = opts.smp > 1 ? CodeShare.allocate() : undefined;
+    // And the hit counters, after the areas (the memory's tail): entries count whichever hart makes them.
+    const sharedHits = opts.smp > 1 && backing.memory !== null ? backing.tailOffset + stateAreas * HART_STATE_BYTES : undefined;
     // Harts in worker realms keep one host thread each busy, harts on the main realm one in all.
     const translateThreshold = hotThreshold(this.host.cpus, opts.threads === 'multi' ? opts.smp : 1);
     for (let i = 0; i < opts.smp; i++)
-      this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, translateThreshold, codeSync, codeShare, state: areas[i] }));
+      this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, translateThreshold, codeSync, codeShare, sharedHits, state: areas[i] }));
     if (opts.threads === 'multi') {
       if (clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
-      this.smpCoordinator = new SmpCoordinator({ host: this.host, as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, translateThreshold, codeSync, codeShare, hartStates: areas.slice(opts.smp) });
+      this.smpCoordinator = new SmpCoordinator({ host: this.host, as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, translateThreshold, codeSync, codeShare, sharedHits, hartStates: areas.slice(opts.smp) });
     }
     // An interrupt line change may end an idle wait of the loop (hart realms: wakes the hart).
     const targets: InterruptTarget[] = this.smpCoordinator

@@ -24,12 +24,9 @@
  * Bounded: when the arena is full nothing more is published (a hart still
  * translates for itself); what was published stays usable.
  *
- * After the arena, the harts' hit counters (HIT_PAGES page slots of 2,048
- * halfword entries, by physical page number modulo HIT_PAGES): a block entry
- * counts towards translation whichever hart makes it, since the translation
- * then serves every hart. The counters are plain (not atomic) 16-bit words:
- * an increment two harts make at once may count once, which only delays a
- * translation; pages sharing a slot only hasten one.
+ * Hit counters are each hart's own (state-area.ts: the interpreter loop
+ * counts in wasm); a hart adopts what another published when it next enters
+ * the page, whatever its own count.
  */
 
 /** Header words: [0] bytes used by records, [1] records published. */
@@ -41,9 +38,6 @@ export const BUCKETS = 4096;
 const DATA = HEADER + BUCKETS;
 /** Arena size (bytes) of CodeShare.allocate(): ~2,000 modules of Linux's boot fit several times. */
 export const SHARE_BYTES = 16 << 20;
-/** Page slots of the shared hit counters (4 KiB each). */
-export const HIT_PAGES = 4096;
-const HIT_BYTES = HIT_PAGES * 4096;
 
 // Record words: next record, page number (low, high), blocks, module bytes; then 3 words per
 // block (page offset in bytes, instructions, bytes), the blocks' words, the module.
@@ -72,23 +66,16 @@ export function wordsOf(off: number, bytes: number): [number, number] {
 export class CodeShare {
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
-  private readonly hitsAt: number;
 
   constructor(private readonly buffer: SharedArrayBuffer) {
-    this.hitsAt = buffer.byteLength - HIT_BYTES;
-    if (this.hitsAt < 4 * (DATA + 1024)) throw new RangeError('CodeShare: buffer too small');
-    this.i32 = new Int32Array(buffer, 0, this.hitsAt / 4);
-    this.u8 = new Uint8Array(buffer, 0, this.hitsAt);
+    if (buffer.byteLength < 4 * (DATA + 1024)) throw new RangeError('CodeShare: buffer too small');
+    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    this.u8 = new Uint8Array(buffer);
   }
 
-  /** A buffer for the harts of one machine: an arena of `bytes`, then the hit counters. */
+  /** A buffer for the harts of one machine: an arena of `bytes`. */
   static allocate(bytes = SHARE_BYTES): SharedArrayBuffer {
-    return new SharedArrayBuffer(((bytes + 3) & ~3) + HIT_BYTES);
-  }
-
-  /** The hit counters of physical page ppn's slot (per halfword offset). */
-  hitsOf(ppn: number): Uint16Array<ArrayBufferLike> {
-    return new Uint16Array(this.buffer, this.hitsAt + (ppn & (HIT_PAGES - 1)) * 4096, 2048);
+    return new SharedArrayBuffer((bytes + 3) & ~3);
   }
 
   /** The newest record of ppn's bucket (0: none); a reader remembers it to see only newer ones next time. */

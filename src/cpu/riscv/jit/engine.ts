@@ -7,9 +7,9 @@
  */
 import { TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
-import { DISPATCH, inner, RUN } from '../interp.js';
+import { DISPATCH, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
-import { JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_JC, ST_JC_EPOCH, ST_LINES, ST_PC_OUT, ST_T } from '../state-area.js';
+import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS, ST_LINES, ST_PC_OUT, ST_T } from '../state-area.js';
 import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
@@ -47,7 +47,7 @@ export function hotThreshold(cpus: number, busyThreads: number): number {
 /** Translated blocks per hart (the size of its block table) before the whole cache is dropped (bounds host memory). */
 export const MAX_BLOCKS = 8192;
 /** Pages with code-cache state per hart. */
-export const MAX_PAGES = 2048;
+export const MAX_PAGES = CODE_PAGES;
 /** Invalidations of one page (stores into it) after which it is only interpreted. */
 export const MAX_INVALIDATIONS = 16;
 
@@ -73,12 +73,12 @@ class PageCode {
    * (a sparse JS array of functions here went to dictionary elements, which made every
    * lookup slow and deoptimised the interpreter loop).
    */
-  readonly kinds = new Uint8Array(2048);
+  readonly kinds: Uint8Array<ArrayBufferLike>;
   /** Block-table index of the block at each offset. */
   readonly idx = new Uint16Array(2048);
   /** Instructions in the block at each offset (the budget check before calling it). */
   readonly lens = new Uint8Array(2048);
-  /** Entries counted towards translation (shared by the harts with a CodeShare). */
+  /** Entries counted towards translation (the interpreter loop counts in-page jumps in wasm). */
   readonly hits: Uint16Array<ArrayBufferLike>;
   /** CodeSync generation the translations were made against. */
   gen = 0;
@@ -102,9 +102,15 @@ class PageCode {
   constructor(
     readonly ppn: number,
     readonly slot: number,
+    kinds: Uint8Array<ArrayBufferLike>,
     hits: Uint16Array<ArrayBufferLike>,
+    shared: boolean,
   ) {
-    this.hits = hits;
+    // Views of the hart's state area (state-area.ts ST_KINDS, ST_HITS), where the interpreter
+    // loop reads and counts them; a slot may hold an earlier page's. Shared counters (another
+    // hart's counts, state-area.ts SHARED_HITS_BYTES) stay as they are.
+    this.kinds = kinds.fill(NONE);
+    this.hits = shared ? hits : hits.fill(0);
   }
 }
 
@@ -215,7 +221,7 @@ export class Translator {
       h.pc = pc;
       h.steps = this.entrySteps + cnt - 1;
       try {
-        inner(h, h.steps + 1, RUN);
+        h.interp.run(h.steps + 1, RUN);
       } catch (e) {
         if (e !== TRAP) throw e;
         h.exitRequest = true;
@@ -265,7 +271,7 @@ export class Translator {
           // Unmapped so far (the interpreter walks, fills or faults exactly), or not RAM.
           h.jitBase = NaN;
           this.stats.interpCalls++;
-          inner(h, end, DISPATCH);
+          h.interp.run(end, DISPATCH);
           continue;
         }
         off = pc - h.fetchBase;
@@ -302,7 +308,7 @@ export class Translator {
         // The quantum ends inside this block: interpret the rest in one go (fewer than
         // MAX_INSNS instructions) rather than returning here after every jump.
         this.stats.interpCalls++;
-        inner(h, end, RUN);
+        h.interp.run(end, RUN);
         continue;
       } else if (kind === NONE && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
         if (this.translate(page, i)) continue;
@@ -311,7 +317,7 @@ export class Translator {
       h.jitBase = h.fetchBase;
       h.jitKinds = page.kinds;
       h.jitHits = page.hits;
-      inner(h, end, DISPATCH);
+      h.interp.run(end, DISPATCH);
     }
   }
 
@@ -457,7 +463,12 @@ export class Translator {
     let q = this.pages.get(ppn);
     if (q === undefined) {
       if (this.pages.size >= MAX_PAGES) this.flushAll();
-      q = new PageCode(ppn, ppn % 65536, this.share !== null ? this.share.hitsOf(ppn) : new Uint16Array(2048));
+      const k = this.pages.size;
+      const at = this.h.state.offset;
+      const buf = this.h.state.memory.buffer;
+      const sh = this.h.sharedHits;
+      const hits = sh >= 0 ? new Uint16Array(buf, sh + (ppn & (CODE_PAGES - 1)) * 4096, 2048) : new Uint16Array(buf, at + ST_HITS + k * 4096, 2048);
+      q = new PageCode(ppn, ppn % 65536, new Uint8Array(buf, at + ST_KINDS + k * 2048, 2048), hits, sh >= 0);
       q.mapGen = this.mapGen;
       this.pages.set(ppn, q);
     }

@@ -1,0 +1,76 @@
+/**
+ * The interpreter loop's exits (src/cpu/riscv/interp.ts): what it leaves to
+ * JavaScript must keep the architectural state and the step count exact.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AddressSpace } from '../../src/memory/address-space.js';
+import { MemoryRegion } from '../../src/memory/region.js';
+import { Hart } from '../../src/cpu/riscv/hart.js';
+import { assemble, makeMachine, runGuest, RAM_BASE } from './guest.js';
+
+const PROGRAM = `
+main:
+  li s0, 0
+  li s1, 3000
+  la s2, buf
+1:
+  addi s0, s0, 7
+  c.slli s0, 1
+  sd s0, 0(s2)
+  ld t0, 0(s2)
+  xor s0, s0, t0
+  add s0, s0, s1
+  mulhu t1, s0, s1
+  add s0, s0, t1
+  csrr t2, mcycle
+  addi s1, s1, -1
+  bnez s1, 1b
+  PASS
+.data
+.align 3
+buf: .zero 16
+`;
+
+test('a hart whose trap vector cannot be fetched still counts every fetch fault (run() returns)', () => {
+  // mtvec 0: nothing is mapped there, so each trap entry faults on its fetch again. Each
+  // faulting fetch is a step (as any trapping instruction is); run() must come back.
+  const m = makeMachine(assemble(`
+main:
+  csrw mtvec, zero
+  .word 0
+`));
+  const n = m.hart.run(10_000);
+  assert.equal(n, 10_000);
+  assert.equal(m.hart.getPc(), 0n);
+  assert.equal(m.hart.mcause, 1n, 'instruction access fault');
+});
+
+test('RAM outside the loop\'s memory: every fetch comes through the JavaScript side, same results', () => {
+  const image = assemble(PROGRAM);
+  // A hart without a state area in the RAM's memory (a private one): RAM is a plain buffer.
+  const root = MemoryRegion.container('system', 2 ** 40);
+  const ram = MemoryRegion.ram('ram', 1 << 20);
+  root.addSubregion(RAM_BASE, ram);
+  let finished = 0;
+  let hart: Hart | null = null;
+  root.addSubregion(
+    0x100000,
+    MemoryRegion.io('finisher', 0x1000, {
+      read: () => 0,
+      write: (_o, v) => {
+        finished = v;
+        hart?.requestStop();
+      },
+    }),
+  );
+  ram.ramBytes().set(image);
+  hart = new Hart({ hartId: 0, mem: new AddressSpace(root, 'memory'), timeSource: () => 0, translate: false });
+  hart.reset(RAM_BASE);
+  while (finished === 0 && hart.steps < 1_000_000) hart.run(10_000);
+  const direct = makeMachine(image, 1 << 20, { translate: false });
+  assert.equal(runGuest(direct), 0x5555);
+  assert.equal(finished, 0x5555);
+  for (let r = 1; r < 32; r++) assert.equal(hart.getX(r), direct.hart.getX(r), `x${r}`);
+  assert.equal(hart.steps, direct.hart.steps);
+});
