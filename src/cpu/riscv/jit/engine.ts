@@ -66,6 +66,11 @@ const NONE = 0;
 const BLOCK = 1;
 const NEVER = 2;
 
+/** The block tables of a page without blocks yet (PageCode.allocate() replaces them). */
+const NO_IDX = new Uint16Array(0);
+const NO_LENS = new Uint8Array(0);
+const NO_WORDS = new Int32Array(0);
+
 /** Code-cache state of one physical page. */
 class PageCode {
   /**
@@ -74,17 +79,20 @@ class PageCode {
    * lookup slow and deoptimised the interpreter loop).
    */
   readonly kinds: Uint8Array<ArrayBufferLike>;
+  // The block tables below are allocated when the page is first claimed (most pages a guest
+  // runs never get a block: ~10 KiB of typed arrays each, and the garbage collector's work
+  // with them, were ~5 % of a U-Boot boot's main thread).
   /** Block-table index of the block at each offset. */
-  readonly idx = new Uint16Array(2048);
+  idx: Uint16Array = NO_IDX;
   /** Instructions in the block at each offset (the budget check before calling it). */
-  readonly lens = new Uint8Array(2048);
+  lens: Uint8Array = NO_LENS;
   /** Entries counted towards translation (the interpreter loop counts in-page jumps in wasm). */
   readonly hits: Uint16Array<ArrayBufferLike>;
   /** CodeSync generation the translations were made against. */
   gen = 0;
   claimed = false;
   /** The page's bytes when it was claimed (a memory-map change keeps translations only if they still match). */
-  readonly bytes = new Int32Array(1024);
+  bytes: Int32Array = NO_WORDS;
   /** Translator.mapGen this page was last checked against. */
   mapGen = 0;
   /**
@@ -92,13 +100,22 @@ class PageCode {
    * re-check compares only those (fence.i makes Linux re-check ~400,000 pages at boot).
    * More than RANGES blocks: the whole page.
    */
-  readonly ranges = new Int32Array(2 * RANGES);
+  ranges: Int32Array = NO_WORDS;
   nRanges = 0;
   blocks = 0;
   invalidations = 0;
   interpretOnly = false;
   /** CodeShare.head() of this page's bucket when last looked at: older records were seen. */
   shareHead = 0;
+
+  /** The block tables, before the page's first block. */
+  allocate(): void {
+    if (this.bytes.length !== 0) return;
+    this.idx = new Uint16Array(2048);
+    this.lens = new Uint8Array(2048);
+    this.bytes = new Int32Array(1024);
+    this.ranges = new Int32Array(2 * RANGES);
+  }
   constructor(
     readonly ppn: number,
     readonly slot: number,
@@ -571,6 +588,7 @@ export class Translator {
         return false;
       }
       p.gen = g;
+      p.allocate();
       const words = this.fetchWords();
       p.bytes.set(words.subarray(h.fetchOff >> 2, (h.fetchOff >> 2) + 1024));
     } else if (this.sync.generation(p.slot) !== p.gen) {
