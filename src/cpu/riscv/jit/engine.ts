@@ -79,9 +79,8 @@ class PageCode {
    * lookup slow and deoptimised the interpreter loop).
    */
   readonly kinds: Uint8Array<ArrayBufferLike>;
-  // The block tables below are allocated when the page is first claimed (most pages a guest
-  // runs never get a block: ~10 KiB of typed arrays each, and the garbage collector's work
-  // with them, were ~5 % of a U-Boot boot's main thread).
+  // The block tables below are allocated when the page is first claimed: most pages a guest
+  // runs never get a block, and each would otherwise hold ~10 KiB of typed arrays.
   /** Block-table index of the block at each offset. */
   idx: Uint16Array = NO_IDX;
   /** Instructions in the block at each offset (the budget check before calling it). */
