@@ -308,16 +308,16 @@ function require(e: Emit, shift: number, ok: readonly number[]): void {
   e.br('other', Op.br_if);
 }
 
-/** The data TLB probe (as codegen.ts's): address in L_A / L_LO, entry in L_IX, pushes the hit test. */
-function probe(e: Emit, size: number | null, tagLo: number, tagHi: number, abs: number): void {
+/**
+ * The data TLB probe (as codegen.ts's, with the access size 1 << (f3 & 3) from L_F3): address
+ * in L_A / L_LO, entry in L_IX, pushes the hit test (page, context and natural alignment).
+ */
+function probe(e: Emit, tagLo: number, tagHi: number, abs: number): void {
   const c = e.c;
   c.get(L_A).op(Op.i32_wrap_i64).tee(L_LO);
   c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and).get(L_SB).op(Op.i32_add).tee(L_IX);
   c.mem(Op.i32_load, 2, tagLo).get(L_LO);
-  if (size === null) {
-    // Size from f3 (1 << (f3 & 3)): alignment bits.
-    c.i32(-4096).i32(1).get(L_F3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub).op(Op.i32_or).op(Op.i32_and);
-  } else c.i32(-4096 | (size - 1)).op(Op.i32_and);
+  c.i32(-4096).i32(1).get(L_F3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub).op(Op.i32_or).op(Op.i32_and);
   c.get(L_SB).mem(Op.i32_load, 2, ST_TLB_TAG).op(Op.i32_or).op(Op.i32_eq);
   c.get(L_IX).mem(Op.i32_load, 2, tagHi);
   c.get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
@@ -325,8 +325,26 @@ function probe(e: Emit, size: number | null, tagLo: number, tagHi: number, abs: 
   c.get(L_IX).mem(Op.i32_load, 2, abs).tee(L_DABS).i32(-1).op(Op.i32_ne).op(Op.i32_and);
 }
 
-function hitAddress(e: Emit): void {
-  e.c.get(L_DABS).get(L_LO).i32(4095).op(Op.i32_and).op(Op.i32_add);
+/**
+ * A load or store: the address rs1 + imm into L_A, the TLB probe, and on a hit the access of
+ * `ops[f3]` at the page's place in memory (after the host address is pushed); leaves the
+ * probe's if open with its else started, for the caller's slow path.
+ */
+function onHit(e: Emit, imm: (e: Emit) => void, tagLo: number, tagHi: number, abs: number, ops: readonly (() => void)[]): void {
+  const c = e.c;
+  e.reg(L_RS1);
+  imm(e);
+  c.op(Op.i64_add).set(L_A);
+  probe(e, tagLo, tagHi, abs);
+  e.open(Op.if_, 'if');
+  onF3(e, Array.from({ length: 8 }, (_, f3) => {
+    const op = ops[f3];
+    return op === undefined ? null : () => {
+      c.get(L_DABS).get(L_LO).i32(4095).op(Op.i32_and).op(Op.i32_add);
+      op();
+    };
+  }));
+  c.op(Op.else_);
 }
 
 /** After a slow path's result in L_IX: 2 trapped -> leave (pcOut set); 1 -> the access is done, leave after it. */
@@ -567,17 +585,7 @@ function body(e: Emit, label: string): void {
     case 'load': {
       c.get(L_F3).i32(7).op(Op.i32_eq);
       e.br('other', Op.br_if);
-      e.reg(L_RS1);
-      immI(e);
-      c.op(Op.i64_add).set(L_A);
-      probe(e, null, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
-      e.open(Op.if_, 'if');
-      const loads: ((() => void) | null)[] = LOAD_OPS.map((op) => () => {
-        hitAddress(e);
-        c.mem(op, 0, 0).set(L_V);
-      });
-      onF3(e, [...loads, null]);
-      c.op(Op.else_);
+      onHit(e, immI, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS, LOAD_OPS.map((op) => () => void c.mem(op, 0, 0).set(L_V)));
       c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO).get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).get(L_F3);
       c.op(Op.call).uleb(F_LD).set(L_IX);
       slowExit(e, () => {
@@ -591,18 +599,8 @@ function body(e: Emit, label: string): void {
     case 'store': {
       c.get(L_F3).i32(3).op(Op.i32_gt_u);
       e.br('other', Op.br_if);
-      e.reg(L_RS1);
-      immS(e);
-      c.op(Op.i64_add).set(L_A);
       e.reg(L_RS2).c.set(L_B);
-      probe(e, null, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
-      e.open(Op.if_, 'if');
-      const stores: ((() => void) | null)[] = STORE_OPS.map((op) => () => {
-        hitAddress(e);
-        c.get(L_B).mem(op, 0, 0);
-      });
-      onF3(e, [...stores, null, null, null, null]);
-      c.op(Op.else_);
+      onHit(e, immS, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS, STORE_OPS.map((op) => () => void c.get(L_B).mem(op, 0, 0)));
       c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO).get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
       c.i32(1).get(L_F3).op(Op.i32_shl);
       c.get(L_B).op(Op.i32_wrap_i64).get(L_B).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
