@@ -27,8 +27,8 @@
  */
 import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './jit/wasm-writer.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './jit/codegen-m.js';
-import { TLB_MASK } from './common.js';
-import { ST_RVC, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_TLB_TAG, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from './state-area.js';
+import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './jit/tlb-probe.js';
+import { ST_RVC, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from './state-area.js';
 
 
 /** Exit reasons. */
@@ -75,12 +75,13 @@ const L_KINDS = L_MODE + 1; // i32
 const L_HITS = L_MODE + 2; // i32
 const L_THR = L_MODE + 3; // i32
 const L_SB = L_MODE + 4; // i32: the state area's address (the imported global e.s)
+/** The TLB probe's locals (jit/tlb-probe.ts): the state area's address is L_SB. */
+const PROBE: ProbeLocals = { a: L_A, lo: L_LO, ix: L_IX, abs: L_DABS, sb: L_SB, state: 0 };
 
 /** Emitter with named structured-control labels (branch depths computed from a stack). */
 class Emit {
   readonly c = new Bytes();
   private readonly labels: string[] = [];
-  constructor() {}
   open(op: Op, label: string, type = T_VOID): this {
     this.c.op(op).byte(type);
     this.labels.push(label);
@@ -179,8 +180,8 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.get(L_INSN).i32(0xffff).op(Op.i32_and).tee(L_INSN).i32(2).op(Op.i32_shl).get(L_SB).op(Op.i32_add).mem(Op.i32_load, 2, ST_RVC).tee(L_IX);
   c.i32(3).op(Op.i32_and).i32(3).op(Op.i32_ne);
   e.open(Op.if_, 'if');
-  // 1: not expanded yet (the JS side fills it); 0: illegal (the JS side traps). Not counted.
-  c.get(L_INSN).set(L_ILEN); // parcel kept for the exit below
+  // 1: not expanded yet (the JS side fills it); 0: illegal (the JS side traps). Not counted;
+  // L_INSN is the parcel.
   e.exit(R_RVC);
   e.end();
   c.get(L_IX).set(L_INSN);
@@ -309,23 +310,6 @@ function require(e: Emit, shift: number, ok: readonly number[]): void {
 }
 
 /**
- * The data TLB probe (as codegen.ts's, with the access size 1 << (f3 & 3) from L_F3): address
- * in L_A / L_LO, entry in L_IX, pushes the hit test (page, context and natural alignment).
- */
-function probe(e: Emit, tagLo: number, tagHi: number, abs: number): void {
-  const c = e.c;
-  c.get(L_A).op(Op.i32_wrap_i64).tee(L_LO);
-  c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and).get(L_SB).op(Op.i32_add).tee(L_IX);
-  c.mem(Op.i32_load, 2, tagLo).get(L_LO);
-  c.i32(-4096).i32(1).get(L_F3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub).op(Op.i32_or).op(Op.i32_and);
-  c.get(L_SB).mem(Op.i32_load, 2, ST_TLB_TAG).op(Op.i32_or).op(Op.i32_eq);
-  c.get(L_IX).mem(Op.i32_load, 2, tagHi);
-  c.get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
-  c.op(Op.i32_eq).op(Op.i32_and);
-  c.get(L_IX).mem(Op.i32_load, 2, abs).tee(L_DABS).i32(-1).op(Op.i32_ne).op(Op.i32_and);
-}
-
-/**
  * A load or store: the address rs1 + imm into L_A, the TLB probe, and on a hit the access of
  * `ops[f3]` at the page's place in memory (after the host address is pushed); leaves the
  * probe's if open with its else started, for the caller's slow path.
@@ -334,13 +318,14 @@ function onHit(e: Emit, imm: (e: Emit) => void, tagLo: number, tagHi: number, ab
   const c = e.c;
   e.reg(L_RS1);
   imm(e);
-  c.op(Op.i64_add).set(L_A);
-  probe(e, tagLo, tagHi, abs);
+  c.op(Op.i64_add);
+  // The access's size, 1 << (f3 & 3), known at run time: its alignment bits.
+  emitProbe(c, PROBE, tagLo, tagHi, abs, () => void c.i32(1).get(L_F3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub));
   e.open(Op.if_, 'if');
   onF3(e, Array.from({ length: 8 }, (_, f3) => {
     const op = ops[f3];
     return op === undefined ? null : () => {
-      c.get(L_DABS).get(L_LO).i32(4095).op(Op.i32_and).op(Op.i32_add);
+      emitHitAddress(c, PROBE);
       op();
     };
   }));
@@ -586,7 +571,9 @@ function body(e: Emit, label: string): void {
       c.get(L_F3).i32(7).op(Op.i32_eq);
       e.br('other', Op.br_if);
       onHit(e, immI, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS, LOAD_OPS.map((op) => () => void c.mem(op, 0, 0).set(L_V)));
-      c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO).get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).get(L_F3);
+      c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO);
+      emitHigh(c, PROBE);
+      c.get(L_F3);
       c.op(Op.call).uleb(F_LD).set(L_IX);
       slowExit(e, () => {
         c.get(L_SB).mem(Op.i64_load, 3, ST_T).set(L_V);
@@ -601,7 +588,8 @@ function body(e: Emit, label: string): void {
       e.br('other', Op.br_if);
       e.reg(L_RS2).c.set(L_B);
       onHit(e, immS, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS, STORE_OPS.map((op) => () => void c.get(L_B).mem(op, 0, 0)));
-      c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO).get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
+      c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO);
+      emitHigh(c, PROBE);
       c.i32(1).get(L_F3).op(Op.i32_shl);
       c.get(L_B).op(Op.i32_wrap_i64).get(L_B).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
       c.op(Op.call).uleb(F_ST).set(L_IX);

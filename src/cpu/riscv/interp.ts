@@ -68,7 +68,7 @@ export class Interpreter {
     const memory = h.state.memory;
     const state = h.state.offset;
     this.buffer = memory.buffer;
-    this.f64 = new Float64Array(memory.buffer, state, ST_LOOP_RAW / 8 + 1);
+    this.f64 = new Float64Array(memory.buffer, state, ST_LOOP_VBASE / 8 + 1);
     this.i32 = new Int32Array(memory.buffer, state, ST_LOOP_THRESHOLD / 4 + 1);
     this.rvc = new Int32Array(memory.buffer, state + ST_RVC, 65536);
     this.rvc.fill(1);
@@ -160,7 +160,7 @@ export class Interpreter {
         }
       } else if (reason === R_RVC) {
         // Not executed yet: expand the parcel into the loop's table (0: illegal).
-        const p = this.i32[ST_LOOP_ILEN / 4]! & 0xffff;
+        const p = this.i32[ST_LOOP_INSN / 4]!;
         const x = rvcFill(h.rvc, p);
         this.rvc[p] = x;
         if (x === 0) {

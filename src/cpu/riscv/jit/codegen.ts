@@ -47,11 +47,11 @@
  */
 import { BLOCK_TYPE, FUNC_TYPES, HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, LD_TYPE, MAX_INSNS, ST_TYPE } from './trampoline.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
+import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
 import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
-import { TLB_MASK } from '../common.js';
 import { rvcFill } from '../rvc.js';
-import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_TLB_TAG, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
+import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
 export interface BlockInfo {
   /** Instructions on the longest path through the block (the budget one call may use per iteration). */
@@ -220,12 +220,15 @@ class Emitter {
   /** Open structured constructs (exit blocks, loop, ifs) at the current emit point. */
   private depth = 0;
   private readonly n: number;
+  /** The probe's locals and where the state area's fields are (tlb-probe.ts). */
+  private readonly pl: ProbeLocals;
 
   constructor(
     private readonly insns: readonly Insn[],
     private readonly state: number,
   ) {
     this.n = insns.length;
+    this.pl = { a: L_A, lo: L_LO, ix: L_IX, abs: L_ABS, sb: state < 0 ? L_SB : null, state: state < 0 ? 0 : state };
     let loops = false;
     const read = new Set<number>();
     const written = new Set<number>();
@@ -636,34 +639,22 @@ class Emitter {
 
   /**
    * Virtual address (rs1 + imm) -> L_A, its low word -> L_LO, TLB index*4 -> L_IX; pushes
-   * the hit test (i32): the tag is the page's address, so masking the address with the page
-   * mask plus the access's alignment bits checks page and natural alignment in one compare
-   * (a misaligned access, which might cross the page, takes the slow path).
+   * the hit test (i32) of an access of `size` bytes (tlb-probe.ts).
    */
   private probe(rs1: number, imm: number, size: number, tagLo: number, tagHi: number, abs: number): void {
-    const c = this.c;
     this.reg(rs1);
-    c.i64(imm).op(Op.i64_add).tee(L_A).op(Op.i32_wrap_i64).tee(L_LO);
-    c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and);
-    if (this.state < 0) c.get(L_SB).op(Op.i32_add);
-    c.tee(L_IX);
-    c.mem(Op.i32_load, 2, this.at(tagLo)).get(L_LO).i32(-4096 | (size - 1)).op(Op.i32_and);
-    this.base();
-    c.mem(Op.i32_load, 2, this.at(ST_TLB_TAG)).op(Op.i32_or).op(Op.i32_eq);
-    c.get(L_IX).mem(Op.i32_load, 2, this.at(tagHi));
-    this.high();
-    c.op(Op.i32_eq).op(Op.i32_and);
-    c.get(L_IX).mem(Op.i32_load, 2, this.at(abs)).tee(L_ABS).i32(-1).op(Op.i32_ne).op(Op.i32_and);
+    this.c.i64(imm).op(Op.i64_add);
+    emitProbe(this.c, this.pl, tagLo, tagHi, abs, size - 1);
   }
 
   /** Push the high word of the address in L_A (i32). */
   private high(): void {
-    this.c.get(L_A).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
+    emitHigh(this.c, this.pl);
   }
 
   /** Push the host address of a probe hit: the page's place in memory plus the page offset. */
   private hitAddress(): void {
-    this.c.get(L_ABS).get(L_LO).i32(4095).op(Op.i32_and).op(Op.i32_add);
+    emitHitAddress(this.c, this.pl);
   }
 
   private load(k: number, rd: number, rs1: number, imm: number, f3: number, rel: number, ilen: number): void {

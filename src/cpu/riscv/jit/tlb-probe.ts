@@ -1,0 +1,67 @@
+/**
+ * The data-TLB probe as WebAssembly, for translated blocks (codegen.ts) and
+ * the interpreter loop (interp-wasm.ts): one encoding of the TLBs' tag
+ * scheme (state-area.ts, mmu.ts) for both.
+ *
+ * An entry's low tag word is the page's address with the translation
+ * context in bits 3..8; masking the access's address to page and alignment
+ * bits and OR-ing the current context in checks page, context and natural
+ * alignment in one compare (a misaligned access, which might cross the page,
+ * misses and takes the slow path).
+ */
+import { TLB_MASK } from '../common.js';
+import { ST_TLB_TAG } from '../state-area.js';
+import { Op, type Bytes } from './wasm-writer.js';
+
+export interface ProbeLocals {
+  /** i64: the virtual address. */
+  readonly a: number;
+  /** i32: its low word. */
+  readonly lo: number;
+  /** i32: the entry's byte index (4 per entry), plus the state area's address when `sb` is given. */
+  readonly ix: number;
+  /** i32: the page's byte address in the memory on a hit (-1: not in it). */
+  readonly abs: number;
+  /** i32 local holding the state area's address, or null when `state` is a constant. */
+  readonly sb: number | null;
+  /** The state area's address as a constant (0 with `sb`). */
+  readonly state: number;
+}
+
+/**
+ * With the i64 address on the stack: stores it in `a` (its low word in `lo`), probes the
+ * TLB whose arrays are at state-area fields `tagLo`, `tagHi` and `abs`, and pushes the hit
+ * test (i32). `align` is the access's alignment bits (size - 1), or pushes them when the size
+ * is known only at run time.
+ */
+export function emitProbe(c: Bytes, l: ProbeLocals, tagLo: number, tagHi: number, abs: number, align: number | (() => void)): void {
+  c.tee(l.a).op(Op.i32_wrap_i64).tee(l.lo);
+  c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and);
+  if (l.sb !== null) c.get(l.sb).op(Op.i32_add);
+  c.tee(l.ix);
+  c.mem(Op.i32_load, 2, l.state + tagLo).get(l.lo);
+  if (typeof align === 'number') c.i32(-4096 | align);
+  else {
+    c.i32(-4096);
+    align();
+    c.op(Op.i32_or);
+  }
+  c.op(Op.i32_and);
+  if (l.sb !== null) c.get(l.sb);
+  else c.i32(0);
+  c.mem(Op.i32_load, 2, l.state + ST_TLB_TAG).op(Op.i32_or).op(Op.i32_eq);
+  c.get(l.ix).mem(Op.i32_load, 2, l.state + tagHi);
+  emitHigh(c, l);
+  c.op(Op.i32_eq).op(Op.i32_and);
+  c.get(l.ix).mem(Op.i32_load, 2, l.state + abs).tee(l.abs).i32(-1).op(Op.i32_ne).op(Op.i32_and);
+}
+
+/** Push the high word of the address in `a` (i32). */
+export function emitHigh(c: Bytes, l: ProbeLocals): void {
+  c.get(l.a).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
+}
+
+/** Push the host address of a probe hit: the page's place in memory plus the page offset. */
+export function emitHitAddress(c: Bytes, l: ProbeLocals): void {
+  c.get(l.abs).get(l.lo).i32(4095).op(Op.i32_and).op(Op.i32_add);
+}
