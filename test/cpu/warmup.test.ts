@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Hart } from '../../src/cpu/riscv/hart.js';
-import { resetWarmUp, warmUp, warmUpEnd } from '../../src/cpu/riscv/warmup.js';
+import { resetWarmUp, warmedUp, warmUp, warmUpEnd } from '../../src/cpu/riscv/warmup.js';
+import { assemble, makeMachine } from './guest.js';
 
 test('warm-up program runs to its end with its 16 planted traps (14 in the trap list, a permission fault and an ecall from U); the translator runs its first part, also as a quantum too short for a block', () => {
   resetWarmUp();
@@ -26,4 +27,25 @@ test('warm-up program runs to its end with its 16 planted traps (14 in the trap 
   });
   // Once per realm: a second call does nothing.
   assert.deepEqual(warmUp((o) => new Hart(o), true), []);
+});
+
+test('a translating hart warms the translator up only before its first translation: cold code that never gets hot does not pay for it', () => {
+  resetWarmUp();
+  // 300 distinct blocks run 3 times each: under the threshold, nothing is translated.
+  const lines = ['main:'];
+  for (let b = 0; b < 300; b++) lines.push(`b${b}:`, `  addi a0, a0, ${b}`, `  bnez a0, b${b + 1}`);
+  lines.push('b300:', '  addi a1, a1, 1', '  li t0, 3', '  blt a1, t0, main', 'hot:', '  addi a2, a2, 1', '  j hot');
+  const m = makeMachine(assemble(lines.join('\n')), 8 << 20, { translate: true, translateThreshold: 64 });
+  assert.deepEqual(warmedUp(), { interpreter: true, translator: false });
+  m.hart.run(300 * 2 * 3 + 50);
+  assert.equal(m.hart.jit!.stats.translated, 0);
+  assert.deepEqual(warmedUp(), { interpreter: true, translator: false });
+  // The loop at `hot` gets hot: the warm-up runs, then the translation.
+  m.hart.run(2000);
+  assert.ok(m.hart.jit!.stats.translated > 0);
+  assert.deepEqual(warmedUp(), { interpreter: true, translator: true });
+  // Its private harts did not disturb the guest's: the loop went on counting.
+  const before = m.hart.getX(12);
+  m.hart.run(1000);
+  assert.ok(m.hart.getX(12) > before);
 });

@@ -356,8 +356,12 @@ export class Hart {
       this.wF64.push(dummyF64);
     }
     this.reset(0);
-    // Complete type feedback for the engines before any guest runs (warmup.ts says why).
-    warmUp((o) => new Hart(o), this.jit !== null);
+    // Complete type feedback for the engines before any guest runs (warmup.ts says why): the
+    // interpreter's now, the translator's before its first translation (a guest whose code never
+    // gets hot never pays for it).
+    const make = (o: HartOptions): Hart => new Hart(o);
+    warmUp(make, false);
+    if (this.jit !== null) this.jit.beforeFirstTranslation = () => warmUp(make, true);
   }
 
   get waiting(): boolean {

@@ -287,8 +287,9 @@ const PAUSE_HOOKS: readonly ((wfi: boolean) => void)[] = [(): void => {}, (): vo
 const LINES_HOOKS: readonly (() => void)[] = [(): void => {}, (): void => {}];
 
 /**
- * Warm up the engines a hart built with `opts` will use (the interpreter always,
- * the translator when it translates); once per realm, a few milliseconds.
+ * Warm up the interpreter, and the translator too when `translate`; each once per realm, a
+ * few milliseconds. A translating hart asks for the translator's part only before its first
+ * translation (hart.ts), so a process whose guest code never gets hot does without it.
  */
 export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): WarmUpRun[] {
   const runs: WarmUpRun[] = [];
@@ -412,6 +413,11 @@ export interface WarmUpRun {
 export function warmUpEnd(): number {
   const { code } = program();
   return CODE + code.reduce((n, p) => n + (p < 0 ? 2 : 4), 0);
+}
+
+/** Which engines this realm has warmed up so far (tests). */
+export function warmedUp(): { interpreter: boolean; translator: boolean } {
+  return { interpreter: interpWarm, translator: jitWarm };
 }
 
 /** Forget that this realm was warmed up (tests only: the next warmUp() runs again). */
