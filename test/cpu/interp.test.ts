@@ -46,8 +46,8 @@ main:
   assert.equal(m.hart.mcause, 1n, 'instruction access fault');
 });
 
-test('RAM outside the loop\'s memory: every fetch comes through the JavaScript side, same results', () => {
-  const image = assemble(PROGRAM);
+/** Run `image` on a hart whose RAM is outside the loop's memory (every fetch through the JavaScript side). */
+function runOutside(image: Uint8Array): Hart {
   // A hart without a state area in the RAM's memory (a private one): RAM is a plain buffer.
   const root = MemoryRegion.container('system', 2 ** 40);
   const ram = MemoryRegion.ram('ram', 1 << 20);
@@ -68,9 +68,55 @@ test('RAM outside the loop\'s memory: every fetch comes through the JavaScript s
   hart = new Hart({ hartId: 0, mem: new AddressSpace(root, 'memory'), timeSource: () => 0, translate: false });
   hart.reset(RAM_BASE);
   while (finished === 0 && hart.steps < 1_000_000) hart.run(10_000);
+  assert.equal(finished, 0x5555);
+  return hart;
+}
+
+test('RAM outside the loop\'s memory: every fetch comes through the JavaScript side, same results', () => {
+  const image = assemble(PROGRAM);
+  const hart = runOutside(image);
   const direct = makeMachine(image, 1 << 20, { translate: false });
   assert.equal(runGuest(direct), 0x5555);
-  assert.equal(finished, 0x5555);
   for (let r = 1; r < 32; r++) assert.equal(hart.getX(r), direct.hart.getX(r), `x${r}`);
   assert.equal(hart.steps, direct.hart.steps);
+});
+
+// A loop on one page calling a function on the next, whose 32-bit instruction at the page's
+// last halfword crosses into the page after, and which returns from there.
+const CROSSING = `
+main:
+  li s0, 0
+  li s1, 2000
+1:
+  call far
+  addi s1, s1, -1
+  bnez s1, 1b
+  PASS
+.balign 4096
+.skip 4090
+far:
+.option push
+.option norvc
+  addi s0, s0, 3
+  addi s0, s0, 5
+.option pop
+  ret
+`;
+
+test('the loop moves between pages and fetches an instruction crossing pages without leaving, with the results and step counts of the JavaScript side', () => {
+  const image = assemble(CROSSING);
+  const outside = runOutside(image);
+  assert.equal(outside.getX(8), 16000n);
+  // Interpreter alone; the translator's dispatcher interpreting (threshold out of reach); translating.
+  for (const opts of [{ translate: false }, { translate: true, translateThreshold: 60_000 }, { translate: true, translateThreshold: 16 }]) {
+    const m = makeMachine(image, 1 << 20, opts);
+    assert.equal(runGuest(m), 0x5555);
+    for (let r = 1; r < 32; r++) assert.equal(m.hart.getX(r), outside.getX(r), `x${r} ${JSON.stringify(opts)}`);
+    assert.equal(m.hart.steps, outside.steps, JSON.stringify(opts));
+    if (opts.translateThreshold !== 16) {
+      // 2,000 rounds of four page changes (a straddle among them): a return to JavaScript for
+      // each would be 8,000 and more.
+      assert.ok(m.hart.interp.exits < 400, `${m.hart.interp.exits} exits ${JSON.stringify(opts)}`);
+    }
+  }
 });

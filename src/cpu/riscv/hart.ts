@@ -35,7 +35,7 @@ import {
   MSTATUS_SPP,
   } from './constants.js';
 import { Pmp } from './pmp.js';
-import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
+import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_ABS, ST_X_HITS, ST_X_KINDS, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
 import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
@@ -243,6 +243,14 @@ export class Hart {
   readonly xDv: DataView[] = [];
   /** Physical page of each instruction-TLB entry (the translator's cache key). */
   readonly xPa: Float64Array;
+  /**
+   * Per instruction-TLB entry, for the interpreter loop's page changes (state-area.ts): the
+   * page's address in the state area's memory (-1: elsewhere), and the translator's kinds and
+   * hit counters of it (-1: not cached; the translator fills them, a fill clears them).
+   */
+  readonly xAbs: Int32Array;
+  readonly xKinds: Int32Array;
+  readonly xHits: Int32Array;
   /** The page instructions are fetched from: virtual base (as pc number), view and offset. */
   fetchBase = NaN;
   fetchDv: DataView;
@@ -329,6 +337,9 @@ export class Hart {
     this.xTagLo = new Int32Array(buf, at + ST_X_TAG_LO, TLB_SIZE).fill(NO_PAGE);
     this.xTagHi = new Int32Array(buf, at + ST_X_TAG_HI, TLB_SIZE);
     this.xPa = new Float64Array(buf, at + ST_X_PA, TLB_SIZE);
+    this.xAbs = new Int32Array(buf, at + ST_X_ABS, TLB_SIZE).fill(-1);
+    this.xKinds = new Int32Array(buf, at + ST_X_KINDS, TLB_SIZE).fill(-1);
+    this.xHits = new Int32Array(buf, at + ST_X_HITS, TLB_SIZE).fill(-1);
     this.stateF64 = new Float64Array(buf, at, HART_STATE_BYTES / 8);
     this.stateI32 = new Int32Array(buf, at, HART_STATE_BYTES / 4);
     this.hartId = opts.hartId;

@@ -27,8 +27,8 @@
  */
 import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './jit/wasm-writer.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './jit/codegen-m.js';
-import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './jit/tlb-probe.js';
-import { ST_RVC, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from './state-area.js';
+import { emitExecProbe, emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './jit/tlb-probe.js';
+import { ST_LINES, ST_RVC, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
 
 
 /** Exit reasons. */
@@ -77,6 +77,13 @@ const L_THR = L_MODE + 3; // i32
 const L_SB = L_MODE + 4; // i32: the state area's address (the imported global e.s)
 /** The TLB probe's locals (jit/tlb-probe.ts): the state area's address is L_SB. */
 const PROBE: ProbeLocals = { a: L_A, lo: L_LO, ix: L_IX, abs: L_DABS, sb: L_SB, state: 0 };
+/** The module's functions: the imported slow paths (F_LD, F_ST), the loop, its page move, and the upper half of an instruction crossing pages. */
+const F_MOVE = 3;
+const F_UPPER = 4;
+/** What the page move returns: not moved (the JavaScript side moves), moved, moved but the dispatcher wants the entry. */
+const MOVE_NO = 0;
+const MOVE_ON = 1;
+const MOVE_WANTED = 2;
 
 /** Emitter with named structured-control labels (branch depths computed from a stack). */
 class Emit {
@@ -137,6 +144,12 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.uleb(6).uleb(4).byte(T_I64).uleb(13).byte(T_I32).uleb(1).byte(T_I64).uleb(3).byte(T_I32).uleb(MULH_SCRATCH).byte(T_I64).uleb(5).byte(T_I32);
   c.get(P_PCF).op(Op.i64_trunc_f64_s).set(L_PC);
   c.op(Op.global_get).uleb(0).set(L_SB);
+  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_MODE).set(L_MODE);
+  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD).set(L_THR);
+  e.open(Op.block, 'done');
+  // The fetch page: as the JavaScript side handed it over, then as the page move left it (the
+  // instruction loop inside never assigns these locals, so V8 keeps them loop-invariant there).
+  e.open(Op.loop, 'page');
   c.get(L_SB).mem(Op.f64_load, 3, ST_LOOP_VBASE);
   // NaN (no page) -> a base no pc is within 4 KiB of.
   c.op(Op.local_tee).uleb(P_PCF); // reuse P_PCF as scratch f64 (pc already taken)
@@ -148,19 +161,16 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.op(Op.end);
   c.set(L_VBASE);
   c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_ABS).set(L_ABS);
-  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_MODE).set(L_MODE);
   c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_KINDS).set(L_KINDS);
   c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_HITS).set(L_HITS);
-  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD).set(L_THR);
-  e.open(Op.block, 'done');
   e.open(Op.loop, 'next');
   // The budget.
   c.get(L_CNT).get(P_BUDGET).op(Op.i32_ge_u);
   e.open(Op.if_, 'if');
   e.exit(R_BUDGET);
   e.end();
-  // Fetch: the given word, or the fetch page (leave for anything else, and for the page's last
-  // four bytes, where a 32-bit instruction may cross: fetchSlow assembles it).
+  // Fetch: the given word, or the fetch page (moving to another page, or leaving for the
+  // JavaScript side, when the pc is off it).
   c.get(P_HASRAW);
   e.open(Op.if_, 'if');
   c.get(P_RAW).set(L_INSN);
@@ -169,9 +179,27 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.get(L_PC).get(L_VBASE).op(Op.i64_sub).op(Op.i32_wrap_i64).tee(L_OFF).i32(4092).op(Op.i32_gt_u);
   c.get(L_ABS).i32(0).op(Op.i32_lt_s).op(Op.i32_or);
   e.open(Op.if_, 'if');
+  // Off the page (or none): move to the pc's page without leaving, where that is quick.
+  c.get(L_OFF).i32(4096).op(Op.i32_ge_u).get(L_ABS).i32(0).op(Op.i32_lt_s).op(Op.i32_or);
+  e.open(Op.if_, 'if');
+  movePage(e, R_PAGE);
+  e.end();
+  // The page's last halfword: a compressed instruction, or the first half of a 32-bit one
+  // that crosses into the next page: its second half from there when the instruction TLB has
+  // that page in this memory, else fetchSlow assembles it (and faults exactly).
+  c.get(L_ABS).get(L_OFF).op(Op.i32_add).mem(Op.i32_load16_u, 0, 0).tee(L_INSN);
+  c.i32(3).op(Op.i32_and).i32(3).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  c.get(L_PC).i64(2).op(Op.i64_add).get(L_SB).op(Op.call).uleb(F_UPPER).tee(L_LO);
+  c.i32(0).op(Op.i32_lt_s);
+  e.open(Op.if_, 'if');
   e.exit(R_PAGE);
   e.end();
+  c.get(L_LO).i32(16).op(Op.i32_shl).get(L_INSN).op(Op.i32_or).set(L_INSN);
+  e.end();
+  e.c.op(Op.else_);
   c.get(L_ABS).get(L_OFF).op(Op.i32_add).mem(Op.i32_load, 0, 0).set(L_INSN);
+  e.end();
   e.end();
   // Compressed: expand through the table.
   c.get(L_INSN).set(L_RAW);
@@ -227,7 +255,8 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   }
   e.end(); // other
   e.exit(R_OTHER);
-  e.end(); // loop
+  e.end(); // next
+  e.end(); // page
   e.end(); // done
   // Out: pc, reason, and (OTHER, RVC) the instruction.
   c.get(L_SB).get(L_PC).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, ST_PC_OUT);
@@ -237,16 +266,113 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.get(L_SB).get(L_RAW).mem(Op.i32_store, 2, ST_LOOP_RAW);
   c.get(L_CNT);
   c.op(Op.end);
-  return moduleOf(c);
+  return moduleOf(c, moveBody(), upperBody());
 }
 
-function moduleOf(body: Bytes): Uint8Array<ArrayBuffer> {
+/**
+ * The first halfword of the page holding `pc` (i64; sb), the second half of an instruction
+ * crossing into it, when the instruction TLB holds that page as a page of this memory (the
+ * fill checked its execute permission); -1 otherwise.
+ */
+function upperBody(): Bytes {
+  const c = new Bytes();
+  // Parameters 0 pc (i64), 1 sb; locals 2 page number, 3 TLB entry index * 4 + sb.
+  c.uleb(1).uleb(2).byte(T_I32);
+  emitExecProbe(c, { pc: 0, vpn: 2, ix: 3, sb: 1, state: 0 });
+  c.get(3).mem(Op.i32_load, 2, ST_X_ABS).tee(2).i32(0).op(Op.i32_ge_s).op(Op.i32_and);
+  c.op(Op.if_).byte(T_I32);
+  c.get(2).mem(Op.i32_load16_u, 0, 0);
+  c.op(Op.else_);
+  c.i32(-1);
+  c.op(Op.end);
+  c.op(Op.end);
+  return c;
+}
+
+/**
+ * Move the loop to L_PC's page: the page move (moveBody) updates the ST_LOOP_* words and the
+ * loop starts over on the new page; if it could not, leave with `reason`; if the dispatcher
+ * wants the entry, with R_JUMP.
+ */
+function movePage(e: Emit, reason: number): void {
+  const c = e.c;
+  c.get(L_PC).get(L_SB).get(L_MODE).op(Op.call).uleb(F_MOVE).tee(L_LO);
+  c.i32(MOVE_ON).op(Op.i32_eq);
+  e.br('page', Op.br_if);
+  c.get(L_LO).i32(MOVE_NO).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  e.exit(reason);
+  e.end();
+  e.exit(R_JUMP);
+}
+
+/**
+ * The loop's page move, out of line, so the loop's own code stays what its hot paths need
+ * (the same code inlined, with the loop going on in place, made every instruction ~10 % slower).
+ * (pc: i64, sb, mode) -> MOVE_NO, MOVE_ON or MOVE_WANTED (2). It moves when the instruction
+ * TLB holds pc's page as a page of this memory and, in the dispatcher's mode, the translator
+ * has cached the page's kinds and hit counters with the entry (jit/engine.ts: cacheLoopPage)
+ * and no other thread has changed the hart's interrupt lines: the page's virtual base, address,
+ * kinds and hit counters go to the ST_LOOP_* words the loop starts from, the entry's index to
+ * ST_LOOP_XIDX (where interp.ts learns that the loop moved). In the dispatcher's mode it then
+ * counts the entry as Translator.enterPage would: MOVE_WANTED for a translated block or one
+ * whose count reaches the threshold.
+ *
+ * Why: cold code crosses pages all the time (U-Boot's and Linux's calls and returns), and every
+ * crossing through JavaScript was a round trip out of the loop and back.
+ */
+function moveBody(): Bytes {
+  const c = new Bytes();
+  // Parameters 0 pc (i64), 1 sb, 2 mode; locals 3 page number (then the entry's halfword
+  // index), 4 TLB entry index * 4 + sb (then the hit counter's address), 5 page address,
+  // 6 kinds' address, 7 kind (then count).
+  const pc = 0;
+  const sb = 1;
+  const mode = 2;
+  const vpn = 3;
+  const ix = 4;
+  const abs = 5;
+  const kinds = 6;
+  const n = 7;
+  c.uleb(1).uleb(5).byte(T_I32);
+  emitExecProbe(c, { pc, vpn, ix, sb, state: 0 });
+  c.get(ix).mem(Op.i32_load, 2, ST_X_ABS).tee(abs).i32(0).op(Op.i32_ge_s).op(Op.i32_and);
+  c.op(Op.i32_eqz).op(Op.if_).byte(T_VOID).i32(MOVE_NO).op(Op.return_).op(Op.end);
+  c.get(mode).op(Op.if_).byte(T_VOID);
+  c.get(ix).mem(Op.i32_load, 2, ST_X_KINDS).tee(kinds).i32(0).op(Op.i32_lt_s).get(sb).mem(Op.i32_load, 2, ST_LINES).op(Op.i32_or);
+  c.op(Op.if_).byte(T_VOID).i32(MOVE_NO).op(Op.return_).op(Op.end);
+  c.get(sb).get(kinds).mem(Op.i32_store, 2, ST_LOOP_KINDS);
+  c.get(sb).get(ix).mem(Op.i32_load, 2, ST_X_HITS).mem(Op.i32_store, 2, ST_LOOP_HITS);
+  c.op(Op.end);
+  c.get(sb).get(abs).mem(Op.i32_store, 2, ST_LOOP_ABS);
+  c.get(sb).get(pc).i64(-4096).op(Op.i64_and).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, ST_LOOP_VBASE);
+  c.get(sb).get(ix).get(sb).op(Op.i32_sub).i32(2).op(Op.i32_shr_u).mem(Op.i32_store, 2, ST_LOOP_XIDX);
+  c.get(mode).op(Op.if_).byte(T_VOID);
+  // The entry's kind: 0 not translated, 1 translated, 2 never (jit/engine.ts).
+  c.get(pc).op(Op.i32_wrap_i64).i32(4095).op(Op.i32_and).i32(1).op(Op.i32_shr_u).set(vpn);
+  c.get(vpn).get(kinds).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).tee(n);
+  c.i32(1).op(Op.i32_eq).op(Op.if_).byte(T_VOID).i32(MOVE_WANTED).op(Op.return_).op(Op.end);
+  c.get(n).op(Op.i32_eqz).op(Op.if_).byte(T_VOID);
+  c.get(vpn).i32(1).op(Op.i32_shl).get(sb).mem(Op.i32_load, 2, ST_LOOP_HITS).op(Op.i32_add).set(ix);
+  c.get(ix).mem(Op.i32_load16_u, 1, 0).i32(1).op(Op.i32_add).tee(n);
+  c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD).op(Op.i32_ge_u).op(Op.if_).byte(T_VOID).i32(MOVE_WANTED).op(Op.return_).op(Op.end);
+  c.get(ix).get(n).mem(Op.i32_store16, 1, 0);
+  c.op(Op.end);
+  c.op(Op.end);
+  c.i32(MOVE_ON);
+  c.op(Op.end);
+  return c;
+}
+
+function moduleOf(body: Bytes, move: Bytes, upper: Bytes): Uint8Array<ArrayBuffer> {
   const m = new Bytes();
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new Bytes().uleb(3);
+  const types = new Bytes().uleb(5);
   types.byte(0x60).uleb(4).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   types.byte(0x60).uleb(5).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   types.byte(0x60).uleb(7).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
+  types.byte(0x60).uleb(3).byte(T_I64).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
+  types.byte(0x60).uleb(2).byte(T_I64).byte(T_I32).uleb(1).byte(T_I32);
   m.section(1, types);
   const imports = new Bytes().uleb(4);
   imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
@@ -255,9 +381,9 @@ function moduleOf(body: Bytes): Uint8Array<ArrayBuffer> {
   // The hart's state area: the module's bytes are the same for every hart (one compile per realm).
   imports.str('e').str('s').byte(0x03).byte(T_I32).byte(0x00);
   m.section(2, imports);
-  m.section(3, new Bytes().uleb(1).uleb(0));
+  m.section(3, new Bytes().uleb(3).uleb(0).uleb(3).uleb(4));
   m.section(7, new Bytes().uleb(1).str('run').byte(0x00).uleb(2));
-  m.section(10, new Bytes().uleb(1).uleb(body.length).bytes(body));
+  m.section(10, new Bytes().uleb(3).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper));
   return m.view();
 }
 
@@ -357,13 +483,12 @@ function jumped(e: Emit): void {
   const c = e.c;
   c.get(L_MODE);
   e.open(Op.if_, 'if');
-  // Off the page: the dispatcher (measured with the JavaScript loop: going on there and asking
-  // Translator.enterPage at the fetch cost what the round trip did). Not the page the
-  // dispatcher handed over: the dispatcher too.
+  // Off the page, or the page's code-cache state not at hand: move there (which counts the
+  // entry) if that is quick, else the dispatcher.
   c.get(L_PC).get(L_VBASE).op(Op.i64_sub).op(Op.i32_wrap_i64).tee(L_IX).i32(4096).op(Op.i32_ge_u);
   c.get(L_KINDS).i32(0).op(Op.i32_lt_s).op(Op.i32_or);
   e.open(Op.if_, 'if');
-  e.exit(R_JUMP);
+  movePage(e, R_JUMP);
   e.end();
   // kind: 0 not translated, 1 translated, 2 never (jit/engine.ts)
   c.get(L_IX).i32(1).op(Op.i32_shr_u).tee(L_IX).get(L_KINDS).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).tee(L_LO);

@@ -22,7 +22,7 @@ import type { Hart } from './hart.js';
 import { interpreterModule, OWNED, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC, R_TRAP } from './interp-wasm.js';
 import { fetchSlow, loadSlow, storeSlow } from './mmu.js';
 import { rvcFill } from './rvc.js';
-import { ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_RAW, ST_LOOP_THRESHOLD, ST_LOOP_REASON, ST_LOOP_VBASE, ST_PC_OUT, ST_RVC, ST_T } from './state-area.js';
+import { ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_RAW, ST_LOOP_THRESHOLD, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_T } from './state-area.js';
 import { execOther } from './system.js';
 
 /** Run until `end` steps or an exit request. */
@@ -59,6 +59,8 @@ export class Interpreter {
   /** The last fetch view seen and its byte offset in the loop's memory (-1: elsewhere). */
   private dv: DataView | null = null;
   private dvAt = -1;
+  /** Returns of the loop to this side (every exit; tests and profiles look at it). */
+  exits = 0;
   /** The last page kinds seen, and their and their hit counters' addresses (-1: elsewhere). */
   private kinds: Uint8Array<ArrayBufferLike> | null = null;
   private kindsAt = -1;
@@ -69,7 +71,7 @@ export class Interpreter {
     const state = h.state.offset;
     this.buffer = memory.buffer;
     this.f64 = new Float64Array(memory.buffer, state, ST_LOOP_VBASE / 8 + 1);
-    this.i32 = new Int32Array(memory.buffer, state, ST_LOOP_THRESHOLD / 4 + 1);
+    this.i32 = new Int32Array(memory.buffer, state, ST_LOOP_XIDX / 4 + 1);
     this.rvc = new Int32Array(memory.buffer, state + ST_RVC, 65536);
     this.rvc.fill(1);
     // The slow paths return 0 to go on, 1 when the access is done but the loop must return (an
@@ -139,9 +141,22 @@ export class Interpreter {
       this.i32[ST_LOOP_HITS / 4] = this.hitsAt;
       this.entrySteps = h.steps;
       this.entryFetch = base;
+      const flushes = h.tlbFlushes;
+      this.i32[ST_LOOP_XIDX / 4] = -1;
       const n = this.loop(h.pc, Math.min(end - h.steps, 0x3fffffff), raw, hasRaw);
       hasRaw = 0;
+      this.exits++;
       h.steps = this.entrySteps + n;
+      // The loop moved to another page (interp-wasm.ts: switchPage): that page is now the
+      // fetch page, unless a slow path flushed the TLBs since (the fetch page is none then).
+      const moved = this.i32[ST_LOOP_XIDX / 4]!;
+      if (moved >= 0 && h.tlbFlushes === flushes) {
+        h.fetchBase = this.f64[ST_LOOP_VBASE / 8]!;
+        h.fetchOff = h.xOff[moved]!;
+        h.fetchDv = h.xDv[moved]!;
+        h.fetchPa = h.xPa[moved]!;
+        h.jit?.loopMoved(moved);
+      }
       const reason = this.i32[ST_LOOP_REASON / 4]!;
       // A slow path trapped: pc is the trap vector already.
       if (reason === R_TRAP) return;

@@ -303,6 +303,8 @@ export function fill(h: Hart, lo: number, hi: number, pa: number, acc: number): 
     h.xOff[idx] = off;
     h.xDv[idx] = v.dv;
     h.xPa[idx] = page;
+    h.xAbs[idx] = h.rcInState ? at : -1;
+    h.xKinds[idx] = -1;
     h.fetchBase = hi * TWO32 + ((lo & ~0xfff) >>> 0);
     h.fetchOff = off;
     h.fetchDv = v.dv;

@@ -15,10 +15,12 @@
  *   276     4       tlbTag    the translation context's bits in rTagLo/wTagLo (mmu.ts)
  *   280     4       tlbVpnTag the same in xTagLo (and the I/O TLBs' tags)
  *   284     4       lines     nonzero: another thread changed the hart's interrupt lines
- *   288     32      loop      the interpreter loop's fetch page, mode and exit (interp.ts)
+ *   288     48      loop      the interpreter loop's fetch page, mode and exit (interp.ts)
  *   4096    4 KiB   rTagLo    read TLB (TLB_SIZE entries each)
  *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs, xTagLo, xTagHi
  *   then    8 KiB   xPa       f64: physical page of each instruction-TLB entry
+ *   then    12 KiB  xAbs, xKinds, xHits: i32 per instruction-TLB entry, for the interpreter
+ *                   loop's page changes (interp-wasm.ts: switchPage)
  *   then    128 KiB jump cache: JC_ENTRIES x 32 bytes
  *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32)
  *   then    256 KiB   compressed-instruction expansions, i32 per parcel (1: not yet expanded)
@@ -80,6 +82,7 @@ export const ST_LOOP_MODE = 316; // i32: nonzero: leave at jumps the dispatcher 
 export const ST_LOOP_KINDS = 320; // i32: byte address of the fetch page's kinds (-1: leave at every jump)
 export const ST_LOOP_HITS = 324; // i32: byte address of its hit counters
 export const ST_LOOP_THRESHOLD = 328; // i32: the translation threshold
+export const ST_LOOP_XIDX = 332; // i32: the instruction-TLB entry of the page the loop moved to (-1: none)
 export const ST_R_TAG_LO = 4096;
 export const ST_R_TAG_HI = ST_R_TAG_LO + 4 * TLB_SIZE;
 export const ST_R_ABS = ST_R_TAG_HI + 4 * TLB_SIZE;
@@ -89,8 +92,17 @@ export const ST_W_ABS = ST_W_TAG_HI + 4 * TLB_SIZE;
 export const ST_X_TAG_LO = ST_W_ABS + 4 * TLB_SIZE;
 export const ST_X_TAG_HI = ST_X_TAG_LO + 4 * TLB_SIZE;
 export const ST_X_PA = ST_X_TAG_HI + 4 * TLB_SIZE;
+/**
+ * Per instruction-TLB entry, what the interpreter loop needs to move to that page without
+ * leaving WebAssembly: the page's byte address in the memory (-1: not in it; mmu.ts fill), and
+ * the byte addresses of the translator's kinds and hit counters for it (-1: ask the
+ * translator; jit/engine.ts cacheLoopPage).
+ */
+export const ST_X_ABS = ST_X_PA + 8 * TLB_SIZE;
+export const ST_X_KINDS = ST_X_ABS + 4 * TLB_SIZE;
+export const ST_X_HITS = ST_X_KINDS + 4 * TLB_SIZE;
 /** The jump cache (jit/trampoline.ts): virtual pc -> translated block. */
-export const ST_JC = ST_X_PA + 8 * TLB_SIZE;
+export const ST_JC = ST_X_HITS + 4 * TLB_SIZE;
 export const JC_ENTRIES = 4096;
 export const JC_ENTRY_BYTES = 32;
 /** Bytes of one hart's area. */

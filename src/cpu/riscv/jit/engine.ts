@@ -5,7 +5,7 @@
  * which blocks continue into one another (trampoline.ts). docs/cpu.md has
  * the design and the measurements behind the thresholds.
  */
-import { TRAP, TWO32 } from '../common.js';
+import { TLB_MASK, TLB_SIZE, TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { DISPATCH, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
@@ -136,6 +136,8 @@ export class Translator {
   private curPa = NaN;
   /** Direct-mapped by page number in front of `pages` (a Map lookup per page change was ~1 % of a Linux boot). */
   private readonly recent: (PageCode | null)[] = new Array<PageCode | null>(RECENT).fill(null);
+  /** The page cached with each instruction-TLB entry for the interpreter loop (cacheLoopPage). */
+  private readonly loopPages: (PageCode | null)[] = new Array<PageCode | null>(TLB_SIZE).fill(null);
   private blocks = 0;
   /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
   private mapGen = 0;
@@ -338,6 +340,7 @@ export class Translator {
       h.jitBase = h.fetchBase;
       h.jitKinds = page.kinds;
       h.jitHits = page.hits;
+      this.cacheLoopPage(page);
       h.interp.run(end, DISPATCH);
     }
   }
@@ -367,7 +370,47 @@ export class Translator {
     h.jitBase = h.fetchBase;
     h.jitKinds = page.kinds;
     h.jitHits = page.hits;
+    this.cacheLoopPage(page);
     return 1;
+  }
+
+  /**
+   * Keep the page's kinds and hit counters with the fetch page's instruction-TLB entry, where
+   * the interpreter loop finds them when it moves to the page without leaving WebAssembly
+   * (interp-wasm.ts: switchPage). Not for a page only ever interpreted (the loop would count
+   * its entries); a TLB fill of the entry clears them (mmu.ts), and so do recheckPages and
+   * flushAll for every entry.
+   */
+  private cacheLoopPage(page: PageCode): void {
+    const h = this.h;
+    const base = h.fetchBase;
+    const lo = base | 0;
+    const vpn = lo >>> 12;
+    const idx = vpn & TLB_MASK;
+    const kindsAt = page.kinds.byteOffset;
+    if (h.xKinds[idx] === kindsAt || page.interpretOnly) return;
+    if (h.xTagLo[idx] !== (vpn | h.tlbVpnTag) || h.xTagHi[idx] !== (Math.floor(base / TWO32) | 0) || h.xPa[idx] !== h.fetchPa) return;
+    const buf = h.state.memory.buffer;
+    if (page.kinds.buffer !== buf || page.hits.buffer !== buf) return;
+    h.xKinds[idx] = kindsAt;
+    h.xHits[idx] = page.hits.byteOffset;
+    this.loopPages[idx] = page;
+  }
+
+  /** The interpreter loop moved to the page of instruction-TLB entry idx (interp.ts): the dispatcher's page state follows. */
+  loopMoved(idx: number): void {
+    const page = this.loopPages[idx];
+    const h = this.h;
+    if (page === null || page === undefined || h.xKinds[idx] !== page.kinds.byteOffset) return;
+    h.jitBase = h.fetchBase;
+    h.jitKinds = page.kinds;
+    h.jitHits = page.hits;
+  }
+
+  /** Forget every page cached for the loop (cacheLoopPage). */
+  private dropLoopPages(): void {
+    this.h.xKinds.fill(-1);
+    this.loopPages.fill(null);
   }
 
   /** The code-cache state of the hart's fetch page, re-checked if the map changed since its last look. */
@@ -391,6 +434,7 @@ export class Translator {
     }
     this.pages.clear();
     this.recent.fill(null);
+    this.dropLoopPages();
     this.cur = null;
     this.curPa = NaN;
     this.blocks = 0;
@@ -410,6 +454,7 @@ export class Translator {
    */
   recheckPages(): void {
     this.mapGen++;
+    this.dropLoopPages();
     this.cur = null;
     this.curPa = NaN;
     this.bumpJc();
@@ -509,7 +554,10 @@ export class Translator {
       p.claimed = false;
     }
     p.gen = this.sync.generation(p.slot);
-    if (++p.invalidations >= MAX_INVALIDATIONS) p.interpretOnly = true;
+    if (++p.invalidations >= MAX_INVALIDATIONS) {
+      p.interpretOnly = true;
+      this.dropLoopPages();
+    }
     this.bumpJc();
     this.stats.invalidated++;
   }

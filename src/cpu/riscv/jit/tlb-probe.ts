@@ -1,7 +1,8 @@
 /**
- * The data-TLB probe as WebAssembly, for translated blocks (codegen.ts) and
- * the interpreter loop (interp-wasm.ts): one encoding of the TLBs' tag
- * scheme (state-area.ts, mmu.ts) for both.
+ * The TLB probes as WebAssembly: the data TLBs' for translated blocks
+ * (codegen.ts) and the interpreter loop (interp-wasm.ts), the instruction
+ * TLB's for the jump trampoline (trampoline.ts) and the loop's page changes:
+ * one encoding of the TLBs' tag scheme (state-area.ts, mmu.ts) for all.
  *
  * An entry's low tag word is the page's address with the translation
  * context in bits 3..8; masking the access's address to page and alignment
@@ -10,7 +11,7 @@
  * misses and takes the slow path).
  */
 import { TLB_MASK } from '../common.js';
-import { ST_TLB_TAG } from '../state-area.js';
+import { ST_TLB_TAG, ST_TLB_VPN_TAG, ST_X_TAG_HI, ST_X_TAG_LO } from '../state-area.js';
 import { Op, type Bytes } from './wasm-writer.js';
 
 export interface ProbeLocals {
@@ -64,4 +65,31 @@ export function emitHigh(c: Bytes, l: ProbeLocals): void {
 /** Push the host address of a probe hit: the page's place in memory plus the page offset. */
 export function emitHitAddress(c: Bytes, l: ProbeLocals): void {
   c.get(l.abs).get(l.lo).i32(4095).op(Op.i32_and).op(Op.i32_add);
+}
+
+/** Locals of the instruction-TLB probe. */
+export interface ExecProbeLocals {
+  /** i64: the virtual pc. */
+  readonly pc: number;
+  /** i32 scratch (the low word of its page number). */
+  readonly vpn: number;
+  /** i32: the entry's byte index (4 per entry), plus the state area's address when `sb` is given. */
+  readonly ix: number;
+  /** i32 local holding the state area's address, or null when `state` is a constant. */
+  readonly sb: number | null;
+  /** The state area's address as a constant (0 with `sb`). */
+  readonly state: number;
+}
+
+/** Probe the instruction TLB for the page of `pc`: the entry's index into `ix`, and pushes the hit test (i32). */
+export function emitExecProbe(c: Bytes, l: ExecProbeLocals): void {
+  c.get(l.pc).op(Op.i32_wrap_i64).i32(12).op(Op.i32_shr_u).tee(l.vpn);
+  c.i32(TLB_MASK).op(Op.i32_and).i32(2).op(Op.i32_shl);
+  if (l.sb !== null) c.get(l.sb).op(Op.i32_add);
+  c.tee(l.ix);
+  c.mem(Op.i32_load, 2, l.state + ST_X_TAG_LO).get(l.vpn);
+  if (l.sb !== null) c.get(l.sb);
+  else c.i32(0);
+  c.mem(Op.i32_load, 2, l.state + ST_TLB_VPN_TAG).op(Op.i32_or).op(Op.i32_eq);
+  c.get(l.ix).mem(Op.i32_load, 2, l.state + ST_X_TAG_HI).get(l.pc).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).op(Op.i32_eq).op(Op.i32_and);
 }

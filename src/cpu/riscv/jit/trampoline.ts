@@ -32,8 +32,8 @@
  * a small table of this module's functions instead (HELPER_*), which is
  * filled once and never set again.
  */
-import { TLB_MASK } from '../common.js';
-import { JC_ENTRIES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_TLB_VPN_TAG, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO } from '../state-area.js';
+import { JC_ENTRIES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_X_PA } from '../state-area.js';
+import { emitExecProbe } from './tlb-probe.js';
 import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 
 /** Longest block, in instructions (codegen.ts); a jump goes on only if the budget covers that many. */
@@ -137,9 +137,7 @@ function jumpBody(s: number): Bytes {
   c.mem(Op.i64_load, 3, jc).get(3).op(Op.i64_eq);
   c.get(4).mem(Op.i32_load, 2, jc + 16).i32(0).mem(Op.i32_load, 2, s + ST_JC_EPOCH).op(Op.i32_eq).op(Op.i32_and);
   c.op(Op.if_).byte(T_VOID);
-  c.get(5).i32(12).op(Op.i32_shr_u).tee(5).i32(TLB_MASK).op(Op.i32_and).i32(2).op(Op.i32_shl).tee(6);
-  c.mem(Op.i32_load, 2, s + ST_X_TAG_LO).get(5).i32(0).mem(Op.i32_load, 2, s + ST_TLB_VPN_TAG).op(Op.i32_or).op(Op.i32_eq);
-  c.get(6).mem(Op.i32_load, 2, s + ST_X_TAG_HI).get(3).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).op(Op.i32_eq).op(Op.i32_and);
+  emitExecProbe(c, { pc: 3, vpn: 5, ix: 6, sb: null, state: s });
   c.get(6).i32(1).op(Op.i32_shl).mem(Op.f64_load, 3, s + ST_X_PA).get(4).mem(Op.f64_load, 3, jc + 8).op(Op.f64_eq).op(Op.i32_and);
   c.op(Op.if_).byte(T_VOID);
   c.get(0).get(1).get(2).get(4).mem(Op.i32_load, 2, jc + 20);

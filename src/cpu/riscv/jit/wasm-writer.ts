@@ -51,6 +51,7 @@ export enum Op {
   i32_lt_u = 0x49,
   i32_gt_u = 0x4b,
   i32_le_u = 0x4d,
+  i32_ge_s = 0x4e,
   i32_ge_u = 0x4f,
   i64_eqz = 0x50,
   i64_eq = 0x51,
