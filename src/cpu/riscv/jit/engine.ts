@@ -13,7 +13,7 @@ import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_HITS, ST_JC, ST_JC_
 import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
-import { buildTrampoline, type BlockFn, type Trampoline } from './trampoline.js';
+import { buildTrampoline, type BlockFn, type SlowPaths, type Trampoline } from './trampoline.js';
 
 /**
  * Executions (via the interpreter) of a block entry before it is translated.
@@ -162,9 +162,15 @@ export class Translator {
   private nextIdx = 1;
   /** Scratch for translate(): where the page's blocks start. */
   private readonly starts = new Uint8Array(2048);
-  /** Null where the host cannot compile the trampoline (no tail calls): everything is interpreted. */
-  private readonly tramp: Trampoline | null;
-  private readonly imports: WebAssembly.Imports | null;
+  /**
+   * The trampoline and what blocks import, built before the first translation or adoption
+   * (blockImports: a module compile a process that never translates does without); null
+   * until then, and where the host cannot compile it (no tail calls: everything is interpreted).
+   */
+  private tramp: Trampoline | null = null;
+  private imports: WebAssembly.Imports | null = null;
+  private trampolineTried = false;
+  private readonly slow: SlowPaths;
   private readonly si32: Int32Array;
   private readonly jcI32: Int32Array;
   private readonly jcF64: Float64Array;
@@ -253,22 +259,30 @@ export class Translator {
       this.pcOut[0] = h.pc;
       return h.steps - this.entrySteps;
     };
-    let tramp: Trampoline | null = null;
-    try {
-      tramp = buildTrampoline(h.state.memory, this.table, h.state.offset, { ld, st, x });
-      this.table.set(0, tramp.miss);
-    } catch {
-      tramp = null;
+    this.slow = { ld, st, x };
+  }
+
+  /** Build the trampoline once (see `tramp`); what blocks import, or null where they cannot be instantiated. */
+  private blockImports(): WebAssembly.Imports | null {
+    if (!this.trampolineTried) {
+      this.trampolineTried = true;
+      const h = this.h;
+      try {
+        const tramp = buildTrampoline(h.state.memory, this.table, h.state.offset, this.slow);
+        this.table.set(0, tramp.miss);
+        this.tramp = tramp;
+        this.imports = { e: { m: h.state.memory, h: tramp.helpers, s: h.state.offset } };
+      } catch {
+        this.tramp = null;
+      }
     }
-    this.tramp = tramp;
-    this.imports = tramp === null ? null : { e: { m: h.state.memory, h: tramp.helpers, s: h.state.offset } };
+    return this.imports;
   }
 
   /** Run until `end` steps or an exit request (the caller's quantum). */
   run(end: number): void {
     const h = this.h;
     const sync = this.sync;
-    const tramp = this.tramp;
     const jcI32 = this.jcI32;
     const jcF64 = this.jcF64;
     const si32 = this.si32;
@@ -302,6 +316,7 @@ export class Translator {
       const page = this.fetchPage();
       const i = off >> 1;
       const kind = page.kinds[i]!;
+      const tramp = this.tramp;
       if (kind === BLOCK && tramp !== null) {
         if (sync.generation(page.slot) !== page.gen) {
           this.invalidate(page);
@@ -573,7 +588,8 @@ export class Translator {
       this.beforeFirstTranslation = null;
       warm();
     }
-    if (this.imports === null) {
+    const imports = this.blockImports();
+    if (imports === null) {
       p.kinds[i] = NEVER;
       this.stats.failed++;
       return false;
@@ -605,7 +621,7 @@ export class Translator {
     let exports: WebAssembly.Exports | null = null;
     if (src !== null) {
       try {
-        exports = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), this.imports).exports;
+        exports = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), imports).exports;
       } catch {
         // A host that refuses (a browser's main thread limits synchronous compiles): interpret them.
         this.stats.failed++;
@@ -694,7 +710,8 @@ export class Translator {
     const share = this.share!;
     const stop = p.shareHead;
     p.shareHead = head;
-    if (p.interpretOnly || this.imports === null) return;
+    const imports = this.blockImports();
+    if (p.interpretOnly || imports === null) return;
     const h = this.h;
     for (let rec = head; rec !== 0 && rec !== stop; rec = share.next(rec)) {
       if (!share.isFor(rec, p.ppn)) continue;
@@ -708,7 +725,7 @@ export class Translator {
       if (!share.matches(rec, words, base)) continue;
       let exports: WebAssembly.Exports;
       try {
-        exports = new WebAssembly.Instance(new WebAssembly.Module(share.wasm(rec)), this.imports).exports;
+        exports = new WebAssembly.Instance(new WebAssembly.Module(share.wasm(rec)), imports).exports;
       } catch {
         continue;
       }
