@@ -342,3 +342,39 @@ fn:
     if (jit) assert.ok(jit.stats.invalidated >= 1, 'the rewritten page was re-checked and dropped');
   }
 });
+
+test('stores to a device whose page shares a CodeSync slot with a translated RAM page are no stores to code', () => {
+  // CodeSync's slots are physical pages modulo CODE_SLOTS: the device at 0x1000 shares its slot
+  // with RAM page 0x80001000, where the loop below runs translated. Its stores to the device,
+  // from the second round on (after the page became a code page), must neither invalidate the
+  // loop's translation nor end each run of it.
+  const m = makeMachine(assemble(`
+main:
+  li s0, 0x1000
+  li s1, 20000
+  li s2, 0
+  j loop
+.balign 4096
+loop:
+  beqz s2, 1f
+  sw s1, 0(s0)
+1:
+  addi s1, s1, -1
+  bnez s1, loop
+  bnez s2, 2f
+  li s2, 1
+  li s1, 20000
+  j loop
+2:
+  PASS
+`), 8 << 20, { translate: true, translateThreshold: 16 });
+  let writes = 0;
+  m.as.root.addSubregion(0x1000, MemoryRegion.io('device', 0x1000, { read: () => 0, write: () => void writes++ }));
+  assert.equal(runGuest(m), 0x5555);
+  assert.equal(writes, 20000);
+  const st = m.hart.jit!.stats;
+  assert.equal(st.invalidated, 0, "no invalidation of the loop's page");
+  assert.ok(st.translatedSteps > 100_000, `${st.translatedSteps} steps translated`);
+  // Each device store is a slow path, but none ends the dispatch: far fewer dispatches than stores.
+  assert.ok(st.dispatches < 2_000, `${st.dispatches} dispatches`);
+});

@@ -473,8 +473,12 @@ export function storeSlow(h: Hart, lo: number, hi: number, size: number, vlo: nu
   else {
     pa = translate(h, lo, hi, ACC_WRITE, size);
     // A page some hart translated code from never enters a store TLB: every store to it
-    // goes through here and invalidates the translations (also in other workers).
-    code = h.codeSync.isCode(pa);
+    // goes through here and invalidates the translations (also in other workers). Only RAM
+    // holds such bytes: CodeSync's slots are physical pages modulo CODE_SLOTS, so a device's
+    // page shares one with a RAM page (the UART at 0x10000000 with 0x80000000's), and a store
+    // to the device would otherwise count as a store to code — every console byte ending the
+    // run loop and staling the jump cache.
+    code = h.codeSync.isCode(pa) && ramWindow(h, pa, size, true) !== null;
     ram = !code && fill(h, lo, hi, pa, ACC_WRITE);
     if (!ram && !code && h.lastCacheable) {
       h.wioTagLo[ii] = vpn | h.tlbVpnTag;
