@@ -322,10 +322,11 @@ function movePage(e: Emit, reason: number): void {
  * crossing through JavaScript was a round trip out of the loop and back.
  */
 function moveBody(): Bytes {
-  const c = new Bytes();
+  const e = new Emit();
+  const c = e.c;
   // Parameters 0 pc (i64), 1 sb, 2 mode; locals 3 page number (then the entry's halfword
-  // index), 4 TLB entry index * 4 + sb (then the hit counter's address), 5 page address,
-  // 6 kinds' address, 7 kind (then count).
+  // index), 4 TLB entry index * 4 + sb, 5 page address, 6 kinds' address, 7 hit counters'
+  // address, 8 scratch.
   const pc = 0;
   const sb = 1;
   const mode = 2;
@@ -333,32 +334,32 @@ function moveBody(): Bytes {
   const ix = 4;
   const abs = 5;
   const kinds = 6;
-  const n = 7;
-  c.uleb(1).uleb(5).byte(T_I32);
+  const hits = 7;
+  const n = 8;
+  c.uleb(1).uleb(6).byte(T_I32);
   emitExecProbe(c, { pc, vpn, ix, sb, state: 0 });
   c.get(ix).mem(Op.i32_load, 2, ST_X_ABS).tee(abs).i32(0).op(Op.i32_ge_s).op(Op.i32_and);
-  c.op(Op.i32_eqz).op(Op.if_).byte(T_VOID).i32(MOVE_NO).op(Op.return_).op(Op.end);
-  c.get(mode).op(Op.if_).byte(T_VOID);
+  c.op(Op.i32_eqz);
+  e.open(Op.if_, 'if');
+  c.i32(MOVE_NO).op(Op.return_);
+  e.end();
+  c.get(mode);
+  e.open(Op.if_, 'if');
   c.get(ix).mem(Op.i32_load, 2, ST_X_KINDS).tee(kinds).i32(0).op(Op.i32_lt_s).get(sb).mem(Op.i32_load, 2, ST_LINES).op(Op.i32_or);
-  c.op(Op.if_).byte(T_VOID).i32(MOVE_NO).op(Op.return_).op(Op.end);
+  e.open(Op.if_, 'if');
+  c.i32(MOVE_NO).op(Op.return_);
+  e.end();
   c.get(sb).get(kinds).mem(Op.i32_store, 2, ST_LOOP_KINDS);
-  c.get(sb).get(ix).mem(Op.i32_load, 2, ST_X_HITS).mem(Op.i32_store, 2, ST_LOOP_HITS);
-  c.op(Op.end);
+  c.get(sb).get(ix).mem(Op.i32_load, 2, ST_X_HITS).tee(hits).mem(Op.i32_store, 2, ST_LOOP_HITS);
+  e.end();
   c.get(sb).get(abs).mem(Op.i32_store, 2, ST_LOOP_ABS);
   c.get(sb).get(pc).i64(-4096).op(Op.i64_and).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, ST_LOOP_VBASE);
   c.get(sb).get(ix).get(sb).op(Op.i32_sub).i32(2).op(Op.i32_shr_u).mem(Op.i32_store, 2, ST_LOOP_XIDX);
-  c.get(mode).op(Op.if_).byte(T_VOID);
-  // The entry's kind: 0 not translated, 1 translated, 2 never (jit/engine.ts).
+  c.get(mode);
+  e.open(Op.if_, 'if');
   c.get(pc).op(Op.i32_wrap_i64).i32(4095).op(Op.i32_and).i32(1).op(Op.i32_shr_u).set(vpn);
-  c.get(vpn).get(kinds).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).tee(n);
-  c.i32(1).op(Op.i32_eq).op(Op.if_).byte(T_VOID).i32(MOVE_WANTED).op(Op.return_).op(Op.end);
-  c.get(n).op(Op.i32_eqz).op(Op.if_).byte(T_VOID);
-  c.get(vpn).i32(1).op(Op.i32_shl).get(sb).mem(Op.i32_load, 2, ST_LOOP_HITS).op(Op.i32_add).set(ix);
-  c.get(ix).mem(Op.i32_load16_u, 1, 0).i32(1).op(Op.i32_add).tee(n);
-  c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD).op(Op.i32_ge_u).op(Op.if_).byte(T_VOID).i32(MOVE_WANTED).op(Op.return_).op(Op.end);
-  c.get(ix).get(n).mem(Op.i32_store16, 1, 0);
-  c.op(Op.end);
-  c.op(Op.end);
+  countEntry(e, { i: vpn, kinds, hits, n }, () => void c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD), () => void c.i32(MOVE_WANTED).op(Op.return_));
+  e.end();
   c.i32(MOVE_ON);
   c.op(Op.end);
   return c;
@@ -490,21 +491,43 @@ function jumped(e: Emit): void {
   e.open(Op.if_, 'if');
   movePage(e, R_JUMP);
   e.end();
-  // kind: 0 not translated, 1 translated, 2 never (jit/engine.ts)
-  c.get(L_IX).i32(1).op(Op.i32_shr_u).tee(L_IX).get(L_KINDS).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).tee(L_LO);
+  c.get(L_IX).i32(1).op(Op.i32_shr_u).set(L_IX);
+  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => void e.exit(R_JUMP));
+  e.end();
+}
+
+/** Locals of countEntry: the entry's halfword index (then its counter's address), the page's kinds and hit counters, scratch. */
+interface EntryLocals {
+  readonly i: number;
+  readonly kinds: number;
+  readonly hits: number;
+  readonly n: number;
+}
+
+/**
+ * The dispatcher's count of an entry at halfword `i` of a page, as Translator.enterPage counts:
+ * `wanted` when the dispatcher wants it — a translated block (kind 1; 0 is not translated
+ * yet, 2 never: jit/engine.ts), or one whose count (this entry counted) reaches the threshold
+ * `thr` pushes — else the count goes up by one. The loop's jumps and its page move (moveBody)
+ * both count through here.
+ */
+function countEntry(e: Emit, l: EntryLocals, thr: () => void, wanted: () => void): void {
+  const c = e.c;
+  c.get(l.i).get(l.kinds).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).tee(l.n);
   c.i32(1).op(Op.i32_eq);
   e.open(Op.if_, 'if');
-  e.exit(R_JUMP);
+  wanted();
   e.end();
-  c.get(L_LO).op(Op.i32_eqz);
+  c.get(l.n).op(Op.i32_eqz);
   e.open(Op.if_, 'if');
-  c.get(L_IX).i32(1).op(Op.i32_shl).get(L_HITS).op(Op.i32_add).tee(L_IX);
-  c.get(L_IX).mem(Op.i32_load16_u, 1, 0).i32(1).op(Op.i32_add).tee(L_LO).mem(Op.i32_store16, 1, 0);
-  c.get(L_LO).get(L_THR).op(Op.i32_ge_u);
+  c.get(l.i).i32(1).op(Op.i32_shl).get(l.hits).op(Op.i32_add).tee(l.i);
+  c.mem(Op.i32_load16_u, 1, 0).i32(1).op(Op.i32_add).tee(l.n);
+  thr();
+  c.op(Op.i32_ge_u);
   e.open(Op.if_, 'if');
-  e.exit(R_JUMP);
+  wanted();
   e.end();
-  e.end();
+  c.get(l.i).get(l.n).mem(Op.i32_store16, 1, 0);
   e.end();
 }
 
