@@ -1,20 +1,21 @@
 /**
  * The interpreter loop, generated as WebAssembly (interp.ts is its JavaScript side).
  *
- * Why: the JavaScript loop (`interp.ts`) is slow until V8 has optimised it
+ * Why: the JavaScript loop it replaced was slow until V8 had optimised it
  * (its first million instructions at ~10 MIPS, a ~25 ms TurboFan compile,
  * a warm-up to keep that compile from deoptimising); a wasm function is at
  * Liftoff speed from its first instruction and has no type feedback to
- * settle. docs/cpu.md (Performance, *Next*) has the measurements.
+ * settle. docs/cpu.md (Performance, *The interpreter loop in WebAssembly*)
+ * has the measurements.
  *
- * What it does: fetch (from the current fetch page when it lies in the
- * memory the module imports), expand compressed instructions through a
- * table in that memory, and execute the integer base ISA and M (register
- * file = the state area's i64 words), loads and stores through the same
- * data TLBs as translated code. Everything else leaves the loop with a
- * reason, the pc and the retired count, and the JavaScript side
- * (`WasmLoop.run`) does it: a new fetch page or a fetch from outside the
- * memory (`fetchSlow`), an instruction the loop leaves out (`execOther`:
+ * What it does: fetch (from the fetch page when it lies in the memory the
+ * module imports, moving to another such page through the instruction TLB:
+ * moveBody), expand compressed instructions through a table in that memory,
+ * and execute the integer base ISA, M and C (register file = the state
+ * area's i64 words), loads and stores through the same data TLBs as
+ * translated code. Everything else leaves the loop with a reason, the pc and
+ * the retired count, and the JavaScript side (`Interpreter.run`) does it: a
+ * fetch the loop cannot make (`fetchSlow`), an instruction the loop leaves out (`execOther`:
  * CSR, SYSTEM, FENCE, AMO, F/D; and every encoding it does not execute,
  * which the JS side traps as illegal when its major opcode is one the loop
  * owns), a compressed parcel not yet in the table. Slow loads and stores
@@ -77,7 +78,9 @@ const L_THR = L_MODE + 3; // i32
 const L_SB = L_MODE + 4; // i32: the state area's address (the imported global e.s)
 /** The TLB probe's locals (jit/tlb-probe.ts): the state area's address is L_SB. */
 const PROBE: ProbeLocals = { a: L_A, lo: L_LO, ix: L_IX, abs: L_DABS, sb: L_SB, state: 0 };
-/** The module's functions: the imported slow paths (F_LD, F_ST), the loop, its page move, and the upper half of an instruction crossing pages. */
+/** The module's functions: the imported slow paths, the loop, its page move, and the upper half of an instruction crossing pages. */
+const F_LD = 0;
+const F_ST = 1;
 const F_MOVE = 3;
 const F_UPPER = 4;
 /** What the page move returns: not moved (the JavaScript side moves), moved, moved but the dispatcher wants the entry. */
@@ -134,8 +137,8 @@ class Emit {
 }
 
 /**
- * The loop's module for a hart whose state area is at `state` in `memory`; `rvcAt` is the byte
- * address of the 64 Ki-entry i32 expansion table in the same memory (1 = not filled yet).
+ * The loop's module: the same bytes for every hart (its state area's address is the imported
+ * global `e.s`; the compressed-instruction table is in the area, 1 = not filled yet).
  */
 export function interpreterModule(): Uint8Array<ArrayBuffer> {
   const e = new Emit();
@@ -388,8 +391,6 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes): Uint8Array<ArrayBuffe
   return m.view();
 }
 
-const F_LD = 0;
-const F_ST = 1;
 const LOAD_OPS = [Op.i64_load8_s, Op.i64_load16_s, Op.i64_load32_s, Op.i64_load, Op.i64_load8_u, Op.i64_load16_u, Op.i64_load32_u];
 const STORE_OPS = [Op.i64_store8, Op.i64_store16, Op.i64_store32, Op.i64_store];
 const BRANCH_OPS = [Op.i64_eq, Op.i64_ne, 0, 0, Op.i64_lt_s, Op.i64_ge_s, Op.i64_lt_u, Op.i64_ge_u];

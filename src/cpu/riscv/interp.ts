@@ -8,10 +8,11 @@
  * a wasm function runs at Liftoff speed from its first instruction and has
  * no type feedback to settle (docs/cpu.md, Performance).
  *
- * The loop leaves with a reason; here: a fetch from a new page, or one the
- * loop cannot read (not in its memory, or the page's last halfword, where a
- * 32-bit instruction may cross) goes through `fetchSlow` and back into the
- * loop with the word; instructions the loop leaves out go to `execOther`
+ * The loop leaves with a reason; here: a fetch the loop cannot make itself
+ * (a page the instruction TLB does not have, one not in its memory, one the
+ * translator has not cached for it in the dispatcher's mode, or the next page
+ * of an instruction crossing into it missing) goes through `fetchSlow` and back
+ * into the loop with the word; instructions the loop leaves out go to `execOther`
  * (and encodings of the loop's own major opcodes that it rejects are
  * illegal); a compressed parcel not yet in the loop's table is expanded
  * into it. Loads and stores that miss the TLBs call the slow paths below
@@ -147,7 +148,7 @@ export class Interpreter {
       hasRaw = 0;
       this.exits++;
       h.steps = this.entrySteps + n;
-      // The loop moved to another page (interp-wasm.ts: switchPage): that page is now the
+      // The loop moved to another page (interp-wasm.ts: moveBody): that page is now the
       // fetch page, unless a slow path flushed the TLBs since (the fetch page is none then).
       const moved = this.i32[ST_LOOP_XIDX / 4]!;
       if (moved >= 0 && h.tlbFlushes === flushes) {

@@ -20,7 +20,7 @@
  *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs, xTagLo, xTagHi
  *   then    8 KiB   xPa       f64: physical page of each instruction-TLB entry
  *   then    12 KiB  xAbs, xKinds, xHits: i32 per instruction-TLB entry, for the interpreter
- *                   loop's page changes (interp-wasm.ts: switchPage)
+ *                   loop's page moves (interp-wasm.ts: moveBody)
  *   then    128 KiB jump cache: JC_ENTRIES x 32 bytes
  *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32)
  *   then    256 KiB   compressed-instruction expansions, i32 per parcel (1: not yet expanded)
@@ -105,7 +105,6 @@ export const ST_X_HITS = ST_X_KINDS + 4 * TLB_SIZE;
 export const ST_JC = ST_X_HITS + 4 * TLB_SIZE;
 export const JC_ENTRIES = 4096;
 export const JC_ENTRY_BYTES = 32;
-/** Bytes of one hart's area. */
 /** The interpreter loop's expansion table of compressed instructions (rvc.ts), one i32 per parcel. */
 export const ST_RVC = ST_JC + JC_ENTRIES * JC_ENTRY_BYTES;
 /** Pages with code-cache state per hart (jit/engine.ts MAX_PAGES): slots of the two pools below. */
@@ -113,6 +112,7 @@ export const CODE_PAGES = 2048;
 /** Per code page slot: the kinds of its halfword offsets (u8 each), then their hit counters (u16 each). */
 export const ST_KINDS = ST_RVC + 65536 * 4;
 export const ST_HITS = ST_KINDS + CODE_PAGES * 2048;
+/** Bytes of one hart's area. */
 export const HART_STATE_BYTES = ST_HITS + CODE_PAGES * 4096;
 /**
  * Hit counters the harts of one machine share (Hart's sharedHits), by physical page number
@@ -126,7 +126,6 @@ export function wasmPages(bytes: number): number {
   return Math.ceil(bytes / 65536);
 }
 
-/** An area of its own for a hart the machine gave none (tests, the warm-up hart): guest RAM is elsewhere. */
 /**
  * The `n` state areas in the tail of a guest RAM backing allocated with a tail of
  * n * HART_STATE_BYTES; none when the RAM is not in a WebAssembly memory (harts then get
@@ -140,6 +139,7 @@ export function stateAreasIn(backing: GuestRamBacking, n: number): HartStateArea
   return areas;
 }
 
+/** An area of its own for a hart the machine gave none (tests, the warm-up hart): guest RAM is elsewhere. */
 export function privateStateArea(): HartStateArea {
   const pages = wasmPages(HART_STATE_BYTES);
   return { memory: new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }), offset: 0 };

@@ -392,7 +392,7 @@ export class Translator {
   /**
    * Keep the page's kinds and hit counters with the fetch page's instruction-TLB entry, where
    * the interpreter loop finds them when it moves to the page without leaving WebAssembly
-   * (interp-wasm.ts: switchPage). Not for a page only ever interpreted (the loop would count
+   * (interp-wasm.ts: moveBody). Not for a page only ever interpreted (the loop would count
    * its entries); a TLB fill of the entry clears them (mmu.ts), and so do recheckPages and
    * flushAll for every entry.
    */
@@ -405,8 +405,7 @@ export class Translator {
     const kindsAt = page.kinds.byteOffset;
     if (h.xKinds[idx] === kindsAt || page.interpretOnly) return;
     if (h.xTagLo[idx] !== (vpn | h.tlbVpnTag) || h.xTagHi[idx] !== (Math.floor(base / TWO32) | 0) || h.xPa[idx] !== h.fetchPa) return;
-    const buf = h.state.memory.buffer;
-    if (page.kinds.buffer !== buf || page.hits.buffer !== buf) return;
+    // A page's kinds and counters are always views of the state area's memory (pageFor).
     h.xKinds[idx] = kindsAt;
     h.xHits[idx] = page.hits.byteOffset;
     this.loopPages[idx] = page;
