@@ -5,7 +5,7 @@
 // from just before the CLI's main() to its return (Node's own start and the bundle's load, the
 // same for both engines, are left out).
 import { fileURLToPath } from 'node:url';
-import { applyV8Flags } from '../bin/v8-flags.mjs';
+import { applyV8Flags } from '../bin/v8-flags.cjs';
 
 applyV8Flags();
 const [jit, firmware] = process.argv.slice(2);

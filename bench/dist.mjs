@@ -8,7 +8,7 @@
 import { register } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { distIsCurrent } from '../bin/dist-current.mjs';
+import { distIsCurrent } from '../bin/dist-current.cjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

@@ -3,13 +3,13 @@
  * `report` prints one JSON object per line: {name, value, unit[, baseline, ratio]}.
  */
 import { fileURLToPath } from 'node:url';
-import { V8_FLAGS } from '../bin/v8-flags.mjs';
+import { V8_FLAGS } from '../bin/v8-flags.cjs';
 
 /**
  * Node options for a benchmark's child process running TypeScript (bench/cpu-child.ts): the
  * sources through tsx, with src/ resolved to the compiled dist/ when that build is current
  * (bench/dist.mjs), as for the benchmark run itself and for bin/tsvmm, under the V8 flags
- * bin/tsvmm sets (bin/v8-flags.mjs).
+ * bin/tsvmm sets (bin/v8-flags.cjs).
  */
 export const CHILD_NODE_ARGS: readonly string[] = [...V8_FLAGS, '--import', 'tsx', '--import', fileURLToPath(new URL('./dist.mjs', import.meta.url))];
 

@@ -64,6 +64,8 @@ try {
     });
   await bundle(['cli', 'main.js'], ['cli', 'main.script.js'], 'cjs');
   await bundle(['machine', 'smp', 'hart-worker.js'], ['machine', 'smp', 'hart-worker.bundle.js'], 'esm');
+  // The loader of the CLI's bundle as CommonJS too: bin/tsvmm is CommonJS (it says why).
+  await bundle(['host', 'script-loader.js'], ['host', 'script-loader.cjs'], 'cjs');
   bundled = true;
 } catch (e) {
   console.error(`build: no single-file CLI or hart worker (${e instanceof Error ? e.message : String(e)}); the modules are loaded instead`);
@@ -80,7 +82,7 @@ if (bundled) {
   words.forEach((w, i) => image.writeUInt32LE(w, 4 * i)); // RISC-V is little-endian, whatever the host is
   writeFileSync(firmware, image);
   const loader = pathToFileURL(join(dist, 'src', 'host', 'script-loader.js')).href;
-  const flags = pathToFileURL(join(root, 'bin', 'v8-flags.mjs')).href;
+  const flags = pathToFileURL(join(root, 'bin', 'v8-flags.cjs')).href;
   const train = [
     `(await import(${JSON.stringify(flags)})).applyV8Flags();`,
     `const { loadScript, codeCachePath } = await import(${JSON.stringify(loader)});`,

@@ -4,7 +4,6 @@
  * Every problem is a BlockError with one clear line, raised before the guest
  * starts; files opened on the way are closed again.
  */
-import { realpath, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BlockBackend } from './backend.js';
@@ -50,9 +49,15 @@ interface Layer {
   noBacking: boolean;
 }
 
+/**
+ * node:fs/promises, loaded at first use, not imported: loading it costs every start ~2 ms of CPU
+ * (docs/cpu.md, start-up), and only a machine with drives uses it.
+ */
+const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
+
 async function canonical(path: string): Promise<string> {
   try {
-    return await realpath(path);
+    return await fsp().realpath(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new BlockError(`Could not open '${path}': No such file or directory`, 'ENOENT');
@@ -144,13 +149,13 @@ async function openOverlay(base: BlockDriver, spec: DriveSpec, ctx: OpenContext)
   // Loaded at first use, not imported: docs/cpu.md (start-up) says why.
   const path = join(ctx.tmpdir ?? tmpdir(), `tsvmm-snapshot-${process.pid}-${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}.qcow2`);
   try {
-    await writeFile(path, new Uint8Array(0), { flag: 'wx' });
+    await fsp().writeFile(path, new Uint8Array(0), { flag: 'wx' });
     const file = new RawFile(path, { cache: 'unsafe', discard: spec.discard });
-    await unlink(path);
+    await fsp().unlink(path);
     await createQcow2(file, { size: base.size, backingFile: resolve(spec.file), backingFormat: base instanceof Qcow2 ? 'qcow2' : 'raw' });
     return await Qcow2.open(file, { openBacking: () => Promise.resolve(base) });
   } catch (e) {
-    await unlink(path).catch(() => undefined);
+    await fsp().unlink(path).catch(() => undefined);
     if (e instanceof BlockError) throw e;
     throw new BlockError(`could not create the -snapshot overlay in ${dirname(path)}: ${(e as Error).message}`, (e as NodeJS.ErrnoException).code);
   }

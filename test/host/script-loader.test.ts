@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { codeCachePath } from '../../src/host/script-loader.js';
 
 const LOADER = fileURLToPath(new URL('../../src/host/script-loader.ts', import.meta.url));
-const V8_FLAGS_MODULE = fileURLToPath(new URL('../../bin/v8-flags.mjs', import.meta.url));
+const V8_FLAGS_MODULE = fileURLToPath(new URL('../../bin/v8-flags.cjs', import.meta.url));
 
 /** A CommonJS bundle in the shape esbuild writes: requires a builtin, reads __filename, exports a function. */
 const BUNDLE = `
@@ -59,7 +59,7 @@ test('a script bundle runs from the code cache its training run saved, and witho
 });
 
 test("a code cache made under bin/tsvmm's V8 flags is used under them, and refused without them", () => {
-  // bin/tsvmm sets its flags (bin/v8-flags.mjs) at run time, before it loads the CLI's script;
+  // bin/tsvmm sets its flags (bin/v8-flags.cjs) at run time, before it loads the CLI's script;
   // the build's training run must set the same ones, as V8 takes a cache only under the flags
   // it was made with.
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-script-'));

@@ -1,3 +1,3 @@
-/** bin/v8-flags.mjs */
+/** bin/v8-flags.cjs */
 export declare const V8_FLAGS: readonly string[];
 export declare function applyV8Flags(): void;

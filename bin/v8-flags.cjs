@@ -18,10 +18,12 @@
 // to spare the tier-up did not delay the hart); -smp 2 CPU 13.15 -> 12.55 s, wall 8.43 -> 8.06 s.
 // 54,000,000 and 180,000,000 left hot code in Liftoff too long (-smp 1 wall 7.72 and 7.98 s
 // against 7.61 s). docs/cpu.md has the rounds.
-import { setFlagsFromString } from 'node:v8';
+const { setFlagsFromString } = require('node:v8');
 
-export const V8_FLAGS = ['--interrupt-budget=600000', '--wasm-tiering-budget=18000000'];
+const V8_FLAGS = ['--interrupt-budget=600000', '--wasm-tiering-budget=18000000'];
 
-export function applyV8Flags() {
+function applyV8Flags() {
   for (const f of V8_FLAGS) setFlagsFromString(f);
 }
+
+module.exports = { V8_FLAGS, applyV8Flags };

@@ -1,8 +1,8 @@
 // Whether the compiled tree in dist/ (npm run build) is newer than every
 // source file. bin/tsvmm runs dist/ only then (an edited tree never runs a
 // stale build), and the benchmarks measure it only then (bench/dist.mjs).
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+const { readFileSync, readdirSync, statSync } = require('node:fs');
+const { join } = require('node:path');
 
 function builtAt(root) {
   try {
@@ -24,7 +24,9 @@ function newestSource(dir) {
 }
 
 /** `root`: the checkout (the folder holding src/ and dist/). */
-export function distIsCurrent(root) {
+function distIsCurrent(root) {
   const stamp = builtAt(root);
   return stamp > 0 && newestSource(join(root, 'src')) < stamp;
 }
+
+module.exports = { distIsCurrent };
