@@ -9,12 +9,14 @@
  * process (its threads' schedstat run times when the prompt appears), the
  * figure that means something on a shared machine; also with `-accel
  * tcg,jit=off` (boot.uboot_prompt_cpu_s_interp) to show what translation buys.
+ * Medians of 5 rounds, each running the three alternated, every process
+ * pinned to one CPU (harness.ts: pinned).
  *
  * boot.start_poweroff_cpu_s: CPU seconds of a whole process whose firmware
  * powers the machine off at its first instructions (what every start costs
  * before the guest does anything; a third of U-Boot's figure was this), QEMU
- * the same way; medians of 10 alternated runs. Measured by bash's `time`:
- * the process is gone before /proc could be read.
+ * the same way; medians of 10 alternated runs, pinned to one CPU as above.
+ * Measured by bash's `time`: the process is gone before /proc could be read.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { median, round } from './harness.js';
+import { median, pinned, round } from './harness.js';
 
 export const group = 'boot';
 
@@ -60,7 +62,8 @@ function cpuSecondsOf(pid: number | undefined): number {
 function timeToPrompt(cmd: string, args: string[], cpu = false): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    // taskset execs the command: the pid is the command's.
+    const child = spawn(...(cpu ? pinned(cmd, args) : [cmd, args] as const), { stdio: ['pipe', 'pipe', 'ignore'] });
     let out = '';
     let keySent = false;
     let result = -1;
@@ -90,7 +93,7 @@ function timeToPrompt(cmd: string, args: string[], cpu = false): Promise<number>
 
 /** CPU seconds (user + system) of a whole run of `cmd args`, its output discarded. */
 function cpuSecondsOfRun(cmd: string, args: string[]): number {
-  const r = spawnSync('bash', ['-c', 'TIMEFORMAT="%3U %3S"; { time "$@" >/dev/null 2>&1 </dev/null; } 2>&1', 'bash', cmd, ...args], { encoding: 'utf8' });
+  const r = spawnSync('bash', ['-c', 'TIMEFORMAT="%3U %3S"; { time "$@" >/dev/null 2>&1 </dev/null; } 2>&1', 'bash', ...pinned(cmd, args).flat()], { encoding: 'utf8' });
   const [user, sys] = r.stdout.trim().split(/\s+/).slice(-2).map(Number);
   if (r.status !== 0 || !(user! >= 0) || !(sys! >= 0)) throw new Error(`${cmd}: could not time a run (${r.stdout.slice(-200)})`);
   return user! + sys!;
@@ -115,11 +118,20 @@ export async function run(report: Report): Promise<void> {
     report({ name: 'boot.uboot_prompt_s', value: round(ours), unit: 's' });
   }
   const args = ['-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT];
-  const cpuJit = await medianOf(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', ...args], true));
-  const cpuInterp = await medianOf(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', '-accel', 'tcg,jit=off', ...args], true));
-  if (existsSync(QEMU)) {
-    const qemu = await medianOf(3, () => timeToPrompt(QEMU, args, true));
-    report({ name: 'boot.uboot_prompt_cpu_s', value: round(cpuJit), unit: 's', baseline: round(qemu), ratio: round(cpuJit / qemu, 2) });
+  // CPU: the three alternated, 5 rounds (the host's speed drifts over a run).
+  const jits: number[] = [];
+  const interps: number[] = [];
+  const qemus: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    jits.push(await timeToPrompt(process.execPath, [TSVMM, 'run', ...args], true));
+    interps.push(await timeToPrompt(process.execPath, [TSVMM, 'run', '-accel', 'tcg,jit=off', ...args], true));
+    if (existsSync(QEMU)) qemus.push(await timeToPrompt(QEMU, args, true));
+  }
+  const cpuJit = median(jits);
+  const cpuInterp = median(interps);
+  if (qemus.length > 0) {
+    const qemu = median(qemus);
+    report({ name: 'boot.uboot_prompt_cpu_s', value: round(cpuJit), unit: 's', baseline: round(qemu), ratio: round(cpuJit / qemu, 2), runs: jits.map((x) => round(x)), baselineRuns: qemus.map((x) => round(x)) });
     report({ name: 'boot.uboot_prompt_cpu_s_interp', value: round(cpuInterp), unit: 's', baseline: round(qemu), ratio: round(cpuInterp / qemu, 2) });
   } else {
     report({ name: 'boot.uboot_prompt_cpu_s', value: round(cpuJit), unit: 's' });

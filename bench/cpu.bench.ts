@@ -4,7 +4,8 @@
  * multiply/divide, calls; ~55 % compressed), each figure from a fresh
  * process (bench/cpu-child.ts) so that V8's tiering is part of what is
  * measured (after a 20 M-instruction warm-up, at least 0.3 s of CPU):
- * value = the minimum over 5 processes, `median` beside it.
+ * value = the minimum over 5 processes, `median` beside it. Every process
+ * of this file is pinned to one CPU (harness.ts: pinned).
  * cpu.mips_interp: the same with `translate: false` (the interpreter alone).
  *
  * cpu.cold_footprint: a cold process running 2,000 distinct basic blocks
@@ -29,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { assemble } from '../test/cpu/guest.js';
 import { footprint } from './cpu-programs.js';
 import type { Report } from './harness.js';
-import { CHILD_NODE_ARGS, median, round } from './harness.js';
+import { CHILD_NODE_ARGS, median, pinned, round } from './harness.js';
 
 export const group = 'cpu';
 
@@ -43,14 +44,14 @@ const FOOTPRINT_INSNS = FP_ROUNDS * (FP_BLOCKS * 6 + 2);
 
 /** CPU seconds of one cpu-cli-child run of `firmware`. */
 function measureCli(firmware: string, jit: 'on' | 'off'): number {
-  const out = execFileSync(process.execPath, [CLI_CHILD, jit, firmware], { encoding: 'utf8' });
+  const out = execFileSync(...pinned(process.execPath, [CLI_CHILD, jit, firmware]), { encoding: 'utf8' });
   const r = JSON.parse(out.trim().split('\n').pop()!) as { cpuSeconds: number; code: number };
   if (r.code !== 0) throw new Error(`cpu-cli-child ${jit}: the guest did not power off (exit ${r.code})`);
   return r.cpuSeconds;
 }
 
 function measure(kind: 'mix' | 'footprint', jit: 'on' | 'off'): number {
-  const out = execFileSync(process.execPath, [...CHILD_NODE_ARGS, CHILD, kind, jit], { encoding: 'utf8' });
+  const out = execFileSync(...pinned(process.execPath, [...CHILD_NODE_ARGS, CHILD, kind, jit]), { encoding: 'utf8' });
   return (JSON.parse(out.trim().split('\n').pop()!) as { mips: number }).mips;
 }
 

@@ -2,8 +2,26 @@
  * Benchmark plumbing. Each bench/*.bench.ts exports `group` and `run(report)`;
  * `report` prints one JSON object per line: {name, value, unit[, baseline, ratio]}.
  */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { V8_FLAGS } from '../bin/v8-flags.cjs';
+
+const TASKSET = '/usr/bin/taskset';
+
+/**
+ * `cmd args` pinned to the host's last logical CPU (util-linux's taskset), for figures that are
+ * a process's CPU time: on the 2-vCPU machine the figures in docs/cpu.md come from, an unpinned
+ * process ran the same CPU-bound loop in either ~270 or ~430 ms (8 runs: 271-435 ms), pinned in
+ * 267-300 ms, so an unpinned comparison of two engines swung with where each process landed.
+ * Threads of a pinned process share the one CPU, and their CPU time still adds up. Figures in
+ * wall-clock time (the Linux boots, SMP) stay unpinned; so does everything where taskset is
+ * missing.
+ */
+export function pinned(cmd: string, args: readonly string[]): [string, string[]] {
+  if (!existsSync(TASKSET)) return [cmd, [...args]];
+  return [TASKSET, ['-c', String(availableParallelism() - 1), cmd, ...args]];
+}
 
 /**
  * Node options for a benchmark's child process running TypeScript (bench/cpu-child.ts): the
