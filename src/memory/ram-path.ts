@@ -34,8 +34,11 @@ const EMPTY_DV = new DataView(new SharedArrayBuffer(8));
 
 export abstract class RamFastPath<V extends RamTables> implements PhysMemory {
   abstract readonly epoch: number;
-  valLo = 0;
-  valHi = 0;
+  // -0, not 0: doubles from the start, as unsigned 32-bit halves exceed V8's small integers
+  // (a device register with its top bit set): a field changing representation changes the
+  // object's map and deoptimises every function optimised against it.
+  valLo = -0;
+  valHi = -0;
   /** The flat view accesses go through (replace it with `setView`). */
   protected view: V;
   // The RAM (loads: also ROM/ROMD) range of the last direct load and the RAM

@@ -142,8 +142,14 @@ export class Hart {
   /** Set when the run loop must leave its inner loop (interrupt state changed, stop, map change). */
   exitRequest = false;
 
-  /** Instructions attempted (retired + trapped); the budget unit. */
-  steps = 0;
+  /**
+   * Instructions attempted (retired + trapped); the budget unit. -0, not 0: a double from the
+   * start, as the count outgrows V8's small integers within seconds, and a field changing
+   * representation then changes the object's map and deoptimises every function optimised
+   * against harts at once (warmup.ts: STEPS_BASE, which does the same for harts built after
+   * a warm-up).
+   */
+  steps = -0;
   /**
    * Called on every `pause` (a guest spin-wait hint) and every `wfi` that does
    * not wait (an enabled interrupt is pending; `wfi` true). A hart in a worker
@@ -367,12 +373,10 @@ export class Hart {
       this.wF64.push(dummyF64);
     }
     this.reset(0);
-    // Complete type feedback for the engines before any guest runs (warmup.ts says why): the
-    // interpreter's now, the translator's before its first translation (a guest whose code never
-    // gets hot never pays for it).
+    // Complete type feedback for the engines before this hart's first translation (warmup.ts
+    // says why, and why not earlier): a guest whose code never gets hot never pays for it.
     const make = (o: HartOptions): Hart => new Hart(o);
-    warmUp(make, false);
-    if (this.jit !== null) this.jit.beforeFirstTranslation = () => warmUp(make, true);
+    if (this.jit !== null) this.jit.beforeFirstTranslation = () => warmUp(make);
   }
 
   get waiting(): boolean {

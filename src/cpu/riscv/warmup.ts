@@ -1,6 +1,6 @@
 /**
  * Type-feedback warm-up of the execution engines, once per realm (main thread
- * or hart worker) before the first real hart runs.
+ * or hart worker), before a hart's first translation.
  *
  * Why: V8 optimises the JavaScript the engines run per exit of the
  * interpreter loop (interp.ts: the loop's exits, `execOther`, the slow paths)
@@ -10,11 +10,19 @@
  * the optimised code, which then deoptimised ("insufficient type feedback"),
  * ran in V8's bytecode interpreter until hot again and was recompiled. When
  * the interpreter loop itself was JavaScript this happened 9-11 times during
- * a U-Boot boot, ~80 ms of compiler CPU each (the loop is WebAssembly now,
- * which has no type feedback; U-Boot without the warm-up measured 0.31 s of
- * CPU against 0.28 s with it). Running a short program that takes every path
- * once, before any guest, gives V8 complete feedback at the first
- * optimisation.
+ * a U-Boot boot, ~80 ms of compiler CPU each. Running a short program that
+ * takes every path once gives V8 complete feedback at the first optimisation.
+ *
+ * When: before a hart's first translation (Translator.beforeFirstTranslation),
+ * and only then. The interpreter's JavaScript side alone no longer needs it
+ * since the loop is WebAssembly (which has no type feedback): with every
+ * process pinned to one CPU, 10 alternated runs each, U-Boot to its prompt
+ * with `jit=off` took 208.6 ms of CPU without any warm-up against 210.8 with
+ * the interpreter's at start, and a start that powers off at once 53.3 against
+ * 57.1 ms; with translation, the interpreter's part run before the first
+ * translation instead of at start: 243.0 against 246.3 ms (Linux to a shell,
+ * `-smp 1`: 7.48 against 7.91 s, 3 pairs). The translator's part pays: without
+ * it 270.8 ms (V8's compiles on the other threads 61.9 against 45.6 ms).
  *
  * The program runs on private harts over a private 64 KiB RAM (the real
  * memory core classes and, like the machine's, one WebAssembly memory with
@@ -92,8 +100,7 @@ const JIT_TAIL = 7;
 const SMC_OFFSET = 0x100;
 /** Never reached: the dispatching hart interprets every instruction in the translator's mode. */
 const NEVER = 0x7fffffff;
-let interpWarm = false;
-let jitWarm = false;
+let warm = false;
 
 // Encoders (RISC-V base formats).
 const R = (op: number, rd: number, f3: number, rs1: number, rs2: number, f7: number): number =>
@@ -287,17 +294,14 @@ const PAUSE_HOOKS: readonly ((wfi: boolean) => void)[] = [(): void => {}, (): vo
 const LINES_HOOKS: readonly (() => void)[] = [(): void => {}, (): void => {}];
 
 /**
- * Warm up the interpreter, and the translator too when `translate`; each once per realm, a
- * few milliseconds. A translating hart asks for the translator's part only before its first
- * translation (hart.ts), so a process whose guest code never gets hot does without it.
+ * Warm up the interpreter and the translator, once per realm, a few milliseconds. A hart
+ * asks for it before its first translation (hart.ts), so a process whose guest code never
+ * gets hot, or that does not translate, does without it.
  */
-export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): WarmUpRun[] {
+export function warmUp(make: (o: HartOptions) => Hart): WarmUpRun[] {
   const runs: WarmUpRun[] = [];
-  if (interpWarm && (jitWarm || !translate)) return runs;
-  const runInterp = !interpWarm;
-  const runJit = translate && !jitWarm;
-  interpWarm = true;
-  if (translate) jitWarm = true;
+  if (warm) return runs;
+  warm = true;
   const root = MemoryRegion.container('warm-up', 2 ** 40);
   // RAM and state areas in one WebAssembly memory, as the machine has them: translated code
   // takes its direct RAM paths, and V8 sees the views' real shapes.
@@ -345,13 +349,13 @@ export function warmUp(make: (o: HartOptions) => Hart, translate: boolean): Warm
   // the code-write exits of the interpreter loop in both its modes.
   const base = { hartId: 0, mem, timeSource: () => 0, codeSync: CodeSync.allocate() };
   const harts: { h: Hart; engine: WarmUpRun['engine'] }[] = [];
-  if (runInterp) harts.push({ h: make({ ...base, translate: false, state: areas[0] }), engine: 'interpreter' });
+  harts.push({ h: make({ ...base, translate: false, state: areas[0] }), engine: 'interpreter' });
   // The translator's dispatcher: blocks are made on the second pass and run on the third;
   // only the program's first JIT_STEPS instructions, as every block costs a compile.
-  if (runJit) harts.push({ h: make({ ...base, translate: true, translateThreshold: 2, state: areas[1] }), engine: 'translator' });
+  harts.push({ h: make({ ...base, translate: true, translateThreshold: 2, state: areas[1] }), engine: 'translator' });
   // The dispatcher's interpreted paths over the whole program (jumps returning to the
   // dispatcher, fence.i's recheck), without compiling a block.
-  if (runJit) harts.push({ h: make({ ...base, translate: true, translateThreshold: NEVER, state: areas[2] }), engine: 'dispatcher' });
+  harts.push({ h: make({ ...base, translate: true, translateThreshold: NEVER, state: areas[2] }), engine: 'dispatcher' });
   // Several passes, the engines interleaved (the translator runs the interpreter loop in its
   // other mode): V8 records feedback only once a function has run for a while (lazy feedback
   // allocation), so the first pass may leave nothing behind.
@@ -415,13 +419,12 @@ export function warmUpEnd(): number {
   return CODE + code.reduce((n, p) => n + (p < 0 ? 2 : 4), 0);
 }
 
-/** Which engines this realm has warmed up so far (tests). */
-export function warmedUp(): { interpreter: boolean; translator: boolean } {
-  return { interpreter: interpWarm, translator: jitWarm };
+/** Whether this realm has warmed up (tests). */
+export function warmedUp(): boolean {
+  return warm;
 }
 
 /** Forget that this realm was warmed up (tests only: the next warmUp() runs again). */
 export function resetWarmUp(): void {
-  interpWarm = false;
-  jitWarm = false;
+  warm = false;
 }
