@@ -70,14 +70,16 @@ try {
 } catch (e) {
   console.error(`build: no single-file CLI or hart worker (${e instanceof Error ? e.message : String(e)}); the modules are loaded instead`);
 }
-// The CLI's code cache: run it once on a firmware that prints a line and powers the machine off
-// (argument parsing, the virt machine's construction, the engines' warm-up, the UART, the power
-// off), and keep what V8 compiled by the exit. ~0.3 s here; every later start skips compiling
+// The CLI's code cache: run it once on a firmware that runs a loop until it is translated, prints
+// a line and powers the machine off (argument parsing, the virt machine's construction, the
+// engines' warm-up and the translator, which the warm-up precedes, the UART, the power off), and
+// keep what V8 compiled by the exit. ~0.3 s here; every later start skips compiling
 // those functions (src/host/script-loader.ts). Without it the CLI runs the same, only starts slower.
 if (bundled) {
   const firmware = join(tmpdir(), `tsvmm-code-cache-${process.pid}.bin`);
+  // lui t2,5; 1: addi t2,t2,-1; bnez t2,1b (20,480 rounds: hot at any threshold);
   // lui t0,0x10000; li t1,'k'; sb t1,0(t0); li t1,'\n'; sb t1,0(t0); lui t0,0x100; lui t1,5; addi t1,t1,0x555; sw t1,0(t0); j .
-  const words = [0x100002b7, 0x06b00313, 0x00628023, 0x00a00313, 0x00628023, 0x001002b7, 0x00005337, 0x55530313, 0x0062a023, 0x0000006f];
+  const words = [0x000053b7, 0xfff38393, 0xfe039ee3, 0x100002b7, 0x06b00313, 0x00628023, 0x00a00313, 0x00628023, 0x001002b7, 0x00005337, 0x55530313, 0x0062a023, 0x0000006f];
   const image = Buffer.alloc(4 * words.length);
   words.forEach((w, i) => image.writeUInt32LE(w, 4 * i)); // RISC-V is little-endian, whatever the host is
   writeFileSync(firmware, image);
