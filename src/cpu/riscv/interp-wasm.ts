@@ -5,7 +5,7 @@
  * (its first million instructions at ~10 MIPS, a ~25 ms TurboFan compile,
  * a warm-up to keep that compile from deoptimising); a wasm function is at
  * Liftoff speed from its first instruction and has no type feedback to
- * settle. docs/cpu.md (Performance, *The interpreter loop in WebAssembly*)
+ * settle. docs/cpu-performance.md (*The interpreter loop in WebAssembly*)
  * has the measurements.
  *
  * What it does: fetch (from the fetch page when it lies in the memory the

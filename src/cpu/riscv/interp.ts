@@ -6,7 +6,7 @@
  * MIPS until V8 had optimised it (a ~25 ms compile), needed a warm-up so
  * that compile would not deoptimise later, and was bimodal across processes;
  * a wasm function runs at Liftoff speed from its first instruction and has
- * no type feedback to settle (docs/cpu.md, Performance).
+ * no type feedback to settle (docs/cpu-performance.md, *The interpreter loop in WebAssembly*).
  *
  * The loop leaves with a reason; here: a fetch the loop cannot make itself
  * (a page the instruction TLB does not have, one not in its memory, one the

@@ -3,7 +3,7 @@
  * has them and the interpreter otherwise, a per-hart code cache keyed by
  * physical page, hotness counting, invalidation, and the jump cache through
  * which blocks continue into one another (trampoline.ts). docs/cpu.md has
- * the design and the measurements behind the thresholds.
+ * the design, docs/cpu-performance.md the measurements behind the thresholds.
  */
 import { TLB_MASK, TLB_SIZE, TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
