@@ -28,6 +28,8 @@
  */
 import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './jit/wasm-writer.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './jit/codegen-m.js';
+import { BRANCH_OPS, LOAD_OPS, STORE_OPS } from './jit/f3-ops.js';
+import { FUNC_TYPES, LD_TYPE, ST_TYPE } from './jit/trampoline.js';
 import { emitExecProbe, emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './jit/tlb-probe.js';
 import { ST_LINES, ST_RVC, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
 
@@ -381,8 +383,8 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes): Uint8Array<ArrayBuffe
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const types = new Bytes().uleb(5);
   types.byte(0x60).uleb(4).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
-  types.byte(0x60).uleb(5).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
-  types.byte(0x60).uleb(7).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
+  // The slow paths' signatures, as translated blocks import them (interp.ts gives its own).
+  types.bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
   types.byte(0x60).uleb(3).byte(T_I64).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   types.byte(0x60).uleb(2).byte(T_I64).byte(T_I32).uleb(1).byte(T_I32);
   m.section(1, types);
@@ -399,9 +401,6 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes): Uint8Array<ArrayBuffe
   return m.view();
 }
 
-const LOAD_OPS = [Op.i64_load8_s, Op.i64_load16_s, Op.i64_load32_s, Op.i64_load, Op.i64_load8_u, Op.i64_load16_u, Op.i64_load32_u];
-const STORE_OPS = [Op.i64_store8, Op.i64_store16, Op.i64_store32, Op.i64_store];
-const BRANCH_OPS = [Op.i64_eq, Op.i64_ne, 0, 0, Op.i64_lt_s, Op.i64_ge_s, Op.i64_lt_u, Op.i64_ge_u];
 
 /** Push the sign-extended I-immediate (i64). */
 function immI(e: Emit): void {

@@ -50,6 +50,7 @@ import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
 import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
+import { BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
 import { rvcFill } from '../rvc.js';
 import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
@@ -203,9 +204,6 @@ function moduleOf(bodies: readonly Bytes[]): Uint8Array<ArrayBuffer> {
 /** Wasm atomic read-modify-write opcodes (after the 0xfe prefix; the i64 form is +1) by AMO funct5. */
 const AMO_OPS: Record<number, number> = { 0: 0x1e, 1: 0x41, 4: 0x3a, 0xc: 0x2c, 8: 0x33 };
 
-const LOAD_OPS = [Op.i64_load8_s, Op.i64_load16_s, Op.i64_load32_s, Op.i64_load, Op.i64_load8_u, Op.i64_load16_u, Op.i64_load32_u];
-const STORE_OPS = [Op.i64_store8, Op.i64_store16, Op.i64_store32, Op.i64_store];
-const BRANCH_OPS = [Op.i64_eq, Op.i64_ne, 0, 0, Op.i64_lt_s, Op.i64_ge_s, Op.i64_lt_u, Op.i64_ge_u];
 
 class Emitter {
   private readonly c = new Bytes();
