@@ -24,9 +24,10 @@
  * Bounded: when the arena is full nothing more is published (a hart still
  * translates for itself); what was published stays usable.
  *
- * Hit counters are each hart's own (state-area.ts: the interpreter loop
- * counts in wasm); a hart adopts what another published when it next enters
- * the page, whatever its own count.
+ * Hit counters are not here: the harts of a machine share them in their
+ * memory's tail (state-area.ts SHARED_HITS_BYTES, Hart's sharedHits), where
+ * the interpreter loop counts in wasm; a hart adopts what another published
+ * when it next enters the page, whatever the count.
  */
 
 /** Header words: [0] bytes used by records, [1] records published. */
