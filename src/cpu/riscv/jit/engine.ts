@@ -709,8 +709,7 @@ export class Translator {
     const share = this.share!;
     const stop = p.shareHead;
     p.shareHead = head;
-    const imports = this.blockImports();
-    if (p.interpretOnly || imports === null) return;
+    if (p.interpretOnly) return;
     const h = this.h;
     for (let rec = head; rec !== 0 && rec !== stop; rec = share.next(rec)) {
       if (!share.isFor(rec, p.ppn)) continue;
@@ -718,6 +717,10 @@ export class Translator {
       let fresh = 0;
       for (let k = 0; k < n; k++) if (p.kinds[share.block(rec, k).off >> 1] !== BLOCK) fresh++;
       if (fresh === 0 || this.nextIdx + n > MAX_BLOCKS + 1) continue;
+      // Only for a record of this page with blocks to adopt: a bucket's head also moves for
+      // other pages, and a hart that never runs a block never builds the trampoline.
+      const imports = this.blockImports();
+      if (imports === null) return;
       if (!this.claim(p)) return;
       const words = this.fetchWords();
       const base = h.fetchOff >> 2;
