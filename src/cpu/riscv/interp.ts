@@ -20,7 +20,9 @@
  */
 import { LOAD_SIZE, TRAP } from './common.js';
 import type { Hart } from './hart.js';
-import { interpreterModule, OWNED, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC, R_TRAP } from './interp-wasm.js';
+import { interpreterModule } from './interp-wasm.js';
+import { R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC, R_TRAP } from './interp-wasm-frame.js';
+import { OWNED } from './interp-wasm-ops.js';
 import { fetchSlow, loadSlow, storeSlow } from './mmu.js';
 import { rvcFill } from './rvc.js';
 import { ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_RAW, ST_LOOP_THRESHOLD, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_T } from './state-area.js';

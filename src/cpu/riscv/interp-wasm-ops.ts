@@ -1,0 +1,329 @@
+/**
+ * The interpreter loop's instructions (interp-wasm.ts builds the loop around them): the integer
+ * base ISA, M and the loads and stores, one case of body() per major opcode, decoded from
+ * L_INSN at run time. An encoding a case does not execute branches to 'other' (the JavaScript
+ * side runs it or traps it as illegal).
+ */
+import { Op, T_I32, T_I64 } from './jit/wasm-writer.js';
+import { emitMulDiv, emitMulDivW } from './jit/codegen-m.js';
+import { BRANCH_OPS, LOAD_OPS, STORE_OPS } from './jit/f3-ops.js';
+import { emitHigh, emitHitAddress, emitProbe } from './jit/tlb-probe.js';
+import { ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO } from './state-area.js';
+import { Emit, F_LD, F_ST, L_A, L_B, L_CNT, L_F3, L_ILEN, L_IX, L_INSN, L_LO, L_MULH, L_PC, L_RS1, L_RS2, L_SB, L_V, L_W1, L_W2, PROBE, R_LEAVE, R_TRAP } from './interp-wasm-frame.js';
+
+/** The major opcodes the loop executes (insn >> 2 & 31) and the case of body() for each. */
+export const CASES: readonly (readonly [number, string])[] = [
+  [0, 'load'],
+  [4, 'opimm'],
+  [5, 'auipc'],
+  [6, 'opimm32'],
+  [8, 'store'],
+  [12, 'op'],
+  [13, 'lui'],
+  [14, 'op32'],
+  [24, 'branch'],
+  [25, 'jalr'],
+  [27, 'jal'],
+];
+
+/** Major opcodes whose every valid encoding the loop executes (interp.ts traps the rest of them as illegal). */
+export const OWNED: ReadonlySet<number> = new Set(CASES.map(([op]) => op));
+
+/** Push the sign-extended I-immediate (i64). */
+function immI(e: Emit): void {
+  e.c.get(L_INSN).i32(20).op(Op.i32_shr_s).op(Op.i64_extend_i32_s);
+}
+
+/** Push the sign-extended S-immediate (i64). */
+function immS(e: Emit): void {
+  const c = e.c;
+  c.get(L_INSN).i32(25).op(Op.i32_shr_s).i32(5).op(Op.i32_shl);
+  e.field(7, 31);
+  c.op(Op.i32_or).op(Op.i64_extend_i32_s);
+}
+
+/** A switch on L_F3 with one arm per f3 (null: the instruction is illegal -> other). */
+function onF3(e: Emit, arms: readonly ((() => void) | null)[]): void {
+  const c = e.c;
+  e.open(Op.block, 'f3done');
+  for (let i = 7; i >= 0; i--) e.open(Op.block, `f3_${i}`);
+  c.get(L_F3).op(Op.br_table).uleb(8);
+  for (let i = 0; i < 8; i++) c.uleb(i);
+  c.uleb(7);
+  for (let i = 0; i < 8; i++) {
+    e.end();
+    const arm = arms[i];
+    if (arm) {
+      arm();
+      e.br('f3done');
+    } else e.br('other');
+  }
+  e.end();
+}
+
+/** Branch to 'other' unless insn >>> shift equals one of `ok` (checked encodings). */
+function onlyEncodings(e: Emit, shift: number, ok: readonly number[]): void {
+  const c = e.c;
+  for (let i = 0; i < ok.length; i++) {
+    c.get(L_INSN).i32(shift).op(Op.i32_shr_u).i32(ok[i]!).op(Op.i32_ne);
+    if (i > 0) c.op(Op.i32_and);
+  }
+  e.br('other', Op.br_if);
+}
+
+/**
+ * A load or store: the address rs1 + imm into L_A, the TLB probe, and on a hit the access of
+ * `ops[f3]` at the page's place in memory (after the host address is pushed); leaves the
+ * probe's if open with its else started, for the caller's slow path.
+ */
+function onHit(e: Emit, imm: (e: Emit) => void, tagLo: number, tagHi: number, abs: number, ops: readonly (() => void)[]): void {
+  const c = e.c;
+  e.reg(L_RS1);
+  imm(e);
+  c.op(Op.i64_add);
+  // The access's size, 1 << (f3 & 3), known at run time: its alignment bits.
+  emitProbe(c, PROBE, tagLo, tagHi, abs, () => void c.i32(1).get(L_F3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub));
+  e.open(Op.if_, 'if');
+  onF3(e, Array.from({ length: 8 }, (_, f3) => {
+    const op = ops[f3];
+    return op === undefined ? null : () => {
+      emitHitAddress(c, PROBE);
+      op();
+    };
+  }));
+  c.op(Op.else_);
+}
+
+/** After a slow path's result in L_IX: 2 trapped -> leave (pcOut set); 1 -> the access is done, leave after it. */
+function slowExit(e: Emit, after: () => void): void {
+  const c = e.c;
+  c.get(L_IX).i32(2).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  e.exit(R_TRAP);
+  e.end();
+  after();
+  c.get(L_IX);
+  e.open(Op.if_, 'if');
+  e.next();
+  e.exit(R_LEAVE);
+  e.end();
+}
+
+export function body(e: Emit, label: string): void {
+  const c = e.c;
+  switch (label) {
+    case 'opimm': {
+      e.reg(L_RS1).c.set(L_A);
+      immI(e);
+      c.set(L_B);
+      const bin = (op: Op) => (): void => void c.get(L_A).get(L_B).op(op).set(L_V);
+      onF3(e, [
+        bin(Op.i64_add),
+        () => {
+          onlyEncodings(e, 26, [0]);
+          c.get(L_A).get(L_B).op(Op.i64_shl).set(L_V);
+        },
+        () => void c.get(L_A).get(L_B).op(Op.i64_lt_s).op(Op.i64_extend_i32_u).set(L_V),
+        () => void c.get(L_A).get(L_B).op(Op.i64_lt_u).op(Op.i64_extend_i32_u).set(L_V),
+        bin(Op.i64_xor),
+        () => {
+          onlyEncodings(e, 26, [0, 0x10]);
+          c.get(L_INSN).i32(30).op(Op.i32_shr_u);
+          c.op(Op.if_).byte(T_I64);
+          c.get(L_A).get(L_B).op(Op.i64_shr_s);
+          c.op(Op.else_);
+          c.get(L_A).get(L_B).op(Op.i64_shr_u);
+          c.op(Op.end).set(L_V);
+        },
+        bin(Op.i64_or),
+        bin(Op.i64_and),
+      ]);
+      e.writeRd().next();
+      return;
+    }
+    case 'op': {
+      e.reg(L_RS1).c.set(L_A);
+      e.reg(L_RS2).c.set(L_B);
+      // f7 = 1: M; 0 / 0x20: base.
+      c.get(L_INSN).i32(25).op(Op.i32_shr_u).i32(1).op(Op.i32_eq);
+      e.open(Op.if_, 'if');
+      onF3(e, Array.from({ length: 8 }, (_, f3) => () => {
+        emitMulDiv(c, f3, L_A, L_B, L_MULH);
+        c.set(L_V);
+      }));
+      c.op(Op.else_);
+      // 0x20 only with add (sub) and srl (sra).
+      c.get(L_INSN).i32(25).op(Op.i32_shr_u).tee(L_IX).i32(0).op(Op.i32_ne);
+      c.get(L_IX).i32(0x20).op(Op.i32_ne).op(Op.i32_and);
+      c.get(L_IX).i32(0x20).op(Op.i32_eq).get(L_F3).i32(0).op(Op.i32_ne).op(Op.i32_and).get(L_F3).i32(5).op(Op.i32_ne).op(Op.i32_and);
+      c.op(Op.i32_or);
+      e.br('other', Op.br_if);
+      const sub = (): void => void c.get(L_INSN).i32(30).op(Op.i32_shr_u);
+      onF3(e, [
+        () => {
+          sub();
+          c.op(Op.if_).byte(T_I64).get(L_A).get(L_B).op(Op.i64_sub).op(Op.else_).get(L_A).get(L_B).op(Op.i64_add).op(Op.end).set(L_V);
+        },
+        () => void c.get(L_A).get(L_B).op(Op.i64_shl).set(L_V),
+        () => void c.get(L_A).get(L_B).op(Op.i64_lt_s).op(Op.i64_extend_i32_u).set(L_V),
+        () => void c.get(L_A).get(L_B).op(Op.i64_lt_u).op(Op.i64_extend_i32_u).set(L_V),
+        () => void c.get(L_A).get(L_B).op(Op.i64_xor).set(L_V),
+        () => {
+          sub();
+          c.op(Op.if_).byte(T_I64).get(L_A).get(L_B).op(Op.i64_shr_s).op(Op.else_).get(L_A).get(L_B).op(Op.i64_shr_u).op(Op.end).set(L_V);
+        },
+        () => void c.get(L_A).get(L_B).op(Op.i64_or).set(L_V),
+        () => void c.get(L_A).get(L_B).op(Op.i64_and).set(L_V),
+      ]);
+      e.end();
+      e.writeRd().next();
+      return;
+    }
+    case 'opimm32': {
+      e.reg(L_RS1).c.op(Op.i32_wrap_i64).set(L_W1);
+      c.get(L_INSN).i32(20).op(Op.i32_shr_s).set(L_W2);
+      onF3(e, [
+        () => void c.get(L_W1).get(L_W2).op(Op.i32_add).op(Op.i64_extend_i32_s).set(L_V),
+        () => {
+          onlyEncodings(e, 25, [0]);
+          c.get(L_W1).get(L_W2).op(Op.i32_shl).op(Op.i64_extend_i32_s).set(L_V);
+        },
+        null,
+        null,
+        null,
+        () => {
+          onlyEncodings(e, 25, [0, 0x20]);
+          c.get(L_INSN).i32(30).op(Op.i32_shr_u);
+          c.op(Op.if_).byte(T_I32).get(L_W1).get(L_W2).op(Op.i32_shr_s).op(Op.else_).get(L_W1).get(L_W2).op(Op.i32_shr_u).op(Op.end);
+          c.op(Op.i64_extend_i32_s).set(L_V);
+        },
+        null,
+        null,
+      ]);
+      e.writeRd().next();
+      return;
+    }
+    case 'op32': {
+      e.reg(L_RS1).c.op(Op.i32_wrap_i64).set(L_W1);
+      e.reg(L_RS2).c.op(Op.i32_wrap_i64).set(L_W2);
+      c.get(L_INSN).i32(25).op(Op.i32_shr_u).i32(1).op(Op.i32_eq);
+      e.open(Op.if_, 'if');
+      onF3(e, [0, null, null, null, 4, 5, 6, 7].map((f3) => (f3 === null ? null : () => {
+        emitMulDivW(c, f3, L_W1, L_W2);
+        c.op(Op.i64_extend_i32_s).set(L_V);
+      })));
+      c.op(Op.else_);
+      const f7ok = (ok: readonly number[]): void => onlyEncodings(e, 25, ok);
+      onF3(e, [
+        () => {
+          f7ok([0, 0x20]);
+          c.get(L_INSN).i32(30).op(Op.i32_shr_u);
+          c.op(Op.if_).byte(T_I32).get(L_W1).get(L_W2).op(Op.i32_sub).op(Op.else_).get(L_W1).get(L_W2).op(Op.i32_add).op(Op.end);
+          c.op(Op.i64_extend_i32_s).set(L_V);
+        },
+        () => {
+          f7ok([0]);
+          c.get(L_W1).get(L_W2).op(Op.i32_shl).op(Op.i64_extend_i32_s).set(L_V);
+        },
+        null,
+        null,
+        null,
+        () => {
+          f7ok([0, 0x20]);
+          c.get(L_INSN).i32(30).op(Op.i32_shr_u);
+          c.op(Op.if_).byte(T_I32).get(L_W1).get(L_W2).op(Op.i32_shr_s).op(Op.else_).get(L_W1).get(L_W2).op(Op.i32_shr_u).op(Op.end);
+          c.op(Op.i64_extend_i32_s).set(L_V);
+        },
+        null,
+        null,
+      ]);
+      e.end();
+      e.writeRd().next();
+      return;
+    }
+    case 'lui':
+      c.get(L_INSN).i32(-4096).op(Op.i32_and).op(Op.i64_extend_i32_s).set(L_V);
+      e.writeRd().next();
+      return;
+    case 'auipc':
+      c.get(L_PC).get(L_INSN).i32(-4096).op(Op.i32_and).op(Op.i64_extend_i32_s).op(Op.i64_add).set(L_V);
+      e.writeRd().next();
+      return;
+    case 'jal':
+      c.get(L_PC).get(L_ILEN).op(Op.i64_extend_i32_u).op(Op.i64_add).set(L_V);
+      // J-immediate.
+      c.get(L_PC);
+      c.get(L_INSN).i32(31).op(Op.i32_shr_s).i32(20).op(Op.i32_shl);
+      c.get(L_INSN).i32(0xff000).op(Op.i32_and).op(Op.i32_or);
+      e.field(20, 1).i32(11).op(Op.i32_shl).op(Op.i32_or);
+      e.field(21, 0x3ff).i32(1).op(Op.i32_shl).op(Op.i32_or);
+      c.op(Op.i64_extend_i32_s).op(Op.i64_add).set(L_PC);
+      e.writeRd();
+      e.br('jumped');
+      return;
+    case 'jalr':
+      c.get(L_F3);
+      e.br('other', Op.br_if);
+      e.reg(L_RS1);
+      immI(e);
+      c.op(Op.i64_add).i64(-2).op(Op.i64_and).set(L_A);
+      c.get(L_PC).get(L_ILEN).op(Op.i64_extend_i32_u).op(Op.i64_add).set(L_V);
+      c.get(L_A).set(L_PC);
+      e.writeRd();
+      e.br('jumped');
+      return;
+    case 'branch': {
+      // f3 2 and 3 are illegal.
+      c.get(L_F3).i32(2).op(Op.i32_eq).get(L_F3).i32(3).op(Op.i32_eq).op(Op.i32_or);
+      e.br('other', Op.br_if);
+      e.reg(L_RS1).c.set(L_A);
+      e.reg(L_RS2).c.set(L_B);
+      onF3(e, BRANCH_OPS.map((op) => (op === 0 ? null : () => void c.get(L_A).get(L_B).op(op).set(L_IX))));
+      c.get(L_IX);
+      e.open(Op.if_, 'if');
+      c.get(L_PC);
+      c.get(L_INSN).i32(31).op(Op.i32_shr_s).i32(12).op(Op.i32_shl);
+      e.field(7, 1).i32(11).op(Op.i32_shl).op(Op.i32_or);
+      e.field(25, 0x3f).i32(5).op(Op.i32_shl).op(Op.i32_or);
+      e.field(8, 0xf).i32(1).op(Op.i32_shl).op(Op.i32_or);
+      c.op(Op.i64_extend_i32_s).op(Op.i64_add).set(L_PC);
+      e.br('jumped');
+      c.op(Op.else_);
+      e.next();
+      e.end();
+      return;
+    }
+    case 'load': {
+      c.get(L_F3).i32(7).op(Op.i32_eq);
+      e.br('other', Op.br_if);
+      onHit(e, immI, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS, LOAD_OPS.map((op) => () => void c.mem(op, 0, 0).set(L_V)));
+      c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO);
+      emitHigh(c, PROBE);
+      c.get(L_F3);
+      c.op(Op.call).uleb(F_LD).set(L_IX);
+      slowExit(e, () => {
+        c.get(L_SB).mem(Op.i64_load, 3, ST_T).set(L_V);
+        e.writeRd();
+      });
+      e.end();
+      e.writeRd().next();
+      return;
+    }
+    case 'store': {
+      c.get(L_F3).i32(3).op(Op.i32_gt_u);
+      e.br('other', Op.br_if);
+      e.reg(L_RS2).c.set(L_B);
+      onHit(e, immS, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS, STORE_OPS.map((op) => () => void c.get(L_B).mem(op, 0, 0)));
+      c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO);
+      emitHigh(c, PROBE);
+      c.i32(1).get(L_F3).op(Op.i32_shl);
+      c.get(L_B).op(Op.i32_wrap_i64).get(L_B).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
+      c.op(Op.call).uleb(F_ST).set(L_IX);
+      slowExit(e, () => {});
+      e.end();
+      e.next();
+      return;
+    }
+  }
+  throw new Error(`no body for ${label}`);
+}
