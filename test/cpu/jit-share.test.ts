@@ -10,7 +10,7 @@ import { AddressSpace } from '../../src/memory/address-space.js';
 import { MemoryRegion } from '../../src/memory/region.js';
 import { allocateGuestRam } from '../../src/memory/guest-ram.js';
 import { Hart } from '../../src/cpu/riscv/hart.js';
-import { HART_STATE_BYTES, SHARED_HITS_BYTES, stateAreasIn } from '../../src/cpu/riscv/state-area.js';
+import { HART_STATE_BYTES, SHARED_HITS_BYTES, sharedHitsIn, stateAreasIn } from '../../src/cpu/riscv/state-area.js';
 import { CodeSync } from '../../src/cpu/riscv/jit/code-sync.js';
 import { CodeShare, wordsOf } from '../../src/cpu/riscv/jit/code-share.js';
 
@@ -58,7 +58,7 @@ function makePair(image: Uint8Array, share: boolean, threshold = 64): Pair {
   const codeSync = CodeSync.allocate();
   const codeShare = share ? CodeShare.allocate(1 << 20) : undefined;
   // As the virt machine does: the hit counters after the areas.
-  const sharedHits = share ? backing.tailOffset + 2 * HART_STATE_BYTES : undefined;
+  const sharedHits = share ? sharedHitsIn(backing, 2) : undefined;
   const harts = [0, 1].map((i) => {
     const h = new Hart({ hartId: i, mem: as, timeSource: () => 0, translate: true, translateThreshold: threshold, codeSync, codeShare, sharedHits, state: areas[i] });
     h.reset(RAM_BASE);

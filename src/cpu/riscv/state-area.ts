@@ -139,6 +139,14 @@ export function stateAreasIn(backing: GuestRamBacking, n: number): HartStateArea
   return areas;
 }
 
+/**
+ * Where the shared hit counters (SHARED_HITS_BYTES) lie in `backing` after its `n` state areas
+ * (the tail allocated for both), or undefined where the backing has no wasm memory.
+ */
+export function sharedHitsIn(backing: GuestRamBacking, n: number): number | undefined {
+  return backing.memory !== null ? backing.tailOffset + n * HART_STATE_BYTES : undefined;
+}
+
 /** An area of its own for a hart the machine gave none (tests, the warm-up hart): guest RAM is elsewhere. */
 export function privateStateArea(): HartStateArea {
   const pages = wasmPages(HART_STATE_BYTES);

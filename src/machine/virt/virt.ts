@@ -20,7 +20,7 @@ import { Hart } from '../../cpu/riscv/hart.js';
 import { CodeShare } from '../../cpu/riscv/jit/code-share.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
 import { hotThreshold } from '../../cpu/riscv/jit/engine.js';
-import { HART_STATE_BYTES, SHARED_HITS_BYTES, stateAreasIn } from '../../cpu/riscv/state-area.js';
+import { HART_STATE_BYTES, SHARED_HITS_BYTES, sharedHitsIn, stateAreasIn } from '../../cpu/riscv/state-area.js';
 import { allocateGuestRam, type GuestRamBacking } from '../../memory/guest-ram.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
 import { PORTABLE_ACLINT_SWI } from '../smp/shared-lines.js';
@@ -261,7 +261,7 @@ export class VirtMachine implements GuestWriter {
     // And one arena of translated modules: code one hart translated, the others run at once.
     const codeShare = opts.smp > 1 ? CodeShare.allocate() : undefined;
     // And the hit counters, after the areas (the memory's tail): entries count whichever hart makes them.
-    const sharedHits = opts.smp > 1 && backing.memory !== null ? backing.tailOffset + stateAreas * HART_STATE_BYTES : undefined;
+    const sharedHits = opts.smp > 1 ? sharedHitsIn(backing, stateAreas) : undefined;
     // Harts in worker realms keep one host thread each busy, harts on the main realm one in all.
     const translateThreshold = hotThreshold(this.host.cpus, opts.threads === 'multi' ? opts.smp : 1);
     for (let i = 0; i < opts.smp; i++)
