@@ -52,7 +52,7 @@ import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
 import { BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
 import { rvcFill } from '../rvc.js';
-import { ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
+import { ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
 export interface BlockInfo {
   /** Instructions on the longest path through the block (the budget one call may use per iteration). */
@@ -122,7 +122,7 @@ const T_ST = 2;
 function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array, starts: Uint8Array): Insn[] | null {
   const insns: Insn[] = [];
   let rel = 0;
-  while (insns.length < MAX_INSNS && off + rel <= 4094 && (rel === 0 || starts[(off + rel) >> 1] === 0)) {
+  while (insns.length < MAX_INSNS && off + rel <= 4094 && (rel === 0 || (starts[(off + rel) >> 1]! & 1) === 0)) {
     const low = dv.getUint16(base + off + rel, true);
     let insn: number;
     let ilen: number;
@@ -148,27 +148,34 @@ function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array, s
  * Translate the blocks at page offsets `offs` of one page (bytes from `base`
  * in `dv`) into one module, for a hart whose state area is at `state` in the
  * imported memory, or for any hart (state -1: the area's offset is the imported
- * global `e.s`, so the bytes depend on the page alone). `starts` (per halfword of the page, non-zero where another
- * block starts) ends each block where another begins. A module's compile has
+ * global `e.s`, so the bytes depend on the page alone). `starts` (per halfword of the page, bit 0 set where another
+ * block starts: the translator passes its page's kinds) ends each block where another begins. A module's compile has
  * a fixed cost several times that of a typical block's code (~60 us against
  * ~10 us per KiB), so the translator compiles a page's warm blocks together.
  * Offsets whose first instruction is left to the interpreter start no block;
  * null when none does.
  */
 export function translateBlocks(dv: DataView, base: number, offs: readonly number[], rvc: Int32Array, state: number, starts: Uint8Array): ModuleCode | null {
-  const bodies: Bytes[] = [];
-  const blocks: BlockInfo[] = [];
+  const decoded: Insn[][] = [];
   const done: number[] = [];
   for (const off of offs) {
     const insns = decodeBlock(dv, base, off, rvc, starts);
     if (insns === null) continue;
-    const e = new Emitter(insns, state);
-    bodies.push(e.functionBody());
-    const last = insns[insns.length - 1]!;
-    blocks.push({ length: insns.length, bytes: last.rel + last.ilen });
+    decoded.push(insns);
     done.push(off);
   }
-  if (bodies.length === 0) return null;
+  if (decoded.length === 0) return null;
+  // Block k is function k: a jump to another block of the module is a direct tail call.
+  const links = new Map<number, number>();
+  for (let k = 0; k < done.length; k++) links.set(done[k]!, k);
+  const bodies: Bytes[] = [];
+  const blocks: BlockInfo[] = [];
+  for (let k = 0; k < decoded.length; k++) {
+    const insns = decoded[k]!;
+    bodies.push(new Emitter(insns, state, done[k]!, links).functionBody());
+    const last = insns[insns.length - 1]!;
+    blocks.push({ length: insns.length, bytes: last.rel + last.ilen });
+  }
   return { wasm: moduleOf(bodies), blocks, offs: done };
 }
 
@@ -224,6 +231,10 @@ class Emitter {
   constructor(
     private readonly insns: readonly Insn[],
     private readonly state: number,
+    /** The block's page offset. */
+    private readonly off: number,
+    /** Page offset -> function index of the module's blocks. */
+    private readonly links: ReadonlyMap<number, number>,
   ) {
     this.n = insns.length;
     this.pl = { a: L_A, lo: L_LO, ix: L_IX, abs: L_ABS, sb: state < 0 ? L_SB : null, state: state < 0 ? 0 : state };
@@ -397,8 +408,41 @@ class Emitter {
   }
 
   private jumpRel(rel: number, count: number): void {
+    const f = this.links.get(this.off + rel);
+    if (f !== undefined) {
+      this.link(rel, count, f);
+      return;
+    }
     this.pcPlus(rel);
     this.jump(count);
+  }
+
+  /**
+   * Continue in function f of this module (the block at rel), `count` more instructions
+   * retired: a direct tail call where the trampoline's `j` would go on — the budget covers a
+   * whole block, and the jump-cache epoch is what it was when the dispatcher entered the chain
+   * (ST_CHAIN_EPOCH: no hart stored to code since, no page was invalidated, no other thread
+   * kicked the hart: JC_KICK) — else back to the dispatcher. No jump-cache lookup: the target
+   * is in this module, so translated from the same page bytes, and on this page, so mapped
+   * by the instruction-TLB entry the chain runs through (a TLB flush, a trap or a privilege
+   * change leaves the chain before its next jump).
+   */
+  private link(rel: number, count: number, f: number): void {
+    const c = this.c;
+    this.retired(count);
+    c.tee(L_OUT).i32(MAX_INSNS).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u);
+    this.base();
+    c.mem(Op.i32_load, 2, this.at(ST_JC_EPOCH));
+    this.base();
+    c.mem(Op.i32_load, 2, this.at(ST_CHAIN_EPOCH)).op(Op.i32_eq).op(Op.i32_and);
+    this.open(Op.if_);
+    this.writeBack();
+    this.pcF64(rel);
+    c.get(L_BUDGET).get(L_OUT).op(Op.return_call).uleb(f);
+    this.close();
+    this.pcPlus(rel);
+    c.set(L_TGT);
+    this.exit(X_LEAVE);
   }
 
   /** Push cnt + count (i32): instructions retired in this dispatch once `count` more are. */

@@ -9,7 +9,7 @@ import { TLB_MASK, TLB_SIZE, TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { DISPATCH, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
-import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS, ST_LINES, ST_PC_OUT, ST_T } from '../state-area.js';
+import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS, ST_LINES, ST_PC_OUT, ST_T } from '../state-area.js';
 import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
@@ -61,10 +61,15 @@ const BATCH = 16;
 /** Block ranges a page remembers before its re-checks compare all of it. */
 const RANGES = 64;
 
-/** PageCode.kinds: not translated (yet), translated, no translatable start. */
+/**
+ * PageCode.kinds: not translated (yet), translated, no translatable start; and, during a
+ * translation only, a start of the batch being translated. Bit 0 set = a block starts here
+ * (codegen.ts: translateBlocks reads the array as its `starts`).
+ */
 const NONE = 0;
 const BLOCK = 1;
 const NEVER = 2;
+const PENDING = 3;
 
 /** The block tables of a page without blocks yet (PageCode.allocate() replaces them). */
 const NO_IDX = new Uint16Array(0);
@@ -160,8 +165,6 @@ export class Translator {
    */
   private readonly table: WebAssembly.Table;
   private nextIdx = 1;
-  /** Scratch for translate(): where the page's blocks start. */
-  private readonly starts = new Uint8Array(2048);
   /**
    * The trampoline and what blocks import, built before the first translation or adoption
    * (blockImports: a module compile a process that never translates does without); null
@@ -287,6 +290,7 @@ export class Translator {
     const jcF64 = this.jcF64;
     const si32 = this.si32;
     const epochAt = ST_JC_EPOCH / 4;
+    const chainEpochAt = ST_CHAIN_EPOCH / 4;
     const linesAt = ST_LINES / 4;
     while (h.steps < end && !h.exitRequest) {
       this.stats.dispatches++;
@@ -333,8 +337,10 @@ export class Translator {
           jcI32[w] = pc | 0;
           jcI32[w + 1] = Math.floor(pc / TWO32) | 0;
           jcF64[e * (JC_ENTRY_BYTES / 8) + 1] = h.fetchPa;
-          jcI32[w + 4] = si32[epochAt]!;
+          const epoch = si32[epochAt]!;
+          jcI32[w + 4] = epoch;
           jcI32[w + 5] = ix;
+          si32[chainEpochAt] = epoch;
           // A trap inside leaves through pcOut like any exit (the slow path set pc and steps exactly).
           this.stats.blockCalls++;
           const n = tramp.enter(ix, pc, Math.min(end - s0, 0x7fffffff));
@@ -601,22 +607,23 @@ export class Translator {
       return false;
     }
     if (!this.claim(p)) return false;
-    // The hot block and the page's warm ones, in one module (codegen.ts: translateBlocks).
-    const offs = [i * 2];
-    const hits = p.hits;
+    // The hot block and the page's warm ones, in one module (codegen.ts: translateBlocks),
+    // marked PENDING: with the page's blocks, where each block of the batch ends.
+    const tramp = this.tramp!;
     const kinds = p.kinds;
-    for (let j = 0; j < 2048 && offs.length < BATCH; j++) {
-      if (j !== i && kinds[j] === NONE && hits[j]! >= this.warm) offs.push(j * 2);
+    const kindsAt = kinds.byteOffset;
+    const hitsAt = p.hits.byteOffset;
+    const offs = [i * 2];
+    kinds[i] = PENDING;
+    for (let j = tramp.warmAt(kindsAt, hitsAt, this.warm, 0); j >= 0 && offs.length < BATCH; j = tramp.warmAt(kindsAt, hitsAt, this.warm, j + 1)) {
+      offs.push(j * 2);
+      kinds[j] = PENDING;
     }
-    // Where blocks of this page start (translated ones and this batch): each block ends there.
-    const starts = this.starts;
-    for (let j = 0; j < 2048; j++) starts[j] = kinds[j] === BLOCK ? 1 : 0;
-    for (const off of offs) starts[off >> 1] = 1;
     const base = h.fetchOff >> 2;
     const words = this.fetchWords();
     const snap = this.snap;
     snap.set(words.subarray(base, base + 1024));
-    const src = translateBlocks(this.snapDv, 0, offs, h.rvc, this.share === null ? h.state.offset : -1, starts);
+    const src = translateBlocks(this.snapDv, 0, offs, h.rvc, this.share === null ? h.state.offset : -1, kinds);
     let exports: WebAssembly.Exports | null = null;
     if (src !== null) {
       try {

@@ -62,6 +62,11 @@ export interface Trampoline {
   readonly miss: BlockFn;
   /** What blocks import as `h`: the slow paths and the jump, at HELPER_*. */
   readonly helpers: WebAssembly.Table;
+  /**
+   * The first halfword index >= `from` of a page whose kind (the byte at `kinds`) is 0 and
+   * whose hit counter (the u16 at `hits`) is at least `warm`; -1 if none (engine.ts: translate).
+   */
+  readonly warmAt: (kinds: number, hits: number, warm: number, from: number) => number;
 }
 
 /**
@@ -78,14 +83,17 @@ export const FUNC_TYPES: readonly (readonly number[])[] = [
 export const BLOCK_TYPE = 0;
 export const LD_TYPE = 2;
 export const ST_TYPE = 3;
+/** warmAt's type (i32 x4 -> i32), after FUNC_TYPES in this module. */
+const WARM_TYPE = FUNC_TYPES.length;
 
 export function buildTrampoline(memory: WebAssembly.Memory, table: WebAssembly.Table, state: number, slow: SlowPaths): Trampoline {
   const m = new Bytes();
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new Bytes().uleb(FUNC_TYPES.length);
+  const types = new Bytes().uleb(FUNC_TYPES.length + 1);
   for (const t of FUNC_TYPES) types.bytes(t);
+  types.bytes([0x60, 4, T_I32, T_I32, T_I32, T_I32, 1, T_I32]);
   m.section(1, types);
-  // Functions 0-2: the JS slow paths; then j, enter, miss, and the wasm entry points of ld, st, x.
+  // Functions 0-2: the JS slow paths; then j, enter, miss, the wasm entry points of ld, st, x, and warmAt.
   const imports = new Bytes().uleb(5);
   imports.str('e').str('ld').byte(0x00).uleb(LD_TYPE);
   imports.str('e').str('st').byte(0x00).uleb(ST_TYPE);
@@ -93,17 +101,18 @@ export function buildTrampoline(memory: WebAssembly.Memory, table: WebAssembly.T
   imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
   imports.str('e').str('t').byte(0x01).byte(0x70).byte(0x00).uleb(1);
   m.section(2, imports);
-  m.section(3, new Bytes().uleb(6).uleb(0).uleb(1).uleb(0).uleb(LD_TYPE).uleb(ST_TYPE).uleb(0));
-  const exps = new Bytes().uleb(6);
+  m.section(3, new Bytes().uleb(7).uleb(0).uleb(1).uleb(0).uleb(LD_TYPE).uleb(ST_TYPE).uleb(0).uleb(WARM_TYPE));
+  const exps = new Bytes().uleb(7);
   exps.str('j').byte(0x00).uleb(3);
   exps.str('enter').byte(0x00).uleb(4);
   exps.str('miss').byte(0x00).uleb(5);
   exps.str('ld').byte(0x00).uleb(6);
   exps.str('st').byte(0x00).uleb(7);
   exps.str('x').byte(0x00).uleb(8);
+  exps.str('warmAt').byte(0x00).uleb(9);
   m.section(7, exps);
-  const code = new Bytes().uleb(6);
-  for (const body of [jumpBody(state), enterBody(), missBody(state), forward(5, 0), forward(7, 1), forward(3, 2)]) code.uleb(body.length).bytes(body);
+  const code = new Bytes().uleb(7);
+  for (const body of [jumpBody(state), enterBody(), missBody(state), forward(5, 0), forward(7, 1), forward(3, 2), warmAtBody()]) code.uleb(body.length).bytes(body);
   m.section(10, code);
   const inst = new WebAssembly.Instance(new WebAssembly.Module(m.view()), { e: { m: memory, t: table, ld: slow.ld, st: slow.st, x: slow.x } });
   const ex = inst.exports;
@@ -112,7 +121,7 @@ export function buildTrampoline(memory: WebAssembly.Memory, table: WebAssembly.T
   helpers.set(HELPER_ST, ex['st'] as BlockFn);
   helpers.set(HELPER_X, ex['x'] as BlockFn);
   helpers.set(HELPER_J, ex['j'] as BlockFn);
-  return { enter: ex['enter'] as Trampoline['enter'], miss: ex['miss'] as BlockFn, helpers };
+  return { enter: ex['enter'] as Trampoline['enter'], miss: ex['miss'] as BlockFn, helpers, warmAt: ex['warmAt'] as Trampoline['warmAt'] };
 }
 
 /** A function passing its `n` parameters on to imported function `f`. */
@@ -147,6 +156,32 @@ function jumpBody(s: number): Bytes {
   c.op(Op.end);
   c.i32(0).get(0).mem(Op.f64_store, 3, s + ST_PC_OUT);
   c.get(2);
+  c.op(Op.end);
+  return c;
+}
+
+/**
+ * warmAt (see Trampoline). Why in wasm: as a JavaScript loop over the page's 2,048 halfwords,
+ * run at every translation, it made the translator one of the functions V8 optimises with
+ * TurboFan in every boot (the largest compile of a U-Boot boot by --trace-opt).
+ */
+function warmAtBody(): Bytes {
+  const c = new Bytes();
+  // Parameters 0 kinds, 1 hits, 2 warm, 3 j (from).
+  c.uleb(0);
+  c.op(Op.block).byte(T_VOID);
+  c.op(Op.loop).byte(T_VOID);
+  c.get(3).i32(2048).op(Op.i32_ge_u).op(Op.br_if).uleb(1);
+  c.get(0).get(3).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).op(Op.i32_eqz);
+  c.get(1).get(3).i32(1).op(Op.i32_shl).op(Op.i32_add).mem(Op.i32_load16_u, 1, 0).get(2).op(Op.i32_ge_u).op(Op.i32_and);
+  c.op(Op.if_).byte(T_VOID);
+  c.get(3).op(Op.return_);
+  c.op(Op.end);
+  c.get(3).i32(1).op(Op.i32_add).set(3);
+  c.op(Op.br).uleb(0);
+  c.op(Op.end);
+  c.op(Op.end);
+  c.i32(-1);
   c.op(Op.end);
   return c;
 }
