@@ -39,8 +39,10 @@
  *
  * Signature of each exported block function ("0", "1", ...): (pc: f64, budget: i32, retired:
  * i32) -> i32, the instructions retired in this dispatch when it (or a block
- * it jumped to) leaves, with the next pc in pcOut. Every exit to a known
- * next pc (jumps, taken branches, falling off the end) tail-calls the
+ * it jumped to) leaves, with the next pc in pcOut. An exit to another block
+ * of the same module (a jump, taken branch or fall-through whose target is
+ * one of the module's block starts) tail-calls that block's function
+ * directly (`link`); every other exit to a known next pc tail-calls the
  * trampoline's `j`, which continues in the next block when the jump cache
  * has it; so control stays in WebAssembly until a miss, the end of the
  * budget, or a slow path that must stop.

@@ -3,7 +3,8 @@
  * importer of the hart's block table (V8 updates every instance importing a
  * table on each set(), so blocks must not import it).
  *
- * Translated blocks leave through `j` with a tail call: it looks the next pc
+ * Translated blocks leave through `j` with a tail call (a jump to another block of the same
+ * module calls that block directly: codegen.ts, link): it looks the next pc
  * up in the jump cache (in the hart's state area) and tail-calls the block
  * cached there when the entry is current, so control flow between blocks —
  * calls, returns, jumps to other pages — stays in WebAssembly. Otherwise it
