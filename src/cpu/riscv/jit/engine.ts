@@ -143,6 +143,12 @@ export class Translator {
   private readonly recent: (PageCode | null)[] = new Array<PageCode | null>(RECENT).fill(null);
   /** The page cached with each instruction-TLB entry for the interpreter loop (cacheLoopPage). */
   private readonly loopPages: (PageCode | null)[] = new Array<PageCode | null>(TLB_SIZE).fill(null);
+  /**
+   * The entries of loopPages that are set, loopCount of them (dropLoopPages clears those rather
+   * than all TLB_SIZE: it runs at every fence.i, ~43,000 in a Linux boot).
+   */
+  private readonly loopIdx = new Int32Array(TLB_SIZE);
+  private loopCount = 0;
   private blocks = 0;
   /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
   private mapGen = 0;
@@ -414,6 +420,7 @@ export class Translator {
     // A page's kinds and counters are always views of the state area's memory (pageFor).
     h.xKinds[idx] = kindsAt;
     h.xHits[idx] = page.hits.byteOffset;
+    if (this.loopPages[idx] === null) this.loopIdx[this.loopCount++] = idx;
     this.loopPages[idx] = page;
   }
 
@@ -429,8 +436,15 @@ export class Translator {
 
   /** Forget every page cached for the loop (cacheLoopPage). */
   private dropLoopPages(): void {
-    this.h.xKinds.fill(-1);
-    this.loopPages.fill(null);
+    const xKinds = this.h.xKinds;
+    const loopPages = this.loopPages;
+    const loopIdx = this.loopIdx;
+    for (let k = 0; k < this.loopCount; k++) {
+      const idx = loopIdx[k]!;
+      xKinds[idx] = -1;
+      loopPages[idx] = null;
+    }
+    this.loopCount = 0;
   }
 
   /** The code-cache state of the hart's fetch page, re-checked if the map changed since its last look. */
