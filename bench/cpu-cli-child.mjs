@@ -1,6 +1,6 @@
 // One cpu.cold_footprint_cli measurement in a fresh process (spawned by bench/cpu.bench.ts):
-//   node bench/cpu-cli-child.mjs on|off FIRMWARE
-// runs FIRMWARE as `tsvmm run` does — bin/tsvmm's V8 flags, the CLI's bundle with its code cache,
+//   node START_V8_FLAGS bench/cpu-cli-child.mjs on|off FIRMWARE
+// runs FIRMWARE as `tsvmm run` does — bin/tsvmm's V8 flags (bin/v8-flags.cjs), the CLI's bundle with its code cache,
 // the virt machine — and prints {"cpuSeconds": s, "code": exit code}: CPU of the whole process
 // from just before the CLI's main() to its return (Node's own start and the bundle's load, the
 // same for both engines, are left out).

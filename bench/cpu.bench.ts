@@ -31,6 +31,7 @@ import { assemble } from '../test/cpu/guest.js';
 import { footprint } from './cpu-programs.js';
 import type { Report } from './harness.js';
 import { CHILD_NODE_ARGS, median, pinned, round } from './harness.js';
+import { START_V8_FLAGS } from '../bin/v8-flags.cjs';
 
 export const group = 'cpu';
 
@@ -44,7 +45,7 @@ const FOOTPRINT_INSNS = FP_ROUNDS * (FP_BLOCKS * 6 + 2);
 
 /** CPU seconds of one cpu-cli-child run of `firmware`. */
 function measureCli(firmware: string, jit: 'on' | 'off'): number {
-  const out = execFileSync(...pinned(process.execPath, [CLI_CHILD, jit, firmware]), { encoding: 'utf8' });
+  const out = execFileSync(...pinned(process.execPath, [...START_V8_FLAGS, CLI_CHILD, jit, firmware]), { encoding: 'utf8' });
   const r = JSON.parse(out.trim().split('\n').pop()!) as { cpuSeconds: number; code: number };
   if (r.code !== 0) throw new Error(`cpu-cli-child ${jit}: the guest did not power off (exit ${r.code})`);
   return r.cpuSeconds;

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { V8_FLAGS } from '../bin/v8-flags.cjs';
+import { START_V8_FLAGS, V8_FLAGS } from '../bin/v8-flags.cjs';
 
 const TASKSET = '/usr/bin/taskset';
 
@@ -29,7 +29,7 @@ export function pinned(cmd: string, args: readonly string[]): [string, string[]]
  * (bench/dist.mjs), as for the benchmark run itself and for bin/tsvmm, under the V8 flags
  * bin/tsvmm sets (bin/v8-flags.cjs).
  */
-export const CHILD_NODE_ARGS: readonly string[] = [...V8_FLAGS, '--import', 'tsx', '--import', fileURLToPath(new URL('./dist.mjs', import.meta.url))];
+export const CHILD_NODE_ARGS: readonly string[] = [...START_V8_FLAGS, ...V8_FLAGS, '--import', 'tsx', '--import', fileURLToPath(new URL('./dist.mjs', import.meta.url))];
 
 export interface BenchResult {
   name: string;

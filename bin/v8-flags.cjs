@@ -18,12 +18,25 @@
 // to spare the tier-up did not delay the hart); -smp 2 CPU 13.15 -> 12.55 s, wall 8.43 -> 8.06 s.
 // 54,000,000 and 180,000,000 left hot code in Liftoff too long (-smp 1 wall 7.72 and 7.98 s
 // against 7.61 s). docs/cpu.md has the rounds.
+//
+// START_V8_FLAGS take effect only on node's command line (V8 sets up what they change when it
+// starts), so bin/tsvmm's first line passes them (`#!/usr/bin/env -S node ...`: keep the two
+// in step; test/cli/launcher.test.ts checks), and so do the benchmarks' child processes.
+//
+// --no-concurrent-recompilation: V8 optimises JavaScript with TurboFan on the thread that runs
+// it instead of on a background thread. The CPU a boot spends is what tsvmm is measured by, and
+// a background job costs more of it than the same compile in place (U-Boot to its prompt: other
+// threads 42.8 -> 22.8 ms, main thread 191.8 -> 203.0 ms, total 234.9 -> 226.2 ms pinned to one
+// CPU, 236.5 -> 225.9 ms unpinned, 8 alternated runs each); Linux to a shell: -smp 1 CPU 7.94 ->
+// 7.71 s, wall 6.86 / 6.94 s, -smp 2 CPU 10.51 -> 10.05 s, wall 7.01 -> 6.87 s (4 and 3 pairs).
+// The event loop stalls for each compile (a few ms), as for a garbage collection.
 const { setFlagsFromString } = require('node:v8');
 
 const V8_FLAGS = ['--interrupt-budget=600000', '--wasm-tiering-budget=18000000'];
+const START_V8_FLAGS = ['--no-concurrent-recompilation'];
 
 function applyV8Flags() {
   for (const f of V8_FLAGS) setFlagsFromString(f);
 }
 
-module.exports = { V8_FLAGS, applyV8Flags };
+module.exports = { V8_FLAGS, START_V8_FLAGS, applyV8Flags };

@@ -1,3 +1,4 @@
 /** bin/v8-flags.cjs */
 export declare const V8_FLAGS: readonly string[];
+export declare const START_V8_FLAGS: readonly string[];
 export declare function applyV8Flags(): void;

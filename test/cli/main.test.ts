@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { START_V8_FLAGS } from '../../bin/v8-flags.cjs';
 
 const bin = fileURLToPath(new URL('../../bin/tsvmm', import.meta.url));
 
@@ -24,4 +26,13 @@ test('tsvmm runs from the TypeScript sources when asked (and from dist/ when it 
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /-machine/);
   }
+});
+
+test('bin/tsvmm passes the V8 flags that only the command line can set, and runs when executed itself', () => {
+  // bin/v8-flags.cjs: START_V8_FLAGS; `env -S` splits the first line's arguments.
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0];
+  assert.equal(first, `#!/usr/bin/env -S node ${START_V8_FLAGS.join(' ')}`);
+  const r = spawnSync(bin, ['run', '-help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /-machine/);
 });
