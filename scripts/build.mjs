@@ -59,6 +59,12 @@ try {
       // V8 folds only const bindings: each use of TLB_MASK, BLOCK, ... in the hot loops was a
       // load and a check instead of an immediate. Names stay (stack traces read the same).
       minifySyntax: true,
+      // And without the whitespace: a start reads and hashes a third less source (1.14 -> 0.75
+      // MB for the CLI's bundle; start and power off 57.9 -> 54.5 ms of CPU, 3 alternated
+      // batches of 20). Names stay; positions map back to dist/ through the linked source map
+      // (node --enable-source-maps).
+      minifyWhitespace: true,
+      sourcemap: 'linked',
       // A script has no import.meta: its URL comes from the file's path.
       ...(format === 'cjs' ? { define: { 'import.meta.url': '__tsvmmScriptUrl' }, banner: { js: 'const __tsvmmScriptUrl = require("node:url").pathToFileURL(__filename).href;' } } : {}),
       logLevel: 'warning',
