@@ -178,7 +178,7 @@ test('a line change another thread flags (shared-lines.ts) is taken between tran
   assert.ok(s0 >= 2000 && s0 <= 2001, `taken at iteration ${s0}`);
   assert.ok(m.hart.jit!.stats.translatedSteps > 5_000, 'the loop ran translated');
   // Both blocks in one module, entered from the dispatcher once: they continued into each
-  // other by direct tail calls (codegen.ts: link), which look at ST_LINES as the trampoline does.
+  // other by direct tail calls (block-emitter.ts: link), which look at ST_LINES as the trampoline does.
   assert.deepEqual([m.hart.jit!.stats.translated, m.hart.jit!.stats.modules, m.hart.jit!.stats.blockCalls], [2, 1, 1]);
   assert.equal(Atomics.load(m.hart.stateI32, ST_JC_EPOCH / 4) & JC_KICK, 0, 'the kick bit is cleared');
   assert.equal(m.hart.stateI32[ST_LINES / 4], 0);
@@ -260,7 +260,7 @@ test('a block ends where another block of its page starts, so no code is transla
   sameState(jit, interp);
 
   // The same chain in odd quanta: blocks of one module continue into each other by direct
-  // tail calls (codegen.ts: link), and every quantum still ends on its exact instruction.
+  // tail calls (block-emitter.ts: link), and every quantum still ends on its exact instruction.
   const q = makeMachine(chain, 8 << 20, { translate: true, translateThreshold: 16 });
   const qi = makeMachine(chain, 8 << 20, { translate: false });
   for (let end = 997; end < 70_000; end += 997) {

@@ -85,7 +85,7 @@ export const ST_LOOP_THRESHOLD = 328; // i32: the translation threshold
 export const ST_LOOP_XIDX = 332; // i32: the instruction-TLB entry of the page the loop moved to (-1: none)
 /**
  * ST_JC_EPOCH when the dispatcher entered the running chain of blocks: a block's direct tail
- * call into another block of its module (jit/codegen.ts: link) goes on only while the epoch
+ * call into another block of its module (jit/block-emitter.ts: link) goes on only while the epoch
  * still equals it, which is when the trampoline's jump-cache entries would still be current.
  */
 export const ST_CHAIN_EPOCH = 336;

@@ -1,5 +1,5 @@
 /**
- * WebAssembly for the M extension in translated blocks (codegen.ts): RISC-V
+ * WebAssembly for the M extension in translated blocks (block-emitter.ts): RISC-V
  * defines every division (by zero, overflow) where wasm traps, and wasm has no
  * 64x64->128 multiply, so the high products are built from 32-bit partial
  * products, inline: as a call (V8 11 inlines no wasm calls) it made TurboFan

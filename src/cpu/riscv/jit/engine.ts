@@ -253,7 +253,7 @@ export class Translator {
       }
       return this.codeWritten() || h.exitRequest || h.tlbFlushes !== this.entryFlushes ? 1 : 0;
     };
-    // One instruction through the interpreter (codegen.ts: helper): -1 to go on, or the
+    // One instruction through the interpreter (block-emitter.ts: helper): -1 to go on, or the
     // retired count with pcOut set when the chain must leave.
     const x = (pc: number, cnt: number, ilen: number): number => {
       h.pc = pc;

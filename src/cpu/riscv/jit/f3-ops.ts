@@ -1,6 +1,6 @@
 /**
  * RISC-V funct3 -> WebAssembly opcode, for the two code generators that emit loads, stores and
- * branches: translated blocks (codegen.ts) and the interpreter loop (interp-wasm.ts).
+ * branches: translated blocks (block-emitter.ts) and the interpreter loop (interp-wasm.ts).
  */
 import { Op } from './wasm-writer.js';
 

@@ -1,6 +1,6 @@
 /**
  * The TLB probes as WebAssembly: the data TLBs' for translated blocks
- * (codegen.ts) and the interpreter loop (interp-wasm.ts), the instruction
+ * (block-emitter.ts) and the interpreter loop (interp-wasm.ts), the instruction
  * TLB's for the jump trampoline (trampoline.ts) and the loop's page changes:
  * one encoding of the TLBs' tag scheme (state-area.ts, mmu.ts) for all.
  *

@@ -4,7 +4,7 @@
  * table on each set(), so blocks must not import it).
  *
  * Translated blocks leave through `j` with a tail call (a jump to another block of the same
- * module calls that block directly: codegen.ts, link): it looks the next pc
+ * module calls that block directly: block-emitter.ts, link): it looks the next pc
  * up in the jump cache (in the hart's state area) and tail-calls the block
  * cached there when the entry is current, so control flow between blocks —
  * calls, returns, jumps to other pages — stays in WebAssembly. Otherwise it
@@ -50,7 +50,7 @@ export interface SlowPaths {
   readonly x: (pc: number, cnt: number, ilen: number) => number;
 }
 
-/** Entries of the helper table blocks import (codegen.ts calls through it). */
+/** Entries of the helper table blocks import (block-emitter.ts calls through it). */
 export const HELPER_LD = 0;
 export const HELPER_ST = 1;
 export const HELPER_X = 2;
