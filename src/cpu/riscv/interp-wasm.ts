@@ -329,7 +329,7 @@ interface EntryLocals {
 /**
  * The dispatcher's count of an entry at halfword `i` of a page, as Translator.enterPage counts:
  * `wanted` when the dispatcher wants it — a translated block (kind 1; 0 is not translated
- * yet, 2 never: jit/engine.ts), or one whose count (this entry counted) reaches the threshold
+ * yet, 2 never: jit/page-code.ts), or one whose count (this entry counted) reaches the threshold
  * `thr` pushes — else the count goes up by one. The loop's jumps and its page move (moveBody)
  * both count through here.
  */

@@ -24,7 +24,7 @@
  *   then    128 KiB jump cache: JC_ENTRIES x 32 bytes
  *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32)
  *   then    256 KiB   compressed-instruction expansions, i32 per parcel (1: not yet expanded)
- *   then    4 MiB     code-cache page kinds: CODE_PAGES slots x 2,048 bytes (jit/engine.ts PageCode)
+ *   then    4 MiB     code-cache page kinds: CODE_PAGES slots x 2,048 bytes (jit/page-code.ts PageCode)
  *   then    8 MiB     hit counters: CODE_PAGES slots x 2,048 u16
  *
  * rTagLo/wTagLo hold the low word of the page's virtual address (page aligned)

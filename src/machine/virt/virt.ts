@@ -19,7 +19,7 @@ import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
 import { Hart } from '../../cpu/riscv/hart.js';
 import { CodeShare } from '../../cpu/riscv/jit/code-share.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
-import { hotThreshold } from '../../cpu/riscv/jit/engine.js';
+import { hotThreshold } from '../../cpu/riscv/jit/thresholds.js';
 import { HART_STATE_BYTES, SHARED_HITS_BYTES, sharedHitsIn, stateAreasIn } from '../../cpu/riscv/state-area.js';
 import { allocateGuestRam, type GuestRamBacking } from '../../memory/guest-ram.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';

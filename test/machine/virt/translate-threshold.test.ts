@@ -2,7 +2,7 @@
 // cores and the host threads its harts keep busy (jit/engine.ts hotThreshold).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HOT_THRESHOLD, SPARE_CORE_THRESHOLD, hotThreshold } from '../../../src/cpu/riscv/jit/engine.js';
+import { HOT_THRESHOLD, SPARE_CORE_THRESHOLD, hotThreshold } from '../../../src/cpu/riscv/jit/thresholds.js';
 import { nodeHost } from '../../../src/host/node.js';
 import { VirtMachine } from '../../../src/machine/virt/virt.js';
 

@@ -3,7 +3,7 @@
  * has them and the interpreter otherwise, a per-hart code cache keyed by
  * physical page, hotness counting, invalidation, and the jump cache through
  * which blocks continue into one another (trampoline.ts). docs/cpu.md has
- * the design, docs/cpu-performance.md the measurements behind the thresholds.
+ * the design; thresholds.ts says when a block is translated.
  */
 import { TLB_MASK, TLB_SIZE, TRAP, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
@@ -14,36 +14,9 @@ import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
 import { buildTrampoline, type BlockFn, type SlowPaths, type Trampoline } from './trampoline.js';
+import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES } from './page-code.js';
+import { HOT_THRESHOLD, WARM_SHARE } from './thresholds.js';
 
-/**
- * Executions (via the interpreter) of a block entry before it is translated.
- * A translated block costs ~1-4 ms of host CPU all told (module compile and
- * instantiation on this thread, V8's optimising tier-up in the background).
- * Measured on Debian's Linux boot to a shell (2.2 G instructions): threshold
- * 4,096 translated 2,260 blocks and took 50-56 s, 1,024 translated 4,478 and
- * took 60 s, although it interpreted 110 M fewer instructions; a cold process
- * running 2,000 distinct blocks 1,000 times each (cpu.cold_footprint) never
- * pays for translation at 4,096. Blocks of the same page entered threshold /
- * WARM_SHARE times are compiled in the hot block's module (codegen.ts:
- * translateBlocks says why); 2,048 with that measured no better.
- */
-export const HOT_THRESHOLD = 4096;
-
-/**
- * The threshold for harts whose realms leave the host a core to spare: a
- * translation's expensive part, V8's optimising tier-up, runs on V8's
- * background threads, so with an idle core it costs a translating hart little
- * and translating earlier pays. Debian's Linux boot to a shell, alternated
- * runs: `-smp 1` on 2 cores, 4,096 -> 2,048: 8.07 -> 7.61 s wall (1,024:
- * 7.65, 512: 7.83), CPU unchanged (9.55 / 9.53 s); `-smp 2` on 2 cores, where
- * both are busy: 8.25 -> 8.54 s (1,024: 8.89), CPU 12.98 -> 13.77 s.
- */
-export const SPARE_CORE_THRESHOLD = 2048;
-
-/** The translation threshold for harts that keep `busyThreads` host threads busy on a host with `cpus` logical processors. */
-export function hotThreshold(cpus: number, busyThreads: number): number {
-  return cpus > busyThreads ? SPARE_CORE_THRESHOLD : HOT_THRESHOLD;
-}
 /** Translated blocks per hart (the size of its block table) before the whole cache is dropped (bounds host memory). */
 export const MAX_BLOCKS = 8192;
 /** Pages with code-cache state per hart. */
@@ -51,89 +24,10 @@ export const MAX_PAGES = CODE_PAGES;
 /** Invalidations of one page (stores into it) after which it is only interpreted. */
 export const MAX_INVALIDATIONS = 16;
 
-/** A block entered threshold / WARM_SHARE times is compiled along with a hot block of its page. */
-export const WARM_SHARE = 4;
 /** Entries of Translator.recent. */
 const RECENT = 256;
 /** Blocks compiled together at most: the hot one and the page's warm ones. */
 const BATCH = 16;
-
-/** Block ranges a page remembers before its re-checks compare all of it. */
-const RANGES = 64;
-
-/**
- * PageCode.kinds: not translated (yet), translated, no translatable start; and, during a
- * translation only, a start of the batch being translated. Bit 0 set = a block starts here
- * (codegen.ts: translateBlocks reads the array as its `starts`).
- */
-const NONE = 0;
-const BLOCK = 1;
-const NEVER = 2;
-const PENDING = 3;
-
-/** The block tables of a page without blocks yet (PageCode.allocate() replaces them). */
-const NO_IDX = new Uint16Array(0);
-const NO_LENS = new Uint8Array(0);
-const NO_WORDS = new Int32Array(0);
-
-/** Code-cache state of one physical page. */
-class PageCode {
-  /**
-   * Per halfword offset: NONE, BLOCK or NEVER. A typed array the interpreter reads too
-   * (a sparse JS array of functions here went to dictionary elements, which made every
-   * lookup slow and deoptimised the interpreter loop).
-   */
-  readonly kinds: Uint8Array<ArrayBufferLike>;
-  // The block tables below are allocated when the page is first claimed: most pages a guest
-  // runs never get a block, and each would otherwise hold ~10 KiB of typed arrays.
-  /** Block-table index of the block at each offset. */
-  idx: Uint16Array = NO_IDX;
-  /** Instructions in the block at each offset (the budget check before calling it). */
-  lens: Uint8Array = NO_LENS;
-  /** Entries counted towards translation (the interpreter loop counts in-page jumps in wasm). */
-  readonly hits: Uint16Array<ArrayBufferLike>;
-  /** CodeSync generation the translations were made against. */
-  gen = 0;
-  claimed = false;
-  /** The page's bytes when it was claimed (a memory-map change keeps translations only if they still match). */
-  bytes: Int32Array = NO_WORDS;
-  /** Translator.mapGen this page was last checked against. */
-  mapGen = 0;
-  /**
-   * The words of `bytes` its blocks were translated from, as [start, end) word pairs: a
-   * re-check compares only those (fence.i makes Linux re-check ~400,000 pages at boot).
-   * More than RANGES blocks: the whole page.
-   */
-  ranges: Int32Array = NO_WORDS;
-  nRanges = 0;
-  blocks = 0;
-  invalidations = 0;
-  interpretOnly = false;
-  /** CodeShare.head() of this page's bucket when last looked at: older records were seen. */
-  shareHead = 0;
-
-  /** The block tables, before the page's first block. */
-  allocate(): void {
-    if (this.bytes.length !== 0) return;
-    this.idx = new Uint16Array(2048);
-    this.lens = new Uint8Array(2048);
-    this.bytes = new Int32Array(1024);
-    this.ranges = new Int32Array(2 * RANGES);
-  }
-  constructor(
-    readonly ppn: number,
-    readonly slot: number,
-    kinds: Uint8Array<ArrayBufferLike>,
-    hits: Uint16Array<ArrayBufferLike>,
-    shared: boolean,
-  ) {
-    // Views of the hart's state area (state-area.ts ST_KINDS, ST_HITS), where the interpreter
-    // loop reads and counts them; a slot may hold an earlier page's. Shared counters (another
-    // hart's counts, state-area.ts SHARED_HITS_BYTES) stay as they are.
-    this.kinds = kinds.fill(NONE);
-    this.hits = shared ? hits : hits.fill(0);
-  }
-}
 
 export class Translator {
   private readonly pages = new Map<number, PageCode>();
