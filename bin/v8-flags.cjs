@@ -21,7 +21,7 @@
 //
 // START_V8_FLAGS take effect only on node's command line (V8 sets up what they change when it
 // starts), so bin/tsvmm's first line passes them (`#!/usr/bin/env -S node ...`: keep the two
-// in step; test/cli/launcher.test.ts checks), and so do the benchmarks' child processes.
+// in step; test/cli/main.test.ts checks), and so do the benchmarks' child processes.
 //
 // --no-concurrent-recompilation: V8 optimises JavaScript with TurboFan on the thread that runs
 // it instead of on a background thread. The CPU a boot spends is what tsvmm is measured by, and

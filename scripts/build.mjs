@@ -5,11 +5,11 @@
 // newer than every source file, and falls back to tsx otherwise, so a stale
 // build is never run.
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { START_V8_FLAGS } from '../bin/v8-flags.cjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
@@ -98,7 +98,6 @@ if (bundled) {
     `const { exports } = loadScript(${JSON.stringify(CLI_SCRIPT)}, { saveCacheAtExit: codeCachePath(${JSON.stringify(CLI_SCRIPT)}) });`,
     `process.exitCode = await exports.main(['run', '-machine', 'virt', '-m', '64M', '-nographic', '-bios', ${JSON.stringify(firmware)}]);`,
   ].join('\n');
-  const { START_V8_FLAGS } = createRequire(import.meta.url)('../bin/v8-flags.cjs');
   const r = spawnSync(process.execPath, [...START_V8_FLAGS, '--input-type=module', '-e', train], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
   rmSync(firmware, { force: true });
   if (r.status !== 0 || r.stdout.trim() !== 'k') {

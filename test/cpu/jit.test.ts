@@ -178,7 +178,7 @@ test('a line change another thread flags (shared-lines.ts) is taken between tran
   assert.ok(s0 >= 2000 && s0 <= 2001, `taken at iteration ${s0}`);
   assert.ok(m.hart.jit!.stats.translatedSteps > 5_000, 'the loop ran translated');
   // Both blocks in one module, entered from the dispatcher once: they continued into each
-  // other by direct tail calls (block-emitter.ts: link), which look at ST_LINES as the trampoline does.
+  // other by direct tail calls (block-emitter.ts: link), which stop at a kick (JC_KICK in the epoch) as the trampoline does.
   assert.deepEqual([m.hart.jit!.stats.translated, m.hart.jit!.stats.modules, m.hart.jit!.stats.blockCalls], [2, 1, 1]);
   assert.equal(Atomics.load(m.hart.stateI32, ST_JC_EPOCH / 4) & JC_KICK, 0, 'the kick bit is cleared');
   assert.equal(m.hart.stateI32[ST_LINES / 4], 0);

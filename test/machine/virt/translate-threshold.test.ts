@@ -1,5 +1,5 @@
 // The virt machine picks its harts' translation threshold from the host's
-// cores and the host threads its harts keep busy (jit/engine.ts hotThreshold).
+// cores and the host threads its harts keep busy (jit/thresholds.ts hotThreshold).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HOT_THRESHOLD, SPARE_CORE_THRESHOLD, hotThreshold } from '../../../src/cpu/riscv/jit/thresholds.js';

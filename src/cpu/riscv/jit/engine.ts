@@ -176,7 +176,7 @@ export class Translator {
         this.tramp = tramp;
         this.imports = { e: { m: h.state.memory, h: tramp.helpers, s: h.state.offset } };
       } catch {
-        this.tramp = null;
+        // No tail calls here: tramp and imports stay null, everything is interpreted.
       }
     }
     return this.imports;

@@ -25,7 +25,7 @@ const NO_WORDS = new Int32Array(0);
 /** Code-cache state of one physical page. */
 export class PageCode {
   /**
-   * Per halfword offset: NONE, BLOCK or NEVER. A typed array the interpreter reads too
+   * Per halfword offset: NONE, BLOCK or NEVER (PENDING while a translation runs). A typed array the interpreter reads too
    * (a sparse JS array of functions here went to dictionary elements, which made every
    * lookup slow and deoptimised the interpreter loop).
    */
