@@ -14,7 +14,8 @@
  * 2. Reentrancy: if the region is guarded and its owner's guard is engaged,
  *    the access fails with ACCESS_ERROR (counted, logged once per region).
  * 3. Pieces: the access is carried out with callback accesses of
- *    clamp(size, impl.min, impl.max) bytes. Without impl.unaligned the pieces
+ *    clamp(size, impl.min, impl.max) bytes (an 8-byte piece is one callback
+ *    with the value's two halves). Without impl.unaligned the pieces
  *    are naturally aligned and cover the access (so an unaligned or narrow
  *    access is widened to the aligned pieces around it); with it, pieces start
  *    at the access address. Each piece's value is laid out in memory order
@@ -46,7 +47,7 @@ function scratchAt(d: number): Uint8Array {
   if (!s) {
     s = new Uint8Array(32);
     pieceScratch[d] = s;
-    out32[d] = new Uint32Array(1);
+    out32[d] = new Uint32Array(2);
   }
   return s;
 }
@@ -63,9 +64,10 @@ export function onesLo(size: number): number {
 }
 
 function mask(v: number, size: number): number {
-  return size === 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
+  return size >= 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
 }
 
+/** A value of `size` bytes byte-swapped (up to 4; an 8-byte value swaps each half and exchanges them). */
 function swap(v: number, size: number): number {
   if (size === 2) return ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
   if (size === 4) return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
@@ -73,25 +75,37 @@ function swap(v: number, size: number): number {
 }
 
 let pieceVal = 0;
+/** The high half of an 8-byte piece (0 for narrower ones). */
+let pieceHi = 0;
 
-/** Call the read callback at depth+1 (the caller maintains depth); value in pieceVal. */
+/** Call the read callback at depth+1 (the caller maintains depth); value in pieceVal (and pieceHi). */
 function callRead(mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
   const rwa = mr.readWithAttrsFn;
   if (rwa !== null) {
     const o = out32[depth - 1]!;
     o[0] = 0;
+    o[1] = 0;
     const r = rwa(off, size, attrs, o);
     pieceVal = mask(o[0]!, size);
+    pieceHi = size === 8 ? o[1]! : 0;
     return r;
   }
+  // Only regions with impl.max <= 4 have read() (region.ts checks).
   const rf = mr.readFn;
   pieceVal = rf !== null ? mask(rf(off, size, attrs), size) : 0;
+  pieceHi = 0;
   return MEMTX_OK;
 }
 
-function callWrite(mr: MemoryRegion, off: number, value: number, size: number, attrs: MemTxAttrs): MemTxResult {
+/** Byte `k` (in memory order) of the last piece read, of `ps` bytes. */
+function pieceByte(k: number, ps: number, be: boolean): number {
+  const b = be ? ps - 1 - k : k;
+  return (b < 4 ? pieceVal >>> (8 * b) : pieceHi >>> (8 * (b - 4))) & 0xff;
+}
+
+function callWrite(mr: MemoryRegion, off: number, value: number, size: number, attrs: MemTxAttrs, hi: number): MemTxResult {
   const wwa = mr.writeWithAttrsFn;
-  if (wwa !== null) return wwa(off, value, size, attrs);
+  if (wwa !== null) return wwa(off, value, size, attrs, hi);
   const wf = mr.writeFn;
   if (wf !== null) wf(off, value, size, attrs);
   return MEMTX_OK;
@@ -165,8 +179,14 @@ export function dispatchRead(sink: DispatchSink, mr: MemoryRegion, off: number, 
     depth = d + 1;
     if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || (off & (size - 1)) === 0)) {
       const r = callRead(mr, off, size, attrs);
-      sink.valLo = mr.bigEndian ? swap(pieceVal, size) : pieceVal;
-      sink.valHi = 0;
+      if (size === 8) {
+        const be = mr.bigEndian;
+        sink.valLo = be ? swap(pieceHi, 4) : pieceVal;
+        sink.valHi = be ? swap(pieceVal, 4) : pieceHi;
+      } else {
+        sink.valLo = mr.bigEndian ? swap(pieceVal, size) : pieceVal;
+        sink.valHi = 0;
+      }
       return r;
     }
     return readPieces(sink, mr, off, size, attrs, d);
@@ -206,9 +226,8 @@ function readPieces(sink: DispatchSink, mr: MemoryRegion, off: number, size: num
   let r = MEMTX_OK;
   for (let p = start; p < end; p += ps) {
     r |= callRead(mr, p, ps, attrs);
-    const v = pieceVal;
     const b = p - start;
-    for (let k = 0; k < ps; k++) buf[b + k] = (v >>> (8 * (be ? ps - 1 - k : k))) & 0xff;
+    for (let k = 0; k < ps; k++) buf[b + k] = pieceByte(k, ps, be);
   }
   const o = off - start;
   let lo = 0;
@@ -251,8 +270,11 @@ export function dispatchWrite(
     scratchAt(d + 1);
     depth = d + 1;
     if (size >= mr.implMin && size <= mr.implMax && (mr.implUnaligned || (off & (size - 1)) === 0)) {
+      if (size === 8) {
+        return mr.bigEndian ? callWrite(mr, off, swap(hi >>> 0, 4), 8, attrs, swap(lo >>> 0, 4)) : callWrite(mr, off, lo >>> 0, 8, attrs, hi >>> 0);
+      }
       const v = mask(lo, size);
-      return callWrite(mr, off, mr.bigEndian ? swap(v, size) : v, size, attrs);
+      return callWrite(mr, off, mr.bigEndian ? swap(v, size) : v, size, attrs, 0);
     }
     return writePieces(mr, off, size, lo, hi, attrs, d);
   } finally {
@@ -284,8 +306,13 @@ function writePieces(mr: MemoryRegion, off: number, size: number, lo: number, hi
   for (let p = start; p < end; p += ps) {
     const b = p - start;
     let v = 0;
-    for (let k = 0; k < ps; k++) v |= buf[b + k]! << (8 * (be ? ps - 1 - k : k));
-    r |= callWrite(mr, p, v >>> 0, ps, attrs);
+    let vHi = 0;
+    for (let k = 0; k < ps; k++) {
+      const bit = 8 * (be ? ps - 1 - k : k);
+      if (bit < 32) v |= buf[b + k]! << bit;
+      else vHi |= buf[b + k]! << (bit - 32);
+    }
+    r |= callWrite(mr, p, v >>> 0, ps, attrs, vHi >>> 0);
   }
   return r;
 }

@@ -106,7 +106,7 @@ export class MemoryRegion {
   readonly readFn: ((offset: number, size: number, attrs: MemTxAttrs) => number) | null;
   readonly writeFn: ((offset: number, value: number, size: number, attrs: MemTxAttrs) => void) | null;
   readonly readWithAttrsFn: ((offset: number, size: number, attrs: MemTxAttrs, out: Uint32Array) => number) | null;
-  readonly writeWithAttrsFn: ((offset: number, value: number, size: number, attrs: MemTxAttrs) => number) | null;
+  readonly writeWithAttrsFn: ((offset: number, value: number, size: number, attrs: MemTxAttrs, hi: number) => number) | null;
   readonly implMin: number;
   readonly implMax: number;
   readonly implUnaligned: boolean;
@@ -168,8 +168,13 @@ export class MemoryRegion {
       if (!isPow2(this.validMin) || !isPow2(this.validMax) || this.validMin > this.validMax || this.validMax > 8) {
         bad(`valid sizes ${this.validMin}..${this.validMax} must be powers of two with min <= max <= 8`);
       }
-      if (!isPow2(this.implMin) || !isPow2(this.implMax) || this.implMin > this.implMax || this.implMax > 4) {
-        bad(`impl sizes ${this.implMin}..${this.implMax} must be powers of two with min <= max <= 4`);
+      if (!isPow2(this.implMin) || !isPow2(this.implMax) || this.implMin > this.implMax || this.implMax > 8) {
+        bad(`impl sizes ${this.implMin}..${this.implMax} must be powers of two with min <= max <= 8`);
+      }
+      // read() returns one 32-bit number and write() takes one: 8-byte pieces go through the
+      // *WithAttrs callbacks, which carry both halves.
+      if (this.implMax === 8 && ((ops.read && !ops.readWithAttrs) || (ops.write && !ops.writeWithAttrs))) {
+        bad('impl.max 8 needs readWithAttrs and writeWithAttrs (an 8-byte value as two halves) in place of read and write');
       }
     }
   }

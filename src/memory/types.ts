@@ -3,9 +3,12 @@
  *
  * Values crossing the dispatch boundary are 32-bit pieces held in JS numbers:
  * a 64-bit access is carried as two unsigned 32-bit halves (lo, hi) so that no
- * BigInt is allocated on a hot path. Device callbacks (MemoryRegionOps) see at
- * most 4 bytes at a time (impl.max <= 4); wider guest accesses are split by the
+ * BigInt is allocated on a hot path. Device callbacks (MemoryRegionOps) see
+ * accesses of at most impl.max bytes; wider guest accesses are split by the
  * core, exactly as QEMU splits accesses wider than a device's impl.max_access_size.
+ * A device whose 64-bit registers must be read and written whole (an 8-byte
+ * counter, which two 4-byte reads could tear) declares impl.max 8 and takes the
+ * value as two halves through the *WithAttrs callbacks.
  *
  * Physical addresses are JS numbers below 2^53. Addresses at or above 2^53
  * (or any non-integer) decode as unassigned.
@@ -44,7 +47,7 @@ export type Endianness = 'little' | 'big';
 export interface AccessConstraints {
   /** Smallest access size in bytes (default 1). */
   min?: number;
-  /** Largest access size in bytes (valid: default 4, up to 8; impl: default 4, at most 4). */
+  /** Largest access size in bytes (default 4, up to 8; impl 8 needs the *WithAttrs callbacks). */
   max?: number;
   /** Whether unaligned accesses are allowed (valid) / handled by the callbacks (impl). Default false. */
   unaligned?: boolean;
@@ -57,16 +60,18 @@ export interface ValidConstraints extends AccessConstraints {
 
 /**
  * Callbacks of an I/O region (QEMU's MemoryRegionOps). `offset` is relative to
- * the region start; `size` is 1, 2 or 4; values are unsigned 32-bit numbers in
- * the device's endianness already converted to host order by the core.
+ * the region start; `size` is 1, 2 or 4 (or 8: impl.max 8, *WithAttrs only);
+ * values are unsigned 32-bit numbers in the device's endianness already
+ * converted to host order by the core (an 8-byte value as its low and high halves).
  * The *WithAttrs variants, when present, are used instead and may fail.
  */
 export interface MemoryRegionOps {
   read?(offset: number, size: number, attrs: MemTxAttrs): number;
   write?(offset: number, value: number, size: number, attrs: MemTxAttrs): void;
-  /** Store the value in out[0]; return a MemTxResult. */
+  /** Store the value in out[0] (an 8-byte access: its low half, the high half in out[1]); return a MemTxResult. */
   readWithAttrs?(offset: number, size: number, attrs: MemTxAttrs, out: Uint32Array): MemTxResult;
-  writeWithAttrs?(offset: number, value: number, size: number, attrs: MemTxAttrs): MemTxResult;
+  /** `value`, and for an 8-byte access `hi`, its high half (0 otherwise). */
+  writeWithAttrs?(offset: number, value: number, size: number, attrs: MemTxAttrs, hi: number): MemTxResult;
   /** Device endianness (default little). */
   endianness?: Endianness;
   valid?: ValidConstraints;

@@ -29,28 +29,54 @@ interface Piece {
  * A device whose registers are a byte array laid out in memory order: a
  * callback access of `size` bytes at `off` sees those bytes composed in the
  * device's endianness. The guest then must see the bytes little-endian.
+ * With impl.max 8 the callbacks are the *WithAttrs ones (an 8-byte piece's value
+ * as two halves; `value` records the low one).
  */
 function registerFile(endianness: Endianness, valid: { min: number; max: number; unaligned: boolean }, impl: { min: number; max: number; unaligned: boolean }) {
   const mem = new Uint8Array(64);
   const pieces: Piece[] = [];
-  const compose = (off: number, size: number): number => {
+  // Bit position of the k-th byte (memory order) of a `size`-byte value.
+  const bit = (k: number, size: number): number => 8 * (endianness === 'big' ? size - 1 - k : k);
+  const half = (off: number, size: number, h: 0 | 1): number => {
     let v = 0;
-    for (let k = 0; k < size; k++) v += mem[off + k]! * 2 ** (8 * (endianness === 'big' ? size - 1 - k : k));
+    for (let k = 0; k < size; k++) {
+      const b = bit(k, size) - 32 * h;
+      if (b >= 0 && b < 32) v += mem[off + k]! * 2 ** b;
+    }
     return v;
   };
-  const mr = MemoryRegion.io('regs', 32, {
-    endianness,
-    valid,
-    impl,
-    read: (off, size) => {
-      pieces.push({ write: false, off, size, value: compose(off, size) });
-      return compose(off, size);
-    },
-    write: (off, value, size) => {
-      pieces.push({ write: true, off, size, value });
-      for (let k = 0; k < size; k++) mem[off + k] = Math.floor(value / 2 ** (8 * (endianness === 'big' ? size - 1 - k : k))) & 0xff;
-    },
-  });
+  const store = (off: number, size: number, lo: number, hi: number): void => {
+    for (let k = 0; k < size; k++) {
+      const b = bit(k, size);
+      mem[off + k] = (b < 32 ? lo >>> b : hi >>> (b - 32)) & 0xff;
+    }
+  };
+  const ops =
+    impl.max === 8
+      ? {
+          readWithAttrs: (off: number, size: number, _a: MemTxAttrs, out: Uint32Array) => {
+            out[0] = half(off, size, 0);
+            out[1] = half(off, size, 1);
+            pieces.push({ write: false, off, size, value: out[0]! });
+            return MEMTX_OK;
+          },
+          writeWithAttrs: (off: number, value: number, size: number, _a: MemTxAttrs, hi: number) => {
+            pieces.push({ write: true, off, size, value });
+            store(off, size, value, hi);
+            return MEMTX_OK;
+          },
+        }
+      : {
+          read: (off: number, size: number) => {
+            pieces.push({ write: false, off, size, value: half(off, size, 0) });
+            return half(off, size, 0);
+          },
+          write: (off: number, value: number, size: number) => {
+            pieces.push({ write: true, off, size, value });
+            store(off, size, value, 0);
+          },
+        };
+  const mr = MemoryRegion.io('regs', 32, { endianness, valid, impl, ...ops });
   return { mem, pieces, mr };
 }
 
@@ -69,8 +95,8 @@ test('access-size matrix: valid/impl sizes, alignment and endianness', () => {
     for (const vmin of [1, 2, 4])
       for (const vmax of [1, 2, 4, 8])
         for (const vun of [false, true])
-          for (const imin of [1, 2, 4])
-            for (const imax of [1, 2, 4])
+          for (const imin of [1, 2, 4, 8])
+            for (const imax of [1, 2, 4, 8])
               for (const iun of [false, true]) {
                 if (vmin > vmax || imin > imax) continue;
                 const dev = registerFile(endianness, { min: vmin, max: vmax, unaligned: vun }, { min: imin, max: imax, unaligned: iun });
@@ -313,6 +339,30 @@ test('reentrancy guard: chains through DMA, logged once per region, opt-out with
   assert.throws(() => as.load(0x3000, 4, U), /device bug/);
   assert.ok(!edu.reentrancyGuard.engaged);
   as.destroy();
+});
+
+test('impl.max 8: an 8-byte access is one callback with both halves, in either endianness', () => {
+  for (const endianness of ['little', 'big'] as const) {
+    const dev = registerFile(endianness, { min: 4, max: 8, unaligned: false }, { min: 4, max: 8, unaligned: false });
+    dev.mem.set([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+    const sys = MemoryRegion.container('sys', 0x10000);
+    sys.addSubregion(BASE, dev.mr);
+    const as = new AddressSpace(sys, 'q', quiet);
+    assert.equal(as.ldq(BASE), 0x8877665544332211n, endianness);
+    assert.deepEqual(dev.pieces.map((p) => [p.write, p.off, p.size]), [[false, 0, 8]], endianness);
+    dev.pieces.length = 0;
+    assert.equal(as.store(BASE + 8, 8, 0xddccbbaa, 0x01ffeeff, U), MEMTX_OK);
+    assert.deepEqual(dev.pieces.map((p) => [p.write, p.off, p.size]), [[true, 8, 8]], endianness);
+    assert.deepEqual([...dev.mem.subarray(8, 16)], [0xaa, 0xbb, 0xcc, 0xdd, 0xff, 0xee, 0xff, 0x01], endianness);
+    as.destroy();
+  }
+});
+
+test('impl.max 8 needs the *WithAttrs callbacks; impl.max above 8 is refused', () => {
+  assert.throws(() => MemoryRegion.io('r', 8, { read: () => 0, valid: { min: 8, max: 8 }, impl: { min: 8, max: 8 } }), /impl.max 8 needs readWithAttrs/);
+  assert.throws(() => MemoryRegion.io('w', 8, { readWithAttrs: () => MEMTX_OK, write: () => {}, impl: { min: 4, max: 8 } }), /impl.max 8 needs/);
+  assert.throws(() => MemoryRegion.io('x', 16, { readWithAttrs: () => MEMTX_OK, impl: { min: 4, max: 16 } }), /max <= 8/);
+  MemoryRegion.io('ok', 8, { readWithAttrs: () => MEMTX_OK, writeWithAttrs: () => MEMTX_OK, impl: { min: 4, max: 8 } });
 });
 
 test('readWithAttrs/writeWithAttrs receive attrs and may fail; results OR over pieces', () => {

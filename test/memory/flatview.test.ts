@@ -244,7 +244,8 @@ test('setup errors throw MemoryError at the call', () => {
   assert.throws(() => c.removeSubregion(a2), /not a subregion/);
   assert.throws(() => ram.setSize(0x200), /backing/);
   assert.throws(() => ram.setAliasOffset(4), /not an alias/);
-  assert.throws(() => MemoryRegion.io('bad', 4, { impl: { max: 8 } }), MemoryError);
+  assert.throws(() => MemoryRegion.io('bad', 4, { impl: { max: 16 } }), MemoryError);
+  assert.throws(() => MemoryRegion.io('bad', 4, { read: () => 0, impl: { max: 8 } }), MemoryError);
   assert.throws(() => MemoryRegion.io('bad', 4, { valid: { min: 3 } }), MemoryError);
   assert.throws(() => ram.disableReentrancyGuard(''), MemoryError);
   const excl = MemoryRegion.container('excl', 0x1000);

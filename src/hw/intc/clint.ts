@@ -10,11 +10,14 @@
  * and a timer fires at the deadline. 64-bit registers are held as two 32-bit
  * halves; values beyond 2^53 ticks lose precision in comparisons (about 28 years
  * of guest time, so only a hostile or "never" value gets there, and "never" is
- * what it means).
+ * what it means). An 8-byte access reads or writes a register whole, as QEMU's
+ * does: an 8-byte mtime read samples the clock once (two 4-byte reads sample it
+ * twice, and a carry between them tears the value), an 8-byte mtimecmp write
+ * re-evaluates MTIP once, with both halves in place.
  */
 import { MemoryRegion } from '../../memory/region.js';
 import { ReentrancyGuard, type DeviceOwner } from '../../memory/owner.js';
-import type { MemoryRegionOps } from '../../memory/types.js';
+import { MEMTX_OK, type MemoryRegionOps } from '../../memory/types.js';
 import type { Scheduler, Timer } from '../../sync/work.js';
 
 /** What the CLINT and PLIC need of a hart: drive one bit of its mip. */
@@ -128,10 +131,16 @@ export class Clint implements DeviceOwner {
     this.timers = harts.map((_, i) => scheduler.newTimer(() => this.updateTimer(i), this));
 
     const mtimerOps: MemoryRegionOps = {
-      read: (off) => this.mtimerRead(off),
-      write: (off, v) => this.mtimerWrite(off, v),
+      readWithAttrs: (off, size, _attrs, out) => {
+        this.mtimerRead(off, size, out);
+        return MEMTX_OK;
+      },
+      writeWithAttrs: (off, v, size, _attrs, hi) => {
+        this.mtimerWrite(off, size, v >>> 0, hi >>> 0);
+        return MEMTX_OK;
+      },
       valid: { min: 4, max: 8 },
-      impl: { min: 4, max: 4 },
+      impl: { min: 4, max: 8 },
     };
     this.swi = MemoryRegion.io('riscv.aclint.swi', CLINT_SWI_SIZE, aclintSwiOps(this.msip), { owner: this });
     this.mtimer = MemoryRegion.io('riscv.aclint.mtimer', CLINT_MTIMER_SIZE, mtimerOps, { owner: this });
@@ -169,31 +178,47 @@ export class Clint implements DeviceOwner {
     }
   }
 
-  private mtimerRead(off: number): number {
+  /** A 4- or 8-byte read (naturally aligned: valid.unaligned is false) into out[0] (and out[1]). */
+  private mtimerRead(off: number, size: number, out: Uint32Array): void {
     if (off === MTIME_OFFSET || off === MTIME_OFFSET + 4) {
       const t = this.mtime();
       const hi = Math.floor(t / TWO32);
-      return off === MTIME_OFFSET ? (t - hi * TWO32) >>> 0 : hi >>> 0;
+      const lo = t - hi * TWO32;
+      if (size === 8) {
+        out[0] = lo;
+        out[1] = hi;
+      } else out[0] = off === MTIME_OFFSET ? lo : hi;
+      return;
     }
     const hart = off >>> 3;
-    if ((off & 3) !== 0 || hart >= this.harts.length) return 0;
-    return off & 4 ? this.cmpHi[hart]! : this.cmpLo[hart]!;
+    if (hart >= this.harts.length) return;
+    if (size === 8) {
+      out[0] = this.cmpLo[hart]!;
+      out[1] = this.cmpHi[hart]!;
+    } else out[0] = off & 4 ? this.cmpHi[hart]! : this.cmpLo[hart]!;
   }
 
-  private mtimerWrite(off: number, v: number): void {
-    v >>>= 0;
+  /** A 4-byte write of `v`, or an 8-byte one of hi:v. */
+  private mtimerWrite(off: number, size: number, v: number, hi: number): void {
     if (off === MTIME_OFFSET || off === MTIME_OFFSET + 4) {
-      const t = this.mtime();
-      const hi = Math.floor(t / TWO32);
-      const lo = (t - hi * TWO32) >>> 0;
-      const next = off === MTIME_OFFSET ? (hi >>> 0) * TWO32 + v : v * TWO32 + lo;
+      let next: number;
+      if (size === 8) next = hi * TWO32 + v;
+      else {
+        const t = this.mtime();
+        const tHi = Math.floor(t / TWO32);
+        const tLo = t - tHi * TWO32;
+        next = off === MTIME_OFFSET ? tHi * TWO32 + v : v * TWO32 + tLo;
+      }
       this.delta = next - Math.floor(this.scheduler.clock.now() / NS_PER_TICK);
       for (let i = 0; i < this.harts.length; i++) this.updateTimer(i);
       return;
     }
     const hart = off >>> 3;
-    if ((off & 3) !== 0 || hart >= this.harts.length) return;
-    if (off & 4) this.cmpHi[hart] = v;
+    if (hart >= this.harts.length) return;
+    if (size === 8) {
+      this.cmpLo[hart] = v;
+      this.cmpHi[hart] = hi;
+    } else if (off & 4) this.cmpHi[hart] = v;
     else this.cmpLo[hart] = v;
     this.updateTimer(hart);
   }

@@ -431,12 +431,14 @@ export class SmpCoordinator {
         readWithAttrs: (off: number, size: number, attrs: MemTxAttrs, o: Uint32Array): MemTxResult => {
           const res = client.request(realm, OP_DEV_READ, dev.dev, off, size, 0, 0, attrs);
           o[0] = client.valLo;
+          o[1] = client.valHi;
           return res;
         },
-        writeWithAttrs: (off: number, value: number, size: number, attrs: MemTxAttrs): MemTxResult =>
-          client.request(realm, OP_DEV_WRITE, dev.dev, off, size, value, 0, attrs),
+        writeWithAttrs: (off: number, value: number, size: number, attrs: MemTxAttrs, hi: number): MemTxResult =>
+          client.request(realm, OP_DEV_WRITE, dev.dev, off, size, value, hi, attrs),
+        // Any access whole, in one request: the device's own region splits it as it must.
         valid: { min: 1, max: 8, unaligned: true },
-        impl: { min: 1, max: 4, unaligned: true },
+        impl: { min: 1, max: 8, unaligned: true },
       });
       this.home.setRemote(proxy, { realm, dev: dev.dev });
       out.set(dev.name, proxy);

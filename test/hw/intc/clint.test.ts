@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Clint, MIP_MSIP_BIT, MIP_MTIP_BIT } from '../../../src/hw/intc/clint.js';
+import { AddressSpace } from '../../../src/memory/address-space.js';
+import { MemoryRegion } from '../../../src/memory/region.js';
+import { MEMTX_OK, MEMTXATTRS_UNSPECIFIED as U } from '../../../src/memory/types.js';
 import { FakeScheduler, RecordingHart, rd, wr, fuzzRegion } from '../misc/helpers.js';
 
 function make(n = 2) {
@@ -103,6 +106,57 @@ test('clint: reset clears msip and mtimecmp', () => {
   assert.equal(rd(mt, 4), 0);
   assert.ok(!harts[0]!.has(MIP_MSIP_BIT));
   assert.ok(harts[0]!.has(MIP_MTIP_BIT));
+});
+
+/** The mtimer in an address space at 0, so accesses go through dispatch as a hart's do. */
+function mapped(n = 1) {
+  const m = make(n);
+  const sys = MemoryRegion.container('sys', 0x10000);
+  sys.addSubregion(0, m.mt);
+  return { ...m, as: new AddressSpace(sys, 'clint', { log: () => {} }) };
+}
+
+test('clint: an 8-byte mtime read samples the clock once; two 4-byte reads sample it twice', () => {
+  const { sched, as } = mapped();
+  // mtime's low half at its last value; every look at the clock moves it one tick on.
+  let ns = (2 ** 32 - 1) * 100;
+  sched.clock.now = () => {
+    const t = ns;
+    ns += 100;
+    return t;
+  };
+  assert.equal(as.ldq(0x7ff8), 0xffffffffn);
+  ns = (2 ** 32 - 1) * 100;
+  // The halves come from different instants: the carry between them tears the value.
+  assert.equal(as.load(0x7ff8, 4, U), MEMTX_OK);
+  const lo = as.valLo;
+  assert.equal(as.load(0x7ffc, 4, U), MEMTX_OK);
+  assert.equal(lo, 0xffffffff);
+  assert.equal(as.valLo, 1);
+  as.destroy();
+});
+
+test('clint: 8-byte mtimecmp and mtime writes set both halves at once', () => {
+  const { sched, harts, clint, as } = mapped(2);
+  const raised: boolean[] = [];
+  const set = harts[1]!.setInterruptLevel.bind(harts[1]!);
+  harts[1]!.setInterruptLevel = (bit, level) => {
+    if (bit === MIP_MTIP_BIT) raised.push(level);
+    set(bit, level);
+  };
+  // hart 1's mtimecmp = 2^32 + 5 in one write: MTIP (high since reset) drops once.
+  assert.equal(as.store(8, 8, 5, 1, U), MEMTX_OK);
+  assert.deepEqual(raised, [false]);
+  assert.equal(as.ldq(8), 0x100000005n);
+  assert.equal(clint.mtimecmp(1), 2 ** 32 + 5);
+  // mtime = 2^32 + 4: due one tick later.
+  assert.equal(as.store(0x7ff8, 8, 4, 1, U), MEMTX_OK);
+  assert.equal(clint.mtime(), 2 ** 32 + 4);
+  assert.ok(!harts[1]!.has(MIP_MTIP_BIT));
+  sched.advance(100);
+  assert.ok(harts[1]!.has(MIP_MTIP_BIT));
+  assert.equal(as.ldq(0x7ff8), BigInt(2 ** 32 + 5));
+  as.destroy();
 });
 
 test('clint: hostile accesses never throw', () => {

@@ -90,12 +90,24 @@ export class RecordingHart {
   }
 }
 
+const OUT = new Uint32Array(2);
+
+/** A callback read of `size` bytes as dispatch makes it (the *WithAttrs callback where there is one); an 8-byte one's low half. */
 export function rd(mr: MemoryRegion, off: number, size = 4): number {
-  return mr.ops!.read!(off, size, MEMTXATTRS_UNSPECIFIED) >>> 0;
+  const ops = mr.ops!;
+  if (ops.readWithAttrs) {
+    OUT.fill(0);
+    ops.readWithAttrs(off, size, MEMTXATTRS_UNSPECIFIED, OUT);
+    return OUT[0]!;
+  }
+  return ops.read!(off, size, MEMTXATTRS_UNSPECIFIED) >>> 0;
 }
 
-export function wr(mr: MemoryRegion, off: number, value: number, size = 4): void {
-  mr.ops!.write!(off, value >>> 0, size, MEMTXATTRS_UNSPECIFIED);
+/** A callback write as dispatch makes it; `hi`: an 8-byte value's high half. */
+export function wr(mr: MemoryRegion, off: number, value: number, size = 4, hi = 0): void {
+  const ops = mr.ops!;
+  if (ops.writeWithAttrs) ops.writeWithAttrs(off, value >>> 0, size, MEMTXATTRS_UNSPECIFIED, hi >>> 0);
+  else ops.write!(off, value >>> 0, size, MEMTXATTRS_UNSPECIFIED);
 }
 
 /** Deterministic pseudo-random numbers for hostile-input sweeps. */
@@ -110,12 +122,12 @@ export function lcg(seed: number): () => number {
 /** Hammer every register of a region with random values and sizes it declares valid; nothing may throw. */
 export function fuzzRegion(mr: MemoryRegion, span: number, iterations: number, seed = 1): void {
   const rnd = lcg(seed);
-  const sizes = [1, 2, 4].filter((s) => s >= mr.implMin && s <= mr.implMax);
+  const sizes = [1, 2, 4, 8].filter((s) => s >= mr.implMin && s <= mr.implMax);
   for (let i = 0; i < iterations; i++) {
     const size = sizes[rnd() % sizes.length]!;
     const off = (rnd() % Math.max(1, span)) & ~(size - 1);
     if (off + size > mr.size) continue;
-    if (rnd() & 1) wr(mr, off, rnd(), size);
+    if (rnd() & 1) wr(mr, off, rnd(), size, size === 8 ? rnd() : 0);
     else rd(mr, off, size);
   }
 }
