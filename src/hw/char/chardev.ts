@@ -66,6 +66,8 @@ export interface StdinLike {
 
 export interface StdoutLike {
   write(bytes: Uint8Array): unknown;
+  /** A stream's failures (process.stdout's EPIPE when the reader went away). */
+  on?(event: 'error', listener: (err: Error) => void): unknown;
 }
 
 export interface StdioBackendOptions {
@@ -77,6 +79,8 @@ export interface StdioBackendOptions {
   mux?: boolean;
   /** Ctrl-A c: switch the console between the guest and the monitor (see MuxChardev). */
   onSwitchFocus?: () => void;
+  /** Where the backend reports its output failing (default: standard error). */
+  log?: (message: string) => void;
 }
 
 const CTRL_A = 0x01;
@@ -104,6 +108,8 @@ export class StdioBackend extends QueuedCharBackend {
   private readonly raw: boolean;
   private escaped = false;
   private closed = false;
+  /** Set when stdout failed: what the guest writes from then on is dropped. */
+  private outFailed = false;
   private readonly out: OutputBuffer;
   private readonly onData = (chunk: Buffer | string): void => this.input(chunk);
 
@@ -117,8 +123,15 @@ export class StdioBackend extends QueuedCharBackend {
     this.mux = opts.mux ?? tty;
     this.raw = tty && typeof this.stdin.setRawMode === 'function';
     if (this.raw) this.stdin.setRawMode!(true);
-    this.out = new OutputBuffer((b) => {
-      this.stdout.write(b);
+    this.out = new OutputBuffer((b) => this.emit(b));
+    // A reader that goes away (`tsvmm run ... | head`) fails the stream's writes (EPIPE); unheard,
+    // that error would end the process. QEMU goes on running with its console's output dropped;
+    // so does this backend, and says so once.
+    const log = opts.log ?? ((m: string) => void process.stderr.write(`${m}\n`));
+    this.stdout.on?.('error', (err) => {
+      if (this.outFailed) return;
+      this.outFailed = true;
+      log(`tsvmm: console output failed (${(err as NodeJS.ErrnoException).code ?? err.message}); the guest's further output is dropped`);
     });
     this.stdin.on('data', this.onData);
     this.stdin.resume();
@@ -139,7 +152,7 @@ export class StdioBackend extends QueuedCharBackend {
           if (pass.length) this.pushInput(Uint8Array.from(pass));
           pass.length = 0;
           this.flush();
-          this.stdout.write(new TextEncoder().encode('\r\ntsvmm: terminating on signal from console\r\n'));
+          this.emit(new TextEncoder().encode('\r\ntsvmm: terminating on signal from console\r\n'));
           this.onQuit();
           continue;
         }
@@ -152,7 +165,7 @@ export class StdioBackend extends QueuedCharBackend {
         }
         if (c === 'h' || c === '?') {
           this.flush();
-          this.stdout.write(new TextEncoder().encode(MUX_HELP));
+          this.emit(new TextEncoder().encode(MUX_HELP));
         } else if (c === 'a' || b === CTRL_A) {
           pass.push(CTRL_A);
         }
@@ -167,6 +180,10 @@ export class StdioBackend extends QueuedCharBackend {
 
   write(byte: number): void {
     this.out.push(byte);
+  }
+
+  private emit(bytes: Uint8Array): void {
+    if (!this.outFailed) this.stdout.write(bytes);
   }
 
   flush(): void {

@@ -87,6 +87,28 @@ test('chardev: stdio with pipes passes bytes unchanged and buffers output', asyn
   be.close();
 });
 
+test('chardev: stdio whose stdout fails (EPIPE) reports it once and drops the output after it', async () => {
+  const stdin = fakeTty(false);
+  const stdout = new PassThrough();
+  const written: string[] = [];
+  stdout.on('data', (b: Buffer) => written.push(b.toString('latin1')));
+  const logs: string[] = [];
+  const be = new StdioBackend({ stdin, stdout, log: (m) => logs.push(m) });
+  be.write(0x61);
+  await tick();
+  assert.deepEqual(written, ['a']);
+  // The reader went away: the stream fails (an unheard 'error' would throw out of the emitter).
+  const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+  stdout.emit('error', epipe);
+  stdout.emit('error', epipe);
+  be.write(0x62);
+  await tick();
+  assert.deepEqual(written, ['a']);
+  assert.equal(logs.length, 1);
+  assert.match(logs[0]!, /console output failed \(EPIPE\)/);
+  be.close();
+});
+
 test('chardev: file backend writes guest output', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-chardev-'));
   const path = join(dir, 'out.txt');
