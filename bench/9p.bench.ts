@@ -20,12 +20,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { round } from './harness.js';
+import { round, TSVMM_NODE_ARGS } from './harness.js';
 
 export const group = '9p';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const TSVMM = `${ROOT}bin/tsvmm`;
 const VMLINUX = `${ROOT}guests/linux/vmlinux`;
 const INITRD = `${ROOT}guests/linux/initrd.gz`;
 const QEMU = '/usr/bin/qemu-system-riscv64';
@@ -104,7 +103,7 @@ export async function run(report: Report): Promise<void> {
   ];
   const fs = ['-fsdev', `local,id=fs0,path=${dir},security_model=none`, '-device', 'virtio-9p-device,fsdev=fs0,mount_tag=share'];
   try {
-    const ours = await measure(process.execPath, [TSVMM, 'run', ...common(fs)]);
+    const ours = await measure(process.execPath, [...TSVMM_NODE_ARGS, 'run', ...common(fs)]);
     const qemu = existsSync(QEMU) ? await measure(QEMU, common(fs)) : null;
     const put = (name: string, v: number, b: number | undefined, unit: string): void =>
       report(b === undefined ? { name, value: round(v, 2), unit } : { name, value: round(v, 2), unit, baseline: round(b, 2), ratio: round(v / b, 3) });

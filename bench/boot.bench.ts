@@ -27,11 +27,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { median, round } from './harness.js';
+import { median, round, TSVMM_NODE_ARGS } from './harness.js';
 
 export const group = 'boot';
 
-const TSVMM = fileURLToPath(new URL('../bin/tsvmm', import.meta.url));
 const UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
 const QEMU = '/usr/bin/qemu-system-riscv64';
 
@@ -112,7 +111,7 @@ async function medianOf(n: number, f: () => Promise<number>): Promise<number> {
 
 export async function run(report: Report): Promise<void> {
   if (!existsSync(UBOOT)) throw new Error(`${UBOOT} is missing; install it with: apt-get install u-boot-qemu`);
-  const ours = await medianOf(3, () => timeToPrompt(process.execPath, [TSVMM, 'run', '-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT]));
+  const ours = await medianOf(3, () => timeToPrompt(process.execPath, [...TSVMM_NODE_ARGS, 'run', '-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT]));
   if (existsSync(QEMU)) {
     const qemu = await medianOf(3, () => timeToPrompt(QEMU, ['-machine', 'virt', '-m', '256M', '-nographic', '-bios', UBOOT]));
     report({ name: 'boot.uboot_prompt_s', value: round(ours), unit: 's', baseline: round(qemu), ratio: round(ours / qemu, 2) });
@@ -125,8 +124,8 @@ export async function run(report: Report): Promise<void> {
   const interps: number[] = [];
   const qemus: number[] = [];
   for (let i = 0; i < 5; i++) {
-    jits.push(await timeToPrompt(process.execPath, [TSVMM, 'run', ...args], true));
-    interps.push(await timeToPrompt(process.execPath, [TSVMM, 'run', '-accel', 'tcg,jit=off', ...args], true));
+    jits.push(await timeToPrompt(process.execPath, [...TSVMM_NODE_ARGS, 'run', ...args], true));
+    interps.push(await timeToPrompt(process.execPath, [...TSVMM_NODE_ARGS, 'run', '-accel', 'tcg,jit=off', ...args], true));
     if (existsSync(QEMU)) qemus.push(await timeToPrompt(QEMU, args, true));
   }
   const cpuJit = median(jits);
@@ -150,7 +149,7 @@ export async function run(report: Report): Promise<void> {
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let i = 0; i < 10; i++) {
-      ours.push(cpuSecondsOfRun(process.execPath, [TSVMM, 'run', ...offArgs]));
+      ours.push(cpuSecondsOfRun(process.execPath, [...TSVMM_NODE_ARGS, 'run', ...offArgs]));
       if (existsSync(QEMU)) theirs.push(cpuSecondsOfRun(QEMU, offArgs));
     }
     const v = median(ours);

@@ -7,11 +7,12 @@
 import { fileURLToPath } from 'node:url';
 import { applyV8Flags } from '../bin/v8-flags.cjs';
 
-applyV8Flags();
 const [jit, firmware] = process.argv.slice(2);
 const { loadScript } = await import(new URL('../dist/src/host/script-loader.js', import.meta.url).href);
 const { exports, cache } = loadScript(fileURLToPath(new URL('../dist/src/cli/main.script.js', import.meta.url)));
 if (cache !== 'used') throw new Error(`the CLI's code cache was ${cache} (npm run build makes it)`);
+// After the script, as bin/tsvmm sets them (bin/v8-flags.cjs says why).
+applyV8Flags();
 const args = ['run', '-machine', 'virt', '-m', '64M', '-nographic', '-bios', firmware];
 if (jit === 'off') args.splice(1, 0, '-accel', 'tcg,jit=off');
 const cpu = () => {

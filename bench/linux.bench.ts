@@ -13,12 +13,11 @@ import { existsSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { median, round } from './harness.js';
+import { median, round, TSVMM_NODE_ARGS } from './harness.js';
 
 export const group = 'linux';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const TSVMM = `${ROOT}bin/tsvmm`;
 const VMLINUX = `${ROOT}guests/linux/vmlinux`;
 const INITRD = `${ROOT}guests/linux/initrd.gz`;
 const QEMU = '/usr/bin/qemu-system-riscv64';
@@ -63,7 +62,7 @@ export async function run(report: Report): Promise<void> {
     const ours: number[] = [];
     const qemu: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      ours.push(await timeToReady(process.execPath, [TSVMM, 'run', ...common]));
+      ours.push(await timeToReady(process.execPath, [...TSVMM_NODE_ARGS, 'run', ...common]));
       if (hasQemu) qemu.push(await timeToReady(QEMU, common));
     }
     const runs = ours.map((x) => round(x, 2));

@@ -19,13 +19,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Report } from './harness.js';
-import { round } from './harness.js';
+import { round, TSVMM_NODE_ARGS } from './harness.js';
 import { findOnPath, passtArgs } from '../src/net/passt.js';
 
 export const group = 'net';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const TSVMM = `${ROOT}bin/tsvmm`;
 const VMLINUX = `${ROOT}guests/linux/vmlinux`;
 const INITRD = `${ROOT}guests/linux/initrd.gz`;
 const QEMU = '/usr/bin/qemu-system-riscv64';
@@ -150,7 +149,7 @@ export async function run(report: Report): Promise<void> {
   if (!findOnPath('passt')) throw new Error('net benchmark: passt is not installed (apt-get install passt)');
   execFileSync(process.execPath, [`${ROOT}scripts/guest-linux.mjs`], { stdio: ['ignore', 'ignore', 'inherit'] });
   const common = ['-machine', 'virt', '-m', '512M', '-smp', '1', '-kernel', VMLINUX, '-initrd', INITRD, '-append', 'console=ttyS0', '-nographic'];
-  const ours = await measure(process.execPath, [TSVMM, 'run', ...common, '-netdev', 'user,id=n0', '-device', 'virtio-net-device,netdev=n0'], (vmm) => childrenNamed(vmm, 'passt'));
+  const ours = await measure(process.execPath, [...TSVMM_NODE_ARGS, 'run', ...common, '-netdev', 'user,id=n0', '-device', 'virtio-net-device,netdev=n0'], (vmm) => childrenNamed(vmm, 'passt'));
   if (existsSync(QEMU)) {
     const q = await measureQemu(common);
     report({ name: 'net.tcp_guest_to_host_mbps', value: round(ours.mbps, 2), unit: 'Mbit/s', baseline: round(q.mbps, 1), ratio: round(ours.mbps / q.mbps, 3) });

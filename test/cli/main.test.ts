@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { START_V8_FLAGS } from '../../bin/v8-flags.cjs';
+import { START_V8_FLAGS, V8_DEFAULTS, V8_FLAGS } from '../../bin/v8-flags.cjs';
 
 const bin = fileURLToPath(new URL('../../bin/tsvmm', import.meta.url));
 
@@ -25,6 +25,16 @@ test('tsvmm runs from the TypeScript sources when asked (and from dist/ when it 
     const r = spawnSync(process.execPath, [bin, 'run', '-help'], { encoding: 'utf8', env });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /-machine/);
+  }
+});
+
+test("bin/v8-flags.cjs: V8_DEFAULTS are this node's V8 defaults of V8_FLAGS (the code cache's hash depends on them)", () => {
+  const options = spawnSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).stdout;
+  assert.equal(V8_DEFAULTS.length, V8_FLAGS.length);
+  for (const [i, f] of V8_FLAGS.entries()) {
+    const name = f.slice(0, f.indexOf('='));
+    assert.ok(options.includes(`default: ${V8_DEFAULTS[i]}\n`), `${name}: node --v8-options does not give ${V8_DEFAULTS[i]} as its default`);
+    assert.ok(V8_DEFAULTS[i]!.startsWith(`${name}=`));
   }
 });
 

@@ -17,11 +17,19 @@ function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
 module.exports = { main: (n) => fib(n), name: basename(__filename) };
 `;
 
-/** Load `file` in a fresh process (V8 keeps compiled scripts per isolate: a second load here would not consult the cache). */
-function loadIn(file: string, saveCache = false, v8Flags = false): { cache: string; result: number; name: string } {
-  const code = `${v8Flags ? `(await import(${JSON.stringify(V8_FLAGS_MODULE)})).applyV8Flags();` : ''}
+/**
+ * Load `file` in a fresh process (V8 keeps compiled scripts per isolate: a second load here would
+ * not consult the cache). `v8Flags`: bin/tsvmm's flags (bin/v8-flags.cjs) set before the load, or
+ * after it as bin/tsvmm does (with `saveCache`, V8's defaults put back before the cache is saved,
+ * as the build's training run does).
+ */
+function loadIn(file: string, saveCache = false, v8Flags: 'none' | 'before' | 'after' = 'none'): { cache: string; result: number; name: string } {
+  const code = `const { applyV8Flags, resetV8Flags } = await import(${JSON.stringify(V8_FLAGS_MODULE)});
+    ${v8Flags === 'before' ? 'applyV8Flags();' : ''}
+    ${v8Flags === 'after' && saveCache ? "process.once('exit', resetV8Flags);" : ''}
     const { loadScript, codeCachePath } = await import(${JSON.stringify(LOADER)});
     const { exports, cache } = loadScript(${JSON.stringify(file)}, ${saveCache ? `{ saveCacheAtExit: codeCachePath(${JSON.stringify(file)}) }` : '{}'});
+    ${v8Flags === 'after' ? 'applyV8Flags();' : ''}
     console.log(JSON.stringify({ cache, result: exports.main(20), name: exports.name }));`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -58,17 +66,19 @@ test('a script bundle runs from the code cache its training run saved, and witho
   }
 });
 
-test("a code cache made under bin/tsvmm's V8 flags is used under them, and refused without them", () => {
-  // bin/tsvmm sets its flags (bin/v8-flags.cjs) at run time, before it loads the CLI's script;
-  // the build's training run must set the same ones, as V8 takes a cache only under the flags
-  // it was made with.
+test("V8 takes a code cache only under the flags' values it was saved with: the training run puts V8's defaults back before saving", () => {
+  // bin/tsvmm sets its flags (bin/v8-flags.cjs) after it loads the CLI's script, so the script
+  // loads under V8's defaults, and the cache must carry their hash.
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-script-'));
   try {
     const file = join(dir, 'bundle.js');
     writeFileSync(file, BUNDLE);
-    assert.equal(loadIn(file, true, true).cache, 'absent');
-    assert.deepEqual(loadIn(file, false, true), { cache: 'used', result: 6765, name: 'bundle.js' });
-    assert.deepEqual(loadIn(file, false, false), { cache: 'rejected', result: 6765, name: 'bundle.js' });
+    assert.equal(loadIn(file, true, 'after').cache, 'absent');
+    assert.deepEqual(loadIn(file, false, 'after'), { cache: 'used', result: 6765, name: 'bundle.js' });
+    assert.deepEqual(loadIn(file, false, 'before'), { cache: 'rejected', result: 6765, name: 'bundle.js' });
+    // Saved while the flags are set, without putting the defaults back: refused at a load under them.
+    assert.equal(loadIn(file, true, 'before').cache, 'absent');
+    assert.deepEqual(loadIn(file, false, 'after'), { cache: 'rejected', result: 6765, name: 'bundle.js' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
