@@ -24,12 +24,22 @@
  * `-smp 1`: 7.48 against 7.91 s, 3 pairs). The translator's part pays: without
  * it 270.8 ms (V8's compiles on the other threads 61.9 against 45.6 ms).
  *
- * The program runs on private harts over a private 64 KiB RAM (the real
+ * The program runs on a private hart over a private 64 KiB RAM (the real
  * memory core classes and, like the machine's, one WebAssembly memory with
- * the harts' state areas, so the feedback has the production shapes) and
- * touches nothing shared: their own CodeSync, their own TLBs. Three harts:
- * the interpreter alone; the translator compiling the program's first part;
- * and the translator's dispatcher interpreting all of it.
+ * the hart's state area, so the feedback has the production shapes) and
+ * touches nothing shared: its own CodeSync, its own TLBs. One hart: the
+ * translator's dispatcher interpreting the whole program (its loop in the
+ * dispatcher's mode, the dispatcher, the slow paths), without compiling a
+ * block. Two more harts ran it until V8 optimised JavaScript on the thread
+ * that runs it (bin/v8-flags.cjs: --no-concurrent-recompilation): the
+ * interpreter alone, and the translator compiling and running the program's
+ * first blocks. Since, without them, U-Boot to its prompt 221.2 -> 211.6 ms of
+ * CPU (16 alternated runs, pinned; the dispatcher alone, 1 to 3 passes:
+ * 219-222 against 230 ms with all three in another round; none at all: 249
+ * ms), Linux to a shell unchanged (`-smp 1` 7.05 / 6.92 s wall, 4 pairs;
+ * `-smp 2` 6.93 / 6.90 s, 3 pairs; deoptimisations 36 / 38, optimisations
+ * 128 / 132): the translator's paths get their feedback from the guest's first
+ * translations.
  *
  * Data shapes matter as much: a field that changes representation later
  * (a small integer that becomes a double) changes its object's map, and
@@ -91,12 +101,9 @@ const PASSES = 3;
  */
 const STEPS_BASE = 2 ** 32;
 const SFENCE_VMA = 0x12000073;
-const JIT_STEPS = 200;
-/** Where the interpreting harts' first run of a pass ends (its loop's exit on the step count). */
+/** Where the hart's first run of a pass ends (its loop's exit on the step count). */
 const QUANTUM_SPLIT = 100;
-/** The last run of each translating pass: shorter than the blocks it meets (a block that does not fit the quantum). */
-const JIT_TAIL = 7;
-/** From the program's first word (an auipc) to a word on the next page, which the translating hart has translated by its second pass. */
+/** From the program's first word (an auipc) to a word on the next page. */
 const SMC_OFFSET = 0x100;
 /** Never reached: the dispatching hart interprets every instruction in the translator's mode. */
 const NEVER = 0x7fffffff;
@@ -145,8 +152,8 @@ const SHIFTS = [0, 7, 24, 25];
 /** The warm-up program as parcels (32-bit words, or 16-bit compressed parcels tagged by a -1 entry before them). */
 function program(): { code: number[]; handler: number[] } {
   const w: number[] = [];
-  // A store into a page of translated code (rewriting a word with its own value): the code-write
-  // paths of the store slow path and the dispatcher. x18 is free until the JALR test below.
+  // A store into a page of the program's code (rewriting a word with its own value). x18 is
+  // free until the JALR test below.
   w.push(U(0x17, 18, 0), I(0x03, 19, 2, 18, SMC_OFFSET), S(2, 18, 19, SMC_OFFSET));
   // OP-IMM: every funct3 with both immediate signs, shifts by 0, < 32, 32 and > 32, rd = x0 too.
   for (const rs1 of [5, 29, 31])
@@ -305,8 +312,8 @@ export function warmUp(make: (o: HartOptions) => Hart): WarmUpRun[] {
   const root = MemoryRegion.container('warm-up', 2 ** 40);
   // RAM and state areas in one WebAssembly memory, as the machine has them: translated code
   // takes its direct RAM paths, and V8 sees the views' real shapes.
-  const backing = allocateGuestRam(RAM_SIZE, 3 * HART_STATE_BYTES);
-  const areas = stateAreasIn(backing, 3);
+  const backing = allocateGuestRam(RAM_SIZE, HART_STATE_BYTES);
+  const [area] = stateAreasIn(backing, 1);
   const ram = MemoryRegion.ram('warm-up-ram', RAM_SIZE, { buffer: backing.buffer });
   root.addSubregion(RAM_BASE, ram);
   let current: Hart | null = null;
@@ -345,57 +352,36 @@ export function warmUp(make: (o: HartOptions) => Hart): WarmUpRun[] {
   ramDv.setBigUint64(ROOT - RAM_BASE + 8 * ((RAM_BASE + U_ALIAS) / 2 ** 30), pte(RAM_BASE, PTE_V | PTE_R | PTE_W | PTE_X | PTE_U | PTE_A | PTE_D), true);
   ramDv.setBigUint64(L1 - RAM_BASE + 8 * (SMALL_VA >>> 21), pte(L0, PTE_V), true);
   ramDv.setBigUint64(DATA + SATP_OFF - RAM_BASE, (8n << 60n) | BigInt(ROOT / 4096), true);
-  // One CodeSync for the three: the others' stores into the translating hart's code pages take
-  // the code-write exits of the interpreter loop in both its modes.
-  const base = { hartId: 0, mem, timeSource: () => 0, codeSync: CodeSync.allocate() };
-  const harts: { h: Hart; engine: WarmUpRun['engine'] }[] = [];
-  harts.push({ h: make({ ...base, translate: false, state: areas[0] }), engine: 'interpreter' });
-  // The translator's dispatcher: blocks are made on the second pass and run on the third;
-  // only the program's first JIT_STEPS instructions, as every block costs a compile.
-  harts.push({ h: make({ ...base, translate: true, translateThreshold: 2, state: areas[1] }), engine: 'translator' });
   // The dispatcher's interpreted paths over the whole program (jumps returning to the
   // dispatcher, fence.i's recheck), without compiling a block.
-  harts.push({ h: make({ ...base, translate: true, translateThreshold: NEVER, state: areas[2] }), engine: 'dispatcher' });
-  // Several passes, the engines interleaved (the translator runs the interpreter loop in its
-  // other mode): V8 records feedback only once a function has run for a while (lazy feedback
-  // allocation), so the first pass may leave nothing behind.
-  for (const { h } of harts) {
-    h.steps = STEPS_BASE;
-    // The translator's unbounded counters likewise (its stats objects share one map).
-    const st = h.jit?.stats;
-    if (st) st.translatedSteps = st.dispatches = st.blockCalls = st.interpCalls = STEPS_BASE;
-  }
+  const h = make({ hartId: 0, mem, timeSource: () => 0, codeSync: CodeSync.allocate(), translate: true, translateThreshold: NEVER, state: area });
+  h.steps = STEPS_BASE;
+  // The translator's unbounded counters likewise (its stats objects share one map).
+  const st = h.jit!.stats;
+  st.translatedSteps = st.dispatches = st.blockCalls = st.interpCalls = STEPS_BASE;
+  // Several passes: V8 records feedback only once a function has run for a while (lazy
+  // feedback allocation), so the first pass may leave nothing behind.
   for (let pass = 0; pass < PASSES; pass++) {
-    for (const { h, engine } of harts) {
-      // The translating hart keeps its blocks (a reset drops them): only the pc goes back.
-      if (pass > 0 && engine === 'translator') h.pc = CODE;
-      else h.reset(CODE);
-      h.mtvec = BigInt(HANDLER);
-      h.mstatus |= MSTATUS_FS;
-      h.setX(2, BigInt(DATA));
-      h.setX(3, BigInt(DATA + 4092));
-      h.setX(4, BigInt(UNMAPPED));
-      h.setX(8, BigInt(DATA + 64));
-      for (const [r, v] of VALUES) h.setX(r, v);
-      current = h;
-      // Hart realms set a pause hook (hart-realm.ts); the main realm leaves it null. Without
-      // feedback for that call, a hart realm's first `pause` deoptimised the function it is
-      // inlined in, which V8 then compiled twice more. Hooks of two different functions
-      // make the call site megamorphic: a plain call, right for either realm's hook.
-      h.onPause = PAUSE_HOOKS[pass % 2]!;
-      h.onLines = LINES_HOOKS[pass % 2]!;
-      ramDv.setBigUint64(L0 - RAM_BASE, pte(DATA, PTE_V | PTE_R | PTE_W), true);
-      if (engine !== 'translator') {
-        // Two runs: the first ends on its step count (as every quantum does), not at the wfi.
-        h.run(QUANTUM_SPLIT);
-        h.run(5000);
-      }
-      else {
-        h.run(JIT_STEPS - JIT_TAIL);
-        h.run(JIT_TAIL);
-      }
-      runs.push({ engine, steps: h.steps - STEPS_BASE, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
-    }
+    h.reset(CODE);
+    h.mtvec = BigInt(HANDLER);
+    h.mstatus |= MSTATUS_FS;
+    h.setX(2, BigInt(DATA));
+    h.setX(3, BigInt(DATA + 4092));
+    h.setX(4, BigInt(UNMAPPED));
+    h.setX(8, BigInt(DATA + 64));
+    for (const [r, v] of VALUES) h.setX(r, v);
+    current = h;
+    // Hart realms set a pause hook (hart-realm.ts); the main realm leaves it null. Without
+    // feedback for that call, a hart realm's first `pause` deoptimised the function it is
+    // inlined in, which V8 then compiled twice more. Hooks of two different functions
+    // make the call site megamorphic: a plain call, right for either realm's hook.
+    h.onPause = PAUSE_HOOKS[pass % 2]!;
+    h.onLines = LINES_HOOKS[pass % 2]!;
+    ramDv.setBigUint64(L0 - RAM_BASE, pte(DATA, PTE_V | PTE_R | PTE_W), true);
+    // Two runs: the first ends on its step count (as every quantum does), not at the wfi.
+    h.run(QUANTUM_SPLIT);
+    h.run(5000);
+    runs.push({ steps: h.steps - STEPS_BASE, trapped: h.trapped, waiting: h.waiting, pc: h.pc });
   }
   // Unregister the private address space (`info mtree` lists the live ones).
   mem.destroy();
@@ -404,9 +390,7 @@ export function warmUp(make: (o: HartOptions) => Hart): WarmUpRun[] {
 
 /** One pass of the warm-up program (what tests check: it ran to its final wfi). */
 export interface WarmUpRun {
-  /** The interpreter alone, the translator's dispatcher without blocks, or with blocks. */
-  engine: 'interpreter' | 'dispatcher' | 'translator';
-  /** Steps run by this hart in all passes so far. */
+  /** Steps run by the hart in all passes so far. */
   steps: number;
   trapped: number;
   waiting: boolean;
