@@ -23,15 +23,15 @@ export function pinned(cmd: string, args: readonly string[]): [string, string[]]
   return [TASKSET, ['-c', String(availableParallelism() - 1), cmd, ...args]];
 }
 
+/** Node's arguments that run bin/tsvmm as its first line does (its V8 flags, bin/v8-flags.cjs), for `process.execPath`. */
+export const TSVMM_NODE_ARGS: readonly string[] = [...START_V8_FLAGS, fileURLToPath(new URL('../bin/tsvmm', import.meta.url))];
+
 /**
  * Node options for a benchmark's child process running TypeScript (bench/cpu-child.ts): the
  * sources through tsx, with src/ resolved to the compiled dist/ when that build is current
  * (bench/dist.mjs), as for the benchmark run itself and for bin/tsvmm, under the V8 flags
  * bin/tsvmm sets (bin/v8-flags.cjs).
  */
-/** Node's arguments that run bin/tsvmm as its first line does (its V8 flags, bin/v8-flags.cjs), for `process.execPath`. */
-export const TSVMM_NODE_ARGS: readonly string[] = [...START_V8_FLAGS, fileURLToPath(new URL('../bin/tsvmm', import.meta.url))];
-
 export const CHILD_NODE_ARGS: readonly string[] = [...START_V8_FLAGS, ...V8_FLAGS, '--import', 'tsx', '--import', fileURLToPath(new URL('./dist.mjs', import.meta.url))];
 
 export interface BenchResult {
