@@ -21,7 +21,7 @@
  * the interpreter's at start, and a start that powers off at once 53.3 against
  * 57.1 ms; with translation, the interpreter's part run before the first
  * translation instead of at start: 243.0 against 246.3 ms (Linux to a shell,
- * `-smp 1`: 7.48 against 7.91 s, 3 pairs). The translator's part pays: without
+ * `-smp 1`: 7.48 against 7.91 s, 3 pairs). The translator's part paid then: without
  * it 270.8 ms (V8's compiles on the other threads 61.9 against 45.6 ms).
  *
  * The program runs on a private hart over a private 64 KiB RAM (the real
