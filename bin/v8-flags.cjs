@@ -31,11 +31,13 @@
 // 7.71 s, wall 6.86 / 6.94 s, -smp 2 CPU 10.51 -> 10.05 s, wall 7.01 -> 6.87 s (4 and 3 pairs).
 // The event loop stalls for each compile (a few ms), as for a garbage collection.
 //
-// When V8_FLAGS are set: after the CLI's script and the node modules it imports are loaded
-// (bin/tsvmm). V8 checks every code cache against a hash of its flags' values, node's cache of
-// its own modules included: with the two budgets set first, each node module the CLI loaded
-// afterwards compiled from source (`net`, `worker_threads`, `stream`, `readline`,
-// `child_process`: 1.9 -> 7.3 ms), and on the command line they cost `node -e 0` ~1 ms. The
+// When V8_FLAGS are set: as a run starts (bin/tsvmm hands applyV8Flags to the CLI as its
+// runStarting hook: before the machine is built, or once its hart realms have started). V8
+// checks every code cache against a hash of its flags' values, node's cache of its own modules
+// included: with the two budgets set first, each node module the CLI loaded afterwards compiled
+// from source (`net`, `worker_threads`, `stream`, `readline`, `child_process`: 1.9 -> 7.3 ms),
+// and so did each hart realm's start (a worker thread ~45 ms of CPU against ~21: `-smp 2`'s
+// start and power off 223.5 -> 169.9 ms); on the command line they cost `node -e 0` ~1 ms. The
 // build's training run therefore loads the CLI under V8's defaults too, and puts them back
 // (resetV8Flags) before it saves the CLI's code cache, which then carries the defaults' hash.
 const V8_FLAGS = ['--interrupt-budget=600000', '--wasm-tiering-budget=18000000'];

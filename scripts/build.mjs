@@ -92,16 +92,15 @@ if (bundled) {
   writeFileSync(firmware, image);
   const loader = pathToFileURL(join(dist, 'src', 'host', 'script-loader.js')).href;
   const flags = pathToFileURL(join(root, 'bin', 'v8-flags.cjs')).href;
-  // As bin/tsvmm: the script loaded under V8's default flags, tsvmm's set after it; the defaults
-  // back before the cache is saved (an exit listener registered before loadScript's), so the
-  // cache carries their hash (bin/v8-flags.cjs says why).
+  // As bin/tsvmm: the script loaded under V8's default flags, tsvmm's set as the run starts;
+  // the defaults back before the cache is saved (an exit listener registered before
+  // loadScript's), so the cache carries their hash (bin/v8-flags.cjs says why).
   const train = [
     `const { applyV8Flags, resetV8Flags } = await import(${JSON.stringify(flags)});`,
     `const { loadScript, codeCachePath } = await import(${JSON.stringify(loader)});`,
     `process.once('exit', resetV8Flags);`,
     `const { exports } = loadScript(${JSON.stringify(CLI_SCRIPT)}, { saveCacheAtExit: codeCachePath(${JSON.stringify(CLI_SCRIPT)}) });`,
-    `applyV8Flags();`,
-    `process.exitCode = await exports.main(['run', '-machine', 'virt', '-m', '64M', '-nographic', '-bios', ${JSON.stringify(firmware)}]);`,
+    `process.exitCode = await exports.main(['run', '-machine', 'virt', '-m', '64M', '-nographic', '-bios', ${JSON.stringify(firmware)}], { runStarting: applyV8Flags });`,
   ].join('\n');
   const r = spawnSync(process.execPath, [...START_V8_FLAGS, '--input-type=module', '-e', train], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
   rmSync(firmware, { force: true });

@@ -1,4 +1,4 @@
-import type { Command } from './command.js';
+import type { Command, HostHooks } from './command.js';
 import { UsageError } from './command.js';
 
 // Each subcommand lives in its own module and is loaded only when used, so
@@ -15,7 +15,7 @@ function usage(): string {
   return lines.join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], hooks: HostHooks = {}): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help' || name === 'help') {
     console.log(usage());
@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const cmd = await entry.load();
-    return await cmd.run(rest);
+    return await cmd.run(rest, hooks);
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`tsvmm ${name}: ${e.message}`);

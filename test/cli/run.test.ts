@@ -227,3 +227,18 @@ test('-drive if=pflash backs a flash bank; a wrong-sized image is one clear erro
   assert.equal(r.status, 1);
   assert.match(oneLine(r.stderr), /virt\.flash0: .* requires exactly 33554432 bytes/);
 });
+
+test("runStarting: once per run, before the machine is built, or after its hart realms' start with -smp 2", async () => {
+  const { main } = await import('../../src/cli/main.js');
+  const fw = firmware(finisher('0x5555'));
+  for (const smp of ['1', '2']) {
+    let calls = 0;
+    const code = await main(['run', '-bios', fw, '-smp', smp, '-serial', 'none', '-monitor', 'none', '-display', 'none'], { runStarting: () => void calls++ });
+    assert.equal(code, 0, `-smp ${smp}`);
+    assert.equal(calls, 1, `-smp ${smp}`);
+  }
+  // A run that only prints its help starts no guest.
+  let calls = 0;
+  assert.equal(await main(['run', '-help'], { runStarting: () => void calls++ }), 0);
+  assert.equal(calls, 0);
+});

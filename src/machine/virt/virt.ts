@@ -117,6 +117,11 @@ export interface VirtOptions {
   /** -machine virt,iommu-sys=on: a platform RISC-V IOMMU translates PCI devices' DMA (docs/iommu.md). */
   iommuSys?: boolean;
   /**
+   * Called once by run(), when the guest's first instruction comes next: after the hart realms
+   * (threads 'multi') have started (the CLI passes its host's runStarting hook for those).
+   */
+  onGuestStart?: () => void;
+  /**
    * The platform: where image paths are read, flash files opened, hart
    * realms started, and log lines go by default (src/host; default: Node's,
    * or the browser's in a browser bundle).
@@ -211,6 +216,7 @@ export class VirtMachine implements GuestWriter {
   private readonly noReboot: boolean;
   private readonly logItems: ReadonlySet<string>;
   private readonly logger: (line: string) => void;
+  private onGuestStart: (() => void) | null;
   /** Blobs re-copied into memory on every reset (QEMU's ROM blobs). */
   private readonly blobs: { addr: number; bytes: Uint8Array }[] = [];
   private bootFdt: Fdt;
@@ -225,6 +231,7 @@ export class VirtMachine implements GuestWriter {
     this.logItems = opts.log ?? new Set();
     this.host = opts.host ?? defaultHost;
     this.logger = opts.logger ?? this.host.log;
+    this.onGuestStart = opts.onGuestStart ?? null;
     this.debugLocks = opts.debugLocks ?? false;
     if (this.debugLocks) {
       // Installed before any region or device is built, so their lifetimes report here too.
@@ -584,6 +591,7 @@ export class VirtMachine implements GuestWriter {
       this.loop.requestExit(1);
     };
     const smp = this.smpCoordinator;
+    if (smp === null) this.guestStarting();
     return (smp ? this.runThreaded(smp) : this.loop.run()).then((code) => {
       for (const f of this.flash) f.close();
       this.reportGuestErrors();
@@ -605,6 +613,7 @@ export class VirtMachine implements GuestWriter {
     this.loop.kickHook = () => smp.wake();
     try {
       await smp.start(RESET_VECTOR, { paused: this.runControl.startParked });
+      this.guestStarting();
       await smp.drive(this.loop);
     } catch (e) {
       this.loop.onError(e);
@@ -613,6 +622,12 @@ export class VirtMachine implements GuestWriter {
       await smp.stop();
     }
     return this.loop.exitStatus;
+  }
+
+  private guestStarting(): void {
+    const f = this.onGuestStart;
+    this.onGuestStart = null;
+    f?.();
   }
 
   /**
