@@ -45,14 +45,17 @@ const START_V8_FLAGS = ['--no-concurrent-recompilation'];
 /** V8's own values of V8_FLAGS (Node 20's V8; test/cli/main.test.ts checks them against `node --v8-options`). */
 const V8_DEFAULTS = ['--interrupt-budget=67584', '--wasm-tiering-budget=1800000'];
 
-function applyV8Flags() {
+function setV8Flags(flags) {
   const { setFlagsFromString } = require('node:v8');
-  for (const f of V8_FLAGS) setFlagsFromString(f);
+  for (const f of flags) setFlagsFromString(f);
+}
+
+function applyV8Flags() {
+  setV8Flags(V8_FLAGS);
 }
 
 function resetV8Flags() {
-  const { setFlagsFromString } = require('node:v8');
-  for (const f of V8_DEFAULTS) setFlagsFromString(f);
+  setV8Flags(V8_DEFAULTS);
 }
 
 module.exports = { V8_FLAGS, START_V8_FLAGS, V8_DEFAULTS, applyV8Flags, resetV8Flags };

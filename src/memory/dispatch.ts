@@ -67,7 +67,7 @@ function mask(v: number, size: number): number {
   return size >= 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
 }
 
-/** A value of `size` bytes byte-swapped (up to 4; an 8-byte value swaps each half and exchanges them). */
+/** A value of `size` (1, 2 or 4) bytes byte-swapped; callers swap an 8-byte value's halves and exchange them. */
 function swap(v: number, size: number): number {
   if (size === 2) return ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
   if (size === 4) return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;

@@ -355,6 +355,7 @@ export function warmUp(make: (o: HartOptions) => Hart): WarmUpRun[] {
   // The dispatcher's interpreted paths over the whole program (jumps returning to the
   // dispatcher, fence.i's recheck), without compiling a block.
   const h = make({ hartId: 0, mem, timeSource: () => 0, codeSync: CodeSync.allocate(), translate: true, translateThreshold: NEVER, state: area });
+  current = h;
   h.steps = STEPS_BASE;
   // The translator's unbounded counters likewise (its stats objects share one map).
   const st = h.jit!.stats;
@@ -370,7 +371,6 @@ export function warmUp(make: (o: HartOptions) => Hart): WarmUpRun[] {
     h.setX(4, BigInt(UNMAPPED));
     h.setX(8, BigInt(DATA + 64));
     for (const [r, v] of VALUES) h.setX(r, v);
-    current = h;
     // Hart realms set a pause hook (hart-realm.ts); the main realm leaves it null. Without
     // feedback for that call, a hart realm's first `pause` deoptimised the function it is
     // inlined in, which V8 then compiled twice more. Hooks of two different functions
