@@ -75,10 +75,10 @@ function swap(v: number, size: number): number {
 }
 
 let pieceVal = 0;
-/** The high half of an 8-byte piece (0 for narrower ones). */
+/** The high half of the last 8-byte piece (read only for 8-byte pieces, which set it). */
 let pieceHi = 0;
 
-/** Call the read callback at depth+1 (the caller maintains depth); value in pieceVal (and pieceHi). */
+/** Call the read callback at depth+1 (the caller maintains depth); value in pieceVal (and pieceHi for 8 bytes). */
 function callRead(mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs): MemTxResult {
   const rwa = mr.readWithAttrsFn;
   if (rwa !== null) {
@@ -87,13 +87,12 @@ function callRead(mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs
     o[1] = 0;
     const r = rwa(off, size, attrs, o);
     pieceVal = mask(o[0]!, size);
-    pieceHi = size === 8 ? o[1]! : 0;
+    if (size === 8) pieceHi = o[1]!;
     return r;
   }
   // Only regions with impl.max <= 4 have read() (region.ts checks).
   const rf = mr.readFn;
   pieceVal = rf !== null ? mask(rf(off, size, attrs), size) : 0;
-  pieceHi = 0;
   return MEMTX_OK;
 }
 
