@@ -6,7 +6,7 @@
  */
 import { Op, T_I32, T_I64 } from './jit/wasm-writer.js';
 import { emitMulDiv, emitMulDivW } from './jit/codegen-m.js';
-import { BRANCH_OPS, LOAD_OPS, STORE_OPS } from './jit/f3-ops.js';
+import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './jit/f3-ops.js';
 import { emitHigh, emitHitAddress, emitProbe } from './jit/tlb-probe.js';
 import { ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO } from './state-area.js';
 import { Emit, F_LD, F_ST, L_A, L_B, L_CNT, L_F3, L_ILEN, L_IX, L_INSN, L_LO, L_MULH, L_PC, L_RS1, L_RS2, L_SB, L_V, L_W1, L_W2, PROBE, R_LEAVE, R_TRAP } from './interp-wasm-frame.js';
@@ -109,6 +109,25 @@ function slowExit(e: Emit, after: () => void): void {
   e.end();
 }
 
+/**
+ * Push f3's result from locals a and b: ops[f3], or where `alt` (funct7 0x20 possible) the
+ * instruction's bit 30 picks altOps[f3] (SUB, SRA) over it, at run time.
+ */
+function alu(e: Emit, f3: number, alt: boolean, ops: readonly (Op | readonly Op[])[], altOps: readonly (Op | readonly Op[])[], type: number, a: number, b: number): void {
+  const c = e.c;
+  const emit = (o: Op | readonly Op[]): void => void c.get(a).get(b).bytes(typeof o === 'number' ? [o] : o);
+  if (!alt) {
+    emit(ops[f3]!);
+    return;
+  }
+  c.get(L_INSN).i32(30).op(Op.i32_shr_u);
+  c.op(Op.if_).byte(type);
+  emit(altOps[f3]!);
+  c.op(Op.else_);
+  emit(ops[f3]!);
+  c.op(Op.end);
+}
+
 export function body(e: Emit, label: string): void {
   const c = e.c;
   switch (label) {
@@ -116,28 +135,14 @@ export function body(e: Emit, label: string): void {
       e.reg(L_RS1).c.set(L_A);
       immI(e);
       c.set(L_B);
-      const bin = (op: Op) => (): void => void c.get(L_A).get(L_B).op(op).set(L_V);
-      onF3(e, [
-        bin(Op.i64_add),
-        () => {
-          onlyEncodings(e, 26, [0]);
-          c.get(L_A).get(L_B).op(Op.i64_shl).set(L_V);
-        },
-        () => void c.get(L_A).get(L_B).op(Op.i64_lt_s).op(Op.i64_extend_i32_u).set(L_V),
-        () => void c.get(L_A).get(L_B).op(Op.i64_lt_u).op(Op.i64_extend_i32_u).set(L_V),
-        bin(Op.i64_xor),
-        () => {
-          onlyEncodings(e, 26, [0, 0x10]);
-          c.get(L_INSN).i32(30).op(Op.i32_shr_u);
-          c.op(Op.if_).byte(T_I64);
-          c.get(L_A).get(L_B).op(Op.i64_shr_s);
-          c.op(Op.else_);
-          c.get(L_A).get(L_B).op(Op.i64_shr_u);
-          c.op(Op.end).set(L_V);
-        },
-        bin(Op.i64_or),
-        bin(Op.i64_and),
-      ]);
+      onF3(e, Array.from({ length: 8 }, (_, f3) => () => {
+        // Shifts: the amount is imm[5:0] (wasm masks it the same way), imm[11:6] must be 0 or
+        // (SRAI) 0x10.
+        if (f3 === 1) onlyEncodings(e, 26, [0]);
+        if (f3 === 5) onlyEncodings(e, 26, [0, 0x10]);
+        alu(e, f3, f3 === 5, ALU_OPS, ALU_ALT_OPS, T_I64, L_A, L_B);
+        c.set(L_V);
+      }));
       e.writeRd().next();
       return;
     }
@@ -152,29 +157,12 @@ export function body(e: Emit, label: string): void {
         c.set(L_V);
       }));
       c.op(Op.else_);
-      // 0x20 only with add (sub) and srl (sra).
-      c.get(L_INSN).i32(25).op(Op.i32_shr_u).tee(L_IX).i32(0).op(Op.i32_ne);
-      c.get(L_IX).i32(0x20).op(Op.i32_ne).op(Op.i32_and);
-      c.get(L_IX).i32(0x20).op(Op.i32_eq).get(L_F3).i32(0).op(Op.i32_ne).op(Op.i32_and).get(L_F3).i32(5).op(Op.i32_ne).op(Op.i32_and);
-      c.op(Op.i32_or);
-      e.br('other', Op.br_if);
-      const sub = (): void => void c.get(L_INSN).i32(30).op(Op.i32_shr_u);
-      onF3(e, [
-        () => {
-          sub();
-          c.op(Op.if_).byte(T_I64).get(L_A).get(L_B).op(Op.i64_sub).op(Op.else_).get(L_A).get(L_B).op(Op.i64_add).op(Op.end).set(L_V);
-        },
-        () => void c.get(L_A).get(L_B).op(Op.i64_shl).set(L_V),
-        () => void c.get(L_A).get(L_B).op(Op.i64_lt_s).op(Op.i64_extend_i32_u).set(L_V),
-        () => void c.get(L_A).get(L_B).op(Op.i64_lt_u).op(Op.i64_extend_i32_u).set(L_V),
-        () => void c.get(L_A).get(L_B).op(Op.i64_xor).set(L_V),
-        () => {
-          sub();
-          c.op(Op.if_).byte(T_I64).get(L_A).get(L_B).op(Op.i64_shr_s).op(Op.else_).get(L_A).get(L_B).op(Op.i64_shr_u).op(Op.end).set(L_V);
-        },
-        () => void c.get(L_A).get(L_B).op(Op.i64_or).set(L_V),
-        () => void c.get(L_A).get(L_B).op(Op.i64_and).set(L_V),
-      ]);
+      onF3(e, Array.from({ length: 8 }, (_, f3) => () => {
+        // 0x20 only with add (sub) and srl (sra).
+        onlyEncodings(e, 25, f3 === 0 || f3 === 5 ? [0, 0x20] : [0]);
+        alu(e, f3, f3 === 0 || f3 === 5, ALU_OPS, ALU_ALT_OPS, T_I64, L_A, L_B);
+        c.set(L_V);
+      }));
       e.end();
       e.writeRd().next();
       return;
@@ -182,24 +170,13 @@ export function body(e: Emit, label: string): void {
     case 'opimm32': {
       e.reg(L_RS1).c.op(Op.i32_wrap_i64).set(L_W1);
       c.get(L_INSN).i32(20).op(Op.i32_shr_s).set(L_W2);
-      onF3(e, [
-        () => void c.get(L_W1).get(L_W2).op(Op.i32_add).op(Op.i64_extend_i32_s).set(L_V),
-        () => {
-          onlyEncodings(e, 25, [0]);
-          c.get(L_W1).get(L_W2).op(Op.i32_shl).op(Op.i64_extend_i32_s).set(L_V);
-        },
-        null,
-        null,
-        null,
-        () => {
-          onlyEncodings(e, 25, [0, 0x20]);
-          c.get(L_INSN).i32(30).op(Op.i32_shr_u);
-          c.op(Op.if_).byte(T_I32).get(L_W1).get(L_W2).op(Op.i32_shr_s).op(Op.else_).get(L_W1).get(L_W2).op(Op.i32_shr_u).op(Op.end);
-          c.op(Op.i64_extend_i32_s).set(L_V);
-        },
-        null,
-        null,
-      ]);
+      onF3(e, Array.from({ length: 8 }, (_, f3) => (ALUW_OPS[f3] === 0 ? null : () => {
+        // ADDIW's upper bits are immediate bits; SLLIW 0, SRLIW / SRAIW 0 or 0x20.
+        if (f3 === 1) onlyEncodings(e, 25, [0]);
+        if (f3 === 5) onlyEncodings(e, 25, [0, 0x20]);
+        alu(e, f3, f3 === 5, ALUW_OPS as readonly Op[], ALUW_ALT_OPS as readonly Op[], T_I32, L_W1, L_W2);
+        c.op(Op.i64_extend_i32_s).set(L_V);
+      })));
       e.writeRd().next();
       return;
     }
@@ -213,30 +190,11 @@ export function body(e: Emit, label: string): void {
         c.op(Op.i64_extend_i32_s).set(L_V);
       })));
       c.op(Op.else_);
-      const f7ok = (ok: readonly number[]): void => onlyEncodings(e, 25, ok);
-      onF3(e, [
-        () => {
-          f7ok([0, 0x20]);
-          c.get(L_INSN).i32(30).op(Op.i32_shr_u);
-          c.op(Op.if_).byte(T_I32).get(L_W1).get(L_W2).op(Op.i32_sub).op(Op.else_).get(L_W1).get(L_W2).op(Op.i32_add).op(Op.end);
-          c.op(Op.i64_extend_i32_s).set(L_V);
-        },
-        () => {
-          f7ok([0]);
-          c.get(L_W1).get(L_W2).op(Op.i32_shl).op(Op.i64_extend_i32_s).set(L_V);
-        },
-        null,
-        null,
-        null,
-        () => {
-          f7ok([0, 0x20]);
-          c.get(L_INSN).i32(30).op(Op.i32_shr_u);
-          c.op(Op.if_).byte(T_I32).get(L_W1).get(L_W2).op(Op.i32_shr_s).op(Op.else_).get(L_W1).get(L_W2).op(Op.i32_shr_u).op(Op.end);
-          c.op(Op.i64_extend_i32_s).set(L_V);
-        },
-        null,
-        null,
-      ]);
+      onF3(e, Array.from({ length: 8 }, (_, f3) => (ALUW_OPS[f3] === 0 ? null : () => {
+        onlyEncodings(e, 25, f3 === 1 ? [0] : [0, 0x20]);
+        alu(e, f3, f3 !== 1, ALUW_OPS as readonly Op[], ALUW_ALT_OPS as readonly Op[], T_I32, L_W1, L_W2);
+        c.op(Op.i64_extend_i32_s).set(L_V);
+      })));
       e.end();
       e.writeRd().next();
       return;

@@ -28,7 +28,7 @@ import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
 import { branchImm, jalImm } from './classify.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
-import { BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
+import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
 import { ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
 /** One decoded instruction of a block. */
@@ -356,36 +356,12 @@ export class Emitter {
         c.op(Op.atomic_prefix).byte(0x03).byte(0x00);
         return;
       case 4: {
-        // OP-IMM
+        // OP-IMM (a shift's amount is imm[5:0]; SRAI's imm[10] is funct7's 0x20)
         const imm = insn >> 20;
         if (rd === 0) return;
         this.reg(rs1);
-        switch (f3) {
-          case 0:
-            c.i64(imm).op(Op.i64_add);
-            break;
-          case 1:
-            c.i64(imm & 63).op(Op.i64_shl);
-            break;
-          case 2:
-            c.i64(imm).op(Op.i64_lt_s).op(Op.i64_extend_i32_u);
-            break;
-          case 3:
-            c.i64(imm).op(Op.i64_lt_u).op(Op.i64_extend_i32_u);
-            break;
-          case 4:
-            c.i64(imm).op(Op.i64_xor);
-            break;
-          case 5:
-            c.i64(imm & 63).op(insn >>> 26 === 0 ? Op.i64_shr_u : Op.i64_shr_s);
-            break;
-          case 6:
-            c.i64(imm).op(Op.i64_or);
-            break;
-          default:
-            c.i64(imm).op(Op.i64_and);
-            break;
-        }
+        const shift = f3 === 1 || f3 === 5;
+        c.i64(shift ? imm & 63 : imm).bytes((shift && insn >>> 30 !== 0 ? ALU_ALT_OPS : ALU_OPS)[f3]!);
         this.setReg(rd);
         return;
       }
@@ -404,70 +380,29 @@ export class Emitter {
         }
         this.reg(rs1);
         this.reg(rs2);
-        if (f7 === 0x20) c.op(f3 === 0 ? Op.i64_sub : Op.i64_shr_s);
-        else {
-          switch (f3) {
-            case 0:
-              c.op(Op.i64_add);
-              break;
-            case 1:
-              c.op(Op.i64_shl);
-              break;
-            case 2:
-              c.op(Op.i64_lt_s).op(Op.i64_extend_i32_u);
-              break;
-            case 3:
-              c.op(Op.i64_lt_u).op(Op.i64_extend_i32_u);
-              break;
-            case 4:
-              c.op(Op.i64_xor);
-              break;
-            case 5:
-              c.op(Op.i64_shr_u);
-              break;
-            case 6:
-              c.op(Op.i64_or);
-              break;
-            default:
-              c.op(Op.i64_and);
-              break;
-          }
-        }
+        c.bytes((f7 === 0x20 ? ALU_ALT_OPS : ALU_OPS)[f3]!);
         this.setReg(rd);
         return;
       }
-      case 6: {
-        // OP-IMM-32
-        if (rd === 0) return;
-        this.reg(rs1);
-        c.op(Op.i32_wrap_i64);
-        const imm = insn >> 20;
-        if (f3 === 0) c.i32(imm).op(Op.i32_add);
-        else if (f3 === 1) c.i32(imm & 31).op(Op.i32_shl);
-        else c.i32(imm & 31).op(insn >>> 25 === 0 ? Op.i32_shr_u : Op.i32_shr_s);
-        c.op(Op.i64_extend_i32_s);
-        this.setReg(rd);
-        return;
-      }
+      case 6:
       case 14: {
-        // OP-32
+        // OP-IMM-32, OP-32
         if (rd === 0) return;
         const f7 = insn >>> 25;
-        if (f7 === 1) {
-          this.reg(rs1);
-          c.op(Op.i32_wrap_i64).set(L_LO);
+        this.reg(rs1);
+        c.op(Op.i32_wrap_i64);
+        if (((insn >> 2) & 31) === 6) {
+          const imm = insn >> 20;
+          // ADDIW's funct7 bits are immediate bits: only SRAIW takes the 0x20 form.
+          c.i32(f3 === 0 ? imm : imm & 31).op((f3 === 5 && f7 === 0x20 ? ALUW_ALT_OPS : ALUW_OPS)[f3] as Op);
+        } else if (f7 === 1) {
+          c.set(L_LO);
           this.reg(rs2);
           c.op(Op.i32_wrap_i64).set(L_HI);
           emitMulDivW(c, f3, L_LO, L_HI);
-        }
-        else {
-          this.reg(rs1);
-          c.op(Op.i32_wrap_i64);
+        } else {
           this.reg(rs2);
-          c.op(Op.i32_wrap_i64);
-          if (f3 === 0) c.op(f7 === 0 ? Op.i32_add : Op.i32_sub);
-          else if (f3 === 1) c.op(Op.i32_shl);
-          else c.op(f7 === 0 ? Op.i32_shr_u : Op.i32_shr_s);
+          c.op(Op.i32_wrap_i64).op((f7 === 0x20 ? ALUW_ALT_OPS : ALUW_OPS)[f3] as Op);
         }
         c.op(Op.i64_extend_i32_s);
         this.setReg(rd);
