@@ -5,14 +5,15 @@
  * which blocks continue into one another (trampoline.ts). docs/cpu.md has
  * the design; thresholds.ts says when a block is translated.
  */
-import { TLB_MASK, TLB_SIZE, TRAP, TWO32 } from '../common.js';
+import { TLB_MASK, TLB_SIZE, TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { DISPATCH, RUN } from '../interp.js';
-import { fetchPageCached, flushStoreTlb, loadSlow, storeSlow } from '../mmu.js';
-import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS, ST_LINES, ST_PC_OUT, ST_T } from '../state-area.js';
+import { fetchPageCached, flushStoreTlb } from '../mmu.js';
+import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS, ST_LINES, ST_PC_OUT } from '../state-area.js';
 import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
+import { chainSlowPaths, type ChainStart } from './slow-paths.js';
 import { buildTrampoline, type BlockFn, type SlowPaths, type Trampoline } from './trampoline.js';
 import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES } from './page-code.js';
 import { HOT_THRESHOLD, WARM_SHARE } from './thresholds.js';
@@ -29,7 +30,7 @@ const RECENT = 256;
 /** Blocks compiled together at most: the hot one and the page's warm ones. */
 const BATCH = 16;
 
-export class Translator {
+export class Translator implements ChainStart {
   private readonly pages = new Map<number, PageCode>();
   private cur: PageCode | null = null;
   private curPa = NaN;
@@ -56,14 +57,15 @@ export class Translator {
   private seenWrites = 0;
   /** The state area's pcOut word: where a block left off. */
   private readonly pcOut: Float64Array;
-  /** Step count and TLB flush count when the dispatcher entered the running chain of blocks. */
-  private entrySteps = 0;
-  private entryFlushes = 0;
+  /** Step count and TLB flush count when the dispatcher entered the running chain of blocks (ChainStart). */
+  entrySteps = 0;
+  entryFlushes = 0;
   /**
    * Every block of this hart, by index (0 and free entries hold the trampoline's miss).
-   * Only the trampoline imports it; blocks jump through the trampoline.
+   * Only the trampoline imports it; blocks jump through the trampoline. Made with the
+   * trampoline (MAX_BLOCKS + 1 entries a hart that never translates does without).
    */
-  private readonly table: WebAssembly.Table;
+  private table: WebAssembly.Table | null = null;
   private nextIdx = 1;
   /**
    * The trampoline and what blocks import, built before the first translation or adoption
@@ -108,61 +110,8 @@ export class Translator {
     this.jcF64 = new Float64Array(buf, jcAt, (JC_ENTRIES * JC_ENTRY_BYTES) / 8);
     this.jcI32.fill(0);
     this.bumpJc();
-    const tLo = ST_T / 4;
-    const tHi = tLo + 1;
     this.pcOut = h.stateF64.subarray(ST_PC_OUT / 8, ST_PC_OUT / 8 + 1);
-    this.table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
-    // The slow paths get the instruction's pc and the dispatch's retired count including it,
-    // and return 1 when the chain must stop after this access: an exit request, the TLBs
-    // flushed, or a store to any code page (by this hart or another: blocks may be stale);
-    // 2 when the access trapped (the hart is at the trap vector, pcOut too, and leaves the
-    // quantum as a thrown trap would: unwinding a JS exception through wasm frames cost
-    // microseconds per page fault).
-    const trapped = (): number => {
-      this.pcOut[0] = h.pc;
-      h.exitRequest = true;
-      return 2;
-    };
-    const ld = (pc: number, cnt: number, lo: number, hi: number, f3: number): number => {
-      h.pc = pc;
-      h.steps = this.entrySteps + cnt;
-      try {
-        loadSlow(h, lo, hi, f3);
-      } catch (e) {
-        if (e !== TRAP) throw e;
-        return trapped();
-      }
-      si32[tLo] = h.tLo;
-      si32[tHi] = h.tHi;
-      return h.exitRequest || h.tlbFlushes !== this.entryFlushes ? 1 : 0;
-    };
-    const st = (pc: number, cnt: number, lo: number, hi: number, size: number, vlo: number, vhi: number): number => {
-      h.pc = pc;
-      h.steps = this.entrySteps + cnt;
-      try {
-        storeSlow(h, lo, hi, size, vlo, vhi);
-      } catch (e) {
-        if (e !== TRAP) throw e;
-        return trapped();
-      }
-      return this.codeWritten() || h.exitRequest || h.tlbFlushes !== this.entryFlushes ? 1 : 0;
-    };
-    // One instruction through the interpreter (block-emitter.ts: helper): -1 to go on, or the
-    // retired count with pcOut set when the chain must leave.
-    const x = (pc: number, cnt: number, ilen: number): number => {
-      h.pc = pc;
-      h.steps = this.entrySteps + cnt - 1;
-      try {
-        h.interp.run(h.steps + 1, RUN);
-      } catch (e) {
-        if (e !== TRAP) throw e;
-        h.exitRequest = true;
-      }
-      if (!this.codeWritten() && h.pc === pc + ilen && !h.exitRequest && h.tlbFlushes === this.entryFlushes) return -1;
-      this.pcOut[0] = h.pc;
-      return h.steps - this.entrySteps;
-    };
-    this.slow = { ld, st, x };
+    this.slow = chainSlowPaths(h, this, this.pcOut);
   }
 
   /** Build the trampoline once (see `tramp`); what blocks import, or null where they cannot be instantiated. */
@@ -171,8 +120,10 @@ export class Translator {
       this.trampolineTried = true;
       const h = this.h;
       try {
-        const tramp = buildTrampoline(h.state.memory, this.table, h.state.offset, this.slow);
-        this.table.set(0, tramp.miss);
+        const table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
+        const tramp = buildTrampoline(h.state.memory, table, h.state.offset, this.slow);
+        table.set(0, tramp.miss);
+        this.table = table;
         this.tramp = tramp;
         this.imports = { e: { m: h.state.memory, h: tramp.helpers, s: h.state.offset } };
       } catch {
@@ -407,7 +358,7 @@ export class Translator {
   }
 
   /** Whether some hart stored to a code page since the last look (then the jump cache is stale). */
-  private codeWritten(): boolean {
+  codeWritten(): boolean {
     const w = this.sync.writes();
     if (w === this.seenWrites) return false;
     this.seenWrites = w;
@@ -589,7 +540,8 @@ export class Translator {
   private install(p: PageCode, b: SharedBlock, fn: BlockFn, words: Int32Array<ArrayBufferLike>, base: number): void {
     const at = b.off >> 1;
     const ix = this.nextIdx++;
-    this.table.set(ix, fn);
+    // Blocks exist only once blockImports() made the table.
+    this.table!.set(ix, fn);
     p.idx[at] = ix;
     p.kinds[at] = BLOCK;
     p.lens[at] = b.length;
