@@ -101,6 +101,8 @@ function program(seed: number, mode: 'M' | 'S' | 'U', sv48: boolean): string {
           `amoor.w.aqrl ${rd()}, ${rs()}, (x25)`,
           `lr.d ${rd()}, (x25)`,
           `sc.d ${rd()}, ${rs()}, (x25)`,
+          `lr.w ${rd()}, (x25)`,
+          `sc.w ${rd()}, ${rs()}, (x25)`,
           `amomaxu.w ${rd()}, ${rs()}, (x25)`,
         ]),
       );

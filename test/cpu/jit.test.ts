@@ -230,6 +230,60 @@ test('warm blocks of a hot block\'s page are compiled in its module, and run as 
   sameState(jit, interp);
 });
 
+test('LR/SC run inside translated blocks, their reservation shared with the interpreter: success, another word, a changed value, a second SC', () => {
+  const N = 3000;
+  // Per iteration: an LR.D/SC.D and an LR.W/SC.W that succeed (s5 += 0), and three SCs that
+  // fail (s6 += 3): one on another word than the reservation's, one after a store changed the
+  // reserved doubleword, one with the reservation already used. dword += 3 + 1, word += 1.
+  const src = `main:
+  la s1, word
+  la s2, dword
+  li s3, ${N}
+  li s5, 0
+  li s6, 0
+1:lr.d t0, (s2)
+  addi t0, t0, 3
+  sc.d t1, t0, (s2)
+  add s5, s5, t1
+  lr.w t0, (s1)
+  addi t0, t0, 1
+  sc.w t1, t0, (s1)
+  add s5, s5, t1
+  lr.d t0, (s2)
+  sc.w t1, t0, (s1)
+  add s6, s6, t1
+  lr.d t0, (s2)
+  addi t2, t0, 1
+  sd t2, 0(s2)
+  sc.d t1, t0, (s2)
+  add s6, s6, t1
+  sc.d t1, t2, (s2)
+  add s6, s6, t1
+  addi s3, s3, -1
+  bnez s3, 1b
+  li t0, 0x100000
+  li t1, 0x5555
+  sw t1, 0(t0)
+2:j 2b
+.data
+.align 12
+dword: .dword 0
+word: .word 0`;
+  const jit = makeMachine(assemble(src), 8 << 20, { translate: true, translateThreshold: 16 });
+  const interp = makeMachine(assemble(src), 8 << 20, { translate: false });
+  for (const m of [jit, interp]) {
+    const r = runGuest(m, 5_000_000);
+    assert.equal(r, 0x5555, describe(r, m));
+    assert.equal(m.hart.getX(21), 0n, 's5: every LR/SC pair succeeded');
+    assert.equal(m.hart.getX(22), BigInt(3 * N), 's6: every unpaired SC failed');
+  }
+  assert.ok(jit.hart.jit!.stats.translatedSteps > 20 * (N - 100), 'the loop ran translated');
+  // Inline, not through the interpreter one instruction at a time (8 LR/SC an iteration; the
+  // data has a page of its own, since stores to a page holding translated code take the slow path).
+  assert.ok(jit.hart.interp.exits < N, `interpreter exits ${jit.hart.interp.exits}`);
+  sameState(jit, interp);
+});
+
 test('a block ends where another block of its page starts, so no code is translated twice', () => {
   // 0: two instructions, then 8: (a branch target) three more ending in a jump.
   const image = assemble(`.option norvc\nmain:\n  addi a0, a0, 1\n  addi a1, a1, 1\n2:addi a2, a2, 1\n  addi a3, a3, 1\n  j 2b`);

@@ -2,8 +2,9 @@ import { MEMTX_OK } from '../../memory/types.js';
 import { toU64 } from './common.js';
 import { CAUSE_MISALIGNED_LOAD, CAUSE_MISALIGNED_STORE } from './constants.js';
 import type { Hart } from './hart.js';
-import { fault, ramWindow, translate } from './mmu.js';
+import { fault, fill, ramWindow, translate } from './mmu.js';
 import { ACC_READ, ACC_WRITE } from './pmp.js';
+import { ST_RES_KEY, ST_RES_VAL } from './state-area.js';
 // ------------------------------------------------------------------ A extension
 
 export function execAmo(h: Hart, insn: number, ilen: number): void {
@@ -24,10 +25,11 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
     if (rs2 !== 0) h.illegalInsn(insn, ilen);
     if (misaligned) h.raise(CAUSE_MISALIGNED_LOAD, toU64(lo, hi));
     const pa = translate(h, lo, hi, ACC_READ, size);
+    fill(h, lo, hi, pa, ACC_READ);
     physRead(h, pa, size, lo, hi, ACC_READ);
-    h.resAddr = pa;
-    h.resLo = h.tLo;
-    h.resHi = h.tHi;
+    h.stateF64[ST_RES_KEY / 8] = reservationKey(h, pa, size);
+    h.stateI32[ST_RES_VAL / 4] = h.tLo;
+    h.stateI32[ST_RES_VAL / 4 + 1] = h.tHi;
     setAmoResult(h, rd, isD);
     return;
   }
@@ -35,13 +37,19 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
   if (!known) h.illegalInsn(insn, ilen);
   if (misaligned) h.raise(CAUSE_MISALIGNED_STORE, toU64(lo, hi));
   const pa = translate(h, lo, hi, ACC_WRITE, size);
+  // The page's data TLB entries, as a load or store leaves them (translated code's inline LR,
+  // SC and AMOs hit there next time); a page code was translated from stays out of the store
+  // TLB, and a write to it is a store to code (mmu.ts: storeSlow says why).
+  const code = h.codeSync.isCode(pa) && ramWindow(h, pa, size, true) !== null;
+  if (!code) fill(h, lo, hi, pa, ACC_WRITE);
   const blo = h.xlo[rs2 << 1]!;
   const bhi = h.xhi[rs2 << 1]!;
   if (f5 === 3) {
     // SC: succeeds if the reservation is ours and memory still holds the value LR saw.
     let ok = false;
-    if (h.resAddr === pa) ok = physCas(h, pa, size, h.resLo, h.resHi, blo, bhi, lo, hi);
-    h.resAddr = -1;
+    if (h.stateF64[ST_RES_KEY / 8] === reservationKey(h, pa, size)) ok = physCas(h, pa, size, h.stateI32[ST_RES_VAL / 4]!, h.stateI32[ST_RES_VAL / 4 + 1]!, blo, bhi, lo, hi);
+    h.stateF64[ST_RES_KEY / 8] = NaN;
+    if (ok && code) codeWritten(h, pa);
     if (rd !== 0) {
       h.xlo[rd << 1] = ok ? 0 : 1;
       h.xhi[rd << 1] = 0;
@@ -91,6 +99,7 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
       }
     }
     if (physCas(h, pa, size, olo, h.tHi, nlo, nhi, lo, hi)) {
+      if (code) codeWritten(h, pa);
       if (rd !== 0) {
         h.xlo[rd << 1] = olo;
         h.xhi[rd << 1] = ohi;
@@ -98,6 +107,21 @@ export function execAmo(h: Hart, insn: number, ilen: number): void {
       return;
     }
   }
+}
+
+/** A store to a page code was translated from (as mmu.ts storeSlow's): its translations are checked before they run again. */
+function codeWritten(h: Hart, pa: number): void {
+  h.codeSync.written(pa);
+  h.exitRequest = true;
+}
+
+/**
+ * The key of a reservation on the word at physical address pa (state-area.ts ST_RES_KEY): its
+ * byte address in the hart's state memory when it is RAM there — what a translated LR or SC
+ * computes from its TLB hit, so that either may pair with the other — else -1 - pa.
+ */
+function reservationKey(h: Hart, pa: number, size: number): number {
+  return ramWindow(h, pa, size, false) !== null && h.rcInState ? h.ramAt : -1 - pa;
 }
 
 export function setAmoResult(h: Hart, rd: number, isD: boolean): void {

@@ -35,7 +35,7 @@ import {
   MSTATUS_SPP,
   } from './constants.js';
 import { Pmp } from './pmp.js';
-import { HART_STATE_BYTES, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_ABS, ST_X_HITS, ST_X_KINDS, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
+import { HART_STATE_BYTES, ST_R_ABS, ST_RES_KEY, ST_R_TAG_HI, ST_R_TAG_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_ABS, ST_X_HITS, ST_X_KINDS, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
 import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
@@ -202,11 +202,6 @@ export class Hart {
   instretOffset = 0n;
   readonly mhpmcounter: bigint[] = new Array<bigint>(32).fill(0n);
   readonly mhpmevent: bigint[] = new Array<bigint>(32).fill(0n);
-
-  // LR/SC reservation (physical address, or -1) and the value seen by LR.
-  resAddr = -1;
-  resLo = 0;
-  resHi = 0;
 
   // --- MMU / TLB ---
   epoch = -1;
@@ -413,7 +408,7 @@ export class Hart {
     this.stimecmpNum = Infinity;
     this.mhpmcounter.fill(0n);
     this.mhpmevent.fill(0n);
-    this.resAddr = -1;
+    this.stateF64[ST_RES_KEY / 8] = NaN;
     this.pmp.reset();
     this.triggers.reset();
     this._waiting = false;

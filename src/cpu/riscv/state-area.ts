@@ -89,6 +89,14 @@ export const ST_LOOP_XIDX = 332; // i32: the instruction-TLB entry of the page t
  * still equals it, which is when the trampoline's jump-cache entries would still be current.
  */
 export const ST_CHAIN_EPOCH = 336;
+/**
+ * The hart's LR reservation (amo.ts; translated LR/SC in jit/block-emitter.ts): its key as an
+ * f64, NaN for none — the access's byte address in this memory when the reserved word lies in
+ * it (what a translated block's TLB hit computes), else -1 - its physical address (amo.ts:
+ * reservationKey) — and the value LR read (an i64; a word's in its low half).
+ */
+export const ST_RES_KEY = 344;
+export const ST_RES_VAL = 352;
 export const ST_R_TAG_LO = 4096;
 export const ST_R_TAG_HI = ST_R_TAG_LO + 4 * TLB_SIZE;
 export const ST_R_ABS = ST_R_TAG_HI + 4 * TLB_SIZE;

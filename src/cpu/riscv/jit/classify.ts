@@ -64,9 +64,11 @@ export function classify(insn: number): number {
       return f3 === 1 ? NO : HELPER;
     case 11: {
       // AMOSWAP/ADD/XOR/AND/OR .W/.D inline (a wasm atomic read-modify-write when the store
-      // TLB hits); LR/SC and the min/max forms go to the interpreter.
+      // TLB hits), LR (an atomic load when the load TLB hits) and SC (a compare-and-exchange
+      // when the store TLB hits); the min/max forms go to the interpreter.
       const f5 = insn >>> 27;
-      return (f3 === 2 || f3 === 3) && (f5 === 1 || f5 === 0 || f5 === 4 || f5 === 0xc || f5 === 8) ? GOES_ON : HELPER;
+      if (f5 === 2 && ((insn >> 20) & 31) !== 0) return HELPER;
+      return (f3 === 2 || f3 === 3) && (f5 === 1 || f5 === 0 || f5 === 4 || f5 === 0xc || f5 === 8 || f5 === 2 || f5 === 3) ? GOES_ON : HELPER;
     }
     case 28:
       // Only CSR instructions run inside a block: the others trap, return, wait or flush.

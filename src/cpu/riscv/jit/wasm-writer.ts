@@ -44,6 +44,7 @@ export enum Op {
   i64_store32 = 0x3e,
   i32_const = 0x41,
   i64_const = 0x42,
+  f64_const = 0x44,
   i32_eqz = 0x45,
   i32_eq = 0x46,
   i32_ne = 0x47,
@@ -91,6 +92,7 @@ export enum Op {
   i64_extend_i32_u = 0xad,
   i64_trunc_f64_s = 0xb0,
   f64_convert_i64_s = 0xb9,
+  f64_convert_i32_u = 0xb8,
   /** Prefix of the threads proposal's atomic instructions (atomic.fence is 0xfe 0x03 0x00). */
   atomic_prefix = 0xfe,
 }
