@@ -120,3 +120,49 @@ test('the loop moves between pages and fetches an instruction crossing pages wit
     }
   }
 });
+
+test('the loop runs LR/SC and the read-modify-write AMOs itself on a TLB hit, min/max through the JavaScript side, with the same results', () => {
+  // 2,000 rounds of an LR/SC increment that succeeds, three AMOs and an SC on another word than
+  // its reservation's (fails), on a data page of their own; then one AMOMAX.
+  const image = assemble(`main:
+  la s1, words
+  addi s2, s1, 8
+  addi s4, s1, 16
+  addi s6, s1, 24
+  addi s7, s1, 32
+  li s3, 2000
+  li s5, 0
+1:lr.d t0, (s1)
+  addi t0, t0, 3
+  sc.d t1, t0, (s1)
+  add s5, s5, t1
+  li t2, 5
+  amoadd.w t3, t2, (s2)
+  amoswap.d t4, s3, (s4)
+  amoor.d t5, s3, (s6)
+  lr.w t0, (s7)
+  sc.w t1, t3, (s2)
+  add s5, s5, t1
+  addi s3, s3, -1
+  bnez s3, 1b
+  li t2, 1000000
+  amomax.w a4, t2, (s2)
+  ld a0, 0(s1)
+  ld a1, 0(s2)
+  ld a2, 0(s4)
+  ld a3, 0(s6)
+  PASS
+.data
+.align 12
+words: .zero 48`);
+  const outside = runOutside(image);
+  assert.deepEqual([10, 11, 12, 13, 21, 14].map((r) => outside.getX(r)), [6000n, 1000000n, 1n, 2047n, 2000n, 10000n]);
+  for (const opts of [{ translate: false }, { translate: true, translateThreshold: 60_000 }]) {
+    const m = makeMachine(image, 1 << 20, opts);
+    assert.equal(runGuest(m), 0x5555);
+    for (let r = 1; r < 32; r++) assert.equal(m.hart.getX(r), outside.getX(r), `x${r} ${JSON.stringify(opts)}`);
+    assert.equal(m.hart.steps, outside.steps, JSON.stringify(opts));
+    // Six atomics a round: through the JavaScript side that would be 12,000 exits.
+    assert.ok(m.hart.interp.exits < 200, `${m.hart.interp.exits} exits ${JSON.stringify(opts)}`);
+  }
+});

@@ -12,11 +12,11 @@
  * module imports, moving to another such page through the instruction TLB:
  * moveBody), expand compressed instructions through a table in that memory,
  * and execute the integer base ISA, M and C (register file = the state
- * area's i64 words), loads and stores through the same data TLBs as
- * translated code. Everything else leaves the loop with a reason, the pc and
- * the retired count, and the JavaScript side (`Interpreter.run`) does it: a
- * fetch the loop cannot make (`fetchSlow`), an instruction the loop leaves out (`execOther`:
- * CSR, SYSTEM, FENCE, AMO, F/D; and every encoding it does not execute,
+ * area's i64 words), loads, stores, LR/SC and AMOs but min/max (atomicBody, out of
+ * line) through the same data TLBs as translated code. Everything else leaves the loop
+ * with a reason, the pc and the retired count, and the JavaScript side (`Interpreter.run`)
+ * does it: a fetch the loop cannot make (`fetchSlow`), an instruction the loop leaves out
+ * (`execOther`: CSR, SYSTEM, FENCE, F/D, an AMO it cannot run; and every encoding it does not execute,
  * which the JS side traps as illegal when its major opcode is one the loop
  * owns), a compressed parcel not yet in the table. Slow loads and stores
  * are imported calls, as in translated code (exact pc and count, so traps
@@ -36,7 +36,7 @@ import { FUNC_TYPES, LD_TYPE, ST_TYPE } from './jit/trampoline.js';
 import { emitExecProbe } from './jit/tlb-probe.js';
 import { ST_LINES, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
 import { Emit, F_MOVE, F_UPPER, L_ABS, L_CNT, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_OTHER, R_PAGE, R_RVC } from './interp-wasm-frame.js';
-import { body, CASES } from './interp-wasm-ops.js';
+import { atomicBody, body, CASES } from './interp-wasm-ops.js';
 
 /** What the page move returns: not moved (the JavaScript side moves), moved, moved but the dispatcher wants the entry. */
 const MOVE_NO = 0;
@@ -172,7 +172,7 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.get(L_SB).get(L_RAW).mem(Op.i32_store, 2, ST_LOOP_RAW);
   c.get(L_CNT);
   c.op(Op.end);
-  return moduleOf(c, moveBody(), upperBody());
+  return moduleOf(c, moveBody(), upperBody(), atomicBody());
 }
 
 /**
@@ -271,15 +271,16 @@ function moveBody(): Bytes {
   return c;
 }
 
-function moduleOf(body: Bytes, move: Bytes, upper: Bytes): Uint8Array<ArrayBuffer> {
+function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes): Uint8Array<ArrayBuffer> {
   const m = new Bytes();
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new Bytes().uleb(5);
+  const types = new Bytes().uleb(6);
   types.byte(0x60).uleb(4).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   // The slow paths' signatures, as translated blocks import them (interp.ts gives its own).
   types.bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
   types.byte(0x60).uleb(3).byte(T_I64).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   types.byte(0x60).uleb(2).byte(T_I64).byte(T_I32).uleb(1).byte(T_I32);
+  types.byte(0x60).uleb(2).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   m.section(1, types);
   const imports = new Bytes().uleb(4);
   imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
@@ -288,9 +289,9 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes): Uint8Array<ArrayBuffe
   // The hart's state area: the module's bytes are the same for every hart (one compile per realm).
   imports.str('e').str('s').byte(0x03).byte(T_I32).byte(0x00);
   m.section(2, imports);
-  m.section(3, new Bytes().uleb(3).uleb(0).uleb(3).uleb(4));
+  m.section(3, new Bytes().uleb(4).uleb(0).uleb(3).uleb(4).uleb(5));
   m.section(7, new Bytes().uleb(1).str('run').byte(0x00).uleb(2));
-  m.section(10, new Bytes().uleb(3).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper));
+  m.section(10, new Bytes().uleb(4).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper).uleb(atomic.length).bytes(atomic));
   return m.view();
 }
 

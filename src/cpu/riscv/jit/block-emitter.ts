@@ -2,8 +2,9 @@
  * One translated block's function body (codegen.ts decodes the blocks and assembles the
  * module).
  *
- * Integer instructions (I, M) are translated inline. The rest (CSR access,
- * AMOs, F/D, anything unusual) call the interpreter for that one
+ * Integer instructions (I, M) and the A extension but its min/max AMOs
+ * (atomic-ops.ts) are translated inline. The rest (CSR access, min/max AMOs,
+ * F/D, anything unusual) call the interpreter for that one
  * instruction (`x`) and the block goes on unless the instruction trapped,
  * changed the fetch page or asked the hart to stop.
  *
@@ -28,8 +29,9 @@ import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
 import { branchImm, jalImm } from './classify.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
+import { emitAtomicHit, F5_LR } from './atomic-ops.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
-import { ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_PC_OUT, ST_R_ABS, ST_RES_KEY, ST_RES_VAL, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
+import { ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
 
 /** One decoded instruction of a block. */
 export interface Insn {
@@ -76,8 +78,6 @@ export const T_BLOCK = 0;
 export const T_LD = 1;
 export const T_ST = 2;
 
-/** Wasm atomic read-modify-write opcodes (after the 0xfe prefix; the i64 form is +1) by AMO funct5. */
-const AMO_OPS: Record<number, number> = { 0: 0x1e, 1: 0x41, 4: 0x3a, 0xc: 0x2c, 8: 0x33 };
 
 
 export class Emitter {
@@ -529,84 +529,18 @@ export class Emitter {
   }
 
   /**
-   * AMOSWAP/ADD/XOR/AND/OR: on a store-TLB hit (a writable RAM page that is no code page,
-   * naturally aligned) one wasm atomic read-modify-write, sequentially consistent like the
-   * interpreter's compare-and-exchange loop on the same memory; anything else runs the
-   * instruction in the interpreter (faults, MMIO, misalignment, debug triggers).
+   * The A extension but the min/max AMOs (classify.ts): on a TLB hit, atomic-ops.ts; anything
+   * else runs the instruction in the interpreter (faults, MMIO, misalignment, code pages, debug
+   * triggers).
    */
   private amo(k: number, rd: number, rs1: number, rs2: number, f3: number, f5: number, rel: number, ilen: number): void {
-    const c = this.c;
     const d = f3 === 3;
-    if (f5 === 2 || f5 === 3) {
-      this.lrsc(k, rd, rs1, rs2, d, f5 === 2, rel, ilen);
-      return;
-    }
-    this.probe(rs1, 0, d ? 8 : 4, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
-    this.open(Op.if_);
-    this.hitAddress();
-    this.reg(rs2);
-    if (!d) c.op(Op.i32_wrap_i64);
-    c.op(Op.atomic_prefix).uleb(AMO_OPS[f5]! + (d ? 1 : 0)).uleb(d ? 3 : 2).uleb(0);
-    if (!d) c.op(Op.i64_extend_i32_s);
-    this.setReg(rd);
-    c.op(Op.else_);
-    this.helper(k, rel, ilen, rd);
-    this.close();
-  }
-
-  /**
-   * LR and SC on a TLB hit (the load TLB for LR, the store TLB for SC: a RAM page of the memory,
-   * naturally aligned), with the reservation in the state area as the interpreter keeps it
-   * (state-area.ts ST_RES_KEY: the word's address in the memory). LR: an atomic load, which it
-   * reserves with the value read. SC: when the reservation is on this word, a compare-and-exchange
-   * against that value (it succeeds if memory still holds it, as the interpreter's does); rd = 0
-   * on success, 1 otherwise; either way the reservation is gone. Anything else runs the
-   * instruction in the interpreter (faults, MMIO, misalignment, debug triggers).
-   */
-  private lrsc(k: number, rd: number, rs1: number, rs2: number, d: boolean, lr: boolean, rel: number, ilen: number): void {
-    const c = this.c;
-    if (lr) this.probe(rs1, 0, d ? 8 : 4, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
+    if (f5 === F5_LR) this.probe(rs1, 0, d ? 8 : 4, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
     else this.probe(rs1, 0, d ? 8 : 4, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
     this.open(Op.if_);
-    if (lr) {
-      this.base();
-      this.hitAddress();
-      c.op(Op.f64_convert_i32_u).mem(Op.f64_store, 3, this.at(ST_RES_KEY));
-      this.hitAddress();
-      // i64.atomic.load, or i32.atomic.load sign-extended.
-      if (d) c.op(Op.atomic_prefix).uleb(0x11).uleb(3).uleb(0);
-      else c.op(Op.atomic_prefix).uleb(0x10).uleb(2).uleb(0).op(Op.i64_extend_i32_s);
-      c.set(L_A);
-      this.base();
-      c.get(L_A).mem(Op.i64_store, 3, this.at(ST_RES_VAL));
-      c.get(L_A);
-    } else {
-      const expected = (): void => {
-        this.base();
-        c.mem(d ? Op.i64_load : Op.i32_load, d ? 3 : 2, this.at(ST_RES_VAL));
-      };
-      this.base();
-      c.mem(Op.f64_load, 3, this.at(ST_RES_KEY));
-      this.hitAddress();
-      c.op(Op.f64_convert_i32_u).op(Op.f64_eq);
-      this.open(Op.if_, T_I64);
-      this.hitAddress();
-      expected();
-      this.reg(rs2);
-      if (!d) c.op(Op.i32_wrap_i64);
-      // i64 / i32 .atomic.rmw.cmpxchg: the value memory held; the store happened iff it is the expected one.
-      c.op(Op.atomic_prefix).uleb(d ? 0x49 : 0x48).uleb(d ? 3 : 2).uleb(0);
-      expected();
-      c.op(d ? Op.i64_ne : Op.i32_ne).op(Op.i64_extend_i32_u);
-      c.op(Op.else_);
-      c.i64(1);
-      this.close();
-      this.base();
-      // f64.const NaN: no reservation.
-      c.op(Op.f64_const).bytes([0, 0, 0, 0, 0, 0, 0xf8, 0x7f]).mem(Op.f64_store, 3, this.at(ST_RES_KEY));
-    }
+    emitAtomicHit(this.c, f5, d, { addr: () => this.hitAddress(), src: () => this.reg(rs2), base: () => this.base(), at: (f) => this.at(f), tmp: L_A });
     this.setReg(rd);
-    c.op(Op.else_);
+    this.c.op(Op.else_);
     this.helper(k, rel, ilen, rd);
     this.close();
   }
