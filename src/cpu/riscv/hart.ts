@@ -3,37 +3,11 @@ import { Interpreter, RUN, STEP } from './interp.js';
 import { CodeShare } from './jit/code-share.js';
 import { CodeSync } from './jit/code-sync.js';
 import { Translator } from './jit/engine.js';
-import { flushStoreTlb, flushTlb, syncTlbContext } from './mmu.js';
+import { flushStoreTlb, flushTlb } from './mmu.js';
 import { csrRead as readCsr, csrWrite as writeCsr } from './csr.js';
 import type { MemTxAttrs, PhysMemory } from '../../memory/types.js';
 import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
-import {
-  PRV_M,
-  PRV_S,
-  CAUSE_ILLEGAL_INSTRUCTION,
-  IRQ_M_EXT,
-  IRQ_M_SOFT,
-  IRQ_M_TIMER,
-  IRQ_S_EXT,
-  IRQ_S_SOFT,
-  IRQ_S_TIMER,
-  MENVCFG_STCE,
-  MIP_MEIP,
-  MIP_MSIP,
-  MIP_MTIP,
-  MIP_SEIP,
-  MIP_SSIP,
-  MIP_STIP,
-  MISA_VALUE,
-  MSTATUS_FS,
-  MSTATUS_MIE,
-  MSTATUS_MPIE,
-  MSTATUS_MPP,
-  MSTATUS_MPP_SHIFT,
-  MSTATUS_SIE,
-  MSTATUS_SPIE,
-  MSTATUS_SPP,
-  } from './constants.js';
+import { CAUSE_ILLEGAL_INSTRUCTION, MENVCFG_STCE, MIP_STIP, MISA_VALUE, MSTATUS_FS, PRV_M } from './constants.js';
 import { Pmp } from './pmp.js';
 import { HART_STATE_BYTES, ST_R_ABS, ST_RES_KEY, ST_R_TAG_HI, ST_R_TAG_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_ABS, ST_X_HITS, ST_X_KINDS, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
 import { rvcTable } from './rvc.js';
@@ -41,6 +15,7 @@ import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
 import { Triggers } from './triggers.js';
 import { warmUp } from './warmup.js';
+import { enterTrap, takeInterrupt } from './trap.js';
 
 /** An internal emulator error (never a guest action): names the hart, PC and instruction word. */
 export class HartError extends Error {
@@ -555,64 +530,14 @@ export class Hart {
     return new HartError(this.hartId, this.getPc(), insn, detail);
   }
 
-  /** Take the highest-priority pending and enabled interrupt, if any. */
+  /** Take the highest-priority pending and enabled interrupt, if any (trap.ts). */
   checkInterrupts(): void {
-    const pending = this.readMip() & this.mie;
-    if (pending === 0) return;
-    const mIrq = pending & ~this.mideleg;
-    const mEnabled = this.priv < PRV_M || (this.mstatus & MSTATUS_MIE) !== 0;
-    let irqs = mEnabled ? mIrq : 0;
-    if (irqs === 0) {
-      const sIrq = pending & this.mideleg;
-      const sEnabled = this.priv < PRV_S || (this.priv === PRV_S && (this.mstatus & MSTATUS_SIE) !== 0);
-      irqs = sEnabled ? sIrq : 0;
-      if (irqs === 0) return;
-    }
-    let cause: number;
-    if (irqs & MIP_MEIP) cause = IRQ_M_EXT;
-    else if (irqs & MIP_MSIP) cause = IRQ_M_SOFT;
-    else if (irqs & MIP_MTIP) cause = IRQ_M_TIMER;
-    else if (irqs & MIP_SEIP) cause = IRQ_S_EXT;
-    else if (irqs & MIP_SSIP) cause = IRQ_S_SOFT;
-    else if (irqs & MIP_STIP) cause = IRQ_S_TIMER;
-    else cause = 31 - Math.clz32(irqs);
-    this.enterTrap(cause, true, 0n);
+    takeInterrupt(this);
   }
 
-  /** Trap entry: sets cause/epc/tval, the new privilege and pc. */
+  /** Trap entry: sets cause/epc/tval, the new privilege and pc (trap.ts). */
   enterTrap(cause: number, interrupt: boolean, tval: bigint): void {
-    const bitm = 1 << cause;
-    const toS =
-      this.priv <= PRV_S && (interrupt ? (this.mideleg & bitm) !== 0 : (this.medeleg & bitm) !== 0);
-    const epc = u64(this.pc);
-    const causeVal = interrupt ? (1n << 63n) | BigInt(cause) : BigInt(cause);
-    let s = this.mstatus;
-    let vec: bigint;
-    if (toS) {
-      this.scause = causeVal;
-      this.sepc = epc;
-      this.stval = tval;
-      s = (s & ~MSTATUS_SPP) | (this.priv === PRV_S ? MSTATUS_SPP : 0);
-      s = (s & ~MSTATUS_SPIE) | ((s & MSTATUS_SIE) !== 0 ? MSTATUS_SPIE : 0);
-      s &= ~MSTATUS_SIE;
-      this.priv = PRV_S;
-      vec = this.stvec;
-    } else {
-      this.mcause = causeVal;
-      this.mepc = epc;
-      this.mtval = tval;
-      s = (s & ~MSTATUS_MPP) | (this.priv << MSTATUS_MPP_SHIFT);
-      s = (s & ~MSTATUS_MPIE) | ((s & MSTATUS_MIE) !== 0 ? MSTATUS_MPIE : 0);
-      s &= ~MSTATUS_MIE;
-      this.priv = PRV_M;
-      vec = this.mtvec;
-    }
-    this.mstatus = s;
-    let target = vec & ~3n;
-    if ((vec & 3n) === 1n && interrupt) target += BigInt(4 * cause);
-    this.pc = Number(BigInt.asIntN(64, target));
-    syncTlbContext(this);
-    if (!interrupt) this.trapped++;
+    enterTrap(this, cause, interrupt, tval);
   }
 
   /** Raise a synchronous exception: enter the trap and abandon the current instruction. */
@@ -624,7 +549,6 @@ export class Hart {
   illegal(insnBits: number): never {
     return this.raise(CAUSE_ILLEGAL_INSTRUCTION, BigInt(insnBits >>> 0));
   }
-
 
   /** The fetched encoding of the instruction being executed out of line (for illegal-instruction tval). */
   curRaw = 0;
@@ -638,9 +562,4 @@ export class Hart {
   trapIllegal(bits: number): void {
     this.enterTrap(CAUSE_ILLEGAL_INSTRUCTION, false, BigInt(bits >>> 0));
   }
-
-
-
-
-
 }
