@@ -1,6 +1,6 @@
 import { execAmo } from './amo.js';
 import { FENCE_WORD } from './common.js';
-import { CAUSE_BREAKPOINT, CAUSE_MACHINE_ECALL, CAUSE_SUPERVISOR_ECALL, CAUSE_USER_ECALL, MIP_SEIP, MSTATUS_FS, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_MPRV, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, PRV_M, PRV_S, PRV_U } from './constants.js';
+import { CAUSE_BREAKPOINT, CAUSE_MACHINE_ECALL, CAUSE_SUPERVISOR_ECALL, CAUSE_USER_ECALL, MIP_SEIP, MSTATUS_FS, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPP_SHIFT, MSTATUS_MPRV, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, PRV_M, PRV_S, PRV_U, SSTATUS_MASK } from './constants.js';
 import { csrRead, csrWrite } from './csr.js';
 import { executeFp } from './fpu.js';
 import type { Hart } from './hart.js';
@@ -147,12 +147,18 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
   const rd = (insn >> 7) & 31;
   const rs1 = (insn >> 15) & 31;
   const useImm = f3 >= 5;
-  const src = useImm ? BigInt(rs1) : h.getX(rs1);
   const op = f3 & 3; // 1 rw, 2 rs, 3 rc
   const writes = op === 1 || rs1 !== 0;
   const readOnly = csr >>> 10 === 3;
   if (((csr >> 8) & 3) > h.priv) h.illegalInsn(insn, ilen);
   if (writes && readOnly) h.illegalInsn(insn, ilen);
+  if (csr === 0x100) {
+    sstatusOp(h, op, writes, useImm ? rs1 : h.xlo[rs1 << 1]!, rd);
+    h.pc = pc + ilen;
+    if (writes && (h.readMip() & h.mie) !== 0) h.exitRequest = true;
+    return;
+  }
+  const src = useImm ? BigInt(rs1) : h.getX(rs1);
   const old = csrRead(h, csr, insn, ilen);
   if (writes) {
     // CSRRS/CSRRC on mip modify the software-writable SEIP bit, not the OR with the PLIC line
@@ -170,4 +176,24 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
   // code anyway. Reads, and writes with nothing pending (Linux toggles sstatus.SIE around
   // every critical section), go straight on: returning each time cost a quantum each.
   if (writes && ((h.readMip() & h.mie) !== 0 || (csr >= 0x7a0 && csr <= 0x7a5) || csr === 0x301)) h.exitRequest = true;
+}
+
+/**
+ * CSRRW/RS/RC(I) on sstatus in 32-bit halves (csr.ts's BigInt path gives the same: the
+ * writable fields are all in the low word; the high word reads UXL = 2 and SD). Linux sets and
+ * clears sstatus.SIE around every critical section: ~480,000 of a boot's ~560,000 CSR
+ * instructions. `src` is rs1's low word or the immediate.
+ */
+function sstatusOp(h: Hart, op: number, writes: boolean, src: number, rd: number): void {
+  const olo = h.mstatus & SSTATUS_MASK;
+  const ohi = 2 | ((h.mstatus & MSTATUS_FS) === MSTATUS_FS ? 0x80000000 : 0);
+  if (writes) {
+    const nlo = op === 1 ? src : op === 2 ? olo | src : olo & ~src;
+    h.mstatus = (h.mstatus & ~SSTATUS_MASK) | (nlo & SSTATUS_MASK);
+    syncTlbContext(h);
+  }
+  if (rd !== 0) {
+    h.xlo[rd << 1] = olo;
+    h.xhi[rd << 1] = ohi | 0;
+  }
 }
