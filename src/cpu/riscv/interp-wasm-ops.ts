@@ -8,7 +8,7 @@ import { Op, T_I32, T_I64, type Bytes } from './jit/wasm-writer.js';
 import { emitMulDiv, emitMulDivW } from './jit/codegen-m.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './jit/f3-ops.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './jit/tlb-probe.js';
-import { AMO_RMW_OPS, emitAtomicHit, F5_LR, F5_SC, type AtomicHit } from './jit/atomic-ops.js';
+import { atomicInline, emitAtomicHit, F5_LR, type AtomicHit } from './jit/atomic-ops.js';
 import { ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from './state-area.js';
 import { Emit, F_AMO, F_LD, F_ST, L_A, L_B, L_CNT, L_F3, L_ILEN, L_IX, L_INSN, L_LO, L_MULH, L_PC, L_RS1, L_RS2, L_SB, L_V, L_W1, L_W2, PROBE, R_LEAVE, R_TRAP } from './interp-wasm-frame.js';
 
@@ -120,9 +120,9 @@ function slowExit(e: Emit, after: () => void): void {
  * Push f3's result from locals a and b: ops[f3], or where `alt` (funct7 0x20 possible) the
  * instruction's bit 30 picks altOps[f3] (SUB, SRA) over it, at run time.
  */
-function alu(e: Emit, f3: number, alt: boolean, ops: readonly (Op | readonly Op[])[], altOps: readonly (Op | readonly Op[])[], type: number, a: number, b: number): void {
+function alu(e: Emit, f3: number, alt: boolean, ops: readonly (readonly Op[])[], altOps: readonly (readonly Op[])[], type: number, a: number, b: number): void {
   const c = e.c;
-  const emit = (o: Op | readonly Op[]): void => void c.get(a).get(b).bytes(typeof o === 'number' ? [o] : o);
+  const emit = (o: readonly Op[]): void => void c.get(a).get(b).bytes(o);
   if (!alt) {
     emit(ops[f3]!);
     return;
@@ -166,8 +166,9 @@ export function body(e: Emit, label: string): void {
       c.op(Op.else_);
       onF3(e, Array.from({ length: 8 }, (_, f3) => () => {
         // 0x20 only with add (sub) and srl (sra).
-        onlyEncodings(e, 25, f3 === 0 || f3 === 5 ? [0, 0x20] : [0]);
-        alu(e, f3, f3 === 0 || f3 === 5, ALU_OPS, ALU_ALT_OPS, T_I64, L_A, L_B);
+        const alt = f3 === 0 || f3 === 5;
+        onlyEncodings(e, 25, alt ? [0, 0x20] : [0]);
+        alu(e, f3, alt, ALU_OPS, ALU_ALT_OPS, T_I64, L_A, L_B);
         c.set(L_V);
       }));
       e.end();
@@ -177,11 +178,11 @@ export function body(e: Emit, label: string): void {
     case 'opimm32': {
       e.reg(L_RS1).c.op(Op.i32_wrap_i64).set(L_W1);
       c.get(L_INSN).i32(20).op(Op.i32_shr_s).set(L_W2);
-      onF3(e, Array.from({ length: 8 }, (_, f3) => (ALUW_OPS[f3] === 0 ? null : () => {
+      onF3(e, Array.from({ length: 8 }, (_, f3) => (ALUW_OPS[f3]!.length === 0 ? null : () => {
         // ADDIW's upper bits are immediate bits; SLLIW 0, SRLIW / SRAIW 0 or 0x20.
         if (f3 === 1) onlyEncodings(e, 25, [0]);
         if (f3 === 5) onlyEncodings(e, 25, [0, 0x20]);
-        alu(e, f3, f3 === 5, ALUW_OPS as readonly Op[], ALUW_ALT_OPS as readonly Op[], T_I32, L_W1, L_W2);
+        alu(e, f3, f3 === 5, ALUW_OPS, ALUW_ALT_OPS, T_I32, L_W1, L_W2);
         c.op(Op.i64_extend_i32_s).set(L_V);
       })));
       e.writeRd().next();
@@ -197,9 +198,9 @@ export function body(e: Emit, label: string): void {
         c.op(Op.i64_extend_i32_s).set(L_V);
       })));
       c.op(Op.else_);
-      onF3(e, Array.from({ length: 8 }, (_, f3) => (ALUW_OPS[f3] === 0 ? null : () => {
+      onF3(e, Array.from({ length: 8 }, (_, f3) => (ALUW_OPS[f3]!.length === 0 ? null : () => {
         onlyEncodings(e, 25, f3 === 1 ? [0] : [0, 0x20]);
-        alu(e, f3, f3 !== 1, ALUW_OPS as readonly Op[], ALUW_ALT_OPS as readonly Op[], T_I32, L_W1, L_W2);
+        alu(e, f3, f3 !== 1, ALUW_OPS, ALUW_ALT_OPS, T_I32, L_W1, L_W2);
         c.op(Op.i64_extend_i32_s).set(L_V);
       })));
       e.end();
@@ -359,7 +360,7 @@ export function atomicBody(): Bytes {
   c.op(Op.else_);
   probe(ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
   // By funct5: SC and the read-modify-writes; anything else (min/max) is a miss.
-  const f5s = [F5_SC, ...Object.keys(AMO_RMW_OPS).map(Number)];
+  const f5s = Array.from({ length: 32 }, (_, f5) => f5).filter((f5) => f5 !== F5_LR && atomicInline(f5));
   e.open(Op.block, 'f5done');
   e.open(Op.block, 'f5other');
   for (let i = f5s.length - 1; i >= 0; i--) e.open(Op.block, `f5_${i}`);

@@ -152,22 +152,19 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
   const readOnly = csr >>> 10 === 3;
   if (((csr >> 8) & 3) > h.priv) h.illegalInsn(insn, ilen);
   if (writes && readOnly) h.illegalInsn(insn, ilen);
-  if (csr === 0x100) {
-    sstatusOp(h, op, writes, useImm ? rs1 : h.xlo[rs1 << 1]!, rd);
-    h.pc = pc + ilen;
-    if (writes && (h.readMip() & h.mie) !== 0) h.exitRequest = true;
-    return;
+  if (csr === 0x100) sstatusOp(h, op, writes, useImm ? rs1 : h.xlo[rs1 << 1]!, rd);
+  else {
+    const src = useImm ? BigInt(rs1) : h.getX(rs1);
+    const old = csrRead(h, csr, insn, ilen);
+    if (writes) {
+      // CSRRS/CSRRC on mip modify the software-writable SEIP bit, not the OR with the PLIC line
+      // (priv. spec 3.1.9), so a set of another bit does not latch a device's SEIP.
+      const base = csr === 0x344 ? (old & ~BigInt(MIP_SEIP)) | BigInt(h.mipSw & MIP_SEIP) : old;
+      const nv = op === 1 ? src : op === 2 ? base | src : base & ~src;
+      csrWrite(h, csr, BigInt.asUintN(64, nv), insn, ilen);
+    }
+    if (rd !== 0) h.setX(rd, old);
   }
-  const src = useImm ? BigInt(rs1) : h.getX(rs1);
-  const old = csrRead(h, csr, insn, ilen);
-  if (writes) {
-    // CSRRS/CSRRC on mip modify the software-writable SEIP bit, not the OR with the PLIC line
-    // (priv. spec 3.1.9), so a set of another bit does not latch a device's SEIP.
-    const base = csr === 0x344 ? (old & ~BigInt(MIP_SEIP)) | BigInt(h.mipSw & MIP_SEIP) : old;
-    const nv = op === 1 ? src : op === 2 ? base | src : base & ~src;
-    csrWrite(h, csr, BigInt.asUintN(64, nv), insn, ilen);
-  }
-  if (rd !== 0) h.setX(rd, old);
   h.pc = pc + ilen;
   // A write may have made an interrupt deliverable (mstatus/sstatus enables, mie, mip,
   // mideleg, stimecmp, menvcfg): re-check before the next instruction when one is pending

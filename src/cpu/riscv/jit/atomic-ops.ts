@@ -10,9 +10,14 @@ import { ST_RES_KEY, ST_RES_VAL } from '../state-area.js';
 import { Op, type Bytes } from './wasm-writer.js';
 
 /** The read-modify-write AMOs by funct5 (AMOADD, AMOSWAP, AMOXOR, AMOAND, AMOOR): the wasm atomic opcode after 0xfe (i32; the i64 form is +1). */
-export const AMO_RMW_OPS: Readonly<Record<number, number>> = { 0: 0x1e, 1: 0x41, 4: 0x3a, 0xc: 0x2c, 8: 0x33 };
+const AMO_RMW_OPS: Readonly<Record<number, number>> = { 0: 0x1e, 1: 0x41, 4: 0x3a, 0xc: 0x2c, 8: 0x33 };
 export const F5_LR = 2;
-export const F5_SC = 3;
+const F5_SC = 3;
+
+/** Whether emitAtomicHit runs funct5 f5 (everything but the min/max AMOs). */
+export function atomicInline(f5: number): boolean {
+  return f5 === F5_LR || f5 === F5_SC || AMO_RMW_OPS[f5] !== undefined;
+}
 
 /** What emitAtomicHit needs of its generator. */
 export interface AtomicHit {

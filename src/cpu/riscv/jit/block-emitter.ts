@@ -394,7 +394,7 @@ export class Emitter {
         if (((insn >> 2) & 31) === 6) {
           const imm = insn >> 20;
           // ADDIW's funct7 bits are immediate bits: only SRAIW takes the 0x20 form.
-          c.i32(f3 === 0 ? imm : imm & 31).op((f3 === 5 && f7 === 0x20 ? ALUW_ALT_OPS : ALUW_OPS)[f3] as Op);
+          c.i32(f3 === 0 ? imm : imm & 31).bytes((f3 === 5 && f7 === 0x20 ? ALUW_ALT_OPS : ALUW_OPS)[f3]!);
         } else if (f7 === 1) {
           c.set(L_LO);
           this.reg(rs2);
@@ -402,7 +402,7 @@ export class Emitter {
           emitMulDivW(c, f3, L_LO, L_HI);
         } else {
           this.reg(rs2);
-          c.op(Op.i32_wrap_i64).op((f7 === 0x20 ? ALUW_ALT_OPS : ALUW_OPS)[f3] as Op);
+          c.op(Op.i32_wrap_i64).bytes((f7 === 0x20 ? ALUW_ALT_OPS : ALUW_OPS)[f3]!);
         }
         c.op(Op.i64_extend_i32_s);
         this.setReg(rd);

@@ -3,6 +3,7 @@
  * immediates of the jumps it follows: decoding shared by the scan that
  * delimits a block and the emitter.
  */
+import { atomicInline } from './atomic-ops.js';
 
 /** Not in a block: the block ends before it. */
 export const NO = 0;
@@ -68,7 +69,7 @@ export function classify(insn: number): number {
       // when the store TLB hits); the min/max forms go to the interpreter.
       const f5 = insn >>> 27;
       if (f5 === 2 && ((insn >> 20) & 31) !== 0) return HELPER;
-      return (f3 === 2 || f3 === 3) && (f5 === 1 || f5 === 0 || f5 === 4 || f5 === 0xc || f5 === 8 || f5 === 2 || f5 === 3) ? GOES_ON : HELPER;
+      return (f3 === 2 || f3 === 3) && atomicInline(f5) ? GOES_ON : HELPER;
     }
     case 28:
       // Only CSR instructions run inside a block: the others trap, return, wait or flush.

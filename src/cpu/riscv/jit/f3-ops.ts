@@ -19,6 +19,6 @@ export const BRANCH_OPS: readonly (Op | 0)[] = [Op.i64_eq, Op.i64_ne, 0, 0, Op.i
 export const ALU_OPS: readonly (readonly Op[])[] = [[Op.i64_add], [Op.i64_shl], [Op.i64_lt_s, Op.i64_extend_i32_u], [Op.i64_lt_u, Op.i64_extend_i32_u], [Op.i64_xor], [Op.i64_shr_u], [Op.i64_or], [Op.i64_and]];
 /** SUB (funct3 0) and SRA (5), the funct7 0x20 forms; the other entries are ALU_OPS' (no such forms). */
 export const ALU_ALT_OPS: readonly (readonly Op[])[] = ALU_OPS.map((ops, f3) => (f3 === 0 ? [Op.i64_sub] : f3 === 5 ? [Op.i64_shr_s] : ops));
-/** OP-32 and OP-IMM-32 by funct3 (ADDW, SLLW, SRLW; their funct7 0x20 forms SUBW, SRAW): the i32 opcode, 0 for none. */
-export const ALUW_OPS: readonly (Op | 0)[] = [Op.i32_add, Op.i32_shl, 0, 0, 0, Op.i32_shr_u, 0, 0];
-export const ALUW_ALT_OPS: readonly (Op | 0)[] = [Op.i32_sub, 0, 0, 0, 0, Op.i32_shr_s, 0, 0];
+/** OP-32 and OP-IMM-32 by funct3 (ADDW, SLLW, SRLW; their funct7 0x20 forms SUBW, SRAW): the i32 opcodes, none for no such instruction. */
+export const ALUW_OPS: readonly (readonly Op[])[] = [[Op.i32_add], [Op.i32_shl], [], [], [], [Op.i32_shr_u], [], []];
+export const ALUW_ALT_OPS: readonly (readonly Op[])[] = ALUW_OPS.map((ops, f3) => (f3 === 0 ? [Op.i32_sub] : f3 === 5 ? [Op.i32_shr_s] : ops));
