@@ -18,14 +18,9 @@
 import type { Subchannel } from '../../hw/css/subchannel.js';
 import type { Irb } from '../../hw/css/schib.js';
 import { AC_DEV_ACTIVE, AC_SCH_ACTIVE, type Cc } from '../../hw/css/bits.js';
-import {
-  VfioCcw,
-  VfioCcwGuestBackend,
-  irbFunction,
-  type IrbReport,
-  type VfioCcwOptions,
-  type VfioCcwParts,
-} from '../../hw/css/vfio-ccw.js';
+import { VfioCcw, irbFunction, type IrbReport, type VfioCcwOptions } from '../../hw/css/vfio-ccw.js';
+import { VfioCcwGuestBackend } from '../../hw/css/vfio-ccw-backend.js';
+import type { VfioCcwParts } from '../../hw/css/vfio-ccw-passthrough.js';
 import { notePolicy } from './registry.js';
 
 export class SingleIrbVfioCcw extends VfioCcw {

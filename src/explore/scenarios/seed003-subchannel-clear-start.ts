@@ -45,7 +45,8 @@ import { ArrayGuestMemory } from '../../hw/css/guest-memory.js';
 import { decodeIrb, encodeOrb, IRB_SIZE, orb, schidWord, type Irb, type Orb } from '../../hw/css/schib.js';
 import { StoreDevice, STORE_CMD_WRITE } from '../../hw/css/store-device.js';
 import type { StatusTag } from '../../hw/css/subchannel.js';
-import { EAGAIN, EBUSY, VFIO_OK, VfioCcwPassthrough, type Attribution, type IrbReport } from '../../hw/css/vfio-ccw.js';
+import { EAGAIN, EBUSY, VFIO_OK, type Attribution, type IrbReport } from '../../hw/css/vfio-ccw.js';
+import { VfioCcwPassthrough } from '../../hw/css/vfio-ccw-passthrough.js';
 import type { CssWorkQueue } from '../../hw/css/work-queue.js';
 import { SingleIrbParts } from '../policies/vfio-ccw-single-irb.js';
 import type { TaskKind } from '../../sync/context.js';
@@ -224,7 +225,7 @@ export const seed003SubchannelClearStart: Scenario = {
   description: 'vfio-ccw: CSCH -> host interrupt -> SSCH accepted -> deferred interrupt work; no IRB for the wrong function',
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
-  drives: ['hw/css/css.ts', 'hw/css/vfio-ccw.ts', 'hw/css/store-device.ts', 'hw/css/channel-program.ts'],
+  drives: ['hw/css/css.ts', 'hw/css/vfio-ccw.ts', 'hw/css/vfio-ccw-irb.ts', 'hw/css/vfio-ccw-cp.ts', 'hw/css/vfio-ccw-backend.ts', 'hw/css/store-device.ts', 'hw/css/channel-program.ts'],
   stepsHint: 25,
   maxSteps: 2000,
   setup(run) {
@@ -351,7 +352,7 @@ export const seed003VfioRegions: Scenario = {
   description: 'vfio-ccw regions written directly: CLEAR (CPU 1) vs START (CPU 2) around fsm_irq and io_todo; no IRB for the wrong function',
   variants: ['naive', 'shipped'],
   buggy: ['naive'],
-  drives: ['hw/css/css.ts', 'hw/css/vfio-ccw.ts', 'hw/css/store-device.ts', 'hw/css/channel-program.ts'],
+  drives: ['hw/css/css.ts', 'hw/css/vfio-ccw.ts', 'hw/css/vfio-ccw-irb.ts', 'hw/css/vfio-ccw-cp.ts', 'hw/css/store-device.ts', 'hw/css/channel-program.ts'],
   stepsHint: 25,
   maxSteps: 2000,
   setup(run) {

@@ -13,3 +13,5 @@ export * from './css.js';
 export * from './store-device.js';
 export * from './host-subchannel.js';
 export * from './vfio-ccw.js';
+export * from './vfio-ccw-backend.js';
+export * from './vfio-ccw-passthrough.js';

@@ -1,6 +1,6 @@
 import { ArrayGuestMemory } from '../../../src/hw/css/guest-memory.js';
 import { encodeCcw1 } from '../../../src/hw/css/channel-program.js';
-import { VfioCcwPassthrough, type VfioCcwPassthroughOptions } from '../../../src/hw/css/vfio-ccw.js';
+import { VfioCcwPassthrough, type VfioCcwPassthroughOptions } from '../../../src/hw/css/vfio-ccw-passthrough.js';
 import { SingleIrbParts } from '../../../src/explore/policies/vfio-ccw-single-irb.js';
 import { VfioCcwOracle } from '../../../src/explore/scenarios/seed003-subchannel-clear-start.js';
 
