@@ -8,6 +8,11 @@
  *
  * All harts live in this realm and run interleaved in quanta on the machine's
  * EventLoop (see event-loop.ts); the harts-in-workers work parallelises them.
+ *
+ * Layout: this module builds and wires the board and runs it (reset, shutdown,
+ * the run loop); its options are virt-options.ts, the harts and the RAM they
+ * share their state with harts.ts, firmware and kernel loading boot.ts, the
+ * memory map memmap.ts and the device tree fdt.ts.
  */
 import type { HostServices } from '../../host/types.js';
 import { defaultHost } from '../../host/default.js';
@@ -16,41 +21,27 @@ import { AddressSpace } from '../../memory/address-space.js';
 import { beginTransaction, commitTransaction } from '../../memory/transaction.js';
 import { memorySyncEnv, setMemorySyncEnv } from '../../memory/lifetime.js';
 import { createRealmSyncEnv, type SyncEnv } from '../../sync/env.js';
-import { Hart } from '../../cpu/riscv/hart.js';
-import { CodeShare } from '../../cpu/riscv/jit/code-share.js';
-import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
-import { hotThreshold } from '../../cpu/riscv/jit/thresholds.js';
-import { HART_STATE_BYTES, SHARED_HITS_BYTES, sharedHitsIn, stateAreasIn } from '../../cpu/riscv/state-area.js';
-import { allocateGuestRam, type GuestRamBacking } from '../../memory/guest-ram.js';
+import type { Hart } from '../../cpu/riscv/hart.js';
 import { Clint, type InterruptTarget } from '../../hw/intc/clint.js';
 import { PORTABLE_ACLINT_SWI } from '../smp/shared-lines.js';
 import { Plic } from '../../hw/intc/plic.js';
 import { Serial } from '../../hw/char/serial.js';
-import { NullBackend, type CharBackend } from '../../hw/char/chardev-core.js';
+import { NullBackend } from '../../hw/char/chardev-core.js';
 import { SifiveTest, type ShutdownKind } from '../../hw/misc/sifive-test.js';
 import { CfiFlash, FlashError } from '../../hw/block/cfi-flash.js';
 import { GoldfishRtc, hostWallClockNs } from '../../hw/rtc/goldfish-rtc.js';
 import { FwCfg, FW_CFG_NB_CPUS, FW_CFG_RAM_SIZE } from '../../hw/nvram/fw-cfg.js';
 import { createGpexHost, type GpexHost } from '../../hw/pci/gpex.js';
-import { EventLoop, type ClockMode, type RunnableHart } from '../event-loop.js';
+import { EventLoop } from '../event-loop.js';
 import type { BottomHalf } from '../../sync/work.js';
 import { Fdt } from '../fdt.js';
-import {
-  LoaderError,
-  fdtLoadAddr,
-  initrdLoadAddr,
-  isElf,
-  kernelStartAddr,
-  loadImage,
-  readImageFile,
-  type GuestWriter,
-} from '../loader.js';
-import { addIommuSys, createVirtFdt, setChosenBootargs, setChosenInitrd, type VirtFdtHandles } from './fdt.js';
+import { LoaderError, type GuestWriter } from '../loader.js';
+import { BootError, loadBootImages, type BootInfo, type BootSpec } from './boot.js';
+import { addIommuSys, createVirtFdt, type VirtFdtHandles } from './fdt.js';
+import { allocateRamWithHartStates, createHarts, runnableHart } from './harts.js';
 import { RiscvIommu } from '../../hw/iommu/riscv-iommu.js';
 import {
-  FDT_MAX_SIZE,
   FLASH_BANK_SIZE,
-  FW_BASE,
   IOMMU_SYS_IRQ,
   PCIE_IRQ,
   PCI_NUM_PINS,
@@ -64,108 +55,13 @@ import {
 } from './memmap.js';
 import { PcieWindows } from './pcie-windows.js';
 import { buildResetRom, RESET_VECTOR } from './reset-rom.js';
-import { checkInitrd, checkKernelImage, ImageCheckError } from '../linux-image.js';
 import { VirtioMmioSlot } from './virtio-mmio-slot.js';
-import { SmpCoordinator } from '../smp/coordinator.js';
+import type { SmpCoordinator } from '../smp/coordinator.js';
 import { MachineEvents, RunControl, type ShutdownCause } from '../run-control.js';
+import type { VirtOptions } from './virt-options.js';
 
-/** Debian's firmware (packages u-boot-qemu and opensbi). */
-export const DEFAULT_UBOOT = '/usr/lib/u-boot/qemu-riscv64/u-boot.bin';
-export const DEFAULT_FW_DYNAMIC = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
-export const DEFAULT_FW_JUMP = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin';
-export const SMODE_UBOOT = '/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin';
-
-export interface VirtOptions {
-  ramSize: number;
-  smp: number;
-  clock?: ClockMode;
-  /** Backend of the console UART (default: discards output, no input). */
-  serial?: CharBackend;
-  /** -d items (unimp, guest_errors, ...). */
-  log?: ReadonlySet<string>;
-  /** Where -d messages go (default stderr). */
-  logger?: (line: string) => void;
-  /** -no-reboot: a guest reset ends the run (exit 0) instead of restarting. */
-  noReboot?: boolean;
-  /** Instructions per hart per quantum. */
-  quantum?: number;
-  /** Host milliseconds of guest work per event-loop turn (default 8; tests shorten it). */
-  sliceMs?: number;
-  /** riscv,isa override (tests); default: what the harts implement. */
-  isa?: string;
-  /** 32 bytes for /chosen/rng-seed; default random (fixed zeros in deterministic mode). */
-  rngSeed?: Uint8Array;
-  /** Backing files of the two flash banks (QEMU's -drive if=pflash,unit=0|1); each exactly 32 MiB. */
-  pflash?: readonly ({ file: string; readOnly?: boolean } | undefined)[];
-  /**
-   * -accel tcg,thread=multi: each hart in its own worker realm (src/machine/smp,
-   * docs/smp.md); 'single' (default) interleaves them on the event loop.
-   * Multi needs the realtime clock.
-   */
-  threads?: 'single' | 'multi';
-  /** -accel tcg,jit=on|off: translate hot guest code (default: the Hart's default, on). */
-  translate?: boolean;
-  /**
-   * --debug-locks: the lock-order validator checks the machine's locks and
-   * the use-after-removal detector runs; reports go to `logger` (stderr).
-   */
-  debugLocks?: boolean;
-  /** -S: the harts wait for the monitor's `cont` before their first instruction (run state 'prelaunch'). */
-  startPaused?: boolean;
-  /** -no-shutdown: a guest poweroff stops the machine (run state 'shutdown') instead of ending the run. */
-  noShutdown?: boolean;
-  /** -machine virt,iommu-sys=on: a platform RISC-V IOMMU translates PCI devices' DMA (docs/iommu.md). */
-  iommuSys?: boolean;
-  /**
-   * Called once by run(), when the guest's first instruction comes next: after the hart realms
-   * (threads 'multi') have started (the CLI passes its host's runStarting hook for those).
-   */
-  onGuestStart?: () => void;
-  /**
-   * The platform: where image paths are read, flash files opened, hart
-   * realms started, and log lines go by default (src/host; default: Node's,
-   * or the browser's in a browser bundle).
-   */
-  host?: HostServices;
-}
-
-export interface BootSpec {
-  /** Path, 'none', or undefined for QEMU's default (M-mode U-Boot; fw_dynamic when -kernel is given). */
-  bios?: string;
-  kernel?: string;
-  initrd?: string;
-  dtb?: string;
-  append?: string;
-  /** Override the default firmware paths (tests). */
-  defaults?: { uboot?: string; fwDynamic?: string };
-}
-
-export interface BootInfo {
-  firmware: string | null;
-  firmwareEnd: number;
-  kernelEntry: number | null;
-  initrd: { start: number; end: number } | null;
-  fdtAddr: number;
-  startAddr: number;
-}
-
-/** A firmware/kernel problem found before the guest runs (one line for the CLI). */
-export class BootError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BootError';
-  }
-}
-
-/** Run a -kernel/-initrd sanity check, reporting its finding as a BootError. */
-function checkImage(check: () => void): void {
-  try {
-    check();
-  } catch (e) {
-    if (e instanceof ImageCheckError) throw new BootError(e.message);
-    throw e;
-  }
-}
+export { BootError, DEFAULT_FW_DYNAMIC, DEFAULT_FW_JUMP, DEFAULT_UBOOT, SMODE_UBOOT, type BootInfo, type BootSpec } from './boot.js';
+export type { VirtOptions } from './virt-options.js';
 
 /** Whether and why the run ended. */
 export type ExitReason = { kind: ShutdownKind | 'quit' | 'error'; code: number };
@@ -178,7 +74,7 @@ export class VirtMachine implements GuestWriter {
   readonly ram: MemoryRegion;
   readonly mrom: MemoryRegion;
   readonly loop: EventLoop;
-  readonly harts: Hart[] = [];
+  readonly harts: Hart[];
   readonly clint: Clint;
   readonly plic: Plic;
   readonly serial: Serial;
@@ -205,7 +101,7 @@ export class VirtMachine implements GuestWriter {
   readonly syncEnv: SyncEnv;
   private readonly debugLocks: boolean;
   /** With threads: 'multi', the coordinator of the hart realms (the Hart objects above then stay idle). */
-  readonly smpCoordinator: SmpCoordinator | null = null;
+  readonly smpCoordinator: SmpCoordinator | null;
   /** Machine events for the monitors (STOP, RESUME, RESET, SHUTDOWN, POWERDOWN, ...). */
   readonly events = new MachineEvents();
   /** Run state, stop and cont (the monitors' `stop`/`cont`). */
@@ -245,17 +141,9 @@ export class VirtMachine implements GuestWriter {
 
     this.system = MemoryRegion.container('system', REGION_SIZE_MAX);
     // Guest RAM and the harts' state areas share one WebAssembly memory, so translated code
-    // reaches both directly (src/memory/guest-ram.ts). Hart realms get areas of their own:
-    // the main realm's Hart objects stay (reset, state capture) while the workers run.
-    const stateAreas = opts.threads === 'multi' ? 2 * opts.smp : opts.smp;
-    let backing: GuestRamBacking;
-    try {
-      backing = allocateGuestRam(opts.ramSize, stateAreas * HART_STATE_BYTES + (opts.smp > 1 ? SHARED_HITS_BYTES : 0));
-    } catch {
-      throw new BootError(`cannot allocate ${opts.ramSize / (1024 * 1024)} MiB of guest RAM`);
-    }
-    const areas = stateAreasIn(backing, stateAreas);
-    this.ram = MemoryRegion.ram('riscv_virt_board.ram', opts.ramSize, { buffer: backing.buffer });
+    // reaches both directly (src/memory/guest-ram.ts).
+    const ramWithStates = allocateRamWithHartStates(opts);
+    this.ram = MemoryRegion.ram('riscv_virt_board.ram', opts.ramSize, { buffer: ramWithStates.backing.buffer });
     this.ramBytes = this.ram.ramBytes();
     this.mrom = MemoryRegion.rom('riscv_virt_board.mrom', M.mrom.size);
 
@@ -263,20 +151,9 @@ export class VirtMachine implements GuestWriter {
     let clintRef: Clint | null = null;
     const timeSource = (): number => (clintRef ? clintRef.mtime() : 0);
     this.as = new AddressSpace(this.system, 'memory', { log: (m) => this.guestError(m) });
-    // One code-page record for all harts: a store by any hart invalidates the others' translations.
-    const codeSync = CodeSync.allocate();
-    // And one arena of translated modules: code one hart translated, the others run at once.
-    const codeShare = opts.smp > 1 ? CodeShare.allocate() : undefined;
-    // And the hit counters, after the areas (the memory's tail): entries count whichever hart makes them.
-    const sharedHits = opts.smp > 1 ? sharedHitsIn(backing, stateAreas) : undefined;
-    // Harts in worker realms keep one host thread each busy, harts on the main realm one in all.
-    const translateThreshold = hotThreshold(this.host.cpus, opts.threads === 'multi' ? opts.smp : 1);
-    for (let i = 0; i < opts.smp; i++)
-      this.harts.push(new Hart({ hartId: i, mem: this.as, timeSource, translate: opts.translate, translateThreshold, codeSync, codeShare, sharedHits, state: areas[i] }));
-    if (opts.threads === 'multi') {
-      if (clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
-      this.smpCoordinator = new SmpCoordinator({ host: this.host, as: this.as, harts: opts.smp, log: this.logger, env: this.syncEnv, translate: opts.translate, translateThreshold, codeSync, codeShare, sharedHits, hartStates: areas.slice(opts.smp) });
-    }
+    const cpus = createHarts({ opts, clock, host: this.host, as: this.as, ram: ramWithStates, timeSource, log: this.logger, env: this.syncEnv });
+    this.harts = cpus.harts;
+    this.smpCoordinator = cpus.smpCoordinator;
     // An interrupt line change may end an idle wait of the loop (hart realms: wakes the hart).
     const targets: InterruptTarget[] = this.smpCoordinator
       ? [...this.smpCoordinator.lines]
@@ -293,7 +170,12 @@ export class VirtMachine implements GuestWriter {
     clintRef = this.clint;
     this.plic = new Plic(targets, { numSources: PLIC_NUM_SOURCES, numPriorities: PLIC_NUM_PRIORITIES });
     if (this.smpCoordinator) this.smpCoordinator.attachClock(() => this.loop.clock.now(), (ns) => this.clint.mtimeAt(ns));
-    else for (const h of this.harts) this.loop.addHart(this.runnable(h));
+    else {
+      for (const h of this.harts) {
+        const held = (): boolean => this.debugGate !== null && this.debugGate(h.hartId);
+        this.loop.addHart(runnableHart(h, this.loop, () => this.clint, held));
+      }
+    }
 
     this.runControl = new RunControl(this.loop, this.smpCoordinator, this.events, opts.startPaused ?? false);
     this.serial = new Serial(this.plic.input(UART0_IRQ), opts.serial ?? new NullBackend(), { hostIo: () => this.loop.hostIoWanted() });
@@ -373,30 +255,6 @@ export class VirtMachine implements GuestWriter {
     this.bootFdt = this.fdt;
   }
 
-  private runnable(h: Hart): RunnableHart {
-    const clint = (): Clint => this.clint;
-    const loop = this.loop;
-    const held = (): boolean => this.debugGate !== null && this.debugGate(h.hartId);
-    let start = 0;
-    return {
-      run: (budget: number) => {
-        start = h.steps;
-        return held() ? 0 : h.run(budget);
-      },
-      progress: () => h.steps - start,
-      get waiting() {
-        return h.waiting || held();
-      },
-      requestStop: () => h.requestStop(),
-      nextTimerDeadline: () => {
-        const t = held() ? Infinity : h.nextTimerDeadline();
-        if (t === Infinity) return Infinity;
-        // stimecmp is in mtime ticks (100 ns); convert to the loop's clock.
-        return loop.clock.now() + Math.max(0, t - clint().mtime()) * 100;
-      },
-    };
-  }
-
   private guestError(message: string): void {
     if (this.logItems.has('guest_errors')) this.logger(message);
   }
@@ -419,86 +277,22 @@ export class VirtMachine implements GuestWriter {
   }
 
   /**
-   * Load firmware, kernel, initrd and device tree as QEMU's virt does, and
-   * write the reset ROM. Throws BootError (one line) when anything is missing
+   * Load firmware, kernel, initrd and device tree as QEMU's virt does
+   * (boot.ts), and write the reset ROM. Throws BootError (one line) when anything is missing
    * or corrupt.
    */
   boot(spec: BootSpec): BootInfo {
     try {
-      return this.bootInner(spec);
+      const { info, fdt } = loadBootImages(this, spec);
+      this.bootFdt = fdt;
+      const rom = buildResetRom({ startAddr: info.startAddr, fdtAddr: info.fdtAddr, nextAddr: info.kernelEntry ?? 0 });
+      this.mrom.ramBytes().set(rom, 0);
+      for (const h of this.harts) h.reset(RESET_VECTOR);
+      return info;
     } catch (e) {
       if (e instanceof LoaderError) throw new BootError(e.message);
       throw e;
     }
-  }
-
-  private bootInner(spec: BootSpec): BootInfo {
-    const files = this.host.files;
-    let biosPath: string | null;
-    if (spec.bios === 'none') biosPath = null;
-    else if (spec.bios !== undefined) biosPath = spec.bios;
-    else if (spec.kernel !== undefined) {
-      biosPath = spec.defaults?.fwDynamic ?? DEFAULT_FW_DYNAMIC;
-      if (!files.exists(biosPath)) {
-        throw new BootError(`default firmware '${biosPath}' is missing; install it with: apt-get install opensbi`);
-      }
-    } else {
-      biosPath = spec.defaults?.uboot ?? DEFAULT_UBOOT;
-      if (!files.exists(biosPath)) {
-        throw new BootError(`default firmware '${biosPath}' is missing; install it with: apt-get install u-boot-qemu`);
-      }
-    }
-
-    let firmwareEnd = FW_BASE;
-    let startAddr = FW_BASE;
-    if (biosPath) {
-      const fw = loadImage(this, readImageFile(files, biosPath, 'firmware'), FW_BASE, `firmware '${biosPath}'`);
-      if (fw.elf) startAddr = fw.entry;
-      firmwareEnd = fw.end;
-    }
-
-    let kernelEntry: number | null = null;
-    let initrd: { start: number; end: number } | null = null;
-    if (spec.kernel !== undefined) {
-      const kaddr = biosPath ? kernelStartAddr(firmwareEnd) : FW_BASE;
-      const kbytes = readImageFile(files, spec.kernel, 'kernel');
-      if (!isElf(kbytes)) checkImage(() => checkKernelImage(kbytes, `kernel '${spec.kernel}'`));
-      const k = loadImage(this, kbytes, kaddr, `kernel '${spec.kernel}'`);
-      kernelEntry = k.entry;
-      if (!biosPath) startAddr = k.entry;
-      if (spec.initrd !== undefined) {
-        const bytes = readImageFile(files, spec.initrd, 'initrd');
-        checkImage(() => checkInitrd(bytes, `initrd '${spec.initrd}'`, this.ramSize, this.host.gunzipSync));
-        const start = initrdLoadAddr(k.entry, this.ramSize);
-        if (!this.writeRam(start, bytes)) {
-          throw new BootError(`initrd '${spec.initrd}' (${bytes.length} bytes) does not fit in guest RAM at 0x${start.toString(16)}`);
-        }
-        initrd = { start, end: start + bytes.length };
-      }
-    } else if (spec.initrd !== undefined) {
-      throw new BootError('-initrd needs -kernel');
-    }
-
-    let fdt = this.fdt;
-    if (spec.dtb !== undefined) {
-      try {
-        fdt = Fdt.parse(readImageFile(files, spec.dtb, 'device tree'));
-      } catch (e) {
-        throw new BootError(`device tree '${spec.dtb}': ${(e as Error).message}`);
-      }
-    }
-    if (spec.append) setChosenBootargs(fdt, spec.append);
-    if (initrd) setChosenInitrd(fdt, initrd.start, initrd.end);
-    const blob = fdt.toBlob();
-    if (blob.length > FDT_MAX_SIZE) throw new BootError(`device tree is ${blob.length} bytes; at most ${FDT_MAX_SIZE} fit`);
-    const fdtAddr = fdtLoadAddr(M.dram.base, this.ramSize, FDT_MAX_SIZE);
-    if (!this.writeRam(fdtAddr, blob)) throw new BootError('device tree does not fit in guest RAM');
-    this.bootFdt = fdt;
-
-    const rom = buildResetRom({ startAddr, fdtAddr, nextAddr: kernelEntry ?? 0 });
-    this.mrom.ramBytes().set(rom, 0);
-    for (const h of this.harts) h.reset(RESET_VECTOR);
-    return { firmware: biosPath, firmwareEnd, kernelEntry, initrd, fdtAddr, startAddr };
   }
 
   /** The device tree handed to the guest (after -dtb/-append/-initrd edits). */
