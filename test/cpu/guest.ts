@@ -4,6 +4,7 @@
  * real AddressSpace at 0x80000000, and run a Hart until the program writes
  * the finisher (0x5555 = pass, (code << 16) | 0x3333 = fail).
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -164,6 +165,14 @@ export function runGuest(m: GuestMachine, maxSteps = 5_000_000): number {
     }
   }
   return m.result();
+}
+
+/** The two machines ended in the same architectural state: registers, counts and memory. */
+export function sameState(a: GuestMachine, b: GuestMachine): void {
+  for (let i = 0; i < 32; i++) assert.equal(a.hart.getX(i), b.hart.getX(i), `x${i}`);
+  assert.equal(a.hart.steps, b.hart.steps, 'steps');
+  assert.equal(a.hart.instret, b.hart.instret, 'instret');
+  assert.equal(Buffer.compare(a.ram.ramBytes(), b.ram.ramBytes()), 0, 'memory');
 }
 
 export function describe(code: number, m: GuestMachine): string {

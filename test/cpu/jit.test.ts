@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, type GuestMachine } from './guest.js';
+import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, sameState, type GuestMachine } from './guest.js';
 import { MemoryRegion } from '../../src/memory/region.js';
 import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
 import { translateBlocks } from '../../src/cpu/riscv/jit/codegen.js';
@@ -81,13 +81,6 @@ function both(image: Uint8Array, setup?: (m: GuestMachine) => void): { jit: Gues
 
 function u64At(m: GuestMachine, pa: number): bigint {
   return Buffer.from(m.ram.ramBytes().buffer, m.ram.ramBytes().byteOffset + pa - RAM_BASE, 8).readBigUInt64LE();
-}
-
-function sameState(a: GuestMachine, b: GuestMachine): void {
-  for (let i = 0; i < 32; i++) assert.equal(a.hart.getX(i), b.hart.getX(i), `x${i}`);
-  assert.equal(a.hart.steps, b.hart.steps, 'steps');
-  assert.equal(a.hart.instret, b.hart.instret, 'instret');
-  assert.equal(Buffer.compare(a.ram.ramBytes(), b.ram.ramBytes()), 0, 'memory');
 }
 
 test('self-modifying code: patched hot loops run the new instructions (with and without fence.i)', () => {

@@ -51,12 +51,13 @@ export const L_THR = L_MODE + 3; // i32
 export const L_SB = L_MODE + 4; // i32: the state area's address (the imported global e.s)
 /** The TLB probe's locals (jit/tlb-probe.ts): the state area's address is L_SB. */
 export const PROBE: ProbeLocals = { a: L_A, lo: L_LO, ix: L_IX, abs: L_DABS, sb: L_SB, state: 0 };
-/** The module's functions: the imported slow paths, the loop, its page move, the upper half of an instruction crossing pages, and the A extension. */
+/** The module's functions: the imported slow paths, the loop, its page move, the upper half of an instruction crossing pages, the A extension, and a call of translated blocks. */
 export const F_LD = 0;
 export const F_ST = 1;
 export const F_MOVE = 3;
 export const F_UPPER = 4;
 export const F_AMO = 5;
+export const F_CHAIN = 6;
 
 /** Emitter with named structured-control labels (branch depths computed from a stack). */
 export class Emit {

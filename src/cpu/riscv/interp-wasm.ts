@@ -22,6 +22,10 @@
  * are imported calls, as in translated code (exact pc and count, so traps
  * stay precise).
  *
+ * In the dispatcher's mode the loop also runs translated code: a jump to a translated block
+ * calls the chain of blocks through the trampoline's jump-cache lookup (chainBody), and the
+ * loop goes on interpreting where the chain jumps to code that is not translated.
+ *
  * This file builds the loop (fetch, decode, dispatch on the major opcode), its page moves and
  * its jump tail; the instructions are interp-wasm-ops.ts, the locals, exit reasons and emitter
  * both use interp-wasm-frame.ts.
@@ -30,18 +34,22 @@
  * with hasRaw the first instruction is `raw` instead of a fetch (what
  * fetchSlow returned). The reason and the next pc are in the state area.
  */
-import { Bytes, Op, T_F64, T_I32, T_I64 } from './jit/wasm-writer.js';
+import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './jit/wasm-writer.js';
 import { MULH_SCRATCH } from './jit/codegen-m.js';
-import { FUNC_TYPES, LD_TYPE, ST_TYPE } from './jit/trampoline.js';
+import { BLOCK_TYPE, FUNC_TYPES, LD_TYPE, ST_TYPE } from './jit/trampoline.js';
 import { emitExecProbe } from './jit/tlb-probe.js';
-import { ST_LINES, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
-import { Emit, F_MOVE, F_UPPER, L_ABS, L_CNT, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_OTHER, R_PAGE, R_RVC } from './interp-wasm-frame.js';
+import { ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
+import { Emit, F_CHAIN, F_MOVE, F_UPPER, L_ABS, L_CNT, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC } from './interp-wasm-frame.js';
 import { atomicBody, body, CASES } from './interp-wasm-ops.js';
 
-/** What the page move returns: not moved (the JavaScript side moves), moved, moved but the dispatcher wants the entry. */
+/**
+ * What the page move returns: not moved (the JavaScript side moves), moved, moved but the
+ * dispatcher wants the entry (it just became hot), moved and the entry is a translated block.
+ */
 const MOVE_NO = 0;
 const MOVE_ON = 1;
 const MOVE_WANTED = 2;
+const MOVE_BLOCK = 3;
 
 /**
  * The loop's module: the same bytes for every hart (its state area's address is the imported
@@ -172,7 +180,7 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.get(L_SB).get(L_RAW).mem(Op.i32_store, 2, ST_LOOP_RAW);
   c.get(L_CNT);
   c.op(Op.end);
-  return moduleOf(c, moveBody(), upperBody(), atomicBody());
+  return moduleOf(c, moveBody(), upperBody(), atomicBody(), chainBody());
 }
 
 /**
@@ -197,8 +205,8 @@ function upperBody(): Bytes {
 
 /**
  * Move the loop to L_PC's page: the page move (moveBody) updates the ST_LOOP_* words and the
- * loop starts over on the new page; if it could not, leave with `reason`; if the dispatcher
- * wants the entry, with R_JUMP.
+ * loop starts over on the new page; if it could not, leave with `reason`; at a translated
+ * block, run its chain; if the dispatcher wants the entry, leave with R_JUMP.
  */
 function movePage(e: Emit, reason: number): void {
   const c = e.c;
@@ -209,20 +217,79 @@ function movePage(e: Emit, reason: number): void {
   e.open(Op.if_, 'if');
   e.exit(reason);
   e.end();
+  c.get(L_LO).i32(MOVE_BLOCK).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  runChain(e);
+  e.end();
   e.exit(R_JUMP);
+}
+
+/**
+ * L_PC is a translated block's entry: run it and the blocks it jumps to (chainBody), and go
+ * on interpreting where the chain jumped to code it does not have; leave for the dispatcher
+ * when the chain did not start (no current jump-cache entry: the dispatcher makes one) or
+ * ended otherwise (a trap, an exit request, a slow path that must stop: pc and count are
+ * where the chain left them).
+ */
+function runChain(e: Emit): void {
+  const c = e.c;
+  c.get(L_PC).get(L_SB).get(P_BUDGET).get(L_CNT).op(Op.call).uleb(F_CHAIN).tee(L_LO);
+  c.get(L_CNT).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  e.exit(R_JUMP);
+  e.end();
+  c.get(L_LO).set(L_CNT);
+  c.get(L_SB).mem(Op.f64_load, 3, ST_PC_OUT).op(Op.i64_trunc_f64_s).set(L_PC);
+  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_CHAIN).op(Op.i32_eqz);
+  e.open(Op.if_, 'if');
+  e.exit(R_LEAVE);
+  e.end();
+  e.br('page');
+}
+
+/**
+ * Run the chain of translated blocks at pc through the trampoline's jump (the table `jt`
+ * holds it once the translator has built it; a page has translated blocks only after that):
+ * (pc: i64, sb, budget, cnt) -> the count when the chain left, pc in pcOut and ST_LOOP_CHAIN
+ * 1 when it left at a jump-cache miss. The chain's links compare the jump-cache epoch with
+ * the one it started at (ST_CHAIN_EPOCH), as when the dispatcher enters one. When something
+ * ran, the loop's page is dropped (its words go to "none"): the chain may have gone anywhere,
+ * and the loop moves to pcOut's page through the instruction TLB.
+ *
+ * Why: a Linux boot went from the loop to the dispatcher ~1.8 M times only to enter a
+ * translated block whose jump-cache entry was current, and from blocks to the dispatcher
+ * ~1.8 M times only to interpret the code they jumped to.
+ */
+function chainBody(): Bytes {
+  const c = new Bytes();
+  // Parameters 0 pc (i64), 1 sb, 2 budget, 3 cnt; local 4 the count after.
+  c.uleb(1).uleb(1).byte(T_I32);
+  c.get(1).get(1).mem(Op.i32_load, 2, ST_JC_EPOCH).mem(Op.i32_store, 2, ST_CHAIN_EPOCH);
+  c.get(1).i32(0).mem(Op.i32_store, 2, ST_LOOP_CHAIN);
+  c.get(0).op(Op.f64_convert_i64_s).get(2).get(3).i32(0);
+  c.op(Op.call_indirect).uleb(T_JUMP).byte(0x00);
+  c.tee(4).get(3).op(Op.i32_ne);
+  c.op(Op.if_).byte(T_VOID);
+  c.get(1).get(1).mem(Op.f64_load, 3, ST_CHAIN_STEPS).get(4).get(3).op(Op.i32_sub).op(Op.f64_convert_i32_u).op(Op.f64_add).mem(Op.f64_store, 3, ST_CHAIN_STEPS);
+  c.get(1).op(Op.f64_const).bytes([0, 0, 0, 0, 0, 0, 0xf8, 0x7f]).mem(Op.f64_store, 3, ST_LOOP_VBASE);
+  c.get(1).i32(-1).mem(Op.i32_store, 2, ST_LOOP_XIDX);
+  c.op(Op.end);
+  c.get(4);
+  c.op(Op.end);
+  return c;
 }
 
 /**
  * The loop's page move, out of line, so the loop's own code stays what its hot paths need
  * (the same code inlined, with the loop going on in place, made every instruction ~10 % slower).
- * (pc: i64, sb, mode) -> MOVE_NO, MOVE_ON or MOVE_WANTED (2). It moves when the instruction
+ * (pc: i64, sb, mode) -> MOVE_NO, MOVE_ON, MOVE_WANTED or MOVE_BLOCK. It moves when the instruction
  * TLB holds pc's page as a page of this memory and, in the dispatcher's mode, the translator
  * has cached the page's kinds and hit counters with the entry (jit/engine.ts: cacheLoopPage)
  * and no other thread has changed the hart's interrupt lines: the page's virtual base, address,
  * kinds and hit counters go to the ST_LOOP_* words the loop starts from, the entry's index to
  * ST_LOOP_XIDX (where interp.ts learns that the loop moved). In the dispatcher's mode it then
- * counts the entry as Translator.enterPage would: MOVE_WANTED for a translated block or one
- * whose count reaches the threshold.
+ * counts the entry as Translator.enterPage would: MOVE_BLOCK for a translated block (the loop
+ * runs it: runChain), MOVE_WANTED for one whose count reaches the threshold.
  *
  * Why: cold code crosses pages all the time (U-Boot's and Linux's calls and returns), and every
  * crossing through JavaScript was a round trip out of the loop and back.
@@ -264,44 +331,53 @@ function moveBody(): Bytes {
   c.get(mode);
   e.open(Op.if_, 'if');
   c.get(pc).op(Op.i32_wrap_i64).i32(4095).op(Op.i32_and).i32(1).op(Op.i32_shr_u).set(vpn);
-  countEntry(e, { i: vpn, kinds, hits, n }, () => void c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD), () => void c.i32(MOVE_WANTED).op(Op.return_));
+  countEntry(e, { i: vpn, kinds, hits, n }, () => void c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD), () => void c.i32(MOVE_BLOCK).op(Op.return_), () => void c.i32(MOVE_WANTED).op(Op.return_));
   e.end();
   c.i32(MOVE_ON);
   c.op(Op.end);
   return c;
 }
 
-function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes): Uint8Array<ArrayBuffer> {
+/** Type indices of the module (moduleOf): the trampoline's jump, and chainBody. */
+const T_JUMP = 6;
+const T_CHAIN = 7;
+
+function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: Bytes): Uint8Array<ArrayBuffer> {
   const m = new Bytes();
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new Bytes().uleb(6);
+  const types = new Bytes().uleb(8);
   types.byte(0x60).uleb(4).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   // The slow paths' signatures, as translated blocks import them (interp.ts gives its own).
   types.bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
   types.byte(0x60).uleb(3).byte(T_I64).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   types.byte(0x60).uleb(2).byte(T_I64).byte(T_I32).uleb(1).byte(T_I32);
   types.byte(0x60).uleb(2).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
+  // The trampoline's jump (a block's type), and chainBody's.
+  types.bytes(FUNC_TYPES[BLOCK_TYPE]!);
+  types.byte(0x60).uleb(4).byte(T_I64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   m.section(1, types);
-  const imports = new Bytes().uleb(4);
+  const imports = new Bytes().uleb(5);
   imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
   imports.str('e').str('ld').byte(0x00).uleb(1);
   imports.str('e').str('st').byte(0x00).uleb(2);
   // The hart's state area: the module's bytes are the same for every hart (one compile per realm).
   imports.str('e').str('s').byte(0x03).byte(T_I32).byte(0x00);
+  // The table holding the trampoline's jump (funcref, exactly 1 entry).
+  imports.str('e').str('jt').byte(0x01).byte(0x70).byte(0x01).uleb(1).uleb(1);
   m.section(2, imports);
-  m.section(3, new Bytes().uleb(4).uleb(0).uleb(3).uleb(4).uleb(5));
+  m.section(3, new Bytes().uleb(5).uleb(0).uleb(3).uleb(4).uleb(5).uleb(T_CHAIN));
   m.section(7, new Bytes().uleb(1).str('run').byte(0x00).uleb(2));
-  m.section(10, new Bytes().uleb(4).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper).uleb(atomic.length).bytes(atomic));
+  m.section(10, new Bytes().uleb(5).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper).uleb(atomic.length).bytes(atomic).uleb(chain.length).bytes(chain));
   return m.view();
 }
 
 
 /**
  * After a taken jump (L_PC = its target, the jump counted; the loop has this code once, and the
- * jumps branch to it), in the dispatcher's mode: leave when
- * the target is off the fetch page or the dispatcher wants it — a translated block, or a block
- * whose entry count (this entry counted here, as the dispatcher would count it) reaches the
- * threshold. L_KINDS is -1 when the page is not the one the dispatcher handed over.
+ * jumps branch to it), in the dispatcher's mode: move when the target is off the fetch page;
+ * run a translated block's chain (runChain); leave when the dispatcher wants the target — a
+ * block whose entry count (this entry counted here, as the dispatcher would count it) reaches
+ * the threshold. L_KINDS is -1 when the page is not the one the dispatcher handed over.
  */
 function jumped(e: Emit): void {
   const c = e.c;
@@ -315,7 +391,7 @@ function jumped(e: Emit): void {
   movePage(e, R_JUMP);
   e.end();
   c.get(L_IX).i32(1).op(Op.i32_shr_u).set(L_IX);
-  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => void e.exit(R_JUMP));
+  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => runChain(e), () => void e.exit(R_JUMP));
   e.end();
 }
 
@@ -329,17 +405,17 @@ interface EntryLocals {
 
 /**
  * The dispatcher's count of an entry at halfword `i` of a page, as Translator.enterPage counts:
- * `wanted` when the dispatcher wants it — a translated block (kind 1; 0 is not translated
- * yet, 2 never: jit/page-code.ts), or one whose count (this entry counted) reaches the threshold
- * `thr` pushes — else the count goes up by one. The loop's jumps and its page move (moveBody)
+ * `translated` at a translated block (kind 1; 0 is not translated yet, 2 never:
+ * jit/page-code.ts), `wanted` at one whose count (this entry counted) reaches the threshold
+ * `thr` pushes, else the count goes up by one. The loop's jumps and its page move (moveBody)
  * both count through here.
  */
-function countEntry(e: Emit, l: EntryLocals, thr: () => void, wanted: () => void): void {
+function countEntry(e: Emit, l: EntryLocals, thr: () => void, translated: () => void, wanted: () => void): void {
   const c = e.c;
   c.get(l.i).get(l.kinds).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).tee(l.n);
   c.i32(1).op(Op.i32_eq);
   e.open(Op.if_, 'if');
-  wanted();
+  translated();
   e.end();
   c.get(l.n).op(Op.i32_eqz);
   e.open(Op.if_, 'if');

@@ -25,7 +25,7 @@ import { R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC, R_TRAP } from './int
 import { OWNED } from './interp-wasm-ops.js';
 import { fetchSlow, loadSlow, storeSlow } from './mmu.js';
 import { rvcFill } from './rvc.js';
-import { ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_RAW, ST_LOOP_THRESHOLD, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_T } from './state-area.js';
+import { ST_CHAIN_STEPS, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_RAW, ST_LOOP_THRESHOLD, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_T } from './state-area.js';
 import { execOther } from './system.js';
 
 /** Run until `end` steps or an exit request. */
@@ -59,6 +59,14 @@ export class Interpreter {
   /** Step count and fetch page when the loop was entered (the slow paths count from there). */
   private entrySteps = 0;
   private entryFetch = 0;
+  /** The same of the run a nested one interrupted (nest/unnest). */
+  private outerSteps = 0;
+  private outerFetch = 0;
+  /**
+   * The trampoline's jump (jit/trampoline.ts), through which the loop runs translated blocks
+   * (interp-wasm.ts: chainBody); empty until the hart's translator builds its trampoline.
+   */
+  private readonly chain = new WebAssembly.Table({ element: 'anyfunc', initial: 1, maximum: 1 });
   /** The last fetch view seen and its byte offset in the loop's memory (-1: elsewhere). */
   private dv: DataView | null = null;
   private dvAt = -1;
@@ -73,7 +81,7 @@ export class Interpreter {
     const memory = h.state.memory;
     const state = h.state.offset;
     this.buffer = memory.buffer;
-    this.f64 = new Float64Array(memory.buffer, state, ST_LOOP_VBASE / 8 + 1);
+    this.f64 = new Float64Array(memory.buffer, state, ST_CHAIN_STEPS / 8 + 1);
     this.i32 = new Int32Array(memory.buffer, state, ST_LOOP_XIDX / 4 + 1);
     this.rvc = new Int32Array(memory.buffer, state + ST_RVC, 65536);
     this.rvc.fill(1);
@@ -104,17 +112,41 @@ export class Interpreter {
         if (err !== TRAP) throw err;
         return 2;
       }
+      // A store to a code page makes the jump cache stale now, before the loop calls a chain.
+      if (h.jit !== null) h.jit.codeWritten();
       return h.exitRequest || h.fetchBase !== this.entryFetch ? 1 : 0;
     };
     loopModule ??= new WebAssembly.Module(interpreterModule());
-    const inst = new WebAssembly.Instance(loopModule, { e: { m: memory, ld, st, s: state } });
+    const inst = new WebAssembly.Instance(loopModule, { e: { m: memory, ld, st, s: state, jt: this.chain } });
     this.loop = inst.exports['run'] as LoopFn;
+  }
+
+  /** Let the loop run translated blocks through the trampoline's jump `j`. */
+  setChain(j: (pc: number, budget: number, retired: number) => number): void {
+    this.chain.set(0, j);
+  }
+
+  /**
+   * Around a run nested in the loop's (a translated block's one-instruction call, from a
+   * chain the loop called): the outer run's entry count and fetch page stay as they were.
+   */
+  nest(): void {
+    this.outerSteps = this.entrySteps;
+    this.outerFetch = this.entryFetch;
+  }
+
+  unnest(): void {
+    this.entrySteps = this.outerSteps;
+    this.entryFetch = this.outerFetch;
   }
 
   /** Run until `end` steps or an exit request (`mode`: RUN, DISPATCH or STEP). */
   run(end: number, mode: number): void {
     const h = this.h;
-    this.i32[ST_LOOP_MODE / 4] = mode === RUN ? 0 : 1;
+    const modeWord = mode === RUN ? 0 : 1;
+    // Chains of blocks run from the loop only in the dispatcher's mode (a debugger's STEP runs
+    // one instruction, less than any chain needs: the loop leaves at a block instead).
+    const jit = mode === DISPATCH ? h.jit : null;
     this.i32[ST_LOOP_THRESHOLD / 4] = h.jitThreshold;
     let raw = 0;
     let hasRaw = 0;
@@ -146,10 +178,25 @@ export class Interpreter {
       this.entryFetch = base;
       const flushes = h.tlbFlushes;
       this.i32[ST_LOOP_XIDX / 4] = -1;
+      // Per call: a nested run (nest) writes its own.
+      this.i32[ST_LOOP_MODE / 4] = modeWord;
+      if (jit !== null) {
+        // Chains the loop calls count from here, and start with a current jump cache.
+        jit.entrySteps = h.steps;
+        jit.entryFlushes = flushes;
+        jit.codeWritten();
+      }
       const n = this.loop(h.pc, Math.min(end - h.steps, 0x3fffffff), raw, hasRaw);
       hasRaw = 0;
       this.exits++;
       h.steps = this.entrySteps + n;
+      if (jit !== null) {
+        const chained = this.f64[ST_CHAIN_STEPS / 8]!;
+        if (chained !== 0) {
+          jit.stats.translatedSteps += chained;
+          this.f64[ST_CHAIN_STEPS / 8] = 0;
+        }
+      }
       // The loop moved to another page (interp-wasm.ts: moveBody): that page is now the
       // fetch page, unless a slow path flushed the TLBs since (the fetch page is none then).
       const moved = this.i32[ST_LOOP_XIDX / 4]!;

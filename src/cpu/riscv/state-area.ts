@@ -22,7 +22,8 @@
  *   then    12 KiB  xAbs, xKinds, xHits: i32 per instruction-TLB entry, for the interpreter
  *                   loop's page moves (interp-wasm.ts: moveBody)
  *   then    128 KiB jump cache: JC_ENTRIES x 32 bytes
- *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32)
+ *                   (+0 pc i64, +8 physical page f64, +16 epoch i32, +20 table index i32,
+ *                   +24 the block's length in instructions: the budget it needs)
  *   then    256 KiB   compressed-instruction expansions, i32 per parcel (1: not yet expanded)
  *   then    4 MiB     code-cache page kinds: CODE_PAGES slots x 2,048 bytes (jit/page-code.ts PageCode)
  *   then    8 MiB     hit counters: CODE_PAGES slots x 2,048 u16
@@ -90,6 +91,13 @@ export const ST_LOOP_XIDX = 332; // i32: the instruction-TLB entry of the page t
  */
 export const ST_CHAIN_EPOCH = 336;
 /**
+ * Set to 1 by the trampoline's `j` when it finds no current jump-cache entry (it returns with
+ * the next pc in pcOut); the interpreter loop clears it before it calls a chain of blocks, so
+ * that after the call 1 means the chain ended at a jump to code it should interpret, 0 that a
+ * block left for another reason (interp-wasm.ts: chainBody).
+ */
+export const ST_LOOP_CHAIN = 340;
+/**
  * The hart's LR reservation (amo.ts; translated LR/SC in jit/block-emitter.ts): its key as an
  * f64, NaN for none — the access's byte address in this memory when the reserved word lies in
  * it (what a translated block's TLB hit computes), else -1 - its physical address (amo.ts:
@@ -97,6 +105,8 @@ export const ST_CHAIN_EPOCH = 336;
  */
 export const ST_RES_KEY = 344;
 export const ST_RES_VAL = 352;
+/** f64: instructions retired in chains of blocks the interpreter loop called, not yet added to the translator's stats (interp.ts). */
+export const ST_CHAIN_STEPS = 360;
 export const ST_R_TAG_LO = 4096;
 export const ST_R_TAG_HI = ST_R_TAG_LO + 4 * TLB_SIZE;
 export const ST_R_ABS = ST_R_TAG_HI + 4 * TLB_SIZE;

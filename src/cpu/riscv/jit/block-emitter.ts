@@ -24,7 +24,7 @@
  * to interrupts within one quantum; a jump to another block of the module is a direct tail
  * call (link).
  */
-import { HELPER_J, HELPER_LD, HELPER_ST, HELPER_X, MAX_INSNS } from './trampoline.js';
+import { HELPER_J, HELPER_LD, HELPER_ST, HELPER_X } from './trampoline.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
 import { branchImm, jalImm } from './classify.js';
@@ -103,6 +103,8 @@ export class Emitter {
     private readonly off: number,
     /** Page offset -> function index of the module's blocks. */
     private readonly links: ReadonlyMap<number, number>,
+    /** Function index -> that block's length in instructions (the budget a call of it needs). */
+    private readonly lens: readonly number[],
   ) {
     this.n = insns.length;
     this.pl = { a: L_A, lo: L_LO, ix: L_IX, abs: L_ABS, sb: state < 0 ? L_SB : null, state: state < 0 ? 0 : state };
@@ -280,7 +282,7 @@ export class Emitter {
   private jumpRel(rel: number, count: number): void {
     const f = this.links.get(this.off + rel);
     if (f !== undefined) {
-      this.link(rel, count, f);
+      this.link(rel, count, f, this.lens[f]!);
       return;
     }
     this.pcPlus(rel);
@@ -288,19 +290,19 @@ export class Emitter {
   }
 
   /**
-   * Continue in function f of this module (the block at rel), `count` more instructions
-   * retired: a direct tail call where the trampoline's `j` would go on — the budget covers a
-   * whole block, and the jump-cache epoch is what it was when the dispatcher entered the chain
+   * Continue in function f of this module (the block at rel, `len` instructions long),
+   * `count` more instructions retired: a direct tail call where the trampoline's `j` would go
+   * on — the budget covers that block, and the jump-cache epoch is what it was when the dispatcher entered the chain
    * (ST_CHAIN_EPOCH: no hart stored to code since, no page was invalidated, no other thread
    * kicked the hart: JC_KICK) — else back to the dispatcher. No jump-cache lookup: the target
    * is in this module, so translated from the same page bytes, and on this page, so mapped
    * by the instruction-TLB entry the chain runs through (a TLB flush, a trap or a privilege
    * change leaves the chain before its next jump).
    */
-  private link(rel: number, count: number, f: number): void {
+  private link(rel: number, count: number, f: number, len: number): void {
     const c = this.c;
     this.retired(count);
-    c.tee(L_OUT).i32(MAX_INSNS).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u);
+    c.tee(L_OUT).i32(len).op(Op.i32_add).get(L_BUDGET).op(Op.i32_le_u);
     this.base();
     c.mem(Op.i32_load, 2, this.at(ST_JC_EPOCH));
     this.base();

@@ -105,11 +105,12 @@ export function translateBlocks(dv: DataView, base: number, offs: readonly numbe
   // Block k is function k: a jump to another block of the module is a direct tail call.
   const links = new Map<number, number>();
   for (let k = 0; k < done.length; k++) links.set(done[k]!, k);
+  const lens = decoded.map((insns) => insns.length);
   const bodies: Bytes[] = [];
   const blocks: BlockInfo[] = [];
   for (let k = 0; k < decoded.length; k++) {
     const insns = decoded[k]!;
-    bodies.push(new Emitter(insns, state, done[k]!, links).functionBody());
+    bodies.push(new Emitter(insns, state, done[k]!, links, lens).functionBody());
     const last = insns[insns.length - 1]!;
     blocks.push({ length: insns.length, bytes: last.rel + last.ilen });
   }

@@ -125,6 +125,7 @@ export class Translator implements ChainStart {
         table.set(0, tramp.miss);
         this.table = table;
         this.tramp = tramp;
+        h.interp.setChain(tramp.jump);
         this.imports = { e: { m: h.state.memory, h: tramp.helpers, s: h.state.offset } };
       } catch {
         // No tail calls here: tramp and imports stay null, everything is interpreted.
@@ -191,6 +192,7 @@ export class Translator implements ChainStart {
           const epoch = si32[epochAt]!;
           jcI32[w + 4] = epoch;
           jcI32[w + 5] = ix;
+          jcI32[w + 6] = page.lens[i]!;
           si32[chainEpochAt] = epoch;
           // A trap inside leaves through pcOut like any exit (the slow path set pc and steps exactly).
           this.stats.blockCalls++;

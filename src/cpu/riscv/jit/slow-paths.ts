@@ -65,11 +65,15 @@ export function chainSlowPaths(h: Hart, chain: ChainStart, pcOut: Float64Array):
   const x = (pc: number, cnt: number, ilen: number): number => {
     h.pc = pc;
     h.steps = chain.entrySteps + cnt - 1;
+    // The chain may have been called by the interpreter loop, whose run this one nests in.
+    h.interp.nest();
     try {
       h.interp.run(h.steps + 1, RUN);
     } catch (e) {
       if (e !== TRAP) throw e;
       h.exitRequest = true;
+    } finally {
+      h.interp.unnest();
     }
     if (!chain.codeWritten() && h.pc === pc + ilen && !h.exitRequest && h.tlbFlushes === chain.entryFlushes) return -1;
     pcOut[0] = h.pc;

@@ -8,7 +8,9 @@
  * up in the jump cache (in the hart's state area) and tail-calls the block
  * cached there when the entry is current, so control flow between blocks —
  * calls, returns, jumps to other pages — stays in WebAssembly. Otherwise it
- * stores the pc in pcOut and returns to the dispatcher. An entry is current
+ * stores the pc in pcOut (and ST_LOOP_CHAIN = 1) and returns to whoever
+ * called the chain: the dispatcher, or the interpreter loop, which goes on
+ * interpreting there (interp-wasm.ts: chainBody). An entry is current
  * when all of these hold:
  *
  *   - its epoch is the area's jcEpoch: the translator bumps that whenever a
@@ -20,8 +22,11 @@
  *     was made for: so a TLB flush (satp, sfence.vma, a privilege change)
  *     needs no epoch bump — the dispatcher refills the TLB once per page and
  *     the entries of that page are good again;
- *   - the budget left covers a whole block (MAX_INSNS), so a chain of blocks
- *     returns to the dispatcher when the quantum ends.
+ *   - the budget left covers the block (the entry holds its length), so a
+ *     chain of blocks returns to the dispatcher when the quantum ends and
+ *     not before: checked against the longest possible block instead, a
+ *     Linux boot returned to the dispatcher ~670,000 times near quantum ends
+ *     for blocks that fitted.
  *
  * The dispatcher itself calls blocks through `enter`: one JS-to-wasm call
  * site with one target, which V8 keeps monomorphic, rather than calling each
@@ -33,7 +38,7 @@
  * a small table of this module's functions instead (HELPER_*), which is
  * filled once and never set again.
  */
-import { JC_ENTRIES, ST_JC, ST_JC_EPOCH, ST_PC_OUT, ST_X_PA } from '../state-area.js';
+import { JC_ENTRIES, ST_JC, ST_JC_EPOCH, ST_LOOP_CHAIN, ST_PC_OUT, ST_X_PA } from '../state-area.js';
 import { emitExecProbe } from './tlb-probe.js';
 import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 
@@ -63,6 +68,8 @@ export interface Trampoline {
   readonly miss: BlockFn;
   /** What blocks import as `h`: the slow paths and the jump, at HELPER_*. */
   readonly helpers: WebAssembly.Table;
+  /** The jump (`j`), which the interpreter loop calls to run a chain of blocks (interp.ts: setChain). */
+  readonly jump: BlockFn;
   /**
    * The first halfword index >= `from` of a page whose kind (the byte at `kinds`) is 0 and
    * whose hit counter (the u16 at `hits`) is at least `warm`; -1 if none (engine.ts: translate).
@@ -122,7 +129,7 @@ export function buildTrampoline(memory: WebAssembly.Memory, table: WebAssembly.T
   helpers.set(HELPER_ST, ex['st'] as BlockFn);
   helpers.set(HELPER_X, ex['x'] as BlockFn);
   helpers.set(HELPER_J, ex['j'] as BlockFn);
-  return { enter: ex['enter'] as Trampoline['enter'], miss: ex['miss'] as BlockFn, helpers, warmAt: ex['warmAt'] as Trampoline['warmAt'] };
+  return { enter: ex['enter'] as Trampoline['enter'], miss: ex['miss'] as BlockFn, helpers, jump: ex['j'] as BlockFn, warmAt: ex['warmAt'] as Trampoline['warmAt'] };
 }
 
 /** A function passing its `n` parameters on to imported function `f`. */
@@ -140,12 +147,11 @@ function jumpBody(s: number): Bytes {
   const c = new Bytes();
   c.uleb(2).uleb(1).byte(T_I64).uleb(3).byte(T_I32);
   const jc = s + ST_JC;
-  c.get(2).i32(MAX_INSNS).op(Op.i32_add).get(1).op(Op.i32_le_u);
-  c.op(Op.if_).byte(T_VOID);
   c.get(0).op(Op.i64_trunc_f64_s).tee(3).op(Op.i32_wrap_i64).tee(5);
   c.i32(1).op(Op.i32_shr_u).i32(JC_ENTRIES - 1).op(Op.i32_and).i32(5).op(Op.i32_shl).tee(4);
   c.mem(Op.i64_load, 3, jc).get(3).op(Op.i64_eq);
   c.get(4).mem(Op.i32_load, 2, jc + 16).i32(0).mem(Op.i32_load, 2, s + ST_JC_EPOCH).op(Op.i32_eq).op(Op.i32_and);
+  c.get(2).get(4).mem(Op.i32_load, 2, jc + 24).op(Op.i32_add).get(1).op(Op.i32_le_u).op(Op.i32_and);
   c.op(Op.if_).byte(T_VOID);
   emitExecProbe(c, { pc: 3, vpn: 5, ix: 6, sb: null, state: s });
   c.get(6).i32(1).op(Op.i32_shl).mem(Op.f64_load, 3, s + ST_X_PA).get(4).mem(Op.f64_load, 3, jc + 8).op(Op.f64_eq).op(Op.i32_and);
@@ -154,8 +160,8 @@ function jumpBody(s: number): Bytes {
   c.op(Op.return_call_indirect).uleb(0).byte(0x00);
   c.op(Op.end);
   c.op(Op.end);
-  c.op(Op.end);
   c.i32(0).get(0).mem(Op.f64_store, 3, s + ST_PC_OUT);
+  c.i32(0).i32(1).mem(Op.i32_store, 2, s + ST_LOOP_CHAIN);
   c.get(2);
   c.op(Op.end);
   return c;

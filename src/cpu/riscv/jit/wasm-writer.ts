@@ -93,6 +93,7 @@ export enum Op {
   i64_trunc_f64_s = 0xb0,
   f64_convert_i64_s = 0xb9,
   f64_convert_i32_u = 0xb8,
+  f64_add = 0xa0,
   /** Prefix of the threads proposal's atomic instructions (atomic.fence is 0xfe 0x03 0x00). */
   atomic_prefix = 0xfe,
 }
