@@ -284,7 +284,7 @@ function chainBody(): Bytes {
  * (the same code inlined, with the loop going on in place, made every instruction ~10 % slower).
  * (pc: i64, sb, mode) -> MOVE_NO, MOVE_ON, MOVE_WANTED or MOVE_BLOCK. It moves when the instruction
  * TLB holds pc's page as a page of this memory and, in the dispatcher's mode, the translator
- * has cached the page's kinds and hit counters with the entry (jit/engine.ts: cacheLoopPage)
+ * has cached the page's kinds and hit counters with the entry (jit/loop-pages.ts: LoopPages.cache)
  * and no other thread has changed the hart's interrupt lines: the page's virtual base, address,
  * kinds and hit counters go to the ST_LOOP_* words the loop starts from, the entry's index to
  * ST_LOOP_XIDX (where interp.ts learns that the loop moved). In the dispatcher's mode it then

@@ -120,7 +120,7 @@ export const ST_X_PA = ST_X_TAG_HI + 4 * TLB_SIZE;
  * Per instruction-TLB entry, what the interpreter loop needs to move to that page without
  * leaving WebAssembly: the page's byte address in the memory (-1: not in it; mmu.ts fill), and
  * the byte addresses of the translator's kinds and hit counters for it (-1: ask the
- * translator; jit/engine.ts cacheLoopPage).
+ * translator; jit/loop-pages.ts LoopPages.cache).
  */
 export const ST_X_ABS = ST_X_PA + 8 * TLB_SIZE;
 export const ST_X_KINDS = ST_X_ABS + 4 * TLB_SIZE;

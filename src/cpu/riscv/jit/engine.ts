@@ -5,7 +5,7 @@
  * which blocks continue into one another (trampoline.ts). docs/cpu.md has
  * the design; thresholds.ts says when a block is translated.
  */
-import { TLB_MASK, TLB_SIZE, TWO32 } from '../common.js';
+import { TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { DISPATCH, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb } from '../mmu.js';
@@ -15,6 +15,7 @@ import { CodeSync } from './code-sync.js';
 import { translateBlocks } from './codegen.js';
 import { chainSlowPaths, type ChainStart } from './slow-paths.js';
 import { buildTrampoline, type BlockFn, type SlowPaths, type Trampoline } from './trampoline.js';
+import { LoopPages } from './loop-pages.js';
 import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES } from './page-code.js';
 import { HOT_THRESHOLD, WARM_SHARE } from './thresholds.js';
 
@@ -36,14 +37,8 @@ export class Translator implements ChainStart {
   private curPa = NaN;
   /** Direct-mapped by page number in front of `pages` (a Map lookup per page change was ~1 % of a Linux boot). */
   private readonly recent: (PageCode | null)[] = new Array<PageCode | null>(RECENT).fill(null);
-  /** The page cached with each instruction-TLB entry for the interpreter loop (cacheLoopPage). */
-  private readonly loopPages: (PageCode | null)[] = new Array<PageCode | null>(TLB_SIZE).fill(null);
-  /**
-   * The entries of loopPages that are set, loopCount of them (dropLoopPages clears those rather
-   * than all TLB_SIZE: it runs at every fence.i, ~43,000 in a Linux boot).
-   */
-  private readonly loopIdx = new Int32Array(TLB_SIZE);
-  private loopCount = 0;
+  /** The pages the interpreter loop may move to without asking (loop-pages.ts). */
+  private readonly loopPages: LoopPages;
   private blocks = 0;
   /** Bumped by every memory-map change: each page re-checks its bytes before its blocks run again. */
   private mapGen = 0;
@@ -98,6 +93,7 @@ export class Translator implements ChainStart {
     private readonly threshold = HOT_THRESHOLD,
   ) {
     this.sync = h.codeSync;
+    this.loopPages = new LoopPages(h);
     this.share = h.codeShare;
     this.seenWrites = this.sync.writes();
     h.jitThreshold = threshold;
@@ -214,7 +210,7 @@ export class Translator implements ChainStart {
       h.jitBase = h.fetchBase;
       h.jitKinds = page.kinds;
       h.jitHits = page.hits;
-      this.cacheLoopPage(page);
+      this.loopPages.cache(page);
       h.interp.run(end, DISPATCH);
     }
   }
@@ -244,54 +240,13 @@ export class Translator implements ChainStart {
     h.jitBase = h.fetchBase;
     h.jitKinds = page.kinds;
     h.jitHits = page.hits;
-    this.cacheLoopPage(page);
+    this.loopPages.cache(page);
     return 1;
-  }
-
-  /**
-   * Keep the page's kinds and hit counters with the fetch page's instruction-TLB entry, where
-   * the interpreter loop finds them when it moves to the page without leaving WebAssembly
-   * (interp-wasm.ts: moveBody). Not for a page only ever interpreted (the loop would count
-   * its entries); a TLB fill of the entry clears them (mmu.ts), and so do recheckPages and
-   * flushAll for every entry.
-   */
-  private cacheLoopPage(page: PageCode): void {
-    const h = this.h;
-    const base = h.fetchBase;
-    const lo = base | 0;
-    const vpn = lo >>> 12;
-    const idx = vpn & TLB_MASK;
-    const kindsAt = page.kinds.byteOffset;
-    if (h.xKinds[idx] === kindsAt || page.interpretOnly) return;
-    if (h.xTagLo[idx] !== (vpn | h.tlbVpnTag) || h.xTagHi[idx] !== (Math.floor(base / TWO32) | 0) || h.xPa[idx] !== h.fetchPa) return;
-    // A page's kinds and counters are always views of the state area's memory (pageFor).
-    h.xKinds[idx] = kindsAt;
-    h.xHits[idx] = page.hits.byteOffset;
-    if (this.loopPages[idx] === null) this.loopIdx[this.loopCount++] = idx;
-    this.loopPages[idx] = page;
   }
 
   /** The interpreter loop moved to the page of instruction-TLB entry idx (interp.ts): the dispatcher's page state follows. */
   loopMoved(idx: number): void {
-    const page = this.loopPages[idx];
-    const h = this.h;
-    if (page === null || page === undefined || h.xKinds[idx] !== page.kinds.byteOffset) return;
-    h.jitBase = h.fetchBase;
-    h.jitKinds = page.kinds;
-    h.jitHits = page.hits;
-  }
-
-  /** Forget every page cached for the loop (cacheLoopPage). */
-  private dropLoopPages(): void {
-    const xKinds = this.h.xKinds;
-    const loopPages = this.loopPages;
-    const loopIdx = this.loopIdx;
-    for (let k = 0; k < this.loopCount; k++) {
-      const idx = loopIdx[k]!;
-      xKinds[idx] = -1;
-      loopPages[idx] = null;
-    }
-    this.loopCount = 0;
+    this.loopPages.moved(idx);
   }
 
   /** The code-cache state of the hart's fetch page, re-checked if the map changed since its last look. */
@@ -315,7 +270,7 @@ export class Translator implements ChainStart {
     }
     this.pages.clear();
     this.recent.fill(null);
-    this.dropLoopPages();
+    this.loopPages.drop();
     this.cur = null;
     this.curPa = NaN;
     this.blocks = 0;
@@ -335,7 +290,7 @@ export class Translator implements ChainStart {
    */
   recheckPages(): void {
     this.mapGen++;
-    this.dropLoopPages();
+    this.loopPages.drop();
     this.cur = null;
     this.curPa = NaN;
     this.bumpJc();
@@ -437,7 +392,7 @@ export class Translator implements ChainStart {
     p.gen = this.sync.generation(p.slot);
     if (++p.invalidations >= MAX_INVALIDATIONS) {
       p.interpretOnly = true;
-      this.dropLoopPages();
+      this.loopPages.drop();
     }
     this.bumpJc();
     this.stats.invalidated++;
