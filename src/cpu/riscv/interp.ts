@@ -121,6 +121,25 @@ export class Interpreter {
     this.loop = inst.exports['run'] as LoopFn;
   }
 
+  /**
+   * Whether the loop leaves every encoding of `insn`'s major opcode to this side (CSR, SYSTEM,
+   * FENCE.I, F/D, the AMOs it cannot run): execLeft runs them. The loop's other opcodes it
+   * executes itself, and an encoding of one it leaves is illegal.
+   */
+  leavesToJs(insn: number): boolean {
+    return !OWNED.has((insn >> 2) & 31);
+  }
+
+  /**
+   * Run an instruction the loop counted and left to this side (leavesToJs); `raw` is the
+   * fetched word, whose first halfword an illegal compressed instruction reports. Translated
+   * blocks' one-instruction calls come here directly (jit/slow-paths.ts: x).
+   */
+  execLeft(insn: number, ilen: number, raw: number): void {
+    this.h.curRaw = raw;
+    execOther(this.h, insn, ilen);
+  }
+
   /** Let the loop run translated blocks through the trampoline's jump `j`. */
   setChain(j: (pc: number, budget: number, retired: number) => number): void {
     this.chain.set(0, j);
@@ -237,13 +256,12 @@ export class Interpreter {
         // Counted, not executed.
         const insn = this.i32[ST_LOOP_INSN / 4]!;
         const ilen = this.i32[ST_LOOP_ILEN / 4]!;
-        h.curRaw = this.i32[ST_LOOP_RAW / 4]!;
-        if (OWNED.has((insn >> 2) & 31)) {
-          h.trapIllegal(ilen === 2 ? h.curRaw & 0xffff : insn);
+        if (!this.leavesToJs(insn)) {
+          h.trapIllegal(ilen === 2 ? this.i32[ST_LOOP_RAW / 4]! & 0xffff : insn);
           return;
         }
         const fetchBase = h.fetchBase;
-        execOther(h, insn, ilen);
+        this.execLeft(insn, ilen, this.i32[ST_LOOP_RAW / 4]!);
         // System instructions that change privilege, translation or interrupt state ask for
         // an exit or drop the fetch page; fences, AMOs and FP just continue.
         if (h.exitRequest || fetchBase !== h.fetchBase) return;

@@ -41,6 +41,8 @@ export interface Insn {
   rel: number;
   /** Left to the interpreter (classify: HELPER). */
   helper: boolean;
+  /** The instruction's first halfword as fetched (what an illegal compressed one reports in mtval). */
+  parcel: number;
 }
 
 // Parameters (pc, budget, instructions retired so far in this dispatch), then fixed scratch,
@@ -470,18 +472,20 @@ export class Emitter {
   }
 
   /**
-   * Instruction k through the interpreter: registers to memory, then `x` with the exact pc
-   * and count; it returns -1 when the block may go on (rd is reloaded: the instruction may
-   * have written it) or the dispatch's retired count when it must leave (a trap, a TLB
-   * flush, a store to a code page, an exit request), with pcOut already set.
+   * Instruction k through the interpreter: registers to memory, then `x` with the exact pc,
+   * count and the instruction itself; it returns -1 when the block may go on (rd is
+   * reloaded: the instruction may have written it) or the dispatch's retired count when it
+   * must leave (a trap, a TLB flush, a store to a code page, an exit request), with pcOut
+   * already set.
    */
   private helper(k: number, rel: number, ilen: number, rd: number): void {
     const c = this.c;
+    const { insn, parcel } = this.insns[k]!;
     this.writeBack();
     this.pcF64(rel);
     this.retired(k + 1);
-    c.i32(ilen);
-    c.i32(HELPER_X).op(Op.call_indirect).uleb(T_BLOCK).byte(0x00).tee(L_IX).i32(-1).op(Op.i32_ne);
+    c.i32(ilen).i32(insn).i32(parcel);
+    c.i32(HELPER_X).op(Op.call_indirect).uleb(T_LD).byte(0x00).tee(L_IX).i32(-1).op(Op.i32_ne);
     c.op(Op.if_).byte(T_VOID).get(L_IX).op(Op.return_).op(Op.end);
     if (rd !== 0 && this.local[rd] !== 0) this.loadReg(rd);
   }

@@ -74,7 +74,7 @@ function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array, s
     }
     const kind = classify(insn);
     if (kind === NO) break;
-    insns.push({ insn, ilen, rel, helper: kind === HELPER });
+    insns.push({ insn, ilen, rel, helper: kind === HELPER, parcel: low });
     rel += ilen;
     if (kind === ENDS) break;
   }

@@ -62,18 +62,28 @@ export function chainSlowPaths(h: Hart, chain: ChainStart, pcOut: Float64Array):
     }
     return chain.codeWritten() || h.exitRequest || h.tlbFlushes !== chain.entryFlushes ? 1 : 0;
   };
-  const x = (pc: number, cnt: number, ilen: number): number => {
+  const x = (pc: number, cnt: number, ilen: number, insn: number, parcel: number): number => {
     h.pc = pc;
-    h.steps = chain.entrySteps + cnt - 1;
-    // The chain may have been called by the interpreter loop, whose run this one nests in.
-    h.interp.nest();
+    const interp = h.interp;
     try {
-      h.interp.run(h.steps + 1, RUN);
+      if (interp.leavesToJs(insn)) {
+        // What the interpreter loop would hand this side: counted, then executed here.
+        h.steps = chain.entrySteps + cnt;
+        interp.execLeft(insn, ilen, parcel);
+      } else {
+        // An encoding of an opcode the loop executes: one step of the loop. The chain may have
+        // been called by the loop, whose run this one nests in.
+        h.steps = chain.entrySteps + cnt - 1;
+        interp.nest();
+        try {
+          interp.run(h.steps + 1, RUN);
+        } finally {
+          interp.unnest();
+        }
+      }
     } catch (e) {
       if (e !== TRAP) throw e;
       h.exitRequest = true;
-    } finally {
-      h.interp.unnest();
     }
     if (!chain.codeWritten() && h.pc === pc + ilen && !h.exitRequest && h.tlbFlushes === chain.entryFlushes) return -1;
     pcOut[0] = h.pc;

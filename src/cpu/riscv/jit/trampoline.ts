@@ -52,7 +52,7 @@ export type BlockFn = (pc: number, budget: number, retired: number) => number;
 export interface SlowPaths {
   readonly ld: (pc: number, cnt: number, lo: number, hi: number, f3: number) => number;
   readonly st: (pc: number, cnt: number, lo: number, hi: number, size: number, vlo: number, vhi: number) => number;
-  readonly x: (pc: number, cnt: number, ilen: number) => number;
+  readonly x: (pc: number, cnt: number, ilen: number, insn: number, parcel: number) => number;
 }
 
 /** Entries of the helper table blocks import (block-emitter.ts calls through it). */
@@ -78,7 +78,7 @@ export interface Trampoline {
 }
 
 /**
- * Function types (encoded) of this module: a block / the jump / x, enter, ld, st. Blocks
+ * Function types (encoded) of this module: a block / the jump, enter, ld / x, st. Blocks
  * (codegen.ts) declare the block, ld and st types with these same bytes, so call_indirect
  * through the helper table matches.
  */
@@ -105,11 +105,11 @@ export function buildTrampoline(memory: WebAssembly.Memory, table: WebAssembly.T
   const imports = new Bytes().uleb(5);
   imports.str('e').str('ld').byte(0x00).uleb(LD_TYPE);
   imports.str('e').str('st').byte(0x00).uleb(ST_TYPE);
-  imports.str('e').str('x').byte(0x00).uleb(0);
+  imports.str('e').str('x').byte(0x00).uleb(LD_TYPE);
   imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
   imports.str('e').str('t').byte(0x01).byte(0x70).byte(0x00).uleb(1);
   m.section(2, imports);
-  m.section(3, new Bytes().uleb(7).uleb(0).uleb(1).uleb(0).uleb(LD_TYPE).uleb(ST_TYPE).uleb(0).uleb(WARM_TYPE));
+  m.section(3, new Bytes().uleb(7).uleb(0).uleb(1).uleb(0).uleb(LD_TYPE).uleb(ST_TYPE).uleb(LD_TYPE).uleb(WARM_TYPE));
   const exps = new Bytes().uleb(7);
   exps.str('j').byte(0x00).uleb(3);
   exps.str('enter').byte(0x00).uleb(4);
@@ -120,7 +120,7 @@ export function buildTrampoline(memory: WebAssembly.Memory, table: WebAssembly.T
   exps.str('warmAt').byte(0x00).uleb(9);
   m.section(7, exps);
   const code = new Bytes().uleb(7);
-  for (const body of [jumpBody(state), enterBody(), missBody(state), forward(5, 0), forward(7, 1), forward(3, 2), warmAtBody()]) code.uleb(body.length).bytes(body);
+  for (const body of [jumpBody(state), enterBody(), missBody(state), forward(5, 0), forward(7, 1), forward(5, 2), warmAtBody()]) code.uleb(body.length).bytes(body);
   m.section(10, code);
   const inst = new WebAssembly.Instance(new WebAssembly.Module(m.view()), { e: { m: memory, t: table, ld: slow.ld, st: slow.st, x: slow.x } });
   const ex = inst.exports;
