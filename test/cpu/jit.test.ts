@@ -405,6 +405,61 @@ fn:
   }
 });
 
+test('fence.i after a write that bypassed the harts reaches a translated page the jump cache has no current entry for', () => {
+  // As above, but between the host's write and the fence.i the guest stores to another
+  // translated page (its own code: the jump cache goes stale), so fn's page is not among the
+  // pages fence.i compares at once (jit/engine.ts: fenceI): it is re-checked when reached.
+  const FLAG = RESULT + 0x100;
+  const src = `
+main:
+  li s1, ${FLAG}
+  la t0, fn
+  sd t0, 8(s1)
+  li s0, 0
+1:call fn
+  call other
+  addi s0, s0, 1
+  fence.i
+  li t0, 20000
+  blt s0, t0, 1b
+  li t0, 1
+  sd t0, 0(s1)             # ready: the host rewrites fn
+2:ld t0, 0(s1)
+  li t1, 2
+  bne t0, t1, 2b
+  la t0, other             # a store to other's page: translated code, so the jump cache goes stale
+  lw t1, 0(t0)
+  sw t1, 0(t0)
+  fence.i
+  call fn
+  li t2, ${RESULT}
+  sd a0, 0(t2)
+  PASS
+.balign 4096
+fn:
+  .word 0x00100513         # li a0, 1
+  .word 0x00008067         # ret
+.balign 4096
+other:
+  addi a1, a1, 1
+  ret
+`;
+  for (const translate of [true, false]) {
+    const m = makeMachine(assemble(src), 8 << 20, { translate, translateThreshold: 16 });
+    while (u64At(m, FLAG) !== 1n && m.hart.steps < 5_000_000) m.hart.run(10_000);
+    assert.equal(u64At(m, FLAG), 1n, 'the guest reached the rewrite point');
+    const invalidatedBefore = m.hart.jit?.stats.invalidated ?? 0;
+    const fn = Number(u64At(m, FLAG + 8)) - RAM_BASE;
+    const bytes = m.ram.ramBytes();
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(fn, 0x00200513, true); // li a0, 2
+    new DataView(bytes.buffer, bytes.byteOffset).setBigUint64(FLAG - RAM_BASE, 2n, true);
+    const r = runGuest(m, 10_000_000);
+    assert.equal(r, 0x5555, describe(r, m));
+    assert.equal(u64At(m, RESULT), 2n, `${translate ? 'translated' : 'interpreted'}: the rewritten function ran`);
+    if (m.hart.jit) assert.ok(m.hart.jit.stats.invalidated > invalidatedBefore, "fn's page was re-checked and dropped");
+  }
+});
+
 test('stores to a device whose page shares a CodeSync slot with a translated RAM page are no stores to code', () => {
   // CodeSync's slots are physical pages modulo CODE_SLOTS: the device at 0x1000 shares its slot
   // with RAM page 0x80001000, where the loop below runs translated. Its stores to the device,
