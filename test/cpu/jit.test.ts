@@ -354,8 +354,18 @@ test('a memory-map change re-checks translated pages: other bytes at the same ad
   assert.equal(jit.stats.invalidated, before.invalidated + 1);
 });
 
-test('fence.i after a write that bypassed the harts (DMA, host) runs the new code; fence.i alone keeps translations', () => {
-  const FLAG = RESULT + 0x100;
+/** Where the guest of hostRewrite and the host meet: a ready word, then fn's address. */
+const FLAG = RESULT + 0x100;
+
+/**
+ * A guest that calls fn (on a page of its own) 20,000 times, each call followed by `inLoop`
+ * and a fence.i, then waits while the host rewrites fn's first instruction to li a0, 2 — a
+ * write straight into RAM, as a device's DMA: no hart store path sees it —, runs `before`, a
+ * fence.i and fn again, and stores fn's a0 at RESULT; `tail` is more code after fn's page.
+ * Runs it under both engines; `atReady` sees each machine at the rewrite point (with its
+ * translator's flush count at the start), and the result must be the new code's.
+ */
+function hostRewrite(inLoop: string, before: string, tail: string, atReady: (m: GuestMachine, flushes: number) => void): GuestMachine[] {
   const src = `
 main:
   li s1, ${FLAG}
@@ -363,6 +373,7 @@ main:
   sd t0, 8(s1)
   li s0, 0
 1:call fn
+${inLoop}
   addi s0, s0, 1
   fence.i                  # unchanged code: translations survive
   li t0, 20000
@@ -372,6 +383,7 @@ main:
 2:ld t0, 0(s1)
   li t1, 2
   bne t0, t1, 2b
+${before}
   fence.i
   call fn
   li t2, ${RESULT}
@@ -381,19 +393,14 @@ main:
 fn:
   .word 0x00100513         # li a0, 1
   .word 0x00008067         # ret
+${tail}
 `;
-  for (const translate of [true, false]) {
+  return [true, false].map((translate) => {
     const m = makeMachine(assemble(src), 8 << 20, { translate, translateThreshold: 16 });
     const flushes = m.hart.jit?.stats.flushes ?? 0;
     while (u64At(m, FLAG) !== 1n && m.hart.steps < 5_000_000) m.hart.run(10_000);
     assert.equal(u64At(m, FLAG), 1n, 'the guest reached the rewrite point');
-    const jit = m.hart.jit;
-    if (jit) {
-      assert.ok(jit.stats.translated > 0);
-      assert.equal(jit.stats.flushes, flushes, 'fence.i dropped translations');
-      assert.equal(jit.stats.invalidated, 0);
-    }
-    // A host write straight into RAM, as a device's DMA: no hart store path sees it.
+    atReady(m, flushes);
     const fn = Number(u64At(m, FLAG + 8)) - RAM_BASE;
     const bytes = m.ram.ramBytes();
     new DataView(bytes.buffer, bytes.byteOffset).setUint32(fn, 0x00200513, true); // li a0, 2
@@ -401,63 +408,35 @@ fn:
     const r = runGuest(m, 10_000_000);
     assert.equal(r, 0x5555, describe(r, m));
     assert.equal(u64At(m, RESULT), 2n, `${translate ? 'translated' : 'interpreted'}: the rewritten function ran`);
-    if (jit) assert.ok(jit.stats.invalidated >= 1, 'the rewritten page was re-checked and dropped');
-  }
+    return m;
+  });
+}
+
+test('fence.i after a write that bypassed the harts (DMA, host) runs the new code; fence.i alone keeps translations', () => {
+  const [jit] = hostRewrite('', '', '', (m, flushes) => {
+    const st = m.hart.jit?.stats;
+    if (!st) return;
+    assert.ok(st.translated > 0);
+    assert.equal(st.flushes, flushes, 'fence.i dropped translations');
+    assert.equal(st.invalidated, 0);
+  });
+  assert.ok(jit!.hart.jit!.stats.invalidated >= 1, 'the rewritten page was re-checked and dropped');
 });
 
 test('fence.i after a write that bypassed the harts reaches a translated page the jump cache has no current entry for', () => {
   // As above, but between the host's write and the fence.i the guest stores to another
-  // translated page (its own code: the jump cache goes stale), so fn's page is not among the
-  // pages fence.i compares at once (jit/engine.ts: fenceI): it is re-checked when reached.
-  const FLAG = RESULT + 0x100;
-  const src = `
-main:
-  li s1, ${FLAG}
-  la t0, fn
-  sd t0, 8(s1)
-  li s0, 0
-1:call fn
-  call other
-  addi s0, s0, 1
-  fence.i
-  li t0, 20000
-  blt s0, t0, 1b
-  li t0, 1
-  sd t0, 0(s1)             # ready: the host rewrites fn
-2:ld t0, 0(s1)
-  li t1, 2
-  bne t0, t1, 2b
-  la t0, other             # a store to other's page: translated code, so the jump cache goes stale
+  // translated page (its own code: the jump cache goes stale), so fn's page is re-checked
+  // when it is next reached, not through a jump-cache entry made before the write. A fence.i
+  // that compared only the jump cache's pages at once (and left the others unchecked) passes
+  // the test above and fails this one.
+  let invalidated = 0;
+  const [jit] = hostRewrite('  call other', `  la t0, other             # a store to other's page: translated code
   lw t1, 0(t0)
-  sw t1, 0(t0)
-  fence.i
-  call fn
-  li t2, ${RESULT}
-  sd a0, 0(t2)
-  PASS
-.balign 4096
-fn:
-  .word 0x00100513         # li a0, 1
-  .word 0x00008067         # ret
-.balign 4096
+  sw t1, 0(t0)`, `.balign 4096
 other:
   addi a1, a1, 1
-  ret
-`;
-  for (const translate of [true, false]) {
-    const m = makeMachine(assemble(src), 8 << 20, { translate, translateThreshold: 16 });
-    while (u64At(m, FLAG) !== 1n && m.hart.steps < 5_000_000) m.hart.run(10_000);
-    assert.equal(u64At(m, FLAG), 1n, 'the guest reached the rewrite point');
-    const invalidatedBefore = m.hart.jit?.stats.invalidated ?? 0;
-    const fn = Number(u64At(m, FLAG + 8)) - RAM_BASE;
-    const bytes = m.ram.ramBytes();
-    new DataView(bytes.buffer, bytes.byteOffset).setUint32(fn, 0x00200513, true); // li a0, 2
-    new DataView(bytes.buffer, bytes.byteOffset).setBigUint64(FLAG - RAM_BASE, 2n, true);
-    const r = runGuest(m, 10_000_000);
-    assert.equal(r, 0x5555, describe(r, m));
-    assert.equal(u64At(m, RESULT), 2n, `${translate ? 'translated' : 'interpreted'}: the rewritten function ran`);
-    if (m.hart.jit) assert.ok(m.hart.jit.stats.invalidated > invalidatedBefore, "fn's page was re-checked and dropped");
-  }
+  ret`, (m) => void (invalidated = m.hart.jit?.stats.invalidated ?? 0));
+  assert.ok(jit!.hart.jit!.stats.invalidated > invalidated, "fn's page was re-checked and dropped");
 });
 
 test('stores to a device whose page shares a CodeSync slot with a translated RAM page are no stores to code', () => {
