@@ -129,7 +129,7 @@ export function csrRead(h: Hart, csr: number, insn: number, ilen: number): bigin
 export function requireSstc(h: Hart, insn: number, ilen: number): void {
   if (!h.sstc) h.illegalInsn(insn, ilen);
   if (h.priv === PRV_M) return;
-  if ((h.mcounteren & 2) === 0 || (h.menvcfg & MENVCFG_STCE) === 0n) h.illegalInsn(insn, ilen);
+  if ((h.mcounteren & 2) === 0 || !h.stce) h.illegalInsn(insn, ilen);
 }
 
 export function readCycle(h: Hart): bigint {
@@ -264,7 +264,7 @@ export function csrWrite(h: Hart, csr: number, v: bigint, insn: number, ilen: nu
       return;
     case 0x344: {
       let m = MIP_SSIP | MIP_SEIP;
-      if (!h.sstc || (h.menvcfg & MENVCFG_STCE) === 0n) m |= MIP_STIP;
+      if (!h.sstc || !h.stce) m |= MIP_STIP;
       h.mipSw = (h.mipSw & ~m) | (Number(v & 0xffffn) & m);
       return;
     }

@@ -168,7 +168,19 @@ export class Hart {
   mcounteren = 0;
   scounteren = 0;
   mcountinhibit = 0;
-  menvcfg = 0n;
+  private _menvcfg = 0n;
+  /**
+   * menvcfg.STCE (the Sstc comparator's enable), kept with the CSR: readMip tests it at every
+   * quantum's interrupt poll and after CSR writes, and a BigInt AND there allocated each time.
+   */
+  stce = false;
+  get menvcfg(): bigint {
+    return this._menvcfg;
+  }
+  set menvcfg(v: bigint) {
+    this._menvcfg = v;
+    this.stce = (v & MENVCFG_STCE) !== 0n;
+  }
   senvcfg = 0n;
   satp = 0n;
   stimecmp = 0n;
@@ -428,14 +440,14 @@ export class Hart {
 
   /** mtime tick at which this hart's own timer (Sstc stimecmp) fires; Infinity if none is armed. */
   nextTimerDeadline(): number {
-    if (!this.sstc || (this.menvcfg & MENVCFG_STCE) === 0n) return Infinity;
+    if (!this.sstc || !this.stce) return Infinity;
     return this.stimecmpNum;
   }
 
   /** Current mip value: software bits, device lines, and the Sstc comparator. */
   readMip(): number {
     let v = this.mipSw | this.mipHw;
-    if (this.sstc && (this.menvcfg & MENVCFG_STCE) !== 0n) {
+    if (this.sstc && this.stce) {
       v &= ~MIP_STIP;
       if (this.timeSource() >= this.stimecmpNum) v |= MIP_STIP;
       v |= this.mipHw & MIP_STIP;
