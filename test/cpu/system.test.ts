@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Hart } from '../../src/cpu/riscv/hart.js';
 import { execSystem } from '../../src/cpu/riscv/system.js';
-import { PRV_S } from '../../src/cpu/riscv/constants.js';
+import { MIP_SSIP, MSTATUS_SIE, PRV_S } from '../../src/cpu/riscv/constants.js';
 import type { MemTxResult, PhysMemory } from '../../src/memory/types.js';
 
 const NO_MEMORY: PhysMemory = {
@@ -58,4 +58,25 @@ test('CSRRW/RS/RC and their immediate forms on sstatus give csr.ts\'s results, i
     for (let r = 0; r < 32; r++) assert.equal(a.getX(r), b.getX(r), `x${r}: ${what}`);
     assert.equal(a.pc, b.pc + 4, what);
   }
+});
+
+test('with an interrupt pending, an sstatus write that sets SIE asks the run loop to leave (the interrupt is taken next); one that clears it, or leaves it set, does not', () => {
+  const csrrc = (0x100 << 20) | (3 << 12) | (10 << 15) | 0x73; // csrrc x0, sstatus, a0
+  const csrrs = (0x100 << 20) | (2 << 12) | (10 << 15) | 0x73; // csrrs x0, sstatus, a0
+  const run = (insn: number, sie: boolean): boolean => {
+    const h = hart();
+    h.priv = PRV_S;
+    h.mideleg = MIP_SSIP;
+    h.mie = MIP_SSIP;
+    h.mipSw = MIP_SSIP; // a supervisor software interrupt, pending and enabled in sie
+    h.mstatus = sie ? MSTATUS_SIE : 0;
+    h.setX(10, BigInt(MSTATUS_SIE));
+    h.exitRequest = false;
+    execSystem(h, insn, 4, h.pc);
+    return h.exitRequest;
+  };
+  assert.equal(run(csrrs, false), true, 'SIE 0 -> 1: the pending interrupt becomes deliverable');
+  assert.equal(run(csrrc, true), false, 'SIE 1 -> 0: nothing becomes deliverable');
+  assert.equal(run(csrrc, false), false, 'SIE stays 0');
+  assert.equal(run(csrrs, true), false, 'SIE stays 1 (had the interrupt been deliverable, it was taken before)');
 });

@@ -152,7 +152,10 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
   const readOnly = csr >>> 10 === 3;
   if (((csr >> 8) & 3) > h.priv) h.illegalInsn(insn, ilen);
   if (writes && readOnly) h.illegalInsn(insn, ilen);
-  if (csr === 0x100) sstatusOp(h, op, writes, useImm ? rs1 : h.xlo[rs1 << 1]!, rd);
+  // An sstatus write makes an interrupt deliverable only by setting SIE (Linux clears it to
+  // enter every critical section and sets it to leave: the clears need no look at mip).
+  let enables = writes;
+  if (csr === 0x100) enables = sstatusOp(h, op, writes, useImm ? rs1 : h.xlo[rs1 << 1]!, rd);
   else {
     const src = useImm ? BigInt(rs1) : h.getX(rs1);
     const old = csrRead(h, csr, insn, ilen);
@@ -172,25 +175,28 @@ export function execSystem(h: Hart, insn: number, ilen: number, pc: number): voi
   // that change translation flush the TLBs, which drops the fetch page and ends translated
   // code anyway. Reads, and writes with nothing pending (Linux toggles sstatus.SIE around
   // every critical section), go straight on: returning each time cost a quantum each.
-  if (writes && ((h.readMip() & h.mie) !== 0 || (csr >= 0x7a0 && csr <= 0x7a5) || csr === 0x301)) h.exitRequest = true;
+  if (enables && ((h.readMip() & h.mie) !== 0 || (csr >= 0x7a0 && csr <= 0x7a5) || csr === 0x301)) h.exitRequest = true;
 }
 
 /**
  * CSRRW/RS/RC(I) on sstatus in 32-bit halves (csr.ts's BigInt path gives the same: the
  * writable fields are all in the low word; the high word reads UXL = 2 and SD). Linux sets and
  * clears sstatus.SIE around every critical section: ~480,000 of a boot's ~560,000 CSR
- * instructions. `src` is rs1's low word or the immediate.
+ * instructions. `src` is rs1's low word or the immediate. Returns whether the write set SIE.
  */
-function sstatusOp(h: Hart, op: number, writes: boolean, src: number, rd: number): void {
+function sstatusOp(h: Hart, op: number, writes: boolean, src: number, rd: number): boolean {
   const olo = h.mstatus & SSTATUS_MASK;
   const ohi = 2 | ((h.mstatus & MSTATUS_FS) === MSTATUS_FS ? 0x80000000 : 0);
+  let sieSet = false;
   if (writes) {
     const nlo = op === 1 ? src : op === 2 ? olo | src : olo & ~src;
     h.mstatus = (h.mstatus & ~SSTATUS_MASK) | (nlo & SSTATUS_MASK);
+    sieSet = (olo & MSTATUS_SIE) === 0 && (h.mstatus & MSTATUS_SIE) !== 0;
     syncTlbContext(h);
   }
   if (rd !== 0) {
     h.xlo[rd << 1] = olo;
     h.xhi[rd << 1] = ohi | 0;
   }
+  return sieSet;
 }
