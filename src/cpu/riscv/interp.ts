@@ -59,9 +59,6 @@ export class Interpreter {
   /** Step count and fetch page when the loop was entered (the slow paths count from there). */
   private entrySteps = 0;
   private entryFetch = 0;
-  /** The same of the run a nested one interrupted (nest/unnest). */
-  private outerSteps = 0;
-  private outerFetch = 0;
   /**
    * The trampoline's jump (jit/trampoline.ts), through which the loop runs translated blocks
    * (interp-wasm.ts: chainBody); empty until the hart's translator builds its trampoline.
@@ -122,22 +119,23 @@ export class Interpreter {
   }
 
   /**
-   * Whether the loop leaves every encoding of `insn`'s major opcode to this side (CSR, SYSTEM,
-   * FENCE.I, F/D, the AMOs it cannot run): execLeft runs them. The loop's other opcodes it
-   * executes itself, and an encoding of one it leaves is illegal.
+   * Run an instruction the loop counted and left to this side; `raw` is the fetched word,
+   * whose first halfword an illegal compressed instruction reports. The loop executes every
+   * valid encoding of its own major opcodes, so one of those here is illegal: the trap is
+   * entered and the result is false. Everything else (CSR, SYSTEM, FENCE.I, F/D, the AMOs
+   * it cannot run) runs through execOther. Translated blocks' one-instruction calls come
+   * here too (jit/slow-paths.ts: x): the translator leaves to them only such instructions and
+   * illegal encodings of the loop's opcodes.
    */
-  leavesToJs(insn: number): boolean {
-    return !OWNED.has((insn >> 2) & 31);
-  }
-
-  /**
-   * Run an instruction the loop counted and left to this side (leavesToJs); `raw` is the
-   * fetched word, whose first halfword an illegal compressed instruction reports. Translated
-   * blocks' one-instruction calls come here directly (jit/slow-paths.ts: x).
-   */
-  execLeft(insn: number, ilen: number, raw: number): void {
-    this.h.curRaw = raw;
-    execOther(this.h, insn, ilen);
+  execLeft(insn: number, ilen: number, raw: number): boolean {
+    const h = this.h;
+    if (OWNED.has((insn >> 2) & 31)) {
+      h.trapIllegal(ilen === 2 ? raw & 0xffff : insn);
+      return false;
+    }
+    h.curRaw = raw;
+    execOther(h, insn, ilen);
+    return true;
   }
 
   /** Let the loop run translated blocks through the trampoline's jump `j`. */
@@ -145,24 +143,10 @@ export class Interpreter {
     this.chain.set(0, j);
   }
 
-  /**
-   * Around a run nested in the loop's (a translated block's one-instruction call, from a
-   * chain the loop called): the outer run's entry count and fetch page stay as they were.
-   */
-  nest(): void {
-    this.outerSteps = this.entrySteps;
-    this.outerFetch = this.entryFetch;
-  }
-
-  unnest(): void {
-    this.entrySteps = this.outerSteps;
-    this.entryFetch = this.outerFetch;
-  }
-
   /** Run until `end` steps or an exit request (`mode`: RUN, DISPATCH or STEP). */
   run(end: number, mode: number): void {
     const h = this.h;
-    const modeWord = mode === RUN ? 0 : 1;
+    this.i32[ST_LOOP_MODE / 4] = mode === RUN ? 0 : 1;
     // Chains of blocks run from the loop only in the dispatcher's mode (a debugger's STEP runs
     // one instruction, less than any chain needs: the loop leaves at a block instead).
     const jit = mode === DISPATCH ? h.jit : null;
@@ -197,8 +181,6 @@ export class Interpreter {
       this.entryFetch = base;
       const flushes = h.tlbFlushes;
       this.i32[ST_LOOP_XIDX / 4] = -1;
-      // Per call: a nested run (nest) writes its own.
-      this.i32[ST_LOOP_MODE / 4] = modeWord;
       if (jit !== null) {
         // Chains the loop calls count from here, and start with a current jump cache.
         jit.entrySteps = h.steps;
@@ -256,12 +238,8 @@ export class Interpreter {
         // Counted, not executed.
         const insn = this.i32[ST_LOOP_INSN / 4]!;
         const ilen = this.i32[ST_LOOP_ILEN / 4]!;
-        if (!this.leavesToJs(insn)) {
-          h.trapIllegal(ilen === 2 ? this.i32[ST_LOOP_RAW / 4]! & 0xffff : insn);
-          return;
-        }
         const fetchBase = h.fetchBase;
-        this.execLeft(insn, ilen, this.i32[ST_LOOP_RAW / 4]!);
+        if (!this.execLeft(insn, ilen, this.i32[ST_LOOP_RAW / 4]!)) return;
         // System instructions that change privilege, translation or interrupt state ask for
         // an exit or drop the fetch page; fences, AMOs and FP just continue.
         if (h.exitRequest || fetchBase !== h.fetchBase) return;

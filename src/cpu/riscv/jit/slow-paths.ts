@@ -5,7 +5,6 @@
  */
 import { TRAP } from '../common.js';
 import type { Hart } from '../hart.js';
-import { RUN } from '../interp.js';
 import { loadSlow, storeSlow } from '../mmu.js';
 import { ST_T } from '../state-area.js';
 import type { SlowPaths } from './trampoline.js';
@@ -64,23 +63,10 @@ export function chainSlowPaths(h: Hart, chain: ChainStart, pcOut: Float64Array):
   };
   const x = (pc: number, cnt: number, ilen: number, insn: number, parcel: number): number => {
     h.pc = pc;
-    const interp = h.interp;
+    // Counted, then run as the interpreter runs what its loop leaves to this side.
+    h.steps = chain.entrySteps + cnt;
     try {
-      if (interp.leavesToJs(insn)) {
-        // What the interpreter loop would hand this side: counted, then executed here.
-        h.steps = chain.entrySteps + cnt;
-        interp.execLeft(insn, ilen, parcel);
-      } else {
-        // An encoding of an opcode the loop executes: one step of the loop. The chain may have
-        // been called by the loop, whose run this one nests in.
-        h.steps = chain.entrySteps + cnt - 1;
-        interp.nest();
-        try {
-          interp.run(h.steps + 1, RUN);
-        } finally {
-          interp.unnest();
-        }
-      }
+      h.interp.execLeft(insn, ilen, parcel);
     } catch (e) {
       if (e !== TRAP) throw e;
       h.exitRequest = true;
