@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VirtMachine } from '../../src/machine/virt/virt.js';
 import { memorySyncEnv, setMemorySyncEnv } from '../../src/memory/lifetime.js';

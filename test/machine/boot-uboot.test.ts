@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { GuestConsole } from '../helpers/console.js';
 import { qemuVirt } from '../helpers/reference.js';
 

@@ -17,7 +17,6 @@
  * backends by id so frontends (serial, virtio-serial, monitors) look them up.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 
 export * from './chardev-core.js';
 import { OutputBuffer, QueuedCharBackend, CharDevSpecError } from './chardev-core.js';

@@ -27,7 +27,7 @@ export class SnapshotPublisher {
     private readonly space: PublishedSpace,
     private readonly home: HomeDevices,
     private readonly grace: GracePeriods,
-    private readonly shared: SmpShared,
+    shared: SmpShared,
     /** The buffer of the guest-RAM WebAssembly memory, marked in every snapshot (snapshot.ts). */
     private readonly wasmRam: ArrayBufferLike | null = null,
   ) {

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { mtreeMain } from '../../../src/cli/mtree.js';
 import { qemuVirt } from '../../helpers/reference.js';
 import { buildVirtForMtree, MtreeOptionError } from '../../../src/machine/virt/mtree.js';

@@ -68,7 +68,7 @@ export class CodeShare {
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
 
-  constructor(private readonly buffer: SharedArrayBuffer) {
+  constructor(buffer: SharedArrayBuffer) {
     if (buffer.byteLength < 4 * (DATA + 1024)) throw new RangeError('CodeShare: buffer too small');
     this.i32 = new Int32Array(buffer, 0, buffer.byteLength >> 2);
     this.u8 = new Uint8Array(buffer);
