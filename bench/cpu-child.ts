@@ -1,5 +1,5 @@
 // One cpu benchmark measurement in a fresh process (spawned by bench/cpu.bench.ts):
-//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint on|off
+//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint|density on|off
 // prints {"mips": CPU-time MIPS, "instructions": n, "cpuSeconds": s}.
 import { assemble, makeMachine } from '../test/cpu/guest.js';
 import { footprint, MIX } from './cpu-programs.js';
@@ -22,6 +22,17 @@ if (kind === 'mix') {
   let done = 0;
   while (cpu() - c0 < 0.3) done += m.hart.run(10_000_000);
   const s = cpu() - c0;
+  console.log(JSON.stringify({ mips: done / s / 1e6, instructions: done, cpuSeconds: s }));
+} else if (kind === 'density') {
+  // The cold-footprint program's 2,000 blocks once all are translated (a threshold of 16): 100
+  // rounds translate them, then 2,000 rounds (24 M instructions) are timed, V8's tiers included.
+  const round = 2000 * 6 + 2;
+  const m = makeMachine(assemble(footprint(2000, 2100)), 8 << 20, translate ? { translate, translateThreshold: 16 } : { translate });
+  m.hart.run(100 * round + 4);
+  const c0 = cpu();
+  const done = m.hart.run(2000 * round);
+  const s = cpu() - c0;
+  if (translate && m.hart.jit!.stats.translated < 2000) throw new Error('density: the blocks were not translated');
   console.log(JSON.stringify({ mips: done / s / 1e6, instructions: done, cpuSeconds: s }));
 } else {
   // Cold: everything from process start of the guest (assembly excluded) counts.

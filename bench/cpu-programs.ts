@@ -82,5 +82,5 @@ export function footprint(blocks: number, rounds: number, end: 'spin' | 'powerof
   lines.push(`b${blocks}:`, '  addi s1, s1, -1', '  bnez s1, round');
   if (end === 'poweroff') lines.push('  li t0, 0x100000', '  li t1, 0x5555', '  sw t1, 0(t0)');
   lines.push('1: j 1b', '.data', '.align 4', 'data: .zero 512');
-  return lines.join('\n');
+  return lines.join('\n') + '\n';
 }

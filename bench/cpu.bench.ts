@@ -13,6 +13,14 @@
  * translated, against the interpreter as the baseline measured in the same run,
  * each the median of 5 processes (goal: ratio >= 1).
  *
+ * cpu.translated_footprint: the cold-footprint program's 2,000 blocks all translated (a
+ * threshold of 16), timed over 2,000 further rounds (24 M instructions), against the
+ * interpreter on the same rounds, the median of 3 alternated processes each: what translated
+ * code of that footprint does once it exists (cpu.cold_footprint's process never translates;
+ * docs/cpu-performance.md, *Translated code at the cold-footprint program's scale*, says why
+ * this one is below 1). No goal of its own; a translator that passes cpu.cold_footprint by
+ * translating will need it above 1.
+ *
  * cpu.cold_footprint_cli: the same program as the firmware of `tsvmm run`
  * (bench/cpu-cli-child.mjs: bin/tsvmm's V8 flags, the CLI's bundle with its
  * code cache, the virt machine), CPU from the CLI's main() to its return,
@@ -51,7 +59,7 @@ function measureCli(firmware: string, jit: 'on' | 'off'): number {
   return r.cpuSeconds;
 }
 
-function measure(kind: 'mix' | 'footprint', jit: 'on' | 'off'): number {
+function measure(kind: 'mix' | 'footprint' | 'density', jit: 'on' | 'off'): number {
   const out = execFileSync(...pinned(process.execPath, [...CHILD_NODE_ARGS, CHILD, kind, jit]), { encoding: 'utf8' });
   return (JSON.parse(out.trim().split('\n').pop()!) as { mips: number }).mips;
 }
@@ -82,6 +90,16 @@ export async function run(report: Report): Promise<void> {
   const c = stats(cold).median;
   const ci = stats(coldInterp).median;
   report({ name: 'cpu.cold_footprint', value: round(c, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(c / ci, 2) });
+
+  const dense: number[] = [];
+  const denseInterp: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    dense.push(measure('density', 'on'));
+    denseInterp.push(measure('density', 'off'));
+  }
+  const d = median(dense);
+  const di = median(denseInterp);
+  report({ name: 'cpu.translated_footprint', value: round(d, 1), unit: 'MIPS', baseline: round(di, 1), ratio: round(d / di, 2) });
 
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-'));
   try {
