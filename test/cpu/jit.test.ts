@@ -11,6 +11,7 @@ import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, same
 import { MemoryRegion } from '../../src/memory/region.js';
 import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
 import { translateBlocks } from '../../src/cpu/riscv/jit/codegen.js';
+import { MAX_BLOCKS } from '../../src/cpu/riscv/jit/engine.js';
 import { rvcTable } from '../../src/cpu/riscv/rvc.js';
 import { JC_KICK, ST_JC_EPOCH, ST_LINES } from '../../src/cpu/riscv/state-area.js';
 import { MIP_MSIP_BIT } from '../../src/hw/intc/clint.js';
@@ -210,6 +211,28 @@ mid:
 `;
   const { jit, interp } = both(assemble(src));
   sameState(jit, interp);
+});
+
+test('bad input: more hot blocks than the code cache holds drop it and run on, the cache bounded', () => {
+  // MAX_BLOCKS + 1,000 distinct blocks, each entered three times (hot at the second entry):
+  // the cache fills in the second round, is dropped, and fills again.
+  const blocks = MAX_BLOCKS + 1000;
+  const lines = ['.equ RESULT, 0x80300000', 'main:', '  li s1, 3', '  li a0, 0', 'round:'];
+  for (let b = 0; b < blocks; b++) lines.push(`b${b}:`, `  addi a0, a0, ${(b % 2000) + 1}`, `  xori a1, a0, ${b % 1000}`, `  bne s1, zero, b${b + 1}`);
+  lines.push(`b${blocks}:`, '  addi s1, s1, -1', '  bnez s1, round', '  li t0, RESULT', '  sd a0, 0(t0)', '  PASS');
+  const image = assemble(lines.join('\n') + '\n');
+  const jit = makeMachine(image, 8 << 20, { translate: true, translateThreshold: 2 });
+  const interp = makeMachine(image, 8 << 20, { translate: false });
+  const flushes = jit.hart.jit!.stats.flushes;
+  for (const m of [jit, interp]) {
+    const r = runGuest(m, 2_000_000);
+    assert.equal(r, 0x5555, describe(r, m));
+  }
+  sameState(jit, interp);
+  const st = jit.hart.jit!.stats;
+  assert.ok(st.translated > MAX_BLOCKS, `translated ${st.translated}`);
+  assert.ok(st.flushes > flushes, 'the full cache was dropped');
+  assert.ok(jit.hart.jit!.size <= MAX_BLOCKS, `cached ${jit.hart.jit!.size}`);
 });
 
 test('warm blocks of a hot block\'s page are compiled in its module, and run as the interpreter does', () => {
