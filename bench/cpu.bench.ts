@@ -68,35 +68,31 @@ function stats(xs: number[]): { min: number; median: number } {
   return { min: Math.min(...xs), median: median(xs) };
 }
 
-export async function run(report: Report): Promise<void> {
-  const jit: number[] = [];
-  const interp: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    jit.push(measure('mix', 'on'));
-    interp.push(measure('mix', 'off'));
+/** `n` processes of `kind` per engine, alternated: [translated, interpreter] MIPS. */
+function alternated(kind: 'mix' | 'footprint' | 'density', n: number): [number[], number[]] {
+  const on: number[] = [];
+  const off: number[] = [];
+  for (let i = 0; i < n; i++) {
+    on.push(measure(kind, 'on'));
+    off.push(measure(kind, 'off'));
   }
+  return [on, off];
+}
+
+export async function run(report: Report): Promise<void> {
+  const [jit, interp] = alternated('mix', 5);
   const j = stats(jit);
   const n = stats(interp);
   report({ name: 'cpu.mips', value: round(j.min, 1), unit: 'MIPS', median: round(j.median, 1), baseline: round(n.min, 1), ratio: round(j.min / n.min, 2) });
   report({ name: 'cpu.mips_interp', value: round(n.min, 1), unit: 'MIPS', median: round(n.median, 1) });
   // One process each swung the ratio by +-20 % on this machine (a ~0.3 s run, V8's compile threads
   // on the second core): the median of 5 alternated processes each.
-  const cold: number[] = [];
-  const coldInterp: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    cold.push(measure('footprint', 'on'));
-    coldInterp.push(measure('footprint', 'off'));
-  }
-  const c = stats(cold).median;
-  const ci = stats(coldInterp).median;
+  const [cold, coldInterp] = alternated('footprint', 5);
+  const c = median(cold);
+  const ci = median(coldInterp);
   report({ name: 'cpu.cold_footprint', value: round(c, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(c / ci, 2) });
 
-  const dense: number[] = [];
-  const denseInterp: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    dense.push(measure('density', 'on'));
-    denseInterp.push(measure('density', 'off'));
-  }
+  const [dense, denseInterp] = alternated('density', 3);
   const d = median(dense);
   const di = median(denseInterp);
   report({ name: 'cpu.translated_footprint', value: round(d, 1), unit: 'MIPS', baseline: round(di, 1), ratio: round(d / di, 2) });
