@@ -8,10 +8,11 @@
  * instruction (`x`) and the block goes on unless the instruction trapped,
  * changed the fetch page or asked the hart to stop.
  *
- * Registers the block uses are i64 locals, loaded at entry;
+ * Registers the block uses more than once (block-regs.ts) are i64 locals, loaded at entry;
  * every exit branches to one of three shared epilogues (return, leave with a
- * next pc, jump through the trampoline) that write back every register the
+ * next pc, jump through the trampoline) that write back every such register the
  * block writes, as does an instruction run by the interpreter before the call.
+ * The others are read and written in the state area where they are used.
  * A load/store slow path reads no register, so it
  * is called without a write-back; when it traps it returns "trapped" and the
  * block leaves through the return epilogue. Loads and stores probe the same
@@ -28,6 +29,7 @@ import { HELPER_J, HELPER_LD, HELPER_ST, HELPER_X } from './trampoline.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
 import { branchImm, jalImm } from './classify.js';
+import { blockRegs } from './block-regs.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
 import { emitAtomicHit, F5_LR } from './atomic-ops.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
@@ -86,12 +88,14 @@ export class Emitter {
   private readonly c = new Bytes();
   /** Guest register -> local index (0 = not used). */
   private readonly local = new Int32Array(32);
-  private readonly used: number[] = [];
-  /** Registers the block writes (what every write-back stores). */
-  private readonly dirty: number[] = [];
+  /** Registers in locals, and those of them the block writes (what every write-back stores). */
+  private readonly used: readonly number[];
+  private readonly dirty: readonly number[];
   private readonly loops: boolean;
   /** Whether the body has a high multiply (its scratch locals follow the registers'). */
-  private mulhu = false;
+  private readonly mulhu: boolean;
+  /** The i64 local setReg stores a register in the state area through. */
+  private tmp = 0;
   /** Open structured constructs (exit blocks, loop, ifs) at the current emit point. */
   private depth = 0;
   private readonly n: number;
@@ -110,42 +114,25 @@ export class Emitter {
   ) {
     this.n = insns.length;
     this.pl = { a: L_A, lo: L_LO, ix: L_IX, abs: L_ABS, sb: state < 0 ? L_SB : null, state: state < 0 ? 0 : state };
-    let loops = false;
-    const read = new Set<number>();
-    const written = new Set<number>();
-    for (const { insn, rel, helper } of insns) {
-      // The interpreter reads a helper instruction's operands from memory (the block writes
-      // its registers back first) and the block reloads rd after it.
-      if (helper) continue;
-      const op = (insn >> 2) & 31;
-      const rd = (insn >> 7) & 31;
-      const rs1 = (insn >> 15) & 31;
-      const rs2 = (insn >> 20) & 31;
-      if (op !== 13 && op !== 5 && op !== 27) read.add(rs1);
-      if (op === 12 || op === 14 || op === 8 || op === 24 || op === 11) read.add(rs2);
-      if (op !== 8 && op !== 24) written.add(rd);
-      if (op === 12 && insn >>> 25 === 1 && ((insn >> 12) & 7) >= 1 && ((insn >> 12) & 7) <= 3) this.mulhu = true;
-      if (op === 24 && rel + branchImm(insn) === 0) loops = true;
-      if (op === 27 && rel + jalImm(insn) === 0) loops = true;
-    }
-    read.delete(0);
-    written.delete(0);
-    for (const r of [...new Set([...read, ...written])].sort((a, b) => a - b)) {
-      this.local[r] = L_REG0 + this.used.length;
-      this.used.push(r);
-    }
-    for (const r of [...written].sort((a, b) => a - b)) this.dirty.push(r);
-    this.loops = loops;
+    // Registers in locals (block-regs.ts says which); the others stay in the state area.
+    const regs = blockRegs(insns);
+    regs.used.forEach((r, k) => (this.local[r] = L_REG0 + k));
+    this.used = regs.used;
+    this.dirty = regs.dirty;
+    this.loops = regs.loops;
+    this.mulhu = regs.mulhu;
   }
 
   functionBody(): Bytes {
     const c = this.c;
     // Locals after the parameters: pc, a, b, tgt (i64), six i32 scratch, then the registers
-    // and the high multiplies' scratch (i64).
-    const regs = this.used.length + (this.mulhu ? MULH_SCRATCH : 0);
-    c.uleb(regs > 0 ? 3 : 2);
+    // in locals and the high multiplies' scratch (i64)...
+    // ... and one more: where a result for a register in the state area waits for its address.
+    this.tmp = L_REG0 + this.used.length + (this.mulhu ? MULH_SCRATCH : 0);
+    const regs = this.tmp - L_REG0 + 1;
+    c.uleb(3);
     c.uleb(4).byte(T_I64).uleb(6).byte(T_I32);
-    if (regs > 0) c.uleb(regs).byte(T_I64);
+    c.uleb(regs).byte(T_I64);
     if (this.state < 0) c.op(Op.global_get).uleb(0).set(L_SB);
     c.get(L_PCF).op(Op.i64_trunc_f64_s).set(L_PC);
     for (const r of this.used) this.loadReg(r);
@@ -242,14 +229,25 @@ export class Emitter {
 
   /** Push register r (i64). */
   private reg(r: number): void {
-    if (r === 0) this.c.i64(0);
-    else this.c.get(this.local[r]!);
+    const c = this.c;
+    if (r === 0) c.i64(0);
+    else if (this.local[r] !== 0) c.get(this.local[r]!);
+    else {
+      this.base();
+      c.mem(Op.i64_load, 3, this.at(ST_X + 8 * r));
+    }
   }
 
   /** Pop an i64 into register rd (dropped for x0). */
   private setReg(rd: number): void {
-    if (rd === 0) this.c.op(Op.drop);
-    else this.c.set(this.local[rd]!);
+    const c = this.c;
+    if (rd === 0) c.op(Op.drop);
+    else if (this.local[rd] !== 0) c.set(this.local[rd]!);
+    else {
+      c.set(this.tmp);
+      this.base();
+      c.get(this.tmp).mem(Op.i64_store, 3, this.at(ST_X + 8 * rd));
+    }
   }
 
   /** Push pc + delta (i64). */
