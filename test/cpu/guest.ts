@@ -133,7 +133,8 @@ pass:
 `;
 
 export function assemble(source: string, march = MARCH): Uint8Array {
-  const text = PRELUDE + source;
+  // The assembler warns about a last line without its newline; inline sources often end so.
+  const text = PRELUDE + source + (source.endsWith('\n') ? '' : '\n');
   const hash = createHash('sha256').update('v4').update(march).update('\0').update(text).digest('hex').slice(0, 32);
   const dir = join(tmpdir(), 'tsvmm-asm-cache');
   mkdirSync(dir, { recursive: true });
