@@ -9,7 +9,7 @@ import type { MemTxAttrs, PhysMemory } from '../../memory/types.js';
 import { MEMTX_OK, memTxAttrs } from '../../memory/types.js';
 import { CAUSE_ILLEGAL_INSTRUCTION, MENVCFG_STCE, MIP_STIP, MISA_VALUE, MSTATUS_FS, PRV_M } from './constants.js';
 import { Pmp } from './pmp.js';
-import { HART_STATE_BYTES, ST_R_ABS, ST_RES_KEY, ST_R_TAG_HI, ST_R_TAG_LO, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X_ABS, ST_X_HITS, ST_X_KINDS, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
+import { HART_STATE_BYTES, ST_RES_KEY, ST_R_TLB, ST_W_TLB, TLB_REC, ST_X_ABS, ST_X_HITS, ST_X_KINDS, ST_X_PA, ST_X_TAG_HI, ST_X_TAG_LO, ST_X, privateStateArea, type HartStateArea } from './state-area.js';
 import { rvcTable } from './rvc.js';
 import { disassemble } from './disasm.js';
 import { HartDebug, type HartDebugHooks } from './debug.js';
@@ -200,20 +200,17 @@ export class Hart {
   /** A double from the start (root table addresses exceed V8's small integers; see address-space.ts ioStart). */
   satpPpnAddr = NaN;
   /**
-   * Data TLB tags: the page's virtual address bits 12..31 in tagLo (lo & -4096) with the
-   * translation context's tlbTag, bits 32..63 in tagHi (state-area.ts; the I/O and
-   * instruction TLBs tag with the page number and tlbVpnTag).
+   * Data TLB records, four words per entry (state-area.ts): the tag's low word (the page's
+   * virtual address bits 12..31, lo & -4096, with the translation context's tlbTag, and
+   * TAG_NOT_IN_MEMORY when abs is -1), its high word (bits 32..63), abs (the page's byte
+   * address in the state area's memory, or -1), unused. The I/O and instruction TLBs tag
+   * with the page number and tlbVpnTag.
    */
-  readonly rTagLo: Int32Array;
-  readonly rTagHi: Int32Array;
-  /** Per entry: the page's byte address in the state area's memory, or -1 (state-area.ts). */
-  readonly rAbs: Int32Array;
+  readonly rTlb: Int32Array;
   readonly rOff = new Int32Array(TLB_SIZE);
   readonly rDv: DataView[] = [];
   readonly rF64: Float64Array[] = [];
-  readonly wTagLo: Int32Array;
-  readonly wTagHi: Int32Array;
-  readonly wAbs: Int32Array;
+  readonly wTlb: Int32Array;
   readonly wOff = new Int32Array(TLB_SIZE);
   readonly wDv: DataView[] = [];
   readonly wF64: Float64Array[] = [];
@@ -299,7 +296,7 @@ export class Hart {
 
   /** The memory and offset of this hart's state area (registers and data TLBs; state-area.ts). */
   readonly state: HartStateArea;
-  /** The state area's memory buffer: TLB pages in it get an rAbs/wAbs address. */
+  /** The state area's memory buffer: TLB pages in it get an abs address. */
   readonly stateBuffer: ArrayBufferLike;
   /** pcOut and the slow-path result words of the state area. */
   readonly stateF64: Float64Array;
@@ -315,12 +312,8 @@ export class Hart {
     // its halves are xlo[2r] and xhi[2r], two views one word apart.
     this.xlo = new Int32Array(buf, at + ST_X, 64);
     this.xhi = new Int32Array(buf, at + ST_X + 4, 63);
-    this.rTagLo = new Int32Array(buf, at + ST_R_TAG_LO, TLB_SIZE).fill(NO_PAGE);
-    this.rTagHi = new Int32Array(buf, at + ST_R_TAG_HI, TLB_SIZE);
-    this.rAbs = new Int32Array(buf, at + ST_R_ABS, TLB_SIZE);
-    this.wTagLo = new Int32Array(buf, at + ST_W_TAG_LO, TLB_SIZE).fill(NO_PAGE);
-    this.wTagHi = new Int32Array(buf, at + ST_W_TAG_HI, TLB_SIZE);
-    this.wAbs = new Int32Array(buf, at + ST_W_ABS, TLB_SIZE);
+    this.rTlb = new Int32Array(buf, at + ST_R_TLB, (TLB_REC / 4) * TLB_SIZE).fill(NO_PAGE);
+    this.wTlb = new Int32Array(buf, at + ST_W_TLB, (TLB_REC / 4) * TLB_SIZE).fill(NO_PAGE);
     // The instruction TLB is in the area too: the jump trampoline checks it (jit/trampoline.ts).
     this.xTagLo = new Int32Array(buf, at + ST_X_TAG_LO, TLB_SIZE).fill(NO_PAGE);
     this.xTagHi = new Int32Array(buf, at + ST_X_TAG_HI, TLB_SIZE);

@@ -9,7 +9,7 @@ import { emitMulDiv, emitMulDivW } from './jit/codegen-m.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './jit/f3-ops.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './jit/tlb-probe.js';
 import { atomicInline, emitAtomicHit, F5_LR, type AtomicHit } from './jit/atomic-ops.js';
-import { ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from './state-area.js';
+import { ST_R_TLB, ST_T, ST_W_TLB, ST_X } from './state-area.js';
 import { Emit, F_AMO, F_LD, F_ST, L_A, L_B, L_CNT, L_F3, L_ILEN, L_IX, L_INSN, L_LO, L_MULH, L_PC, L_RS1, L_RS2, L_SB, L_V, L_W1, L_W2, PROBE, R_LEAVE, R_TRAP } from './interp-wasm-frame.js';
 
 /** The major opcodes the loop executes (insn >> 2 & 31) and the case of body() for each. */
@@ -83,13 +83,13 @@ function onlyEncodings(e: Emit, shift: number, ok: readonly number[]): void {
  * `ops[f3]` at the page's place in memory (after the host address is pushed); leaves the
  * probe's if open with its else started, for the caller's slow path.
  */
-function onHit(e: Emit, imm: (e: Emit) => void, tagLo: number, tagHi: number, abs: number, ops: readonly (() => void)[]): void {
+function onHit(e: Emit, imm: (e: Emit) => void, tlb: number, ops: readonly (() => void)[]): void {
   const c = e.c;
   e.reg(L_RS1);
   imm(e);
   c.op(Op.i64_add);
   // The access's size, 1 << (f3 & 3), known at run time: its alignment bits.
-  emitProbe(c, PROBE, tagLo, tagHi, abs, () => void c.i32(1).get(L_F3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub));
+  emitProbe(c, PROBE, tlb, () => void c.i32(1).get(L_F3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub));
   e.open(Op.if_, 'if');
   onF3(e, Array.from({ length: 8 }, (_, f3) => {
     const op = ops[f3];
@@ -277,7 +277,7 @@ export function body(e: Emit, label: string): void {
     case 'load': {
       c.get(L_F3).i32(7).op(Op.i32_eq);
       e.br('other', Op.br_if);
-      onHit(e, immI, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS, LOAD_OPS.map((op) => () => void c.mem(op, 0, 0).set(L_V)));
+      onHit(e, immI, ST_R_TLB, LOAD_OPS.map((op) => () => void c.mem(op, 0, 0).set(L_V)));
       c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO);
       emitHigh(c, PROBE);
       c.get(L_F3);
@@ -294,7 +294,7 @@ export function body(e: Emit, label: string): void {
       c.get(L_F3).i32(3).op(Op.i32_gt_u);
       e.br('other', Op.br_if);
       e.reg(L_RS2).c.set(L_B);
-      onHit(e, immS, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS, STORE_OPS.map((op) => () => void c.get(L_B).mem(op, 0, 0)));
+      onHit(e, immS, ST_W_TLB, STORE_OPS.map((op) => () => void c.get(L_B).mem(op, 0, 0)));
       c.get(L_PC).op(Op.f64_convert_i64_s).get(L_CNT).get(L_LO);
       emitHigh(c, PROBE);
       c.i32(1).get(L_F3).op(Op.i32_shl);
@@ -340,9 +340,9 @@ export function atomicBody(): Bytes {
     emitAtomicHit(c, f5, false, hit);
     c.op(Op.end).set(v);
   };
-  const probe = (tagLo: number, tagHi: number, abs: number): void => {
+  const probe = (tlb: number): void => {
     reg(15);
-    emitProbe(c, pl, tagLo, tagHi, abs, () => void c.i32(1).get(f3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub));
+    emitProbe(c, pl, tlb, () => void c.i32(1).get(f3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub));
     c.op(Op.i32_eqz);
     e.br('miss', Op.br_if);
   };
@@ -355,10 +355,10 @@ export function atomicBody(): Bytes {
   // LR: rs2 must be x0.
   field(20, 31);
   e.br('miss', Op.br_if);
-  probe(ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
+  probe(ST_R_TLB);
   widths(F5_LR);
   c.op(Op.else_);
-  probe(ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
+  probe(ST_W_TLB);
   // By funct5: SC and the read-modify-writes; anything else (min/max) is a miss.
   const f5s = Array.from({ length: 32 }, (_, f5) => f5).filter((f5) => f5 !== F5_LR && atomicInline(f5));
   e.open(Op.block, 'f5done');

@@ -2,7 +2,7 @@ import { MEMTX_OK } from '../../memory/types.js';
 import { CI, CV, LOAD_SIZE, NO_PAGE, RAM_WINDOW, RamWindow, TLB_MASK, TWO32, toU64 } from './common.js';
 import { CAUSE_FETCH_ACCESS, CAUSE_FETCH_PAGE_FAULT, CAUSE_LOAD_ACCESS, CAUSE_LOAD_PAGE_FAULT, CAUSE_STORE_ACCESS, CAUSE_STORE_PAGE_FAULT, MSTATUS_MPP_SHIFT, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SUM, PRV_M, PRV_S, PRV_U } from './constants.js';
 import type { Hart } from './hart.js';
-import { ST_TLB_TAG, ST_TLB_VPN_TAG } from './state-area.js';
+import { ST_TLB_TAG, ST_TLB_VPN_TAG, TAG_NOT_IN_MEMORY } from './state-area.js';
 import { ACC_EXEC, ACC_READ, ACC_WRITE } from './pmp.js';
 // ------------------------------------------------------------------ MMU
 
@@ -47,8 +47,8 @@ export function flushTlb(h: Hart): void {
   // A memory-map change (device plugged, ROM device switching modes) may put different bytes
   // at a translated physical address without any store: the translator re-checks its pages.
   if (h.jit && h.epoch !== h.mem.epoch) h.jit.recheckPages();
-  h.rTagLo.fill(NO_PAGE);
-  h.wTagLo.fill(NO_PAGE);
+  h.rTlb.fill(NO_PAGE);
+  h.wTlb.fill(NO_PAGE);
   h.xTagLo.fill(NO_PAGE);
   h.rioTagLo.fill(NO_PAGE);
   h.wioTagLo.fill(NO_PAGE);
@@ -83,8 +83,9 @@ export function flushTlbPage(h: Hart, lo: number, hi: number): void {
   const vpn = lo >>> 12;
   const i = vpn & TLB_MASK;
   // The page's entry of whichever context filled it (tags carry the context: setTlbContext).
-  if ((h.rTagLo[i]! & -4096) === (lo & -4096) && h.rTagHi[i] === hi) h.rTagLo[i] = NO_PAGE;
-  if ((h.wTagLo[i]! & -4096) === (lo & -4096) && h.wTagHi[i] === hi) h.wTagLo[i] = NO_PAGE;
+  const k = i << 2;
+  if ((h.rTlb[k]! & -4096) === (lo & -4096) && h.rTlb[k + 1] === hi) h.rTlb[k] = NO_PAGE;
+  if ((h.wTlb[k]! & -4096) === (lo & -4096) && h.wTlb[k + 1] === hi) h.wTlb[k] = NO_PAGE;
   if ((h.xTagLo[i]! & 0xfffff) === vpn && h.xTagHi[i] === hi) h.xTagLo[i] = NO_PAGE;
   if ((h.rioTagLo[i]! & 0xfffff) === vpn && h.rioTagHi[i] === hi) h.rioTagLo[i] = NO_PAGE;
   if ((h.wioTagLo[i]! & 0xfffff) === vpn && h.wioTagHi[i] === hi) h.wioTagLo[i] = NO_PAGE;
@@ -94,7 +95,7 @@ export function flushTlbPage(h: Hart, lo: number, hi: number): void {
 
 /** Drop the store TLB: a page became a code page somewhere (CodeSync epoch moved). */
 export function flushStoreTlb(h: Hart): void {
-  h.wTagLo.fill(NO_PAGE);
+  h.wTlb.fill(NO_PAGE);
   h.codeEpoch = h.codeSync.epoch();
 }
 
@@ -283,20 +284,21 @@ export function fill(h: Hart, lo: number, hi: number, pa: number, acc: number): 
   if (at - v.base + 4096 > v.dv.byteLength) return false;
   const off = at - v.base;
   const idx = (lo >>> 12) & TLB_MASK;
-  if (acc === ACC_WRITE) {
-    h.wTagLo[idx] = (lo & -4096) | h.tlbTag;
-    h.wTagHi[idx] = hi;
-    h.wOff[idx] = off;
-    h.wDv[idx] = v.dv;
-    h.wF64[idx] = v.f64;
-    h.wAbs[idx] = h.rcInState ? at : -1;
-  } else if (acc === ACC_READ) {
-    h.rTagLo[idx] = (lo & -4096) | h.tlbTag;
-    h.rTagHi[idx] = hi;
-    h.rOff[idx] = off;
-    h.rDv[idx] = v.dv;
-    h.rF64[idx] = v.f64;
-    h.rAbs[idx] = h.rcInState ? at : -1;
+  if (acc === ACC_WRITE || acc === ACC_READ) {
+    const rec = acc === ACC_WRITE ? h.wTlb : h.rTlb;
+    const k = idx << 2;
+    rec[k] = (lo & -4096) | h.tlbTag | (h.rcInState ? 0 : TAG_NOT_IN_MEMORY);
+    rec[k + 1] = hi;
+    rec[k + 2] = h.rcInState ? at : -1;
+    if (acc === ACC_WRITE) {
+      h.wOff[idx] = off;
+      h.wDv[idx] = v.dv;
+      h.wF64[idx] = v.f64;
+    } else {
+      h.rOff[idx] = off;
+      h.rDv[idx] = v.dv;
+      h.rF64[idx] = v.f64;
+    }
   } else {
     h.xTagLo[idx] = (lo >>> 12) | h.tlbVpnTag;
     h.xTagHi[idx] = hi;
@@ -415,7 +417,7 @@ export function loadRaw(h: Hart, lo: number, hi: number, size: number): void {
   const vpn = lo >>> 12;
   const ii = vpn & TLB_MASK;
   let pa: number;
-  let ram = h.rTagLo[ii] === ((lo & -4096) | h.tlbTag) && h.rTagHi[ii] === hi;
+  let ram = (h.rTlb[ii << 2]! & ~TAG_NOT_IN_MEMORY) === ((lo & -4096) | h.tlbTag) && h.rTlb[(ii << 2) + 1] === hi;
   if (ram) pa = 0;
   else if (h.rioTagLo[ii] === (vpn | h.tlbVpnTag) && h.rioTagHi[ii] === hi) pa = h.rioPa[ii]! + (lo & 0xfff);
   else {
@@ -466,7 +468,7 @@ export function storeSlow(h: Hart, lo: number, hi: number, size: number, vlo: nu
   const vpn = lo >>> 12;
   const ii = vpn & TLB_MASK;
   let pa: number;
-  let ram = h.wTagLo[ii] === ((lo & -4096) | h.tlbTag) && h.wTagHi[ii] === hi;
+  let ram = (h.wTlb[ii << 2]! & ~TAG_NOT_IN_MEMORY) === ((lo & -4096) | h.tlbTag) && h.wTlb[(ii << 2) + 1] === hi;
   let code = false;
   if (ram) pa = 0;
   else if (h.wioTagLo[ii] === (vpn | h.tlbVpnTag) && h.wioTagHi[ii] === hi) pa = h.wioPa[ii]! + (lo & 0xfff);

@@ -12,12 +12,14 @@
  *   256     8       pcOut     f64: where translated code left off
  *   264     8       t         a slow-path load's result, i64 (halves tLo, tHi)
  *   272     4       jcEpoch   jump-cache entries of other epochs are stale
- *   276     4       tlbTag    the translation context's bits in rTagLo/wTagLo (mmu.ts)
+ *   276     4       tlbTag    the translation context's bits in the data TLBs' tags (mmu.ts)
  *   280     4       tlbVpnTag the same in xTagLo (and the I/O TLBs' tags)
  *   284     4       lines     nonzero: another thread changed the hart's interrupt lines
  *   288     48      loop      the interpreter loop's fetch page, mode and exit (interp.ts)
- *   4096    4 KiB   rTagLo    read TLB (TLB_SIZE entries each)
- *   ...             rTagHi, rAbs, wTagLo, wTagHi, wAbs, xTagLo, xTagHi
+ *   4096    16 KiB  rTlb      read TLB: TLB_SIZE records of 16 bytes
+ *                   (+0 tag lo, +4 tag hi: one i64 tag; +8 abs; +12 unused)
+ *   then    16 KiB  wTlb      write TLB, the same
+ *   then    8 KiB   xTagLo, xTagHi
  *   then    8 KiB   xPa       f64: physical page of each instruction-TLB entry
  *   then    12 KiB  xAbs, xKinds, xHits: i32 per instruction-TLB entry, for the interpreter
  *                   loop's page moves (interp-wasm.ts: moveBody)
@@ -28,14 +30,15 @@
  *   then    4 MiB     code-cache page kinds: CODE_PAGES slots x 2,048 bytes (jit/page-code.ts PageCode)
  *   then    8 MiB     hit counters: CODE_PAGES slots x 2,048 u16
  *
- * rTagLo/wTagLo hold the low word of the page's virtual address (page aligned)
- * with the translation context in bits 3..8 (tlbTag: translated code masks the
- * address to page and alignment bits, ORs tlbTag in and compares once; a
- * misaligned address keeps a bit below 3 and misses), xTagLo the low word of
- * its page number with the context in bits 20..25 (tlbVpnTag); the TagHi words
- * hold the address's high word. rAbs/wAbs hold the byte address of the page in this
- * memory, or -1 when the page is RAM elsewhere (a ROM, flash, or RAM in
- * another buffer).
+ * A data TLB's tag is the page's virtual address (page aligned) with the translation
+ * context in bits 3..8 of its low word (tlbTag): WebAssembly masks the i64 address to page
+ * and alignment bits, ORs tlbTag in and compares with the i64 tag once (a misaligned
+ * address keeps a bit below 3 and misses; bits 9..11 of what it compares are always 0).
+ * abs is the page's byte address in this memory, or -1 when the page is RAM elsewhere (a
+ * ROM, flash, or RAM in another buffer): the JavaScript side serves those through its own
+ * views, and their tag carries TAG_NOT_IN_MEMORY (bit 9) so that WebAssembly's compare
+ * misses without a test of abs. xTagLo holds the low word of the instruction page's number
+ * with the context in bits 20..25 (tlbVpnTag), xTagHi the address's high word.
  */
 import type { GuestRamBacking } from '../../memory/guest-ram.js';
 import { TLB_SIZE } from './common.js';
@@ -107,13 +110,15 @@ export const ST_RES_KEY = 344;
 export const ST_RES_VAL = 352;
 /** f64: instructions retired in chains of blocks the interpreter loop called, not yet added to the translator's stats (interp.ts). */
 export const ST_CHAIN_STEPS = 360;
-export const ST_R_TAG_LO = 4096;
-export const ST_R_TAG_HI = ST_R_TAG_LO + 4 * TLB_SIZE;
-export const ST_R_ABS = ST_R_TAG_HI + 4 * TLB_SIZE;
-export const ST_W_TAG_LO = ST_R_ABS + 4 * TLB_SIZE;
-export const ST_W_TAG_HI = ST_W_TAG_LO + 4 * TLB_SIZE;
-export const ST_W_ABS = ST_W_TAG_HI + 4 * TLB_SIZE;
-export const ST_X_TAG_LO = ST_W_ABS + 4 * TLB_SIZE;
+/** Bytes of a data TLB record, and where its words are in it (the tag's high word, abs). */
+export const TLB_REC = 16;
+export const TLB_REC_HI = 4;
+export const TLB_REC_ABS = 8;
+/** In a data TLB tag's low word: the page is not in this memory (abs -1); never in an address's compare. */
+export const TAG_NOT_IN_MEMORY = 0x200;
+export const ST_R_TLB = 4096;
+export const ST_W_TLB = ST_R_TLB + TLB_REC * TLB_SIZE;
+export const ST_X_TAG_LO = ST_W_TLB + TLB_REC * TLB_SIZE;
 export const ST_X_TAG_HI = ST_X_TAG_LO + 4 * TLB_SIZE;
 export const ST_X_PA = ST_X_TAG_HI + 4 * TLB_SIZE;
 /**

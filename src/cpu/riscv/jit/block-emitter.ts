@@ -33,7 +33,7 @@ import { blockRegs } from './block-regs.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
 import { emitAtomicHit, F5_LR } from './atomic-ops.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
-import { ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_PC_OUT, ST_R_ABS, ST_R_TAG_HI, ST_R_TAG_LO, ST_T, ST_W_ABS, ST_W_TAG_HI, ST_W_TAG_LO, ST_X } from '../state-area.js';
+import { ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_PC_OUT, ST_R_TLB, ST_T, ST_W_TLB, ST_X } from '../state-area.js';
 
 /** One decoded instruction of a block. */
 export interface Insn {
@@ -489,13 +489,13 @@ export class Emitter {
   }
 
   /**
-   * Virtual address (rs1 + imm) -> L_A, its low word -> L_LO, TLB index*4 -> L_IX; pushes
+   * Virtual address (rs1 + imm) -> L_A, its low word -> L_LO, TLB record offset -> L_IX; pushes
    * the hit test (i32) of an access of `size` bytes (tlb-probe.ts).
    */
-  private probe(rs1: number, imm: number, size: number, tagLo: number, tagHi: number, abs: number): void {
+  private probe(rs1: number, imm: number, size: number, tlb: number): void {
     this.reg(rs1);
     this.c.i64(imm).op(Op.i64_add);
-    emitProbe(this.c, this.pl, tagLo, tagHi, abs, size - 1);
+    emitProbe(this.c, this.pl, tlb, size - 1);
   }
 
   /** Push the high word of the address in L_A (i32). */
@@ -510,7 +510,7 @@ export class Emitter {
 
   private load(k: number, rd: number, rs1: number, imm: number, f3: number, rel: number, ilen: number): void {
     const c = this.c;
-    this.probe(rs1, imm, 1 << (f3 & 3), ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
+    this.probe(rs1, imm, 1 << (f3 & 3), ST_R_TLB);
     this.open(Op.if_, T_I64);
     this.hitAddress();
     c.mem(LOAD_OPS[f3]!, 0, 0);
@@ -539,8 +539,8 @@ export class Emitter {
    */
   private amo(k: number, rd: number, rs1: number, rs2: number, f3: number, f5: number, rel: number, ilen: number): void {
     const d = f3 === 3;
-    if (f5 === F5_LR) this.probe(rs1, 0, d ? 8 : 4, ST_R_TAG_LO, ST_R_TAG_HI, ST_R_ABS);
-    else this.probe(rs1, 0, d ? 8 : 4, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
+    if (f5 === F5_LR) this.probe(rs1, 0, d ? 8 : 4, ST_R_TLB);
+    else this.probe(rs1, 0, d ? 8 : 4, ST_W_TLB);
     this.open(Op.if_);
     emitAtomicHit(this.c, f5, d, { addr: () => this.hitAddress(), src: () => this.reg(rs2), base: () => this.base(), at: (f) => this.at(f), tmp: L_A });
     this.setReg(rd);
@@ -564,7 +564,7 @@ export class Emitter {
 
   private store(k: number, rs1: number, rs2: number, imm: number, f3: number, rel: number, ilen: number): void {
     const c = this.c;
-    this.probe(rs1, imm, 1 << f3, ST_W_TAG_LO, ST_W_TAG_HI, ST_W_ABS);
+    this.probe(rs1, imm, 1 << f3, ST_W_TLB);
     this.open(Op.if_);
     this.hitAddress();
     this.reg(rs2);

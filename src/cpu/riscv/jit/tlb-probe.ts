@@ -4,14 +4,14 @@
  * TLB's for the jump trampoline (trampoline.ts) and the loop's page changes:
  * one encoding of the TLBs' tag scheme (state-area.ts, mmu.ts) for all.
  *
- * An entry's low tag word is the page's address with the translation
- * context in bits 3..8; masking the access's address to page and alignment
- * bits and OR-ing the current context in checks page, context and natural
- * alignment in one compare (a misaligned access, which might cross the page,
- * misses and takes the slow path).
+ * A data TLB entry's tag is the page's address with the translation context
+ * in bits 3..8 (state-area.ts); masking the access's i64 address to page and
+ * alignment bits and OR-ing the current context in checks page, context,
+ * natural alignment and that the page is in this memory in one i64 compare (a
+ * misaligned access, which might cross the page, misses and takes the slow path).
  */
 import { TLB_MASK } from '../common.js';
-import { ST_TLB_TAG, ST_TLB_VPN_TAG, ST_X_TAG_HI, ST_X_TAG_LO } from '../state-area.js';
+import { ST_TLB_TAG, ST_TLB_VPN_TAG, ST_X_TAG_HI, ST_X_TAG_LO, TLB_REC_ABS } from '../state-area.js';
 import { Op, type Bytes } from './wasm-writer.js';
 
 export interface ProbeLocals {
@@ -19,9 +19,9 @@ export interface ProbeLocals {
   readonly a: number;
   /** i32: its low word. */
   readonly lo: number;
-  /** i32: the entry's byte index (4 per entry), plus the state area's address when `sb` is given. */
+  /** i32: the entry's record offset (TLB_REC per entry), plus the state area's address when `sb` is given. */
   readonly ix: number;
-  /** i32: the page's byte address in the memory on a hit (-1: not in it). */
+  /** i32: the page's byte address in the memory on a hit. */
   readonly abs: number;
   /** i32 local holding the state area's address, or null when `state` is a constant. */
   readonly sb: number | null;
@@ -31,30 +31,26 @@ export interface ProbeLocals {
 
 /**
  * With the i64 address on the stack: stores it in `a` (its low word in `lo`), probes the
- * TLB whose arrays are at state-area fields `tagLo`, `tagHi` and `abs`, and pushes the hit
- * test (i32). `align` is the access's alignment bits (size - 1), or pushes them when the size
- * is known only at run time.
+ * data TLB whose records start at state-area field `tlb` (the entry's record offset in `ix`,
+ * its abs in `abs`), and pushes the hit test (i32). `align` is the access's alignment bits
+ * (size - 1), or pushes them (i32) when the size is known only at run time.
  */
-export function emitProbe(c: Bytes, l: ProbeLocals, tagLo: number, tagHi: number, abs: number, align: number | (() => void)): void {
+export function emitProbe(c: Bytes, l: ProbeLocals, tlb: number, align: number | (() => void)): void {
   c.tee(l.a).op(Op.i32_wrap_i64).tee(l.lo);
-  c.i32(10).op(Op.i32_shr_u).i32(TLB_MASK << 2).op(Op.i32_and);
+  c.i32(8).op(Op.i32_shr_u).i32(TLB_MASK << 4).op(Op.i32_and);
   if (l.sb !== null) c.get(l.sb).op(Op.i32_add);
-  c.tee(l.ix);
-  c.mem(Op.i32_load, 2, l.state + tagLo).get(l.lo);
-  if (typeof align === 'number') c.i32(-4096 | align);
+  c.tee(l.ix).mem(Op.i32_load, 2, l.state + tlb + TLB_REC_ABS).set(l.abs);
+  c.get(l.ix).mem(Op.i64_load, 3, l.state + tlb).get(l.a);
+  if (typeof align === 'number') c.i64(-4096 | align);
   else {
-    c.i32(-4096);
+    c.i64(-4096);
     align();
-    c.op(Op.i32_or);
+    c.op(Op.i64_extend_i32_u).op(Op.i64_or);
   }
-  c.op(Op.i32_and);
+  c.op(Op.i64_and);
   if (l.sb !== null) c.get(l.sb);
   else c.i32(0);
-  c.mem(Op.i32_load, 2, l.state + ST_TLB_TAG).op(Op.i32_or).op(Op.i32_eq);
-  c.get(l.ix).mem(Op.i32_load, 2, l.state + tagHi);
-  emitHigh(c, l);
-  c.op(Op.i32_eq).op(Op.i32_and);
-  c.get(l.ix).mem(Op.i32_load, 2, l.state + abs).tee(l.abs).i32(-1).op(Op.i32_ne).op(Op.i32_and);
+  c.mem(Op.i64_load32_u, 2, l.state + ST_TLB_TAG).op(Op.i64_or).op(Op.i64_eq);
 }
 
 /** Push the high word of the address in `a` (i32). */
