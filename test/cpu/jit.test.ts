@@ -13,7 +13,7 @@ import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
 import { translateBlocks } from '../../src/cpu/riscv/jit/codegen.js';
 import { MAX_BLOCKS } from '../../src/cpu/riscv/jit/engine.js';
 import { rvcTable } from '../../src/cpu/riscv/rvc.js';
-import { JC_KICK, ST_JC_EPOCH, ST_LINES } from '../../src/cpu/riscv/state-area.js';
+import { JC_KICK, ST_JC_EPOCH, ST_LINES, TAG_NOT_IN_MEMORY } from '../../src/cpu/riscv/state-area.js';
 import { MIP_MSIP_BIT } from '../../src/hw/intc/clint.js';
 import { hartLines } from '../../src/machine/smp/shared-lines.js';
 import { hartRealm, SmpShared, W_MIP } from '../../src/machine/smp/shared.js';
@@ -375,6 +375,57 @@ test('a memory-map change re-checks translated pages: other bytes at the same ad
   m.hart.run(20_000);
   assert.equal(m.hart.getX(18), 2n);
   assert.equal(jit.stats.invalidated, before.invalidated + 1);
+});
+
+test('RAM outside the hart state memory: its TLB entries miss in WebAssembly and the JavaScript side serves them, in both engines', () => {
+  // A RAM region with its own buffer (as a ROM or flash is) beside RAM in the wasm memory: a hot
+  // translated loop loads and stores both. The data TLB entry of the other region's page carries
+  // TAG_NOT_IN_MEMORY, so the one-compare probe (jit/tlb-probe.ts) misses there and hits in RAM.
+  // Not 0x90000000: CodeSync's slots are page numbers modulo 65,536, and that page's stores
+  // would count as stores to the code at 0x80000000 (correct, but nothing would stay translated).
+  const OTHER = 0x90005000;
+  const DATA = RAM_BASE + 0x100000;
+  const src = `
+main:
+  li s0, ${OTHER}
+  li s1, ${DATA}
+  li t0, 500
+  li a0, 0
+1:
+  ld t1, 0(s0)
+  add a0, a0, t1
+  lw t2, 4(s1)
+  add a0, a0, t2
+  sd a0, 8(s0)
+  sw a0, 16(s1)
+  addi t0, t0, -1
+  bnez t0, 1b
+  ld t3, 8(s0)
+  bne t3, a0, fail
+  PASS
+`;
+  const regions = new Map<GuestMachine, MemoryRegion>();
+  const setup = (m: GuestMachine): void => {
+    const r = MemoryRegion.ram('other', 0x1000);
+    new DataView(r.ramBuffer(), r.ramBytes().byteOffset, 0x1000).setBigUint64(0, 3n, true);
+    m.ram.ramBytes().set([7, 0, 0, 0], DATA - RAM_BASE + 4);
+    m.as.root.addSubregion(OTHER, r);
+    regions.set(m, r);
+  };
+  const { jit, interp } = both(assemble(src), setup);
+  sameState(jit, interp);
+  assert.equal(jit.hart.getX(10), 500n * 10n);
+  for (const m of [jit, interp]) {
+    assert.equal(new DataView(regions.get(m)!.ramBuffer(), regions.get(m)!.ramBytes().byteOffset, 0x1000).getBigUint64(8, true), 5000n);
+  }
+  assert.ok(jit.hart.jit!.stats.translatedSteps > 2000, 'the loop ran translated');
+  const entry = (va: number): number => ((va >>> 12) & 1023) << 2;
+  for (const tlb of [jit.hart.rTlb, jit.hart.wTlb]) {
+    assert.equal(tlb[entry(OTHER)]! & -4096, OTHER | 0, 'the other page is cached');
+    assert.notEqual(tlb[entry(OTHER)]! & TAG_NOT_IN_MEMORY, 0, 'marked: WebAssembly must miss it');
+    assert.equal(tlb[entry(DATA)]! & -4096, DATA | 0, 'the RAM page is cached');
+    assert.equal(tlb[entry(DATA)]! & TAG_NOT_IN_MEMORY, 0, 'in the memory: WebAssembly hits it');
+  }
 });
 
 /** Where the guest of hostRewrite and the host meet: a ready word, then fn's address. */
