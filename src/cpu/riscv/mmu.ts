@@ -93,6 +93,16 @@ export function flushTlbPage(h: Hart, lo: number, hi: number): void {
   h.tlbFlushes++;
 }
 
+/**
+ * Whether entry `ii` of the data TLB `rec` (h.rTlb or h.wTlb) maps the page of (lo, hi) in the
+ * current context, for the JavaScript side: a page outside the state area's memory is a hit
+ * here too (its TAG_NOT_IN_MEMORY only makes WebAssembly's compare miss).
+ */
+function dataTlbHit(h: Hart, rec: Int32Array, ii: number, lo: number, hi: number): boolean {
+  const k = ii << 2;
+  return (rec[k]! & ~TAG_NOT_IN_MEMORY) === ((lo & -4096) | h.tlbTag) && rec[k + 1] === hi;
+}
+
 /** Drop the store TLB: a page became a code page somewhere (CodeSync epoch moved). */
 export function flushStoreTlb(h: Hart): void {
   h.wTlb.fill(NO_PAGE);
@@ -417,7 +427,7 @@ export function loadRaw(h: Hart, lo: number, hi: number, size: number): void {
   const vpn = lo >>> 12;
   const ii = vpn & TLB_MASK;
   let pa: number;
-  let ram = (h.rTlb[ii << 2]! & ~TAG_NOT_IN_MEMORY) === ((lo & -4096) | h.tlbTag) && h.rTlb[(ii << 2) + 1] === hi;
+  let ram = dataTlbHit(h, h.rTlb, ii, lo, hi);
   if (ram) pa = 0;
   else if (h.rioTagLo[ii] === (vpn | h.tlbVpnTag) && h.rioTagHi[ii] === hi) pa = h.rioPa[ii]! + (lo & 0xfff);
   else {
@@ -468,7 +478,7 @@ export function storeSlow(h: Hart, lo: number, hi: number, size: number, vlo: nu
   const vpn = lo >>> 12;
   const ii = vpn & TLB_MASK;
   let pa: number;
-  let ram = (h.wTlb[ii << 2]! & ~TAG_NOT_IN_MEMORY) === ((lo & -4096) | h.tlbTag) && h.wTlb[(ii << 2) + 1] === hi;
+  let ram = dataTlbHit(h, h.wTlb, ii, lo, hi);
   let code = false;
   if (ram) pa = 0;
   else if (h.wioTagLo[ii] === (vpn | h.tlbVpnTag) && h.wioTagHi[ii] === hi) pa = h.wioPa[ii]! + (lo & 0xfff);

@@ -110,9 +110,8 @@ export const ST_RES_KEY = 344;
 export const ST_RES_VAL = 352;
 /** f64: instructions retired in chains of blocks the interpreter loop called, not yet added to the translator's stats (interp.ts). */
 export const ST_CHAIN_STEPS = 360;
-/** Bytes of a data TLB record, and where its words are in it (the tag's high word, abs). */
+/** Bytes of a data TLB record, and where its abs word is in it (the tag's words at +0 and +4). */
 export const TLB_REC = 16;
-export const TLB_REC_HI = 4;
 export const TLB_REC_ABS = 8;
 /** In a data TLB tag's low word: the page is not in this memory (abs -1); never in an address's compare. */
 export const TAG_NOT_IN_MEMORY = 0x200;

@@ -94,8 +94,8 @@ export class Emitter {
   private readonly loops: boolean;
   /** Whether the body has a high multiply (its scratch locals follow the registers'). */
   private readonly mulhu: boolean;
-  /** The i64 local setReg stores a register in the state area through. */
-  private tmp = 0;
+  /** The i64 local setReg stores a register in the state area through (after the registers' and the high multiplies' scratch). */
+  private readonly tmp: number;
   /** Open structured constructs (exit blocks, loop, ifs) at the current emit point. */
   private depth = 0;
   private readonly n: number;
@@ -121,14 +121,13 @@ export class Emitter {
     this.dirty = regs.dirty;
     this.loops = regs.loops;
     this.mulhu = regs.mulhu;
+    this.tmp = L_REG0 + this.used.length + (this.mulhu ? MULH_SCRATCH : 0);
   }
 
   functionBody(): Bytes {
     const c = this.c;
     // Locals after the parameters: pc, a, b, tgt (i64), six i32 scratch, then the registers
-    // in locals and the high multiplies' scratch (i64)...
-    // ... and one more: where a result for a register in the state area waits for its address.
-    this.tmp = L_REG0 + this.used.length + (this.mulhu ? MULH_SCRATCH : 0);
+    // in locals, the high multiplies' scratch and tmp (i64).
     const regs = this.tmp - L_REG0 + 1;
     c.uleb(3);
     c.uleb(4).byte(T_I64).uleb(6).byte(T_I32);

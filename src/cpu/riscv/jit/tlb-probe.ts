@@ -11,7 +11,7 @@
  * misaligned access, which might cross the page, misses and takes the slow path).
  */
 import { TLB_MASK } from '../common.js';
-import { ST_TLB_TAG, ST_TLB_VPN_TAG, ST_X_TAG_HI, ST_X_TAG_LO, TLB_REC_ABS } from '../state-area.js';
+import { ST_TLB_TAG, ST_TLB_VPN_TAG, ST_X_TAG_HI, ST_X_TAG_LO, TLB_REC, TLB_REC_ABS } from '../state-area.js';
 import { Op, type Bytes } from './wasm-writer.js';
 
 export interface ProbeLocals {
@@ -37,7 +37,8 @@ export interface ProbeLocals {
  */
 export function emitProbe(c: Bytes, l: ProbeLocals, tlb: number, align: number | (() => void)): void {
   c.tee(l.a).op(Op.i32_wrap_i64).tee(l.lo);
-  c.i32(8).op(Op.i32_shr_u).i32(TLB_MASK << 4).op(Op.i32_and);
+  // The entry's record offset: ((lo >>> 12) & TLB_MASK) * TLB_REC.
+  c.i32(12 - Math.log2(TLB_REC)).op(Op.i32_shr_u).i32(TLB_MASK * TLB_REC).op(Op.i32_and);
   if (l.sb !== null) c.get(l.sb).op(Op.i32_add);
   c.tee(l.ix).mem(Op.i32_load, 2, l.state + tlb + TLB_REC_ABS).set(l.abs);
   c.get(l.ix).mem(Op.i64_load, 3, l.state + tlb).get(l.a);
