@@ -1,6 +1,7 @@
 /**
  * The decoder (src/cpu/riscv/disasm.ts, which mirrors what the hart accepts)
- * agrees with riscv64-unknown-elf-objdump (default ISA rv64gc) on validity and
+ * agrees with riscv64-unknown-elf-objdump (rv64gc with Zba, Zbb, Zbc and Zbs, as QEMU 7.2's
+ * rv64 CPU: the code goes into an object assembled for that ISA) on validity and
  * mnemonic for a large random sample of 32-bit encodings and every 16-bit one,
  * and on the full operand text for the integer instructions. The hart itself
  * raises illegal instruction exactly for the encodings the decoder rejects.
@@ -30,9 +31,13 @@ function objdump(bytes: Uint8Array): Map<number, ObjLine> {
   try {
     const f = join(dir, 'code.bin');
     writeFileSync(f, bytes);
+    // objdump takes the ISA from the object's attributes (a raw binary is rv64gc to it).
+    writeFileSync(join(dir, 'empty.s'), '.text\n');
+    execFileSync('riscv64-unknown-elf-as', ['-march=rv64gc_zba_zbb_zbc_zbs', '-o', join(dir, 'base.o'), join(dir, 'empty.s')]);
+    execFileSync('riscv64-unknown-elf-objcopy', ['--update-section', `.text=${f}`, join(dir, 'base.o'), join(dir, 'code.o')]);
     const out = execFileSync(
       'riscv64-unknown-elf-objdump',
-      ['-D', '-b', 'binary', '-m', 'riscv:rv64', '-M', 'no-aliases,numeric', f],
+      ['-d', '-M', 'no-aliases,numeric', join(dir, 'code.o')],
       { maxBuffer: 64 << 20 },
     ).toString();
     const m = new Map<number, ObjLine>();

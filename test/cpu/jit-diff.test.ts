@@ -1,6 +1,6 @@
 /**
  * Differential test of the translating engine against the interpreter:
- * random instruction sequences (I, M, A, F, D, C, Zicsr, Zifencei; M, S and U
+ * random instruction sequences (I, M, A, F, D, C, Zicsr, Zifencei, Zba, Zbb, Zbc, Zbs; M, S and U
  * mode; Sv39/Sv48 paging; misaligned and page-crossing accesses; traps from
  * faulting accesses, illegal encodings, ecall/ebreak; code straddling page
  * boundaries) run in a loop long enough for the hot blocks to be translated,
@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assemble, makeMachine, runGuest, type GuestMachine } from './guest.js';
+import { assemble, makeMachine, MARCH, runGuest, type GuestMachine } from './guest.js';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -45,9 +45,16 @@ function program(seed: number, mode: 'M' | 'S' | 'U', sv48: boolean): string {
       lines.push(`${pick(['addi', 'slti', 'sltiu', 'xori', 'ori', 'andi', 'addiw'])} ${rd()}, ${rs()}, ${imm12()}`);
       lines.push(`${pick(['slli', 'srli', 'srai'])} ${rd()}, ${rs()}, ${Math.floor(r() * 64)}`);
       lines.push(`${pick(['slliw', 'srliw', 'sraiw'])} ${rd()}, ${rs()}, ${Math.floor(r() * 32)}`);
+      lines.push(pick([
+        `${pick(['slli.uw', 'rori', 'bclri', 'bexti', 'binvi', 'bseti'])} ${rd()}, ${rs()}, ${Math.floor(r() * 64)}`,
+        `roriw ${rd()}, ${rs()}, ${Math.floor(r() * 32)}`,
+        `${pick(['clz', 'ctz', 'cpop', 'clzw', 'ctzw', 'cpopw', 'sext.b', 'sext.h', 'zext.h', 'orc.b', 'rev8'])} ${rd()}, ${rs()}`,
+      ]));
     } else if (k < 0.5) {
       const ops = ['add', 'sub', 'sll', 'slt', 'sltu', 'xor', 'srl', 'sra', 'or', 'and', 'addw', 'subw', 'sllw', 'srlw', 'sraw',
-        'mul', 'mulh', 'mulhsu', 'mulhu', 'div', 'divu', 'rem', 'remu', 'mulw', 'divw', 'divuw', 'remw', 'remuw'];
+        'mul', 'mulh', 'mulhsu', 'mulhu', 'div', 'divu', 'rem', 'remu', 'mulw', 'divw', 'divuw', 'remw', 'remuw',
+        'sh1add', 'sh2add', 'sh3add', 'add.uw', 'sh1add.uw', 'sh2add.uw', 'sh3add.uw', 'andn', 'orn', 'xnor', 'max', 'maxu', 'min', 'minu',
+        'rol', 'ror', 'rolw', 'rorw', 'clmul', 'clmulh', 'clmulr', 'bclr', 'bext', 'binv', 'bset'];
       lines.push(`${pick(ops)} ${rd()}, ${rs()}, ${rs()}`);
     } else if (k < 0.55) {
       lines.push(`${pick(['lui', 'auipc'])} ${rd()}, ${Math.floor(r() * 0x100000)}`);
@@ -225,7 +232,7 @@ function state(m: GuestMachine): Record<string, unknown> {
 }
 
 function runBoth(src: string): { jit: GuestMachine; interp: GuestMachine } {
-  const image = assemble(src);
+  const image = assemble(src, `${MARCH}_zba_zbb_zbc_zbs`);
   const jit = makeMachine(image, 8 << 20, { translate: true, translateThreshold: 16 });
   const interp = makeMachine(image, 8 << 20, { translate: false });
   runGuest(jit, 2_000_000);

@@ -78,7 +78,7 @@ loop:
   fld fs0, 0(s0)           # compressed F/D (c.fld)
   fadd.d f2, f2, fs0
   addi a0, a0, 1
-  .word 0x40b57533         # OP, funct7 0x20, funct3 7: illegal here (no Zbb)
+  .word 0x40b51533         # OP, funct7 0x20, funct3 1: illegal (no such SLL form, nor a Zbb one)
   addi s1, s1, -1
   bnez s1, loop
   fsd f2, 8(s0)
@@ -122,7 +122,7 @@ data: .double 0.5, 0
     assert.equal(r, 0x5555, describe(r, m));
     assert.equal(m.hart.getX(23), BigInt(2 * N), 's7: one illegal-instruction trap a round, in both loops');
     // c.fld fs0, 0(s0) is 0x2000.
-    assert.equal(m.hart.getX(22), BigInt(N) * 0x40b57533n + BigInt(N) * 0x2000n, 's6: each with the encoding in mtval');
+    assert.equal(m.hart.getX(22), BigInt(N) * 0x40b51533n + BigInt(N) * 0x2000n, 's6: each with the encoding in mtval');
   }
   sameState(jit, interp);
   assert.ok(jit.hart.jit!.stats.translatedSteps > 10 * (N - 100), `${jit.hart.jit!.stats.translatedSteps} steps translated`);

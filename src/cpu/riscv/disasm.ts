@@ -6,6 +6,7 @@
  * and the tests check both against riscv64-unknown-elf-objdump.
  */
 import { expandCompressed } from './rvc.js';
+import { ZB_NAMES, ZB_R, ZB_UNARY, zbForm, zbKind } from './bitmanip.js';
 
 const x = (r: number): string => `x${r}`;
 const f = (r: number): string => `f${r}`;
@@ -61,6 +62,14 @@ function decode32(insn: number): Decoded | null {
   const f7 = insn >>> 25;
   const immI = insn >> 20;
   const immS = ((insn >> 25) << 5) | ((insn >> 7) & 31);
+  if (op === 0x13 || op === 0x1b || op === 0x33 || op === 0x3b) {
+    const zb = zbKind(insn);
+    if (zb >= 0) {
+      const form = zbForm(zb);
+      const ops = form === ZB_R ? `${x(rd)},${x(rs1)},${x(rs2)}` : form === ZB_UNARY ? `${x(rd)},${x(rs1)}` : `${x(rd)},${x(rs1)},${hex((insn >>> 20) & 63)}`;
+      return mk(ZB_NAMES[zb]!, ops);
+    }
+  }
   switch (op) {
     case 0x37:
       return mk('lui', `${x(rd)},${hex((insn >>> 12) & 0xfffff)}`);

@@ -23,6 +23,7 @@ import type { Hart } from './hart.js';
 import { interpreterModule } from './interp-wasm.js';
 import { R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC, R_TRAP } from './interp-wasm-frame.js';
 import { OWNED } from './interp-wasm-ops.js';
+import { execZb, zbKind } from './bitmanip.js';
 import { fetchSlow, loadSlow, storeSlow } from './mmu.js';
 import { rvcFill } from './rvc.js';
 import { ST_CHAIN_STEPS, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_RAW, ST_LOOP_THRESHOLD, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_T } from './state-area.js';
@@ -121,15 +122,21 @@ export class Interpreter {
   /**
    * Run an instruction the loop counted and left to this side; `raw` is the fetched word,
    * whose first halfword an illegal compressed instruction reports. The loop executes every
-   * valid encoding of its own major opcodes, so one of those here is illegal: the trap is
-   * entered and the result is false. Everything else (CSR, SYSTEM, FENCE.I, F/D, the AMOs
-   * it cannot run) runs through execOther. Translated blocks' one-instruction calls come
+   * valid encoding of its own major opcodes but the bit-manipulation ones (bitmanip.ts), which
+   * run here; any other of those here is illegal: the trap is entered and the result is false.
+   * Everything else (CSR, SYSTEM, FENCE.I, F/D, the AMOs it cannot run) runs through execOther. Translated blocks' one-instruction calls come
    * here too (jit/slow-paths.ts: x): the translator leaves to them only such instructions and
    * illegal encodings of the loop's opcodes.
    */
   execLeft(insn: number, ilen: number, raw: number): boolean {
     const h = this.h;
     if (OWNED.has((insn >> 2) & 31)) {
+      // The loop runs its opcodes' base encodings; Zba/Zbb/Zbc/Zbs are JavaScript's.
+      const zb = zbKind(insn);
+      if (zb >= 0) {
+        execZb(h, insn, ilen, zb);
+        return true;
+      }
       h.trapIllegal(ilen === 2 ? raw & 0xffff : insn);
       return false;
     }

@@ -2,8 +2,8 @@
  * One translated block's function body (codegen.ts decodes the blocks and assembles the
  * module).
  *
- * Integer instructions (I, M) and the A extension but its min/max AMOs
- * (atomic-ops.ts) are translated inline. The rest (CSR access, min/max AMOs,
+ * Integer instructions (I, M, Zba, Zbb, Zbc, Zbs: bitmanip-ops.ts) and the A extension but its
+ * min/max AMOs (atomic-ops.ts) are translated inline. The rest (CSR access, min/max AMOs,
  * F/D, anything unusual) call the interpreter for that one
  * instruction (`x`) and the block goes on unless the instruction trapped,
  * changed the fetch page or asked the hart to stop.
@@ -32,6 +32,8 @@ import { branchImm, jalImm } from './classify.js';
 import { blockRegs } from './block-regs.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
 import { emitAtomicHit, F5_LR } from './atomic-ops.js';
+import { emitZb } from './bitmanip-ops.js';
+import { ZB_R, zbForm, zbKind } from '../bitmanip.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
 import { ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_PC_OUT, ST_R_TLB, ST_T, ST_W_TLB, ST_X } from '../state-area.js';
 
@@ -351,7 +353,23 @@ export class Emitter {
       this.helper(k, rel, ilen, rd);
       return;
     }
-    switch ((insn >> 2) & 31) {
+    const op = (insn >> 2) & 31;
+    if (op === 4 || op === 12 || op === 6 || op === 14) {
+      const zb = zbKind(insn);
+      if (zb >= 0) {
+        if (rd === 0) return;
+        this.reg(rs1);
+        c.set(L_A);
+        if (zbForm(zb) === ZB_R) {
+          this.reg(rs2);
+          c.set(L_B);
+        }
+        emitZb(c, zb, insn, L_A, L_B, { lo: L_TGT, hi: this.tmp, i: L_IX });
+        this.setReg(rd);
+        return;
+      }
+    }
+    switch (op) {
       case 3:
         // fence: guest loads and stores are wasm accesses to shared memory.
         c.op(Op.atomic_prefix).byte(0x03).byte(0x00);

@@ -59,9 +59,14 @@ export enum Op {
   i64_ne = 0x52,
   i64_lt_s = 0x53,
   i64_lt_u = 0x54,
+  i64_gt_s = 0x55,
+  i64_gt_u = 0x56,
   i64_ge_s = 0x59,
   i64_ge_u = 0x5a,
   f64_eq = 0x61,
+  i32_clz = 0x67,
+  i32_ctz = 0x68,
+  i32_popcnt = 0x69,
   i32_add = 0x6a,
   i32_sub = 0x6b,
   i32_mul = 0x6c,
@@ -74,6 +79,11 @@ export enum Op {
   i32_shl = 0x74,
   i32_shr_s = 0x75,
   i32_shr_u = 0x76,
+  i32_rotl = 0x77,
+  i32_rotr = 0x78,
+  i64_clz = 0x79,
+  i64_ctz = 0x7a,
+  i64_popcnt = 0x7b,
   i64_add = 0x7c,
   i64_sub = 0x7d,
   i64_mul = 0x7e,
@@ -87,6 +97,8 @@ export enum Op {
   i64_shl = 0x86,
   i64_shr_s = 0x87,
   i64_shr_u = 0x88,
+  i64_rotl = 0x89,
+  i64_rotr = 0x8a,
   i32_wrap_i64 = 0xa7,
   i64_extend_i32_s = 0xac,
   i64_extend_i32_u = 0xad,
@@ -94,6 +106,8 @@ export enum Op {
   f64_convert_i64_s = 0xb9,
   f64_convert_i32_u = 0xb8,
   f64_add = 0xa0,
+  i64_extend8_s = 0xc2,
+  i64_extend16_s = 0xc3,
   /** Prefix of the threads proposal's atomic instructions (atomic.fence is 0xfe 0x03 0x00). */
   atomic_prefix = 0xfe,
 }
@@ -149,6 +163,18 @@ export class Bytes {
   }
   i64(v: number): this {
     return this.op(Op.i64_const).sleb(v);
+  }
+  /** An i64.const of any 64-bit value (read as signed). */
+  i64n(v: bigint): this {
+    this.op(Op.i64_const);
+    let x = BigInt.asIntN(64, v);
+    for (;;) {
+      const b = Number(x & 0x7fn);
+      x >>= 7n;
+      const done = (x === 0n && (b & 0x40) === 0) || (x === -1n && (b & 0x40) !== 0);
+      this.byte(done ? b : b | 0x80);
+      if (done) return this;
+    }
   }
   get(l: number): this {
     return this.op(Op.local_get).uleb(l);
