@@ -21,7 +21,7 @@ import {
 } from './memmap.js';
 
 /** The ISA string the harts implement (kept in one place so `cpu list` tells the truth). */
-export const DEFAULT_RISCV_ISA = 'rv64imafdc_zicsr_zifencei_zihintpause_sstc';
+export const DEFAULT_RISCV_ISA = 'rv64imafdc_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc';
 
 export interface VirtFdtOptions {
   ramSize: number;
