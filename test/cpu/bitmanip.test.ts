@@ -8,44 +8,25 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GuestConsole } from '../helpers/console.js';
+import { firmware, qemuSerial, PROBE_LIB } from '../helpers/firmware.js';
 import { assemble, makeMachine, MARCH, runGuest } from './guest.js';
 
 const PROBE = fileURLToPath(new URL('./fixtures/zb-probe.S', import.meta.url));
 const ZB_MARCH = `${MARCH}_zba_zbb_zbc_zbs`;
 
 test("every Zba/Zbb/Zbc/Zbs instruction gives what QEMU 7.2's does, interpreted and translated", { timeout: 180_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-zb-'));
-  try {
-    const obj = join(dir, 'probe.o');
-    const elf = join(dir, 'probe.elf');
-    const bin = join(dir, 'probe.bin');
-    execFileSync('riscv64-unknown-elf-as', [`-march=${ZB_MARCH}`, '-o', obj, PROBE]);
-    execFileSync('riscv64-unknown-elf-ld', ['-Ttext=0x80000000', '-o', elf, obj]);
-    execFileSync('riscv64-unknown-elf-objcopy', ['-O', 'binary', elf, bin]);
-    // QEMU writes the UART to a file: through a pipe it drops bytes when the pipe is full.
-    const qout = join(dir, 'qemu.txt');
-    const q = spawnSync('qemu-system-riscv64', ['-M', 'virt', '-m', '128M', '-display', 'none', '-monitor', 'none', '-serial', `file:${qout}`, '-bios', bin], {
-      encoding: 'latin1',
-      timeout: 60_000,
-    });
-    assert.equal(q.status, 0, q.stderr);
-    const qemuOutput = readFileSync(qout, 'latin1');
-    // 12 operand pairs x 56 results, the checksum, done.
-    assert.equal(qemuOutput.split('\n').length, 12 * 56 + 3);
-    assert.match(qemuOutput, /^sum=[0-9a-f]{16}\ndone\n$/m);
-    for (const accel of [[], ['-accel', 'tcg,jit=off'], ['-accel', 'tcg,thread=multi']]) {
-      const s = GuestConsole.run(['-M', 'virt', '-m', '128M', '-nographic', ...accel, '-bios', bin]);
-      assert.equal(await s.exited, 0, s.stderr);
-      assert.equal(s.output, qemuOutput, accel.join(' ') || 'default');
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const bin = firmware(readFileSync(PROBE, 'utf8') + PROBE_LIB, ZB_MARCH);
+  const qemuOutput = qemuSerial(bin);
+  // 12 operand pairs x 56 results, the checksum, done.
+  assert.equal(qemuOutput.split('\n').length, 12 * 56 + 3);
+  assert.match(qemuOutput, /^sum=[0-9a-f]{16}\ndone\n$/m);
+  for (const accel of [[], ['-accel', 'tcg,jit=off'], ['-accel', 'tcg,thread=multi']]) {
+    const s = GuestConsole.run(['-M', 'virt', '-m', '128M', '-nographic', ...accel, '-bios', bin]);
+    assert.equal(await s.exited, 0, s.stderr);
+    assert.equal(s.output, qemuOutput, accel.join(' ') || 'default');
   }
 });
 
