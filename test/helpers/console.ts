@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 
 export const TSVMM = fileURLToPath(new URL('../../bin/tsvmm', import.meta.url));
 
+/** The longest a console's process may live (longer than any test's own timeout). */
+const LIFETIME_MS = 30 * 60_000;
+
 export class GuestConsole {
   output = '';
   stderr = '';
@@ -41,9 +44,13 @@ export class GuestConsole {
     return GuestConsole.spawn(process.execPath, [TSVMM, 'run', ...args], env);
   }
 
-  /** Any command (e.g. tsvmm under `script` for a pseudo-terminal) with pipes. */
+  /**
+   * Any command (e.g. tsvmm under `script` for a pseudo-terminal) with pipes. Killed after
+   * LIFETIME_MS whatever the test does: a test's own timeout fails it but leaves the child, and
+   * a guest spinning forever then kept the test file's process (and the run) alive.
+   */
   static spawn(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): GuestConsole {
-    return new GuestConsole(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env }));
+    return new GuestConsole(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env, timeout: LIFETIME_MS, killSignal: 'SIGKILL' }));
   }
 
   private wakeAll(): void {
