@@ -35,70 +35,44 @@ export function zbForm(kind: number): number {
   }
 }
 
-/** funct7 << 3 | funct3 of OP (0x33) -> instruction. */
-const OP_R: ReadonlyMap<number, number> = new Map([
-  [(0x10 << 3) | 2, ZB['sh1add']], [(0x10 << 3) | 4, ZB['sh2add']], [(0x10 << 3) | 6, ZB['sh3add']],
-  [(0x20 << 3) | 7, ZB['andn']], [(0x20 << 3) | 6, ZB['orn']], [(0x20 << 3) | 4, ZB['xnor']],
-  [(0x05 << 3) | 6, ZB['max']], [(0x05 << 3) | 7, ZB['maxu']], [(0x05 << 3) | 4, ZB['min']], [(0x05 << 3) | 5, ZB['minu']],
-  [(0x30 << 3) | 1, ZB['rol']], [(0x30 << 3) | 5, ZB['ror']],
-  [(0x05 << 3) | 1, ZB['clmul']], [(0x05 << 3) | 3, ZB['clmulh']], [(0x05 << 3) | 2, ZB['clmulr']],
-  [(0x24 << 3) | 1, ZB['bclr']], [(0x24 << 3) | 5, ZB['bext']], [(0x34 << 3) | 1, ZB['binv']], [(0x14 << 3) | 1, ZB['bset']],
-]);
+const R = 0xfe00707f; // funct7, funct3, opcode
+const UNARY = 0xfff0707f; // imm[11:0], funct3, opcode
+const SHAMT = 0xfc00707f; // imm[11:6], funct3, opcode
+const r = (f7: number, f3: number, op: number): number => ((f7 << 25) | (f3 << 12) | op) >>> 0;
+const unary = (imm: number, f3: number, op: number): number => ((imm << 20) | (f3 << 12) | op) >>> 0;
+const shamt = (top: number, f3: number, op: number): number => ((top << 26) | (f3 << 12) | op) >>> 0;
 
-/** The same for OP-32 (0x3b). */
-const OP32_R: ReadonlyMap<number, number> = new Map([
-  [(0x04 << 3) | 0, ZB['add.uw']], [(0x10 << 3) | 2, ZB['sh1add.uw']], [(0x10 << 3) | 4, ZB['sh2add.uw']], [(0x10 << 3) | 6, ZB['sh3add.uw']],
-  [(0x30 << 3) | 1, ZB['rolw']], [(0x30 << 3) | 5, ZB['rorw']],
-]);
+/**
+ * Each instruction's encoding as [kind, mask, match] (an instruction word w is `kind` when
+ * (w & mask) === match; no two overlap): the one table the hart, the translator and the
+ * disassembler decode from.
+ */
+export const ZB_ENCODINGS: readonly (readonly [number, number, number])[] = [
+  [ZB['sh1add'], R, r(0x10, 2, 0x33)], [ZB['sh2add'], R, r(0x10, 4, 0x33)], [ZB['sh3add'], R, r(0x10, 6, 0x33)],
+  [ZB['add.uw'], R, r(0x04, 0, 0x3b)], [ZB['sh1add.uw'], R, r(0x10, 2, 0x3b)], [ZB['sh2add.uw'], R, r(0x10, 4, 0x3b)],
+  [ZB['sh3add.uw'], R, r(0x10, 6, 0x3b)], [ZB['slli.uw'], SHAMT, shamt(0x02, 1, 0x1b)],
+  [ZB['andn'], R, r(0x20, 7, 0x33)], [ZB['orn'], R, r(0x20, 6, 0x33)], [ZB['xnor'], R, r(0x20, 4, 0x33)],
+  [ZB['clz'], UNARY, unary(0x600, 1, 0x13)], [ZB['ctz'], UNARY, unary(0x601, 1, 0x13)], [ZB['cpop'], UNARY, unary(0x602, 1, 0x13)],
+  [ZB['clzw'], UNARY, unary(0x600, 1, 0x1b)], [ZB['ctzw'], UNARY, unary(0x601, 1, 0x1b)], [ZB['cpopw'], UNARY, unary(0x602, 1, 0x1b)],
+  [ZB['max'], R, r(0x05, 6, 0x33)], [ZB['maxu'], R, r(0x05, 7, 0x33)], [ZB['min'], R, r(0x05, 4, 0x33)], [ZB['minu'], R, r(0x05, 5, 0x33)],
+  [ZB['sext.b'], UNARY, unary(0x604, 1, 0x13)], [ZB['sext.h'], UNARY, unary(0x605, 1, 0x13)], [ZB['zext.h'], UNARY, unary(0x080, 4, 0x3b)],
+  [ZB['rol'], R, r(0x30, 1, 0x33)], [ZB['ror'], R, r(0x30, 5, 0x33)], [ZB['rori'], SHAMT, shamt(0x18, 5, 0x13)],
+  [ZB['rolw'], R, r(0x30, 1, 0x3b)], [ZB['rorw'], R, r(0x30, 5, 0x3b)], [ZB['roriw'], R, r(0x30, 5, 0x1b)],
+  [ZB['orc.b'], UNARY, unary(0x287, 5, 0x13)], [ZB['rev8'], UNARY, unary(0x6b8, 5, 0x13)],
+  [ZB['clmul'], R, r(0x05, 1, 0x33)], [ZB['clmulh'], R, r(0x05, 3, 0x33)], [ZB['clmulr'], R, r(0x05, 2, 0x33)],
+  [ZB['bclr'], R, r(0x24, 1, 0x33)], [ZB['bclri'], SHAMT, shamt(0x12, 1, 0x13)], [ZB['bext'], R, r(0x24, 5, 0x33)],
+  [ZB['bexti'], SHAMT, shamt(0x12, 5, 0x13)], [ZB['binv'], R, r(0x34, 1, 0x33)], [ZB['binvi'], SHAMT, shamt(0x1a, 1, 0x13)],
+  [ZB['bset'], R, r(0x14, 1, 0x33)], [ZB['bseti'], SHAMT, shamt(0x0a, 1, 0x13)],
+];
 
 /** Which Zba/Zbb/Zbc/Zbs instruction the 32-bit `insn` is, or -1. */
 export function zbKind(insn: number): number {
+  // The common base encodings first (the translator asks for every instruction of these opcodes).
+  const op = insn & 0x7f;
   const f3 = (insn >> 12) & 7;
-  const f7 = insn >>> 25;
-  const imm = (insn >>> 20) & 0xfff;
-  switch (insn & 0x7f) {
-    case 0x33:
-      return OP_R.get((f7 << 3) | f3) ?? -1;
-    case 0x3b:
-      if (f7 === 0x04 && f3 === 4) return ((insn >> 20) & 31) === 0 ? ZB['zext.h'] : -1;
-      return OP32_R.get((f7 << 3) | f3) ?? -1;
-    case 0x13:
-      if (f3 === 1) {
-        switch (imm) {
-          case 0x600: return ZB['clz'];
-          case 0x601: return ZB['ctz'];
-          case 0x602: return ZB['cpop'];
-          case 0x604: return ZB['sext.b'];
-          case 0x605: return ZB['sext.h'];
-        }
-        switch (imm >> 6) {
-          case 0x12: return ZB['bclri'];
-          case 0x0a: return ZB['bseti'];
-          case 0x1a: return ZB['binvi'];
-        }
-        return -1;
-      }
-      if (f3 === 5) {
-        if (imm === 0x287) return ZB['orc.b'];
-        if (imm === 0x6b8) return ZB['rev8'];
-        switch (imm >> 6) {
-          case 0x18: return ZB['rori'];
-          case 0x12: return ZB['bexti'];
-        }
-      }
-      return -1;
-    case 0x1b:
-      if (f3 === 1) {
-        switch (imm) {
-          case 0x600: return ZB['clzw'];
-          case 0x601: return ZB['ctzw'];
-          case 0x602: return ZB['cpopw'];
-        }
-        return imm >> 6 === 0x02 ? ZB['slli.uw'] : -1;
-      }
-      if (f3 === 5 && f7 === 0x30) return ZB['roriw'];
-      return -1;
-  }
+  if ((op === 0x13 || op === 0x1b) && f3 !== 1 && f3 !== 5) return -1;
+  if ((op === 0x33 || op === 0x3b) && insn >>> 25 <= 1) return -1;
+  for (const [kind, mask, match] of ZB_ENCODINGS) if (((insn & mask) >>> 0) === match) return kind;
   return -1;
 }
 
