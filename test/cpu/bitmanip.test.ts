@@ -12,13 +12,12 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GuestConsole } from '../helpers/console.js';
 import { firmware, qemuSerial, PROBE_LIB } from '../helpers/firmware.js';
-import { assemble, makeMachine, MARCH, runGuest } from './guest.js';
+import { assemble, makeMachine, MARCH_ZB, runGuest } from './guest.js';
 
 const PROBE = fileURLToPath(new URL('./fixtures/zb-probe.S', import.meta.url));
-const ZB_MARCH = `${MARCH}_zba_zbb_zbc_zbs`;
 
 test("every Zba/Zbb/Zbc/Zbs instruction gives what QEMU 7.2's does, interpreted and translated", { timeout: 180_000 }, async () => {
-  const bin = firmware(readFileSync(PROBE, 'utf8') + PROBE_LIB, ZB_MARCH);
+  const bin = firmware(readFileSync(PROBE, 'utf8') + PROBE_LIB, MARCH_ZB);
   const qemuOutput = qemuSerial(bin);
   // 12 operand pairs x 56 results, the checksum, done.
   assert.equal(qemuOutput.split('\n').length, 12 * 56 + 3);
@@ -61,7 +60,7 @@ main:
   CHECK s5, 6700
   PASS
 `;
-  const image = assemble(src, ZB_MARCH);
+  const image = assemble(src, MARCH_ZB);
   for (const opts of [{ translate: false }, { translate: true, translateThreshold: 2 }]) {
     const m = makeMachine(image, 8 << 20, opts);
     runGuest(m);

@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { FINISHER, IRQCTL, makeMachine, RAM_BASE, type GuestMachine } from './guest-machine.js';
 export { FINISHER, IRQCTL, makeMachine, RAM_BASE, type GuestMachine };
 export const MARCH = 'rv64imafdc_zicsr_zifencei_zihintpause';
+/** MARCH with the bit-manipulation extensions (tests of them assemble with it). */
+export const MARCH_ZB = `${MARCH}_zba_zbb_zbc_zbs`;
 
 const asmDir = fileURLToPath(new URL('./asm/', import.meta.url));
 

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assemble, makeMachine, MARCH, runGuest, type GuestMachine } from './guest.js';
+import { assemble, makeMachine, MARCH_ZB, runGuest, type GuestMachine } from './guest.js';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -232,7 +232,7 @@ function state(m: GuestMachine): Record<string, unknown> {
 }
 
 function runBoth(src: string): { jit: GuestMachine; interp: GuestMachine } {
-  const image = assemble(src, `${MARCH}_zba_zbb_zbc_zbs`);
+  const image = assemble(src, MARCH_ZB);
   const jit = makeMachine(image, 8 << 20, { translate: true, translateThreshold: 16 });
   const interp = makeMachine(image, 8 << 20, { translate: false });
   runGuest(jit, 2_000_000);

@@ -3,7 +3,7 @@
  * CPU has them: their decoding, shared by the hart, the translator (jit/bitmanip-ops.ts
  * writes them inline) and the disassembler, and their semantics for the JavaScript side, which
  * runs them when the interpreter loop leaves them to it (the loop executes only the base
- * encodings of its opcodes) and for the carry-less multiplies in translated blocks.
+ * encodings of its opcodes).
  */
 import type { Hart } from './hart.js';
 
@@ -67,7 +67,9 @@ export const ZB_ENCODINGS: readonly (readonly [number, number, number])[] = [
 
 /** Which Zba/Zbb/Zbc/Zbs instruction the 32-bit `insn` is, or -1. */
 export function zbKind(insn: number): number {
-  // The common base encodings first (the translator asks for every instruction of these opcodes).
+  // Only OP-IMM, OP-IMM-32, OP and OP-32 (0x13, 0x1b, 0x33, 0x3b) have such encodings; their
+  // common base encodings next (the translator asks for every instruction of these opcodes).
+  if ((insn & 0x57) !== 0x13) return -1;
   const op = insn & 0x7f;
   const f3 = (insn >> 12) & 7;
   if ((op === 0x13 || op === 0x1b) && f3 !== 1 && f3 !== 5) return -1;
@@ -83,13 +85,15 @@ function sext32(v: bigint): bigint {
   return BigInt.asIntN(32, v);
 }
 
-function clz64(v: bigint, bits: number): bigint {
+/** Leading zeros of the low `bits` bits of v. */
+function clz(v: bigint, bits: number): bigint {
   let n = 0;
   for (let b = bits - 1; b >= 0 && ((v >> BigInt(b)) & 1n) === 0n; b--) n++;
   return BigInt(n);
 }
 
-function ctz64(v: bigint, bits: number): bigint {
+/** Trailing zeros of the low `bits` bits of v (`bits` when they are all 0). */
+function ctz(v: bigint, bits: number): bigint {
   let n = 0;
   while (n < bits && ((v >> BigInt(n)) & 1n) === 0n) n++;
   return BigInt(n);
@@ -128,11 +132,11 @@ export function zbEval(kind: number, a: bigint, b: bigint): bigint {
     case ZB['andn']: return a & ~b;
     case ZB['orn']: return a | ~b;
     case ZB['xnor']: return ~(a ^ b);
-    case ZB['clz']: return clz64(a, 64);
-    case ZB['ctz']: return ctz64(a, 64);
+    case ZB['clz']: return clz(a, 64);
+    case ZB['ctz']: return ctz(a, 64);
     case ZB['cpop']: return popcount(a);
-    case ZB['clzw']: return clz64(a & M32, 32);
-    case ZB['ctzw']: return ctz64(a & M32, 32);
+    case ZB['clzw']: return clz(a, 32);
+    case ZB['ctzw']: return ctz(a, 32);
     case ZB['cpopw']: return popcount(a & M32);
     case ZB['max']: return BigInt.asIntN(64, a) > BigInt.asIntN(64, b) ? a : b;
     case ZB['maxu']: return a > b ? a : b;
@@ -172,11 +176,7 @@ export function zbEval(kind: number, a: bigint, b: bigint): bigint {
   throw new RangeError(`zbEval: no instruction ${kind}`);
 }
 
-/**
- * Run Zb* instruction `insn` (zbKind: `kind`) on the hart's registers and step past it. The
- * loop leaves these to the JavaScript side; translated blocks call here for the carry-less
- * multiplies.
- */
+/** Run Zb* instruction `insn` (zbKind: `kind`) on the hart's registers and step past it. */
 export function execZb(h: Hart, insn: number, ilen: number, kind: number): void {
   const rd = (insn >> 7) & 31;
   const a = h.getX((insn >> 15) & 31);

@@ -62,13 +62,11 @@ function decode32(insn: number): Decoded | null {
   const f7 = insn >>> 25;
   const immI = insn >> 20;
   const immS = ((insn >> 25) << 5) | ((insn >> 7) & 31);
-  if (op === 0x13 || op === 0x1b || op === 0x33 || op === 0x3b) {
-    const zb = zbKind(insn);
-    if (zb >= 0) {
-      const form = zbForm(zb);
-      const ops = form === ZB_R ? `${x(rd)},${x(rs1)},${x(rs2)}` : form === ZB_UNARY ? `${x(rd)},${x(rs1)}` : `${x(rd)},${x(rs1)},${hex((insn >>> 20) & 63)}`;
-      return mk(ZB_NAMES[zb]!, ops);
-    }
+  const zb = zbKind(insn);
+  if (zb >= 0) {
+    const form = zbForm(zb);
+    const ops = form === ZB_R ? `${x(rd)},${x(rs1)},${x(rs2)}` : form === ZB_UNARY ? `${x(rd)},${x(rs1)}` : `${x(rd)},${x(rs1)},${hex((insn >>> 20) & 63)}`;
+    return mk(ZB_NAMES[zb]!, ops);
   }
   switch (op) {
     case 0x37:

@@ -124,9 +124,10 @@ export class Interpreter {
    * whose first halfword an illegal compressed instruction reports. The loop executes every
    * valid encoding of its own major opcodes but the bit-manipulation ones (bitmanip.ts), which
    * run here; any other of those here is illegal: the trap is entered and the result is false.
-   * Everything else (CSR, SYSTEM, FENCE.I, F/D, the AMOs it cannot run) runs through execOther. Translated blocks' one-instruction calls come
-   * here too (jit/slow-paths.ts: x): the translator leaves to them only such instructions and
-   * illegal encodings of the loop's opcodes.
+   * Everything else (CSR, SYSTEM, FENCE.I, F/D, the AMOs it cannot run) runs through
+   * execOther. Translated blocks' one-instruction calls come here too (jit/slow-paths.ts: x):
+   * the translator leaves to them only such instructions and illegal encodings of the loop's
+   * opcodes.
    */
   execLeft(insn: number, ilen: number, raw: number): boolean {
     const h = this.h;

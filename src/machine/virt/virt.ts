@@ -37,7 +37,7 @@ import type { BottomHalf } from '../../sync/work.js';
 import { Fdt } from '../fdt.js';
 import { LoaderError, type GuestWriter } from '../loader.js';
 import { BootError, loadBootImages, type BootInfo, type BootSpec } from './boot.js';
-import { addIommuSys, createVirtFdt, DEFAULT_RISCV_ISA, type VirtFdtHandles } from './fdt.js';
+import { addIommuSys, createVirtFdt, type VirtFdtHandles } from './fdt.js';
 import { allocateRamWithHartStates, createHarts, runnableHart } from './harts.js';
 import { RiscvIommu } from '../../hw/iommu/riscv-iommu.js';
 import {
@@ -246,7 +246,7 @@ export class VirtMachine implements GuestWriter {
     }
 
     const rngSeed = opts.rngSeed ?? (clock.kind === 'virtual' ? new Uint8Array(32) : this.host.randomFill(new Uint8Array(32)));
-    const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa ?? DEFAULT_RISCV_ISA, mmuType: 'riscv,sv48', rngSeed });
+    const built = createVirtFdt({ ramSize: opts.ramSize, smp: opts.smp, isa: opts.isa, mmuType: 'riscv,sv48', rngSeed });
     this.fdt = built.fdt;
     this.fdtHandles = built.handles;
     if (this.iommu) addIommuSys(this.fdt, this.fdtHandles);

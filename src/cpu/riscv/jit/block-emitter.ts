@@ -353,23 +353,20 @@ export class Emitter {
       this.helper(k, rel, ilen, rd);
       return;
     }
-    const op = (insn >> 2) & 31;
-    if (op === 4 || op === 12 || op === 6 || op === 14) {
-      const zb = zbKind(insn);
-      if (zb >= 0) {
-        if (rd === 0) return;
-        this.reg(rs1);
-        c.set(L_A);
-        if (zbForm(zb) === ZB_R) {
-          this.reg(rs2);
-          c.set(L_B);
-        }
-        emitZb(c, zb, insn, L_A, L_B, { lo: L_TGT, hi: this.tmp, i: L_IX });
-        this.setReg(rd);
-        return;
+    const zb = zbKind(insn);
+    if (zb >= 0) {
+      if (rd === 0) return;
+      this.reg(rs1);
+      c.set(L_A);
+      if (zbForm(zb) === ZB_R) {
+        this.reg(rs2);
+        c.set(L_B);
       }
+      emitZb(c, zb, insn, L_A, L_B, { lo: L_TGT, hi: this.tmp, i: L_IX });
+      this.setReg(rd);
+      return;
     }
-    switch (op) {
+    switch ((insn >> 2) & 31) {
       case 3:
         // fence: guest loads and stores are wasm accesses to shared memory.
         c.op(Op.atomic_prefix).byte(0x03).byte(0x00);

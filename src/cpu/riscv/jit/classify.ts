@@ -22,12 +22,9 @@ export const HELPER = 3;
  */
 export function classify(insn: number): number {
   const f3 = (insn >> 12) & 7;
-  const op = (insn >> 2) & 31;
-  if (op === 4 || op === 12 || op === 6 || op === 14) {
-    // Zba, Zbb, Zbc and Zbs, inline (jit/bitmanip-ops.ts).
-    if (zbKind(insn) >= 0) return GOES_ON;
-  }
-  switch (op) {
+  // Zba, Zbb, Zbc and Zbs, inline (jit/bitmanip-ops.ts).
+  if (zbKind(insn) >= 0) return GOES_ON;
+  switch ((insn >> 2) & 31) {
     case 4: {
       const top = insn >>> 26;
       if (f3 === 1 && top !== 0) return HELPER;
