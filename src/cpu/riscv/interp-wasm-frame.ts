@@ -49,6 +49,8 @@ export const L_KINDS = L_MODE + 1; // i32
 export const L_HITS = L_MODE + 2; // i32
 export const L_THR = L_MODE + 3; // i32
 export const L_SB = L_MODE + 4; // i32: the state area's address (the imported global e.s)
+/** The sign bit set when the fetch page has translated blocks or its kinds are not at hand (interp-wasm.ts: jumped). */
+export const L_CODED = L_MODE + 5; // i32
 /** The TLB probe's locals (jit/tlb-probe.ts): the state area's address is L_SB. */
 export const PROBE: ProbeLocals = { a: L_A, lo: L_LO, ix: L_IX, abs: L_DABS, sb: L_SB, state: 0 };
 /** The module's functions: the imported slow paths, the loop, its page move, the upper half of an instruction crossing pages, the A extension, and a call of translated blocks. */

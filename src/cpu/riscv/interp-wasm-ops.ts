@@ -240,6 +240,8 @@ export function body(e: Emit, label: string): void {
       e.field(21, 0x3ff).i32(1).op(Op.i32_shl).op(Op.i32_or);
       c.op(Op.i64_extend_i32_s).op(Op.i64_add).set(L_PC);
       e.writeRd();
+      // Counted as a backward branch is (interp-wasm.ts: jumped); nothing reads L_INSN after it.
+      c.get(L_INSN).i32(-0x80000000).op(Op.i32_or).set(L_INSN);
       e.br('jumped');
       return;
     case 'jalr':
@@ -251,6 +253,8 @@ export function body(e: Emit, label: string): void {
       c.get(L_PC).get(L_ILEN).op(Op.i64_extend_i32_u).op(Op.i64_add).set(L_V);
       c.get(L_A).set(L_PC);
       e.writeRd();
+      // Counted as a backward branch is (interp-wasm.ts: jumped); nothing reads L_INSN after it.
+      c.get(L_INSN).i32(-0x80000000).op(Op.i32_or).set(L_INSN);
       e.br('jumped');
       return;
     case 'branch': {

@@ -38,8 +38,8 @@ import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './jit/wasm-writer.js';
 import { MULH_SCRATCH } from './jit/codegen-m.js';
 import { BLOCK_TYPE, FUNC_TYPES, LD_TYPE, ST_TYPE } from './jit/trampoline.js';
 import { emitExecProbe } from './jit/tlb-probe.js';
-import { ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
-import { Emit, F_CHAIN, F_MOVE, F_UPPER, L_ABS, L_CNT, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC } from './interp-wasm-frame.js';
+import { ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_KINDS, ST_CODED, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
+import { Emit, F_CHAIN, F_MOVE, F_UPPER, L_ABS, L_CNT, L_CODED, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC } from './interp-wasm-frame.js';
 import { atomicBody, body, CASES } from './interp-wasm-ops.js';
 
 /**
@@ -58,8 +58,8 @@ const MOVE_BLOCK = 3;
 export function interpreterModule(): Uint8Array<ArrayBuffer> {
   const e = new Emit();
   const c = e.c;
-  // Locals after the 4 parameters: pc a b v (i64), 13 i32, vbase (i64), 2 i32, mulh scratch (i64).
-  c.uleb(6).uleb(4).byte(T_I64).uleb(13).byte(T_I32).uleb(1).byte(T_I64).uleb(3).byte(T_I32).uleb(MULH_SCRATCH).byte(T_I64).uleb(5).byte(T_I32);
+  // Locals after the 4 parameters: pc a b v (i64), 13 i32, vbase (i64), 2 i32, mulh scratch (i64), 6 i32.
+  c.uleb(6).uleb(4).byte(T_I64).uleb(13).byte(T_I32).uleb(1).byte(T_I64).uleb(3).byte(T_I32).uleb(MULH_SCRATCH).byte(T_I64).uleb(6).byte(T_I32);
   c.get(P_PCF).op(Op.i64_trunc_f64_s).set(L_PC);
   c.op(Op.global_get).uleb(0).set(L_SB);
   c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_MODE).set(L_MODE);
@@ -79,8 +79,17 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.op(Op.end);
   c.set(L_VBASE);
   c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_ABS).set(L_ABS);
-  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_KINDS).set(L_KINDS);
+  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_KINDS).tee(L_KINDS);
   c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_HITS).set(L_HITS);
+  // The page's coded byte (kinds lie at ST_KINDS + slot * 2048 of the state area).
+  c.i32(0).op(Op.i32_lt_s);
+  c.op(Op.if_).byte(T_I32);
+  c.i32(-0x80000000);
+  c.op(Op.else_);
+  c.get(L_KINDS).get(L_SB).op(Op.i32_sub).i32(ST_KINDS).op(Op.i32_sub).i32(11).op(Op.i32_shr_u).get(L_SB).op(Op.i32_add);
+  c.mem(Op.i32_load8_u, 0, ST_CODED).i32(31).op(Op.i32_shl);
+  c.op(Op.end);
+  c.set(L_CODED);
   e.open(Op.loop, 'next');
   // The budget.
   c.get(L_CNT).get(P_BUDGET).op(Op.i32_ge_u);
@@ -383,6 +392,15 @@ function jumped(e: Emit): void {
   const c = e.c;
   c.get(L_MODE);
   e.open(Op.if_, 'if');
+  // On a page without translated blocks only backward branches, jal and jalr count (the jump
+  // cases set L_INSN's sign bit): loop heads, calls, returns. A taken forward branch's target
+  // is a side exit of the block the branch is in, translated with it when that is its page's first (engine.ts: translate),
+  // or counted where the fetch moves to its page, where a chain leaves for it, or by the
+  // dispatcher. On a page with translated blocks every jump counts (docs/cpu.md, *Hotness*).
+  // Why: counting every jump made code that never gets hot run ~5 % slower in the
+  // dispatcher's mode than under the interpreter alone (cpu.cold_footprint).
+  c.get(L_INSN).get(L_CODED).op(Op.i32_or).i32(0).op(Op.i32_lt_s);
+  e.open(Op.if_, 'if');
   // Off the page, or the page's code-cache state not at hand: move there (which counts the
   // entry) if that is quick, else the dispatcher.
   c.get(L_PC).get(L_VBASE).op(Op.i64_sub).op(Op.i32_wrap_i64).tee(L_IX).i32(4096).op(Op.i32_ge_u);
@@ -392,6 +410,7 @@ function jumped(e: Emit): void {
   e.end();
   c.get(L_IX).i32(1).op(Op.i32_shr_u).set(L_IX);
   countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => runChain(e), () => void e.exit(R_JUMP));
+  e.end();
   e.end();
 }
 

@@ -29,6 +29,7 @@
  *   then    256 KiB   compressed-instruction expansions, i32 per parcel (1: not yet expanded)
  *   then    4 MiB     code-cache page kinds: CODE_PAGES slots x 2,048 bytes (jit/page-code.ts PageCode)
  *   then    8 MiB     hit counters: CODE_PAGES slots x 2,048 u16
+ *   then    2 KiB     coded: CODE_PAGES slots x 1 byte, 1 when the slot's page has translated blocks
  *
  * A data TLB's tag is the page's virtual address (page aligned) with the translation
  * context in bits 3..8 of its low word (tlbTag): WebAssembly masks the i64 address to page
@@ -140,8 +141,13 @@ export const CODE_PAGES = 2048;
 /** Per code page slot: the kinds of its halfword offsets (u8 each), then their hit counters (u16 each). */
 export const ST_KINDS = ST_RVC + 65536 * 4;
 export const ST_HITS = ST_KINDS + CODE_PAGES * 2048;
+/**
+ * Per code page slot, one byte: 1 when the page has translated blocks (the interpreter loop
+ * counts every jump into such a page, only loop heads elsewhere: interp-wasm.ts, jumped).
+ */
+export const ST_CODED = ST_HITS + CODE_PAGES * 4096;
 /** Bytes of one hart's area. */
-export const HART_STATE_BYTES = ST_HITS + CODE_PAGES * 4096;
+export const HART_STATE_BYTES = ST_CODED + CODE_PAGES;
 /**
  * Hit counters the harts of one machine share (Hart's sharedHits), by physical page number
  * modulo CODE_PAGES: plain 16-bit words, so an increment two harts make at once may count once

@@ -32,7 +32,7 @@
  */
 import { BLOCK_TYPE, FUNC_TYPES, LD_TYPE, MAX_INSNS, ST_TYPE } from './trampoline.js';
 import { Bytes, T_I32 } from './wasm-writer.js';
-import { classify, ENDS, HELPER, NO } from './classify.js';
+import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
 import { Emitter, T_BLOCK, type Insn } from './block-emitter.js';
 import { rvcFill } from '../rvc.js';
 
@@ -79,6 +79,24 @@ function decodeBlock(dv: DataView, base: number, off: number, rvc: Int32Array, s
     if (kind === ENDS) break;
   }
   return insns.length === 0 ? null : insns;
+}
+
+/**
+ * The page offsets the block at `off` branches or jumps to directly (taken conditional
+ * branches and jal), other than its own start and within the page: what the translator
+ * compiles along with a page's first block, whose forward targets the interpreter loop has
+ * not counted (interp-wasm.ts: jumped). Arguments as decodeBlock's.
+ */
+export function directTargets(dv: DataView, base: number, off: number, rvc: Int32Array, starts: Uint8Array): number[] {
+  const insns = decodeBlock(dv, base, off, rvc, starts);
+  const out: number[] = [];
+  if (insns === null) return out;
+  for (const x of insns) {
+    const op = x.insn & 0x7f;
+    const t = op === 0x63 ? off + x.rel + branchImm(x.insn) : op === 0x6f ? off + x.rel + jalImm(x.insn) : -1;
+    if (t >= 0 && t < 4096 && t !== off && !out.includes(t)) out.push(t);
+  }
+  return out;
 }
 
 /**

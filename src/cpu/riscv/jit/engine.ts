@@ -9,10 +9,10 @@ import { TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { DISPATCH, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb } from '../mmu.js';
-import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS, ST_LINES, ST_PC_OUT } from '../state-area.js';
+import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_CODED, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS, ST_LINES, ST_PC_OUT } from '../state-area.js';
 import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
-import { translateBlocks } from './codegen.js';
+import { directTargets, translateBlocks } from './codegen.js';
 import { chainSlowPaths, type ChainStart } from './slow-paths.js';
 import { buildTrampoline, type BlockFn, type SlowPaths, type Trampoline } from './trampoline.js';
 import { LoopPages } from './loop-pages.js';
@@ -370,7 +370,7 @@ export class Translator implements ChainStart {
       const buf = this.h.state.memory.buffer;
       const sh = this.h.sharedHits;
       const hits = sh >= 0 ? new Uint16Array(buf, sh + (ppn & (CODE_PAGES - 1)) * 4096, 2048) : new Uint16Array(buf, at + ST_HITS + k * 4096, 2048);
-      q = new PageCode(ppn, ppn % 65536, new Uint8Array(buf, at + ST_KINDS + k * 2048, 2048), hits, sh >= 0);
+      q = new PageCode(ppn, ppn % 65536, new Uint8Array(buf, at + ST_KINDS + k * 2048, 2048), hits, new Uint8Array(buf, at + ST_CODED + k, 1), sh >= 0);
       q.mapGen = this.mapGen;
       this.pages.set(ppn, q);
     }
@@ -385,6 +385,7 @@ export class Translator implements ChainStart {
     p.hits.fill(0);
     this.blocks -= p.blocks;
     p.blocks = 0;
+    p.coded[0] = 0;
     if (p.claimed) {
       this.sync.release(p.slot);
       p.claimed = false;
@@ -423,6 +424,10 @@ export class Translator implements ChainStart {
       return false;
     }
     if (!this.claim(p)) return false;
+    const base = h.fetchOff >> 2;
+    const words = this.fetchWords();
+    const snap = this.snap;
+    snap.set(words.subarray(base, base + 1024));
     // The hot block and the page's warm ones, in one module (codegen.ts: translateBlocks),
     // marked PENDING: with the page's blocks, where each block of the batch ends.
     const tramp = this.tramp!;
@@ -435,10 +440,18 @@ export class Translator implements ChainStart {
       offs.push(j * 2);
       kinds[j] = PENDING;
     }
-    const base = h.fetchOff >> 2;
-    const words = this.fetchWords();
-    const snap = this.snap;
-    snap.set(words.subarray(base, base + 1024));
+    // A page's first blocks: the hot block's direct targets too. Until a page has blocks the
+    // interpreter loop counts only its loop heads (interp-wasm.ts: jumped), so the code those
+    // lead forward to would otherwise wait for its own count, block by block, through the
+    // chains that leave for it.
+    if (p.blocks === 0) {
+      for (const t of directTargets(this.snapDv, 0, i * 2, h.rvc, kinds)) {
+        if (offs.length >= BATCH) break;
+        if (kinds[t >> 1] !== NONE) continue;
+        offs.push(t);
+        kinds[t >> 1] = PENDING;
+      }
+    }
     const src = translateBlocks(this.snapDv, 0, offs, h.rvc, this.share === null ? h.state.offset : -1, kinds);
     let exports: WebAssembly.Exports | null = null;
     if (src !== null) {
@@ -512,6 +525,7 @@ export class Translator implements ChainStart {
     }
     p.nRanges++;
     p.blocks++;
+    p.coded[0] = 1;
     this.blocks++;
   }
 

@@ -38,6 +38,8 @@ export class PageCode {
   lens: Uint8Array = NO_LENS;
   /** Entries counted towards translation (the interpreter loop counts in-page jumps in wasm). */
   readonly hits: Uint16Array<ArrayBufferLike>;
+  /** One byte, 1 while the page has blocks (state-area.ts ST_CODED: what the interpreter loop reads). */
+  readonly coded: Uint8Array<ArrayBufferLike>;
   /** CodeSync generation the translations were made against. */
   gen = 0;
   claimed = false;
@@ -71,6 +73,7 @@ export class PageCode {
     readonly slot: number,
     kinds: Uint8Array<ArrayBufferLike>,
     hits: Uint16Array<ArrayBufferLike>,
+    coded: Uint8Array<ArrayBufferLike>,
     shared: boolean,
   ) {
     // Views of the hart's state area (state-area.ts ST_KINDS, ST_HITS), where the interpreter
@@ -78,5 +81,6 @@ export class PageCode {
     // hart's counts, state-area.ts SHARED_HITS_BYTES) stay as they are.
     this.kinds = kinds.fill(NONE);
     this.hits = shared ? hits : hits.fill(0);
+    this.coded = coded.fill(0);
   }
 }
