@@ -394,11 +394,12 @@ function jumped(e: Emit): void {
   e.open(Op.if_, 'if');
   // On a page without translated blocks only backward branches, jal and jalr count (the jump
   // cases set L_INSN's sign bit): loop heads, calls, returns. A taken forward branch's target
-  // is a side exit of the block the branch is in, translated with it when that is its page's first (engine.ts: translate),
-  // or counted where the fetch moves to its page, where a chain leaves for it, or by the
-  // dispatcher. On a page with translated blocks every jump counts (docs/cpu.md, *Hotness*).
-  // Why: counting every jump made code that never gets hot run ~5 % slower in the
-  // dispatcher's mode than under the interpreter alone (cpu.cold_footprint).
+  // is a side exit of the block the branch is in, translated with it when that block is its
+  // page's first (engine.ts: translate), or counted where the fetch moves to its page, where a
+  // chain leaves for it, or by the dispatcher. On a page with translated blocks every jump
+  // counts (docs/cpu.md, *Hotness*). Why: counting every jump made code that never gets hot
+  // run ~5 % slower in the dispatcher's mode than under the interpreter alone
+  // (cpu.cold_footprint).
   c.get(L_INSN).get(L_CODED).op(Op.i32_or).i32(0).op(Op.i32_lt_s);
   e.open(Op.if_, 'if');
   // Off the page, or the page's code-cache state not at hand: move there (which counts the
