@@ -538,6 +538,52 @@ other:
   assert.ok(jit!.hart.jit!.stats.invalidated > invalidated, "fn's page was re-checked and dropped");
 });
 
+test('fence.i after a write that bypassed the harts: a jump-cache entry made before it does not enter the stale block', () => {
+  // A translated loop calls fn and executes fence.i on every iteration; the host rewrites fn
+  // (as a DMA would: no hart store) while the loop runs. Whatever fence.i does to the jump
+  // cache (a new epoch today: engine.ts, recheckPages; an entry kept per page was measured and
+  // not kept, docs/cpu-performance.md), the loop's call through the trampoline's jump must not
+  // enter fn's old block before fn's page was re-checked. Both engines take the write at the
+  // same instruction.
+  const src = `
+main:
+  li s0, 0
+  li s2, 0
+1:call fn
+  add s2, s2, a0
+  fence.i
+  addi s0, s0, 1
+  li t0, 40000
+  blt s0, t0, 1b
+  li t2, ${RESULT}
+  sd s2, 0(t2)
+  PASS
+.balign 4096
+fn:
+  .word 0x00100513         # li a0, 1
+  .word 0x00008067         # ret
+`;
+  const image = assemble(src);
+  const sums = [true, false].map((translate) => {
+    const m = makeMachine(image, 8 << 20, { translate, translateThreshold: 16 });
+    m.hart.run(150_000);
+    const bytes = m.ram.ramBytes();
+    const dv = new DataView(bytes.buffer, bytes.byteOffset);
+    let fn = 4096;
+    while (dv.getUint32(fn, true) !== 0x00100513) fn += 4096;
+    dv.setUint32(fn, 0x00200513, true); // li a0, 2
+    const r = runGuest(m, 10_000_000);
+    assert.equal(r, 0x5555, describe(r, m));
+    if (translate) {
+      assert.ok(m.hart.jit!.stats.translatedSteps > 100_000, 'the loop ran translated');
+      assert.ok(m.hart.jit!.stats.invalidated >= 1, "fn's page was re-checked and dropped");
+    }
+    return u64At(m, RESULT);
+  });
+  assert.equal(sums[0], sums[1]);
+  assert.ok(sums[1]! > 40000n && sums[1]! < 80000n, `both old and new code ran: ${sums[1]}`);
+});
+
 test('stores to a device whose page shares a CodeSync slot with a translated RAM page are no stores to code', () => {
   // CodeSync's slots are physical pages modulo CODE_SLOTS: the device at 0x1000 shares its slot
   // with RAM page 0x80001000, where the loop below runs translated. Its stores to the device,
