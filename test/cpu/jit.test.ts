@@ -70,12 +70,12 @@ s_handler:
   PASS
 `;
 
-function both(image: Uint8Array, setup?: (m: GuestMachine) => void): { jit: GuestMachine; interp: GuestMachine } {
+function both(image: Uint8Array, setup?: (m: GuestMachine) => void, maxSteps = 20_000_000): { jit: GuestMachine; interp: GuestMachine } {
   const jit = makeMachine(image, 8 << 20, { translate: true, translateThreshold: 16 });
   const interp = makeMachine(image, 8 << 20, { translate: false });
   for (const m of [jit, interp]) {
     setup?.(m);
-    const r = runGuest(m, 20_000_000);
+    const r = runGuest(m, maxSteps);
     assert.equal(r, 0x5555, describe(r, m));
   }
   return { jit, interp };
@@ -245,13 +245,7 @@ test('forward code a hot loop leads to is translated, page by page, through the 
   const lines = ['main:', '  li s1, 200', '  li a0, 0', 'round:'];
   for (let b = 0; b < blocks; b++) lines.push(`b${b}:`, `  addi a0, a0, ${b + 1}`, `  xori a1, a0, ${b}`, `  bne s1, zero, b${b + 1}`, '  nop');
   lines.push(`b${blocks}:`, '  addi s1, s1, -1', '  bnez s1, round', '  li t0, RESULT', '  sd a0, 0(t0)', '  PASS');
-  const image = assemble(`.equ RESULT, ${RESULT}\n` + lines.join('\n') + '\n');
-  const jit = makeMachine(image, 8 << 20, { translate: true, translateThreshold: 16 });
-  const interp = makeMachine(image, 8 << 20, { translate: false });
-  for (const m of [jit, interp]) {
-    const r = runGuest(m, 2_000_000);
-    assert.equal(r, 0x5555, describe(r, m));
-  }
+  const { jit, interp } = both(assemble(`.equ RESULT, ${RESULT}\n` + lines.join('\n') + '\n'), undefined, 2_000_000);
   sameState(jit, interp);
   const st = jit.hart.jit!.stats;
   assert.ok(st.translated >= blocks, `translated ${st.translated}`);

@@ -120,6 +120,15 @@ function slowExit(e: Emit, after: () => void): void {
  * Push f3's result from locals a and b: ops[f3], or where `alt` (funct7 0x20 possible) the
  * instruction's bit 30 picks altOps[f3] (SUB, SRA) over it, at run time.
  */
+/**
+ * Go to the loop's jump tail for jal or jalr, counted there as a backward branch is
+ * (interp-wasm.ts: jumped tests L_INSN's sign bit; nothing reads L_INSN after it).
+ */
+function countedJump(e: Emit): void {
+  e.c.get(L_INSN).i32(-0x80000000).op(Op.i32_or).set(L_INSN);
+  e.br('jumped');
+}
+
 function alu(e: Emit, f3: number, alt: boolean, ops: readonly (readonly Op[])[], altOps: readonly (readonly Op[])[], type: number, a: number, b: number): void {
   const c = e.c;
   const emit = (o: readonly Op[]): void => void c.get(a).get(b).bytes(o);
@@ -240,9 +249,7 @@ export function body(e: Emit, label: string): void {
       e.field(21, 0x3ff).i32(1).op(Op.i32_shl).op(Op.i32_or);
       c.op(Op.i64_extend_i32_s).op(Op.i64_add).set(L_PC);
       e.writeRd();
-      // Counted as a backward branch is (interp-wasm.ts: jumped); nothing reads L_INSN after it.
-      c.get(L_INSN).i32(-0x80000000).op(Op.i32_or).set(L_INSN);
-      e.br('jumped');
+      countedJump(e);
       return;
     case 'jalr':
       c.get(L_F3);
@@ -253,9 +260,7 @@ export function body(e: Emit, label: string): void {
       c.get(L_PC).get(L_ILEN).op(Op.i64_extend_i32_u).op(Op.i64_add).set(L_V);
       c.get(L_A).set(L_PC);
       e.writeRd();
-      // Counted as a backward branch is (interp-wasm.ts: jumped); nothing reads L_INSN after it.
-      c.get(L_INSN).i32(-0x80000000).op(Op.i32_or).set(L_INSN);
-      e.br('jumped');
+      countedJump(e);
       return;
     case 'branch': {
       // f3 2 and 3 are illegal.
