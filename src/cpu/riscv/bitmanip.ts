@@ -65,6 +65,9 @@ export const ZB_ENCODINGS: readonly (readonly [number, number, number])[] = [
   [ZB['bset'], R, r(0x14, 1, 0x33)], [ZB['bseti'], SHAMT, shamt(0x0a, 1, 0x13)],
 ];
 
+/** ZB_ENCODINGS flat: kind, mask, match. */
+const ZB_TABLE: readonly number[] = ZB_ENCODINGS.flat();
+
 /** Which Zba/Zbb/Zbc/Zbs instruction the 32-bit `insn` is, or -1. */
 export function zbKind(insn: number): number {
   // Only OP-IMM, OP-IMM-32, OP and OP-32 (0x13, 0x1b, 0x33, 0x3b) have such encodings; their
@@ -72,9 +75,16 @@ export function zbKind(insn: number): number {
   if ((insn & 0x57) !== 0x13) return -1;
   const op = insn & 0x7f;
   const f3 = (insn >> 12) & 7;
-  if ((op === 0x13 || op === 0x1b) && f3 !== 1 && f3 !== 5) return -1;
-  if ((op === 0x33 || op === 0x3b) && insn >>> 25 <= 1) return -1;
-  for (const [kind, mask, match] of ZB_ENCODINGS) if (((insn & mask) >>> 0) === match) return kind;
+  if (op === 0x13 || op === 0x1b) {
+    if (f3 !== 1 && f3 !== 5) return -1;
+    // The base shifts: slli/srli/srai (imm[11:6] 0 or 0x10, slli only 0), their W forms (funct7 0 or 0x20).
+    const top = op === 0x13 ? insn >>> 26 : insn >>> 25;
+    if (top === 0 || (f3 === 5 && top === (op === 0x13 ? 0x10 : 0x20))) return -1;
+  } else if (insn >>> 25 <= 1) return -1;
+  // An indexed loop: this runs while the region tier writes code from cold JavaScript, where a
+  // destructuring for-of allocated an iterator per entry.
+  const t = ZB_TABLE;
+  for (let k = 0; k < t.length; k += 3) if (((insn & t[k + 1]!) >>> 0) === t[k + 2]!) return t[k]!;
   return -1;
 }
 
