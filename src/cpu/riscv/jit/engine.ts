@@ -14,7 +14,7 @@ import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
 import { CodeSync } from './code-sync.js';
 import { directTargets, translateBlocks } from './codegen.js';
 import { chainSlowPaths, type ChainStart } from './slow-paths.js';
-import { buildTrampoline, type BlockFn, type SlowPaths, type Trampoline } from './trampoline.js';
+import { buildTrampoline, jcSlot, type BlockFn, type SlowPaths, type Trampoline } from './trampoline.js';
 import { LoopPages } from './loop-pages.js';
 import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES } from './page-code.js';
 import { HOT_THRESHOLD, WARM_SHARE } from './thresholds.js';
@@ -180,7 +180,7 @@ export class Translator implements ChainStart {
           this.entryFlushes = h.tlbFlushes;
           const ix = page.idx[i]!;
           // Remember pc -> block in the jump cache (trampoline.ts), so blocks reach it directly.
-          const e = ((pc | 0) >>> 1) & (JC_ENTRIES - 1);
+          const e = jcSlot(pc | 0);
           const w = e * (JC_ENTRY_BYTES / 4);
           jcI32[w] = pc | 0;
           jcI32[w + 1] = Math.floor(pc / TWO32) | 0;

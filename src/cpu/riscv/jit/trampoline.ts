@@ -42,6 +42,18 @@ import { JC_ENTRIES, ST_JC, ST_JC_EPOCH, ST_LOOP_CHAIN, ST_PC_OUT, ST_X_PA } fro
 import { emitExecProbe } from './tlb-probe.js';
 import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 
+/**
+ * The jump-cache entry of a pc (its low word): the halfword index hashed (Fibonacci hashing:
+ * the top bits of a multiple of it). Why: indexed by the halfword's low bits, code at the same
+ * offset of pages 8 KiB apart shared entries, and a region's chunks (region-gen.ts), which
+ * start near the same offsets of every page, evicted each other on every pass.
+ */
+export function jcSlot(lo: number): number {
+  return Math.imul(lo >>> 1, JC_MUL) >>> (32 - JC_BITS);
+}
+const JC_MUL = 0x9e3779b1 | 0;
+const JC_BITS = Math.log2(JC_ENTRIES);
+
 /** Longest block, in instructions (codegen.ts); a jump goes on only if the budget covers that many. */
 export const MAX_INSNS = 64;
 
@@ -148,7 +160,8 @@ function jumpBody(s: number): Bytes {
   c.uleb(2).uleb(1).byte(T_I64).uleb(3).byte(T_I32);
   const jc = s + ST_JC;
   c.get(0).op(Op.i64_trunc_f64_s).tee(3).op(Op.i32_wrap_i64).tee(5);
-  c.i32(1).op(Op.i32_shr_u).i32(JC_ENTRIES - 1).op(Op.i32_and).i32(5).op(Op.i32_shl).tee(4);
+  // jcSlot, in wasm.
+  c.i32(1).op(Op.i32_shr_u).i32(JC_MUL).op(Op.i32_mul).i32(32 - JC_BITS).op(Op.i32_shr_u).i32(5).op(Op.i32_shl).tee(4);
   c.mem(Op.i64_load, 3, jc).get(3).op(Op.i64_eq);
   c.get(4).mem(Op.i32_load, 2, jc + 16).i32(0).mem(Op.i32_load, 2, s + ST_JC_EPOCH).op(Op.i32_eq).op(Op.i32_and);
   c.get(2).get(4).mem(Op.i32_load, 2, jc + 24).op(Op.i32_add).get(1).op(Op.i32_le_u).op(Op.i32_and);
