@@ -1,11 +1,14 @@
 // One cpu benchmark measurement in a fresh process (spawned by bench/cpu.bench.ts):
-//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint|density on|off
+//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint|density on|off|regions
 // prints {"mips": CPU-time MIPS, "instructions": n, "cpuSeconds": s}.
 import { assemble, makeMachine } from '../test/cpu/guest.js';
 import { footprint, MIX } from './cpu-programs.js';
+import { REGION_THRESHOLD } from '../src/cpu/riscv/jit/thresholds.js';
 
 const [kind, jit] = process.argv.slice(2);
 const translate = jit !== 'off';
+/** `regions`: the region tier in front of the block translator (-accel tcg,regions=on). */
+const regionThreshold = jit === 'regions' ? REGION_THRESHOLD : 0;
 const cpu = (): number => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1e6;
@@ -38,7 +41,7 @@ if (kind === 'mix') {
   // Cold: everything from process start of the guest (assembly excluded) counts.
   const image = assemble(footprint(2000, 1000));
   const c0 = cpu();
-  const m = makeMachine(image, 8 << 20, { translate });
+  const m = makeMachine(image, 8 << 20, { translate, regionThreshold });
   // 2,000 blocks x 6 instructions x 1,000 rounds (+ setup)
   const done = m.hart.run(12_000_004);
   const s = cpu() - c0;

@@ -13,6 +13,11 @@
  * translated, against the interpreter as the baseline measured in the same run,
  * each the median of 5 processes (goal: ratio >= 1).
  *
+ * cpu.cold_footprint_regions: the same process with the region tier in front of the block
+ * translator (-accel tcg,regions=on: jit/region-gen.ts), against the same interpreter runs
+ * (alternated with both): what the tier built for this figure does, off by default until it
+ * also pays on Linux (docs/cpu.md, *Regions*).
+ *
  * cpu.translated_footprint: the cold-footprint program's 2,000 blocks all translated (a
  * threshold of 16), timed over 2,000 further rounds (24 M instructions), against the
  * interpreter on the same rounds, the median of 3 alternated processes each: what translated
@@ -59,7 +64,7 @@ function measureCli(firmware: string, jit: 'on' | 'off'): number {
   return r.cpuSeconds;
 }
 
-function measure(kind: 'mix' | 'footprint' | 'density', jit: 'on' | 'off'): number {
+function measure(kind: 'mix' | 'footprint' | 'density', jit: 'on' | 'off' | 'regions'): number {
   const out = execFileSync(...pinned(process.execPath, [...CHILD_NODE_ARGS, CHILD, kind, jit]), { encoding: 'utf8' });
   return (JSON.parse(out.trim().split('\n').pop()!) as { mips: number }).mips;
 }
@@ -87,10 +92,20 @@ export async function run(report: Report): Promise<void> {
   report({ name: 'cpu.mips_interp', value: round(n.min, 1), unit: 'MIPS', median: round(n.median, 1) });
   // One process each swung the ratio by +-20 % on this machine (a ~0.3 s run, V8's compile threads
   // on the second core): the median of 5 alternated processes each.
-  const [cold, coldInterp] = alternated('footprint', 5);
+  // The default engine, the interpreter and the region tier, alternated.
+  const cold: number[] = [];
+  const coldInterp: number[] = [];
+  const coldRegions: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    cold.push(measure('footprint', 'on'));
+    coldInterp.push(measure('footprint', 'off'));
+    coldRegions.push(measure('footprint', 'regions'));
+  }
   const c = median(cold);
   const ci = median(coldInterp);
+  const cr = median(coldRegions);
   report({ name: 'cpu.cold_footprint', value: round(c, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(c / ci, 2) });
+  report({ name: 'cpu.cold_footprint_regions', value: round(cr, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(cr / ci, 2) });
 
   const [dense, denseInterp] = alternated('density', 3);
   const d = median(dense);

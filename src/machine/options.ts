@@ -49,6 +49,8 @@ export interface RunConfig {
   accelThread?: 'single' | 'multi';
   /** -accel tcg,jit=on|off: translate hot guest code (default on) or interpret only. */
   accelJit?: boolean;
+  /** -accel tcg,regions=on|off: write warm code as regions first (default off: docs/cpu.md, *Regions*). */
+  accelRegions?: boolean;
   /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
   icountShift?: number;
   log: Set<string>;
@@ -314,6 +316,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
           if (k === 'accel') continue;
           if (k === 'thread' && (v === 'single' || v === 'multi')) cfg.accelThread = v;
           else if (k === 'jit' && (v === 'on' || v === 'off')) cfg.accelJit = v === 'on';
+          else if (k === 'regions' && (v === 'on' || v === 'off')) cfg.accelRegions = v === 'on';
           else throw new OptionError(`-accel ${val}: unsupported property '${k}=${v}'`);
         }
         break;

@@ -16,13 +16,13 @@ import { assemble, makeMachine, MARCH_ZB, runGuest } from './guest.js';
 
 const PROBE = fileURLToPath(new URL('./fixtures/zb-probe.S', import.meta.url));
 
-test("every Zba/Zbb/Zbc/Zbs instruction gives what QEMU 7.2's does, interpreted and translated", { timeout: 180_000 }, async () => {
+test("every Zba/Zbb/Zbc/Zbs instruction gives what QEMU 7.2's does, interpreted, translated and through regions", { timeout: 180_000 }, async () => {
   const bin = firmware(readFileSync(PROBE, 'utf8') + PROBE_LIB, MARCH_ZB);
   const qemuOutput = qemuSerial(bin);
   // 12 operand pairs x 56 results, the checksum, done.
   assert.equal(qemuOutput.split('\n').length, 12 * 56 + 3);
   assert.match(qemuOutput, /^sum=[0-9a-f]{16}\ndone\n$/m);
-  for (const accel of [[], ['-accel', 'tcg,jit=off'], ['-accel', 'tcg,thread=multi']]) {
+  for (const accel of [[], ['-accel', 'tcg,jit=off'], ['-accel', 'tcg,thread=multi'], ['-accel', 'tcg,thread=multi,regions=on']]) {
     const s = GuestConsole.run(['-M', 'virt', '-m', '128M', '-nographic', ...accel, '-bios', bin]);
     assert.equal(await s.exited, 0, s.stderr);
     assert.equal(s.output, qemuOutput, accel.join(' ') || 'default');

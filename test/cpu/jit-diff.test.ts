@@ -231,16 +231,21 @@ function state(m: GuestMachine): Record<string, unknown> {
   };
 }
 
-function runBoth(src: string): { jit: GuestMachine; interp: GuestMachine } {
+/** The block translator at a threshold of 16 (no regions below it). */
+const BLOCKS = { translateThreshold: 16 };
+/** Regions from the second entry, then the block translator where a region's label gets hot (64). */
+const REGIONS = { translateThreshold: 64, regionThreshold: 2 };
+
+function runBoth(src: string, engine: { translateThreshold: number; regionThreshold?: number } = BLOCKS): { jit: GuestMachine; interp: GuestMachine } {
   const image = assemble(src, MARCH_ZB);
-  const jit = makeMachine(image, 8 << 20, { translate: true, translateThreshold: 16 });
+  const jit = makeMachine(image, 8 << 20, { translate: true, ...engine });
   const interp = makeMachine(image, 8 << 20, { translate: false });
   runGuest(jit, 2_000_000);
   runGuest(interp, 2_000_000);
   return { jit, interp };
 }
 
-function assertSame(jit: GuestMachine, interp: GuestMachine, what: string): void {
+function assertSame(jit: GuestMachine, interp: GuestMachine, what: string, regions = false): void {
   assert.equal(interp.result(), 0x5555, `${what}: interpreter run did not finish`);
   assert.equal(jit.result(), 0x5555, `${what}: translated run did not finish`);
   assert.deepEqual(state(jit), state(interp), what);
@@ -248,6 +253,7 @@ function assertSame(jit: GuestMachine, interp: GuestMachine, what: string): void
   const b = interp.ram.ramBytes();
   assert.equal(Buffer.compare(a, b), 0, `${what}: memory differs`);
   assert.ok((jit.hart.jit?.stats.translated ?? 0) > 0, `${what}: nothing was translated`);
+  if (regions) assert.ok((jit.hart.jit?.stats.regions ?? 0) > 0, `${what}: no region was written`);
 }
 
 for (const mode of ['M', 'S', 'U'] as const) {
@@ -257,6 +263,14 @@ for (const mode of ['M', 'S', 'U'] as const) {
       const src = program(seed * 7919 + mode.charCodeAt(0), mode, sv48);
       const { jit, interp } = runBoth(src);
       assertSame(jit, interp, `${mode}-mode seed ${seed}${sv48 ? ' sv48' : ''}`);
+    }
+  });
+  test(`random programs in ${mode}-mode end in the same state through regions (then blocks) as under the interpreter`, () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const sv48 = seed % 2 === 1;
+      const src = program(seed * 104729 + mode.charCodeAt(0), mode, sv48);
+      const { jit, interp } = runBoth(src, REGIONS);
+      assertSame(jit, interp, `regions, ${mode}-mode seed ${seed}${sv48 ? ' sv48' : ''}`, true);
     }
   });
 }

@@ -52,6 +52,12 @@ export interface HartOptions {
   translate?: boolean;
   /** Executions of a block before it is translated (default HOT_THRESHOLD; tests lower it). */
   translateThreshold?: number;
+  /**
+   * Executions of a block before its page's warm code is written as a region (region-gen.ts;
+   * `-accel tcg,regions=on` gives REGION_THRESHOLD); 0 or absent: no regions. Only a value below
+   * translateThreshold has an effect.
+   */
+  regionThreshold?: number;
   /** Code-page generations shared by every hart of the machine (CodeSync.allocate()); private if absent. */
   codeSync?: SharedArrayBuffer;
   /** Translated modules shared by the harts of the machine (CodeShare.allocate(), with hart realms); none if absent. */
@@ -333,7 +339,7 @@ export class Hart {
     this.codeSync = new CodeSync(opts.codeSync);
     this.codeShare = opts.codeShare ? new CodeShare(opts.codeShare) : null;
     this.sharedHits = opts.sharedHits ?? -1;
-    this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this, opts.translateThreshold) : null;
+    this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this, opts.translateThreshold, opts.regionThreshold) : null;
     this.interp = new Interpreter(this);
     // Every entry set from the start: arrays filled at scattered indices would become holey or
     // sparse (slower loads, and a V8 map change that deoptimises the interpreter loop).

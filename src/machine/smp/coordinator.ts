@@ -87,6 +87,8 @@ export interface SmpCoordinatorOptions {
   translate?: boolean;
   /** Entries before a block is translated (default: the translator's, HOT_THRESHOLD). */
   translateThreshold?: number;
+  /** Entries before a page's warm code is written as a region (0 or absent: none). */
+  regionThreshold?: number;
   codeSync?: SharedArrayBuffer;
   /** Translated modules the harts share (CodeShare.allocate()); none if absent. */
   codeShare?: SharedArrayBuffer;
@@ -128,7 +130,7 @@ export class SmpCoordinator {
   private readonly quantum: number;
   private serialPosting: SerialPosting | null = null;
   private serialShare: SharedArrayBuffer | undefined = undefined;
-  private readonly hartOpts: { translate?: boolean; translateThreshold?: number; codeSync: SharedArrayBuffer; codeShare?: SharedArrayBuffer; sharedHits?: number; states: readonly HartStateArea[] };
+  private readonly hartOpts: { translate?: boolean; translateThreshold?: number; regionThreshold?: number; codeSync: SharedArrayBuffer; codeShare?: SharedArrayBuffer; sharedHits?: number; states: readonly HartStateArea[] };
   private readonly workers: (RealmWorker | null)[] = [];
   private readonly host: HostServices;
   private readonly ports: MessagePort[] = [];
@@ -156,7 +158,7 @@ export class SmpCoordinator {
     this.host = opts.host ?? defaultHost;
     this.log = opts.log ?? this.host.log;
     this.quantum = opts.quantum ?? 8192;
-    this.hartOpts = { translate: opts.translate, translateThreshold: opts.translateThreshold, codeSync: opts.codeSync ?? CodeSync.allocate(), codeShare: opts.codeShare, sharedHits: opts.sharedHits, states: opts.hartStates ?? [] };
+    this.hartOpts = { translate: opts.translate, translateThreshold: opts.translateThreshold, regionThreshold: opts.regionThreshold, codeSync: opts.codeSync ?? CodeSync.allocate(), codeShare: opts.codeShare, sharedHits: opts.sharedHits, states: opts.hartStates ?? [] };
     const realms = 1 + n + (opts.ioThreads ?? 0);
     this.shared = SmpShared.create(realms);
     const lines = hartLines(this.shared, n, this.hartOpts.states);
@@ -266,6 +268,7 @@ export class SmpCoordinator {
         quantum: this.quantum,
         translate: this.hartOpts.translate,
         translateThreshold: this.hartOpts.translateThreshold,
+        regionThreshold: this.hartOpts.regionThreshold,
         codeSync: this.hartOpts.codeSync,
         codeShare: this.hartOpts.codeShare,
         sharedHits: this.hartOpts.sharedHits,

@@ -65,6 +65,7 @@ export interface HartWorkerData {
   /** Hart options (src/cpu/riscv/hart.ts). */
   translate?: boolean;
   translateThreshold?: number;
+  regionThreshold?: number;
   codeSync: SharedArrayBuffer;
   codeShare?: SharedArrayBuffer;
   sharedHits?: number;
@@ -111,7 +112,7 @@ async function main(ep: RealmEndpoint<HartWorkerData>): Promise<void> {
   const mem = new RealmPhysMemory(new SnapshotView(d.snapshot, ramMemory), client, null, portableRegions(sh, d.harts, d.serialShare, d.states), log);
   // mtime as the CLINT computes it, from the clock the coordinator publishes.
   const timeSource = (): number => realmMtime(f64, hrNow());
-  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, translateThreshold: d.translateThreshold, codeSync: d.codeSync, codeShare: d.codeShare, sharedHits: d.sharedHits, state: d.state });
+  const hart = new Hart({ hartId: d.hart, mem, timeSource, translate: d.translate, translateThreshold: d.translateThreshold, regionThreshold: d.regionThreshold, codeSync: d.codeSync, codeShare: d.codeShare, sharedHits: d.sharedHits, state: d.state });
   hart.reset(d.resetPc);
 
   const kickIdx = sh.w(realm, W_KICK);

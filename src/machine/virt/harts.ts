@@ -11,7 +11,7 @@ import type { SyncEnv } from '../../sync/env.js';
 import { Hart } from '../../cpu/riscv/hart.js';
 import { CodeShare } from '../../cpu/riscv/jit/code-share.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
-import { hotThreshold } from '../../cpu/riscv/jit/thresholds.js';
+import { hotThreshold, REGION_THRESHOLD } from '../../cpu/riscv/jit/thresholds.js';
 import { HART_STATE_BYTES, SHARED_HITS_BYTES, sharedHitsIn, stateAreasIn, type HartStateArea } from '../../cpu/riscv/state-area.js';
 import type { Clint } from '../../hw/intc/clint.js';
 import type { ClockMode, EventLoop, RunnableHart } from '../event-loop.js';
@@ -64,13 +64,14 @@ export function createHarts(s: HartSetup): { harts: Hart[]; smpCoordinator: SmpC
   const sharedHits = opts.smp > 1 ? sharedHitsIn(ram.backing, ram.stateAreas) : undefined;
   // Harts in worker realms keep one host thread each busy, harts on the main realm one in all.
   const translateThreshold = hotThreshold(s.host.cpus, opts.threads === 'multi' ? opts.smp : 1);
+  const regionThreshold = opts.regions === true ? REGION_THRESHOLD : 0;
   const harts: Hart[] = [];
   for (let i = 0; i < opts.smp; i++)
-    harts.push(new Hart({ hartId: i, mem: s.as, timeSource: s.timeSource, translate: opts.translate, translateThreshold, codeSync, codeShare, sharedHits, state: areas[i] }));
+    harts.push(new Hart({ hartId: i, mem: s.as, timeSource: s.timeSource, translate: opts.translate, translateThreshold, regionThreshold, codeSync, codeShare, sharedHits, state: areas[i] }));
   let smpCoordinator: SmpCoordinator | null = null;
   if (opts.threads === 'multi') {
     if (s.clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');
-    smpCoordinator = new SmpCoordinator({ host: s.host, as: s.as, harts: opts.smp, log: s.log, env: s.env, translate: opts.translate, translateThreshold, codeSync, codeShare, sharedHits, hartStates: areas.slice(opts.smp) });
+    smpCoordinator = new SmpCoordinator({ host: s.host, as: s.as, harts: opts.smp, log: s.log, env: s.env, translate: opts.translate, translateThreshold, regionThreshold, codeSync, codeShare, sharedHits, hartStates: areas.slice(opts.smp) });
   }
   return { harts, smpCoordinator };
 }

@@ -36,6 +36,8 @@ export interface VirtOptions {
   threads?: 'single' | 'multi';
   /** -accel tcg,jit=on|off: translate hot guest code (default: the Hart's default, on). */
   translate?: boolean;
+  /** -accel tcg,regions=on|off: the region tier in front of the block translator (default off). */
+  regions?: boolean;
   /**
    * --debug-locks: the lock-order validator checks the machine's locks and
    * the use-after-removal detector runs; reports go to `logger` (stderr).

@@ -17,10 +17,14 @@ import { chainSlowPaths, type ChainStart } from './slow-paths.js';
 import { buildTrampoline, jcSlot, type BlockFn, type SlowPaths, type Trampoline } from './trampoline.js';
 import { LoopPages } from './loop-pages.js';
 import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES } from './page-code.js';
-import { HOT_THRESHOLD, WARM_SHARE } from './thresholds.js';
+import { HOT_THRESHOLD, MAX_REGION_BUILDS, WARM_SHARE } from './thresholds.js';
+import { translateRegion } from './region-gen.js';
+import { Templates } from './region-templates.js';
 
 /** Translated blocks per hart (the size of its block table) before the whole cache is dropped (bounds host memory). */
 export const MAX_BLOCKS = 8192;
+/** The same with regions, whose slots are entries of the table too (a Linux boot overflowed 8,192 every few regions). */
+export const MAX_BLOCKS_REGIONS = 32768;
 /** Pages with code-cache state per hart. */
 export const MAX_PAGES = CODE_PAGES;
 /** Invalidations of one page (stores into it) after which it is only interpreted. */
@@ -78,7 +82,7 @@ export class Translator implements ChainStart {
   private words: Int32Array<ArrayBufferLike> = new Int32Array(0);
   private wordsDv: DataView | null = null;
   /** Counters for tests and the benchmarks. */
-  readonly stats = { translated: 0, modules: 0, published: 0, adopted: 0, adoptedModules: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0 };
+  readonly stats = { translated: 0, modules: 0, published: 0, adopted: 0, adoptedModules: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0, regions: 0, regionInsns: 0, regionSlots: 0, promoted: 0 };
 
   /** Entries of a block that is compiled along with a hot block of its page. */
   private readonly warm: number;
@@ -88,15 +92,26 @@ export class Translator implements ChainStart {
    */
   beforeFirstTranslation: (() => void) | null = null;
 
+  /** The count at which an entry is wanted: the region threshold when below the hot one. */
+  private readonly wantAt: number;
+  /** The block table's size: MAX_BLOCKS, or MAX_BLOCKS_REGIONS with regions. */
+  private readonly maxBlocks: number;
+  /** The region tier's templates for this hart (built with its first region). */
+  private tpl: Templates | null = null;
+
   constructor(
     private readonly h: Hart,
     private readonly threshold = HOT_THRESHOLD,
+    /** 0: no regions (the default: docs/cpu.md, *Regions*). */
+    private readonly regionThreshold = 0,
   ) {
     this.sync = h.codeSync;
     this.loopPages = new LoopPages(h);
     this.share = h.codeShare;
     this.seenWrites = this.sync.writes();
-    h.jitThreshold = threshold;
+    this.wantAt = regionThreshold > 0 && regionThreshold < threshold ? regionThreshold : threshold;
+    this.maxBlocks = regionThreshold > 0 ? MAX_BLOCKS_REGIONS : MAX_BLOCKS;
+    h.jitThreshold = this.wantAt;
     this.warm = Math.max(1, Math.floor(threshold / WARM_SHARE));
     const si32 = h.stateI32;
     this.si32 = si32;
@@ -116,7 +131,7 @@ export class Translator implements ChainStart {
       this.trampolineTried = true;
       const h = this.h;
       try {
-        const table = new WebAssembly.Table({ element: 'anyfunc', initial: MAX_BLOCKS + 1 });
+        const table = new WebAssembly.Table({ element: 'anyfunc', initial: this.maxBlocks + 1 });
         const tramp = buildTrampoline(h.state.memory, table, h.state.offset, this.slow);
         table.set(0, tramp.miss);
         this.table = table;
@@ -196,6 +211,9 @@ export class Translator implements ChainStart {
           h.steps = s0 + n;
           h.pc = this.pcOut[0]!;
           this.stats.translatedSteps += n;
+          // A region's slot that made no progress left at its head: its count reached the hot
+          // threshold and no block of its own runs there yet (region-gen.ts).
+          if (n === 0 && h.pc === pc && page.region[i] === 1 && page.hits[i]! >= this.threshold) this.promote(page, i);
           continue;
         }
         // The quantum ends inside this block: interpret the rest in one go (fewer than
@@ -203,7 +221,7 @@ export class Translator implements ChainStart {
         this.stats.interpCalls++;
         h.interp.run(end, RUN);
         continue;
-      } else if (kind === NONE && !page.interpretOnly && ++page.hits[i]! >= this.threshold) {
+      } else if (kind === NONE && !page.interpretOnly && ++page.hits[i]! >= this.wantAt) {
         if (this.translate(page, i)) continue;
       }
       this.stats.interpCalls++;
@@ -234,7 +252,7 @@ export class Translator implements ChainStart {
     if (kind === BLOCK) return 0;
     if (kind === NONE && !page.interpretOnly) {
       // The dispatcher counts the entry that reaches the threshold, and translates it.
-      if (page.hits[i]! + 1 >= this.threshold) return 0;
+      if (page.hits[i]! + 1 >= this.wantAt) return 0;
       page.hits[i]!++;
     }
     h.jitBase = h.fetchBase;
@@ -381,6 +399,9 @@ export class Translator implements ChainStart {
   private invalidate(p: PageCode): void {
     p.kinds.fill(NONE);
     p.lens.fill(0);
+    p.region.fill(0);
+    p.regionOffs.length = 0;
+    p.regionBuilds = 0;
     p.nRanges = 0;
     p.hits.fill(0);
     this.blocks -= p.blocks;
@@ -404,6 +425,100 @@ export class Translator implements ChainStart {
    * blocks in the same module; false if i has no translatable start (or the cache was dropped).
    */
   private translate(p: PageCode, i: number): boolean {
+    if (p.hits[i]! < this.threshold) {
+      // Warm, not hot: the page's region, while the page may have more.
+      if (this.regionThreshold > 0 && p.regionBuilds < MAX_REGION_BUILDS) return this.region(p, i);
+      return false;
+    }
+    return this.translateHot(p, i);
+  }
+
+  /**
+   * The region of page p (region-gen.ts) entered at halfword i, with every other entry its
+   * counters saw and its earlier regions' slots; its slots installed as blocks, but where the
+   * block translator's blocks are. False if i starts nothing a region runs.
+   */
+  private region(p: PageCode, i: number): boolean {
+    const h = this.h;
+    const imports = this.blockImports();
+    if (imports === null) {
+      p.kinds[i] = NEVER;
+      this.stats.failed++;
+      return false;
+    }
+    if (!this.claim(p)) return false;
+    p.regionBuilds++;
+    const base = h.fetchOff >> 2;
+    const words = this.fetchWords();
+    const snap = this.snap;
+    snap.set(words.subarray(base, base + 1024));
+    const tramp = this.tramp!;
+    const entries = [i * 2];
+    const kindsAt = p.kinds.byteOffset;
+    const hitsAt = p.hits.byteOffset;
+    // Entries counted at least a quarter of the way (a quantum's start counts too: a pc
+    // counted once or twice is more likely that than an entry code jumps to).
+    const warm = Math.max(1, this.wantAt >> 2);
+    for (let j = tramp.warmAt(kindsAt, hitsAt, warm, 0); j >= 0; j = tramp.warmAt(kindsAt, hitsAt, warm, j + 1)) if (j !== i) entries.push(j * 2);
+    for (const off of p.regionOffs) if (p.region[off >> 1] === 1) entries.push(off);
+    this.tpl ??= new Templates(h.state.offset);
+    const src = translateRegion(this.snapDv, 0, entries, h.rvc, this.tpl, hitsAt, this.threshold);
+    let exports: WebAssembly.Exports | null = null;
+    if (src !== null) {
+      try {
+        exports = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), imports).exports;
+      } catch {
+        this.stats.failed++;
+      }
+    }
+    if (src === null || exports === null) {
+      if (p.kinds[i] === NONE) p.kinds[i] = NEVER;
+      return false;
+    }
+    if (this.nextIdx + src.nSlots > this.maxBlocks + 1) {
+      this.flushAll();
+      return false;
+    }
+    this.stats.regions++;
+    this.stats.regionInsns += src.insns;
+    // Export k is slot k (names "0", "1", ...: Object.values keeps their order).
+    const fns = Object.values(exports) as BlockFn[];
+    const added = p.installRegion(src, snap, i, (k) => {
+      const ix = this.nextIdx++;
+      this.table!.set(ix, fns[k]!);
+      this.stats.regionSlots++;
+      return ix;
+    });
+    this.blocks += added;
+    return p.kinds[i] === BLOCK;
+  }
+
+  /**
+   * Region slot i of page p reached the hot threshold (its head left without running anything):
+   * translate its block with the block translator, which runs from there on (entries made for
+   * the slot are stale: the jump cache's epoch moves). If it cannot, the slot counts again from 0.
+   */
+  private promote(p: PageCode, i: number): void {
+    const ix = p.idx[i]!;
+    const len = p.lens[i]!;
+    p.kinds[i] = NONE;
+    p.region[i] = 0;
+    if (this.translateHot(p, i) && p.kinds[i] === BLOCK && p.region[i] === 0) {
+      this.stats.promoted++;
+      this.bumpJc();
+      return;
+    }
+    if (p.kinds[i] !== BLOCK && this.pages.get(p.ppn) === p && p.claimed && this.sync.generation(p.slot) === p.gen) {
+      p.kinds[i] = BLOCK;
+      p.region[i] = 1;
+      p.idx[i] = ix;
+      p.lens[i] = len;
+    }
+    p.hits[i] = 0;
+  }
+
+  /** Translate with the block translator (codegen.ts); see translate. */
+  private translateHot(p: PageCode, i: number): boolean {
     const h = this.h;
     if (this.beforeFirstTranslation !== null) {
       const warm = this.beforeFirstTranslation;
@@ -419,7 +534,8 @@ export class Translator implements ChainStart {
     // Counts are shared with the other harts: one of them may have translated it just now.
     this.adoptNew(p);
     if (p.kinds[i] === BLOCK) return true;
-    if (this.nextIdx + BATCH > MAX_BLOCKS + 1) {
+    if (p.kinds[i] !== NONE) return false;
+    if (this.nextIdx + BATCH > this.maxBlocks + 1) {
       this.flushAll();
       return false;
     }
@@ -554,7 +670,7 @@ export class Translator implements ChainStart {
       const n = share.blocks(rec);
       let fresh = 0;
       for (let k = 0; k < n; k++) if (p.kinds[share.block(rec, k).off >> 1] !== BLOCK) fresh++;
-      if (fresh === 0 || this.nextIdx + n > MAX_BLOCKS + 1) continue;
+      if (fresh === 0 || this.nextIdx + n > this.maxBlocks + 1) continue;
       // Only for a record of this page with blocks to adopt: a bucket's head also moves for
       // other pages, and a hart that never runs a block never builds the trampoline.
       const imports = this.blockImports();

@@ -37,3 +37,12 @@ export function hotThreshold(cpus: number, busyThreads: number): number {
 }
 /** A block entered threshold / WARM_SHARE times is compiled along with a hot block of its page. */
 export const WARM_SHARE = 4;
+
+/**
+ * Entries of a block before its page's code is written as a region (region-gen.ts): the first
+ * tier, cheap to write and several times the interpreter's speed, in front of the block
+ * translator at the hot threshold (docs/cpu-performance.md, *A region tier*). 0: no regions.
+ */
+export const REGION_THRESHOLD = 16;
+/** Regions written for one page (new entries found later) before its further entries wait for the hot threshold. */
+export const MAX_REGION_BUILDS = 8;

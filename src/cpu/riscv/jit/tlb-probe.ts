@@ -27,6 +27,14 @@ export interface ProbeLocals {
   readonly sb: number | null;
   /** The state area's address as a constant (0 with `sb`). */
   readonly state: number;
+  /**
+   * An i64 local holding the context's tag bits (ST_TLB_TAG), loaded where the code starts:
+   * for code that leaves whenever the context changes (a region: region-templates.ts), one
+   * load less per access.
+   */
+  readonly ctx?: number;
+  /** Read the page's abs on a hit (emitHitAddress with the TLB) rather than in the probe: one load less on a miss, none more on a hit. */
+  readonly lateAbs?: boolean;
 }
 
 /**
@@ -40,8 +48,9 @@ export function emitProbe(c: Bytes, l: ProbeLocals, tlb: number, align: number |
   // The entry's record offset: ((lo >>> 12) & TLB_MASK) * TLB_REC.
   c.i32(12 - Math.log2(TLB_REC)).op(Op.i32_shr_u).i32(TLB_MASK * TLB_REC).op(Op.i32_and);
   if (l.sb !== null) c.get(l.sb).op(Op.i32_add);
-  c.tee(l.ix).mem(Op.i32_load, 2, l.state + tlb + TLB_REC_ABS).set(l.abs);
-  c.get(l.ix).mem(Op.i64_load, 3, l.state + tlb).get(l.a);
+  if (l.lateAbs === true) c.tee(l.ix);
+  else c.tee(l.ix).mem(Op.i32_load, 2, l.state + tlb + TLB_REC_ABS).set(l.abs).get(l.ix);
+  c.mem(Op.i64_load, 3, l.state + tlb).get(l.a);
   if (typeof align === 'number') c.i64(-4096 | align);
   else {
     c.i64(-4096);
@@ -49,9 +58,13 @@ export function emitProbe(c: Bytes, l: ProbeLocals, tlb: number, align: number |
     c.op(Op.i64_extend_i32_u).op(Op.i64_or);
   }
   c.op(Op.i64_and);
-  if (l.sb !== null) c.get(l.sb);
-  else c.i32(0);
-  c.mem(Op.i64_load32_u, 2, l.state + ST_TLB_TAG).op(Op.i64_or).op(Op.i64_eq);
+  if (l.ctx !== undefined) c.get(l.ctx);
+  else {
+    if (l.sb !== null) c.get(l.sb);
+    else c.i32(0);
+    c.mem(Op.i64_load32_u, 2, l.state + ST_TLB_TAG);
+  }
+  c.op(Op.i64_or).op(Op.i64_eq);
 }
 
 /** Push the high word of the address in `a` (i32). */
@@ -59,9 +72,11 @@ export function emitHigh(c: Bytes, l: ProbeLocals): void {
   c.get(l.a).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
 }
 
-/** Push the host address of a probe hit: the page's place in memory plus the page offset. */
-export function emitHitAddress(c: Bytes, l: ProbeLocals): void {
-  c.get(l.abs).get(l.lo).i32(4095).op(Op.i32_and).op(Op.i32_add);
+/** Push the host address of a probe hit: the page's place in memory plus the page offset (`tlb`: the probe's TLB, with lateAbs). */
+export function emitHitAddress(c: Bytes, l: ProbeLocals, tlb = 0): void {
+  if (l.lateAbs === true) c.get(l.ix).mem(Op.i32_load, 2, l.state + tlb + TLB_REC_ABS);
+  else c.get(l.abs);
+  c.get(l.lo).i32(4095).op(Op.i32_and).op(Op.i32_add);
 }
 
 /** Locals of the instruction-TLB probe. */

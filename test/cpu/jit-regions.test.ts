@@ -1,0 +1,164 @@
+/**
+ * The region tier (src/cpu/riscv/jit/region-gen.ts, `-accel tcg,regions=on`): guest programs
+ * run through regions (and the block translator where a region's label gets hot) end as the
+ * interpreter ends them — self-modifying code, precise faults, a timer interrupt inside a
+ * region's loop, exact instruction budgets — and the generator writes valid modules from any
+ * page bytes. Random programs under regions are in jit-diff.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, sameState, type GuestMachine } from './guest.js';
+import { footprint } from '../../bench/cpu-programs.js';
+import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
+import { translateRegion } from '../../src/cpu/riscv/jit/region-gen.js';
+import { Templates } from '../../src/cpu/riscv/jit/region-templates.js';
+import { rvcTable } from '../../src/cpu/riscv/rvc.js';
+
+const RESULT = 0x80300000;
+
+/** Regions from an entry's second count; the block translator only where a label's count reaches 64. */
+const PROMOTING = { translate: true, translateThreshold: 64, regionThreshold: 2 };
+/** Regions only (the block translator's threshold out of reach). */
+const REGIONS_ONLY = { translate: true, translateThreshold: 60000, regionThreshold: 2 };
+
+function both(image: Uint8Array, engine: { translate: boolean; translateThreshold: number; regionThreshold: number }, setup?: (m: GuestMachine) => void): { jit: GuestMachine; interp: GuestMachine } {
+  const jit = makeMachine(image, 8 << 20, engine);
+  const interp = makeMachine(image, 8 << 20, { translate: false });
+  for (const m of [jit, interp]) {
+    setup?.(m);
+    const r = runGuest(m, 20_000_000);
+    assert.equal(r, 0x5555, describe(r, m));
+  }
+  return { jit, interp };
+}
+
+function u64At(m: GuestMachine, pa: number): bigint {
+  return Buffer.from(m.ram.ramBytes().buffer, m.ram.ramBytes().byteOffset + pa - RAM_BASE, 8).readBigUInt64LE();
+}
+
+for (const [name, engine] of [['regions only', REGIONS_ONLY], ['regions, then blocks', PROMOTING]] as const) {
+  test(`${name}: self-modifying code runs the new instructions (with and without fence.i)`, () => {
+    const { jit, interp } = both(assembleFile('jit-smc.S'), engine);
+    sameState(jit, interp);
+    const st = jit.hart.jit!.stats;
+    assert.ok(st.regions > 0, 'regions were written');
+    assert.ok(st.invalidated > 0, 'stores to code invalidated its regions');
+  });
+
+  test(`${name}: a fault inside a region, and a fetch straddling into an unmapped page, are precise`, () => {
+    const { jit, interp } = both(assembleFile('jit-fault.S'), engine);
+    for (const off of [0, 8, 16, 24, 32]) assert.equal(u64At(jit, RESULT + off), u64At(interp, RESULT + off), `result word ${off}`);
+    sameState(jit, interp);
+    assert.ok(jit.hart.jit!.stats.regions > 0);
+  });
+}
+
+/** A tight loop under an Sstc timer whose time is the instruction count (the test's clock). */
+const IRQ_LOOP = `
+.equ RESULT, 0x80300000
+.equ DEADLINE, 200000
+main:
+  li t0, (1 << 63)         # menvcfg.STCE
+  csrs menvcfg, t0
+  li t0, 2                 # mcounteren.TM
+  csrs mcounteren, t0
+  li t0, 0x20              # mideleg STIP
+  csrs mideleg, t0
+  la t0, s_handler
+  csrw stvec, t0
+  li t0, 0x20
+  csrs mie, t0             # STIE
+  li t0, -1
+  csrw stimecmp, t0
+  li t0, 0x1800
+  csrc mstatus, t0
+  li t0, 0x800
+  csrs mstatus, t0         # MPP = S
+  la t0, s_main
+  csrw mepc, t0
+  mret
+.balign 4
+s_main:
+  li t0, DEADLINE
+  csrw stimecmp, t0
+  csrsi sstatus, 2         # SIE
+  li s0, 0
+1:
+  addi s0, s0, 1
+  j 1b
+.balign 4
+s_handler:
+  csrr t0, scause
+  li t1, (1 << 63) | 5
+  bne t0, t1, fail
+  li t2, RESULT
+  rdtime t0
+  sd t0, 0(t2)
+  csrr t0, sepc
+  sd t0, 8(t2)
+  PASS
+`;
+
+test('a timer interrupt is taken inside a region\'s loop within one quantum (its head checks the budget)', () => {
+  const clockFromSteps = (m: GuestMachine): void => {
+    Object.defineProperty(m.mtime, 'value', { get: () => m.hart.steps, set: () => {} });
+  };
+  const { jit, interp } = both(assemble(IRQ_LOOP), REGIONS_ONLY, clockFromSteps);
+  for (const m of [jit, interp]) {
+    const t = Number(u64At(m, RESULT));
+    assert.ok(t >= 200_000 && t <= 200_000 + POLL_STEPS + 16, `interrupt taken at time ${t}`);
+    const sepc = Number(u64At(m, RESULT + 8));
+    assert.ok(sepc > RAM_BASE && sepc < RAM_BASE + 0x1000, 'sepc inside the loop');
+  }
+  assert.ok(jit.hart.jit!.stats.regions > 0, 'the loop ran in a region');
+});
+
+test('a large warm footprint runs in regions, exactly to any instruction budget, and ends as the interpreter ends it', () => {
+  // 400 blocks (several pages), each entered 60 times: every budget stops both engines at
+  // the same instruction (regions leave at their head when the budget cannot cover a chunk).
+  const image = assemble(footprint(400, 60));
+  const jit = makeMachine(image, 8 << 20, REGIONS_ONLY);
+  const interp = makeMachine(image, 8 << 20, { translate: false });
+  let budget = 997;
+  for (let k = 0; k < 300; k++) {
+    budget = (budget * 7 + 13) % 3001;
+    const a = jit.hart.run(budget + 1);
+    const b = interp.hart.run(budget + 1);
+    assert.equal(a, b, `run ${k}: instructions`);
+    assert.equal(jit.hart.pc, interp.hart.pc, `run ${k}: pc`);
+  }
+  sameState(jit, interp);
+  const st = jit.hart.jit!.stats;
+  assert.ok(st.regions > 0, 'regions were written');
+  assert.ok(st.translatedSteps > 0.5 * jit.hart.steps, `translated ${st.translatedSteps} of ${jit.hart.steps}`);
+});
+
+test('a region label that gets hot is translated by the block translator, which then runs it', () => {
+  const image = assemble(footprint(40, 400));
+  const jit = makeMachine(image, 8 << 20, PROMOTING);
+  const interp = makeMachine(image, 8 << 20, { translate: false });
+  jit.hart.run(400 * (40 * 6 + 2));
+  interp.hart.run(400 * (40 * 6 + 2));
+  sameState(jit, interp);
+  const st = jit.hart.jit!.stats;
+  assert.ok(st.regions > 0 && st.promoted > 0 && st.translated > 0, JSON.stringify(st));
+});
+
+test('bad input: regions written from any page bytes and entries are valid modules', () => {
+  const tp = new Templates(1 << 20);
+  const rvc = rvcTable();
+  let seed = 12345;
+  const rand = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed;
+  };
+  for (let k = 0; k < 40; k++) {
+    const page = new Uint8Array(4096);
+    for (let i = 0; i < 4096; i += 4) new DataView(page.buffer).setUint32(i, rand(), true);
+    const entries = Array.from({ length: 1 + (k % 7) }, () => rand() % 4096);
+    const src = translateRegion(new DataView(page.buffer), 0, entries, rvc, tp, 1 << 22, 4096);
+    if (src === null) continue;
+    assert.ok(WebAssembly.validate(src.wasm), `page ${k}: the module validates`);
+    for (let s = 0; s < src.nSlots; s++) assert.ok(src.slotLen[s]! > 0 && src.slotLen[s]! <= 512, 'a slot\'s budget need is its chunk\'s instructions');
+  }
+});
