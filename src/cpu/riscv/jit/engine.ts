@@ -463,14 +463,7 @@ export class Translator implements ChainStart {
     for (const off of p.regionOffs) if (p.region[off >> 1] === 1) entries.push(off);
     this.tpl ??= new Templates(h.state.offset);
     const src = translateRegion(this.snapDv, 0, entries, h.rvc, this.tpl, hitsAt, this.threshold);
-    let exports: WebAssembly.Exports | null = null;
-    if (src !== null) {
-      try {
-        exports = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), imports).exports;
-      } catch {
-        this.stats.failed++;
-      }
-    }
+    const exports = src === null ? null : this.instantiate(src.wasm, imports);
     if (src === null || exports === null) {
       if (p.kinds[i] === NONE) p.kinds[i] = NEVER;
       return false;
@@ -569,15 +562,7 @@ export class Translator implements ChainStart {
       }
     }
     const src = translateBlocks(this.snapDv, 0, offs, h.rvc, this.share === null ? h.state.offset : -1, kinds);
-    let exports: WebAssembly.Exports | null = null;
-    if (src !== null) {
-      try {
-        exports = new WebAssembly.Instance(new WebAssembly.Module(src.wasm), imports).exports;
-      } catch {
-        // A host that refuses (a browser's main thread limits synchronous compiles): interpret them.
-        this.stats.failed++;
-      }
-    }
+    const exports = src === null ? null : this.instantiate(src.wasm, imports);
     // Offsets that start no block (or could not be compiled) are never tried again.
     for (const off of offs) kinds[off >> 1] = NEVER;
     if (src === null || exports === null) return false;
@@ -593,6 +578,16 @@ export class Translator implements ChainStart {
     // (the copy above is then what the page held while this hart had it claimed).
     if (this.share !== null && this.sync.generation(p.slot) === p.gen && this.share.publish(p.ppn, shared, snap, 0, src.wasm)) this.stats.published++;
     return kinds[i] === BLOCK;
+  }
+
+  /** A module's exports, or null (counted as failed) where the host refuses to compile it (a browser's main thread limits synchronous compiles): its code is interpreted. */
+  private instantiate(wasm: Uint8Array<ArrayBuffer>, imports: WebAssembly.Imports): WebAssembly.Exports | null {
+    try {
+      return new WebAssembly.Instance(new WebAssembly.Module(wasm), imports).exports;
+    } catch {
+      this.stats.failed++;
+      return null;
+    }
   }
 
   /**

@@ -324,34 +324,10 @@ function alu(tp: Templates, h: number, off: number): void {
   const at = p;
   out.set(t.b, at);
   p = at + t.b.length;
-  let q = at + t.a;
-  let r = (insn >> 15) & 31;
-  if (r === 0) {
-    out[q] = 0x42;
-    out[q + 1] = 0;
-    out[q + 2] = 1;
-    out[q + 3] = 1;
-    out[q + 4] = 1;
-    out[q + 5] = 1;
-  } else {
-    out[q + 4] = ((8 * r) & 0x7f) | 0x80;
-    out[q + 5] = (8 * r) >>> 7;
-  }
-  if (two) {
-    q = at + t.b1;
-    r = (insn >> 20) & 31;
-    if (r === 0) {
-      out[q] = 0x42;
-      out[q + 1] = 0;
-      out[q + 2] = 1;
-      out[q + 3] = 1;
-      out[q + 4] = 1;
-      out[q + 5] = 1;
-    } else {
-      out[q + 4] = ((8 * r) & 0x7f) | 0x80;
-      out[q + 5] = (8 * r) >>> 7;
-    }
-  } else {
+  reg(at + t.a, (insn >> 15) & 31);
+  let q: number;
+  if (two) reg(at + t.b1, (insn >> 20) & 31);
+  else {
     q = at + t.i;
     if (immW === 1) out[q] = imm;
     else {
