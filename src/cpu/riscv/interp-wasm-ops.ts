@@ -117,10 +117,6 @@ function slowExit(e: Emit, after: () => void): void {
 }
 
 /**
- * Push f3's result from locals a and b: ops[f3], or where `alt` (funct7 0x20 possible) the
- * instruction's bit 30 picks altOps[f3] (SUB, SRA) over it, at run time.
- */
-/**
  * Go to the loop's jump tail for jal or jalr, counted there as a backward branch is
  * (interp-wasm.ts: jumped tests L_INSN's sign bit; nothing reads L_INSN after it).
  */
@@ -129,6 +125,10 @@ function countedJump(e: Emit): void {
   e.br('jumped');
 }
 
+/**
+ * Push f3's result from locals a and b: ops[f3], or where `alt` (funct7 0x20 possible) the
+ * instruction's bit 30 picks altOps[f3] (SUB, SRA) over it, at run time.
+ */
 function alu(e: Emit, f3: number, alt: boolean, ops: readonly (readonly Op[])[], altOps: readonly (readonly Op[])[], type: number, a: number, b: number): void {
   const c = e.c;
   const emit = (o: readonly Op[]): void => void c.get(a).get(b).bytes(o);

@@ -82,6 +82,12 @@ export function classify(insn: number): number {
   }
 }
 
+/** The page offset a conditional branch or `jal` at offset `at` jumps to directly; -1 for any other instruction. */
+export function directTarget(insn: number, at: number): number {
+  const op = insn & 0x7f;
+  return op === 0x63 ? at + branchImm(insn) : op === 0x6f ? at + jalImm(insn) : -1;
+}
+
 /** B-type immediate (byte offset). */
 export function branchImm(insn: number): number {
   return ((insn >> 31) << 12) | (((insn >> 7) & 1) << 11) | (((insn >> 25) & 0x3f) << 5) | (((insn >> 8) & 0xf) << 1);

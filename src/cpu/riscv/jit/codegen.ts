@@ -32,7 +32,7 @@
  */
 import { BLOCK_TYPE, FUNC_TYPES, LD_TYPE, MAX_INSNS, ST_TYPE } from './trampoline.js';
 import { Bytes, T_I32 } from './wasm-writer.js';
-import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
+import { classify, directTarget, ENDS, HELPER, NO } from './classify.js';
 import { Emitter, T_BLOCK, type Insn } from './block-emitter.js';
 import { rvcFill } from '../rvc.js';
 
@@ -92,8 +92,7 @@ export function directTargets(dv: DataView, base: number, off: number, rvc: Int3
   const out: number[] = [];
   if (insns === null) return out;
   for (const x of insns) {
-    const op = x.insn & 0x7f;
-    const t = op === 0x63 ? off + x.rel + branchImm(x.insn) : op === 0x6f ? off + x.rel + jalImm(x.insn) : -1;
+    const t = directTarget(x.insn, off + x.rel);
     if (t >= 0 && t < 4096 && t !== off && !out.includes(t)) out.push(t);
   }
   return out;

@@ -448,10 +448,7 @@ export class Translator implements ChainStart {
     }
     if (!this.claim(p)) return false;
     p.regionBuilds++;
-    const base = h.fetchOff >> 2;
-    const words = this.fetchWords();
-    const snap = this.snap;
-    snap.set(words.subarray(base, base + 1024));
+    const snap = this.snapshot();
     const tramp = this.tramp!;
     const entries = [i * 2];
     const kindsAt = p.kinds.byteOffset;
@@ -533,10 +530,7 @@ export class Translator implements ChainStart {
       return false;
     }
     if (!this.claim(p)) return false;
-    const base = h.fetchOff >> 2;
-    const words = this.fetchWords();
-    const snap = this.snap;
-    snap.set(words.subarray(base, base + 1024));
+    const snap = this.snapshot();
     // The hot block and the page's warm ones, in one module (codegen.ts: translateBlocks),
     // marked PENDING: with the page's blocks, where each block of the batch ends.
     const tramp = this.tramp!;
@@ -578,6 +572,13 @@ export class Translator implements ChainStart {
     // (the copy above is then what the page held while this hart had it claimed).
     if (this.share !== null && this.sync.generation(p.slot) === p.gen && this.share.publish(p.ppn, shared, snap, 0, src.wasm)) this.stats.published++;
     return kinds[i] === BLOCK;
+  }
+
+  /** Copy the fetch page's words to `snap` (what a translation decodes: code-share.ts says why); returns it. */
+  private snapshot(): Int32Array {
+    const base = this.h.fetchOff >> 2;
+    this.snap.set(this.fetchWords().subarray(base, base + 1024));
+    return this.snap;
   }
 
   /** A module's exports, or null (counted as failed) where the host refuses to compile it (a browser's main thread limits synchronous compiles): its code is interpreted. */

@@ -190,7 +190,7 @@ function chunkBody(c: number, tp: Templates, hitsAt: number, hot: number): [numb
   room(64 + 3 * n);
   p += 5;
   for (const b of LOCALS) out[p++] = b;
-  // The page base and the entry's pc; block $leave, block $jump, loop $top.
+  // SB = the state area's address.
   out[p++] = 0x41;
   s5(p, tp.state | 0);
   p += 5;
@@ -248,7 +248,6 @@ function chunkBody(c: number, tp: Templates, hitsAt: number, hot: number): [numb
     const off = h * 2;
     const cls = clsA[h]!;
     const cnt = k + 1 - seg;
-    room(512);
     k++;
     let goesOn = true;
     if (cls === HELPER) helper(tp, h, off, cnt);
@@ -274,18 +273,6 @@ function chunkBody(c: number, tp: Templates, hitsAt: number, hot: number): [numb
   return [h0 * 2, hl * 2 + ilenA[hl]!];
 }
 
-// The emitters below write each instruction with its bytes patched in place, few calls: they
-// run in V8's lower tiers (a cold process), where every call costs about what ten stores do.
-// chunkBody makes room for an instruction's bytes before it calls them.
-
-/** Copy template t at p; returns where. */
-function copy(t: Template): number {
-  const at = p;
-  out.set(t.b, at);
-  p = at + t.b.length;
-  return at;
-}
-
 /** OP, OP-IMM, their 32-bit forms, LUI, AUIPC. */
 function alu(tp: Templates, h: number, off: number): void {
   const insn = insnA[h]!;
@@ -295,50 +282,31 @@ function alu(tp: Templates, h: number, off: number): void {
   const f7 = insn >>> 25;
   const major = (insn >> 2) & 31;
   let t: Template;
-  let two = false;
-  let imm = 0;
-  let immW = 3;
+  let at: number;
   if (major === 4) {
     const shift = f3 === 1 || f3 === 5;
     t = tp.opImm[shift && insn >>> 30 !== 0 ? 8 : f3]!;
-    imm = shift ? (insn >> 20) & 63 : insn >> 20;
-    if (shift) immW = 1;
-  } else if (major === 12) {
-    t = f7 === 1 ? tp.mul[f3]! : tp.op[f7 === 0x20 ? f3 + 8 : f3]!;
-    two = true;
+    at = put(t);
+    reg(at + t.a, (insn >> 15) & 31);
+    if (shift) out[at + t.i] = (insn >> 20) & 63;
+    else s3(at + t.i, insn >> 20);
   } else if (major === 6) {
     t = tp.opImmW[f3 === 5 && f7 === 0x20 ? 13 : f3]!;
-    imm = f3 === 0 ? insn >> 20 : (insn >> 20) & 31;
-  } else if (major === 14) {
-    t = f7 === 1 ? tp.mulW[f3]! : tp.opW[f7 === 0x20 ? f3 + 8 : f3]!;
-    two = true;
+    at = put(t);
+    reg(at + t.a, (insn >> 15) & 31);
+    s3(at + t.i, f3 === 0 ? insn >> 20 : (insn >> 20) & 31);
+  } else if (major === 12 || major === 14) {
+    if (major === 12) t = f7 === 1 ? tp.mul[f3]! : tp.op[f7 === 0x20 ? f3 + 8 : f3]!;
+    else t = f7 === 1 ? tp.mulW[f3]! : tp.opW[f7 === 0x20 ? f3 + 8 : f3]!;
+    at = put(t);
+    reg(at + t.a, (insn >> 15) & 31);
+    reg(at + t.b1, (insn >> 20) & 31);
   } else {
     t = major === 13 ? tp.lui : tp.auipc;
-    const at = copy(t);
+    at = put(t);
     s5(at + t.v, major === 13 ? insn & 0xfffff000 : off + (insn & 0xfffff000));
-    const d = at + t.d;
-    out[d] = ((8 * rd) & 0x7f) | 0x80;
-    out[d + 1] = (8 * rd) >>> 7;
-    return;
   }
-  const at = p;
-  out.set(t.b, at);
-  p = at + t.b.length;
-  reg(at + t.a, (insn >> 15) & 31);
-  let q: number;
-  if (two) reg(at + t.b1, (insn >> 20) & 31);
-  else {
-    q = at + t.i;
-    if (immW === 1) out[q] = imm;
-    else {
-      out[q] = (imm & 0x7f) | 0x80;
-      out[q + 1] = ((imm >> 7) & 0x7f) | 0x80;
-      out[q + 2] = (imm >> 14) & 0x7f;
-    }
-  }
-  q = at + t.d;
-  out[q] = ((8 * rd) & 0x7f) | 0x80;
-  out[q + 1] = (8 * rd) >>> 7;
+  u2(at + t.d, regBase + 8 * rd);
 }
 
 /**
@@ -350,37 +318,19 @@ function mem(tp: Templates, h: number, off: number, before: number, leave: numbe
   const f3 = (insn >> 12) & 7;
   const load = ((insn >> 2) & 31) === 0;
   const t = load ? tp.load[f3]! : tp.store[f3]!;
-  const at = p;
-  out.set(t.b, at);
-  p = at + t.b.length;
+  const at = put(t);
   reg(at + t.a, (insn >> 15) & 31);
-  let imm: number;
   if (load) {
-    imm = insn >> 20;
+    s3(at + t.i, insn >> 20);
     const rd = (insn >> 7) & 31;
-    const d = rd === 0 ? tp.sink : 8 * rd;
-    out[at + t.d] = (d & 0x7f) | 0x80;
-    out[at + t.d + 1] = d >>> 7;
+    u2(at + t.d, rd === 0 ? tp.sink : regBase + 8 * rd);
   } else {
-    imm = ((insn >> 25) << 5) | ((insn >> 7) & 31);
+    s3(at + t.i, ((insn >> 25) << 5) | ((insn >> 7) & 31));
     reg(at + t.b1, (insn >> 20) & 31);
   }
-  let q = at + t.i;
-  out[q] = (imm & 0x7f) | 0x80;
-  out[q + 1] = ((imm >> 7) & 0x7f) | 0x80;
-  out[q + 2] = (imm >> 14) & 0x7f;
-  q = at + t.rel;
-  out[q] = (off & 0x7f) | 0x80;
-  out[q + 1] = ((off >> 7) & 0x7f) | 0x80;
-  out[q + 2] = 0x80;
-  out[q + 3] = 0;
-  q = at + t.c;
-  out[q] = (before & 0x7f) | 0x80;
-  out[q + 1] = ((before >> 7) & 0x7f) | 0x80;
-  out[q + 2] = (before >> 14) & 0x7f;
-  q = at + t.leave;
-  out[q] = (leave & 0x7f) | 0x80;
-  out[q + 1] = leave >>> 7;
+  s4(at + t.rel, off);
+  s3(at + t.c, before);
+  u2(at + t.leave, leave);
 }
 
 /** An instruction through the interpreter (`x`). */

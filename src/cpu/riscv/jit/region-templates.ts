@@ -22,6 +22,7 @@ import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
 import { emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
 import { HELPER_J, HELPER_X } from './trampoline.js';
+import { T_BLOCK, T_LD } from './block-emitter.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
 
 // A region function's parameters: (pc f64, budget, retired, label) -> retired.
@@ -51,10 +52,7 @@ export const L_MULH = 15;
 /** The locals' declaration (after the parameters). */
 export const LOCALS: readonly number[] = [3, 5, T_I64, 6, T_I32, MULH_SCRATCH, T_I64];
 
-// Type indices of a region module (region-gen.ts: the block translator's three, then the region function's).
-export const T_BLOCK = 0;
-export const T_LD = 1;
-export const T_ST = 2;
+/** A region module's own type (region-module.ts: after the block translator's T_BLOCK, T_LD, T_ST). */
 export const T_REGION = 3;
 
 /** Widths of the holes. */
@@ -110,7 +108,7 @@ class Tb {
     for (let i = 0; i < W_REG; i++) this.c.byte(i === W_REG - 1 ? 0 : 0x80);
     return this;
   }
-  /** Store the i64 on the stack (above an `i32.const 0`) to register `name`. */
+  /** Store the i64 on the stack (above a `local.get SB`) to register `name`. */
   store(name: 'd'): this {
     this.c.op(Op.i64_store).uleb(3);
     return this.hole(name, W_REG);
@@ -119,24 +117,6 @@ class Tb {
     this.t.b = this.c.view().slice();
     return this.t;
   }
-}
-
-/** Write `v` as a `w`-byte unsigned LEB128 at o[p]. */
-export function putU(o: Uint8Array, p: number, v: number, w: number): void {
-  for (let k = 0; k < w - 1; k++) {
-    o[p + k] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  o[p + w - 1] = v & 0x7f;
-}
-
-/** Write `v` (|v| < 2^(7w-1)) as a `w`-byte signed LEB128 at o[p]. */
-export function putS(o: Uint8Array, p: number, v: number, w: number): void {
-  for (let k = 0; k < w - 1; k++) {
-    o[p + k] = (v & 0x7f) | 0x80;
-    v >>= 7;
-  }
-  o[p + w - 1] = v & 0x7f;
 }
 
 /** Every template of one hart (its state area's address is in the bytes). */

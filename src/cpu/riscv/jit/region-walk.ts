@@ -5,7 +5,7 @@
  */
 import { zbKind } from '../bitmanip.js';
 import { rvcFill } from '../rvc.js';
-import { branchImm, classify, ENDS, HELPER, jalImm, NO } from './classify.js';
+import { classify, directTarget, ENDS, HELPER, NO } from './classify.js';
 
 /** Bytes of guest code per region function (docs/cpu-performance.md, *A region tier*: V8 tiers larger functions up inside a short run, at up to ~100 ms a compile). */
 export const CHUNK = 1024;
@@ -94,7 +94,7 @@ export function walk(dv: DataView, base: number, entries: readonly number[], rvc
       }
       const op = insn & 0x7f;
       // The A extension and Zb* go to the interpreter (`x`): regions carry the base ISA and M.
-      if (cls !== HELPER && (op === 0x2f || ((insn & 0x57) === 0x13 && zbKind(insn) >= 0))) cls = HELPER;
+      if (cls !== HELPER && (op === 0x2f || zbKind(insn) >= 0)) cls = HELPER;
       insnA[h] = insn;
       ilenA[h] = ilen;
       clsA[h] = cls;
@@ -102,21 +102,15 @@ export function walk(dv: DataView, base: number, entries: readonly number[], rvc
       order[total++] = h;
       if (ilen === 4) markA[h + 1] |= M_MID;
       const next = off + ilen;
+      // A direct target in the page starts a basic block; a backward one is entered through the head.
+      const t = cls === HELPER ? -1 : directTarget(insn, off);
+      if (t >= 0 && t < 4096) {
+        markA[t >> 1] |= t <= off ? M_LABEL | M_SLOT : M_LABEL;
+        if (sp < stack.length) stack[sp++] = t;
+      }
       if (op === 0x63 && cls !== HELPER) {
-        const t = off + branchImm(insn);
-        if (t >= 0 && t < 4096) {
-          markA[t >> 1] |= t <= off ? M_LABEL | M_SLOT : M_LABEL;
-          if (sp < stack.length) stack[sp++] = t;
-        }
         if (next < 4096) markA[next >> 1] |= M_LABEL;
       } else if (cls === ENDS) {
-        if (op === 0x6f) {
-          const t = off + jalImm(insn);
-          if (t >= 0 && t < 4096) {
-            markA[t >> 1] |= t <= off ? M_LABEL | M_SLOT : M_LABEL;
-            if (sp < stack.length) stack[sp++] = t;
-          }
-        }
         // A call's return point: entered from the callee through `j`.
         if (((insn >> 7) & 31) !== 0 && next < 4096) {
           markA[next >> 1] |= M_LABEL | M_SLOT;
@@ -136,10 +130,8 @@ export function number(total: number): void {
   // A transfer into another chunk enters it: its target is a slot there.
   for (let k = 0; k < total; k++) {
     const h = order[k]!;
-    const insn = insnA[h]!;
-    const op = insn & 0x7f;
     const off = h * 2;
-    const t = op === 0x63 && clsA[h] !== HELPER ? off + branchImm(insn) : op === 0x6f ? off + jalImm(insn) : -1;
+    const t = clsA[h] === HELPER ? -1 : directTarget(insnA[h]!, off);
     if (t > off && decoded(t) && t >> CHUNK_SHIFT !== off >> CHUNK_SHIFT) markA[t >> 1] |= M_SLOT;
   }
   chunkFn.fill(-1);
