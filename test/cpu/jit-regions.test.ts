@@ -13,6 +13,7 @@ import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
 import { translateRegion } from '../../src/cpu/riscv/jit/region-gen.js';
 import { Templates } from '../../src/cpu/riscv/jit/region-templates.js';
 import { rvcTable } from '../../src/cpu/riscv/rvc.js';
+import { MAX_REGION_BUILDS } from '../../src/cpu/riscv/jit/thresholds.js';
 import { IRQ_LOOP } from './jit-programs.js';
 
 const RESULT = 0x80300000;
@@ -98,6 +99,51 @@ test('a region label that gets hot is translated by the block translator, which 
   sameState(jit, interp);
   const st = jit.hart.jit!.stats;
   assert.ok(st.regions > 0 && st.promoted > 0 && st.translated > 0, JSON.stringify(st));
+});
+
+test('a load whose TLB probe misses at a region\'s entry is made by the interpreter, which goes on from there', () => {
+  // Two data pages 4 MiB apart share a TLB entry, so every iteration's load misses; it is the
+  // first instruction of the loop's slot. Entered again from the dispatcher, the slot would
+  // miss again (before: ~60,000 passes there until its count made it hot and a block took it).
+  const image = assemble(`
+main:
+  li s0, 0x80100000
+  li s1, 0x80500000
+  li s2, 3000
+1:
+  ld t0, 0(s0)
+  add t1, t1, t0
+  mv t2, s0
+  mv s0, s1
+  mv s1, t2
+  addi s2, s2, -1
+  bnez s2, 1b
+  li t0, 0x100000
+  li t1, 0x5555
+  sw t1, 0(t0)
+2: j 2b
+`);
+  const { jit, interp } = both(image, REGIONS_ONLY);
+  sameState(jit, interp);
+  const st = jit.hart.jit!.stats;
+  assert.ok(st.regions > 0, 'the loop is a region');
+  assert.equal(st.translated, 0, 'no block was translated to get past the miss');
+  assert.ok(st.dispatches < 100, `${st.dispatches} dispatcher passes for 3,000 misses`);
+});
+
+test('entries of a page whose regions are all written wait in the interpreter for the hot threshold', () => {
+  // Twelve functions on one page, each called 1,000 times through a register (so no region's
+  // walk reaches the next): the page's first MAX_REGION_BUILDS entries get regions, the rest
+  // are interpreted; each of those left the loop for the dispatcher on every call (~4,000).
+  const lines = ['main:', '  li s3, 0'];
+  for (let k = 0; k < 12; k++) lines.push(`  la s4, f${k}`, '  li s2, 1000', `9${k}:`, '  jalr ra, 0(s4)', '  addi s2, s2, -1', `  bnez s2, 9${k}b`);
+  lines.push('  li t0, 0x100000', '  li t1, 0x5555', '  sw t1, 0(t0)', '8: j 8b', '.balign 4096');
+  for (let k = 0; k < 12; k++) lines.push(`f${k}:`, `  addi s3, s3, ${k + 1}`, '  ret');
+  const { jit, interp } = both(assemble(lines.join('\n') + '\n'), REGIONS_ONLY);
+  sameState(jit, interp);
+  const st = jit.hart.jit!.stats;
+  assert.ok(st.regions > MAX_REGION_BUILDS, `${st.regions} regions`);
+  assert.ok(st.dispatches < 500, `${st.dispatches} dispatcher passes for 12,000 calls`);
 });
 
 test('bad input: regions written from any page bytes and entries are valid modules', () => {

@@ -283,12 +283,14 @@ export class Hart {
   /**
    * Set by the translator's dispatcher before it runs the interpreter: the fetch-page base
    * (virtual, NaN if none) whose code-cache state follows, the page's block kinds (engine.ts:
-   * PageCode.kinds) and hit counters, and the translation threshold (interp.ts: in-page jumps to cold code stay there).
+   * PageCode.kinds) and hit counters, and the thresholds: an entry is wanted when its count
+   * equals jitThreshold or reaches jitHot (interp.ts: in-page jumps to cold code stay there).
    */
   jitBase = NaN;
   jitKinds: Uint8Array<ArrayBufferLike> = new Uint8Array(2048);
   jitHits: Uint16Array<ArrayBufferLike> = new Uint16Array(2048);
   jitThreshold = 0;
+  jitHot = 0;
   /** The translating engine, or null when running the interpreter only. */
   readonly jit: Translator | null;
   /** The interpreter (interp.ts): what runs whatever is not translated. */

@@ -38,7 +38,7 @@ import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './jit/wasm-writer.js';
 import { MULH_SCRATCH } from './jit/codegen-m.js';
 import { BLOCK_TYPE, FUNC_TYPES, LD_TYPE, ST_TYPE } from './jit/trampoline.js';
 import { emitExecProbe } from './jit/tlb-probe.js';
-import { ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_KINDS, ST_CODED, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
+import { CHAIN_ACCESS, ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_KINDS, ST_CODED, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_HOT, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
 import { Emit, F_CHAIN, F_MOVE, F_UPPER, L_ABS, L_CNT, L_CODED, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC } from './interp-wasm-frame.js';
 import { atomicBody, body, CASES } from './interp-wasm-ops.js';
 
@@ -245,6 +245,10 @@ function runChain(e: Emit): void {
   c.get(L_PC).get(L_SB).get(P_BUDGET).get(L_CNT).op(Op.call).uleb(F_CHAIN).tee(L_LO);
   c.get(L_CNT).op(Op.i32_eq);
   e.open(Op.if_, 'if');
+  // Nothing ran: a region left its first instruction's access to the interpreter (the loop's
+  // page is as it was: make it here), or the dispatcher is needed.
+  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_CHAIN).i32(CHAIN_ACCESS).op(Op.i32_eq);
+  e.br('page', Op.br_if);
   e.exit(R_JUMP);
   e.end();
   c.get(L_LO).set(L_CNT);
@@ -340,7 +344,7 @@ function moveBody(): Bytes {
   c.get(mode);
   e.open(Op.if_, 'if');
   c.get(pc).op(Op.i32_wrap_i64).i32(4095).op(Op.i32_and).i32(1).op(Op.i32_shr_u).set(vpn);
-  countEntry(e, { i: vpn, kinds, hits, n }, () => void c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD), () => void c.i32(MOVE_BLOCK).op(Op.return_), () => void c.i32(MOVE_WANTED).op(Op.return_));
+  countEntry(e, { i: vpn, kinds, hits, n }, () => void c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD), () => void c.get(sb), () => void c.i32(MOVE_BLOCK).op(Op.return_), () => void c.i32(MOVE_WANTED).op(Op.return_));
   e.end();
   c.i32(MOVE_ON);
   c.op(Op.end);
@@ -410,7 +414,7 @@ function jumped(e: Emit): void {
   movePage(e, R_JUMP);
   e.end();
   c.get(L_IX).i32(1).op(Op.i32_shr_u).set(L_IX);
-  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => runChain(e), () => void e.exit(R_JUMP));
+  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => void c.get(L_SB), () => runChain(e), () => void e.exit(R_JUMP));
   e.end();
   e.end();
 }
@@ -426,11 +430,12 @@ interface EntryLocals {
 /**
  * The dispatcher's count of an entry at halfword `i` of a page, as Translator.enterPage counts:
  * `translated` at a translated block (kind 1; 0 is not translated yet, 2 never:
- * jit/page-code.ts), `wanted` at one whose count (this entry counted) reaches the threshold
- * `thr` pushes, else the count goes up by one. The loop's jumps and its page move (moveBody)
+ * jit/page-code.ts), `wanted` at one whose count (this entry counted) equals the threshold
+ * `thr` pushes or reaches the hot one (ST_LOOP_HOT, in the state area `sb` pushes), else the
+ * count goes up by one. The loop's jumps and its page move (moveBody)
  * both count through here.
  */
-function countEntry(e: Emit, l: EntryLocals, thr: () => void, translated: () => void, wanted: () => void): void {
+function countEntry(e: Emit, l: EntryLocals, thr: () => void, sb: () => void, translated: () => void, wanted: () => void): void {
   const c = e.c;
   c.get(l.i).get(l.kinds).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).tee(l.n);
   c.i32(1).op(Op.i32_eq);
@@ -442,7 +447,9 @@ function countEntry(e: Emit, l: EntryLocals, thr: () => void, translated: () => 
   c.get(l.i).i32(1).op(Op.i32_shl).get(l.hits).op(Op.i32_add).tee(l.i);
   c.mem(Op.i32_load16_u, 1, 0).i32(1).op(Op.i32_add).tee(l.n);
   thr();
-  c.op(Op.i32_ge_u);
+  c.op(Op.i32_eq).get(l.n);
+  sb();
+  c.mem(Op.i32_load, 2, ST_LOOP_HOT).op(Op.i32_ge_u).op(Op.i32_or);
   e.open(Op.if_, 'if');
   wanted();
   e.end();

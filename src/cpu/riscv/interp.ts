@@ -26,7 +26,7 @@ import { OWNED } from './interp-wasm-ops.js';
 import { execZb, zbKind } from './bitmanip.js';
 import { fetchSlow, loadSlow, storeSlow } from './mmu.js';
 import { rvcFill } from './rvc.js';
-import { ST_CHAIN_STEPS, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_RAW, ST_LOOP_THRESHOLD, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_T } from './state-area.js';
+import { ST_CHAIN_STEPS, ST_LOOP_ABS, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_RAW, ST_LOOP_THRESHOLD, ST_LOOP_HOT, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_T } from './state-area.js';
 import { execOther } from './system.js';
 
 /** Run until `end` steps or an exit request. */
@@ -80,7 +80,7 @@ export class Interpreter {
     const state = h.state.offset;
     this.buffer = memory.buffer;
     this.f64 = new Float64Array(memory.buffer, state, ST_CHAIN_STEPS / 8 + 1);
-    this.i32 = new Int32Array(memory.buffer, state, ST_LOOP_XIDX / 4 + 1);
+    this.i32 = new Int32Array(memory.buffer, state, ST_LOOP_HOT / 4 + 1);
     this.rvc = new Int32Array(memory.buffer, state + ST_RVC, 65536);
     this.rvc.fill(1);
     // The slow paths return 0 to go on, 1 when the access is done but the loop must return (an
@@ -159,6 +159,7 @@ export class Interpreter {
     // one instruction, less than any chain needs: the loop leaves at a block instead).
     const jit = mode === DISPATCH ? h.jit : null;
     this.i32[ST_LOOP_THRESHOLD / 4] = h.jitThreshold;
+    this.i32[ST_LOOP_HOT / 4] = h.jitHot;
     let raw = 0;
     let hasRaw = 0;
     while (h.steps < end && !h.exitRequest) {
@@ -268,6 +269,8 @@ export class Interpreter {
     if (!(d >= 0 && d < 4096) || h.fetchBase !== h.jitBase) return true;
     const i = d >> 1;
     const kind = h.jitKinds[i]!;
-    return kind === 1 || (kind === 0 && ++h.jitHits[i]! >= h.jitThreshold);
+    if (kind !== 0) return kind === 1;
+    const n = ++h.jitHits[i]!;
+    return n === h.jitThreshold || n >= h.jitHot;
   }
 }

@@ -86,7 +86,7 @@ export const ST_LOOP_RAW = 312; // i32: the fetched word (the parcel of a compre
 export const ST_LOOP_MODE = 316; // i32: nonzero: leave at jumps the dispatcher may want
 export const ST_LOOP_KINDS = 320; // i32: byte address of the fetch page's kinds (-1: leave at every jump)
 export const ST_LOOP_HITS = 324; // i32: byte address of its hit counters
-export const ST_LOOP_THRESHOLD = 328; // i32: the translation threshold
+export const ST_LOOP_THRESHOLD = 328; // i32: the count at which an entry is wanted (the region threshold with regions)
 export const ST_LOOP_XIDX = 332; // i32: the instruction-TLB entry of the page the loop moved to (-1: none)
 /**
  * ST_JC_EPOCH when the dispatcher entered the running chain of blocks: a block's direct tail
@@ -98,9 +98,17 @@ export const ST_CHAIN_EPOCH = 336;
  * Set to 1 by the trampoline's `j` when it finds no current jump-cache entry (it returns with
  * the next pc in pcOut); the interpreter loop clears it before it calls a chain of blocks, so
  * that after the call 1 means the chain ended at a jump to code it should interpret, 0 that a
- * block left for another reason (interp-wasm.ts: chainBody).
+ * block left for another reason (interp-wasm.ts: chainBody), and CHAIN_ACCESS that a region
+ * left an access its TLB probe missed to the interpreter (jit/region-templates.ts).
  */
 export const ST_LOOP_CHAIN = 340;
+/**
+ * ST_LOOP_CHAIN's value when a region left at a load or store whose TLB probe missed: the
+ * interpreter makes that access and goes on from there, as at a jump to code it interprets.
+ * Why: the dispatcher, told nothing, entered the region again where it had left, and a miss
+ * at a slot's first instruction then repeated until the slot's count made it hot (jit/engine.ts).
+ */
+export const CHAIN_ACCESS = 2;
 /**
  * The hart's LR reservation (amo.ts; translated LR/SC in jit/block-emitter.ts): its key as an
  * f64, NaN for none — the access's byte address in this memory when the reserved word lies in
@@ -111,6 +119,13 @@ export const ST_RES_KEY = 344;
 export const ST_RES_VAL = 352;
 /** f64: instructions retired in chains of blocks the interpreter loop called, not yet added to the translator's stats (interp.ts). */
 export const ST_CHAIN_STEPS = 360;
+/**
+ * i32: the hot threshold (the block translator's). An entry is wanted when its count equals
+ * ST_LOOP_THRESHOLD's value or reaches this one (the two are the same without regions):
+ * an entry the dispatcher does not take at the first (its page's regions all written) runs on
+ * in the interpreter until it is hot, rather than leaving for the dispatcher at every count.
+ */
+export const ST_LOOP_HOT = 368;
 /** Bytes of a data TLB record, and where its abs word is in it (the tag's words at +0 and +4). */
 export const TLB_REC = 16;
 export const TLB_REC_ABS = 8;

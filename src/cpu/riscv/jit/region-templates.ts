@@ -17,7 +17,7 @@
  * the generator leaves the instruction out, or (a load, whose access must still happen) stores
  * to the slow-path result word instead.
  */
-import { ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_LOOP_CHAIN, ST_PC_OUT, ST_R_TLB, ST_T, ST_W_TLB, ST_X } from '../state-area.js';
+import { CHAIN_ACCESS, ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_LOOP_CHAIN, ST_PC_OUT, ST_R_TLB, ST_T, ST_W_TLB, ST_X } from '../state-area.js';
 import { emitMulDiv, emitMulDivW, MULH_SCRATCH } from './codegen-m.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
 import { emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
@@ -230,13 +230,15 @@ export class Templates {
       t.hole('c', W_CNT).c.op(Op.i32_add);
     };
     // A TLB miss: leave before the access, so that the interpreter makes it (its slow path:
-    // page walk, fault, device, store to code) with the instruction's exact pc and count; the
-    // region goes on from the next label. TGT = base + rel, cnt += c (without the access).
+    // page walk, fault, device, store to code) with the instruction's exact pc and count, and
+    // goes on interpreting to the next jump into translated code (CHAIN_ACCESS says so to the
+    // interpreter loop and the dispatcher). TGT = base + rel, cnt += c (without the access).
     const miss = (t: Tb): void => {
       t.c.get(L_BASE).op(Op.i64_const);
       t.hole('rel', W_OFF).c.op(Op.i64_add).set(L_TGT);
       t.c.get(P_CNT).op(Op.i32_const);
-      t.hole('c', W_CNT).c.op(Op.i32_add).set(P_CNT).op(Op.br);
+      t.hole('c', W_CNT).c.op(Op.i32_add).set(P_CNT);
+      t.c.get(L_SB).i32(CHAIN_ACCESS).mem(Op.i32_store, 2, ST_LOOP_CHAIN).op(Op.br);
       t.hole('leave', W_DEPTH);
     };
     for (let f3 = 0; f3 < 7; f3++) {
@@ -347,10 +349,13 @@ export class Templates {
     {
       // Inside the loop (depths: loop 0, `jump` 1, `leave` 2). Leave when the budget cannot
       // cover the function's longest path, when the jump cache went stale (a store to code, an
-      // invalidation, another thread's kick: what a block's direct link checks), and once the
-      // label is hot (its count reached `hot`): the dispatcher then runs the block
-      // translator's block there, translating it first if it has none (engine.ts: promote).
-      // Not through `j`: its jump-cache entry for the label may still lead back here.
+      // invalidation, another thread's kick: what a block's direct link checks), and when the
+      // label's count reaches `hot`: the dispatcher then runs the block translator's block
+      // there, translating it first if it has none (engine.ts: promote). Not through `j`: its
+      // jump-cache entry for the label may still lead back here. At `hot` and every 256th
+      // count past it (so a leave the dispatcher did not see, at a quantum's end, is made
+      // again), not at every count: the region's own loops come back to a promoted label, and
+      // leaving on each pass sent each through the dispatcher (U-Boot's boot ~24,000 times).
       const t = new Tb();
       t.c.get(L_SB).mem(Op.i32_load, 2, ST_JC_EPOCH).get(L_SB).mem(Op.i32_load, 2, ST_CHAIN_EPOCH).op(Op.i32_ne);
       t.c.op(Op.br_if).uleb(2);
@@ -364,7 +369,7 @@ export class Templates {
       t.hole('hits', 5).c.op(Op.i32_add).tee(L_T);
       t.c.get(L_T).mem(Op.i32_load16_u, 1, 0).i32(1).op(Op.i32_add).tee(L_IX).mem(Op.i32_store16, 1, 0);
       t.c.get(L_IX).op(Op.i32_const);
-      t.hole('hot', W_CNT).c.op(Op.i32_ge_u).op(Op.br_if).uleb(2);
+      t.hole('hot', W_CNT).c.op(Op.i32_sub).i32(0x800000ff | 0).op(Op.i32_and).op(Op.i32_eqz).op(Op.br_if).uleb(2);
       this.head = t.done();
     }
     {
