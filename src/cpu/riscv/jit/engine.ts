@@ -94,7 +94,7 @@ export class Translator implements ChainStart {
 
   /** The count at which an entry is wanted: the region threshold when below the hot one. */
   private readonly wantAt: number;
-  /** The block table's size: MAX_BLOCKS, or MAX_BLOCKS_REGIONS with regions. */
+  /** The block table's size: MAX_BLOCKS, or MAX_BLOCKS_REGIONS where regions are written. */
   private readonly maxBlocks: number;
   /** The region tier's templates for this hart (built with its first region). */
   private tpl: Templates | null = null;
@@ -110,7 +110,7 @@ export class Translator implements ChainStart {
     this.share = h.codeShare;
     this.seenWrites = this.sync.writes();
     this.wantAt = regionThreshold > 0 && regionThreshold < threshold ? regionThreshold : threshold;
-    this.maxBlocks = regionThreshold > 0 ? MAX_BLOCKS_REGIONS : MAX_BLOCKS;
+    this.maxBlocks = this.wantAt < threshold ? MAX_BLOCKS_REGIONS : MAX_BLOCKS;
     h.jitThreshold = this.wantAt;
     h.jitHot = threshold;
     this.warm = Math.max(1, Math.floor(threshold / WARM_SHARE));
