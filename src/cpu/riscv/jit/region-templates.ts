@@ -355,7 +355,7 @@ export class Templates {
       // jump-cache entry for the label may still lead back here. At `hot` and every 256th
       // count past it (so a leave the dispatcher did not see, at a quantum's end, is made
       // again), not at every count: the region's own loops come back to a promoted label, and
-      // leaving on each pass sent each through the dispatcher (U-Boot's boot ~24,000 times).
+      // leaving on each pass sent each through the dispatcher (U-Boot's boot ~27,000 times).
       const t = new Tb();
       t.c.get(L_SB).mem(Op.i32_load, 2, ST_JC_EPOCH).get(L_SB).mem(Op.i32_load, 2, ST_CHAIN_EPOCH).op(Op.i32_ne);
       t.c.op(Op.br_if).uleb(2);
