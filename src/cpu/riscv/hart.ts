@@ -283,8 +283,8 @@ export class Hart {
   /**
    * Set by the translator's dispatcher before it runs the interpreter: the fetch-page base
    * (virtual, NaN if none) whose code-cache state follows, the page's block kinds (engine.ts:
-   * PageCode.kinds) and hit counters, and the thresholds: an entry is wanted when its count
-   * equals jitThreshold or reaches jitHot (interp.ts: in-page jumps to cold code stay there).
+   * PageCode.kinds) and hit counters, and the thresholds the interpreter loop counts entries
+   * against (Translator.wanted; interp.ts: in-page jumps to cold code stay there).
    */
   jitBase = NaN;
   jitKinds: Uint8Array<ArrayBufferLike> = new Uint8Array(2048);

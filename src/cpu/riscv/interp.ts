@@ -262,7 +262,8 @@ export class Interpreter {
   /**
    * Whether the dispatcher wants the instruction at byte offset `d` of the fetch page: one off
    * the page or the page it handed over, a translated block, or a block whose count (this
-   * entry counted, as the dispatcher would) just reached the threshold.
+   * entry counted, as the dispatcher would) makes wanted (Translator.wanted). The dispatcher
+   * handed a page over (jitBase), so there is a translator.
    */
   private wanted(d: number): boolean {
     const h = this.h;
@@ -270,7 +271,6 @@ export class Interpreter {
     const i = d >> 1;
     const kind = h.jitKinds[i]!;
     if (kind !== 0) return kind === 1;
-    const n = ++h.jitHits[i]!;
-    return n === h.jitThreshold || n >= h.jitHot;
+    return h.jit!.wanted(++h.jitHits[i]!);
   }
 }

@@ -274,12 +274,13 @@ export class Translator implements ChainStart {
 
   /**
    * Whether an entry counted n times is wanted: at the region threshold, then at the hot one
-   * (the interpreter loop's count agrees: interp-wasm.ts, countEntry). An entry the region tier
+   * (the interpreter's JavaScript side asks here; its loop's count agrees: interp-wasm.ts,
+   * countEntry). An entry the region tier
    * did not take at the first (its page's regions all written) waits for the second in the
    * interpreter: wanted at every count past the first, it left the loop for this dispatcher
    * on every entry (~15,000 times in U-Boot's boot to its prompt with regions).
    */
-  private wanted(n: number): boolean {
+  wanted(n: number): boolean {
     return n === this.wantAt || n >= this.threshold;
   }
 
