@@ -185,15 +185,7 @@ function rwIn(
     const i = view.findIndex(addr);
     if (i < 0) {
       // Unassigned: let the address space account for it (fills 0xff, DECODE_ERROR) up to the next range.
-      const starts = view.starts;
-      let lo = 0;
-      let hi = starts.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (starts[mid]! <= addr) lo = mid + 1;
-        else hi = mid;
-      }
-      const n = lo < starts.length ? Math.min(len, starts[lo]! - addr) : len;
+      const n = Math.min(len, view.nextStart(addr) - addr);
       r |= as.rw(addr, buf, off, n, isWrite, attrs);
       addr += n;
       off += n;

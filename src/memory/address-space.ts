@@ -380,16 +380,7 @@ export class AddressSpace extends RamFastPath<FlatView> {
       let n: number;
       if (i < 0) {
         // Unassigned up to the next range (or the end of the address space).
-        const starts = view.starts;
-        let lo = 0;
-        let hi = starts.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (starts[mid]! <= addr) lo = mid + 1;
-          else hi = mid;
-        }
-        const next = lo < starts.length ? starts[lo]! : PHYS_ADDR_LIMIT;
-        n = Math.min(len, next - addr);
+        n = Math.min(len, Math.min(view.nextStart(addr), PHYS_ADDR_LIMIT) - addr);
         if (!isWrite) buf.fill(0xff, off, off + n);
         this.unassignedAccesses++;
         r |= MEMTX_DECODE_ERROR;

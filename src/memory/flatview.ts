@@ -439,18 +439,20 @@ export class FlatView implements FlatTables, RamTables {
     return flatFindIndex(this.radix, this.mixed, this.starts, this.ends, addr);
   }
 
-  /** Plain binary search over all ranges (the reference the radix is tested against). */
-  findIndexBinary(addr: number): number {
+  /**
+   * Where the first range starting above addr starts (Infinity if none): an unassigned
+   * address's gap ends there (every accessor walking a view crosses gaps this way).
+   */
+  nextStart(addr: number): number {
     const starts = this.starts;
-    let hi = starts.length - 1;
-    if (hi < 0 || !(addr >= starts[0]!)) return -1;
     let lo = 0;
+    let hi = starts.length;
     while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts[mid]! <= addr) lo = mid;
-      else hi = mid - 1;
+      const mid = (lo + hi) >> 1;
+      if (starts[mid]! <= addr) lo = mid + 1;
+      else hi = mid;
     }
-    return addr < this.ends[lo]! ? lo : -1;
+    return lo < starts.length ? starts[lo]! : Infinity;
   }
 
   /** The range containing addr, or null. */
