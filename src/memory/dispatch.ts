@@ -209,17 +209,20 @@ function pieceSize(mr: MemoryRegion, size: number): number {
   return size < mr.implMin ? mr.implMin : size > mr.implMax ? mr.implMax : size;
 }
 
+/** Where the pieces of an access at `off` start: aligned to the piece size unless the region takes unaligned accesses. */
+function piecesStart(mr: MemoryRegion, off: number, ps: number): number {
+  return mr.implUnaligned ? off : off - (off & (ps - 1));
+}
+
+/** Where the pieces of an access of `size` bytes at `off` end (see piecesStart). */
+function piecesEnd(mr: MemoryRegion, off: number, size: number, ps: number): number {
+  return mr.implUnaligned ? off + Math.ceil(size / ps) * ps : Math.ceil((off + size) / ps) * ps;
+}
+
 function readPieces(sink: DispatchSink, mr: MemoryRegion, off: number, size: number, attrs: MemTxAttrs, d: number): MemTxResult {
   const ps = pieceSize(mr, size);
-  let start: number;
-  let end: number;
-  if (mr.implUnaligned) {
-    start = off;
-    end = off + Math.ceil(size / ps) * ps;
-  } else {
-    start = off - (off & (ps - 1));
-    end = Math.ceil((off + size) / ps) * ps;
-  }
+  const start = piecesStart(mr, off, ps);
+  const end = piecesEnd(mr, off, size, ps);
   const buf = scratchAt(d);
   const be = mr.bigEndian;
   let r = MEMTX_OK;
@@ -287,15 +290,8 @@ export function dispatchWrite(
 
 function writePieces(mr: MemoryRegion, off: number, size: number, lo: number, hi: number, attrs: MemTxAttrs, d: number): MemTxResult {
   const ps = pieceSize(mr, size);
-  let start: number;
-  let end: number;
-  if (mr.implUnaligned) {
-    start = off;
-    end = off + Math.ceil(size / ps) * ps;
-  } else {
-    start = off - (off & (ps - 1));
-    end = Math.ceil((off + size) / ps) * ps;
-  }
+  const start = piecesStart(mr, off, ps);
+  const end = piecesEnd(mr, off, size, ps);
   const buf = scratchAt(d);
   buf.fill(0, 0, end - start);
   const o = off - start;
