@@ -1,21 +1,23 @@
 // One cpu benchmark measurement in a fresh process (spawned by bench/cpu.bench.ts):
-//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint|density on|off|regions
+//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint|density on|off|regions|threaded
 // prints {"mips": CPU-time MIPS, "instructions": n, "cpuSeconds": s}.
 import { assemble, makeMachine } from '../test/cpu/guest.js';
 import { footprint, MIX } from './cpu-programs.js';
-import { REGION_THRESHOLD } from '../src/cpu/riscv/jit/thresholds.js';
+import { REGION_THRESHOLD, THREAD_THRESHOLD } from '../src/cpu/riscv/jit/thresholds.js';
 
 const [kind, jit] = process.argv.slice(2);
 const translate = jit !== 'off';
 /** `regions`: the region tier in front of the block translator (-accel tcg,regions=on). */
 const regionThreshold = jit === 'regions' ? REGION_THRESHOLD : 0;
+/** `threaded`: threaded code for warm blocks (jit/thread-code.ts). */
+const threadThreshold = jit === 'threaded' ? THREAD_THRESHOLD : 0;
 const cpu = (): number => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1e6;
 };
 
 if (kind === 'mix') {
-  const m = makeMachine(assemble(MIX), 8 << 20, { translate });
+  const m = makeMachine(assemble(MIX), 8 << 20, { translate, threadThreshold });
   // Warm-up (V8 tiers, translation), then runs of 10 M instructions until 0.3 s of CPU: the
   // figure counts every thread of the process, and a fixed 100 M (~60 ms translated) swung by a
   // fifth with whether a background compile landed inside it (1,160-1,750 MIPS over 8 processes;
@@ -41,7 +43,7 @@ if (kind === 'mix') {
   // Cold: everything from process start of the guest (assembly excluded) counts.
   const image = assemble(footprint(2000, 1000));
   const c0 = cpu();
-  const m = makeMachine(image, 8 << 20, { translate, regionThreshold });
+  const m = makeMachine(image, 8 << 20, { translate, regionThreshold, threadThreshold });
   // 2,000 blocks x 6 instructions x 1,000 rounds (+ setup)
   const done = m.hart.run(12_000_004);
   const s = cpu() - c0;

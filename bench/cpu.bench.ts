@@ -18,6 +18,10 @@
  * (alternated with both): what the tier built for this figure does, off by default until it
  * also pays on Linux (docs/cpu.md, *Regions*).
  *
+ * cpu.cold_footprint_threaded: the same process with threaded code for warm blocks
+ * (-accel tcg,threaded=on: jit/thread-code.ts), against the same interpreter runs (alternated
+ * with them): off by default until it also pays on U-Boot and Linux (docs/cpu.md, *Threaded code*).
+ *
  * cpu.translated_footprint: the cold-footprint program's 2,000 blocks all translated (a
  * threshold of 16), timed over 2,000 further rounds (24 M instructions), against the
  * interpreter on the same rounds, the median of 3 alternated processes each: what translated
@@ -64,7 +68,7 @@ function measureCli(firmware: string, jit: 'on' | 'off'): number {
   return r.cpuSeconds;
 }
 
-function measure(kind: 'mix' | 'footprint' | 'density', jit: 'on' | 'off' | 'regions'): number {
+function measure(kind: 'mix' | 'footprint' | 'density', jit: 'on' | 'off' | 'regions' | 'threaded'): number {
   const out = execFileSync(...pinned(process.execPath, [...CHILD_NODE_ARGS, CHILD, kind, jit]), { encoding: 'utf8' });
   return (JSON.parse(out.trim().split('\n').pop()!) as { mips: number }).mips;
 }
@@ -96,16 +100,20 @@ export async function run(report: Report): Promise<void> {
   const cold: number[] = [];
   const coldInterp: number[] = [];
   const coldRegions: number[] = [];
+  const coldThreaded: number[] = [];
   for (let i = 0; i < 5; i++) {
     cold.push(measure('footprint', 'on'));
     coldInterp.push(measure('footprint', 'off'));
     coldRegions.push(measure('footprint', 'regions'));
+    coldThreaded.push(measure('footprint', 'threaded'));
   }
   const c = median(cold);
   const ci = median(coldInterp);
   const cr = median(coldRegions);
+  const ct = median(coldThreaded);
   report({ name: 'cpu.cold_footprint', value: round(c, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(c / ci, 2) });
   report({ name: 'cpu.cold_footprint_regions', value: round(cr, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(cr / ci, 2) });
+  report({ name: 'cpu.cold_footprint_threaded', value: round(ct, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(ct / ci, 2) });
 
   const [dense, denseInterp] = alternated('density', 3);
   const d = median(dense);

@@ -53,7 +53,7 @@ const HELP = `usage: tsvmm run [options]   (QEMU syntax; one or two leading dash
   -nic user|stream|socket|none[,model=virtio-net-pci|virtio-net-device][,mac=MAC][,...]
   -fsdev local,id=ID,path=DIR,security_model=passthrough|mapped-file|none[,readonly=on]
   -virtfs local,path=DIR,mount_tag=TAG,security_model=..[,readonly=on]   (docs/sharing.md)
-  -accel tcg[,thread=single|multi][,jit=on|off][,regions=on|off]
+  -accel tcg[,thread=single|multi][,jit=on|off][,regions=on|off][,threaded=on|off]
   -icount shift=N             deterministic virtual clock: 2^N ns per instruction
   -d unimp,guest_errors       log guest errors to stderr
   -no-reboot                  exit when the guest resets
@@ -205,6 +205,7 @@ export async function runMachine(argv: string[], hooks: HostHooks = {}): Promise
       threads,
       translate: cfg.accelJit,
       regions: cfg.accelRegions,
+      threaded: cfg.accelThreaded,
       // With a debugger, -S is the stub's: the harts wait for gdb's continue.
       startPaused: ctl.startPaused && !gdbSpec,
       noShutdown: ctl.noShutdown,

@@ -51,6 +51,8 @@ export interface RunConfig {
   accelJit?: boolean;
   /** -accel tcg,regions=on|off: write warm code as regions first (default off: docs/cpu.md, *Regions*). */
   accelRegions?: boolean;
+  /** -accel tcg,threaded=on|off: threaded code for warm blocks (docs/cpu.md, *Threaded code*). */
+  accelThreaded?: boolean;
   /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
   icountShift?: number;
   log: Set<string>;
@@ -317,6 +319,7 @@ export function parseRunArgs(argv: string[], extraFlags: readonly string[] = [])
           if (k === 'thread' && (v === 'single' || v === 'multi')) cfg.accelThread = v;
           else if (k === 'jit' && (v === 'on' || v === 'off')) cfg.accelJit = v === 'on';
           else if (k === 'regions' && (v === 'on' || v === 'off')) cfg.accelRegions = v === 'on';
+          else if (k === 'threaded' && (v === 'on' || v === 'off')) cfg.accelThreaded = v === 'on';
           else throw new OptionError(`-accel ${val}: unsupported property '${k}=${v}'`);
         }
         break;

@@ -22,7 +22,7 @@ test("every Zba/Zbb/Zbc/Zbs instruction gives what QEMU 7.2's does, interpreted,
   // 12 operand pairs x 56 results, the checksum, done.
   assert.equal(qemuOutput.split('\n').length, 12 * 56 + 3);
   assert.match(qemuOutput, /^sum=[0-9a-f]{16}\ndone\n$/m);
-  for (const accel of [[], ['-accel', 'tcg,jit=off'], ['-accel', 'tcg,thread=multi'], ['-accel', 'tcg,thread=multi,regions=on']]) {
+  for (const accel of [[], ['-accel', 'tcg,jit=off'], ['-accel', 'tcg,thread=multi'], ['-accel', 'tcg,thread=multi,regions=on'], ['-accel', 'tcg,threaded=on']]) {
     const s = GuestConsole.run(['-M', 'virt', '-m', '128M', '-nographic', ...accel, '-bios', bin]);
     assert.equal(await s.exited, 0, s.stderr);
     assert.equal(s.output, qemuOutput, accel.join(' ') || 'default');

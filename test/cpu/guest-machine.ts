@@ -22,7 +22,7 @@ export interface GuestMachine {
   mtime: { value: number };
 }
 
-export function makeMachine(image: Uint8Array, ramSize = 8 << 20, hartOptions: { translate?: boolean; translateThreshold?: number; regionThreshold?: number } = {}): GuestMachine {
+export function makeMachine(image: Uint8Array, ramSize = 8 << 20, hartOptions: { translate?: boolean; translateThreshold?: number; regionThreshold?: number; threadThreshold?: number } = {}): GuestMachine {
   const root = MemoryRegion.container('system', 2 ** 40);
   // As the virt machine does: RAM and the hart's state area in one wasm memory (translated code accesses RAM directly).
   const backing = allocateGuestRam(ramSize, HART_STATE_BYTES);

@@ -235,8 +235,10 @@ function state(m: GuestMachine): Record<string, unknown> {
 const BLOCKS = { translateThreshold: 16 };
 /** Regions from the second entry, then the block translator where a region's label gets hot (64). */
 const REGIONS = { translateThreshold: 64, regionThreshold: 2 };
+/** Threaded code from the second entry, then the block translator where an entry gets hot (64). */
+const THREADED = { translateThreshold: 64, threadThreshold: 2 };
 
-function runBoth(src: string, engine: { translateThreshold: number; regionThreshold?: number } = BLOCKS): { jit: GuestMachine; interp: GuestMachine } {
+function runBoth(src: string, engine: { translateThreshold: number; regionThreshold?: number; threadThreshold?: number } = BLOCKS): { jit: GuestMachine; interp: GuestMachine } {
   const image = assemble(src, MARCH_ZB);
   const jit = makeMachine(image, 8 << 20, { translate: true, ...engine });
   const interp = makeMachine(image, 8 << 20, { translate: false });
@@ -245,7 +247,7 @@ function runBoth(src: string, engine: { translateThreshold: number; regionThresh
   return { jit, interp };
 }
 
-function assertSame(jit: GuestMachine, interp: GuestMachine, what: string, regions = false): void {
+function assertSame(jit: GuestMachine, interp: GuestMachine, what: string, regions = false, threaded = false): void {
   assert.equal(interp.result(), 0x5555, `${what}: interpreter run did not finish`);
   assert.equal(jit.result(), 0x5555, `${what}: translated run did not finish`);
   assert.deepEqual(state(jit), state(interp), what);
@@ -254,6 +256,7 @@ function assertSame(jit: GuestMachine, interp: GuestMachine, what: string, regio
   assert.equal(Buffer.compare(a, b), 0, `${what}: memory differs`);
   assert.ok((jit.hart.jit?.stats.translated ?? 0) > 0, `${what}: nothing was translated`);
   if (regions) assert.ok((jit.hart.jit?.stats.regions ?? 0) > 0, `${what}: no region was written`);
+  if (threaded) assert.ok((jit.hart.jit?.stats.threaded ?? 0) > 0, `${what}: nothing was threaded`);
 }
 
 for (const mode of ['M', 'S', 'U'] as const) {
@@ -271,6 +274,14 @@ for (const mode of ['M', 'S', 'U'] as const) {
       const src = program(seed * 104729 + mode.charCodeAt(0), mode, sv48);
       const { jit, interp } = runBoth(src, REGIONS);
       assertSame(jit, interp, `regions, ${mode}-mode seed ${seed}${sv48 ? ' sv48' : ''}`, true);
+    }
+  });
+  test(`random programs in ${mode}-mode end in the same state through threaded code (then blocks) as under the interpreter`, () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const sv48 = seed % 2 === 1;
+      const src = program(seed * 7727 + mode.charCodeAt(0), mode, sv48);
+      const { jit, interp } = runBoth(src, THREADED);
+      assertSame(jit, interp, `threaded, ${mode}-mode seed ${seed}${sv48 ? ' sv48' : ''}`, false, true);
     }
   });
 }

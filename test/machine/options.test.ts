@@ -43,6 +43,9 @@ test('the usual command lines parse, with one or two dashes', () => {
   assert.equal(parseRunArgs(['-accel', 'tcg,jit=on,regions=off']).accelRegions, false);
   assert.equal(parseRunArgs([]).accelRegions, undefined);
   assert.throws(() => parseRunArgs(['-accel', 'tcg,regions=yes']), /unsupported property 'regions=yes'/);
+  assert.equal(parseRunArgs(['-accel', 'tcg,threaded=on']).accelThreaded, true);
+  assert.equal(parseRunArgs([]).accelThreaded, undefined);
+  assert.throws(() => parseRunArgs(['-accel', 'tcg,threaded=1']), /unsupported property 'threaded=1'/);
   assert.equal(parseRunArgs([]).ramSize, 256 * MiB);
   assert.deepEqual(parseRunArgs(['-serial', 'file:/tmp/x']).serial, [{ kind: 'new', monitor: false, spec: { backend: 'file', id: 'serial0', mux: false, path: '/tmp/x', append: false } }]);
   assert.deepEqual(parseRunArgs(['-f'], ['f']).rest, ['-f']);

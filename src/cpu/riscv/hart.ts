@@ -58,6 +58,12 @@ export interface HartOptions {
    * translateThreshold has an effect.
    */
   regionThreshold?: number;
+  /**
+   * Entries of a block before its page's warm code is decoded into threaded code
+   * (jit/thread-code.ts); 0 or absent: none. Only a value below translateThreshold has an effect,
+   * and none on a hart whose hit counters are shared (sharedHits).
+   */
+  threadThreshold?: number;
   /** Code-page generations shared by every hart of the machine (CodeSync.allocate()); private if absent. */
   codeSync?: SharedArrayBuffer;
   /** Translated modules shared by the harts of the machine (CodeShare.allocate(), with hart realms); none if absent. */
@@ -341,7 +347,7 @@ export class Hart {
     this.codeSync = new CodeSync(opts.codeSync);
     this.codeShare = opts.codeShare ? new CodeShare(opts.codeShare) : null;
     this.sharedHits = opts.sharedHits ?? -1;
-    this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this, opts.translateThreshold, opts.regionThreshold) : null;
+    this.jit = (opts.translate ?? defaultTranslate()) ? new Translator(this, opts.translateThreshold, opts.regionThreshold, opts.threadThreshold) : null;
     this.interp = new Interpreter(this);
     // Every entry set from the start: arrays filled at scattered indices would become holey or
     // sparse (slower loads, and a V8 map change that deoptimises the interpreter loop).

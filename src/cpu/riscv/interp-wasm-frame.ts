@@ -60,6 +60,7 @@ export const F_MOVE = 3;
 export const F_UPPER = 4;
 export const F_AMO = 5;
 export const F_CHAIN = 6;
+export const F_THR = 7;
 
 /** Emitter with named structured-control labels (branch depths computed from a stack). */
 export class Emit {

@@ -38,9 +38,11 @@ import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './jit/wasm-writer.js';
 import { MULH_SCRATCH } from './jit/codegen-m.js';
 import { BLOCK_TYPE, FUNC_TYPES, LD_TYPE, ST_TYPE } from './jit/trampoline.js';
 import { emitExecProbe } from './jit/tlb-probe.js';
-import { CHAIN_ACCESS, ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_KINDS, ST_CODED, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_HOT, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_RVC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
-import { Emit, F_CHAIN, F_MOVE, F_UPPER, L_ABS, L_CNT, L_CODED, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC } from './interp-wasm-frame.js';
+import { CHAIN_ACCESS, ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_KINDS, ST_CODED, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_HOT, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_PVER, ST_RVC, ST_TH_IP, ST_TH_REASON, ST_TREC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
+import { Emit, F_CHAIN, F_LD, F_MOVE, F_ST, F_THR, F_UPPER, L_ABS, L_CNT, L_CODED, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC, R_TRAP } from './interp-wasm-frame.js';
 import { atomicBody, body, CASES } from './interp-wasm-ops.js';
+import { threadLoopBody, TH_JUMP, TH_LEAVE, TH_TRAP, TH_WANTED } from './jit/thread-loop.js';
+import { THREADED } from './jit/page-code.js';
 
 /**
  * What the page move returns: not moved (the JavaScript side moves), moved, moved but the
@@ -50,6 +52,8 @@ const MOVE_NO = 0;
 const MOVE_ON = 1;
 const MOVE_WANTED = 2;
 const MOVE_BLOCK = 3;
+/** Moved, and the entry is threaded code (its header's address in ST_TH_IP). */
+const MOVE_THREADED = 4;
 
 /**
  * The loop's module: the same bytes for every hart (its state area's address is the imported
@@ -189,7 +193,7 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.get(L_SB).get(L_RAW).mem(Op.i32_store, 2, ST_LOOP_RAW);
   c.get(L_CNT);
   c.op(Op.end);
-  return moduleOf(c, moveBody(), upperBody(), atomicBody(), chainBody());
+  return moduleOf(c, moveBody(), upperBody(), atomicBody(), chainBody(), threadLoopBody(F_LD, F_ST));
 }
 
 /**
@@ -230,7 +234,45 @@ function movePage(e: Emit, reason: number): void {
   e.open(Op.if_, 'if');
   runChain(e);
   e.end();
+  c.get(L_LO).i32(MOVE_THREADED).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  c.get(L_SB).mem(Op.i32_load, 2, ST_TH_IP).set(L_LO);
+  runThreaded(e, false);
+  e.end();
   e.exit(R_JUMP);
+}
+
+/**
+ * L_PC is the entry of threaded code whose header L_LO addresses: run it (jit/thread-loop.ts)
+ * and go on where it returned — interpreting on, or (in the jump tail, `rejump`) taking a jump
+ * it did not link as the loop takes its own; leave when it trapped, stopped after an access, or
+ * the dispatcher wants the block (stale since the jump cache's epoch moved, or hot).
+ */
+function runThreaded(e: Emit, rejump: boolean): void {
+  const c = e.c;
+  c.get(L_LO).get(L_PC).i64(-4096).op(Op.i64_and).get(L_SB).get(P_BUDGET).get(L_CNT);
+  // The page's verified word (ST_PVER), by its slot (kinds lie at ST_KINDS + slot * 2048).
+  c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_KINDS).get(L_SB).op(Op.i32_sub).i32(ST_KINDS).op(Op.i32_sub).i32(9).op(Op.i32_shr_u).get(L_SB).op(Op.i32_add).i32(ST_PVER).op(Op.i32_add);
+  c.op(Op.call).uleb(F_THR).set(L_CNT);
+  c.get(L_SB).mem(Op.i32_load, 2, ST_TH_REASON).set(L_LO);
+  c.get(L_LO).i32(TH_TRAP).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  e.exit(R_TRAP);
+  e.end();
+  c.get(L_SB).mem(Op.f64_load, 3, ST_PC_OUT).op(Op.i64_trunc_f64_s).set(L_PC);
+  c.get(L_LO).i32(TH_WANTED).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  e.exit(R_JUMP);
+  e.end();
+  c.get(L_LO).i32(TH_LEAVE).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  e.exit(R_LEAVE);
+  e.end();
+  if (rejump) {
+    c.get(L_LO).i32(TH_JUMP).op(Op.i32_eq);
+    e.br('rejump', Op.br_if);
+  }
+  e.br('page');
 }
 
 /**
@@ -344,7 +386,10 @@ function moveBody(): Bytes {
   c.get(mode);
   e.open(Op.if_, 'if');
   c.get(pc).op(Op.i32_wrap_i64).i32(4095).op(Op.i32_and).i32(1).op(Op.i32_shr_u).set(vpn);
-  countEntry(e, { i: vpn, kinds, hits, n }, () => void c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD), () => void c.get(sb), () => void c.i32(MOVE_BLOCK).op(Op.return_), () => void c.i32(MOVE_WANTED).op(Op.return_));
+  countEntry(e, { i: vpn, kinds, hits, n }, () => void c.get(sb).mem(Op.i32_load, 2, ST_LOOP_THRESHOLD), () => void c.get(sb), () => void c.i32(MOVE_BLOCK).op(Op.return_), () => void c.i32(MOVE_WANTED).op(Op.return_), () => {
+    c.get(sb).get(n).mem(Op.i32_store, 2, ST_TH_IP);
+    c.i32(MOVE_THREADED).op(Op.return_);
+  });
   e.end();
   c.i32(MOVE_ON);
   c.op(Op.end);
@@ -354,11 +399,12 @@ function moveBody(): Bytes {
 /** Type indices of the module (moduleOf): the trampoline's jump, and chainBody. */
 const T_JUMP = 6;
 const T_CHAIN = 7;
+const T_THR = 8;
 
-function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: Bytes): Uint8Array<ArrayBuffer> {
+function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: Bytes, thr: Bytes): Uint8Array<ArrayBuffer> {
   const m = new Bytes();
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new Bytes().uleb(8);
+  const types = new Bytes().uleb(9);
   types.byte(0x60).uleb(4).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   // The slow paths' signatures, as translated blocks import them (interp.ts gives its own).
   types.bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
@@ -368,6 +414,8 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: 
   // The trampoline's jump (a block's type), and chainBody's.
   types.bytes(FUNC_TYPES[BLOCK_TYPE]!);
   types.byte(0x60).uleb(4).byte(T_I64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
+  // Threaded code's loop (jit/thread-loop.ts): ip, vbase, sb, budget, cnt -> cnt.
+  types.byte(0x60).uleb(6).byte(T_I32).byte(T_I64).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   m.section(1, types);
   const imports = new Bytes().uleb(5);
   imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
@@ -378,9 +426,9 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: 
   // The table holding the trampoline's jump (funcref, exactly 1 entry).
   imports.str('e').str('jt').byte(0x01).byte(0x70).byte(0x01).uleb(1).uleb(1);
   m.section(2, imports);
-  m.section(3, new Bytes().uleb(5).uleb(0).uleb(3).uleb(4).uleb(5).uleb(T_CHAIN));
+  m.section(3, new Bytes().uleb(6).uleb(0).uleb(3).uleb(4).uleb(5).uleb(T_CHAIN).uleb(T_THR));
   m.section(7, new Bytes().uleb(1).str('run').byte(0x00).uleb(2));
-  m.section(10, new Bytes().uleb(5).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper).uleb(atomic.length).bytes(atomic).uleb(chain.length).bytes(chain));
+  m.section(10, new Bytes().uleb(6).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper).uleb(atomic.length).bytes(atomic).uleb(chain.length).bytes(chain).uleb(thr.length).bytes(thr));
   return m.view();
 }
 
@@ -394,6 +442,8 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: 
  */
 function jumped(e: Emit): void {
   const c = e.c;
+  // Threaded code that returns at a jump it did not link comes back here (runThreaded).
+  e.open(Op.loop, 'rejump');
   c.get(L_MODE);
   e.open(Op.if_, 'if');
   // On a page without translated blocks only backward branches, jal and jalr count (the jump
@@ -414,9 +464,10 @@ function jumped(e: Emit): void {
   movePage(e, R_JUMP);
   e.end();
   c.get(L_IX).i32(1).op(Op.i32_shr_u).set(L_IX);
-  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => void c.get(L_SB), () => runChain(e), () => void e.exit(R_JUMP));
+  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => void c.get(L_SB), () => runChain(e), () => void e.exit(R_JUMP), () => runThreaded(e, true));
   e.end();
   e.end();
+  e.end(); // rejump
 }
 
 /** Locals of countEntry: the entry's halfword index (then its counter's address), the page's kinds and hit counters, scratch. */
@@ -435,12 +486,20 @@ interface EntryLocals {
  * count goes up by one. The loop's jumps and its page move (moveBody)
  * both count through here.
  */
-function countEntry(e: Emit, l: EntryLocals, thr: () => void, sb: () => void, translated: () => void, wanted: () => void): void {
+function countEntry(e: Emit, l: EntryLocals, thr: () => void, sb: () => void, translated: () => void, wanted: () => void, threaded: () => void): void {
   const c = e.c;
   c.get(l.i).get(l.kinds).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).tee(l.n);
   c.i32(1).op(Op.i32_eq);
   e.open(Op.if_, 'if');
   translated();
+  e.end();
+  c.get(l.n).i32(THREADED).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  // Threaded code (jit/thread-code.ts): the entry's hit counter holds its header's record index.
+  c.get(l.i).i32(1).op(Op.i32_shl).get(l.hits).op(Op.i32_add).mem(Op.i32_load16_u, 1, 0).i32(4).op(Op.i32_shl);
+  sb();
+  c.op(Op.i32_add).i32(ST_TREC).op(Op.i32_add).set(l.n);
+  threaded();
   e.end();
   c.get(l.n).op(Op.i32_eqz);
   e.open(Op.if_, 'if');

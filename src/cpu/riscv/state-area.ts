@@ -126,6 +126,10 @@ export const ST_CHAIN_STEPS = 360;
  * in the interpreter until it is hot, rather than leaving for the dispatcher at every count.
  */
 export const ST_LOOP_HOT = 368;
+/** i32: why threaded code (jit/thread-loop.ts) returned to the interpreter loop (TH_*). */
+export const ST_TH_REASON = 372;
+/** i32: the address of the threaded block the loop's page move found at its entry (interp-wasm.ts). */
+export const ST_TH_IP = 376;
 /** Bytes of a data TLB record, and where its abs word is in it (the tag's words at +0 and +4). */
 export const TLB_REC = 16;
 export const TLB_REC_ABS = 8;
@@ -161,8 +165,18 @@ export const ST_HITS = ST_KINDS + CODE_PAGES * 2048;
  * counts every jump into such a page, only loop heads elsewhere: interp-wasm.ts, jumped).
  */
 export const ST_CODED = ST_HITS + CODE_PAGES * 4096;
+/**
+ * Per code page slot, an i32: the jump cache's epoch at which the dispatcher last found the
+ * page's translations current (jit/engine.ts). Threaded code made for an older epoch runs on
+ * when its page's word holds the current one (jit/thread-loop.ts).
+ */
+export const ST_PVER = Math.ceil((ST_CODED + CODE_PAGES) / 4) * 4;
+/** Records of threaded code per hart (jit/thread-code.ts), 16 bytes each; record 0 is never used. */
+export const TH_RECORDS = 65536;
+export const TH_REC = 16;
+export const ST_TREC = Math.ceil((ST_PVER + CODE_PAGES * 4) / TH_REC) * TH_REC;
 /** Bytes of one hart's area. */
-export const HART_STATE_BYTES = ST_CODED + CODE_PAGES;
+export const HART_STATE_BYTES = ST_TREC + TH_RECORDS * TH_REC;
 /**
  * Hit counters the harts of one machine share (Hart's sharedHits), by physical page number
  * modulo CODE_PAGES: plain 16-bit words, so an increment two harts make at once may count once

@@ -11,7 +11,7 @@ import type { SyncEnv } from '../../sync/env.js';
 import { Hart } from '../../cpu/riscv/hart.js';
 import { CodeShare } from '../../cpu/riscv/jit/code-share.js';
 import { CodeSync } from '../../cpu/riscv/jit/code-sync.js';
-import { hotThreshold, REGION_THRESHOLD } from '../../cpu/riscv/jit/thresholds.js';
+import { hotThreshold, REGION_THRESHOLD, THREAD_THRESHOLD } from '../../cpu/riscv/jit/thresholds.js';
 import { HART_STATE_BYTES, SHARED_HITS_BYTES, sharedHitsIn, stateAreasIn, type HartStateArea } from '../../cpu/riscv/state-area.js';
 import type { Clint } from '../../hw/intc/clint.js';
 import type { ClockMode, EventLoop, RunnableHart } from '../event-loop.js';
@@ -65,9 +65,10 @@ export function createHarts(s: HartSetup): { harts: Hart[]; smpCoordinator: SmpC
   // Harts in worker realms keep one host thread each busy, harts on the main realm one in all.
   const translateThreshold = hotThreshold(s.host.cpus, opts.threads === 'multi' ? opts.smp : 1);
   const regionThreshold = opts.regions === true ? REGION_THRESHOLD : 0;
+  const threadThreshold = opts.threaded === true ? THREAD_THRESHOLD : 0;
   const harts: Hart[] = [];
   for (let i = 0; i < opts.smp; i++)
-    harts.push(new Hart({ hartId: i, mem: s.as, timeSource: s.timeSource, translate: opts.translate, translateThreshold, regionThreshold, codeSync, codeShare, sharedHits, state: areas[i] }));
+    harts.push(new Hart({ hartId: i, mem: s.as, timeSource: s.timeSource, translate: opts.translate, translateThreshold, regionThreshold, threadThreshold, codeSync, codeShare, sharedHits, state: areas[i] }));
   let smpCoordinator: SmpCoordinator | null = null;
   if (opts.threads === 'multi') {
     if (s.clock.kind !== 'realtime') throw new BootError('-icount needs -accel tcg,thread=single');

@@ -38,6 +38,8 @@ export interface VirtOptions {
   translate?: boolean;
   /** -accel tcg,regions=on|off: the region tier in front of the block translator (default off). */
   regions?: boolean;
+  /** -accel tcg,threaded=on|off: threaded code for warm blocks (jit/thread-code.ts). */
+  threaded?: boolean;
   /**
    * --debug-locks: the lock-order validator checks the machine's locks and
    * the use-after-removal detector runs; reports go to `logger` (stderr).

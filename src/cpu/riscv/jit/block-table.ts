@@ -20,8 +20,10 @@ export class BlockTable {
   private tried = false;
   /** The next free index (0 holds the trampoline's miss). */
   private next = 1;
-  /** Translated blocks currently cached (region slots included). */
+  /** Translated blocks currently cached (region slots and threaded blocks included). */
   blocks = 0;
+  /** The next free record of threaded code (state-area.ts: ST_TREC; record 0 is never used). */
+  threadTop = 1;
 
   constructor(
     private readonly h: Hart,
@@ -66,5 +68,6 @@ export class BlockTable {
   clear(): void {
     this.next = 1;
     this.blocks = 0;
+    this.threadTop = 1;
   }
 }

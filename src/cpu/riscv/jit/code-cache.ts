@@ -13,7 +13,7 @@ import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_CODED, ST_HITS, ST_
 import type { BlockTable } from './block-table.js';
 import type { CodeSync } from './code-sync.js';
 import type { LoopPages } from './loop-pages.js';
-import { NONE, PageCode, RANGES } from './page-code.js';
+import { NONE, PageCode, RANGES, THREADED } from './page-code.js';
 
 /** Pages with code-cache state per hart. */
 export const MAX_PAGES = CODE_PAGES;
@@ -83,6 +83,26 @@ export class CodeCache {
       this.curPa = h.fetchPa;
     }
     return page;
+  }
+
+  /**
+   * Drop every page's threaded code (the record pool is full): its entries count again from 0;
+   * the blocks the block translator made stay.
+   */
+  dropThreaded(): void {
+    for (const p of this.pages.values()) {
+      if (p.threadLinks.length === 0 && p.coded[0] === 0) continue;
+      p.threadLinks.length = 0;
+      const kinds = p.kinds;
+      for (let i = 0; i < 2048; i++) {
+        if (kinds[i] === THREADED) {
+          kinds[i] = NONE;
+          p.hits[i] = 0;
+        }
+      }
+    }
+    this.table.threadTop = 1;
+    this.bumpJc();
   }
 
   /** Whether p is still the state of its page (not dropped with the whole cache since). */
@@ -218,6 +238,7 @@ export class CodeCache {
     p.region.fill(0);
     p.regionOffs.length = 0;
     p.regionBuilds = 0;
+    p.threadLinks.length = 0;
     p.nRanges = 0;
     p.hits.fill(0);
     this.table.blocks -= p.blocks;

@@ -10,7 +10,7 @@ import { TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { DISPATCH, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb } from '../mmu.js';
-import { JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_LINES, ST_LOOP_CHAIN, ST_PC_OUT, CHAIN_ACCESS } from '../state-area.js';
+import { JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_LINES, ST_LOOP_CHAIN, ST_PC_OUT, ST_PVER, ST_KINDS, ST_TREC, CHAIN_ACCESS, TH_RECORDS } from '../state-area.js';
 import { BlockTable } from './block-table.js';
 import { CodeCache } from './code-cache.js';
 import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
@@ -19,7 +19,9 @@ import { directTargets, translateBlocks } from './codegen.js';
 import { chainSlowPaths, type ChainStart } from './slow-paths.js';
 import { jcSlot, type BlockFn } from './trampoline.js';
 import { LoopPages } from './loop-pages.js';
-import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES } from './page-code.js';
+import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES, THREADED } from './page-code.js';
+import { linkPending, threadBlock } from './thread-code.js';
+import { TH_GONE } from './thread-loop.js';
 import { HOT_THRESHOLD, MAX_REGION_BUILDS, WARM_SHARE } from './thresholds.js';
 import { translateRegion } from './region-gen.js';
 import { Templates } from './region-templates.js';
@@ -48,7 +50,7 @@ export class Translator implements ChainStart {
   entryFlushes = 0;
   private readonly si32: Int32Array;
   /** Counters for tests and the benchmarks. */
-  readonly stats = { translated: 0, modules: 0, published: 0, adopted: 0, adoptedModules: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0, regions: 0, regionInsns: 0, regionSlots: 0, promoted: 0 };
+  readonly stats = { translated: 0, threaded: 0, modules: 0, published: 0, adopted: 0, adoptedModules: 0, invalidated: 0, flushes: 0, translatedSteps: 0, failed: 0, dispatches: 0, blockCalls: 0, interpCalls: 0, rechecks: 0, regions: 0, regionInsns: 0, regionSlots: 0, promoted: 0 };
 
   /** Entries of a block that is compiled along with a hot block of its page. */
   private readonly warm: number;
@@ -58,8 +60,10 @@ export class Translator implements ChainStart {
    */
   beforeFirstTranslation: (() => void) | null = null;
 
-  /** The count at which an entry is wanted: the region threshold when below the hot one. */
+  /** The count at which an entry is wanted: the region or threaded code's threshold when below the hot one. */
   private readonly wantAt: number;
+  /** The count at which an entry's page gets threaded code (0: none). */
+  private readonly threadAt: number;
   /** The region tier's templates for this hart (built with its first region). */
   private tpl: Templates | null = null;
 
@@ -68,11 +72,14 @@ export class Translator implements ChainStart {
     private readonly threshold = HOT_THRESHOLD,
     /** 0: no regions (the default: docs/cpu.md, *Regions*). */
     private readonly regionThreshold = 0,
+    /** 0: no threaded code (thread-code.ts); none either where hit counters are shared between harts. */
+    threadThreshold = 0,
   ) {
     this.sync = h.codeSync;
     this.loopPages = new LoopPages(h);
     this.share = h.codeShare;
-    this.wantAt = regionThreshold > 0 && regionThreshold < threshold ? regionThreshold : threshold;
+    this.threadAt = regionThreshold === 0 && h.sharedHits < 0 && threadThreshold > 0 && threadThreshold < threshold ? threadThreshold : 0;
+    this.wantAt = regionThreshold > 0 && regionThreshold < threshold ? regionThreshold : this.threadAt > 0 ? this.threadAt : threshold;
     h.jitThreshold = this.wantAt;
     h.jitHot = threshold;
     this.warm = Math.max(1, Math.floor(threshold / WARM_SHARE));
@@ -171,6 +178,23 @@ export class Translator implements ChainStart {
         }
       } else if (kind === NONE && !page.interpretOnly && this.wanted(++page.hits[i]!)) {
         if (this.translate(page, i)) continue;
+      } else if (kind === THREADED) {
+        // Threaded code leaves for here when its block is stale (the jump cache's epoch moved:
+        // a store to code, a map change, fence.i) or hot.
+        if (sync.generation(page.slot) !== page.gen) {
+          cache.invalidate(page);
+          continue;
+        }
+        const hdr = (ST_TREC >> 2) + page.hits[i]! * 4;
+        if (si32[hdr + 2]! >= this.threshold) {
+          this.promoteThreaded(page, i, hdr);
+          continue;
+        }
+        // Current now (fetchPage compared the page after any map change or fence.i, and no
+        // store reached it): the page's threaded code runs on at this epoch.
+        const now = si32[epochAt]! & ~JC_KICK;
+        si32[hdr + 3] = now;
+        si32[(ST_PVER >> 2) + ((page.kinds.byteOffset - this.h.state.offset - ST_KINDS) >> 11)] = now;
       }
       this.stats.interpCalls++;
       h.jitBase = h.fetchBase;
@@ -253,11 +277,59 @@ export class Translator implements ChainStart {
    */
   private translate(p: PageCode, i: number): boolean {
     if (p.hits[i]! < this.threshold) {
-      // Warm, not hot: the page's region, while the page may have more.
+      // Warm, not hot: the page's region, while the page may have more; or threaded code.
       if (this.regionThreshold > 0 && p.regionBuilds < MAX_REGION_BUILDS) return this.region(p, i);
+      if (this.threadAt > 0) this.thread(p, i);
       return false;
     }
     return this.translateHot(p, i);
+  }
+
+  /**
+   * Threaded code for the block at entry i of page p (thread-code.ts), installed as a THREADED
+   * entry whose hit counter holds its header's record; the page's threaded code waiting for a
+   * block there is linked to it. The dispatcher interprets on from i: the loop enters the
+   * threaded code at the next jump there.
+   */
+  private thread(p: PageCode, i: number): void {
+    if (!this.cache.claim(p)) return;
+    const snap = this.cache.snapshot();
+    const bt = this.bt;
+    const si32 = this.si32;
+    const recs = si32.subarray(ST_TREC >> 2);
+    const epoch = si32[ST_JC_EPOCH >> 2]! & ~JC_KICK;
+    const r = threadBlock(this.cache.snapDv, i * 2, this.h.rvc, recs, bt.threadTop, TH_RECORDS, p.hits[i]!, epoch, p.kinds, p.hits, p.threadLinks);
+    if (r === null) {
+      this.cache.dropThreaded();
+      return;
+    }
+    // A block that runs nothing (its first instruction is the interpreter's) is no threaded
+    // entry: it counts on to the hot threshold (the block translator runs more).
+    if (r.end <= i * 2) return;
+    bt.threadTop = r.top;
+    p.kinds[i] = THREADED;
+    p.hits[i] = r.header;
+    linkPending(recs, p.threadLinks, i * 2, r.header);
+    this.claimRange(p, i * 2, r.end - i * 2, snap, 0);
+    this.stats.threaded++;
+  }
+
+  /**
+   * Threaded block i of page p reached the hot threshold: the block translator's block runs
+   * there from now on. Its header (`hdr`, in words of the state area) becomes TH_GONE, so that
+   * threaded code linked to it leaves as a jump to the new block.
+   */
+  private promoteThreaded(p: PageCode, i: number, hdr: number): void {
+    p.kinds[i] = NONE;
+    p.hits[i] = this.threshold;
+    if (this.translateHot(p, i) && p.kinds[i] === BLOCK) {
+      this.si32[hdr] = TH_GONE | (i << 16);
+      this.stats.promoted++;
+      return;
+    }
+    // Not translatable: interpreted from now on (its threaded code is still linked to).
+    if (p.kinds[i] === NONE) p.kinds[i] = NEVER;
+    this.si32[hdr] = TH_GONE | (i << 16);
   }
 
   /**
@@ -368,6 +440,18 @@ export class Translator implements ChainStart {
       offs.push(j * 2);
       kinds[j] = PENDING;
     }
+    // Threaded entries count in their headers (thread-loop.ts): the page's warm ones join the
+    // batch too, their headers leaving for the new blocks once translated (TH_GONE).
+    const threaded: number[] = [];
+    if (this.threadAt > 0) {
+      const si32 = this.si32;
+      for (let j = 0; j < 2048 && offs.length < BATCH; j++) {
+        if (kinds[j] !== THREADED || si32[(ST_TREC >> 2) + p.hits[j]! * 4 + 2]! < this.warm) continue;
+        offs.push(j * 2);
+        kinds[j] = PENDING;
+        threaded.push(j);
+      }
+    }
     // A page's first blocks: the hot block's direct targets too. Until a page has blocks the
     // interpreter loop counts only its loop heads (interp-wasm.ts: jumped), so the code those
     // lead forward to would otherwise wait for its own count, block by block, through the
@@ -384,11 +468,15 @@ export class Translator implements ChainStart {
     const exports = src === null ? null : this.instantiate(src.wasm, imports);
     // Offsets that start no block (or could not be compiled) are never tried again.
     for (const off of offs) kinds[off >> 1] = NEVER;
+    // Threaded entries go on as they were unless translated (below).
+    for (const j of threaded) kinds[j] = THREADED;
     if (src === null || exports === null) return false;
     this.stats.modules++;
     const shared: SharedBlock[] = [];
     for (let k = 0; k < src.blocks.length; k++) {
       const b = { off: src.offs[k]!, length: src.blocks[k]!.length, bytes: src.blocks[k]!.bytes };
+      const j = b.off >> 1;
+      if (kinds[j] === THREADED) this.si32[(ST_TREC >> 2) + p.hits[j]! * 4] = TH_GONE | (j << 16);
       this.install(p, b, exports[String(k)] as BlockFn, snap, 0);
       shared.push(b);
       this.stats.translated++;
@@ -416,9 +504,17 @@ export class Translator implements ChainStart {
     p.idx[at] = this.bt.add(fn);
     p.kinds[at] = BLOCK;
     p.lens[at] = b.length;
-    // The snapshot of this block's words is what it was translated from (bytes outside every
-    // block's range are never compared, so they may have changed since the page was claimed).
-    const [w0, w1] = wordsOf(b.off, b.bytes);
+    this.claimRange(p, b.off, b.bytes, words, base);
+  }
+
+  /**
+   * Bytes [off, off + bytes) of page p, translated from `words` (the page's, from `base`): the
+   * page compares them before its translations run again after a map change or fence.i.
+   */
+  private claimRange(p: PageCode, off: number, bytes: number, words: Int32Array<ArrayBufferLike>, base: number): void {
+    // The snapshot of these words is what they were translated from (bytes outside every
+    // range are never compared, so they may have changed since the page was claimed).
+    const [w0, w1] = wordsOf(off, bytes);
     p.bytes.set(words.subarray(base + w0, base + w1), w0);
     if (p.nRanges < RANGES) {
       p.ranges[2 * p.nRanges] = w0;

@@ -18,6 +18,9 @@ export const NONE = 0;
 export const BLOCK = 1;
 export const NEVER = 2;
 export const PENDING = 3;
+/** Threaded code (thread-code.ts): the entry's hit counter holds its header's record index. */
+export const THREADED = 4;
+
 
 /** The block tables of a page without blocks yet (PageCode.allocate() replaces them). */
 const NO_IDX = new Uint16Array(0);
@@ -45,6 +48,8 @@ export class PageCode {
   regionBuilds = 0;
   /** The offsets where `region` has been set (a rebuild's entries). */
   readonly regionOffs: number[] = [];
+  /** Records of threaded code whose link waits for a block at a page offset: pairs (record, offset) (thread-code.ts). */
+  readonly threadLinks: number[] = [];
   /** Entries counted towards translation (the interpreter loop counts in-page jumps in wasm). */
   readonly hits: Uint16Array<ArrayBufferLike>;
   /** One byte, 1 while the page has blocks (state-area.ts ST_CODED: what the interpreter loop reads). */

@@ -46,3 +46,6 @@ export const WARM_SHARE = 4;
 export const REGION_THRESHOLD = 16;
 /** Regions written for one page (new entries found later) before its further entries wait for the hot threshold. */
 export const MAX_REGION_BUILDS = 8;
+
+/** Entries before a block's page gets threaded code (jit/thread-code.ts; Hart's threadThreshold). */
+export const THREAD_THRESHOLD = 16;
