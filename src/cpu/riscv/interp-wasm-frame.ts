@@ -61,6 +61,8 @@ export const F_UPPER = 4;
 export const F_AMO = 5;
 export const F_CHAIN = 6;
 export const F_THR = 7;
+/** Threaded code's decoder (jit/thread-code.ts), exported as `dec` too. */
+export const F_DEC = 8;
 
 /** Emitter with named structured-control labels (branch depths computed from a stack). */
 export class Emit {

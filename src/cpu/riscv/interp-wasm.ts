@@ -38,10 +38,11 @@ import { Bytes, Op, T_F64, T_I32, T_I64, T_VOID } from './jit/wasm-writer.js';
 import { MULH_SCRATCH } from './jit/codegen-m.js';
 import { BLOCK_TYPE, FUNC_TYPES, LD_TYPE, ST_TYPE } from './jit/trampoline.js';
 import { emitExecProbe } from './jit/tlb-probe.js';
-import { CHAIN_ACCESS, ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_KINDS, ST_CODED, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_HOT, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_PVER, ST_RVC, ST_TH_IP, ST_TH_REASON, ST_TREC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
-import { Emit, F_CHAIN, F_LD, F_MOVE, F_ST, F_THR, F_UPPER, L_ABS, L_CNT, L_CODED, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC, R_TRAP } from './interp-wasm-frame.js';
+import { CHAIN_ACCESS, ST_CHAIN_EPOCH, ST_CHAIN_STEPS, ST_JC_EPOCH, ST_KINDS, ST_CODED, ST_LINES, ST_LOOP_ABS, ST_LOOP_CHAIN, ST_LOOP_HITS, ST_LOOP_ILEN, ST_LOOP_INSN, ST_LOOP_KINDS, ST_LOOP_MODE, ST_LOOP_THRESHOLD, ST_LOOP_HOT, ST_LOOP_RAW, ST_LOOP_REASON, ST_LOOP_VBASE, ST_LOOP_XIDX, ST_PC_OUT, ST_PVER, ST_RVC, ST_TH_AT, ST_TH_IP, ST_TH_REASON, ST_TREC, ST_X_ABS, ST_X_HITS, ST_X_KINDS } from './state-area.js';
+import { Emit, F_CHAIN, F_DEC, F_LD, F_MOVE, F_ST, F_THR, F_UPPER, L_ABS, L_CNT, L_CODED, L_F3, L_HITS, L_ILEN, L_INSN, L_IX, L_KINDS, L_LO, L_MODE, L_OFF, L_PC, L_RAW, L_RD, L_REASON, L_RS1, L_RS2, L_SB, L_THR, L_VBASE, P_BUDGET, P_HASRAW, P_PCF, P_RAW, R_BUDGET, R_JUMP, R_LEAVE, R_OTHER, R_PAGE, R_RVC, R_TRAP } from './interp-wasm-frame.js';
 import { atomicBody, body, CASES } from './interp-wasm-ops.js';
 import { threadLoopBody, TH_JUMP, TH_LEAVE, TH_TRAP, TH_WANTED } from './jit/thread-loop.js';
+import { threadDecodeBody } from './jit/thread-code.js';
 import { THREADED } from './jit/page-code.js';
 
 /**
@@ -193,7 +194,7 @@ export function interpreterModule(): Uint8Array<ArrayBuffer> {
   c.get(L_SB).get(L_RAW).mem(Op.i32_store, 2, ST_LOOP_RAW);
   c.get(L_CNT);
   c.op(Op.end);
-  return moduleOf(c, moveBody(), upperBody(), atomicBody(), chainBody(), threadLoopBody(F_LD, F_ST));
+  return moduleOf(c, moveBody(), upperBody(), atomicBody(), chainBody(), threadLoopBody(F_LD, F_ST), threadDecodeBody());
 }
 
 /**
@@ -400,11 +401,12 @@ function moveBody(): Bytes {
 const T_JUMP = 6;
 const T_CHAIN = 7;
 const T_THR = 8;
+const T_DEC = 9;
 
-function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: Bytes, thr: Bytes): Uint8Array<ArrayBuffer> {
+function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: Bytes, thr: Bytes, dec: Bytes): Uint8Array<ArrayBuffer> {
   const m = new Bytes();
   m.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new Bytes().uleb(9);
+  const types = new Bytes().uleb(10);
   types.byte(0x60).uleb(4).byte(T_F64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   // The slow paths' signatures, as translated blocks import them (interp.ts gives its own).
   types.bytes(FUNC_TYPES[LD_TYPE]!).bytes(FUNC_TYPES[ST_TYPE]!);
@@ -416,6 +418,8 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: 
   types.byte(0x60).uleb(4).byte(T_I64).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   // Threaded code's loop (jit/thread-loop.ts): ip, vbase, sb, budget, cnt -> cnt.
   types.byte(0x60).uleb(6).byte(T_I32).byte(T_I64).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
+  // Threaded code's decoder (jit/thread-code.ts): abs, off, sb, kinds, hits, count -> header.
+  types.byte(0x60).uleb(6).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).byte(T_I32).uleb(1).byte(T_I32);
   m.section(1, types);
   const imports = new Bytes().uleb(5);
   imports.str('e').str('m').byte(0x02).byte(0x03).uleb(1).uleb(65536);
@@ -426,9 +430,9 @@ function moduleOf(body: Bytes, move: Bytes, upper: Bytes, atomic: Bytes, chain: 
   // The table holding the trampoline's jump (funcref, exactly 1 entry).
   imports.str('e').str('jt').byte(0x01).byte(0x70).byte(0x01).uleb(1).uleb(1);
   m.section(2, imports);
-  m.section(3, new Bytes().uleb(6).uleb(0).uleb(3).uleb(4).uleb(5).uleb(T_CHAIN).uleb(T_THR));
-  m.section(7, new Bytes().uleb(1).str('run').byte(0x00).uleb(2));
-  m.section(10, new Bytes().uleb(6).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper).uleb(atomic.length).bytes(atomic).uleb(chain.length).bytes(chain).uleb(thr.length).bytes(thr));
+  m.section(3, new Bytes().uleb(7).uleb(0).uleb(3).uleb(4).uleb(5).uleb(T_CHAIN).uleb(T_THR).uleb(T_DEC));
+  m.section(7, new Bytes().uleb(2).str('run').byte(0x00).uleb(2).str('dec').byte(0x00).uleb(F_DEC));
+  m.section(10, new Bytes().uleb(7).uleb(body.length).bytes(body).uleb(move.length).bytes(move).uleb(upper.length).bytes(upper).uleb(atomic.length).bytes(atomic).uleb(chain.length).bytes(chain).uleb(thr.length).bytes(thr).uleb(dec.length).bytes(dec));
   return m.view();
 }
 
@@ -464,10 +468,32 @@ function jumped(e: Emit): void {
   movePage(e, R_JUMP);
   e.end();
   c.get(L_IX).i32(1).op(Op.i32_shr_u).set(L_IX);
-  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => void c.get(L_SB), () => runChain(e), () => void e.exit(R_JUMP), () => runThreaded(e, true));
+  countEntry(e, { i: L_IX, kinds: L_KINDS, hits: L_HITS, n: L_LO }, () => void c.get(L_THR), () => void c.get(L_SB), () => runChain(e), () => decodeHere(e), () => runThreaded(e, true));
   e.end();
   e.end();
   e.end(); // rejump
+}
+
+/**
+ * countEntry wants the entry L_IX's counter (L_LO its count) counts for: at the threaded
+ * threshold (ST_TH_AT, 0 without threaded code) on a page that has code already (so it is
+ * claimed, and stores to it are seen), decode the block here (jit/thread-code.ts) and run it;
+ * else, or when nothing was decoded, the dispatcher (R_JUMP).
+ */
+function decodeHere(e: Emit): void {
+  const c = e.c;
+  c.get(L_CODED).i32(0).op(Op.i32_lt_s);
+  c.get(L_SB).mem(Op.i32_load, 2, ST_TH_AT).get(L_LO).op(Op.i32_eq).op(Op.i32_and);
+  c.get(L_ABS).i32(0).op(Op.i32_ge_s).op(Op.i32_and);
+  e.open(Op.if_, 'if');
+  c.get(L_ABS).get(L_IX).get(L_HITS).op(Op.i32_sub).get(L_SB).get(L_KINDS).get(L_HITS).get(L_LO);
+  c.op(Op.call).uleb(F_DEC).tee(L_LO);
+  e.open(Op.if_, 'if');
+  c.get(L_LO).i32(4).op(Op.i32_shl).get(L_SB).op(Op.i32_add).i32(ST_TREC).op(Op.i32_add).set(L_LO);
+  runThreaded(e, true);
+  e.end();
+  e.end();
+  e.exit(R_JUMP);
 }
 
 /** Locals of countEntry: the entry's halfword index (then its counter's address), the page's kinds and hit counters, scratch. */

@@ -49,10 +49,14 @@ export const STEP = 2;
 let loopModule: WebAssembly.Module | null = null;
 
 type LoopFn = (pc: number, budget: number, raw: number, hasRaw: number) => number;
+/** Threaded code's decoder (jit/thread-code.ts): abs, off, sb, kinds, hits, count -> header record (0: none). */
+export type ThreadDecodeFn = (abs: number, off: number, sb: number, kinds: number, hits: number, count: number) => number;
 
 /** One hart's interpreter (the loop's instance over the hart's state area). */
 export class Interpreter {
   private readonly loop: LoopFn;
+  /** The loop module's threaded-code decoder, for the dispatcher's decodes (jit/engine.ts: thread). */
+  readonly decodeThreaded: ThreadDecodeFn;
   private readonly f64: Float64Array;
   private readonly i32: Int32Array;
   private readonly rvc: Int32Array;
@@ -117,6 +121,7 @@ export class Interpreter {
     loopModule ??= new WebAssembly.Module(interpreterModule());
     const inst = new WebAssembly.Instance(loopModule, { e: { m: memory, ld, st, s: state, jt: this.chain } });
     this.loop = inst.exports['run'] as LoopFn;
+    this.decodeThreaded = inst.exports['dec'] as ThreadDecodeFn;
   }
 
   /**

@@ -171,10 +171,22 @@ export const ST_CODED = ST_HITS + CODE_PAGES * 4096;
  * when its page's word holds the current one (jit/thread-loop.ts).
  */
 export const ST_PVER = Math.ceil((ST_CODED + CODE_PAGES) / 4) * 4;
+/**
+ * Threaded code's decoder (jit/thread-code.ts): i32 the record pool's next free record, i32 the
+ * threaded threshold (0: no threaded code), then its table (256 i32, by major opcode and
+ * funct3), then the log of blocks decoded since the dispatcher last looked: an i32 count of
+ * words used, then per block [area slot, first word, end word, the words decoded from...].
+ */
+export const ST_TH_TOP = ST_PVER + CODE_PAGES * 4;
+export const ST_TH_AT = ST_TH_TOP + 4;
+export const ST_TH_TABLE = ST_TH_AT + 4;
+export const ST_TH_LOG = ST_TH_TABLE + 256 * 4;
+/** Words of the log after its count. */
+export const TH_LOG_WORDS = 4096;
 /** Records of threaded code per hart (jit/thread-code.ts), 16 bytes each; record 0 is never used. */
 export const TH_RECORDS = 65536;
 export const TH_REC = 16;
-export const ST_TREC = Math.ceil((ST_PVER + CODE_PAGES * 4) / TH_REC) * TH_REC;
+export const ST_TREC = Math.ceil((ST_TH_LOG + 4 + TH_LOG_WORDS * 4) / TH_REC) * TH_REC;
 /** Bytes of one hart's area. */
 export const HART_STATE_BYTES = ST_TREC + TH_RECORDS * TH_REC;
 /**

@@ -22,8 +22,6 @@ export class BlockTable {
   private next = 1;
   /** Translated blocks currently cached (region slots and threaded blocks included). */
   blocks = 0;
-  /** The next free record of threaded code (state-area.ts: ST_TREC; record 0 is never used). */
-  threadTop = 1;
 
   constructor(
     private readonly h: Hart,
@@ -68,6 +66,5 @@ export class BlockTable {
   clear(): void {
     this.next = 1;
     this.blocks = 0;
-    this.threadTop = 1;
   }
 }

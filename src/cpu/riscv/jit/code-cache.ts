@@ -9,7 +9,7 @@
  */
 import type { Hart } from '../hart.js';
 import { flushStoreTlb } from '../mmu.js';
-import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_CODED, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS } from '../state-area.js';
+import { CODE_PAGES, JC_ENTRIES, JC_ENTRY_BYTES, JC_KICK, ST_CODED, ST_HITS, ST_JC, ST_JC_EPOCH, ST_KINDS, ST_TH_LOG, ST_TH_TOP } from '../state-area.js';
 import type { BlockTable } from './block-table.js';
 import type { CodeSync } from './code-sync.js';
 import type { LoopPages } from './loop-pages.js';
@@ -48,6 +48,8 @@ export class CodeCache {
   private words: Int32Array<ArrayBufferLike> = new Int32Array(0);
   private wordsDv: DataView | null = null;
   private readonly si32: Int32Array;
+  /** Pages by their state-area slot (the order pageFor made them in since the last flushAll). */
+  private readonly byArea: PageCode[] = [];
   /** The jump cache (state-area.ts: ST_JC), as words and as doubles (its entries' physical addresses). */
   readonly jcI32: Int32Array;
   readonly jcF64: Float64Array;
@@ -69,6 +71,7 @@ export class CodeCache {
     this.jcF64 = new Float64Array(buf, jcAt, (JC_ENTRIES * JC_ENTRY_BYTES) / 8);
     this.jcI32.fill(0);
     this.bumpJc();
+    this.emptyThreaded();
   }
 
   /** The code-cache state of the hart's fetch page, re-checked if the map changed since its last look. */
@@ -91,8 +94,7 @@ export class CodeCache {
    */
   dropThreaded(): void {
     for (const p of this.pages.values()) {
-      if (p.threadLinks.length === 0 && p.coded[0] === 0) continue;
-      p.threadLinks.length = 0;
+      if (p.coded[0] === 0) continue;
       const kinds = p.kinds;
       for (let i = 0; i < 2048; i++) {
         if (kinds[i] === THREADED) {
@@ -101,8 +103,25 @@ export class CodeCache {
         }
       }
     }
-    this.table.threadTop = 1;
+    this.emptyThreaded();
     this.bumpJc();
+  }
+
+  /** The record pool and the decoder's log empty (nothing refers to their records any more). */
+  private emptyThreaded(): void {
+    this.si32[ST_TH_TOP >> 2] = 1;
+    this.si32[ST_TH_LOG >> 2] = 0;
+  }
+
+  /** The page at state-area slot `area` (the decoder's log names pages so), if it still has one. */
+  pageAt(area: number): PageCode | undefined {
+    return this.byArea[area];
+  }
+
+  /** The fetch page's byte address in the state area's memory, or -1 when it lies elsewhere. */
+  fetchAbs(): number {
+    const w = this.fetchWords();
+    return w.buffer === this.h.state.memory.buffer ? w.byteOffset + this.h.fetchOff : -1;
   }
 
   /** Whether p is still the state of its page (not dropped with the whole cache since). */
@@ -116,6 +135,8 @@ export class CodeCache {
       if (p.claimed) this.sync.release(p.slot);
     }
     this.pages.clear();
+    this.byArea.length = 0;
+    this.emptyThreaded();
     this.recent.fill(null);
     this.loopPages.drop();
     this.cur = null;
@@ -226,6 +247,7 @@ export class CodeCache {
       q = new PageCode(ppn, ppn % 65536, new Uint8Array(buf, at + ST_KINDS + k * 2048, 2048), hits, new Uint8Array(buf, at + ST_CODED + k, 1), sh >= 0);
       q.mapGen = this.mapGen;
       this.pages.set(ppn, q);
+      this.byArea[k] = q;
     }
     this.recent[r] = q;
     return q;
@@ -238,11 +260,11 @@ export class CodeCache {
     p.region.fill(0);
     p.regionOffs.length = 0;
     p.regionBuilds = 0;
-    p.threadLinks.length = 0;
     p.nRanges = 0;
     p.hits.fill(0);
     this.table.blocks -= p.blocks;
     p.blocks = 0;
+    p.threaded = 0;
     p.coded[0] = 0;
     if (p.claimed) {
       this.sync.release(p.slot);

@@ -10,7 +10,7 @@ import { TWO32 } from '../common.js';
 import type { Hart } from '../hart.js';
 import { DISPATCH, RUN } from '../interp.js';
 import { fetchPageCached, flushStoreTlb } from '../mmu.js';
-import { JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_LINES, ST_LOOP_CHAIN, ST_PC_OUT, ST_PVER, ST_KINDS, ST_TREC, CHAIN_ACCESS, TH_RECORDS } from '../state-area.js';
+import { JC_ENTRY_BYTES, JC_KICK, ST_CHAIN_EPOCH, ST_JC_EPOCH, ST_LINES, ST_LOOP_CHAIN, ST_PC_OUT, ST_PVER, ST_KINDS, ST_TH_AT, ST_TH_LOG, ST_TH_TABLE, ST_TH_TOP, ST_TREC, CHAIN_ACCESS, TH_RECORDS } from '../state-area.js';
 import { BlockTable } from './block-table.js';
 import { CodeCache } from './code-cache.js';
 import { CodeShare, wordsOf, type SharedBlock } from './code-share.js';
@@ -20,7 +20,7 @@ import { chainSlowPaths, type ChainStart } from './slow-paths.js';
 import { jcSlot, type BlockFn } from './trampoline.js';
 import { LoopPages } from './loop-pages.js';
 import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES, THREADED } from './page-code.js';
-import { linkPending, threadBlock } from './thread-code.js';
+import { MAX_THREAD_INSNS, threadTable } from './thread-code.js';
 import { TH_GONE } from './thread-loop.js';
 import { HOT_THRESHOLD, MAX_REGION_BUILDS, WARM_SHARE } from './thresholds.js';
 import { translateRegion } from './region-gen.js';
@@ -88,6 +88,9 @@ export class Translator implements ChainStart {
     // Regions' slots are entries of the table too: the larger table only where they are written.
     this.bt = new BlockTable(h, this.wantAt < threshold ? MAX_BLOCKS_REGIONS : MAX_BLOCKS, chainSlowPaths(h, this, this.pcOut));
     this.cache = new CodeCache(h, this.sync, this.loopPages, this.bt, this.stats, (p) => this.adoptNew(p));
+    // The interpreter loop decodes warm blocks at this count (0: never; interp-wasm.ts: decodeHere).
+    this.si32[ST_TH_AT >> 2] = this.threadAt;
+    if (this.threadAt > 0) this.si32.set(threadTable(), ST_TH_TABLE >> 2);
   }
 
   /** Run until `end` steps or an exit request (the caller's quantum). */
@@ -115,6 +118,8 @@ export class Translator implements ChainStart {
       }
       cache.codeWritten();
       if (h.codeEpoch !== sync.epoch()) flushStoreTlb(h);
+      // Blocks the interpreter loop decoded since (thread-code.ts): their words, before any page is re-checked.
+      if (si32[ST_TH_LOG >> 2] !== 0) this.drainThreaded();
       const pc = h.pc;
       let off = pc - h.fetchBase;
       if (!(off >= 0 && off < 4096)) {
@@ -186,7 +191,8 @@ export class Translator implements ChainStart {
           continue;
         }
         const hdr = (ST_TREC >> 2) + page.hits[i]! * 4;
-        if (si32[hdr + 2]! >= this.threshold) {
+        // This entry counts too (the loop then interprets the block: the header does not see it).
+        if (++si32[hdr + 2]! >= this.threshold) {
           this.promoteThreaded(page, i, hdr);
           continue;
         }
@@ -286,32 +292,44 @@ export class Translator implements ChainStart {
   }
 
   /**
-   * Threaded code for the block at entry i of page p (thread-code.ts), installed as a THREADED
-   * entry whose hit counter holds its header's record; the page's threaded code waiting for a
-   * block there is linked to it. The dispatcher interprets on from i: the loop enters the
-   * threaded code at the next jump there.
+   * Threaded code for the block at entry i of page p (thread-code.ts), its page's first or one
+   * the interpreter loop could not decode (the pool or its log full): the page claimed, the
+   * loop module's decoder makes and installs it, and its words join the page's claimed bytes.
+   * The dispatcher interprets on from i: the loop enters the threaded code at the next jump
+   * there, and decodes the page's further warm blocks itself.
    */
   private thread(p: PageCode, i: number): void {
     if (!this.cache.claim(p)) return;
-    const snap = this.cache.snapshot();
-    const bt = this.bt;
+    const abs = this.cache.fetchAbs();
+    if (abs < 0) return;
+    if (this.si32[ST_TH_TOP >> 2]! + MAX_THREAD_INSNS + 2 > TH_RECORDS) this.cache.dropThreaded();
+    this.drainThreaded();
+    const sb = this.h.state.offset;
+    if (this.h.interp.decodeThreaded(abs, i * 2, sb, p.kinds.byteOffset, p.hits.byteOffset, p.hits[i]!) !== 0) this.drainThreaded();
+  }
+
+  /**
+   * The decoder's log (state-area.ts ST_TH_LOG): each block's words become claimed bytes of its
+   * page, compared when the page is re-checked, as a block's are (a block since invalidated or
+   * dropped is skipped).
+   */
+  private drainThreaded(): void {
     const si32 = this.si32;
-    const recs = si32.subarray(ST_TREC >> 2);
-    const epoch = si32[ST_JC_EPOCH >> 2]! & ~JC_KICK;
-    const r = threadBlock(this.cache.snapDv, i * 2, this.h.rvc, recs, bt.threadTop, TH_RECORDS, p.hits[i]!, epoch, p.kinds, p.hits, p.threadLinks);
-    if (r === null) {
-      this.cache.dropThreaded();
-      return;
+    const base = (ST_TH_LOG >> 2) + 1;
+    const n = si32[ST_TH_LOG >> 2]!;
+    for (let at = 0; at < n; ) {
+      const p = this.cache.pageAt(si32[base + at]!);
+      const off = si32[base + at + 1]!;
+      const w1 = si32[base + at + 2]!;
+      const w0 = off >> 2;
+      if (p !== undefined && p.claimed && p.kinds[off >> 1] === THREADED) {
+        this.claimRange(p, off, w1 * 4 - off, si32, base + at + 3 - w0);
+        p.threaded++;
+        this.stats.threaded++;
+      }
+      at += 3 + w1 - w0;
     }
-    // A block that runs nothing (its first instruction is the interpreter's) is no threaded
-    // entry: it counts on to the hot threshold (the block translator runs more).
-    if (r.end <= i * 2) return;
-    bt.threadTop = r.top;
-    p.kinds[i] = THREADED;
-    p.hits[i] = r.header;
-    linkPending(recs, p.threadLinks, i * 2, r.header);
-    this.claimRange(p, i * 2, r.end - i * 2, snap, 0);
-    this.stats.threaded++;
+    si32[ST_TH_LOG >> 2] = 0;
   }
 
   /**
@@ -456,12 +474,16 @@ export class Translator implements ChainStart {
     // interpreter loop counts only its loop heads (interp-wasm.ts: jumped), so the code those
     // lead forward to would otherwise wait for its own count, block by block, through the
     // chains that leave for it.
-    if (p.blocks === 0) {
+    // Threaded code counts only the entries jumps make, as the loop does, so its blocks that
+    // code falls through into are taken along too.
+    if (p.blocks === p.threaded) {
       for (const t of directTargets(this.cache.snapDv, 0, i * 2, h.rvc, kinds)) {
         if (offs.length >= BATCH) break;
-        if (kinds[t >> 1] !== NONE) continue;
+        const k = kinds[t >> 1];
+        if (k !== NONE && k !== THREADED) continue;
         offs.push(t);
         kinds[t >> 1] = PENDING;
+        if (k === THREADED) threaded.push(t >> 1);
       }
     }
     const src = translateBlocks(this.cache.snapDv, 0, offs, h.rvc, this.share === null ? h.state.offset : -1, kinds);

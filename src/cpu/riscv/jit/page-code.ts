@@ -48,8 +48,6 @@ export class PageCode {
   regionBuilds = 0;
   /** The offsets where `region` has been set (a rebuild's entries). */
   readonly regionOffs: number[] = [];
-  /** Records of threaded code whose link waits for a block at a page offset: pairs (record, offset) (thread-code.ts). */
-  readonly threadLinks: number[] = [];
   /** Entries counted towards translation (the interpreter loop counts in-page jumps in wasm). */
   readonly hits: Uint16Array<ArrayBufferLike>;
   /** One byte, 1 while the page has blocks (state-area.ts ST_CODED: what the interpreter loop reads). */
@@ -69,6 +67,8 @@ export class PageCode {
   ranges: Int32Array = NO_WORDS;
   nRanges = 0;
   blocks = 0;
+  /** Of `blocks`, those that are threaded code (thread-code.ts). */
+  threaded = 0;
   invalidations = 0;
   interpretOnly = false;
   /** CodeShare.head() of this page's bucket when last looked at: older records were seen. */

@@ -16,7 +16,8 @@
  * why in ST_TH_REASON (TH_*). Counts follow the interpreter loop's: an instruction that traps
  * in a slow path is counted.
  */
-import { JC_KICK, ST_JC_EPOCH, ST_LOOP_HOT, ST_PC_OUT, ST_R_TLB, ST_T, ST_TH_REASON, ST_TREC, ST_W_TLB, ST_X } from '../state-area.js';
+import { JC_KICK, ST_HITS, ST_JC_EPOCH, ST_KINDS, ST_LOOP_HOT, ST_PC_OUT, ST_PVER, ST_R_TLB, ST_T, ST_TH_REASON, ST_TREC, ST_W_TLB, ST_X } from '../state-area.js';
+import { THREADED } from './page-code.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
 import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
@@ -51,15 +52,16 @@ export const TH_SUBW = 28;
 export const TH_SRAW = 29;
 export const TH_LUI = 30;
 export const TH_AUIPC = 31;
-export const TH_LOAD = 32; // + f3 (0..6)
-export const TH_STORE = 40; // + f3 (0..3)
-export const TH_BRANCH = 44; // + f3 (0, 1, 4..7)
-export const TH_JAL = 52;
-export const TH_J = 53;
-export const TH_NOP = 54;
+/** Loads and stores: one op each, funct3 in the record's word 1 (bits 24..26), so that thr has one TLB probe of each. */
+export const TH_LOAD = 32;
+export const TH_STORE = 33;
+export const TH_BRANCH = 34; // + f3 (0, 1, 4..7)
+export const TH_JAL = 42;
+export const TH_J = 43;
+export const TH_NOP = 44;
 /** A header whose block the block translator took over: leave as a jump to it. */
-export const TH_GONE = 55;
-const OPS = 56;
+export const TH_GONE = 45;
+const OPS = 46;
 
 /** W forms' f3 by their index in TH_IMMW / TH_OPW. */
 const W_F3 = [0, 1, 5];
@@ -85,11 +87,17 @@ const L_PC = 16; // i64
 const L_EPOCH = 17;
 /** 1 when the next header is entered by a jump (counted towards the hot threshold), 0 by a fall-through. */
 const L_JUMPED = 18;
+/** The page's kinds and hit counters (from its ST_PVER word's slot). */
+const L_KB = 19;
+const L_HB = 20;
+/** A load's or store's funct3, and the host address its probe hit. */
+const L_F3 = 21;
+const L_HA = 22;
 
 const PROBE: ProbeLocals = { a: L_A, lo: L_LO, ix: L_IX, abs: L_DABS, sb: P_SB, state: 0 };
 
 /** Labelled structured control (as interp-wasm-frame.ts's Emit). */
-class Labels {
+export class Labels {
   private readonly stack: string[] = [];
   constructor(readonly c: Bytes) {}
   open(op: Op, label: string, type = T_VOID): void {
@@ -112,8 +120,11 @@ export function threadLoopBody(fLd: number, fSt: number): Bytes {
   const c = new Bytes();
   const e = new Labels(c);
   // Locals after the 6 parameters: w regs (i32), a v (i64), cnt0 t lo ix dabs reason (i32), pc (i64), epoch jumped (i32).
-  c.uleb(5).uleb(2).byte(T_I32).uleb(2).byte(T_I64).uleb(6).byte(T_I32).uleb(1).byte(T_I64).uleb(2).byte(T_I32);
+  c.uleb(5).uleb(2).byte(T_I32).uleb(2).byte(T_I64).uleb(6).byte(T_I32).uleb(1).byte(T_I64).uleb(6).byte(T_I32);
   c.get(P_CNT).set(L_CNT0);
+  c.get(P_PV).get(P_SB).op(Op.i32_sub).i32(ST_PVER).op(Op.i32_sub).i32(2).op(Op.i32_shr_u).set(L_T);
+  c.get(L_T).i32(11).op(Op.i32_shl).get(P_SB).op(Op.i32_add).i32(ST_KINDS).op(Op.i32_add).set(L_KB);
+  c.get(L_T).i32(12).op(Op.i32_shl).get(P_SB).op(Op.i32_add).i32(ST_HITS).op(Op.i32_add).set(L_HB);
   // The interpreter loop calls at an entry it counted as a jump.
   c.i32(1).set(L_JUMPED);
   e.open(Op.block, 'out');
@@ -169,6 +180,24 @@ function imm64(c: Bytes): Bytes {
   return c.get(P_IP).mem(Op.i32_load, 2, 8).op(Op.i64_extend_i32_s);
 }
 
+/**
+ * L_T: the record's link (word 3); when it has none and threaded code has been decoded at its
+ * target's page offset (`target` pushes it) since, the link to that header, kept in the record.
+ */
+function lazyLink(c: Bytes, e: Labels, target: () => void): void {
+  c.get(P_IP).mem(Op.i32_load, 2, 12).tee(L_T).op(Op.i32_eqz);
+  e.open(Op.if_, 'if');
+  target();
+  c.tee(L_LO).i32(4096).op(Op.i32_lt_u);
+  e.open(Op.if_, 'if');
+  c.get(L_KB).get(L_LO).i32(1).op(Op.i32_shr_u).op(Op.i32_add).mem(Op.i32_load8_u, 0, 0).i32(THREADED).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  c.get(P_IP).get(L_HB).get(L_LO).op(Op.i32_add).mem(Op.i32_load16_u, 1, 0).tee(L_T).mem(Op.i32_store, 2, 12);
+  e.end();
+  e.end();
+  e.end();
+}
+
 /** Leave with `reason`; L_PC and P_CNT set by the caller. */
 function leave(c: Bytes, e: Labels, reason: number): void {
   c.i32(reason).set(L_REASON);
@@ -189,7 +218,8 @@ function next(c: Bytes, e: Labels): void {
 
 /** A taken jump to pc + imm: its target's header when linked (word 3: the record's index), else leave there. */
 function jumpTo(c: Bytes, e: Labels): void {
-  c.get(P_IP).mem(Op.i32_load, 2, 12).tee(L_T);
+  lazyLink(c, e, () => void c.get(L_W).i32(15).op(Op.i32_shr_u).i32(0xffe).op(Op.i32_and).get(P_IP).mem(Op.i32_load, 2, 8).op(Op.i32_add));
+  c.get(L_T);
   e.open(Op.if_, 'if');
   c.i32(1).set(L_JUMPED);
   c.get(L_T).i32(4).op(Op.i32_shl).get(P_SB).op(Op.i32_add).i32(ST_TREC).op(Op.i32_add).set(P_IP);
@@ -242,7 +272,8 @@ function emitOp(c: Bytes, e: Labels, op: number, fLd: number, fSt: number): void
     // The block ends: the instructions before this record ran; go on at word 2's page offset,
     // in the linked block (word 3) or through the interpreter loop.
     countAt(c, 0).set(P_CNT);
-    c.get(P_IP).mem(Op.i32_load, 2, 12).tee(L_T);
+    lazyLink(c, e, () => void c.get(P_IP).mem(Op.i32_load, 2, 8));
+    c.get(L_T);
     e.open(Op.if_, 'if');
     c.i32(0).set(L_JUMPED);
     c.get(L_T).i32(4).op(Op.i32_shl).get(P_SB).op(Op.i32_add).i32(ST_TREC).op(Op.i32_add).set(P_IP);
@@ -311,57 +342,52 @@ function emitOp(c: Bytes, e: Labels, op: number, fLd: number, fSt: number): void
     writeNext(c, e);
     return;
   }
-  if (op >= TH_LOAD && op < TH_LOAD + 7) {
-    const f3 = op - TH_LOAD;
+  if (op === TH_LOAD || op === TH_STORE) {
+    const load = op === TH_LOAD;
+    c.get(L_REGS).i32(24).op(Op.i32_shr_u).set(L_F3);
     reg(c, 8).mem(Op.i64_load, 3, ST_X);
     imm64(c).op(Op.i64_add);
-    emitProbe(c, PROBE, ST_R_TLB, (1 << (f3 & 3)) - 1);
-    e.open(Op.if_, 'if', T_I64);
-    c.i32(0).set(L_T);
+    // The access's size, 1 << (f3 & 3): its alignment bits.
+    emitProbe(c, PROBE, load ? ST_R_TLB : ST_W_TLB, () => void c.i32(1).get(L_F3).i32(3).op(Op.i32_and).op(Op.i32_shl).i32(1).op(Op.i32_sub));
+    e.open(Op.if_, 'if');
     emitHitAddress(c, PROBE);
-    c.mem(LOAD_OPS[f3]!, 0, 0);
+    c.set(L_HA);
+    c.i32(0).set(L_T);
+    byF3(c, e, load ? LOAD_OPS.length : STORE_OPS.length, (f3) => {
+      if (load) {
+        c.get(L_HA).mem(LOAD_OPS[f3]!, 0, 0).set(L_V);
+      } else {
+        c.get(L_HA);
+        reg(c, 16).mem(Op.i64_load, 3, ST_X);
+        c.mem(STORE_OPS[f3]!, 0, 0);
+      }
+    });
     c.op(Op.else_);
     // The interpreter's slow path: exact pc and count (this instruction counted).
     pcOf(c).op(Op.f64_convert_i64_s);
     countAt(c, 1).get(L_LO);
     emitHigh(c, PROBE);
-    c.i32(f3).op(Op.call).uleb(fLd).tee(L_T);
-    slowResult(c, e);
-    c.get(P_SB).mem(Op.i64_load, 3, ST_T);
+    if (load) {
+      c.get(L_F3).op(Op.call).uleb(fLd).tee(L_T);
+      slowResult(c, e);
+      c.get(P_SB).mem(Op.i64_load, 3, ST_T).set(L_V);
+    } else {
+      c.i32(1).get(L_F3).op(Op.i32_shl);
+      reg(c, 16).mem(Op.i64_load, 3, ST_X).set(L_V);
+      c.get(L_V).op(Op.i32_wrap_i64).get(L_V).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
+      c.op(Op.call).uleb(fSt).tee(L_T);
+      slowResult(c, e);
+      // A store that reached code (this page's, maybe) moved the jump cache's epoch: the rest of
+      // the block may be stale, so it ends after the store, as a translated block does.
+      c.get(P_SB).mem(Op.i32_load, 2, ST_JC_EPOCH).i32(~JC_KICK).op(Op.i32_and).get(L_EPOCH).op(Op.i32_ne);
+      e.open(Op.if_, 'if');
+      c.i32(1).set(L_T);
+      e.end();
+    }
     e.end();
-    c.set(L_V);
-    reg(c, 0).get(L_V).mem(Op.i64_store, 3, ST_X);
-    leaveIfAsked(c, e);
-    next(c, e);
-    return;
-  }
-  if (op >= TH_STORE && op < TH_STORE + 4) {
-    const f3 = op - TH_STORE;
-    reg(c, 8).mem(Op.i64_load, 3, ST_X);
-    imm64(c).op(Op.i64_add);
-    emitProbe(c, PROBE, ST_W_TLB, (1 << f3) - 1);
-    e.open(Op.if_, 'if');
-    emitHitAddress(c, PROBE);
-    reg(c, 16).mem(Op.i64_load, 3, ST_X);
-    c.mem(STORE_OPS[f3]!, 0, 0);
-    c.i32(0).set(L_T);
-    c.op(Op.else_);
-    pcOf(c).op(Op.f64_convert_i64_s);
-    countAt(c, 1).get(L_LO);
-    emitHigh(c, PROBE);
-    c.i32(1 << f3);
-    reg(c, 16).mem(Op.i64_load, 3, ST_X).set(L_V);
-    c.get(L_V).op(Op.i32_wrap_i64).get(L_V).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
-    c.op(Op.call).uleb(fSt).set(L_T);
-    c.get(L_T);
-    slowResult(c, e);
-    // A store that reached code (this page's, maybe) moved the jump cache's epoch: the rest of
-    // the block may be stale, so it ends after the store, as a translated block does.
-    c.get(P_SB).mem(Op.i32_load, 2, ST_JC_EPOCH).i32(~JC_KICK).op(Op.i32_and).get(L_EPOCH).op(Op.i32_ne);
-    e.open(Op.if_, 'if');
-    c.i32(1).set(L_T);
-    e.end();
-    e.end();
+    if (load) {
+      reg(c, 0).get(L_V).mem(Op.i64_store, 3, ST_X);
+    }
     leaveIfAsked(c, e);
     next(c, e);
     return;
@@ -394,6 +420,22 @@ function emitOp(c: Bytes, e: Labels, op: number, fLd: number, fSt: number): void
     return;
   }
   leaveUnreachable(c);
+}
+
+/** Run `body(f3)` for the access's funct3 (L_F3, below `n`), by a br_table. */
+function byF3(c: Bytes, e: Labels, n: number, body: (f3: number) => void): void {
+  e.open(Op.block, 'f3done');
+  for (let f3 = n - 1; f3 >= 0; f3--) e.open(Op.block, `f3_${f3}`);
+  c.get(L_F3);
+  c.op(Op.br_table).uleb(n);
+  for (let f3 = 0; f3 < n; f3++) c.uleb(f3);
+  c.uleb(0);
+  for (let f3 = 0; f3 < n; f3++) {
+    e.end();
+    body(f3);
+    e.br('f3done');
+  }
+  e.end();
 }
 
 /** Ops the decoder never makes. */

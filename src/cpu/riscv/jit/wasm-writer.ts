@@ -30,6 +30,7 @@ export enum Op {
   i32_store = 0x36,
   i32_load8_u = 0x2d,
   i32_load16_u = 0x2f,
+  i32_store8 = 0x3a,
   i32_store16 = 0x3b,
   f64_store = 0x39,
   i64_load8_s = 0x30,
