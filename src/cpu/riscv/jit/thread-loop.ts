@@ -5,10 +5,11 @@
  * fetching and decoding each instruction. A block's header record checks that the block is
  * still current (the jump cache's epoch), counts its entry towards the hot threshold and the
  * quantum's budget for the whole block; a taken branch or jump goes on at its target's header
- * when the decoder linked one, else returns to the interpreter loop at the target.
+ * when the record is linked to one (by the decoder, or here the first time it is taken after
+ * its target on the page was decoded), else returns to the interpreter loop at the target.
  *
  * Why: guest code decoded once and run from records ran the cold-footprint program at ~2.4×
- * the interpreter's CPU (docs/cpu-performance.md, *A threaded tier*), where every tier that
+ * the interpreter's CPU (docs/cpu-performance.md, *A threaded tier, measured outside the tree*), where every tier that
  * wrote WebAssembly per guest block cost more to compile than it saved on code run ~1,000 times.
  *
  * Signature: thr(ip i32 (a header's address), vbase i64 (the page's virtual base), sb i32,
@@ -131,6 +132,10 @@ export function threadLoopBody(fLd: number, fSt: number): Bytes {
   e.open(Op.loop, 'next');
   c.get(P_IP).mem(Op.i32_load, 2, 0).set(L_W);
   c.get(P_IP).mem(Op.i32_load, 2, 4).set(L_REGS);
+  // Taken branches and jumps leave their op for the one copy of jumpTo, after the ops.
+  e.open(Op.block, 'jump');
+  // Integer ops leave their result for the one copy of the register write, after the ops.
+  e.open(Op.block, 'write');
   // One block per op; the br_table's default (and every op number not used) ends as TH_END does.
   const labels = Array.from({ length: OPS }, (_, op) => `op${op}`);
   for (let op = OPS - 1; op >= 0; op--) e.open(Op.block, labels[op]!);
@@ -142,6 +147,11 @@ export function threadLoopBody(fLd: number, fSt: number): Bytes {
     e.end();
     emitOp(c, e, op, fLd, fSt);
   }
+  e.end(); // write
+  reg(c, 0).get(L_V).mem(Op.i64_store, 3, ST_X);
+  next(c, e);
+  e.end(); // jump
+  jumpTo(c, e);
   e.end(); // next
   e.end(); // out
   c.get(P_SB).get(L_PC).op(Op.f64_convert_i64_s).mem(Op.f64_store, 3, ST_PC_OUT);
@@ -204,11 +214,10 @@ function leave(c: Bytes, e: Labels, reason: number): void {
   e.br('out');
 }
 
-/** x[rd] = the i64 on the stack; the next record. */
+/** x[rd] = the i64 on the stack (written after the ops: threadLoopBody); the next record. */
 function writeNext(c: Bytes, e: Labels): void {
   c.set(L_V);
-  reg(c, 0).get(L_V).mem(Op.i64_store, 3, ST_X);
-  next(c, e);
+  e.br('write');
 }
 
 function next(c: Bytes, e: Labels): void {
@@ -216,7 +225,7 @@ function next(c: Bytes, e: Labels): void {
   e.br('next');
 }
 
-/** A taken jump to pc + imm: its target's header when linked (word 3: the record's index), else leave there. */
+/** A taken branch or jump (its count in P_CNT) to pc + imm: its target's header when linked (word 3: the record's index), else leave there. */
 function jumpTo(c: Bytes, e: Labels): void {
   lazyLink(c, e, () => void c.get(L_W).i32(15).op(Op.i32_shr_u).i32(0xffe).op(Op.i32_and).get(P_IP).mem(Op.i32_load, 2, 8).op(Op.i32_add));
   c.get(L_T);
@@ -404,7 +413,7 @@ function emitOp(c: Bytes, e: Labels, op: number, fLd: number, fSt: number): void
     c.op(cmp);
     e.open(Op.if_, 'if');
     countAt(c, 1).set(P_CNT);
-    jumpTo(c, e);
+    e.br('jump');
     e.end();
     next(c, e);
     return;
@@ -416,7 +425,7 @@ function emitOp(c: Bytes, e: Labels, op: number, fLd: number, fSt: number): void
       reg(c, 0).get(L_V).mem(Op.i64_store, 3, ST_X);
     }
     countAt(c, 1).set(P_CNT);
-    jumpTo(c, e);
+    e.br('jump');
     return;
   }
   leaveUnreachable(c);
