@@ -1,16 +1,16 @@
 // One cpu benchmark measurement in a fresh process (spawned by bench/cpu.bench.ts):
-//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint|density on|off|regions|threaded
+//   node --import tsx --import ./bench/dist.mjs bench/cpu-child.ts mix|footprint|density on|off|regions|blocks
 // prints {"mips": CPU-time MIPS, "instructions": n, "cpuSeconds": s}.
 import { assemble, makeMachine } from '../test/cpu/guest.js';
 import { footprint, MIX } from './cpu-programs.js';
-import { REGION_THRESHOLD, THREAD_THRESHOLD } from '../src/cpu/riscv/jit/thresholds.js';
+import { REGION_THRESHOLD } from '../src/cpu/riscv/jit/thresholds.js';
 
 const [kind, jit] = process.argv.slice(2);
 const translate = jit !== 'off';
 /** `regions`: the region tier in front of the block translator (-accel tcg,regions=on). */
 const regionThreshold = jit === 'regions' ? REGION_THRESHOLD : 0;
-/** `threaded`: threaded code for warm blocks (jit/thread-code.ts). */
-const threadThreshold = jit === 'threaded' ? THREAD_THRESHOLD : 0;
+/** `blocks`: the block translator without threaded code in front of it (-accel tcg,threaded=off); else the default. */
+const threadThreshold = jit === 'blocks' ? 0 : undefined;
 const cpu = (): number => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1e6;

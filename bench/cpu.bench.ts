@@ -18,9 +18,10 @@
  * (alternated with both): what the tier built for this figure does, off by default until it
  * also pays on Linux (docs/cpu.md, *Regions*).
  *
- * cpu.cold_footprint_threaded: the same process with threaded code for warm blocks
- * (-accel tcg,threaded=on: jit/thread-code.ts), against the same interpreter runs (alternated
- * with them): off by default until it also pays on U-Boot and Linux (docs/cpu.md, *Threaded code*).
+ * cpu.cold_footprint_blocks: the same process without threaded code (-accel tcg,threaded=off:
+ * the block translator alone, the default engine before jit/thread-code.ts), against the same
+ * interpreter runs (alternated with them): what threaded code does for this figure
+ * (docs/cpu.md, *Threaded code*).
  *
  * cpu.translated_footprint: the cold-footprint program's 2,000 blocks all translated (a
  * threshold of 16), timed over 2,000 further rounds (24 M instructions), against the
@@ -68,7 +69,7 @@ function measureCli(firmware: string, jit: 'on' | 'off'): number {
   return r.cpuSeconds;
 }
 
-function measure(kind: 'mix' | 'footprint' | 'density', jit: 'on' | 'off' | 'regions' | 'threaded'): number {
+function measure(kind: 'mix' | 'footprint' | 'density', jit: 'on' | 'off' | 'regions' | 'blocks'): number {
   const out = execFileSync(...pinned(process.execPath, [...CHILD_NODE_ARGS, CHILD, kind, jit]), { encoding: 'utf8' });
   return (JSON.parse(out.trim().split('\n').pop()!) as { mips: number }).mips;
 }
@@ -96,24 +97,24 @@ export async function run(report: Report): Promise<void> {
   report({ name: 'cpu.mips_interp', value: round(n.min, 1), unit: 'MIPS', median: round(n.median, 1) });
   // One process each swung the ratio by +-20 % on this machine (a ~0.3 s run, V8's compile threads
   // on the second core): the median of 5 alternated processes each.
-  // The default engine, the interpreter and the region tier, alternated.
+  // The default engine, the interpreter, the region tier and the block translator alone, alternated.
   const cold: number[] = [];
   const coldInterp: number[] = [];
   const coldRegions: number[] = [];
-  const coldThreaded: number[] = [];
+  const coldBlocks: number[] = [];
   for (let i = 0; i < 5; i++) {
     cold.push(measure('footprint', 'on'));
     coldInterp.push(measure('footprint', 'off'));
     coldRegions.push(measure('footprint', 'regions'));
-    coldThreaded.push(measure('footprint', 'threaded'));
+    coldBlocks.push(measure('footprint', 'blocks'));
   }
   const c = median(cold);
   const ci = median(coldInterp);
   const cr = median(coldRegions);
-  const ct = median(coldThreaded);
+  const cb = median(coldBlocks);
   report({ name: 'cpu.cold_footprint', value: round(c, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(c / ci, 2) });
   report({ name: 'cpu.cold_footprint_regions', value: round(cr, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(cr / ci, 2) });
-  report({ name: 'cpu.cold_footprint_threaded', value: round(ct, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(ct / ci, 2) });
+  report({ name: 'cpu.cold_footprint_blocks', value: round(cb, 1), unit: 'MIPS', baseline: round(ci, 1), ratio: round(cb / ci, 2) });
 
   const [dense, denseInterp] = alternated('density', 3);
   const d = median(dense);

@@ -51,7 +51,7 @@ export interface RunConfig {
   accelJit?: boolean;
   /** -accel tcg,regions=on|off: write warm code as regions first (default off: docs/cpu.md, *Regions*). */
   accelRegions?: boolean;
-  /** -accel tcg,threaded=on|off: threaded code for warm blocks (docs/cpu.md, *Threaded code*). */
+  /** -accel tcg,threaded=on|off: threaded code for warm blocks (default on: docs/cpu.md, *Threaded code*). */
   accelThreaded?: boolean;
   /** Deterministic virtual clock: 2^shift ns per instruction (QEMU's -icount shift=N). */
   icountShift?: number;

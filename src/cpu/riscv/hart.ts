@@ -59,9 +59,10 @@ export interface HartOptions {
    */
   regionThreshold?: number;
   /**
-   * Entries of a block before its page's warm code is decoded into threaded code
-   * (jit/thread-code.ts); 0 or absent: none. Only a value below translateThreshold has an effect,
-   * and none on a hart whose hit counters are shared (sharedHits).
+   * Entries of a block before it is decoded into threaded code (jit/thread-code.ts); absent:
+   * THREAD_THRESHOLD (16), 0: none (-accel tcg,threaded=off). Only a value below
+   * translateThreshold has an effect, and none on a hart whose hit counters are shared
+   * (sharedHits) or with regions.
    */
   threadThreshold?: number;
   /** Code-page generations shared by every hart of the machine (CodeSync.allocate()); private if absent. */

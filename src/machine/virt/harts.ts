@@ -65,7 +65,8 @@ export function createHarts(s: HartSetup): { harts: Hart[]; smpCoordinator: SmpC
   // Harts in worker realms keep one host thread each busy, harts on the main realm one in all.
   const translateThreshold = hotThreshold(s.host.cpus, opts.threads === 'multi' ? opts.smp : 1);
   const regionThreshold = opts.regions === true ? REGION_THRESHOLD : 0;
-  const threadThreshold = opts.threaded === true ? THREAD_THRESHOLD : 0;
+  // Threaded code is the default (docs/cpu.md, *Threaded code*); a hart with shared counters has none.
+  const threadThreshold = opts.threaded === false ? 0 : THREAD_THRESHOLD;
   const harts: Hart[] = [];
   for (let i = 0; i < opts.smp; i++)
     harts.push(new Hart({ hartId: i, mem: s.as, timeSource: s.timeSource, translate: opts.translate, translateThreshold, regionThreshold, threadThreshold, codeSync, codeShare, sharedHits, state: areas[i] }));

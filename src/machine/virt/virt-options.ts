@@ -38,7 +38,7 @@ export interface VirtOptions {
   translate?: boolean;
   /** -accel tcg,regions=on|off: the region tier in front of the block translator (default off). */
   regions?: boolean;
-  /** -accel tcg,threaded=on|off: threaded code for warm blocks (jit/thread-code.ts). */
+  /** -accel tcg,threaded=on|off: threaded code for warm blocks (jit/thread-code.ts; default on, without effect with -smp above 1). */
   threaded?: boolean;
   /**
    * --debug-locks: the lock-order validator checks the machine's locks and

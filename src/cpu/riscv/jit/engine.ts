@@ -22,7 +22,7 @@ import { LoopPages } from './loop-pages.js';
 import { BLOCK, NEVER, NONE, PageCode, PENDING, RANGES, THREADED } from './page-code.js';
 import { MAX_THREAD_INSNS, threadTable } from './thread-code.js';
 import { TH_GONE } from './thread-loop.js';
-import { HOT_THRESHOLD, MAX_REGION_BUILDS, WARM_SHARE } from './thresholds.js';
+import { HOT_THRESHOLD, MAX_REGION_BUILDS, THREAD_THRESHOLD, WARM_SHARE } from './thresholds.js';
 import { translateRegion } from './region-gen.js';
 import { Templates } from './region-templates.js';
 
@@ -72,8 +72,8 @@ export class Translator implements ChainStart {
     private readonly threshold = HOT_THRESHOLD,
     /** 0: no regions (the default: docs/cpu.md, *Regions*). */
     private readonly regionThreshold = 0,
-    /** 0: no threaded code (thread-code.ts); none either where hit counters are shared between harts. */
-    threadThreshold = 0,
+    /** 0: no threaded code (thread-code.ts); none either where hit counters are shared between harts, or with regions. */
+    threadThreshold = THREAD_THRESHOLD,
   ) {
     this.sync = h.codeSync;
     this.loopPages = new LoopPages(h);
