@@ -185,3 +185,26 @@ export function describe(code: number, m: GuestMachine): string {
   if ((code & 0xffff) === 0x3333) return `fail at check #${code >>> 16} (pc=0x${m.hart.getPc().toString(16)})`;
   return `no result (0x${code.toString(16)}) after ${m.hart.steps} steps, pc=0x${m.hart.getPc().toString(16)} mcause=${m.hart.mcause} mepc=0x${m.hart.mepc.toString(16)}`;
 }
+
+/** Hart options of an engine a test compares with the interpreter (guest-machine.ts: makeMachine). */
+export type EngineOptions = NonNullable<Parameters<typeof makeMachine>[2]>;
+
+/**
+ * `image` run to its finisher on a hart with `engine` and on one interpreting (each after
+ * `setup`); both must pass. Returns the two machines, for their state to be compared.
+ */
+export function againstInterpreter(image: Uint8Array, engine: EngineOptions, setup?: (m: GuestMachine) => void): { jit: GuestMachine; interp: GuestMachine } {
+  const jit = makeMachine(image, 8 << 20, engine);
+  const interp = makeMachine(image, 8 << 20, { translate: false });
+  for (const m of [jit, interp]) {
+    setup?.(m);
+    const r = runGuest(m, 20_000_000);
+    assert.equal(r, 0x5555, describe(r, m));
+  }
+  return { jit, interp };
+}
+
+/** The little-endian u64 at guest physical address `pa` (in RAM). */
+export function u64At(m: GuestMachine, pa: number): bigint {
+  return Buffer.from(m.ram.ramBytes().buffer, m.ram.ramBytes().byteOffset + pa - RAM_BASE, 8).readBigUInt64LE();
+}

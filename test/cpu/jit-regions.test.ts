@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, sameState, type GuestMachine } from './guest.js';
+import { againstInterpreter, assemble, assembleFile, makeMachine, RAM_BASE, sameState, u64At, type GuestMachine } from './guest.js';
 import { footprint } from '../../bench/cpu-programs.js';
 import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
 import { translateRegion } from '../../src/cpu/riscv/jit/region-gen.js';
@@ -23,24 +23,9 @@ const PROMOTING = { translate: true, translateThreshold: 64, regionThreshold: 2 
 /** Regions only (the block translator's threshold out of reach). */
 const REGIONS_ONLY = { translate: true, translateThreshold: 60000, regionThreshold: 2 };
 
-function both(image: Uint8Array, engine: { translate: boolean; translateThreshold: number; regionThreshold: number }, setup?: (m: GuestMachine) => void): { jit: GuestMachine; interp: GuestMachine } {
-  const jit = makeMachine(image, 8 << 20, engine);
-  const interp = makeMachine(image, 8 << 20, { translate: false });
-  for (const m of [jit, interp]) {
-    setup?.(m);
-    const r = runGuest(m, 20_000_000);
-    assert.equal(r, 0x5555, describe(r, m));
-  }
-  return { jit, interp };
-}
-
-function u64At(m: GuestMachine, pa: number): bigint {
-  return Buffer.from(m.ram.ramBytes().buffer, m.ram.ramBytes().byteOffset + pa - RAM_BASE, 8).readBigUInt64LE();
-}
-
 for (const [name, engine] of [['regions only', REGIONS_ONLY], ['regions, then blocks', PROMOTING]] as const) {
   test(`${name}: self-modifying code runs the new instructions (with and without fence.i)`, () => {
-    const { jit, interp } = both(assembleFile('jit-smc.S'), engine);
+    const { jit, interp } = againstInterpreter(assembleFile('jit-smc.S'), engine);
     sameState(jit, interp);
     const st = jit.hart.jit!.stats;
     assert.ok(st.regions > 0, 'regions were written');
@@ -48,7 +33,7 @@ for (const [name, engine] of [['regions only', REGIONS_ONLY], ['regions, then bl
   });
 
   test(`${name}: a fault inside a region, and a fetch straddling into an unmapped page, are precise`, () => {
-    const { jit, interp } = both(assembleFile('jit-fault.S'), engine);
+    const { jit, interp } = againstInterpreter(assembleFile('jit-fault.S'), engine);
     for (const off of [0, 8, 16, 24, 32]) assert.equal(u64At(jit, RESULT + off), u64At(interp, RESULT + off), `result word ${off}`);
     sameState(jit, interp);
     assert.ok(jit.hart.jit!.stats.regions > 0);
@@ -60,7 +45,7 @@ test('a timer interrupt is taken inside a region\'s loop within one quantum (its
   const clockFromSteps = (m: GuestMachine): void => {
     Object.defineProperty(m.mtime, 'value', { get: () => m.hart.steps, set: () => {} });
   };
-  const { jit, interp } = both(assemble(IRQ_LOOP), REGIONS_ONLY, clockFromSteps);
+  const { jit, interp } = againstInterpreter(assemble(IRQ_LOOP), REGIONS_ONLY, clockFromSteps);
   for (const m of [jit, interp]) {
     const t = Number(u64At(m, RESULT));
     assert.ok(t >= 200_000 && t <= 200_000 + POLL_STEPS + 16, `interrupt taken at time ${t}`);
@@ -123,7 +108,7 @@ main:
   sw t1, 0(t0)
 2: j 2b
 `);
-  const { jit, interp } = both(image, REGIONS_ONLY);
+  const { jit, interp } = againstInterpreter(image, REGIONS_ONLY);
   sameState(jit, interp);
   const st = jit.hart.jit!.stats;
   assert.ok(st.regions > 0, 'the loop is a region');
@@ -139,7 +124,7 @@ test('entries of a page whose regions are all written wait in the interpreter fo
   for (let k = 0; k < 12; k++) lines.push(`  la s4, f${k}`, '  li s2, 1000', `9${k}:`, '  jalr ra, 0(s4)', '  addi s2, s2, -1', `  bnez s2, 9${k}b`);
   lines.push('  li t0, 0x100000', '  li t1, 0x5555', '  sw t1, 0(t0)', '8: j 8b', '.balign 4096');
   for (let k = 0; k < 12; k++) lines.push(`f${k}:`, `  addi s3, s3, ${k + 1}`, '  ret');
-  const { jit, interp } = both(assemble(lines.join('\n') + '\n'), REGIONS_ONLY);
+  const { jit, interp } = againstInterpreter(assemble(lines.join('\n') + '\n'), REGIONS_ONLY);
   sameState(jit, interp);
   const st = jit.hart.jit!.stats;
   assert.ok(st.regions > MAX_REGION_BUILDS, `${st.regions} regions`);

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assemble, assembleFile, describe, makeMachine, runGuest, RAM_BASE, sameState, type GuestMachine } from './guest.js';
+import { againstInterpreter, assemble, assembleFile, makeMachine, RAM_BASE, sameState, u64At, type GuestMachine } from './guest.js';
 import { footprint } from '../../bench/cpu-programs.js';
 import { POLL_STEPS } from '../../src/cpu/riscv/hart.js';
 import { IRQ_LOOP } from './jit-programs.js';
@@ -17,24 +17,9 @@ const PROMOTING = { translate: true, translateThreshold: 64, threadThreshold: 2 
 /** Threaded code only (the block translator's threshold out of reach). */
 const THREADED_ONLY = { translate: true, translateThreshold: 60000, threadThreshold: 2 };
 
-function both(image: Uint8Array, engine: { translate: boolean; translateThreshold: number; threadThreshold: number }, setup?: (m: GuestMachine) => void): { jit: GuestMachine; interp: GuestMachine } {
-  const jit = makeMachine(image, 8 << 20, engine);
-  const interp = makeMachine(image, 8 << 20, { translate: false });
-  for (const m of [jit, interp]) {
-    setup?.(m);
-    const r = runGuest(m, 20_000_000);
-    assert.equal(r, 0x5555, describe(r, m));
-  }
-  return { jit, interp };
-}
-
-function u64At(m: GuestMachine, pa: number): bigint {
-  return Buffer.from(m.ram.ramBytes().buffer, m.ram.ramBytes().byteOffset + pa - RAM_BASE, 8).readBigUInt64LE();
-}
-
 for (const [name, engine] of [['threaded only', THREADED_ONLY], ['threaded, then blocks', PROMOTING]] as const) {
   test(`${name}: self-modifying code runs the new instructions (with and without fence.i)`, () => {
-    const { jit, interp } = both(assembleFile('jit-smc.S'), engine);
+    const { jit, interp } = againstInterpreter(assembleFile('jit-smc.S'), engine);
     sameState(jit, interp);
     const st = jit.hart.jit!.stats;
     assert.ok(st.threaded > 0, 'blocks were threaded');
@@ -42,7 +27,7 @@ for (const [name, engine] of [['threaded only', THREADED_ONLY], ['threaded, then
   });
 
   test(`${name}: a fault inside threaded code, and a fetch straddling into an unmapped page, are precise`, () => {
-    const { jit, interp } = both(assembleFile('jit-fault.S'), engine);
+    const { jit, interp } = againstInterpreter(assembleFile('jit-fault.S'), engine);
     for (const off of [0, 8, 16, 24, 32]) assert.equal(u64At(jit, RESULT + off), u64At(interp, RESULT + off), `result word ${off}`);
     sameState(jit, interp);
     assert.ok(jit.hart.jit!.stats.threaded > 0);
@@ -53,7 +38,7 @@ test('a timer interrupt is taken inside a threaded loop within one quantum (its 
   const clockFromSteps = (m: GuestMachine): void => {
     Object.defineProperty(m.mtime, 'value', { get: () => m.hart.steps, set: () => {} });
   };
-  const { jit, interp } = both(assemble(IRQ_LOOP), THREADED_ONLY, clockFromSteps);
+  const { jit, interp } = againstInterpreter(assemble(IRQ_LOOP), THREADED_ONLY, clockFromSteps);
   for (const m of [jit, interp]) {
     const t = Number(u64At(m, RESULT));
     assert.ok(t >= 200_000 && t <= 200_000 + POLL_STEPS + 16, `interrupt taken at time ${t}`);

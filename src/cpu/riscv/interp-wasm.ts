@@ -227,10 +227,7 @@ function movePage(e: Emit, reason: number): void {
   c.get(L_PC).get(L_SB).get(L_MODE).op(Op.call).uleb(F_MOVE).tee(L_LO);
   c.i32(MOVE_ON).op(Op.i32_eq);
   e.br('page', Op.br_if);
-  c.get(L_LO).i32(MOVE_NO).op(Op.i32_eq);
-  e.open(Op.if_, 'if');
-  e.exit(reason);
-  e.end();
+  exitIfLo(e, MOVE_NO, reason);
   c.get(L_LO).i32(MOVE_BLOCK).op(Op.i32_eq);
   e.open(Op.if_, 'if');
   runChain(e);
@@ -241,6 +238,14 @@ function movePage(e: Emit, reason: number): void {
   runThreaded(e, false);
   e.end();
   e.exit(R_JUMP);
+}
+
+/** Leave the loop with `reason` when L_LO holds `value`. */
+function exitIfLo(e: Emit, value: number, reason: number): void {
+  e.c.get(L_LO).i32(value).op(Op.i32_eq);
+  e.open(Op.if_, 'if');
+  e.exit(reason);
+  e.end();
 }
 
 /**
@@ -256,19 +261,10 @@ function runThreaded(e: Emit, rejump: boolean): void {
   c.get(L_SB).mem(Op.i32_load, 2, ST_LOOP_KINDS).get(L_SB).op(Op.i32_sub).i32(ST_KINDS).op(Op.i32_sub).i32(9).op(Op.i32_shr_u).get(L_SB).op(Op.i32_add).i32(ST_PVER).op(Op.i32_add);
   c.op(Op.call).uleb(F_THR).set(L_CNT);
   c.get(L_SB).mem(Op.i32_load, 2, ST_TH_REASON).set(L_LO);
-  c.get(L_LO).i32(TH_TRAP).op(Op.i32_eq);
-  e.open(Op.if_, 'if');
-  e.exit(R_TRAP);
-  e.end();
+  exitIfLo(e, TH_TRAP, R_TRAP);
   c.get(L_SB).mem(Op.f64_load, 3, ST_PC_OUT).op(Op.i64_trunc_f64_s).set(L_PC);
-  c.get(L_LO).i32(TH_WANTED).op(Op.i32_eq);
-  e.open(Op.if_, 'if');
-  e.exit(R_JUMP);
-  e.end();
-  c.get(L_LO).i32(TH_LEAVE).op(Op.i32_eq);
-  e.open(Op.if_, 'if');
-  e.exit(R_LEAVE);
-  e.end();
+  exitIfLo(e, TH_WANTED, R_JUMP);
+  exitIfLo(e, TH_LEAVE, R_LEAVE);
   if (rejump) {
     c.get(L_LO).i32(TH_JUMP).op(Op.i32_eq);
     e.br('rejump', Op.br_if);
