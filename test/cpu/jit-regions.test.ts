@@ -7,9 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { againstInterpreter, assemble, makeMachine, sameState } from './guest.js';
+import { againstInterpreter, assemble, sameState } from './guest.js';
 import { budgetsAgainstInterpreter, tierChecks } from './tier-checks.js';
-import { footprint } from '../../bench/cpu-programs.js';
 import { translateRegion } from '../../src/cpu/riscv/jit/region-gen.js';
 import { Templates } from '../../src/cpu/riscv/jit/region-templates.js';
 import { rvcTable } from '../../src/cpu/riscv/rvc.js';
@@ -20,7 +19,7 @@ const PROMOTING = { translate: true, translateThreshold: 64, regionThreshold: 2 
 /** Regions only (the block translator's threshold out of reach). */
 const REGIONS_ONLY = { translate: true, translateThreshold: 60000, regionThreshold: 2 };
 
-tierChecks({ name: 'regions', only: REGIONS_ONLY, promoting: PROMOTING, made: (st) => st.regions });
+tierChecks({ name: 'regions', only: REGIONS_ONLY, promoting: PROMOTING, made: (st) => st.regions, blocksRunHotCode: false });
 
 test('a large warm footprint runs in regions, exactly to any instruction budget, and ends as the interpreter ends it', () => {
   // Every budget stops both engines at the same instruction (regions leave at their head when
@@ -29,17 +28,6 @@ test('a large warm footprint runs in regions, exactly to any instruction budget,
   const st = jit.hart.jit!.stats;
   assert.ok(st.regions > 0, 'regions were written');
   assert.ok(st.translatedSteps > 0.5 * jit.hart.steps, `translated ${st.translatedSteps} of ${jit.hart.steps}`);
-});
-
-test('a region label that gets hot is translated by the block translator, which then runs it', () => {
-  const image = assemble(footprint(40, 400));
-  const jit = makeMachine(image, 8 << 20, PROMOTING);
-  const interp = makeMachine(image, 8 << 20, { translate: false });
-  jit.hart.run(400 * (40 * 6 + 2));
-  interp.hart.run(400 * (40 * 6 + 2));
-  sameState(jit, interp);
-  const st = jit.hart.jit!.stats;
-  assert.ok(st.regions > 0 && st.promoted > 0 && st.translated > 0, JSON.stringify(st));
 });
 
 test('a load whose TLB probe misses at a region\'s entry is made by the interpreter, which goes on from there', () => {

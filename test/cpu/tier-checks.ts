@@ -1,7 +1,8 @@
 /**
  * The checks every tier in front of the block translator passes against the interpreter
  * (jit-regions.test.ts, jit-threaded.test.ts): self-modifying code, precise faults, a timer
- * interrupt inside the tier's loop, exact instruction budgets over a warm footprint.
+ * interrupt inside the tier's loop, hot entries promoted to the block translator, exact
+ * instruction budgets over a warm footprint.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,8 @@ export interface Tier {
   readonly promoting: EngineOptions;
   /** How much the tier made, from the translator's counters. */
   readonly made: (st: Translator['stats']) => number;
+  /** Whether, once promoted, blocks run most of a hot footprint's instructions (a region's own loops keep running it). */
+  readonly blocksRunHotCode: boolean;
 }
 
 /** Register the checks for `tier`; returns nothing, the tests run with the file's. */
@@ -55,6 +58,19 @@ export function tierChecks(tier: Tier): void {
       assert.ok(sepc > RAM_BASE && sepc < RAM_BASE + 0x1000, 'sepc inside the loop');
     }
     assert.ok(tier.made(jit.hart.jit!.stats) > 0, `the loop ran as ${tier.name}`);
+  });
+
+  test(`${tier.name}: an entry that gets hot is translated by the block translator, which then runs it`, () => {
+    const image = assemble(footprint(40, 400));
+    const jit = makeMachine(image, 8 << 20, tier.promoting);
+    const interp = makeMachine(image, 8 << 20, { translate: false });
+    jit.hart.run(400 * (40 * 6 + 2));
+    interp.hart.run(400 * (40 * 6 + 2));
+    sameState(jit, interp);
+    const st = jit.hart.jit!.stats;
+    assert.ok(tier.made(st) > 0, `${tier.name} was made first`);
+    assert.ok(st.promoted > 0 && st.translated > 0, 'hot entries went to the block translator');
+    if (tier.blocksRunHotCode) assert.ok(st.translatedSteps > 0.5 * jit.hart.steps, `translated ${st.translatedSteps} of ${jit.hart.steps}`);
   });
 }
 
