@@ -3,7 +3,7 @@
  * moves, interp-wasm-ops.ts the instructions): its exit reasons, its locals and function
  * indices, and the emitter with named branch labels.
  */
-import { Bytes, Op, T_VOID } from './jit/wasm-writer.js';
+import { Bytes, Labels, Op } from './jit/wasm-writer.js';
 import { MULH_SCRATCH } from './jit/codegen-m.js';
 import type { ProbeLocals } from './jit/tlb-probe.js';
 import { ST_X } from './state-area.js';
@@ -64,25 +64,10 @@ export const F_THR = 7;
 /** Threaded code's decoder (jit/thread-code.ts), exported as `dec` too. */
 export const F_DEC = 8;
 
-/** Emitter with named structured-control labels (branch depths computed from a stack). */
-export class Emit {
-  readonly c = new Bytes();
-  private readonly labels: string[] = [];
-  open(op: Op, label: string, type = T_VOID): this {
-    this.c.op(op).byte(type);
-    this.labels.push(label);
-    return this;
-  }
-  end(): this {
-    this.c.op(Op.end);
-    this.labels.pop();
-    return this;
-  }
-  br(label: string, op: Op = Op.br): this {
-    const i = this.labels.lastIndexOf(label);
-    if (i < 0) throw new Error(`no label ${label}`);
-    this.c.op(op).uleb(this.labels.length - 1 - i);
-    return this;
+/** The loop's emitter: named structured-control labels (wasm-writer.ts), and the loop's own steps. */
+export class Emit extends Labels {
+  constructor() {
+    super(new Bytes());
   }
   /** Push register at byte offset local `l` (i64). */
   reg(l: number): this {

@@ -28,8 +28,8 @@
  */
 import { JC_KICK, ST_JC_EPOCH, ST_KINDS, ST_RVC, ST_TH_LOG, ST_TH_TABLE, ST_TH_TOP, ST_TREC, TH_LOG_WORDS, TH_RECORDS } from '../state-area.js';
 import { THREADED } from './page-code.js';
-import { Labels, TH_AUIPC, TH_BRANCH, TH_END, TH_HDR, TH_IMM, TH_IMMW, TH_J, TH_JAL, TH_LOAD, TH_LUI, TH_NOP, TH_OP, TH_OPW, TH_SRA, TH_SRAI, TH_SRAIW, TH_SRAW, TH_STORE, TH_SUB, TH_SUBW } from './thread-loop.js';
-import { Bytes, Op, T_I32 } from './wasm-writer.js';
+import { TH_AUIPC, TH_BRANCH, TH_END, TH_HDR, TH_IMM, TH_IMMW, TH_J, TH_JAL, TH_LOAD, TH_LUI, TH_NOP, TH_OP, TH_OPW, TH_SRA, TH_SRAI, TH_SRAIW, TH_SRAW, TH_STORE, TH_SUB, TH_SUBW } from './thread-loop.js';
+import { Bytes, Labels, Op, T_I32 } from './wasm-writer.js';
 
 /** Instructions of one block at most (its index fits a record's byte). */
 export const MAX_THREAD_INSNS = 64;

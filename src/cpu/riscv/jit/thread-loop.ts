@@ -21,7 +21,7 @@ import { JC_KICK, ST_HITS, ST_JC_EPOCH, ST_KINDS, ST_LOOP_HOT, ST_PC_OUT, ST_PVE
 import { THREADED } from './page-code.js';
 import { ALU_ALT_OPS, ALU_OPS, ALUW_ALT_OPS, ALUW_OPS, BRANCH_OPS, LOAD_OPS, STORE_OPS } from './f3-ops.js';
 import { emitHigh, emitHitAddress, emitProbe, type ProbeLocals } from './tlb-probe.js';
-import { Bytes, Op, T_I32, T_I64, T_VOID } from './wasm-writer.js';
+import { Bytes, Labels, Op, T_I32, T_I64 } from './wasm-writer.js';
 
 /**
  * Why thr returned: interpret on at pc; the dispatcher wants the block at pc (stale or hot); a
@@ -96,25 +96,6 @@ const L_F3 = 21;
 const L_HA = 22;
 
 const PROBE: ProbeLocals = { a: L_A, lo: L_LO, ix: L_IX, abs: L_DABS, sb: P_SB, state: 0 };
-
-/** Labelled structured control (as interp-wasm-frame.ts's Emit). */
-export class Labels {
-  private readonly stack: string[] = [];
-  constructor(readonly c: Bytes) {}
-  open(op: Op, label: string, type = T_VOID): void {
-    this.c.op(op).byte(type);
-    this.stack.push(label);
-  }
-  end(): void {
-    this.c.op(Op.end);
-    this.stack.pop();
-  }
-  br(label: string, op: Op = Op.br): void {
-    const i = this.stack.lastIndexOf(label);
-    if (i < 0) throw new Error(`no label ${label}`);
-    this.c.op(op).uleb(this.stack.length - 1 - i);
-  }
-}
 
 /** The function's body (locals and code), for interp-wasm.ts's module; F_LD and F_ST are the module's slow-path imports. */
 export function threadLoopBody(fLd: number, fSt: number): Bytes {

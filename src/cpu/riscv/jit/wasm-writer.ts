@@ -211,3 +211,25 @@ export class Bytes {
     return this.buf.subarray(0, this.length);
   }
 }
+
+/** Structured control with named labels: a branch's depth is computed from the stack of open blocks. */
+export class Labels {
+  private readonly stack: string[] = [];
+  constructor(readonly c: Bytes) {}
+  open(op: Op, label: string, type = T_VOID): this {
+    this.c.op(op).byte(type);
+    this.stack.push(label);
+    return this;
+  }
+  end(): this {
+    this.c.op(Op.end);
+    this.stack.pop();
+    return this;
+  }
+  br(label: string, op: Op = Op.br): this {
+    const i = this.stack.lastIndexOf(label);
+    if (i < 0) throw new Error(`no label ${label}`);
+    this.c.op(op).uleb(this.stack.length - 1 - i);
+    return this;
+  }
+}
