@@ -190,7 +190,7 @@ export class Translator implements ChainStart {
           cache.invalidate(page);
           continue;
         }
-        const hdr = (ST_TREC >> 2) + page.hits[i]! * 4;
+        const hdr = this.header(page, i);
         // This entry counts too (the loop then interprets the block: the header does not see it).
         if (++si32[hdr + 2]! >= this.threshold) {
           this.promoteThreaded(page, i, hdr);
@@ -340,14 +340,15 @@ export class Translator implements ChainStart {
   private promoteThreaded(p: PageCode, i: number, hdr: number): void {
     p.kinds[i] = NONE;
     p.hits[i] = this.threshold;
-    if (this.translateHot(p, i) && p.kinds[i] === BLOCK) {
-      this.si32[hdr] = TH_GONE | (i << 16);
-      this.stats.promoted++;
-      return;
-    }
+    if (this.translateHot(p, i) && p.kinds[i] === BLOCK) this.stats.promoted++;
     // Not translatable: interpreted from now on (its threaded code is still linked to).
-    if (p.kinds[i] === NONE) p.kinds[i] = NEVER;
+    else if (p.kinds[i] === NONE) p.kinds[i] = NEVER;
     this.si32[hdr] = TH_GONE | (i << 16);
+  }
+
+  /** The state-area word of threaded entry i's header on page p (its hit counter holds the record: thread-code.ts). */
+  private header(p: PageCode, i: number): number {
+    return (ST_TREC >> 2) + p.hits[i]! * 4;
   }
 
   /**
@@ -464,7 +465,7 @@ export class Translator implements ChainStart {
     if (this.threadAt > 0) {
       const si32 = this.si32;
       for (let j = 0; j < 2048 && offs.length < BATCH; j++) {
-        if (kinds[j] !== THREADED || si32[(ST_TREC >> 2) + p.hits[j]! * 4 + 2]! < this.warm) continue;
+        if (kinds[j] !== THREADED || si32[this.header(p, j) + 2]! < this.warm) continue;
         offs.push(j * 2);
         kinds[j] = PENDING;
         threaded.push(j);
@@ -498,7 +499,7 @@ export class Translator implements ChainStart {
     for (let k = 0; k < src.blocks.length; k++) {
       const b = { off: src.offs[k]!, length: src.blocks[k]!.length, bytes: src.blocks[k]!.bytes };
       const j = b.off >> 1;
-      if (kinds[j] === THREADED) this.si32[(ST_TREC >> 2) + p.hits[j]! * 4] = TH_GONE | (j << 16);
+      if (kinds[j] === THREADED) this.si32[this.header(p, j)] = TH_GONE | (j << 16);
       this.install(p, b, exports[String(k)] as BlockFn, snap, 0);
       shared.push(b);
       this.stats.translated++;

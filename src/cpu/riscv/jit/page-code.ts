@@ -21,7 +21,6 @@ export const PENDING = 3;
 /** Threaded code (thread-code.ts): the entry's hit counter holds its header's record index. */
 export const THREADED = 4;
 
-
 /** The block tables of a page without blocks yet (PageCode.allocate() replaces them). */
 const NO_IDX = new Uint16Array(0);
 const NO_LENS = new Uint16Array(0);
